@@ -1,0 +1,61 @@
+/* csr.h -- PKCS#10 certificate signing requests: parse, check, describe. Pure, thread-safe. */
+#ifndef EMBER_CSR_H
+#define EMBER_CSR_H
+
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "strv.h"
+#include "usage.h"
+
+/* Named limits on hostile input. */
+#define CSR_MAX_BYTES (64 * 1024) /* PEM or DER as received */
+#define CSR_MAX_SANS 1000         /* all SAN entries together */
+#define CSR_MAX_NAME 1024         /* bytes in one SAN or subject value */
+
+enum csr_key_type { CSR_KEY_RSA, CSR_KEY_EC, CSR_KEY_ED25519 };
+
+struct csr {
+    X509_REQ *req;              /* owned; the self-signature has been verified */
+    enum csr_key_type key_type;
+    int key_bits;               /* RSA modulus bits; EC field bits; 256 for Ed25519 */
+    char key_alg[16];           /* policy name: RSA_2048, RSA_<bits>, EC_P256, EC_P384, EC_P521, EC_ED25519 */
+
+    /* Subject, each attribute's values in CSR order (UTF-8). */
+    struct strv common_name, organization, organizational_unit, country, province, locality;
+    /* Short names (OpenSSL's, e.g. "street", "serialNumber") of any other subject attribute. */
+    struct strv other_subject;
+    bool subject_empty;
+
+    /* subjectAltName from the extensionRequest attribute. IPs in canonical text
+     * (inet_ntop: "10.0.0.1", "2001:db8::1"). */
+    struct strv dns_names, ip_addresses, uris, email_addresses;
+
+    /* Requested extensions other than SAN (cert-manager's webhook compares them with the spec). */
+    bool has_basic_constraints, bc_is_ca;
+    bool has_key_usage;
+    uint32_t key_usage;         /* OpenSSL KU_* bits */
+    bool has_ext_key_usage;
+    int ext_key_usage[USAGE_COUNT]; /* NIDs; an unknown EKU OID makes the CSR invalid */
+    size_t n_ext_key_usage;
+};
+
+/* Parses a CSR given as PEM ("-----BEGIN CERTIFICATE REQUEST-----", also the "NEW" variant)
+ * or DER. Checks, each with an ERR_INVALID message a user can act on: size (ERR_TOO_BIG past
+ * CSR_MAX_BYTES), one request only, version, the proof-of-possession signature, the key
+ * (RSA >= 2048 bits, EC P-256/P-384/P-521, Ed25519; nothing else), SAN types (DNS, IP, URI,
+ * email only), CSR_MAX_SANS and CSR_MAX_NAME, and that no requested extension other than
+ * subjectAltName, basicConstraints, keyUsage and extKeyUsage is marked critical.
+ * Returns a new csr (csr_free it) or NULL. */
+struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
+
+/* Checks the requested extensions against a request's isCA and usages as cert-manager's
+ * webhook does: a CSR basicConstraints must equal is_ca; a CSR keyUsage/extKeyUsage must
+ * equal what usages (USAGE_DEFAULT when usages is 0) and is_ca map to. ERR_INVALID. */
+int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struct err *err) WUR;
+
+void csr_free(struct csr *csr);
+
+#endif
