@@ -13,6 +13,7 @@ DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev l
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
 
+comma := ,
 ifneq ($(SANITIZER),)
   OUT := $(BUILD)/san-$(subst $(comma),-,$(SANITIZER))
   SAN_FLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -20,8 +21,6 @@ else
   OUT := $(BUILD)
   SAN_FLAGS :=
 endif
-comma := ,
-
 LIBS_PC  := libmicrohttpd libcjson openssl libcurl yaml-0.1
 # Recursive (=) so pkg-config runs only once `deps` has installed the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)

@@ -2,33 +2,42 @@
 #ifndef EMBER_CA_H
 #define EMBER_CA_H
 
-#include <stddef.h>
-#include <time.h>
-
 #include "csr.h"
 #include "err.h"
 #include "signer.h"
 
+#include <stddef.h>
+#include <time.h>
+
 struct ca; /* opaque; immutable after ca_load, so ca_sign is thread-safe */
 
+#define CA_MAX_KEY_BYTES (64 * 1024) /* tls.key PEM; tls.crt and ca.crt: CHAIN_MAX_BYTES */
+
 /* Loads a CA as found in a kubernetes.io/tls Secret: tls_crt = the CA certificate then its
- * chain (PEM), tls_key = its private key (PEM, PKCS#8 or traditional, unencrypted), ca_crt =
- * optional root(s) (PEM; may be NULL/0). Checks (ERR_INVALID / ERR_ISSUER_NOT_READY with a
- * message naming tls.crt / tls.key / ca.crt): the key matches the certificate; the
- * certificate has basicConstraints CA:TRUE (and keyCertSign when keyUsage is present); it is
- * valid at now. The key is kept in memory only. Returns a new ca (ca_free it) or NULL. */
+ * chain (PEM), tls_key = its private key (PEM, PKCS#8 or traditional, unencrypted; RSA, EC
+ * P-256/P-384/P-521 or Ed25519), ca_crt = optional root(s) (PEM; may be NULL/0; certificates
+ * in it that issued none of tls.crt are ignored). Checks, with a message naming tls.crt /
+ * tls.key / ca.crt: the key matches the certificate; the certificate has basicConstraints
+ * CA:TRUE (and keyCertSign when keyUsage is present); tls.crt (+ ca.crt) form one chain with
+ * the CA certificate at the bottom (ERR_INVALID, or ERR_TOO_BIG past a limit); it is valid at
+ * now (ERR_ISSUER_NOT_READY). The key is kept in memory only. Returns a new ca (ca_free it)
+ * or NULL. Thread-safe. */
 struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, size_t key_len,
                    const char *ca_crt, size_t ca_len, time_t now, struct err *err) WUR;
 
 /* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
  * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +
  * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical; SAN critical
- * when the subject is empty; KU (critical) and EKU from usages; no other CSR extension is
- * copied. The result chain is normalised (leaf, intermediates; root in ca_pem). */
+ * when the subject is empty; KU (critical, omitted when the usages grant no KU bit) and EKU
+ * from usages; no other CSR extension is copied. The result chain is normalised (leaf,
+ * intermediates; root in ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at
+ * p->now; ERR_PERMANENT when p->is_ca but the CA has pathlen:0; ERR_INVALID for bad
+ * parameters or a CSR without a usable key. Thread-safe on one ca. */
 int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params *p,
             struct sign_result *out, struct err *err) WUR;
 
-/* Checks the CA is still valid at now (not expired, not yet valid). */
+/* Checks the CA is still valid at now (not expired, not yet valid); ERR_ISSUER_NOT_READY
+ * with the notBefore/notAfter date otherwise. Thread-safe. */
 int ca_check(const struct ca *ca, time_t now, struct err *err) WUR;
 
 time_t ca_not_after(const struct ca *ca);

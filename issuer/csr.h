@@ -2,6 +2,7 @@
 #ifndef EMBER_CSR_H
 #define EMBER_CSR_H
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,7 +19,11 @@
 enum csr_key_type { CSR_KEY_RSA, CSR_KEY_EC, CSR_KEY_ED25519 };
 
 struct csr {
-    X509_REQ *req;              /* owned; the self-signature has been verified */
+    X509_REQ *req;              /* owned; the self-signature has been verified. Its encoding is the
+                                 * DER received. The key inside is not decoded a second time:
+                                 * X509_REQ_get0_pubkey(req) is NULL, use pkey below; copy the
+                                 * SubjectPublicKeyInfo with X509_REQ_get_X509_PUBKEY(req). */
+    EVP_PKEY *pkey;             /* owned; the request's public key (provider key) */
     enum csr_key_type key_type;
     int key_bits;               /* RSA modulus bits; EC field bits; 256 for Ed25519 */
     char key_alg[16];           /* policy name: RSA_2048, RSA_<bits>, EC_P256, EC_P384, EC_P521, EC_ED25519 */
@@ -47,8 +52,10 @@ struct csr {
  * CSR_MAX_BYTES), one request only, version, the proof-of-possession signature, the key
  * (RSA >= 2048 bits, EC P-256/P-384/P-521, Ed25519; nothing else), SAN types (DNS, IP, URI,
  * email only), CSR_MAX_SANS and CSR_MAX_NAME, and that no requested extension other than
- * subjectAltName, basicConstraints, keyUsage and extKeyUsage is marked critical.
- * Returns a new csr (csr_free it) or NULL. */
+ * subjectAltName, basicConstraints, keyUsage and extKeyUsage is marked critical. Also refused:
+ * BER or other non-canonical DER, an extension requested twice, MD5/MD4/MD2 signatures, and
+ * names with NUL or (in SANs) control or non-ASCII bytes. Limits on SANs and names are
+ * ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
 /* Checks the requested extensions against a request's isCA and usages as cert-manager's

@@ -28,7 +28,8 @@ void err_prefix(struct err *err, const char *fmt, ...)
     va_end(ap);
     char old[ERR_MSG_MAX];
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) >= (int)sizeof(err->msg))
+        memcpy(err->msg + sizeof(err->msg) - 4, "...", 4); /* cut, and say so */
 }
 
 void err_clear(struct err *err)

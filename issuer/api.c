@@ -1,0 +1,412 @@
+/* api.c -- the signing API's request handling: CertificateRequests and Firefly's REST shape. */
+#include "api.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "b64.h"
+#include "cr.h"
+#include "duration.h"
+#include "manifest.h"
+#include "mem.h"
+#include "timefmt.h"
+
+enum api_body_type { API_BODY_JSON, API_BODY_YAML, API_BODY_OTHER };
+
+static enum api_body_type api_body_type(const char *content_type)
+{
+    if (content_type == NULL)
+        return API_BODY_OTHER;
+    size_t n = strcspn(content_type, ";");
+    while (n > 0 && content_type[n - 1] == ' ')
+        n--;
+    static const char *const json[] = {"application/json"};
+    static const char *const yaml[] = {"application/yaml", "application/x-yaml", "text/yaml"};
+    for (size_t i = 0; i < sizeof(json) / sizeof(*json); i++)
+        if (strlen(json[i]) == n && strncasecmp(content_type, json[i], n) == 0)
+            return API_BODY_JSON;
+    for (size_t i = 0; i < sizeof(yaml) / sizeof(*yaml); i++)
+        if (strlen(yaml[i]) == n && strncasecmp(content_type, yaml[i], n) == 0)
+            return API_BODY_YAML;
+    return API_BODY_OTHER;
+}
+
+static const char *api_reason(unsigned code)
+{
+    switch (code) {
+    case 400: return "BadRequest";
+    case 403: return "Forbidden";
+    case 404: return "NotFound";
+    case 405: return "MethodNotAllowed";
+    case 413: return "RequestEntityTooLarge";
+    case 415: return "UnsupportedMediaType";
+    case 422: return "Invalid";
+    case 503: return "ServiceUnavailable";
+    default: return "InternalError";
+    }
+}
+
+void api_error(struct api_response *out, unsigned code, const char *fmt, ...)
+{
+    char msg[POLICY_MAX_MESSAGE + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "Status");
+    cJSON_AddStringToObject(o, "status", "Failure");
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "reason", api_reason(code));
+    cJSON_AddNumberToObject(o, "code", code);
+    free(out->body);
+    out->body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    out->status = code;
+    snprintf(out->log_message, sizeof(out->log_message), "%s", msg);
+}
+
+void api_response_free(struct api_response *out)
+{
+    free(out->body);
+    out->body = NULL;
+}
+
+int api_set_issuer(struct api *api, const char *ref, struct err *err)
+{
+    if (ref == NULL || ref[0] == '\0')
+        return 0;
+    char *copy = xstrdup(ref);
+    char *parts[4] = {0};
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, "/", &save); tok != NULL && n < 4;
+         tok = strtok_r(NULL, "/", &save))
+        parts[n++] = tok;
+    int rc = -1;
+    if (n == 3 && strcmp(parts[0], "Issuer") == 0) {
+        api->issuer_kind = xstrdup("Issuer");
+        api->issuer_namespace = xstrdup(parts[1]);
+        api->issuer_name = xstrdup(parts[2]);
+        rc = 0;
+    } else if (n == 2 && strcmp(parts[0], "ClusterIssuer") == 0) {
+        api->issuer_kind = xstrdup("ClusterIssuer");
+        api->issuer_namespace = xstrdup("");
+        api->issuer_name = xstrdup(parts[1]);
+        rc = 0;
+    } else {
+        err_set(err, ERR_INVALID,
+                "--api-issuer: \"%.200s\" is not Issuer/NAMESPACE/NAME or ClusterIssuer/NAME", ref);
+    }
+    free(copy);
+    return rc;
+}
+
+void api_declare_metrics(struct api *api)
+{
+    if (api->metrics == NULL)
+        return;
+    metrics_declare(api->metrics, "ember_certificaterequests_total", "counter",
+                    "CertificateRequests handled, by outcome (issued, denied, failed, pending, invalid).");
+    metrics_declare(api->metrics, "ember_signing_duration_seconds", "histogram",
+                    "Time to evaluate policy and sign one request, by signer.");
+}
+
+static void api_count(struct api *api, const char *outcome)
+{
+    if (api->metrics == NULL)
+        return;
+    char labels[64];
+    snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
+    metrics_counter_add(api->metrics, "ember_certificaterequests_total", labels, 1);
+}
+
+static double api_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs the pipeline for a request built or read by an endpoint, with approval on. */
+static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
+{
+    struct pipeline_env env = api->env;
+    env.now = time(NULL);
+    env.approve = true; /* the API is its own approver: a client cannot bring an approval */
+    env.synced = true;
+    double t0 = api_now_seconds();
+    pipeline_run_to_end(&env, cr, res);
+    if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED)
+        metrics_histogram_observe(api->metrics, "ember_signing_duration_seconds",
+                                  "signer=\"local\"", api_now_seconds() - t0);
+}
+
+static const char *api_last_message(const struct pipeline_result *res, const struct cr *cr)
+{
+    const struct cr_condition *d = cr_condition(cr, "Denied");
+    if (res->state == PIPELINE_STATE_DENIED && d != NULL && d->message != NULL)
+        return d->message;
+    const struct cr_condition *r = cr_condition(cr, "Ready");
+    if (r != NULL && r->message != NULL)
+        return r->message;
+    return res->n_events > 0 ? res->events[res->n_events - 1].message : "";
+}
+
+/* Maps the pipeline's end state to an HTTP code and counts it. */
+static unsigned api_outcome(struct api *api, const struct pipeline_result *res,
+                            struct api_response *out)
+{
+    switch (res->state) {
+    case PIPELINE_STATE_ISSUED:
+        api_count(api, "issued");
+        return 201;
+    case PIPELINE_STATE_DENIED:
+        if (res->bad_request) {
+            api_count(api, "invalid");
+            return 422;
+        }
+        api_count(api, "denied");
+        return 403;
+    case PIPELINE_STATE_FAILED:
+        api_count(api, "failed");
+        return 422;
+    default:
+        api_count(api, "pending");
+        out->retry_after = API_RETRY_AFTER_SECONDS;
+        return 503;
+    }
+}
+
+static cJSON *api_parse_body(const char *content_type, const char *body, size_t len,
+                             struct api_response *out)
+{
+    if (api_body_type(content_type) == API_BODY_OTHER) {
+        api_error(out, 415, "Content-Type must be application/json or application/yaml, not %.100s",
+                  content_type ? content_type : "(none)");
+        return NULL;
+    }
+    struct err e = {0};
+    cJSON *obj = manifest_parse_one(body, len, &e);
+    if (obj == NULL)
+        api_error(out, 400, "the body is not valid JSON or YAML: %s",
+                  e.msg);
+    return obj;
+}
+
+void api_handle_cr(struct api *api, const char *content_type, const char *body, size_t len,
+                   struct api_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    cJSON *obj = api_parse_body(content_type, body, len, out);
+    if (obj == NULL) {
+        api_count(api, "invalid");
+        return;
+    }
+    struct cr cr;
+    struct err e = {0};
+    if (cr_from_json(obj, &cr, &e) != 0) {
+        api_error(out, 422, "%s", e.msg);
+        goto invalid;
+    }
+    snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr.namespace, cr.name);
+    if (cr.spec_error != NULL) {
+        api_error(out, 422, "%s", cr.spec_error);
+        goto invalid;
+    }
+    if (strcmp(cr.issuer_group, api->env.group) != 0) {
+        api_error(out, 422, "spec.issuerRef.group must be %s, not \"%.100s\"", api->env.group,
+                  cr.issuer_group);
+        goto invalid;
+    }
+    if (strcmp(cr.issuer_kind, "Issuer") != 0 && strcmp(cr.issuer_kind, "ClusterIssuer") != 0) {
+        api_error(out, 422, "spec.issuerRef.kind must be Issuer or ClusterIssuer, not \"%.100s\"",
+                  cr.issuer_kind);
+        goto invalid;
+    }
+    /* A client's own status (an Approved condition, say) is never trusted. */
+    cr_clear_status(&cr);
+    if (cr.creation_timestamp == NULL) {
+        char ts[TIMEFMT_LEN];
+        timefmt_rfc3339(time(NULL), ts);
+        cr.creation_timestamp = xstrdup(ts);
+    }
+
+    struct pipeline_result res;
+    api_run(api, &cr, &res);
+    out->status = api_outcome(api, &res, out);
+    if (res.state == PIPELINE_STATE_WAITING) {
+        /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
+        api_error(out, out->status, "%s",
+                  res.n_events > 0 ? res.events[0].message : "the request cannot be handled yet");
+        goto done;
+    }
+    snprintf(out->log_message, sizeof(out->log_message), "%s", api_last_message(&res, &cr));
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    cJSON_AddItemToObject(obj, "status", cr_status_to_json(&cr));
+    out->body = cJSON_PrintUnformatted(obj);
+done:
+    cr_free(&cr);
+    cJSON_Delete(obj);
+    return;
+invalid:
+    api_count(api, "invalid");
+    cr_free(&cr);
+    cJSON_Delete(obj);
+}
+
+/* Builds the CertificateRequest a Firefly-shaped body stands for. */
+static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_response *out)
+{
+    static const char *const keys[] = {"request", "policyName", "validityPeriod", NULL};
+    const cJSON *c;
+    cJSON_ArrayForEach(c, in)
+    {
+        bool ok = false;
+        for (size_t i = 0; keys[i] != NULL; i++)
+            ok = ok || strcmp(c->string, keys[i]) == 0;
+        if (!ok) {
+            api_error(out, 422, "%.64s: unknown field (expected request, policyName, validityPeriod)",
+                      c->string);
+            return NULL;
+        }
+    }
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(in, "request");
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(in, "policyName");
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(in, "validityPeriod");
+    if (!cJSON_IsString(req) || req->valuestring[0] == '\0') {
+        api_error(out, 422, "request is required: the PEM CSR as a string");
+        return NULL;
+    }
+    if (strlen(req->valuestring) > CSR_MAX_BYTES) {
+        api_error(out, 422, "request: the CSR is larger than %d bytes", CSR_MAX_BYTES);
+        return NULL;
+    }
+    if (pol != NULL && !cJSON_IsString(pol)) {
+        api_error(out, 422, "policyName must be a string");
+        return NULL;
+    }
+    long long seconds = 0;
+    if (val != NULL) {
+        struct err e = {0};
+        if (!cJSON_IsString(val)) {
+            api_error(out, 422, "validityPeriod must be an ISO-8601 duration string such as PT1H");
+            return NULL;
+        }
+        if (duration_parse_iso8601(val->valuestring, &seconds, &e) != 0 || seconds == 0) {
+            api_error(out, 422, "validityPeriod: %s", seconds == 0 && e.msg[0] == '\0'
+                                                         ? "must be positive"
+                                                         : e.msg);
+            return NULL;
+        }
+    }
+    unsigned char rnd[6];
+    char name[64];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(name, sizeof(name), "api-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5]);
+    cJSON *cr = cJSON_CreateObject();
+    cJSON_AddStringToObject(cr, "apiVersion", CR_API_VERSION);
+    cJSON_AddStringToObject(cr, "kind", CR_KIND);
+    cJSON *meta = cJSON_AddObjectToObject(cr, "metadata");
+    cJSON_AddStringToObject(meta, "name", name);
+    cJSON_AddStringToObject(meta, "namespace", api->issuer_namespace[0] ? api->issuer_namespace
+                                                                        : api->cluster_ns);
+    cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
+    if (cJSON_IsString(pol) && pol->valuestring[0] != '\0')
+        cJSON_AddStringToObject(ann, PIPELINE_POLICY_ANNOTATION, pol->valuestring);
+    cJSON *spec = cJSON_AddObjectToObject(cr, "spec");
+    char *b64 = b64_encode(req->valuestring, strlen(req->valuestring));
+    cJSON_AddStringToObject(spec, "request", b64);
+    free(b64);
+    if (seconds > 0) {
+        char d[48];
+        duration_format_go(seconds, d, sizeof(d));
+        cJSON_AddStringToObject(spec, "duration", d);
+    }
+    cJSON *ref = cJSON_AddObjectToObject(spec, "issuerRef");
+    cJSON_AddStringToObject(ref, "group", api->env.group);
+    cJSON_AddStringToObject(ref, "kind", api->issuer_kind);
+    cJSON_AddStringToObject(ref, "name", api->issuer_name);
+    return cr;
+}
+
+void api_handle_firefly(struct api *api, const char *content_type, const char *body, size_t len,
+                        struct api_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (api->issuer_kind == NULL) {
+        api_error(out, 404, "this endpoint is off: start ember-issuer with --api-issuer");
+        return;
+    }
+    cJSON *in = api_parse_body(content_type, body, len, out);
+    if (in == NULL) {
+        api_count(api, "invalid");
+        return;
+    }
+    if (!cJSON_IsObject(in)) {
+        api_error(out, 422, "the body must be an object {\"request\": PEM, \"policyName\": ...}");
+        cJSON_Delete(in);
+        api_count(api, "invalid");
+        return;
+    }
+    cJSON *obj = api_firefly_to_cr(api, in, out);
+    cJSON_Delete(in);
+    if (obj == NULL) {
+        api_count(api, "invalid");
+        return;
+    }
+    struct cr cr;
+    struct err e = {0};
+    if (cr_from_json(obj, &cr, &e) != 0 || cr.spec_error != NULL) {
+        api_error(out, 422, "%s", cr.spec_error ? cr.spec_error : e.msg);
+        api_count(api, "invalid");
+        cr_free(&cr);
+        cJSON_Delete(obj);
+        return;
+    }
+    snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr.namespace, cr.name);
+    char ts[TIMEFMT_LEN];
+    timefmt_rfc3339(time(NULL), ts);
+    cr.creation_timestamp = xstrdup(ts);
+    struct pipeline_result res;
+    api_run(api, &cr, &res);
+    unsigned code = api_outcome(api, &res, out);
+    if (code == 201) {
+        unsigned char *chain = NULL;
+        size_t chain_len = 0;
+        if (b64_decode(cr.certificate, strlen(cr.certificate), 16 * 1024 * 1024, &chain,
+                       &chain_len, &e) != 0) {
+            api_error(out, 500, "internal error encoding the chain");
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "certificateChain", (char *)chain);
+            out->body = cJSON_PrintUnformatted(o);
+            out->status = 200;
+            cJSON_Delete(o);
+            free(chain);
+            snprintf(out->log_message, sizeof(out->log_message), "%s",
+                     "Succeeded signing the CertificateRequest");
+        }
+    } else {
+        api_error(out, code, "%s", api_last_message(&res, &cr));
+    }
+    cr_free(&cr);
+    cJSON_Delete(obj);
+}
+
+void api_free(struct api *api)
+{
+    free(api->issuer_kind);
+    free(api->issuer_namespace);
+    free(api->issuer_name);
+    free(api->cluster_ns);
+    api->issuer_kind = api->issuer_namespace = api->issuer_name = api->cluster_ns = NULL;
+}

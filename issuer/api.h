@@ -1,0 +1,53 @@
+/* api.h -- the signing API's request handling, independent of the HTTP server: a body in, a
+ * status code and a body out. Thread-safe as long as the pipeline lookups are. */
+#ifndef EMBER_API_H
+#define EMBER_API_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "metrics.h"
+#include "pipeline.h"
+
+#define API_PATH_CR "/v1/certificaterequests"
+#define API_PATH_FIREFLY "/v1/certificatesigningrequest"
+#define API_RETRY_AFTER_SECONDS 5
+
+struct api {
+    struct pipeline_env env;  /* lookups, annotations, group; now/approve/synced set per call */
+    char *issuer_kind;        /* --api-issuer, for the Firefly-shaped endpoint; NULL = off */
+    char *issuer_namespace;   /* "" for a ClusterIssuer */
+    char *issuer_name;
+    char *cluster_ns;         /* namespace a ClusterIssuer's requests are evaluated in */
+    struct metrics *metrics;  /* may be NULL */
+};
+
+struct api_response {
+    unsigned status;
+    char *body;               /* owned, NUL-terminated JSON */
+    int retry_after;          /* seconds; 0 = no Retry-After header */
+    char log_object[600];     /* "namespace/name" of the request, for the log line */
+    char log_message[POLICY_MAX_MESSAGE + 256];
+};
+
+/* Parses --api-issuer: "Issuer/NAMESPACE/NAME" or "ClusterIssuer/NAME" ("" = off). */
+int api_set_issuer(struct api *api, const char *ref, struct err *err) WUR;
+/* Declares the API's metrics in api->metrics. */
+void api_declare_metrics(struct api *api);
+
+/* POST /v1/certificaterequests: a CertificateRequest (JSON or YAML per content_type) in, the
+ * same object with its status out: 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending
+ * (with Retry-After), 400 unparsable, 415 other content types. Any status sent is ignored. */
+void api_handle_cr(struct api *api, const char *content_type, const char *body, size_t len,
+                   struct api_response *out);
+/* POST /v1/certificatesigningrequest: Firefly's REST shape {"request","policyName",
+ * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. */
+void api_handle_firefly(struct api *api, const char *content_type, const char *body, size_t len,
+                        struct api_response *out);
+
+/* A Kubernetes-style Status error body {"kind":"Status",...,"message","reason","code"}. */
+void api_error(struct api_response *out, unsigned code, const char *fmt, ...) PRINTF_LIKE(3, 4);
+void api_response_free(struct api_response *out);
+void api_free(struct api *api);
+
+#endif

@@ -1,0 +1,652 @@
+/* config.c -- one table drives every flag: parsing, environment, defaults, bounds and --help. */
+#include "config.h"
+
+#include "duration.h"
+#include "mem.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_ENV_PREFIX "EMBER_"
+/* Longest flag name in the table is well below this; used for environment variable names. */
+#define CONFIG_NAME_MAX 64
+/* A Kubernetes namespace is a DNS-1123 label. */
+#define CONFIG_NAMESPACE_MAX 63
+
+enum cfg_type { CFG_STRING, CFG_BOOL, CFG_INT, CFG_LLONG, CFG_DURATION, CFG_ENUM, CFG_STRV };
+
+struct cfg_flag {
+    const char *name;
+    enum cfg_type type;
+    size_t offset;              /* of the field in struct config */
+    const char *def;            /* default, parsed like a user value; NULL = none */
+    long long min, max;         /* CFG_INT, CFG_LLONG, CFG_DURATION (seconds) */
+    const char *const *choices; /* CFG_ENUM: NULL-terminated, index = value */
+    int (*check)(const char *value, struct err *err); /* CFG_STRING, CFG_STRV items */
+    const char *metavar;                              /* NULL for booleans */
+    const char *help;
+    const char *def_help; /* shown in --help instead of def */
+};
+
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum fields are written as int");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are written as int");
+
+static const char *const log_format_names[] = {"json", "text", NULL};
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+
+static int check_bind_address(const char *v, struct err *err);
+static int check_issuer_ref(const char *v, struct err *err);
+static int check_namespace(const char *v, struct err *err);
+static int check_annotation_key(const char *v, struct err *err);
+static int check_path(const char *v, struct err *err);
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct cfg_flag cfg_flags[] = {
+    {.name = "api-bind-address",
+     .type = CFG_STRING,
+     .offset = OFF(api_bind_address),
+     .def = "127.0.0.1:8080",
+     .check = check_bind_address,
+     .metavar = "ADDR",
+     .help = "address of the signing API, HOST:PORT (0 turns it off)"},
+    {.name = "health-probe-bind-address",
+     .type = CFG_STRING,
+     .offset = OFF(health_probe_bind_address),
+     .def = ":8081",
+     .check = check_bind_address,
+     .metavar = "ADDR",
+     .help = "address of /healthz and /readyz (0 turns it off)"},
+    {.name = "metrics-bind-address",
+     .type = CFG_STRING,
+     .offset = OFF(metrics_bind_address),
+     .def = ":8082",
+     .check = check_bind_address,
+     .metavar = "ADDR",
+     .help = "address of /metrics (0 turns it off)"},
+    {.name = "api-issuer",
+     .type = CFG_STRING,
+     .offset = OFF(api_issuer),
+     .def = "",
+     .check = check_issuer_ref,
+     .metavar = "REF",
+     .help = "issuer the Firefly-style API signs with: Issuer/NAMESPACE/NAME or "
+             "ClusterIssuer/NAME"},
+    {.name = "api-allow-unauthenticated",
+     .type = CFG_BOOL,
+     .offset = OFF(api_allow_unauthenticated),
+     .def = "false",
+     .help = "let the signing API listen beyond loopback without authentication (unsafe)"},
+    {.name = "api-max-body-bytes",
+     .type = CFG_LLONG,
+     .offset = OFF(api_max_body_bytes),
+     .def = "1048576",
+     .min = 1024,
+     .max = 16777216,
+     .metavar = "BYTES",
+     .help = "largest HTTP request body accepted (1024..16777216)"},
+    {.name = "http-threads",
+     .type = CFG_INT,
+     .offset = OFF(http_threads),
+     .def = "4",
+     .min = 1,
+     .max = 64,
+     .metavar = "N",
+     .help = "HTTP worker threads (1..64)"},
+    {.name = "manifests",
+     .type = CFG_STRV,
+     .offset = OFF(manifests),
+     .check = check_path,
+     .metavar = "PATH",
+     .help = "read Issuers, ClusterIssuers, IssuancePolicies and Secrets from a file or a "
+             "directory (*.yaml, *.yml, *.json) instead of the Kubernetes API; repeatable "
+             "(comma-separated in the environment)"},
+    {.name = "cluster-resource-namespace",
+     .type = CFG_STRING,
+     .offset = OFF(cluster_resource_namespace),
+     .def = "",
+     .check = check_namespace,
+     .metavar = "NS",
+     .help = "namespace of the Secrets a ClusterIssuer names",
+     .def_help = "the pod's namespace, else default"},
+    {.name = "policy-annotation",
+     .type = CFG_STRV,
+     .offset = OFF(policy_annotations),
+     .check = check_annotation_key,
+     .metavar = "KEY",
+     .help = "another annotation naming a request's IssuancePolicy, besides "
+             "ember.issuer.dev/policy-name; repeatable (comma-separated in the environment)"},
+    {.name = "approve",
+     .type = CFG_BOOL,
+     .offset = OFF(approve),
+     .def = "true",
+     .help = "approve or deny requests against their IssuancePolicy (--approve=false leaves it "
+             "to another approver)"},
+    {.name = "max-retry-duration",
+     .type = CFG_DURATION,
+     .offset = OFF(max_retry_duration_s),
+     .def = "1h",
+     .min = 1,
+     .max = 720 * 3600,
+     .metavar = "DURATION",
+     .help = "how long retryable signing failures are retried before Failed (1s..720h)"},
+    {.name = "log-format",
+     .type = CFG_ENUM,
+     .offset = OFF(log_format),
+     .def = "json",
+     .choices = log_format_names,
+     .metavar = "FORMAT",
+     .help = "json or text"},
+    {.name = "log-level",
+     .type = CFG_ENUM,
+     .offset = OFF(log_level),
+     .def = "info",
+     .choices = log_level_names,
+     .metavar = "LEVEL",
+     .help = "debug, info, warn or error"},
+};
+
+#define CFG_NFLAGS (sizeof(cfg_flags) / sizeof(cfg_flags[0]))
+
+/* ---- validators (messages do not name the flag: the caller prefixes it) ---- */
+
+static bool is_port(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 5)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)p[i]))
+            return false;
+    return strtol(p, NULL, 10) <= 65535;
+}
+
+static int check_bind_address(const char *v, struct err *err)
+{
+    if (strcmp(v, "0") == 0)
+        return 0;
+    const char *colon = strrchr(v, ':');
+    bool ok = colon != NULL && is_port(colon + 1);
+    if (ok && v[0] == '[') {
+        /* IPv6 literal: [::1]:8080 */
+        ok = colon > v + 1 && colon[-1] == ']';
+    } else if (ok) {
+        ok = memchr(v, ':', (size_t)(colon - v)) == NULL;
+    }
+    for (const char *p = v; ok && p < colon; p++)
+        if (isspace((unsigned char)*p) || *p == '/')
+            ok = false;
+    if (!ok) {
+        err_set(err, ERR_INVALID, "\"%s\" is not HOST:PORT, :PORT or 0 (off)", v);
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_dns_label(const char *s, size_t n)
+{
+    if (n == 0 || n > CONFIG_NAMESPACE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && i > 0 && i + 1 < n))
+            return false;
+    }
+    return true;
+}
+
+/* A Kubernetes object name (DNS-1123 subdomain: lowercase, digits, '-', '.'). */
+static bool is_object_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && !((c == '-' || c == '.') && i > 0 && i + 1 < n))
+            return false;
+    }
+    return true;
+}
+
+static int check_issuer_ref(const char *v, struct err *err)
+{
+    if (v[0] == '\0')
+        return 0;
+    bool ok = false;
+    if (strncmp(v, "Issuer/", 7) == 0) {
+        const char *ns = v + 7;
+        const char *slash = strchr(ns, '/');
+        ok = slash != NULL && is_dns_label(ns, (size_t)(slash - ns)) &&
+             is_object_name(slash + 1, strlen(slash + 1));
+    } else if (strncmp(v, "ClusterIssuer/", 14) == 0) {
+        ok = is_object_name(v + 14, strlen(v + 14));
+    }
+    if (!ok) {
+        err_set(err, ERR_INVALID, "\"%s\" is not Issuer/NAMESPACE/NAME or ClusterIssuer/NAME", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_namespace(const char *v, struct err *err)
+{
+    if (v[0] == '\0' || is_dns_label(v, strlen(v)))
+        return 0;
+    err_set(err, ERR_INVALID,
+            "\"%s\" is not a namespace name (up to 63 lowercase letters, digits and '-')", v);
+    return -1;
+}
+
+static int check_annotation_key(const char *v, struct err *err)
+{
+    const char *slash = strchr(v, '/');
+    const char *name = slash ? slash + 1 : v;
+    bool ok = strchr(name, '/') == NULL;
+    if (ok && slash != NULL)
+        ok = is_object_name(v, (size_t)(slash - v));
+    size_t n = strlen(name);
+    ok = ok && n > 0 && n <= 63 && isalnum((unsigned char)name[0]) &&
+         isalnum((unsigned char)name[n - 1]);
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.';
+    }
+    if (!ok) {
+        err_set(err, ERR_INVALID,
+                "\"%s\" is not an annotation key (an optional DNS prefix and '/', then up to 63 "
+                "letters, digits, '-', '_' or '.')",
+                v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_path(const char *v, struct err *err)
+{
+    if (v[0] == '\0') {
+        err_set(err, ERR_INVALID, "empty path");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- values ---- */
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = true;
+        return 0;
+    }
+    if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_integer(const char *v, long long *out)
+{
+    /* strtoll accepts leading blanks and "+"; a flag value should be exactly a number. */
+    if (v[0] == '\0' || !(isdigit((unsigned char)v[0]) || v[0] == '-'))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static void *cfg_field(struct config *cfg, const struct cfg_flag *f)
+{
+    return (char *)cfg + f->offset;
+}
+
+/* Sets one value of flag f; src ("--name" or "EMBER_NAME") prefixes error messages. */
+static int cfg_set(struct config *cfg, const struct cfg_flag *f, const char *src, const char *v,
+                   struct err *err)
+{
+    if (strlen(v) > CONFIG_VALUE_MAX) {
+        err_set(err, ERR_INVALID, "%s: value longer than %d bytes", src, CONFIG_VALUE_MAX);
+        return -1;
+    }
+    void *field = cfg_field(cfg, f);
+    switch (f->type) {
+    case CFG_STRING:
+    case CFG_STRV:
+        if (f->check != NULL && f->check(v, err) != 0) {
+            err_prefix(err, "%s", src);
+            return -1;
+        }
+        if (f->type == CFG_STRING) {
+            char **s = field;
+            free(*s);
+            *s = xstrdup(v);
+        } else {
+            strv_push(field, v);
+        }
+        return 0;
+    case CFG_BOOL:
+        if (parse_bool(v, field) != 0) {
+            err_set(err, ERR_INVALID, "%s: \"%s\" is not a boolean (true, false, 1 or 0)", src, v);
+            return -1;
+        }
+        return 0;
+    case CFG_INT:
+    case CFG_LLONG: {
+        long long n = 0;
+        if (parse_integer(v, &n) != 0) {
+            err_set(err, ERR_INVALID, "%s: \"%s\" is not an integer", src, v);
+            return -1;
+        }
+        if (n < f->min) {
+            err_set(err, ERR_INVALID, "%s: %lld is below the minimum %lld", src, n, f->min);
+            return -1;
+        }
+        if (n > f->max) {
+            err_set(err, ERR_INVALID, "%s: %lld is above the maximum %lld", src, n, f->max);
+            return -1;
+        }
+        if (f->type == CFG_INT)
+            *(int *)field = (int)n;
+        else
+            *(long long *)field = n;
+        return 0;
+    }
+    case CFG_DURATION: {
+        long long s = 0;
+        if (duration_parse_go(v, &s, err) != 0) {
+            err_prefix(err, "%s", src);
+            return -1;
+        }
+        char bound[32];
+        if (s < f->min || s > f->max) {
+            duration_format_go(s < f->min ? f->min : f->max, bound, sizeof(bound));
+            err_set(err, ERR_INVALID, "%s: %s is %s %s", src, v,
+                    s < f->min ? "below the minimum" : "above the maximum", bound);
+            return -1;
+        }
+        *(long long *)field = s;
+        return 0;
+    }
+    case CFG_ENUM:
+        for (int i = 0; f->choices[i] != NULL; i++) {
+            if (strcmp(v, f->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        }
+        {
+            char list[256] = "";
+            size_t len = 0;
+            for (int i = 0; f->choices[i] != NULL && len < sizeof(list); i++)
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+                                        f->choices[i]);
+            err_set(err, ERR_INVALID, "%s: must be one of %s", src, list);
+        }
+        return -1;
+    }
+    err_set(err, ERR_INTERNAL, "%s: unknown flag type", src);
+    return -1;
+}
+
+/* A repeatable flag's environment value: comma-separated, blanks around items and empty items
+ * ignored. */
+static int cfg_set_list(struct config *cfg, const struct cfg_flag *f, const char *src,
+                        const char *v, struct err *err)
+{
+    const char *p = v;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *a = p;
+        const char *b = end;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        if (b > a) {
+            char *item = xstrndup(a, (size_t)(b - a));
+            int rc = cfg_set(cfg, f, src, item, err);
+            free(item);
+            if (rc != 0)
+                return -1;
+        }
+        p = comma ? comma + 1 : end;
+    }
+    return 0;
+}
+
+static void cfg_env_name(const struct cfg_flag *f, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "%s", CONFIG_ENV_PREFIX);
+    for (const char *p = f->name; *p != '\0' && n + 1 < outlen; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+static const char *cfg_getenv(char **envp, const char *name)
+{
+    if (envp == NULL)
+        return NULL;
+    size_t n = strlen(name);
+    for (char **e = envp; *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+static const struct cfg_flag *cfg_lookup(const char *name, size_t n)
+{
+    for (size_t i = 0; i < CFG_NFLAGS; i++)
+        if (strlen(cfg_flags[i].name) == n && strncmp(cfg_flags[i].name, name, n) == 0)
+            return &cfg_flags[i];
+    return NULL;
+}
+
+static void cfg_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CFG_NFLAGS; i++) {
+        const struct cfg_flag *f = &cfg_flags[i];
+        if (f->def == NULL)
+            continue;
+        struct err e;
+        /* The table's own defaults always pass their checks; a failure is a bug in the table. */
+        if (cfg_set(cfg, f, f->name, f->def, &e) != 0) {
+            fprintf(stderr, "ember: bad default in the flag table: %s\n", e.msg);
+            abort();
+        }
+    }
+}
+
+char *config_read_namespace_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return NULL;
+    char buf[CONFIG_NAMESPACE_MAX + 3];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    if (!is_dns_label(buf, n))
+        return NULL;
+    return xstrdup(buf);
+}
+
+/* One flag seen on the command line, applied after the environment. */
+struct cfg_arg {
+    const struct cfg_flag *f;
+    const char *value;
+};
+
+int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *out, struct err *err)
+{
+    cfg_defaults(cfg);
+    if (out == NULL)
+        out = stdout;
+    struct cfg_arg *args = xcalloc(argc > 0 ? (size_t)argc : 1, sizeof(*args));
+    size_t nargs = 0;
+    bool given[CFG_NFLAGS] = {false};
+    int rc = -1;
+    const struct cfg_flag *prev_bool = NULL;
+
+    /* Pass 1: syntax only, so --help works even when the environment holds a bad value. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            config_print_help(out);
+            rc = 1;
+            goto done;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "ember-issuer %s\n", EMBER_VERSION);
+            rc = 1;
+            goto done;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            bool b;
+            if (a[0] == '-' && a[1] != '\0' && strcmp(a, "--") != 0)
+                err_set(err, ERR_INVALID, "unknown flag %.64s", a);
+            else if (prev_bool != NULL && parse_bool(a, &b) == 0)
+                err_set(err, ERR_INVALID,
+                        "unexpected argument \"%.64s\" (a boolean takes its value as --%s=%s)", a,
+                        prev_bool->name, a);
+            else
+                err_set(err, ERR_INVALID, "unexpected argument \"%.64s\"", a);
+            goto done;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct cfg_flag *f = cfg_lookup(name, nlen);
+        if (f == NULL) {
+            err_set(err, ERR_INVALID, "unknown flag --%.*s", (int)(nlen > 64 ? 64 : nlen), name);
+            goto done;
+        }
+        prev_bool = NULL;
+        const char *value;
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (f->type == CFG_BOOL) {
+            value = "true";
+            prev_bool = f;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            err_set(err, ERR_INVALID, "--%s: missing value (%s)", f->name, f->metavar);
+            goto done;
+        }
+        args[nargs].f = f;
+        args[nargs].value = value;
+        nargs++;
+        given[f - cfg_flags] = true;
+    }
+
+    /* Pass 2: the environment, for flags not given on the command line. */
+    for (size_t i = 0; i < CFG_NFLAGS; i++) {
+        const struct cfg_flag *f = &cfg_flags[i];
+        char env[CONFIG_NAME_MAX];
+        cfg_env_name(f, env, sizeof(env));
+        const char *v = cfg_getenv(envp, env);
+        if (given[i] || v == NULL || v[0] == '\0')
+            continue;
+        int r =
+            f->type == CFG_STRV ? cfg_set_list(cfg, f, env, v, err) : cfg_set(cfg, f, env, v, err);
+        if (r != 0)
+            goto done;
+    }
+
+    /* Pass 3: the command line, in order (the last of a repeated single-value flag wins). */
+    for (size_t i = 0; i < nargs; i++) {
+        char src[CONFIG_NAME_MAX];
+        snprintf(src, sizeof(src), "--%s", args[i].f->name);
+        if (cfg_set(cfg, args[i].f, src, args[i].value, err) != 0)
+            goto done;
+    }
+
+    if (cfg->cluster_resource_namespace[0] == '\0') {
+        char *ns = config_read_namespace_file(CONFIG_NAMESPACE_FILE);
+        free(cfg->cluster_resource_namespace);
+        cfg->cluster_resource_namespace = ns ? ns : xstrdup("default");
+    }
+    rc = 0;
+
+done:
+    free(args);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < CFG_NFLAGS; i++) {
+        const struct cfg_flag *f = &cfg_flags[i];
+        if (f->type == CFG_STRING) {
+            char **s = cfg_field(cfg, f);
+            free(*s);
+            *s = NULL;
+        } else if (f->type == CFG_STRV) {
+            strv_free(cfg_field(cfg, f));
+        }
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static void help_line(FILE *out, int width, const char *left, const char *help, const char *def,
+                      const char *env)
+{
+    fprintf(out, "  %-*s %s", width, left, help);
+    if (def != NULL)
+        fprintf(out, " (default: %s)", def);
+    if (env != NULL)
+        fprintf(out, " [env %s]", env);
+    fputc('\n', out);
+}
+
+void config_print_help(FILE *out)
+{
+    fputs("Usage: ember-issuer [flags]\n"
+          "       ember-issuer dev-ca --output FILE [--namespace NS] [--name NAME]\n"
+          "\n"
+          "cert-manager external issuer: approves CertificateRequests against IssuancePolicies\n"
+          "and signs them with a local CA or HashiCorp Vault. dev-ca writes a development CA\n"
+          "(a Secret and a ClusterIssuer manifest) for --manifests.\n"
+          "Secrets (CA keys, Vault credentials) are read from Secrets, never from flags.\n"
+          "\n"
+          "Flags (each also read from its environment variable; the command line wins):\n",
+          out);
+    char left[CFG_NFLAGS][CONFIG_NAME_MAX + 16];
+    int width = 0;
+    for (size_t i = 0; i < CFG_NFLAGS; i++) {
+        const struct cfg_flag *f = &cfg_flags[i];
+        int n = snprintf(left[i], sizeof(left[i]), "--%s%s%s", f->name, f->metavar ? " " : "",
+                         f->metavar ? f->metavar : "");
+        if (n > width)
+            width = n;
+    }
+    width += 2;
+    for (size_t i = 0; i < CFG_NFLAGS; i++) {
+        const struct cfg_flag *f = &cfg_flags[i];
+        char env[CONFIG_NAME_MAX];
+        cfg_env_name(f, env, sizeof(env));
+        const char *def = f->def_help;
+        if (def == NULL && f->def != NULL && f->def[0] != '\0')
+            def = f->def;
+        help_line(out, width, left[i], f->help, def, env);
+    }
+    help_line(out, width, "-h, --help", "print this help and exit", NULL, NULL);
+    help_line(out, width, "--version", "print the version and exit", NULL, NULL);
+}

@@ -1,0 +1,62 @@
+/* config.h -- the ember-issuer flag table: command line, EMBER_* environment, generated --help. */
+#ifndef EMBER_CONFIG_H
+#define EMBER_CONFIG_H
+
+#include "err.h"
+#include "strv.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.1.0"
+#endif
+
+/* Where Kubernetes mounts the pod's namespace (the default --cluster-resource-namespace). */
+#define CONFIG_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+/* Longest value accepted for any flag or environment variable, in bytes. */
+#define CONFIG_VALUE_MAX 4096
+
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct config {
+    char *api_bind_address;           /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */
+    char *health_probe_bind_address;  /* --health-probe-bind-address, default ":8081"; "0" = off */
+    char *metrics_bind_address;       /* --metrics-bind-address, default ":8082"; "0" = off */
+    char *api_issuer;                 /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
+                                         ClusterIssuer/NAME) */
+    bool api_allow_unauthenticated;   /* --api-allow-unauthenticated, default false */
+    long long api_max_body_bytes;     /* --api-max-body-bytes, default 1048576, 1024..16777216 */
+    int http_threads;                 /* --http-threads, default 4, bounds 1..64 */
+    struct strv manifests;            /* --manifests PATH, repeatable: file or directory */
+    char *cluster_resource_namespace; /* --cluster-resource-namespace; when not given: the pod's
+                                         namespace file, else "default" (never "" after parse) */
+    struct strv policy_annotations;   /* --policy-annotation KEY, repeatable */
+    bool approve;                     /* --approve, default true */
+    long long max_retry_duration_s;   /* --max-retry-duration, Go duration, default 1h, 1s..720h */
+    enum log_format log_format;       /* --log-format json|text, default json */
+    enum log_level log_level;         /* --log-level debug|info|warn|error, default info */
+};
+
+/* Parses argv (argv[0], the program name, is skipped) and the environment envp (NULL = none).
+ * Forms: --flag value, --flag=value, boolean --flag / --flag=true|false|1|0. Each flag also
+ * reads EMBER_<NAME_UPPER_WITH_UNDERSCORES>; a flag given on the command line wins over its
+ * environment variable; a repeatable flag's environment value is comma-separated; an empty
+ * environment value counts as unset. Unknown EMBER_* variables are ignored (Kubernetes injects
+ * EMBER_*_SERVICE_HOST style variables for Services named ember-...).
+ * Fills cfg with defaults first. Returns 0; 1 when --help or --version was handled (text
+ * written to out, stdout when NULL); -1 with err (ERR_INVALID, message names the flag or variable).
+ * On 1 and -1 cfg holds nothing (calling config_free on it is still safe). Not thread-safe. */
+int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *out,
+                 struct err *err) WUR;
+/* Frees what cfg owns and zeroes it; safe on a zeroed or already freed config. */
+void config_free(struct config *cfg);
+/* Writes the --help text generated from the flag table: usage lines, then one line per flag
+ * "  --name VALUE   help (default: x) [env EMBER_X]". */
+void config_print_help(FILE *out);
+/* Reads a namespace name from path (the service account namespace file): returns an owned
+ * string, or NULL when the file is missing, empty, too long or not a DNS-1123 label. */
+char *config_read_namespace_file(const char *path);
+
+#endif

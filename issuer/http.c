@@ -1,0 +1,282 @@
+/* http.c -- the HTTP listeners (libmicrohttpd): probes, metrics and the signing API. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mem.h"
+
+#define HTTP_CONNECTION_LIMIT 1024
+#define HTTP_CONNECTION_TIMEOUT_S 30
+
+struct http_listener {
+    struct MHD_Daemon *daemon;
+    struct http_routes routes;
+    char bind[128];
+};
+
+/* One per HTTP request, freed in the completed callback. */
+struct http_request {
+    struct buf body;
+    bool too_big;
+};
+
+int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *len, bool *loopback,
+                    struct err *err)
+{
+    memset(ss, 0, sizeof(*ss));
+    const char *colon = strrchr(bind, ':');
+    if (colon == NULL) {
+        err_set(err, ERR_INVALID, "\"%.100s\": expected HOST:PORT, :PORT or [V6]:PORT", bind);
+        return -1;
+    }
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
+        err_set(err, ERR_INVALID, "\"%.100s\": the port must be a number from 1 to 65535", bind);
+        return -1;
+    }
+    size_t hostlen = (size_t)(colon - bind);
+    char host[64];
+    if (hostlen >= sizeof(host)) {
+        err_set(err, ERR_INVALID, "\"%.100s\": the host is too long", bind);
+        return -1;
+    }
+    memcpy(host, bind, hostlen);
+    host[hostlen] = '\0';
+    if (hostlen == 0) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_any;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        *loopback = false;
+        return 0;
+    }
+    if (host[0] == '[' && hostlen >= 2 && host[hostlen - 1] == ']') {
+        host[hostlen - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1) {
+            err_set(err, ERR_INVALID, "\"%.100s\": not an IPv6 address", bind);
+            return -1;
+        }
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+        err_set(err, ERR_INVALID, "\"%.100s\": the host must be an IP address (or localhost)", bind);
+        return -1;
+    }
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *len = sizeof(*a4);
+    *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+}
+
+void http_declare_metrics(struct metrics *m)
+{
+    metrics_declare(m, "ember_http_requests_total", "counter",
+                    "HTTP requests by listener, path and status code.");
+}
+
+static const char *http_path_label(const char *url)
+{
+    static const char *const known[] = {"/healthz", "/readyz", "/metrics", API_PATH_CR,
+                                        API_PATH_FIREFLY};
+    for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
+        if (strcmp(url, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+static enum MHD_Result http_send(struct http_listener *l, struct MHD_Connection *conn,
+                                 const char *url, unsigned status, const char *content_type,
+                                 char *body, int retry_after)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    if (l->routes.metrics != NULL) {
+        char labels[160];
+        snprintf(labels, sizeof(labels), "listener=\"%s\",path=\"%s\",code=\"%u\"", l->routes.name,
+                 http_path_label(url), status);
+        metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
+    }
+    return r;
+}
+
+static enum MHD_Result http_send_error(struct http_listener *l, struct MHD_Connection *conn,
+                                       const char *url, unsigned status, const char *fmt, ...)
+    PRINTF_LIKE(5, 6);
+static enum MHD_Result http_send_error(struct http_listener *l, struct MHD_Connection *conn,
+                                       const char *url, unsigned status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct api_response out = {0};
+    api_error(&out, status, "%s", msg);
+    return http_send(l, conn, url, status, "application/json", out.body, 0);
+}
+
+static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connection *conn,
+                                     const char *url, const char *method, struct http_request *rq)
+{
+    bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+        if (!is_get)
+            return http_send_error(l, conn, url, 405, "%.200s accepts GET only", url);
+        bool ok = strcmp(url, "/healthz") == 0 || l->routes.ready == NULL ||
+                  l->routes.ready(l->routes.ready_ud);
+        return http_send(l, conn, url, ok ? 200 : 503, "text/plain; charset=utf-8",
+                         xstrdup(ok ? "ok\n" : "not ready\n"), 0);
+    }
+    if (l->routes.serve_metrics && strcmp(url, "/metrics") == 0) {
+        if (!is_get)
+            return http_send_error(l, conn, url, 405, "%.200s accepts GET only", url);
+        return http_send(l, conn, url, 200, METRICS_CONTENT_TYPE,
+                         metrics_render(l->routes.metrics), 0);
+    }
+    bool cr = strcmp(url, API_PATH_CR) == 0, firefly = strcmp(url, API_PATH_FIREFLY) == 0;
+    if (l->routes.api == NULL || (!cr && !firefly))
+        return http_send_error(l, conn, url, 404, "no such path: %.200s", url);
+    if (strcmp(method, "POST") != 0)
+        return http_send_error(l, conn, url, 405, "%.200s accepts POST only", url);
+    if (rq->too_big) {
+        return http_send_error(l, conn, url, 413, "the body is larger than the limit of %zu bytes",
+                               l->routes.max_body);
+    }
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    struct api_response out;
+    const char *body = rq->body.data ? rq->body.data : "";
+    if (cr)
+        api_handle_cr(l->routes.api, ct, body, rq->body.len, &out);
+    else
+        api_handle_firefly(l->routes.api, ct, body, rq->body.len, &out);
+    enum log_level lvl = out.status < 300 ? LOG_INFO : out.status >= 500 ? LOG_WARN : LOG_INFO;
+    LOG(lvl, "api", out.log_object[0] ? out.log_object : NULL, NULL, "POST %s: %u %s", url,
+        out.status, out.log_message);
+    enum MHD_Result r =
+        http_send(l, conn, url, out.status, "application/json", out.body, out.retry_after);
+    out.body = NULL; /* handed to libmicrohttpd */
+    return r;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    (void)version;
+    struct http_listener *l = cls;
+    struct http_request *rq = *con_cls;
+    if (rq == NULL) {
+        rq = xcalloc(1, sizeof(*rq));
+        buf_init(&rq->body, l->routes.max_body);
+        *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > l->routes.max_body)
+            rq->too_big = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!rq->too_big && buf_append(&rq->body, upload_data, *upload_data_size, NULL) != 0)
+            rq->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return http_dispatch(l, conn, url, method, rq);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct http_request *rq = *con_cls;
+    if (rq == NULL)
+        return;
+    buf_free(&rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void http_log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    LOG(LOG_DEBUG, "http", NULL, NULL, "%s", msg);
+}
+
+struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
+                                  struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool loopback;
+    if (http_parse_bind(bind, &ss, &len, &loopback, err) != 0)
+        return NULL;
+    struct http_listener *l = xcalloc(1, sizeof(*l));
+    l->routes = *routes;
+    snprintf(l->bind, sizeof(l->bind), "%s", bind);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6 | (IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
+                                     ? MHD_USE_DUAL_STACK
+                                     : 0);
+    /* A pool of one is no pool: libmicrohttpd warns on stderr, so leave the option out. */
+    unsigned threads = (unsigned)(routes->threads > 1 ? routes->threads : 0);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, l},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_mhd, NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, l, MHD_OPTION_ARRAY, opts,
+                                 MHD_OPTION_END);
+    if (l->daemon == NULL) {
+        err_set(err, ERR_TRANSIENT, "cannot listen on %s (address in use, or not available here)",
+                bind);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void http_stop(struct http_listener *l)
+{
+    if (l == NULL)
+        return;
+    MHD_stop_daemon(l->daemon);
+    free(l);
+}

@@ -1,0 +1,40 @@
+/* http.h -- the HTTP listeners (libmicrohttpd): probes, metrics and the signing API. */
+#ifndef EMBER_HTTP_H
+#define EMBER_HTTP_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "api.h"
+#include "err.h"
+#include "metrics.h"
+
+/* What one listener serves. /healthz and /readyz are always served. */
+struct http_routes {
+    const char *name;          /* "api", "probes", "metrics": logs and metric labels */
+    struct api *api;           /* the signing endpoints, or NULL */
+    struct metrics *metrics;   /* counts requests; rendered on /metrics when serve_metrics */
+    bool serve_metrics;
+    bool (*ready)(void *ud);   /* /readyz */
+    void *ready_ud;
+    size_t max_body;           /* request bodies beyond this get 413 */
+    int threads;
+};
+
+struct http_listener;
+
+/* Parses "HOST:PORT", ":PORT" (all addresses) or "[V6]:PORT". *loopback tells whether only
+ * this machine can reach it (127.0.0.0/8, ::1). ERR_INVALID with the problem. */
+int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *len, bool *loopback,
+                    struct err *err) WUR;
+
+/* Starts serving on bind in background threads. Returns the listener or NULL (ERR_INVALID for
+ * a bad address, ERR_TRANSIENT when the port cannot be bound). */
+struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
+                                  struct err *err) WUR;
+/* Declares the HTTP metrics in m. */
+void http_declare_metrics(struct metrics *m);
+/* Stops accepting, finishes in-flight requests, frees. NULL is a no-op. */
+void http_stop(struct http_listener *l);
+
+#endif

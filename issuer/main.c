@@ -1,0 +1,285 @@
+/* main.c -- ember-issuer: flags, start-up, the listeners, clean shutdown on SIGTERM. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "ca.h"
+#include "config.h"
+#include "devca.h"
+#include "http.h"
+#include "issuer.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "store.h"
+
+extern char **environ;
+
+static void main_usage_error(const char *msg)
+{
+    fprintf(stderr, "ember-issuer: %s\nRun 'ember-issuer --help' for the flags.\n", msg);
+}
+
+/* ember-issuer dev-ca --output FILE [--namespace NS] [--name NAME] */
+static int main_dev_ca(int argc, char **argv)
+{
+    const char *output = NULL, *ns = "default", *name = "dev-ca";
+    for (int i = 1; i < argc; i++) {
+        const char **dst = strcmp(argv[i], "--output") == 0      ? &output
+                           : strcmp(argv[i], "--namespace") == 0 ? &ns
+                           : strcmp(argv[i], "--name") == 0      ? &name
+                                                                 : NULL;
+        if (dst == NULL || i + 1 >= argc) {
+            fprintf(stderr,
+                    "ember-issuer dev-ca: %s %s\nUsage: ember-issuer dev-ca --output FILE "
+                    "[--namespace NS] [--name NAME]\n",
+                    dst == NULL ? "unknown argument" : "missing value for", argv[i]);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    if (output == NULL) {
+        fprintf(stderr, "ember-issuer dev-ca: --output FILE is required\n");
+        return 2;
+    }
+    struct err e = {0};
+    char *yaml = NULL;
+    if (devca_generate(ns, name, time(NULL), &yaml, &e) != 0) {
+        fprintf(stderr, "ember-issuer dev-ca: %s\n", e.msg);
+        return 1;
+    }
+    /* The file holds a private key: create it readable by its owner only. */
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", output);
+    mode_t old = umask(077);
+    FILE *f = fopen(tmp, "w");
+    umask(old);
+    int rc = 0;
+    if (f == NULL || fputs(yaml, f) == EOF || fclose(f) != 0 || rename(tmp, output) != 0) {
+        fprintf(stderr, "ember-issuer dev-ca: cannot write %s: %s\n", output, strerror(errno));
+        rc = 1;
+    }
+    xfree_secret(yaml, strlen(yaml));
+    if (rc == 0)
+        fprintf(stderr, "ember-issuer dev-ca: wrote Secret %s/%s to %s (development only)\n", ns,
+                name, output);
+    return rc;
+}
+
+static void main_report(void *ud, const char *object, const char *problem)
+{
+    (void)ud;
+    LOG(LOG_WARN, "store", object[0] ? object : NULL, NULL, "%s", problem);
+}
+
+static bool main_ready(void *ud)
+{
+    const struct store *st = ud;
+    for (size_t i = 0; i < store_count_issuers(st); i++)
+        if (store_issuer_at(st, i)->ready)
+            return true;
+    return false;
+}
+
+static void main_issuer_metrics(struct metrics *m, const struct store *st)
+{
+    metrics_declare(m, "ember_issuer_ready", "gauge", "1 when the issuer can sign, else 0.");
+    metrics_declare(m, "ember_ca_expiry_timestamp_seconds", "gauge",
+                    "notAfter of a local CA issuer's certificate, Unix seconds.");
+    metrics_declare(m, "ember_build_info", "gauge", "Ember's version.");
+    metrics_gauge_set(m, "ember_build_info", "version=\"" EMBER_VERSION "\"", 1);
+    for (size_t i = 0; i < store_count_issuers(st); i++) {
+        const struct issuer *is = store_issuer_at(st, i);
+        char ref[600], esc[700], labels[800];
+        issuer_format_ref(is, ref, sizeof(ref));
+        metrics_escape_label(ref, esc, sizeof(esc));
+        snprintf(labels, sizeof(labels), "issuer=\"%s\"", esc);
+        metrics_gauge_set(m, "ember_issuer_ready", labels, is->ready ? 1 : 0);
+        if (is->ready && is->signer_kind == ISSUER_SIGNER_CA)
+            metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels,
+                              (double)ca_not_after(is->signer.ctx));
+    }
+}
+
+/* The three listeners; bind "0" turns one off. */
+static int main_listen(const struct config *cfg, struct api *api, struct metrics *m,
+                       struct store *st, struct http_listener *out[3])
+{
+    const struct {
+        const char *name, *bind;
+        bool api, metrics;
+    } spec[3] = {
+        {"api", cfg->api_bind_address, true, false},
+        {"probes", cfg->health_probe_bind_address, false, false},
+        {"metrics", cfg->metrics_bind_address, false, true},
+    };
+    for (int i = 0; i < 3; i++) {
+        out[i] = NULL;
+        if (strcmp(spec[i].bind, "0") == 0)
+            continue;
+        struct http_routes r = {
+            .name = spec[i].name,
+            .api = spec[i].api ? api : NULL,
+            .metrics = m,
+            .serve_metrics = spec[i].metrics,
+            .ready = main_ready,
+            .ready_ud = st,
+            .max_body = (size_t)cfg->api_max_body_bytes,
+            .threads = spec[i].api ? cfg->http_threads : 1,
+        };
+        struct err e = {0};
+        out[i] = http_listen(spec[i].bind, &r, &e);
+        if (out[i] == NULL) {
+            LOG(LOG_ERROR, "http", NULL, e.msg, "cannot start the %s listener", spec[i].name);
+            return -1;
+        }
+        LOG(LOG_INFO, "http", NULL, NULL, "serving %s on %s", spec[i].name, spec[i].bind);
+    }
+    return 0;
+}
+
+/* The signing API must not be reachable beyond this machine without authentication. */
+static int main_check_api_exposure(const struct config *cfg)
+{
+    if (strcmp(cfg->api_bind_address, "0") == 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool loopback = false;
+    struct err e = {0};
+    if (http_parse_bind(cfg->api_bind_address, &ss, &len, &loopback, &e) != 0) {
+        char msg[ERR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "--api-bind-address: %s", e.msg);
+        main_usage_error(msg);
+        return -1;
+    }
+    if (loopback)
+        return 0;
+    if (!cfg->api_allow_unauthenticated) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "refusing to serve the signing API on %.200s, beyond loopback, without "
+                 "authentication: bind it to 127.0.0.1 or pass --api-allow-unauthenticated",
+                 cfg->api_bind_address);
+        main_usage_error(msg);
+        return -1;
+    }
+    LOG(LOG_WARN, "api", NULL, NULL,
+        "THE SIGNING API ON %s IS UNAUTHENTICATED: anyone who can reach it can get certificates "
+        "(--api-allow-unauthenticated)",
+        cfg->api_bind_address);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "dev-ca") == 0)
+        return main_dev_ca(argc - 1, argv + 1);
+
+    struct config cfg;
+    struct err e = {0};
+    int rc = config_parse(&cfg, argc, argv, environ, stdout, &e);
+    if (rc != 0) {
+        if (rc < 0)
+            main_usage_error(e.msg);
+        config_free(&cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    log_init(cfg.log_format, cfg.log_level, 2);
+    if (cfg.manifests.n == 0) {
+        main_usage_error("nothing to serve: give --manifests FILE|DIR with Issuers, "
+                         "IssuancePolicies and Secrets (standalone mode)");
+        config_free(&cfg);
+        return 2;
+    }
+    if (main_check_api_exposure(&cfg) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+
+    /* Signals are taken by sigwait below; every thread started later inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct store *st = store_new(cfg.cluster_resource_namespace);
+    for (size_t i = 0; i < cfg.manifests.n; i++) {
+        if (store_load_path(st, cfg.manifests.v[i], &e) != 0) {
+            LOG(LOG_ERROR, "store", NULL, e.msg, "cannot load --manifests %s", cfg.manifests.v[i]);
+            store_free(st);
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    store_resolve(st, time(NULL), main_report, NULL);
+    LOG(LOG_INFO, "store", NULL, NULL, "loaded %zu issuers and %zu policies",
+        store_count_issuers(st), store_count_policies(st));
+
+    const char **keys = xcalloc(cfg.policy_annotations.n + 1, sizeof(*keys));
+    keys[0] = PIPELINE_POLICY_ANNOTATION;
+    for (size_t i = 0; i < cfg.policy_annotations.n; i++)
+        keys[i + 1] = cfg.policy_annotations.v[i];
+
+    struct metrics *m = metrics_new();
+    struct api api = {
+        .env =
+            {
+                .group = ISSUER_GROUP,
+                .policy_annotations = keys,
+                .n_policy_annotations = cfg.policy_annotations.n + 1,
+                .max_retry_s = cfg.max_retry_duration_s,
+                .find_issuer = store_find_issuer,
+                .find_policy = store_find_policy,
+                .ud = st,
+            },
+        .cluster_ns = xstrdup(cfg.cluster_resource_namespace),
+        .metrics = m,
+    };
+    struct http_listener *listeners[3] = {0};
+    int exit_code = 0;
+    if (api_set_issuer(&api, cfg.api_issuer, &e) != 0) {
+        main_usage_error(e.msg);
+        exit_code = 2;
+        goto out;
+    }
+    if (api.issuer_kind != NULL) {
+        struct issuer *is = store_find_issuer(st, api.issuer_kind, api.issuer_namespace,
+                                              api.issuer_name);
+        if (is == NULL)
+            LOG(LOG_WARN, "api", NULL, NULL,
+                "--api-issuer %s names no issuer in --manifests: %s answers 503", cfg.api_issuer,
+                API_PATH_FIREFLY);
+        issuer_unref(is);
+    }
+    api_declare_metrics(&api);
+    http_declare_metrics(m);
+    main_issuer_metrics(m, st);
+    if (main_listen(&cfg, &api, m, st, listeners) != 0) {
+        exit_code = 1;
+        goto out;
+    }
+    LOG(LOG_INFO, "main", NULL, NULL, "ember-issuer %s ready", EMBER_VERSION);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    LOG(LOG_INFO, "main", NULL, NULL, "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+out:
+    for (int i = 0; i < 3; i++)
+        http_stop(listeners[i]);
+    api_free(&api);
+    metrics_free(m);
+    free(keys);
+    store_free(st);
+    config_free(&cfg);
+    return exit_code;
+}

@@ -1,0 +1,57 @@
+/* fuzz_csr.c -- csr_parse on arbitrary bytes: a clear error or a csr within its limits. */
+#include "csr.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const fuzz_allowed_algs[] = {"EC_P256", "EC_P384", "EC_P521", "EC_ED25519"};
+
+static void fuzz_check_alg(const struct csr *c)
+{
+    for (size_t i = 0; i < sizeof(fuzz_allowed_algs) / sizeof(fuzz_allowed_algs[0]); i++)
+        if (strcmp(c->key_alg, fuzz_allowed_algs[i]) == 0)
+            return;
+    /* RSA_<bits> with at least 2048 bits. */
+    if (strncmp(c->key_alg, "RSA_", 4) == 0 && c->key_type == CSR_KEY_RSA &&
+        strtol(c->key_alg + 4, NULL, 10) >= 2048 && c->key_bits >= 2048)
+        return;
+    abort();
+}
+
+static void fuzz_check_strv(const struct strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->v[i] == NULL || strlen(sv->v[i]) > CSR_MAX_NAME)
+            abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct err err = {0};
+    struct csr *c = csr_parse(data, size, &err);
+    if (c == NULL) {
+        if (err.kind == ERR_NONE || err.msg[0] == '\0')
+            abort();
+        return 0;
+    }
+    fuzz_check_alg(c);
+    if (c->req == NULL || c->pkey == NULL)
+        abort();
+    size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+    if (sans > CSR_MAX_SANS || c->n_ext_key_usage > USAGE_COUNT)
+        abort();
+    const struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
+                                &c->country,       &c->province,       &c->locality,
+                                &c->other_subject, &c->dns_names,      &c->ip_addresses,
+                                &c->uris,          &c->email_addresses};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        fuzz_check_strv(all[i]);
+    struct err cerr = {0};
+    if (csr_check_request(c, false, 0, &cerr) != 0 && (cerr.kind == ERR_NONE || !cerr.msg[0]))
+        abort();
+    csr_free(c);
+    return 0;
+}

@@ -1,0 +1,115 @@
+/* fuzz_policy.c -- arbitrary JSON into policy_from_json, then evaluation of a fixed request. */
+#include "csr.h"
+#include "duration.h"
+#include "policy.h"
+#include "strv.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_policy: invariant violated: %s\n", what);
+        abort();
+    }
+}
+
+static void fill(struct strv *sv, const char *const *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        strv_push(sv, vals[i]);
+}
+
+/* A small hand-made CSR touching every field the policy reads. */
+static void csr_build(struct csr *c)
+{
+    static const char *const cn[] = {"istiod.istio-system.svc"};
+    static const char *const org[] = {"Acme", "caf\xc3\xa9"};
+    static const char *const other[] = {"street"};
+    static const char *const dns[] = {"istiod.istio-system.svc", "a.b.svc.cluster.local",
+                                      "evil.com", ""};
+    static const char *const ips[] = {"10.0.0.1", "2001:db8::1", "not-an-ip"};
+    static const char *const uris[] = {"spiffe://cluster.local/ns/istio-system/sa/istiod"};
+    static const char *const mails[] = {"a@b.c\n\"x\""};
+    memset(c, 0, sizeof(*c));
+    snprintf(c->key_alg, sizeof(c->key_alg), "EC_P256");
+    fill(&c->common_name, cn, 1);
+    fill(&c->organization, org, 2);
+    fill(&c->other_subject, other, 1);
+    fill(&c->dns_names, dns, 4);
+    fill(&c->ip_addresses, ips, 3);
+    fill(&c->uris, uris, 1);
+    fill(&c->email_addresses, mails, 1);
+}
+
+static void csr_clear(struct csr *c)
+{
+    struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
+                          &c->country,       &c->province,       &c->locality,
+                          &c->other_subject, &c->dns_names,      &c->ip_addresses,
+                          &c->uris,          &c->email_addresses};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        strv_free(all[i]);
+}
+
+static void eval_checked(const struct policy *p, const struct policy_request *r, size_t msglen)
+{
+    char msg[POLICY_MAX_MESSAGE + 64];
+    memset(msg, 'Z', sizeof(msg));
+    int n = policy_evaluate(p, r, msg, msglen);
+    check(n >= 0, "negative violation count");
+    if (msglen == 0)
+        return;
+    check(memchr(msg, '\0', msglen) != NULL, "message not terminated within msglen");
+    size_t len = strlen(msg);
+    check(len <= POLICY_MAX_MESSAGE, "message longer than POLICY_MAX_MESSAGE");
+    check((n == 0) == (len == 0), "message present iff violations");
+    if (n > 0 && msglen > 16)
+        check(strncmp(msg, "policy \"", 8) == 0, "message does not name the policy");
+    check(memchr(msg, '\n', len) == NULL, "raw newline in message");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cJSON *j = cJSON_ParseWithLength((const char *)data, size);
+    struct err err = {0};
+    struct policy *p = policy_from_json(j, &err);
+    cJSON_Delete(j);
+    if (p == NULL) {
+        check(err.kind == ERR_INVALID, "rejected without ERR_INVALID");
+        check(err.msg[0] != '\0', "rejected without a message");
+        return 0;
+    }
+    check(policy_name(p) != NULL && policy_name(p)[0] != '\0', "policy without a name");
+    long long v0 = policy_validity(p, 0);
+    check(v0 > 0 && v0 <= DURATION_MAX_SECONDS, "default validity out of range");
+    check(policy_validity(p, 1) == 1, "a 1s request is not granted");
+    check(policy_validity(p, DURATION_MAX_SECONDS * 2) <= DURATION_MAX_SECONDS,
+          "validity not clamped");
+
+    struct csr c;
+    csr_build(&c);
+    struct policy_request r = {.csr = &c,
+                               .duration_s = 3600,
+                               .namespace = "istio-system",
+                               .issuer_kind = "Issuer",
+                               .issuer_name = "mesh-ca",
+                               .usages = USAGE_DEFAULT | USAGE_BIT(USAGE_SERVER_AUTH)};
+    eval_checked(p, &r, POLICY_MAX_MESSAGE + 64);
+    eval_checked(p, &r, 17);
+    r.is_ca = true;
+    r.issuer_kind = "";
+    r.namespace = NULL;
+    r.usages = 0;
+    eval_checked(p, &r, 200);
+    r.csr = NULL;
+    eval_checked(p, &r, 64);
+    eval_checked(p, &r, 0);
+    csr_clear(&c);
+    policy_free(p);
+    return 0;
+}

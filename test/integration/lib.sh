@@ -1,0 +1,140 @@
+# lib.sh -- helpers for integration tests: a throwaway CA made with the openssl CLI, the real
+# ember-issuer binary on loopback, and "ok - / not ok - " lines that test/run.sh counts.
+# Source it; it makes $WORK (removed on exit) and stops every process it started.
+set -u
+EMBER_BIN=${EMBER_BIN:-build/ember-issuer}
+case "$EMBER_BIN" in /*) ;; *) EMBER_BIN="$PWD/$EMBER_BIN" ;; esac
+WORK=$(mktemp -d /tmp/ember-it.XXXXXX)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+[ -n "${KEEP_WORK:-}" ] && trap - EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+# check NAME COMMAND...: ok when the command succeeds.
+check() {
+  local name=$1; shift
+  if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# A free TCP port on 127.0.0.1 (the kernel picks it; a race with other processes is unlikely).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# make_ca DIR: root (self-signed) -> intermediate -> sub-CA, EC P-256, with the openssl CLI.
+# Writes DIR/{root,inter,subca}.{key,crt} and DIR/secret.yaml (Secret default/test-ca:
+# tls.crt = sub-CA + intermediate, tls.key = sub-CA key, ca.crt = root).
+make_ca() {
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=Test Root" -keyout "$d/root.key" -out "$d/root.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  local name parent
+  for name in inter subca; do
+    parent=$([ "$name" = inter ] && echo root || echo inter)
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test $name" \
+      -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+    printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$d/$name.ext"
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/$parent.crt" -CAkey "$d/$parent.key" \
+      -CAcreateserial -days 365 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
+  done
+  cat "$d/subca.crt" "$d/inter.crt" >"$d/tls.crt"
+  secret_yaml default test-ca "$d/tls.crt" "$d/subca.key" "$d/root.crt" >"$d/secret.yaml"
+}
+
+# secret_yaml NS NAME CRT KEY [CA]: a kubernetes.io/tls Secret manifest on stdout.
+secret_yaml() {
+  cat <<YAML
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/tls
+metadata: {name: $2, namespace: $1}
+data:
+  tls.crt: $(base64 -w0 "$3")
+  tls.key: $(base64 -w0 "$4")
+YAML
+  [ $# -ge 5 ] && echo "  ca.crt: $(base64 -w0 "$5")"
+  return 0
+}
+
+# start_ember NAME ARGS...: starts the binary with the API on a free port; sets $API (base
+# URL), $PROBES, $METRICS and $LOG; waits for /healthz. Fails when it does not come up.
+start_ember() {
+  local name=$1; shift
+  local ap pp mp
+  ap=$(free_port); pp=$(free_port); mp=$(free_port)
+  API="http://127.0.0.1:$ap"; PROBES="http://127.0.0.1:$pp"; METRICS="http://127.0.0.1:$mp"
+  LOG="$WORK/$name.log"
+  "$EMBER_BIN" --api-bind-address "127.0.0.1:$ap" --health-probe-bind-address "127.0.0.1:$pp" \
+    --metrics-bind-address "127.0.0.1:$mp" "$@" >"$LOG" 2>&1 &
+  EMBER_PID=$!
+  PIDS+=("$EMBER_PID")
+  local i
+  for i in $(seq 1 100); do
+    curl -fs "$PROBES/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$EMBER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "ember-issuer did not start; log:"; cat "$LOG"
+  return 1
+}
+
+# make_csr OUT_PREFIX [openssl req options...]: EC P-256 key and CSR (PEM) via the openssl CLI.
+make_csr() {
+  local out=$1; shift
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
+    -out "$out.csr" "$@" 2>/dev/null
+}
+
+# cr_json NAME NS CSR_FILE ISSUER_KIND ISSUER_NAME POLICY DURATION USAGES_JSON [ISCA]: a
+# CertificateRequest as cert-manager creates it (spec.request = base64 of the PEM CSR).
+cr_json() {
+  local ann=""
+  [ -n "$6" ] && ann="\"annotations\":{\"ember.issuer.dev/policy-name\":\"$6\"},"
+  local dur=""
+  [ -n "$7" ] && dur="\"duration\":\"$7\","
+  printf '{"apiVersion":"cert-manager.io/v1","kind":"CertificateRequest","metadata":{"name":"%s","namespace":"%s",%s"labels":{}},"spec":{"request":"%s",%s"isCA":%s,"usages":%s,"issuerRef":{"group":"ember.issuer.dev","kind":"%s","name":"%s"}}}' \
+    "$1" "$2" "$ann" "$(base64 -w0 "$3")" "$dur" "${9:-false}" "$8" "$4" "$5"
+}
+
+# post PATH FILE [CONTENT_TYPE]: POSTs to the API; sets $CODE, $BODY (file) and $HEADERS.
+post() {
+  BODY="$WORK/body.$RANDOM"; HEADERS="$BODY.h"
+  CODE=$(curl -s -o "$BODY" -D "$HEADERS" -w '%{http_code}' -X POST \
+    -H "Content-Type: ${3:-application/json}" --data-binary "@$2" "$API$1")
+}
+
+# jqpy EXPR FILE: evaluates a Python expression over the JSON in FILE bound to `d`.
+jqpy() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[2])); r=eval(sys.argv[1]); print(r if not isinstance(r,(dict,list)) else json.dumps(r))' "$1" "$2"
+}
+
+# chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
+# PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem.
+chain_out() {
+  jqpy 'd["status"]["certificate"]' "$1" | base64 -d >"$2.chain.pem"
+  jqpy 'd["status"]["ca"]' "$1" | base64 -d >"$2.ca.pem"
+  openssl x509 -in "$2.chain.pem" -out "$2.leaf.pem"
+}
+
+# no_secrets_in LOGFILE KEYFILES...: the log holds no line of any private key given.
+no_secrets_in() {
+  local log=$1; shift
+  local k line
+  for k in "$@"; do
+    while read -r line; do
+      case "$line" in -----*|"") continue ;; esac
+      grep -qF -- "$line" "$log" && { echo "key material of $k found in $log"; return 1; }
+    done <"$k"
+  done
+  grep -q 'PRIVATE KEY' "$log" && { echo "PRIVATE KEY in $log"; return 1; }
+  return 0
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test_api_cases.sh -- POST /v1/certificaterequests for every case in cases/: each folder holds
+# `csr` (openssl req options), `request` (key=value: namespace, issuer, policy, duration, usages,
+# isCA) and `expect` (one check a line: code N | contains TEXT | not-contains TEXT | reason R |
+# verify | sans TEXT | eku TEXT | ku TEXT | lifetime-hours N | ca TEXT).
+cd "$(dirname "$0")/../.." || exit 1
+. test/integration/lib.sh
+
+make_ca "$WORK/ca"
+cp "$WORK/ca/secret.yaml" "$WORK/secret.yaml"
+start_ember cases --manifests test/integration/manifests --manifests "$WORK/secret.yaml" || exit 1
+
+for dir in test/integration/cases/*/; do
+  case=$(basename "$dir")
+  # shellcheck disable=SC2046
+  eval "make_csr \"$WORK/$case\" $(cat "$dir/csr")"
+  ns=default issuer=ClusterIssuer/test-ca policy= duration= usages='[]' isCA=false
+  while IFS='=' read -r k v; do [ -n "$k" ] && printf -v "$k" '%s' "$v"; done <"$dir/request"
+  cr_json "$case" "$ns" "$WORK/$case.csr" "${issuer%%/*}" "${issuer#*/}" "$policy" "$duration" "$usages" "$isCA" >"$WORK/$case.json"
+  post /v1/certificaterequests "$WORK/$case.json"
+  resp=$BODY
+  issued=false
+  while read -r what arg; do
+    [ -z "$what" ] && continue
+    name="$case: $what $arg"
+    case "$what" in
+      code) check "$name" test "$CODE" = "$arg" ;;
+      contains) check "$name" grep -qF -- "$arg" "$resp" ;;
+      not-contains) check "$name" bash -c '! grep -qF -- "$1" "$2"' _ "$arg" "$resp" ;;
+      reason) check "$name" test "$(jqpy '[c["reason"] for c in d["status"]["conditions"] if c["type"]=="Ready"][0]' "$resp")" = "$arg" ;;
+      verify)
+        chain_out "$resp" "$WORK/$case" && issued=true
+        check "$name" openssl verify -CAfile "$WORK/$case.ca.pem" -untrusted "$WORK/$case.chain.pem" "$WORK/$case.leaf.pem" ;;
+      ca) check "$name" cmp -s "$WORK/$case.ca.pem" "$WORK/ca/root.crt" ;;
+      sans) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext subjectAltName | tail -n +2 | sed 's/^ *//')" = "$arg" ;;
+      eku) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext extendedKeyUsage | tail -n +2 | sed 's/^ *//')" = "$arg" ;;
+      ku) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext keyUsage | tail -n +2 | sed 's/^ *//')" = "$arg" ;;
+      lifetime-hours)
+        nb=$(date -d "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)
+        na=$(date -d "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
+        check "$name" test $(((na - nb) / 3600)) = "$arg" ;;
+      pubkey)
+        check "$name" cmp -s <(openssl x509 -in "$WORK/$case.leaf.pem" -noout -pubkey) <(openssl req -in "$WORK/$case.csr" -noout -pubkey) ;;
+      *) not_ok "$name: unknown expectation" ;;
+    esac
+  done <"$dir/expect"
+  $issued || true
+done
+
+check "server still healthy after all cases" curl -fs "$PROBES/healthz" -o /dev/null
+check "no private key in the log" no_secrets_in "$LOG" "$WORK/ca/subca.key" "$WORK/ca/root.key"

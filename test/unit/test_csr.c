@@ -1,0 +1,883 @@
+/* test_csr.c -- unit tests for csr.c: keys, names, limits and rejections of PKCS#10 requests. */
+/* cmocka needs these four first, in this order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "csr.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keys are made once per run: RSA key generation dominates the test time otherwise. */
+static EVP_PKEY *k_p256, *k_p384, *k_p521, *k_k256, *k_rsa2048, *k_rsa1024, *k_ed25519, *k_ed448,
+    *k_x25519, *k_dsa;
+
+static EVP_PKEY *gen_dsa(void)
+{
+    EVP_PKEY *params = NULL, *key = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
+    if (pctx == NULL || EVP_PKEY_paramgen_init(pctx) != 1 ||
+        EVP_PKEY_CTX_set_dsa_paramgen_bits(pctx, 1024) != 1 ||
+        EVP_PKEY_paramgen(pctx, &params) != 1) {
+        EVP_PKEY_CTX_free(pctx);
+        return NULL;
+    }
+    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
+    if (kctx == NULL || EVP_PKEY_keygen_init(kctx) != 1 || EVP_PKEY_keygen(kctx, &key) != 1)
+        key = NULL;
+    EVP_PKEY_CTX_free(kctx);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(params);
+    return key;
+}
+
+static int keys_setup(void **state)
+{
+    (void)state;
+    k_p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    k_p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    k_p521 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    k_k256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    k_rsa2048 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    k_rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    k_ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    k_ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+    k_x25519 = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    k_dsa = gen_dsa();
+    return k_p256 && k_p384 && k_p521 && k_k256 && k_rsa2048 && k_rsa1024 && k_ed25519 && k_ed448 &&
+                   k_x25519 && k_dsa
+               ? 0
+               : -1;
+}
+
+static int keys_teardown(void **state)
+{
+    (void)state;
+    EVP_PKEY *all[] = {k_p256,    k_p384,    k_p521,  k_k256,   k_rsa2048,
+                       k_rsa1024, k_ed25519, k_ed448, k_x25519, k_dsa};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        EVP_PKEY_free(all[i]);
+    return 0;
+}
+
+/* A request under construction. */
+struct builder {
+    X509_REQ *req;
+    STACK_OF(X509_EXTENSION) * exts;
+};
+
+static void b_init(struct builder *b, EVP_PKEY *key)
+{
+    b->req = X509_REQ_new();
+    b->exts = sk_X509_EXTENSION_new_null();
+    assert_non_null(b->req);
+    assert_int_equal(X509_REQ_set_version(b->req, X509_REQ_VERSION_1), 1);
+    assert_int_equal(X509_REQ_set_pubkey(b->req, key), 1);
+}
+
+static void b_subject(struct builder *b, const char *field, const char *value)
+{
+    X509_NAME *name = X509_REQ_get_subject_name(b->req);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
+                                                (const unsigned char *)value, -1, -1, 0),
+                     1);
+}
+
+static void b_ext(struct builder *b, X509_EXTENSION *ext)
+{
+    assert_non_null(ext);
+    sk_X509_EXTENSION_push(b->exts, ext);
+}
+
+/* value in openssl.cnf syntax, e.g. "critical,DNS:a.example,IP:10.0.0.1". */
+static void b_ext_conf(struct builder *b, int nid, const char *value)
+{
+    b_ext(b, X509V3_EXT_conf_nid(NULL, NULL, nid, value));
+}
+
+static void b_san_names(struct builder *b, GENERAL_NAMES *gens)
+{
+    b_ext(b, X509V3_EXT_i2d(NID_subject_alt_name, 0, gens));
+    GENERAL_NAMES_free(gens);
+}
+
+static GENERAL_NAME *gen_ia5(int type, const char *s, size_t len)
+{
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    assert_int_equal(ASN1_STRING_set(ia5, s, (int)len), 1);
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    GENERAL_NAME_set0_value(g, type, ia5);
+    return g;
+}
+
+/* Signs with signer (the request's own key unless another is given) and returns the DER. */
+static unsigned char *b_der(struct builder *b, EVP_PKEY *signer, size_t *len)
+{
+    if (sk_X509_EXTENSION_num(b->exts) > 0)
+        assert_int_equal(X509_REQ_add_extensions(b->req, b->exts), 1);
+    const EVP_MD *md =
+        EVP_PKEY_is_a(signer, "ED25519") || EVP_PKEY_is_a(signer, "ED448") ? NULL : EVP_sha256();
+    assert_true(X509_REQ_sign(b->req, signer, md) > 0);
+    unsigned char *der = NULL;
+    int n = i2d_X509_REQ(b->req, &der);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    sk_X509_EXTENSION_pop_free(b->exts, X509_EXTENSION_free);
+    X509_REQ_free(b->req);
+    unsigned char *copy = malloc(*len);
+    memcpy(copy, der, *len);
+    OPENSSL_free(der);
+    return copy;
+}
+
+static char *der_to_pem(const unsigned char *der, size_t len, const char *label, bool crlf)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_true(PEM_write_bio(bio, label, "", der, (long)len) > 0);
+    char *p = NULL;
+    long n = BIO_get_mem_data(bio, &p);
+    char *out = malloc((size_t)n * 2 + 1);
+    size_t o = 0;
+    for (long i = 0; i < n; i++) {
+        if (crlf && p[i] == '\n')
+            out[o++] = '\r';
+        out[o++] = p[i];
+    }
+    out[o] = '\0';
+    BIO_free(bio);
+    return out;
+}
+
+static struct csr *parse_str(const char *s, struct err *err)
+{
+    return csr_parse((const unsigned char *)s, strlen(s), err);
+}
+
+/* Parses der and expects it to fail with kind and a message holding needle. */
+static void expect_reject_der(const unsigned char *der, size_t len, enum err_kind kind,
+                              const char *needle)
+{
+    struct err err = {0};
+    struct csr *c = csr_parse(der, len, &err);
+    if (c != NULL || err.kind != kind || strstr(err.msg, needle) == NULL)
+        print_error("want %s with \"%s\", got %s: %s\n", err_kind_name(kind), needle,
+                    err_kind_name(err.kind), err.msg);
+    csr_free(c);
+    assert_null(c);
+    assert_int_equal(err.kind, kind);
+    assert_non_null(strstr(err.msg, needle));
+}
+
+static struct csr *expect_parse_der(const unsigned char *der, size_t len)
+{
+    struct err err = {0};
+    struct csr *c = csr_parse(der, len, &err);
+    if (c == NULL)
+        print_error("unexpected rejection: %s\n", err.msg);
+    assert_non_null(c);
+    return c;
+}
+
+/* A minimal request for key, CN test.svc, signed by itself. */
+static unsigned char *simple_der(EVP_PKEY *key, size_t *len)
+{
+    struct builder b;
+    b_init(&b, key);
+    b_subject(&b, "CN", "test.svc");
+    return b_der(&b, key, len);
+}
+
+static unsigned char *full_der(size_t *len)
+{
+    struct builder b;
+    b_init(&b, k_p256);
+    b_subject(&b, "C", "DE");
+    b_subject(&b, "ST", "Berlin");
+    b_subject(&b, "L", "Kreuzberg");
+    b_subject(&b, "O", "Ember");
+    b_subject(&b, "OU", "Mesh");
+    b_subject(&b, "OU", "Platform");
+    b_subject(&b, "CN", "web.default.svc");
+    b_subject(&b, "street", "Main St 1");
+    b_subject(&b, "serialNumber", "42");
+    b_ext_conf(&b, NID_subject_alt_name,
+               "DNS:web.default.svc,DNS:web.default.svc.cluster.local,IP:10.0.0.1,"
+               "IP:2001:0db8:0:0::1,URI:spiffe://cluster.local/ns/default/sa/web,"
+               "email:ops@example.com");
+    b_ext_conf(&b, NID_key_usage, "critical,digitalSignature,keyEncipherment");
+    b_ext_conf(&b, NID_ext_key_usage, "serverAuth,clientAuth");
+    b_ext_conf(&b, NID_basic_constraints, "critical,CA:FALSE");
+    return b_der(&b, k_p256, len);
+}
+
+static void test_full_request_fields(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = full_der(&len);
+    char *pem = der_to_pem(der, len, "CERTIFICATE REQUEST", false);
+    struct err err = {0};
+    struct csr *c = parse_str(pem, &err);
+    assert_non_null(c);
+    assert_string_equal(c->key_alg, "EC_P256");
+    assert_int_equal(c->key_type, CSR_KEY_EC);
+    assert_int_equal(c->key_bits, 256);
+    assert_non_null(c->pkey);
+    assert_true(EVP_PKEY_eq(c->pkey, k_p256) == 1);
+    assert_non_null(X509_REQ_get_X509_PUBKEY(c->req));
+    assert_false(c->subject_empty);
+    assert_int_equal(c->common_name.n, 1);
+    assert_string_equal(c->common_name.v[0], "web.default.svc");
+    assert_string_equal(c->organization.v[0], "Ember");
+    assert_int_equal(c->organizational_unit.n, 2);
+    assert_string_equal(c->organizational_unit.v[1], "Platform");
+    assert_string_equal(c->country.v[0], "DE");
+    assert_string_equal(c->province.v[0], "Berlin");
+    assert_string_equal(c->locality.v[0], "Kreuzberg");
+    assert_int_equal(c->other_subject.n, 2);
+    assert_true(strv_contains(&c->other_subject, "street"));
+    assert_true(strv_contains(&c->other_subject, "serialNumber"));
+    assert_int_equal(c->dns_names.n, 2);
+    assert_string_equal(c->dns_names.v[1], "web.default.svc.cluster.local");
+    assert_int_equal(c->ip_addresses.n, 2);
+    assert_string_equal(c->ip_addresses.v[0], "10.0.0.1");
+    assert_string_equal(c->ip_addresses.v[1], "2001:db8::1");
+    assert_string_equal(c->uris.v[0], "spiffe://cluster.local/ns/default/sa/web");
+    assert_string_equal(c->email_addresses.v[0], "ops@example.com");
+    assert_true(c->has_key_usage);
+    assert_int_equal(c->key_usage, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
+    assert_true(c->has_ext_key_usage);
+    assert_int_equal(c->n_ext_key_usage, 2);
+    assert_int_equal(c->ext_key_usage[0], NID_server_auth);
+    assert_int_equal(c->ext_key_usage[1], NID_client_auth);
+    assert_true(c->has_basic_constraints);
+    assert_false(c->bc_is_ca);
+    /* The kept request is the one received, byte for byte. */
+    unsigned char *again = NULL;
+    int n = i2d_X509_REQ(c->req, &again);
+    assert_int_equal(n, (int)len);
+    assert_memory_equal(again, der, len);
+    OPENSSL_free(again);
+    csr_free(c);
+    free(pem);
+    free(der);
+}
+
+static void test_der_accepted(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = full_der(&len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_string_equal(c->common_name.v[0], "web.default.svc");
+    assert_int_equal(c->dns_names.n, 2);
+    csr_free(c);
+    free(der);
+}
+
+static void test_pem_crlf_and_new_label_accepted(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = simple_der(k_p256, &len);
+    char *crlf = der_to_pem(der, len, "CERTIFICATE REQUEST", true);
+    assert_non_null(strstr(crlf, "\r\n"));
+    struct err err = {0};
+    struct csr *c = parse_str(crlf, &err);
+    assert_non_null(c);
+    assert_string_equal(c->common_name.v[0], "test.svc");
+    csr_free(c);
+    char *newlabel = der_to_pem(der, len, "NEW CERTIFICATE REQUEST", false);
+    c = parse_str(newlabel, &err);
+    assert_non_null(c);
+    csr_free(c);
+    free(newlabel);
+    free(crlf);
+    free(der);
+}
+
+static void check_key(EVP_PKEY *key, const char *alg, enum csr_key_type type, int bits)
+{
+    size_t len;
+    unsigned char *der = simple_der(key, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_string_equal(c->key_alg, alg);
+    assert_int_equal(c->key_type, type);
+    assert_int_equal(c->key_bits, bits);
+    assert_true(EVP_PKEY_eq(c->pkey, key) == 1);
+    csr_free(c);
+    free(der);
+}
+
+static void test_allowed_keys(void **state)
+{
+    (void)state;
+    check_key(k_p256, "EC_P256", CSR_KEY_EC, 256);
+    check_key(k_p384, "EC_P384", CSR_KEY_EC, 384);
+    check_key(k_p521, "EC_P521", CSR_KEY_EC, 521);
+    check_key(k_rsa2048, "RSA_2048", CSR_KEY_RSA, 2048);
+    check_key(k_ed25519, "EC_ED25519", CSR_KEY_ED25519, 256);
+}
+
+static void test_rsa_4096_allowed(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+    assert_non_null(k);
+    check_key(k, "RSA_4096", CSR_KEY_RSA, 4096);
+    EVP_PKEY_free(k);
+}
+
+static void reject_key(EVP_PKEY *key, EVP_PKEY *signer, const char *needle)
+{
+    struct builder b;
+    b_init(&b, key);
+    b_subject(&b, "CN", "test.svc");
+    size_t len;
+    unsigned char *der = b_der(&b, signer, &len);
+    expect_reject_der(der, len, ERR_INVALID, needle);
+    free(der);
+}
+
+static void test_rsa_1024_rejected(void **state)
+{
+    (void)state;
+    reject_key(k_rsa1024, k_rsa1024, "RSA with 1024 bits is not allowed");
+}
+
+static void test_ec_other_curve_rejected(void **state)
+{
+    (void)state;
+    reject_key(k_k256, k_k256, "curve secp256k1 is not allowed");
+}
+
+static void test_dsa_rejected(void **state)
+{
+    (void)state;
+    reject_key(k_dsa, k_dsa, "key algorithm DSA is not allowed");
+}
+
+static void test_ed448_rejected(void **state)
+{
+    (void)state;
+    reject_key(k_ed448, k_ed448, "key algorithm Ed448 is not allowed");
+}
+
+static void test_x25519_rejected(void **state)
+{
+    (void)state;
+    /* X25519 cannot sign: another key signs, the key check comes first anyway. */
+    reject_key(k_x25519, k_ed25519, "key algorithm X25519 is not allowed");
+}
+
+static void test_tampered_signature_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = simple_der(k_p256, &len);
+    der[len - 5] ^= 0x01; /* inside the signature BIT STRING, the last element */
+    expect_reject_der(der, len, ERR_INVALID, "proof of possession failed");
+    free(der);
+    der = simple_der(k_rsa2048, &len);
+    der[len - 1] ^= 0x80;
+    expect_reject_der(der, len, ERR_INVALID, "signature does not verify");
+    free(der);
+}
+
+static void test_tampered_subject_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = simple_der(k_ed25519, &len);
+    unsigned char *cn = memmem(der, len, "test.svc", 8);
+    assert_non_null(cn);
+    cn[0] = 'b';
+    expect_reject_der(der, len, ERR_INVALID, "proof of possession failed");
+    free(der);
+}
+
+static void test_signed_by_other_key_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    b_init(&b, k_p256);
+    size_t len;
+    unsigned char *der = b_der(&b, k_p384, &len);
+    expect_reject_der(der, len, ERR_INVALID, "signature does not verify");
+    free(der);
+}
+
+static void test_two_pem_blocks_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = simple_der(k_p256, &len);
+    char *pem = der_to_pem(der, len, "CERTIFICATE REQUEST", false);
+    size_t n = strlen(pem);
+    char *two = malloc(2 * n + 1);
+    memcpy(two, pem, n);
+    memcpy(two + n, pem, n + 1);
+    struct err err = {0};
+    assert_null(parse_str(two, &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "more than one PEM block"));
+    memcpy(two + n, "garbage\n", 9);
+    assert_null(parse_str(two, &err));
+    assert_non_null(strstr(err.msg, "trailing data after the PEM END line"));
+    free(two);
+    free(pem);
+    free(der);
+}
+
+static void test_der_trailing_garbage_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = simple_der(k_p256, &len);
+    unsigned char *more = malloc(len + 3);
+    memcpy(more, der, len);
+    memcpy(more + len, "\x00\x01\x02", 3);
+    expect_reject_der(more, len + 3, ERR_INVALID, "trailing data after the DER request");
+    free(more);
+    free(der);
+}
+
+static void test_certificate_and_key_pem_rejected(void **state)
+{
+    (void)state;
+    X509 *x = X509_new();
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k_p256);
+    assert_true(X509_sign(x, k_p256, EVP_sha256()) > 0);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+    assert_int_equal(BIO_write(bio, "", 1), 1);
+    char *p = NULL;
+    BIO_get_mem_data(bio, &p);
+    struct err err = {0};
+    assert_null(parse_str(p, &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "holds a certificate"));
+    BIO_free(bio);
+    X509_free(x);
+
+    bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, k_p256, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(BIO_write(bio, "", 1), 1);
+    BIO_get_mem_data(bio, &p);
+    assert_null(parse_str(p, &err));
+    assert_non_null(strstr(err.msg, "holds a private key"));
+    BIO_free(bio);
+
+    bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PUBKEY(bio, k_p256), 1);
+    assert_int_equal(BIO_write(bio, "", 1), 1);
+    BIO_get_mem_data(bio, &p);
+    assert_null(parse_str(p, &err));
+    assert_non_null(strstr(err.msg, "holds a public key"));
+    BIO_free(bio);
+}
+
+static void test_not_pem_or_der_rejected(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    assert_null(parse_str("hello", &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "neither PEM"));
+    assert_null(parse_str("  \n", &err));
+    assert_non_null(strstr(err.msg, "empty"));
+    assert_null(csr_parse((const unsigned char *)"\x30\x03\x02\x01\x00", 5, &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_null(parse_str("-----BEGIN CERTIFICATE REQUEST-----\nMIIB!!\n"
+                          "-----END CERTIFICATE REQUEST-----\n",
+                          &err));
+    assert_non_null(strstr(err.msg, "not base64"));
+    assert_null(parse_str("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n", &err));
+    assert_non_null(strstr(err.msg, "no -----END"));
+}
+
+static void test_too_big_rejected(void **state)
+{
+    (void)state;
+    size_t n = CSR_MAX_BYTES + 1;
+    unsigned char *big = calloc(1, n);
+    big[0] = 0x30;
+    expect_reject_der(big, n, ERR_TOO_BIG, "limit is 65536 bytes");
+    free(big);
+}
+
+static unsigned char *many_sans_der(int count, size_t *len)
+{
+    struct builder b;
+    b_init(&b, k_p256);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    for (int i = 0; i < count; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "h%d.svc", i);
+        sk_GENERAL_NAME_push(gens, gen_ia5(GEN_DNS, name, strlen(name)));
+    }
+    b_san_names(&b, gens);
+    return b_der(&b, k_p256, len);
+}
+
+static void test_san_count_limit(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = many_sans_der(CSR_MAX_SANS, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(c->dns_names.n, CSR_MAX_SANS);
+    assert_true(c->subject_empty);
+    csr_free(c);
+    free(der);
+    der = many_sans_der(CSR_MAX_SANS + 1, &len);
+    expect_reject_der(der, len, ERR_INVALID, "1001 subjectAltNames; the limit is 1000");
+    free(der);
+}
+
+static unsigned char *one_san_der(int type, const char *s, size_t slen, size_t *len)
+{
+    struct builder b;
+    b_init(&b, k_p256);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    sk_GENERAL_NAME_push(gens, gen_ia5(type, s, slen));
+    b_san_names(&b, gens);
+    return b_der(&b, k_p256, len);
+}
+
+static void test_name_length_limit(void **state)
+{
+    (void)state;
+    char *name = malloc(CSR_MAX_NAME + 2);
+    memset(name, 'a', CSR_MAX_NAME + 1);
+    name[CSR_MAX_NAME + 1] = '\0';
+    size_t len;
+    unsigned char *der = one_san_der(GEN_DNS, name, CSR_MAX_NAME, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(strlen(c->dns_names.v[0]), CSR_MAX_NAME);
+    csr_free(c);
+    free(der);
+    der = one_san_der(GEN_DNS, name, CSR_MAX_NAME + 1, &len);
+    expect_reject_der(der, len, ERR_INVALID, "DNS name is 1025 bytes long; the limit is 1024");
+    free(der);
+
+    struct builder b;
+    b_init(&b, k_p256);
+    /* A typed string: OpenSSL's own upper bounds apply only to MBSTRING_* input. */
+    assert_int_equal(X509_NAME_add_entry_by_NID(
+                         X509_REQ_get_subject_name(b.req), NID_organizationName, V_ASN1_UTF8STRING,
+                         (const unsigned char *)name, CSR_MAX_NAME + 1, -1, 0),
+                     1);
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subject O is 1025 bytes long");
+    free(der);
+    free(name);
+}
+
+static void test_embedded_nul_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = one_san_der(GEN_DNS, "good.svc\0.evil.com", 18, &len);
+    expect_reject_der(der, len, ERR_INVALID, "DNS name contains a NUL byte");
+    free(der);
+    der = one_san_der(GEN_URI, "spiffe://a\0b", 12, &len);
+    expect_reject_der(der, len, ERR_INVALID, "URI contains a NUL byte");
+    free(der);
+
+    struct builder b;
+    b_init(&b, k_p256);
+    X509_NAME *name = X509_REQ_get_subject_name(b.req);
+    assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
+                                                (const unsigned char *)"a.svc\0b", 7, -1, 0),
+                     1);
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subject CN contains a NUL byte");
+    free(der);
+}
+
+static void test_unsupported_san_types_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    unsigned char *der;
+
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "DNS:a.svc,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:u@x");
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "type otherName is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "RID:1.2.3.4");
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "type registeredID is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    X509_NAME *dn = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(dn, "CN", MBSTRING_ASC, (const unsigned char *)"x", -1, -1, 0);
+    GENERAL_NAME_set0_value(g, GEN_DIRNAME, dn);
+    sk_GENERAL_NAME_push(gens, g);
+    b_san_names(&b, gens);
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "type directoryName is not supported");
+    free(der);
+
+    /* An IP address SAN of 8 bytes is a name-constraint form, not an address. */
+    b_init(&b, k_p256);
+    gens = GENERAL_NAMES_new();
+    g = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *ip = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(ip, (const unsigned char *)"\x0a\x00\x00\x00\xff\x00\x00\x00", 8);
+    GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+    sk_GENERAL_NAME_push(gens, g);
+    b_san_names(&b, gens);
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "IP address has 8 bytes");
+    free(der);
+}
+
+static X509_EXTENSION *raw_ext(const char *oid, int critical)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x05\x00", 2);
+    X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, obj, critical, os);
+    ASN1_OBJECT_free(obj);
+    ASN1_OCTET_STRING_free(os);
+    return ext;
+}
+
+static void test_critical_extensions(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext(&b, raw_ext("1.2.3.4", 1));
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "1.2.3.4 is marked critical");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_key_identifier, "critical,0102030405");
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subjectKeyIdentifier is marked critical");
+    free(der);
+
+    /* Not critical: ignored. Critical SAN / EKU: fine. */
+    b_init(&b, k_p256);
+    b_ext(&b, raw_ext("1.2.3.4", 0));
+    b_ext_conf(&b, NID_subject_alt_name, "critical,DNS:a.svc");
+    b_ext_conf(&b, NID_ext_key_usage, "critical,serverAuth");
+    der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_string_equal(c->dns_names.v[0], "a.svc");
+    csr_free(c);
+    free(der);
+}
+
+static void test_duplicate_extension_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "DNS:a.svc");
+    b_ext_conf(&b, NID_subject_alt_name, "DNS:evil.com");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subjectAltName is requested more than once");
+    free(der);
+}
+
+static void test_unknown_eku_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_ext_key_usage, "serverAuth,1.2.3.4.5");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extKeyUsage 1.2.3.4.5 is not a usage");
+    free(der);
+}
+
+static struct csr *ext_csr(const char *ku, const char *eku, const char *bc)
+{
+    struct builder b;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    if (ku != NULL)
+        b_ext_conf(&b, NID_key_usage, ku);
+    if (eku != NULL)
+        b_ext_conf(&b, NID_ext_key_usage, eku);
+    if (bc != NULL)
+        b_ext_conf(&b, NID_basic_constraints, bc);
+    size_t len;
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    free(der);
+    return c;
+}
+
+static usage_set usages(int a, int b, int c)
+{
+    usage_set s = 0;
+    int v[] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        if (v[i] >= 0)
+            s |= USAGE_BIT(v[i]);
+    return s;
+}
+
+static void test_check_request_matching(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c = ext_csr("digitalSignature,keyEncipherment", "serverAuth", "CA:FALSE");
+    assert_int_equal(csr_check_request(
+                         c, false,
+                         usages(USAGE_DIGITAL_SIGNATURE, USAGE_KEY_ENCIPHERMENT, USAGE_SERVER_AUTH),
+                         &err),
+                     0);
+    csr_free(c);
+    /* No requested extensions: nothing to compare. */
+    c = ext_csr(NULL, NULL, NULL);
+    assert_int_equal(csr_check_request(c, true, usages(USAGE_CLIENT_AUTH, -1, -1), &err), 0);
+    csr_free(c);
+}
+
+static void test_check_request_key_usage_mismatch(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c = ext_csr("digitalSignature", NULL, NULL);
+    assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_string_equal(err.msg, "CSR keyUsage (digital signature) does not match spec.usages "
+                                 "(digital signature, key encipherment)");
+    csr_free(c);
+}
+
+static void test_check_request_ext_key_usage_mismatch(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c = ext_csr(NULL, "serverAuth,clientAuth", NULL);
+    assert_int_equal(csr_check_request(
+                         c, false,
+                         usages(USAGE_DIGITAL_SIGNATURE, USAGE_KEY_ENCIPHERMENT, USAGE_SERVER_AUTH),
+                         &err),
+                     -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "CSR extKeyUsage (server auth, client auth) does not match"));
+    assert_int_equal(
+        csr_check_request(c, false,
+                          USAGE_DEFAULT | usages(USAGE_SERVER_AUTH, USAGE_CLIENT_AUTH, -1), &err),
+        0);
+    csr_free(c);
+}
+
+static void test_check_request_basic_constraints_mismatch(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c = ext_csr(NULL, NULL, "critical,CA:TRUE");
+    assert_true(c->bc_is_ca);
+    assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_string_equal(err.msg, "CSR basicConstraints CA:TRUE does not match spec.isCA false");
+    csr_free(c);
+}
+
+static void test_check_request_default_usages(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c = ext_csr("critical,digitalSignature,keyEncipherment", NULL, NULL);
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    assert_int_equal(csr_check_request(c, false, USAGE_DEFAULT, &err), 0);
+    csr_free(c);
+}
+
+static void test_check_request_is_ca_adds_cert_sign(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct csr *c =
+        ext_csr("critical,digitalSignature,keyEncipherment,keyCertSign", NULL, "critical,CA:TRUE");
+    assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+    /* The same CSR without isCA: the extra cert sign bit and CA:TRUE do not match. */
+    assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+    csr_free(c);
+    c = ext_csr("critical,digitalSignature,keyEncipherment", NULL, "critical,CA:TRUE");
+    assert_int_equal(csr_check_request(c, true, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "CSR keyUsage (digital signature, key encipherment) does "
+                                    "not match spec.usages (digital signature, key "
+                                    "encipherment) and spec.isCA true"));
+    csr_free(c);
+}
+
+static void test_free_null(void **state)
+{
+    (void)state;
+    csr_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_request_fields),
+        cmocka_unit_test(test_der_accepted),
+        cmocka_unit_test(test_pem_crlf_and_new_label_accepted),
+        cmocka_unit_test(test_allowed_keys),
+        cmocka_unit_test(test_rsa_4096_allowed),
+        cmocka_unit_test(test_rsa_1024_rejected),
+        cmocka_unit_test(test_ec_other_curve_rejected),
+        cmocka_unit_test(test_dsa_rejected),
+        cmocka_unit_test(test_ed448_rejected),
+        cmocka_unit_test(test_x25519_rejected),
+        cmocka_unit_test(test_tampered_signature_rejected),
+        cmocka_unit_test(test_tampered_subject_rejected),
+        cmocka_unit_test(test_signed_by_other_key_rejected),
+        cmocka_unit_test(test_two_pem_blocks_rejected),
+        cmocka_unit_test(test_der_trailing_garbage_rejected),
+        cmocka_unit_test(test_certificate_and_key_pem_rejected),
+        cmocka_unit_test(test_not_pem_or_der_rejected),
+        cmocka_unit_test(test_too_big_rejected),
+        cmocka_unit_test(test_san_count_limit),
+        cmocka_unit_test(test_name_length_limit),
+        cmocka_unit_test(test_embedded_nul_rejected),
+        cmocka_unit_test(test_unsupported_san_types_rejected),
+        cmocka_unit_test(test_critical_extensions),
+        cmocka_unit_test(test_duplicate_extension_rejected),
+        cmocka_unit_test(test_unknown_eku_rejected),
+        cmocka_unit_test(test_check_request_matching),
+        cmocka_unit_test(test_check_request_key_usage_mismatch),
+        cmocka_unit_test(test_check_request_ext_key_usage_mismatch),
+        cmocka_unit_test(test_check_request_basic_constraints_mismatch),
+        cmocka_unit_test(test_check_request_default_usages),
+        cmocka_unit_test(test_check_request_is_ca_adds_cert_sign),
+        cmocka_unit_test(test_free_null),
+    };
+    return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
+}

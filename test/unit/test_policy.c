@@ -1,0 +1,835 @@
+/* test_policy.c -- IssuancePolicy loading, validation and evaluation. */
+#include "csr.h"
+#include "err.h"
+#include "policy.h"
+#include "strv.h"
+#include "usage.h"
+
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Policies are written with ' for " to keep the literals readable; spec is the spec object. */
+#define HDR                                                                                        \
+    "{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"                           \
+    "'metadata':{'name':'mesh'},"
+
+static char *unquote(const char *s)
+{
+    char *t = strdup(s);
+    assert_non_null(t);
+    for (char *c = t; *c != '\0'; c++)
+        if (*c == '\'')
+            *c = '"';
+    return t;
+}
+
+static struct policy *load_spec(const char *spec, struct err *err)
+{
+    char *json = NULL;
+    assert_true(asprintf(&json, HDR "'spec':%s}", spec) > 0);
+    char *t = unquote(json);
+    free(json);
+    cJSON *j = cJSON_Parse(t);
+    if (j == NULL)
+        fail_msg("test JSON does not parse: %s", t);
+    free(t);
+    struct policy *p = policy_from_json(j, err);
+    /* The policy must not borrow from the JSON. */
+    cJSON_Delete(j);
+    return p;
+}
+
+static struct policy *load_ok(const char *spec)
+{
+    struct err err = {0};
+    struct policy *p = load_spec(spec, &err);
+    if (p == NULL)
+        fail_msg("policy rejected: %s\nspec: %s", err.msg, spec);
+    return p;
+}
+
+static void bad_object(const char *json, const char *want)
+{
+    char *t = unquote(json);
+    cJSON *j = cJSON_Parse(t);
+    if (j == NULL)
+        fail_msg("test JSON does not parse: %s", t);
+    free(t);
+    struct err err = {0};
+    struct policy *p = policy_from_json(j, &err);
+    cJSON_Delete(j);
+    if (p != NULL) {
+        policy_free(p);
+        fail_msg("accepted: %s", json);
+    }
+    assert_int_equal(err.kind, ERR_INVALID);
+    if (strstr(err.msg, want) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err.msg, want);
+}
+
+static void bad_spec(const char *spec, const char *want)
+{
+    char *json = NULL;
+    assert_true(asprintf(&json, HDR "'spec':%s}", spec) > 0);
+    bad_object(json, want);
+    free(json);
+}
+
+/* A hand-made CSR: only the fields the policy reads. */
+static void csr_init(struct csr *c, const char *key_alg)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->key_alg, sizeof(c->key_alg), "%s", key_alg);
+}
+
+static void add(struct strv *sv, ...)
+{
+    va_list ap;
+    va_start(ap, sv);
+    for (const char *s = va_arg(ap, const char *); s != NULL; s = va_arg(ap, const char *))
+        strv_push(sv, s);
+    va_end(ap);
+}
+
+static void csr_clear(struct csr *c)
+{
+    struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
+                          &c->country,       &c->province,       &c->locality,
+                          &c->other_subject, &c->dns_names,      &c->ip_addresses,
+                          &c->uris,          &c->email_addresses};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        strv_free(all[i]);
+}
+
+static struct policy_request req_for(const struct csr *c)
+{
+    struct policy_request r = {
+        .csr = c, .namespace = "istio-system", .issuer_kind = "Issuer", .issuer_name = "mesh-ca"};
+    return r;
+}
+
+/* Evaluates and checks the count and the exact message. */
+static void expect_eval(const struct policy *p, const struct policy_request *r, int want_n,
+                        const char *want_msg)
+{
+    char msg[POLICY_MAX_MESSAGE + 1];
+    memset(msg, 'Z', sizeof(msg));
+    int n = policy_evaluate(p, r, msg, sizeof(msg));
+    if (strcmp(msg, want_msg) != 0)
+        fail_msg("message\n  got:  %s\n  want: %s", msg, want_msg);
+    assert_int_equal(n, want_n);
+}
+
+#define MESH_SPEC                                                                                  \
+    "{'selector':{'namespaces':['istio-system'],'issuers':['Issuer/mesh-ca','ClusterIssuer/*']},"  \
+    "'validity':{'max':'24h','default':'1h'},"                                                     \
+    "'keyAlgorithms':['EC_P256','EC_P384','RSA_2048','RSA_3072','RSA_4096','EC_ED25519'],"         \
+    "'subject':{'commonName':{'rule':'Optional','allowed':['[a-z0-9.-]+\\\\.svc'],'max':1},"       \
+    "'organization':{'rule':'Forbidden'}},"                                                        \
+    "'sans':{'dnsNames':{'rule':'Optional','allowed':['[a-z0-9.-]+\\\\.svc(\\\\.cluster\\\\."      \
+    "local)?'],"                                                                                   \
+    "'max':10},'ipAddresses':{'rule':'Forbidden'},"                                                \
+    "'uris':{'rule':'Required','allowed':['spiffe://cluster\\\\.local/ns/[^/]+/sa/[^/"             \
+    "]+'],'min':1,"                                                                                \
+    "'max':1},'emailAddresses':{'rule':'Forbidden'}},"                                             \
+    "'usages':['digital signature','key encipherment','server auth','client auth'],"               \
+    "'isCA':false}"
+
+static void test_design_example_allows_conforming_request(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_SPEC);
+    assert_string_equal(policy_name(p), "mesh");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.dns_names, "istiod.istio-system.svc", "istiod.istio-system.svc.cluster.local", NULL);
+    add(&c.uris, "spiffe://cluster.local/ns/istio-system/sa/istiod", NULL);
+    struct policy_request r = req_for(&c);
+    r.usages = USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_KEY_ENCIPHERMENT) |
+               USAGE_BIT(USAGE_SERVER_AUTH) | USAGE_BIT(USAGE_CLIENT_AUTH);
+    expect_eval(p, &r, 0, "");
+    r.issuer_kind = "ClusterIssuer";
+    r.issuer_name = "anything";
+    expect_eval(p, &r, 0, "");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_header_errors(void **state)
+{
+    (void)state;
+    bad_object("{'apiVersion':'v1','kind':'IssuancePolicy','metadata':{'name':'x'},'spec':{}}",
+               "apiVersion: expected \"ember.issuer.dev/v1alpha1\"");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'Issuer','metadata':{'name':'x'},"
+               "'spec':{}}",
+               "kind: expected \"IssuancePolicy\"");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy','spec':{}}",
+               "metadata.name: missing");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"
+               "'metadata':{'namespace':'x'},'spec':{}}",
+               "metadata.name: missing");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"
+               "'metadata':{'name':''},'spec':{}}",
+               "metadata.name: must be 1 to 253 bytes");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"
+               "'metadata':{'name':7},'spec':{}}",
+               "metadata.name: expected a string, got a number");
+    bad_object("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"
+               "'metadata':{'name':'x'}}",
+               "spec: missing");
+    bad_object("[1,2]", "IssuancePolicy: expected an object, got a list");
+    struct err err = {0};
+    assert_null(policy_from_json(NULL, &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+}
+
+static void test_metadata_keys_and_status_ignored(void **state)
+{
+    (void)state;
+    char *t = unquote("{'apiVersion':'ember.issuer.dev/v1alpha1','kind':'IssuancePolicy',"
+                      "'metadata':{'name':'m','uid':'1','labels':{'a':'b'},'generation':3},"
+                      "'spec':{},'status':{'conditions':[{'type':'Ready'}],'junk':1}}");
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    struct err err = {0};
+    struct policy *p = policy_from_json(j, &err);
+    cJSON_Delete(j);
+    assert_non_null(p);
+    assert_string_equal(policy_name(p), "m");
+    policy_free(p);
+}
+
+static void test_unknown_fields_name_the_path(void **state)
+{
+    (void)state;
+    bad_spec("{'sans':{'dnsName':{'rule':'Optional'}}}", "spec.sans.dnsName: unknown field");
+    bad_spec("{'subject':{'title':{'rule':'Optional'}}}", "spec.subject.title: unknown field");
+    bad_spec("{'maxValidity':'1h'}", "spec.maxValidity: unknown field");
+    bad_spec("{'validity':{'min':'1h'}}", "spec.validity.min: unknown field");
+    bad_spec("{'selector':{'labels':{}}}", "spec.selector.labels: unknown field");
+    bad_spec("{'sans':{'uris':{'rule':'Optional','regex':['x']}}}",
+             "spec.sans.uris.regex: unknown field");
+    bad_spec("{'IsCA':true}", "spec.IsCA: unknown field");
+    bad_spec("{'isCA':true,'isCA':false}", "spec.isCA: duplicate field");
+}
+
+static void test_wrong_types_name_path_and_type(void **state)
+{
+    (void)state;
+    bad_spec("{'isCA':'yes'}", "spec.isCA: expected a boolean, got a string");
+    bad_spec("{'usages':'server auth'}", "spec.usages: expected a list of strings, got a string");
+    bad_spec("{'usages':['server auth',3]}", "spec.usages[1]: expected a string, got a number");
+    bad_spec("{'validity':{'max':24}}", "spec.validity.max: expected a Go duration string");
+    bad_spec("{'validity':'24h'}", "spec.validity: expected an object");
+    bad_spec("{'subject':[]}", "spec.subject: expected an object, got a list");
+    bad_spec("{'sans':{'dnsNames':'Optional'}}", "spec.sans.dnsNames: expected an object");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','max':'1'}}}",
+             "spec.sans.dnsNames.max: expected an integer, got a string");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','max':1.5}}}",
+             "spec.sans.dnsNames.max: must be a whole number from 0 to 1000");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','max':-1}}}",
+             "spec.sans.dnsNames.max: must be a whole number");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','max':1001}}}",
+             "spec.sans.dnsNames.max: must be a whole number from 0 to 1000");
+    bad_spec("{'sans':{'dnsNames':{'rule':true}}}",
+             "spec.sans.dnsNames.rule: expected a string, got a boolean");
+    bad_spec("{'sans':{'dnsNames':{'rule':'required'}}}",
+             "spec.sans.dnsNames.rule: \"required\" is not one of Required, Optional, Forbidden");
+    bad_spec("{'sans':{'dnsNames':{'allowed':['x']}}}", "spec.sans.dnsNames.rule: missing");
+    bad_spec("{'selector':{'namespaces':'default'}}",
+             "spec.selector.namespaces: expected a list of strings, got a string");
+    bad_spec("[]", "spec: expected an object, got a list");
+}
+
+static void test_null_is_absent(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'isCA':null,'validity':null,'sans':{'dnsNames':null}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 0, "");
+    assert_int_equal(policy_validity(p, 0), POLICY_DEFAULT_MAX_SECONDS);
+    policy_free(p);
+}
+
+static void test_bad_regex_names_path_index_and_reason(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct policy *p =
+        load_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['ok','[']}}}", &err);
+    assert_null(p);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "spec.sans.dnsNames.allowed[1]: invalid regex \"[\": "));
+    /* followed by regerror's text */
+    assert_true(strlen(strstr(err.msg, "\"[\": ")) > 5);
+    bad_spec("{'subject':{'commonName':{'rule':'Required','allowed':['a(']}}}",
+             "spec.subject.commonName.allowed[0]: invalid regex \"a(\"");
+    bad_spec("{'subject':{'commonName':{'rule':'Required','allowed':[]}}}",
+             "spec.subject.commonName.allowed: empty list allows no value");
+}
+
+static void eval_dns(const struct policy *p, const char *name, int want)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.dns_names, name, NULL);
+    struct policy_request r = req_for(&c);
+    char msg[512];
+    int n = policy_evaluate(p, &r, msg, sizeof(msg));
+    if (n != want)
+        fail_msg("%s: %d violations, want %d (%s)", name, n, want, msg);
+    csr_clear(&c);
+}
+
+static void test_regex_breakout_backref_and_bombs_rejected(void **state)
+{
+    (void)state;
+    /* Would become ^(a)|(b)$ and match anything starting with a or ending with b. */
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['a)|(b']}}}",
+             "spec.sans.dnsNames.allowed[0]: invalid regex \"a)|(b\"");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['(a)\\\\1']}}}",
+             "spec.sans.dnsNames.allowed[0]: regex \"(a)\\\\1\" uses a back-reference");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['((a{100}){100}){100}']}}}",
+             "is too large once its repeats are expanded");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['(((((((((((((((a+)+)+)+)+)+)+)+"
+             ")+)+)+)+)+)+)+)+']}}}",
+             "is too large once its repeats are expanded");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['((a{100})**+)+']}}}",
+             "spec.sans.dnsNames.allowed[0]: regex \"((a{100})**+)+\" has repeat operators in a "
+             "row");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['a{2}+']}}}",
+             "has repeat operators in a row");
+    /* A realistic, fairly large DNS pattern stays well inside the limits. */
+    struct policy *p = load_ok("{'sans':{'dnsNames':{'rule':'Optional','allowed':["
+                               "'([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\\\.){1,10}svc',"
+                               "'[[:alnum:]*+?{}]+\\\\.example\\\\.com']}}}");
+    eval_dns(p, "a-b.c.svc", 0);
+    eval_dns(p, "a*+{.example.com", 0);
+    eval_dns(p, "-a.svc", 1);
+    policy_free(p);
+    /* Many regexes that are each fine but together too large. */
+    char spec[8192];
+    size_t used =
+        (size_t)snprintf(spec, sizeof(spec), "{'sans':{'dnsNames':{'rule':'Optional','allowed':[");
+    for (int i = 0; i < 30; i++)
+        used += (size_t)snprintf(spec + used, sizeof(spec) - used, "%s'(a{60}){60}'", i ? "," : "");
+    snprintf(spec + used, sizeof(spec) - used, "]}}}");
+    bad_spec(spec, "the policy's regexes together are too large");
+    char longre[POLICY_MAX_PATTERN + 200];
+    const char *pre = "{'sans':{'uris':{'rule':'Optional','allowed':['";
+    memset(longre, 'a', sizeof(longre));
+    memcpy(longre, pre, strlen(pre));
+    memcpy(longre + sizeof(longre) - 6, "']}}}", 6);
+    bad_spec(longre, "spec.sans.uris.allowed[0]: longer than 1024 bytes");
+}
+
+static void test_regex_matches_whole_value(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'sans':{'dnsNames':{'rule':'Optional','allowed':"
+                               "['[a-z0-9-]+\\\\.svc','a|b']}}}");
+    eval_dns(p, "foo.svc", 0);
+    eval_dns(p, "foo.svc.evil.com", 1);
+    eval_dns(p, "evil.com.foo.svc", 1);
+    eval_dns(p, "x.foo.svc", 1);
+    eval_dns(p, "a", 0);
+    eval_dns(p, "b", 0);
+    eval_dns(p, "ab", 1);
+    eval_dns(p, "xa", 1);
+    eval_dns(p, "foo.svc\n", 1);
+    policy_free(p);
+}
+
+static void eval_ip(const struct policy *p, const char *ip, int want)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.ip_addresses, ip, NULL);
+    struct policy_request r = req_for(&c);
+    char msg[512];
+    int n = policy_evaluate(p, &r, msg, sizeof(msg));
+    if (n != want)
+        fail_msg("%s: %d violations, want %d (%s)", ip, n, want, msg);
+    csr_clear(&c);
+}
+
+static void test_ip_addresses_allowed_as_cidrs(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'sans':{'ipAddresses':{'rule':'Optional','allowed':['10.0.0.0/8',"
+                               "'2001:db8::/32','192.168.1.5','172.16.0.9/12','fd00::1']}}}");
+    eval_ip(p, "10.1.2.3", 0);
+    eval_ip(p, "10.255.255.255", 0);
+    eval_ip(p, "11.0.0.1", 1);
+    eval_ip(p, "2001:db8::1", 0);
+    eval_ip(p, "2001:db9::1", 1);
+    eval_ip(p, "192.168.1.5", 0);
+    eval_ip(p, "192.168.1.6", 1);
+    eval_ip(p, "172.31.255.1", 0); /* host bits of 172.16.0.9/12 are ignored */
+    eval_ip(p, "172.32.0.1", 1);
+    eval_ip(p, "fd00::1", 0);
+    eval_ip(p, "fd00::2", 1);
+    eval_ip(p, "::ffff:10.0.0.1", 1); /* a mapped address is not an IPv4 address */
+    eval_ip(p, "not-an-ip", 1);
+    policy_free(p);
+
+    const char *bad[] = {"10.0.0.0/33", "10.0.0/8", "abc",          "10.0.0.0/",   "10.0.0.0/08",
+                         "::/129",      "/8",       "10.0.0.0/8/8", "10.0.0.0/-1", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char spec[256];
+        snprintf(spec, sizeof(spec),
+                 "{'sans':{'ipAddresses':{'rule':'Optional','allowed':['0.0.0.0/0','%s']}}}",
+                 bad[i]);
+        bad_spec(spec, "spec.sans.ipAddresses.allowed[1]: invalid CIDR");
+    }
+}
+
+static void test_rule_counts_and_forbidden_messages(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'subject':{'organization':{'rule':'Forbidden'}},"
+                               "'sans':{'uris':{'rule':'Required','max':1}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": sans.uris: required, none given");
+    add(&c.uris, "spiffe://a", "spiffe://b", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": sans.uris: 2 values, at most 1 allowed");
+    strv_free(&c.uris);
+    add(&c.uris, "spiffe://a", NULL);
+    add(&c.organization, "Acme", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject.organization: forbidden, got \"Acme\"");
+    add(&c.organization, "Other", NULL);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": subject.organization: forbidden, got \"Acme\", \"Other\"");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_required_min(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'sans':{'dnsNames':{'rule':'Required','min':2,'max':3}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.dns_names, "a.svc", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": sans.dnsNames: 1 value, at least 2 required");
+    add(&c.dns_names, "b.svc", NULL);
+    expect_eval(p, &r, 0, "");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_rule_option_combinations_validated(void **state)
+{
+    (void)state;
+    bad_spec("{'sans':{'dnsNames':{'rule':'Required','min':3,'max':2}}}",
+             "spec.sans.dnsNames: min (3) is more than max (2)");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Required','max':0}}}",
+             "spec.sans.dnsNames: min (1) is more than max (0)");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Required','min':0}}}",
+             "spec.sans.dnsNames.min: must be at least 1 with rule Required");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','min':1}}}",
+             "spec.sans.dnsNames.min: only meaningful with rule Required");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Forbidden','allowed':['x']}}}",
+             "spec.sans.dnsNames.allowed: not meaningful with rule Forbidden");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Forbidden','max':3}}}",
+             "spec.sans.dnsNames.max: not meaningful with rule Forbidden");
+}
+
+static void test_left_out_means_forbidden_and_allowed_left_out_means_any(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{}");
+    struct csr c;
+    csr_init(&c, "RSA_2048");
+    add(&c.common_name, "x", NULL);
+    add(&c.dns_names, "x.example.com", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 2,
+                "policy \"mesh\": subject.commonName: forbidden, got \"x\"; "
+                "sans.dnsNames: forbidden, got \"x.example.com\"");
+    policy_free(p);
+
+    p = load_ok("{'subject':{'commonName':{'rule':'Optional'}},"
+                "'sans':{'dnsNames':{'rule':'Required'}}}");
+    expect_eval(p, &r, 0, "");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_other_subject_attributes_denied(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional'}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.other_subject, "street", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject attribute \"street\" not allowed");
+    add(&c.other_subject, "serialNumber", NULL);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": subject attributes \"street\", \"serialNumber\" not allowed");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void expect_key(const struct policy *p, const char *alg, const char *want_msg)
+{
+    struct csr c;
+    csr_init(&c, alg);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, want_msg[0] != '\0' ? 1 : 0, want_msg);
+}
+
+static void test_key_algorithms(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'keyAlgorithms':['EC_P256']}");
+    expect_key(p, "EC_P256", "");
+    expect_key(p, "EC_P384",
+               "policy \"mesh\": keyAlgorithm EC_P384 not allowed (allowed: EC_P256)");
+    policy_free(p);
+
+    p = load_ok("{'keyAlgorithms':['RSA_8192','EC_ED25519','RSA_8192']}");
+    expect_key(p, "RSA_8192", "");
+    expect_key(p, "EC_ED25519", "");
+    expect_key(p, "RSA_2048",
+               "policy \"mesh\": keyAlgorithm RSA_2048 not allowed (allowed: "
+               "RSA_8192, EC_ED25519)");
+    policy_free(p);
+
+    /* Left out: every supported key. */
+    p = load_ok("{}");
+    const char *ok[] = {"RSA_2048", "RSA_3072", "RSA_4096", "RSA_8192",
+                        "EC_P256",  "EC_P384",  "EC_P521",  "EC_ED25519"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        expect_key(p, ok[i], "");
+    expect_key(p, "RSA_1024",
+               "policy \"mesh\": keyAlgorithm RSA_1024 not allowed (allowed: "
+               "RSA_2048 or larger, EC_P256, EC_P384, EC_P521, EC_ED25519)");
+    policy_free(p);
+
+    bad_spec("{'keyAlgorithms':['DSA_1024']}",
+             "spec.keyAlgorithms[0]: unknown key algorithm \"DSA_1024\"");
+    bad_spec("{'keyAlgorithms':['EC_P256','RSA_1024']}",
+             "spec.keyAlgorithms[1]: unknown key algorithm \"RSA_1024\"");
+    bad_spec("{'keyAlgorithms':['RSA_02048']}", "unknown key algorithm");
+    bad_spec("{'keyAlgorithms':['ec_p256']}", "unknown key algorithm");
+    bad_spec("{'keyAlgorithms':[]}", "spec.keyAlgorithms: empty list allows no key");
+}
+
+static void test_selector(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'selector':{'namespaces':['istio-system','team-*'],"
+                               "'issuers':['Issuer/mesh-*','ClusterIssuer/shared']}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 0, "");
+    r.namespace = "team-a";
+    expect_eval(p, &r, 0, "");
+    r.namespace = "default";
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": namespace \"default\" is not selected by "
+                "spec.selector.namespaces");
+    r.namespace = "team-a";
+    r.issuer_kind = ""; /* empty kind means Issuer */
+    r.issuer_name = "mesh-ca2";
+    expect_eval(p, &r, 0, "");
+    r.issuer_kind = "ClusterIssuer";
+    r.issuer_name = "mesh-ca";
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": issuer \"ClusterIssuer/mesh-ca\" is not selected by "
+                "spec.selector.issuers");
+    r.issuer_name = "shared";
+    expect_eval(p, &r, 0, "");
+    r.issuer_kind = "Issuers";
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": issuer \"Issuers/shared\" is not selected by "
+                "spec.selector.issuers");
+    csr_clear(&c);
+    policy_free(p);
+
+    bad_spec("{'selector':{'issuers':['mesh-ca']}}",
+             "spec.selector.issuers[0]: \"mesh-ca\" must be Issuer/<name> or ClusterIssuer/<name>");
+    bad_spec("{'selector':{'issuers':['Issuer/']}}", "spec.selector.issuers[0]");
+    bad_spec("{'selector':{'namespaces':[]}}",
+             "spec.selector.namespaces: empty list selects no namespace");
+}
+
+static void test_validity(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'validity':{'max':'24h','default':'1h'}}");
+    assert_int_equal(policy_validity(p, 0), 3600);
+    assert_int_equal(policy_validity(p, 1800), 1800);
+    assert_int_equal(policy_validity(p, 86400), 86400);
+    assert_int_equal(policy_validity(p, 100000), 86400);
+    /* A long duration is clamped, never a violation. */
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.duration_s = 10LL * 86400;
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+
+    p = load_ok("{'validity':{'max':'48h'}}");
+    assert_int_equal(policy_validity(p, 0), 48 * 3600);
+    policy_free(p);
+
+    p = load_ok("{}");
+    assert_int_equal(policy_validity(p, 0), POLICY_DEFAULT_MAX_SECONDS);
+    assert_int_equal(policy_validity(p, 365LL * 86400), POLICY_DEFAULT_MAX_SECONDS);
+    policy_free(p);
+
+    p = load_ok("{'validity':{'default':'720h'}}");
+    assert_int_equal(policy_validity(p, 0), 720 * 3600);
+    assert_int_equal(policy_validity(p, 365LL * 86400), POLICY_DEFAULT_MAX_SECONDS);
+    policy_free(p);
+
+    bad_spec("{'validity':{'max':'1x'}}", "spec.validity.max: invalid duration \"1x\"");
+    bad_spec("{'validity':{'max':'24h','default':'48h'}}",
+             "spec.validity.default (48h0m0s) is longer than spec.validity.max (24h0m0s)");
+    bad_spec("{'validity':{'default':'2161h'}}",
+             "spec.validity.default (2161h0m0s) is longer than the default maximum (2160h0m0s)");
+    bad_spec("{'validity':{'max':'0s'}}", "spec.validity.max: must be longer than 0s");
+    bad_spec("{'validity':{'max':'500ms'}}", "spec.validity.max: must be longer than 0s");
+    bad_spec("{'validity':{'default':'-1h'}}", "spec.validity.default: invalid duration");
+}
+
+static void expect_usages(const struct policy *p, usage_set u, bool is_ca, int want)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.usages = u;
+    r.is_ca = is_ca;
+    char msg[512];
+    int n = policy_evaluate(p, &r, msg, sizeof(msg));
+    if (n != want)
+        fail_msg("usages 0x%x isCA %d: %d violations, want %d (%s)", u, is_ca, n, want, msg);
+}
+
+static void test_usages(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{}");
+    expect_usages(p, 0, false, 0);
+    expect_usages(p, USAGE_DEFAULT, false, 0);
+    expect_usages(p, USAGE_BIT(USAGE_SIGNING), false, 0); /* alias of digital signature */
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.usages = USAGE_DEFAULT | USAGE_BIT(USAGE_SERVER_AUTH) | USAGE_BIT(USAGE_CLIENT_AUTH);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": usages \"server auth\", \"client auth\" not allowed (allowed: "
+                "digital signature, key encipherment)");
+    policy_free(p);
+
+    p = load_ok("{'usages':['digital signature','server auth','s/mime']}");
+    expect_usages(p, USAGE_BIT(USAGE_SERVER_AUTH), false, 0);
+    expect_usages(p, USAGE_BIT(USAGE_EMAIL_PROTECTION), false, 0);
+    expect_usages(p, 0, false, 1); /* the default includes key encipherment */
+    expect_usages(p, USAGE_BIT(USAGE_CERT_SIGN), false, 1);
+    policy_free(p);
+
+    bad_spec("{'usages':['server auth','serverAuth']}",
+             "spec.usages[1]: unknown usage \"serverAuth\"");
+    bad_spec("{'usages':[]}", "spec.usages: empty list allows no usage");
+}
+
+static void test_is_ca(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'isCA':true,'usages':['digital signature','key encipherment']}");
+    expect_usages(p, 0, true, 0);
+    /* "cert sign" comes with isCA and need not be listed. */
+    expect_usages(p, USAGE_DEFAULT | USAGE_BIT(USAGE_CERT_SIGN), true, 0);
+    expect_usages(p, USAGE_DEFAULT | USAGE_BIT(USAGE_CERT_SIGN), false, 1);
+    expect_usages(p, 0, false, 0);
+    policy_free(p);
+
+    p = load_ok("{}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.is_ca = true;
+    expect_eval(p, &r, 1, "policy \"mesh\": isCA not allowed (spec.isCA is false)");
+    r.is_ca = false;
+    c.has_basic_constraints = true;
+    c.bc_is_ca = true;
+    expect_eval(p, &r, 1, "policy \"mesh\": isCA not allowed (spec.isCA is false)");
+    policy_free(p);
+}
+
+static void test_every_violation_in_fixed_order(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_SPEC);
+    struct csr c;
+    csr_init(&c, "RSA_8192");
+    add(&c.common_name, "evil.com", NULL);
+    add(&c.organization, "Acme", NULL);
+    add(&c.country, "NL", NULL);
+    add(&c.other_subject, "street", NULL);
+    add(&c.dns_names, "ok.svc", "evil.com", "also.evil", NULL);
+    add(&c.ip_addresses, "10.0.0.1", NULL);
+    add(&c.email_addresses, "a@b.c", NULL);
+    struct policy_request r = {.csr = &c,
+                               .namespace = "default",
+                               .issuer_kind = "Issuer",
+                               .issuer_name = "other",
+                               .usages = USAGE_BIT(USAGE_CODE_SIGNING),
+                               .is_ca = true};
+    const char *want =
+        "policy \"mesh\": namespace \"default\" is not selected by spec.selector.namespaces; "
+        "issuer \"Issuer/other\" is not selected by spec.selector.issuers; "
+        "keyAlgorithm RSA_8192 not allowed (allowed: EC_P256, EC_P384, RSA_2048, RSA_3072, "
+        "RSA_4096, EC_ED25519); "
+        "subject.commonName \"evil.com\" not allowed; "
+        "subject.organization: forbidden, got \"Acme\"; "
+        "subject.country: forbidden, got \"NL\"; "
+        "subject attribute \"street\" not allowed; "
+        "sans.dnsNames \"evil.com\", \"also.evil\" not allowed; "
+        "sans.ipAddresses: forbidden, got \"10.0.0.1\"; "
+        "sans.uris: required, none given; "
+        "sans.emailAddresses: forbidden, got \"a@b.c\"; "
+        "usages \"code signing\" not allowed (allowed: digital signature, key encipherment, "
+        "server auth, client auth); "
+        "isCA not allowed (spec.isCA is false)";
+    expect_eval(p, &r, 13, want);
+    /* Deterministic: the same answer every time. */
+    expect_eval(p, &r, 13, want);
+    /* Counting without a buffer. */
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 13);
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_missing_csr_is_a_violation(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{}");
+    struct policy_request r = {.namespace = "x", .issuer_kind = "Issuer", .issuer_name = "y"};
+    expect_eval(p, &r, 1, "policy \"mesh\": no CSR to evaluate");
+    policy_free(p);
+}
+
+static void test_values_quoted_escaped_and_cut(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    char longv[300];
+    memset(longv, 'a', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    add(&c.dns_names, longv, "q\"\\\n\x01", "caf\xc3\xa9", "bad\xff", NULL);
+    struct policy_request r = req_for(&c);
+    char msg[POLICY_MAX_MESSAGE + 1];
+    assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 1);
+    char want[512];
+    snprintf(want, sizeof(want), "\"%.128s...\", ", longv);
+    assert_non_null(strstr(msg, want));
+    assert_null(strstr(msg, "aaaaaaaaa\"")); /* never longer than 128 bytes */
+    assert_non_null(strstr(msg, "\"q\\\"\\\\\\x0a\\x01\""));
+    assert_non_null(strstr(msg, "\"caf\xc3\xa9\""));
+    assert_non_null(strstr(msg, "\"bad\\xff\""));
+    assert_null(strchr(msg, '\n'));
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_message_bounded_with_ellipsis(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.common_name, "first", NULL);
+    add(&c.dns_names, "a.example.com", NULL);
+    struct policy_request r = req_for(&c);
+    char small[40];
+    memset(small, 'Z', sizeof(small));
+    assert_int_equal(policy_evaluate(p, &r, small, sizeof(small)), 2);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_string_equal(small + sizeof(small) - 4, "...");
+    assert_memory_equal(small, "policy \"mesh\": subject.commonName", 33);
+
+    char tiny[1];
+    assert_int_equal(policy_evaluate(p, &r, tiny, sizeof(tiny)), 2);
+    assert_int_equal(tiny[0], '\0');
+
+    /* Many long values: cut at POLICY_MAX_MESSAGE even with a larger buffer. */
+    char v[200];
+    for (int i = 0; i < 500; i++) {
+        snprintf(v, sizeof(v), "%03d-%0150d.example.com", i, 0);
+        strv_push(&c.dns_names, v);
+    }
+    char *big = malloc(3 * POLICY_MAX_MESSAGE);
+    assert_non_null(big);
+    assert_int_equal(policy_evaluate(p, &r, big, 3 * POLICY_MAX_MESSAGE), 2);
+    assert_int_equal(strlen(big), POLICY_MAX_MESSAGE);
+    assert_string_equal(big + POLICY_MAX_MESSAGE - 3, "...");
+    free(big);
+    csr_clear(&c);
+
+    /* The cut never splits a UTF-8 sequence. */
+    csr_init(&c, "EC_P256");
+    add(&c.common_name, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", NULL);
+    for (size_t len = 36; len < 60; len++) {
+        char buf[64];
+        assert_int_equal(policy_evaluate(p, &r, buf, len), 1);
+        size_t l = strlen(buf);
+        assert_string_equal(buf + l - 3, "...");
+        unsigned char before = (unsigned char)buf[l - 4];
+        assert_false(before >= 0xc0); /* no lead byte without its continuation */
+    }
+    csr_clear(&c);
+    policy_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_design_example_allows_conforming_request),
+        cmocka_unit_test(test_header_errors),
+        cmocka_unit_test(test_metadata_keys_and_status_ignored),
+        cmocka_unit_test(test_unknown_fields_name_the_path),
+        cmocka_unit_test(test_wrong_types_name_path_and_type),
+        cmocka_unit_test(test_null_is_absent),
+        cmocka_unit_test(test_bad_regex_names_path_index_and_reason),
+        cmocka_unit_test(test_regex_breakout_backref_and_bombs_rejected),
+        cmocka_unit_test(test_regex_matches_whole_value),
+        cmocka_unit_test(test_ip_addresses_allowed_as_cidrs),
+        cmocka_unit_test(test_rule_counts_and_forbidden_messages),
+        cmocka_unit_test(test_required_min),
+        cmocka_unit_test(test_rule_option_combinations_validated),
+        cmocka_unit_test(test_left_out_means_forbidden_and_allowed_left_out_means_any),
+        cmocka_unit_test(test_other_subject_attributes_denied),
+        cmocka_unit_test(test_key_algorithms),
+        cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_usages),
+        cmocka_unit_test(test_is_ca),
+        cmocka_unit_test(test_every_violation_in_fixed_order),
+        cmocka_unit_test(test_missing_csr_is_a_violation),
+        cmocka_unit_test(test_values_quoted_escaped_and_cut),
+        cmocka_unit_test(test_message_bounded_with_ellipsis),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
