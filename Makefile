@@ -8,7 +8,7 @@ V         ?=
 
 # Debian 12 packages the build, the tests and `make run` need (installed by `make deps`).
 DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev libcjson-dev \
-            libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 python3-yaml ca-certificates
+            libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 ca-certificates
 # Only for `make fuzz` (libFuzzer) and `make bench` (the cfssl peer).
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
@@ -99,7 +99,7 @@ run: $(BIN)
 
 ## test: the whole suite: unit tests, fuzz corpus replay, integration tests through the binary
 test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
-	$(Q)OUT=$(OUT) bash test/run.sh
+	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) bash test/run.sh
 
 ## unit: only the cmocka unit tests
 unit: $(UNIT_BINS)
@@ -107,7 +107,7 @@ unit: $(UNIT_BINS)
 
 ## integration: only the integration tests (real binary on loopback)
 integration: $(BIN)
-	$(Q)OUT=$(OUT) ONLY=integration bash test/run.sh
+	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) ONLY=integration bash test/run.sh
 
 ## fuzz: explore with libFuzzer (clang) for FUZZ_SECONDS (default 60) per target
 FUZZ_SECONDS ?= 60

@@ -72,7 +72,14 @@ json.dump(d, open(sys.argv[2], "w"))
 PY
 expect_code "a status sent by the client is ignored" 403 "$WORK/preapproved.json" application/json "does not exist"
 # YAML works as well as JSON.
-python3 -c 'import json,sys,yaml; print(yaml.safe_dump(json.load(open(sys.argv[1]))))' "$WORK/good.json" >"$WORK/good.yaml"
+cat >"$WORK/good.yaml" <<YAML
+apiVersion: cert-manager.io/v1
+kind: CertificateRequest
+metadata: {name: good-yaml, namespace: default, annotations: {ember.issuer.dev/policy-name: web}}
+spec:
+  request: $(base64 -w0 "$WORK/good.csr")
+  issuerRef: {group: ember.issuer.dev, kind: ClusterIssuer, name: test-ca}
+YAML
 expect_code "a YAML CertificateRequest is issued" 201 "$WORK/good.yaml" application/yaml '"Issued"'
 expect_code "a JSON CertificateRequest is issued" 201 "$WORK/good.json" "application/json; charset=utf-8" '"Issued"'
 
