@@ -12,6 +12,8 @@ DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev l
 # Only for `make fuzz` (libFuzzer) and `make bench` (the cfssl peer).
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
+# Only for `make lint` and `make valgrind`.
+LINT_PKGS  := clang-format cppcheck valgrind
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -47,7 +49,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all run test unit integration fuzz-replay fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench
+.PHONY: all run test unit integration fuzz bench lint valgrind image clean help deps deps-fuzz deps-bench deps-lint
 
 ## all: build the ember-issuer binary (build/ember-issuer)
 all: $(BIN)
@@ -67,6 +69,8 @@ deps-fuzz:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
 deps-bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
+deps-lint:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(LINT_PKGS)"
 
 $(OUT)/obj/%.o: issuer/%.c | deps
 	@mkdir -p $(dir $@)
@@ -126,11 +130,11 @@ bench: $(BIN) deps-bench
 	$(Q)OUT=$(OUT) bash test/bench/run.sh
 
 ## lint: clang-format check, cppcheck, banned functions
-lint:
+lint: deps-lint
 	$(Q)bash test/lint.sh
 
 ## valgrind: the unit tests under valgrind memcheck
-valgrind: $(UNIT_BINS)
+valgrind: deps-lint $(UNIT_BINS)
 	$(Q)for t in $(UNIT_BINS); do valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null || { echo "valgrind: $$t failed"; exit 1; }; done; echo "valgrind: all unit tests clean"
 
 ## image: build the container image (needs a Docker engine)

@@ -140,9 +140,8 @@ static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
     struct pipeline_env env = api->env;
     env.now = time(NULL);
     env.approve = true; /* the API is its own approver: a client cannot bring an approval */
-    env.synced = true;
     double t0 = api_now_seconds();
-    pipeline_run_to_end(&env, cr, res);
+    pipeline_run(&env, cr, res);
     if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED)
         metrics_histogram_observe(api->metrics, "ember_signing_duration_seconds",
                                   "signer=\"local\"", api_now_seconds() - t0);
@@ -200,6 +199,91 @@ static cJSON *api_parse_body(const char *content_type, const char *body, size_t 
     return obj;
 }
 
+/* A random lowercase hex suffix for generated names. */
+static void api_random_suffix(char *out, size_t n)
+{
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    for (size_t i = 0; i + 1 < n && i < 2 * sizeof(rnd); i++)
+        out[i] = "0123456789abcdef"[(rnd[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+    out[n - 1 < 2 * sizeof(rnd) ? n - 1 : 2 * sizeof(rnd)] = '\0';
+}
+
+/* Gives an object without metadata.name one from metadata.generateName (as the API server
+ * does for istio-csr's requests) or "api-". */
+static void api_name_object(cJSON *obj)
+{
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (!cJSON_IsObject(meta)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "metadata");
+        meta = cJSON_AddObjectToObject(obj, "metadata");
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+    if (cJSON_IsString(name) && name->valuestring[0] != '\0')
+        return;
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generateName");
+    char suffix[6];
+    api_random_suffix(suffix, sizeof(suffix));
+    char buf[300];
+    snprintf(buf, sizeof(buf), "%.200s%s",
+             cJSON_IsString(gen) && gen->valuestring[0] ? gen->valuestring : "api-", suffix);
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
+    cJSON_AddStringToObject(meta, "name", buf);
+}
+
+/* The part both endpoints share: read the CertificateRequest obj, run the pipeline with a
+ * status of our own, and map the end state to a code. Returns 0 when the pipeline ran (cr and
+ * res are filled, cr to be freed), -1 when the request was refused (out holds the error). */
+static int api_process(struct api *api, cJSON *obj, struct cr *cr, struct pipeline_result *res,
+                       struct api_response *out)
+{
+    /* A client's own status (an Approved condition, say) is never trusted, nor even read. */
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    if (cJSON_IsObject(obj))
+        api_name_object(obj);
+    struct err e = {0};
+    if (cr_from_json(obj, cr, &e) != 0) {
+        api_error(out, 422, "%s", e.msg);
+        goto invalid;
+    }
+    snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr->namespace, cr->name);
+    if (cr->spec_error != NULL) {
+        api_error(out, 422, "%s", cr->spec_error);
+        goto invalid;
+    }
+    if (strcmp(cr->issuer_group, api->env.group) != 0) {
+        api_error(out, 422, "spec.issuerRef.group must be %s, not \"%.100s\"", api->env.group,
+                  cr->issuer_group);
+        goto invalid;
+    }
+    if (strcmp(cr->issuer_kind, "Issuer") != 0 && strcmp(cr->issuer_kind, "ClusterIssuer") != 0) {
+        api_error(out, 422, "spec.issuerRef.kind must be Issuer or ClusterIssuer, not \"%.100s\"",
+                  cr->issuer_kind);
+        goto invalid;
+    }
+    /* The retry clock starts now, whatever the client claims. */
+    char ts[TIMEFMT_LEN];
+    timefmt_rfc3339(time(NULL), ts);
+    cr_set_status_field(&cr->creation_timestamp, ts);
+
+    api_run(api, cr, res);
+    out->status = api_outcome(api, res, out);
+    if (res->state == PIPELINE_STATE_WAITING) {
+        /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
+        api_error(out, out->status, "%s",
+                  res->n_events > 0 ? res->events[0].message : "the request cannot be handled yet");
+        cr_free(cr);
+        return -1;
+    }
+    snprintf(out->log_message, sizeof(out->log_message), "%s", api_last_message(res, cr));
+    return 0;
+invalid:
+    api_count(api, "invalid");
+    cr_free(cr);
+    return -1;
+}
+
 void api_handle_cr(struct api *api, const char *content_type, const char *body, size_t len,
                    struct api_response *out)
 {
@@ -210,54 +294,12 @@ void api_handle_cr(struct api *api, const char *content_type, const char *body, 
         return;
     }
     struct cr cr;
-    struct err e = {0};
-    if (cr_from_json(obj, &cr, &e) != 0) {
-        api_error(out, 422, "%s", e.msg);
-        goto invalid;
-    }
-    snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr.namespace, cr.name);
-    if (cr.spec_error != NULL) {
-        api_error(out, 422, "%s", cr.spec_error);
-        goto invalid;
-    }
-    if (strcmp(cr.issuer_group, api->env.group) != 0) {
-        api_error(out, 422, "spec.issuerRef.group must be %s, not \"%.100s\"", api->env.group,
-                  cr.issuer_group);
-        goto invalid;
-    }
-    if (strcmp(cr.issuer_kind, "Issuer") != 0 && strcmp(cr.issuer_kind, "ClusterIssuer") != 0) {
-        api_error(out, 422, "spec.issuerRef.kind must be Issuer or ClusterIssuer, not \"%.100s\"",
-                  cr.issuer_kind);
-        goto invalid;
-    }
-    /* A client's own status (an Approved condition, say) is never trusted. */
-    cr_clear_status(&cr);
-    if (cr.creation_timestamp == NULL) {
-        char ts[TIMEFMT_LEN];
-        timefmt_rfc3339(time(NULL), ts);
-        cr.creation_timestamp = xstrdup(ts);
-    }
-
     struct pipeline_result res;
-    api_run(api, &cr, &res);
-    out->status = api_outcome(api, &res, out);
-    if (res.state == PIPELINE_STATE_WAITING) {
-        /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
-        api_error(out, out->status, "%s",
-                  res.n_events > 0 ? res.events[0].message : "the request cannot be handled yet");
-        goto done;
+    if (api_process(api, obj, &cr, &res, out) == 0) {
+        cJSON_AddItemToObject(obj, "status", cr_status_to_json(&cr));
+        out->body = cJSON_PrintUnformatted(obj);
+        cr_free(&cr);
     }
-    snprintf(out->log_message, sizeof(out->log_message), "%s", api_last_message(&res, &cr));
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
-    cJSON_AddItemToObject(obj, "status", cr_status_to_json(&cr));
-    out->body = cJSON_PrintUnformatted(obj);
-done:
-    cr_free(&cr);
-    cJSON_Delete(obj);
-    return;
-invalid:
-    api_count(api, "invalid");
-    cr_free(&cr);
     cJSON_Delete(obj);
 }
 
@@ -306,17 +348,11 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
             return NULL;
         }
     }
-    unsigned char rnd[6];
-    char name[64];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        memset(rnd, 0, sizeof(rnd));
-    snprintf(name, sizeof(name), "api-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-             rnd[4], rnd[5]);
     cJSON *cr = cJSON_CreateObject();
     cJSON_AddStringToObject(cr, "apiVersion", CR_API_VERSION);
     cJSON_AddStringToObject(cr, "kind", CR_KIND);
     cJSON *meta = cJSON_AddObjectToObject(cr, "metadata");
-    cJSON_AddStringToObject(meta, "name", name);
+    cJSON_AddStringToObject(meta, "generateName", "api-");
     cJSON_AddStringToObject(meta, "namespace", api->issuer_namespace[0] ? api->issuer_namespace
                                                                         : api->cluster_ns);
     cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
@@ -351,40 +387,27 @@ void api_handle_firefly(struct api *api, const char *content_type, const char *b
         api_count(api, "invalid");
         return;
     }
-    if (!cJSON_IsObject(in)) {
+    cJSON *obj = NULL;
+    if (!cJSON_IsObject(in))
         api_error(out, 422, "the body must be an object {\"request\": PEM, \"policyName\": ...}");
-        cJSON_Delete(in);
-        api_count(api, "invalid");
-        return;
-    }
-    cJSON *obj = api_firefly_to_cr(api, in, out);
+    else
+        obj = api_firefly_to_cr(api, in, out);
     cJSON_Delete(in);
     if (obj == NULL) {
         api_count(api, "invalid");
         return;
     }
     struct cr cr;
-    struct err e = {0};
-    if (cr_from_json(obj, &cr, &e) != 0 || cr.spec_error != NULL) {
-        api_error(out, 422, "%s", cr.spec_error ? cr.spec_error : e.msg);
-        api_count(api, "invalid");
-        cr_free(&cr);
-        cJSON_Delete(obj);
-        return;
-    }
-    snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr.namespace, cr.name);
-    char ts[TIMEFMT_LEN];
-    timefmt_rfc3339(time(NULL), ts);
-    cr.creation_timestamp = xstrdup(ts);
     struct pipeline_result res;
-    api_run(api, &cr, &res);
-    unsigned code = api_outcome(api, &res, out);
-    if (code == 201) {
+    if (api_process(api, obj, &cr, &res, out) == 0) {
+        struct err e = {0};
         unsigned char *chain = NULL;
         size_t chain_len = 0;
-        if (b64_decode(cr.certificate, strlen(cr.certificate), 16 * 1024 * 1024, &chain,
-                       &chain_len, &e) != 0) {
-            api_error(out, 500, "internal error encoding the chain");
+        if (out->status != 201) {
+            api_error(out, out->status, "%s", api_last_message(&res, &cr));
+        } else if (b64_decode(cr.certificate, strlen(cr.certificate), API_MAX_CHAIN, &chain,
+                              &chain_len, &e) != 0) {
+            api_error(out, 500, "internal error decoding the chain: %s", e.msg);
         } else {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "certificateChain", (char *)chain);
@@ -392,13 +415,9 @@ void api_handle_firefly(struct api *api, const char *content_type, const char *b
             out->status = 200;
             cJSON_Delete(o);
             free(chain);
-            snprintf(out->log_message, sizeof(out->log_message), "%s",
-                     "Succeeded signing the CertificateRequest");
         }
-    } else {
-        api_error(out, code, "%s", api_last_message(&res, &cr));
+        cr_free(&cr);
     }
-    cr_free(&cr);
     cJSON_Delete(obj);
 }
 

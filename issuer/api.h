@@ -12,9 +12,11 @@
 #define API_PATH_CR "/v1/certificaterequests"
 #define API_PATH_FIREFLY "/v1/certificatesigningrequest"
 #define API_RETRY_AFTER_SECONDS 5
+#define API_MAX_CHAIN (1024 * 1024) /* a decoded certificate chain */
 
 struct api {
-    struct pipeline_env env;  /* lookups, annotations, group; now/approve/synced set per call */
+    struct pipeline_env env;  /* lookups, annotations, group, synced; now and approve are set
+                                 per call */
     char *issuer_kind;        /* --api-issuer, for the Firefly-shaped endpoint; NULL = off */
     char *issuer_namespace;   /* "" for a ClusterIssuer */
     char *issuer_name;

@@ -24,7 +24,7 @@ int buf_printf(struct buf *b, struct err *err, const char *fmt, ...) PRINTF_LIKE
 void buf_reset(struct buf *b);
 /* Hands the NUL-terminated data to the caller (free() it) and leaves b empty. Never NULL. */
 char *buf_take(struct buf *b, size_t *len);
-/* Frees the data (wiping it first when wipe is non-zero). */
+/* Frees the data; buf_free_secret wipes it first (keys, tokens, Secret manifests). */
 void buf_free(struct buf *b);
 void buf_free_secret(struct buf *b);
 

@@ -133,6 +133,15 @@ static const struct cfg_flag cfg_flags[] = {
      .max = 720 * 3600,
      .metavar = "DURATION",
      .help = "how long retryable signing failures are retried before Failed (1s..720h)"},
+    {.name = "issuer-recheck-period",
+     .type = CFG_DURATION,
+     .offset = OFF(issuer_recheck_period_s),
+     .def = "5m",
+     .min = 1,
+     .max = 24 * 3600,
+     .metavar = "DURATION",
+     .help = "how often Ready issuers are checked again (CA expiry, Vault login and health); "
+             "issuers that are not Ready are retried sooner, with backoff up to this (1s..24h)"},
     {.name = "log-format",
      .type = CFG_ENUM,
      .offset = OFF(log_format),
@@ -622,8 +631,8 @@ void config_print_help(FILE *out)
           "       ember-issuer dev-ca --output FILE [--namespace NS] [--name NAME]\n"
           "\n"
           "cert-manager external issuer: approves CertificateRequests against IssuancePolicies\n"
-          "and signs them with a local CA or HashiCorp Vault. dev-ca writes a development CA\n"
-          "(a Secret and a ClusterIssuer manifest) for --manifests.\n"
+          "and signs them with a local sub-CA. dev-ca writes a development root and sub-CA as\n"
+          "a kubernetes.io/tls Secret manifest (default: default/dev-ca) for --manifests.\n"
           "Secrets (CA keys, Vault credentials) are read from Secrets, never from flags.\n"
           "\n"
           "Flags (each also read from its environment variable; the command line wins):\n",

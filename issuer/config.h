@@ -35,6 +35,7 @@ struct config {
     struct strv policy_annotations;   /* --policy-annotation KEY, repeatable */
     bool approve;                     /* --approve, default true */
     long long max_retry_duration_s;   /* --max-retry-duration, Go duration, default 1h, 1s..720h */
+    long long issuer_recheck_period_s; /* --issuer-recheck-period, default 5m, 1s..24h */
     enum log_format log_format;       /* --log-format json|text, default json */
     enum log_level log_level;         /* --log-level debug|info|warn|error, default info */
 };

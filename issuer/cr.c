@@ -99,6 +99,18 @@ static void cr_read_spec(struct cr *cr, const cJSON *spec)
     }
 }
 
+/* A new, zeroed condition at the end of the list. */
+static struct cr_condition *cr_add_condition(struct cr *cr)
+{
+    if (cr->n_conds == cr->cap_conds) {
+        cr->cap_conds = cr->cap_conds ? cr->cap_conds * 2 : 4;
+        cr->conds = xrealloc(cr->conds, cr->cap_conds * sizeof(*cr->conds));
+    }
+    struct cr_condition *c = &cr->conds[cr->n_conds++];
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
 static int cr_read_status(struct cr *cr, const cJSON *status, struct err *err)
 {
     const cJSON *conds = cJSON_GetObjectItemCaseSensitive(status, "conditions");
@@ -115,7 +127,7 @@ static int cr_read_status(struct cr *cr, const cJSON *status, struct err *err)
                         CR_MAX_CONDITIONS);
                 return -1;
             }
-            struct cr_condition *dst = &cr->conds[cr->n_conds++];
+            struct cr_condition *dst = cr_add_condition(cr);
             dst->type = type;
             dst->status = cr_dup_string(c, "status");
             dst->reason = cr_dup_string(c, "reason");
@@ -209,6 +221,7 @@ void cr_free(struct cr *cr)
     free(cr->request_b64);
     free(cr->spec_error);
     cr_clear_status(cr);
+    free(cr->conds);
     memset(cr, 0, sizeof(*cr));
 }
 
@@ -239,9 +252,7 @@ void cr_set_condition(struct cr *cr, const char *type, const char *status, const
     char ts[TIMEFMT_LEN];
     timefmt_rfc3339(now, ts);
     if (c == NULL) {
-        if (cr->n_conds == CR_MAX_CONDITIONS)
-            return; /* cr_from_json refuses objects that could reach this */
-        c = &cr->conds[cr->n_conds++];
+        c = cr_add_condition(cr);
         c->type = xstrdup(type);
     }
     if (c->status == NULL || strcmp(c->status, status) != 0 || c->last_transition_time == NULL) {

@@ -12,7 +12,7 @@
 
 #define CR_API_VERSION "cert-manager.io/v1"
 #define CR_KIND "CertificateRequest"
-#define CR_MAX_CONDITIONS 16
+#define CR_MAX_CONDITIONS 64 /* more in one object is refused as hostile */
 #define CR_MAX_REQUEST_B64 (96 * 1024) /* base64 of a CSR_MAX_BYTES PEM */
 
 struct cr_condition {
@@ -34,8 +34,8 @@ struct cr {
      * not base64...): the approver denies with this, a signer fails with it. */
     char *spec_error;
 
-    struct cr_condition conds[CR_MAX_CONDITIONS];
-    size_t n_conds;
+    struct cr_condition *conds;  /* grows: adding a condition never fails */
+    size_t n_conds, cap_conds;
     char *certificate;           /* status.certificate (base64) or NULL */
     char *ca;                    /* status.ca (base64) or NULL */
     char *failure_time;          /* status.failureTime or NULL */

@@ -13,8 +13,14 @@
 #include "log.h"
 #include "mem.h"
 
-#define HTTP_CONNECTION_LIMIT 1024
+#define HTTP_CONNECTION_LIMIT 512
+#define HTTP_PER_IP_CONNECTION_LIMIT 128
 #define HTTP_CONNECTION_TIMEOUT_S 30
+/* Request bodies buffered at once across all connections: slow clients cannot make us hold
+ * more (beyond it, 503 with Retry-After). */
+#define HTTP_BODY_BUDGET (64 * 1024 * 1024)
+
+static size_t http_body_bytes; /* atomic: bytes buffered by requests in flight */
 
 struct http_listener {
     struct MHD_Daemon *daemon;
@@ -26,6 +32,8 @@ struct http_listener {
 struct http_request {
     struct buf body;
     bool too_big;
+    bool over_budget;  /* the server-wide HTTP_BODY_BUDGET was reached */
+    size_t charged;    /* bytes counted in http_body_bytes */
 };
 
 int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *len, bool *loopback,
@@ -166,9 +174,13 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
         return http_send_error(l, conn, url, 404, "no such path: %.200s", url);
     if (strcmp(method, "POST") != 0)
         return http_send_error(l, conn, url, 405, "%.200s accepts POST only", url);
-    if (rq->too_big) {
+    if (rq->too_big)
         return http_send_error(l, conn, url, 413, "the body is larger than the limit of %zu bytes",
                                l->routes.max_body);
+    if (rq->over_budget) {
+        struct api_response out = {0};
+        api_error(&out, 503, "the server is busy receiving other requests; retry later");
+        return http_send(l, conn, url, 503, "application/json", out.body, API_RETRY_AFTER_SECONDS);
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     struct api_response out;
@@ -199,14 +211,26 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         buf_init(&rq->body, l->routes.max_body);
         *con_cls = rq;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > l->routes.max_body)
+        if (cl != NULL && strtoull(cl, NULL, 10) > l->routes.max_body) {
+            /* Answer before reading a byte of it; libmicrohttpd then closes the connection. */
             rq->too_big = true;
+            return http_dispatch(l, conn, url, method, rq);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (!rq->too_big && buf_append(&rq->body, upload_data, *upload_data_size, NULL) != 0)
-            rq->too_big = true;
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (rq->too_big || rq->over_budget)
+            return MHD_YES; /* drain what is already in flight, keep none of it */
+        if (__atomic_add_fetch(&http_body_bytes, n, __ATOMIC_RELAXED) > HTTP_BODY_BUDGET) {
+            __atomic_sub_fetch(&http_body_bytes, n, __ATOMIC_RELAXED);
+            rq->over_budget = true;
+            return MHD_YES;
+        }
+        rq->charged += n;
+        if (buf_append(&rq->body, upload_data, n, NULL) != 0)
+            rq->too_big = true;
         return MHD_YES;
     }
     return http_dispatch(l, conn, url, method, rq);
@@ -221,6 +245,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     struct http_request *rq = *con_cls;
     if (rq == NULL)
         return;
+    __atomic_sub_fetch(&http_body_bytes, rq->charged, __ATOMIC_RELAXED);
     buf_free(&rq->body);
     free(rq);
     *con_cls = NULL;
@@ -256,6 +281,7 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONNECTION_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, l},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_mhd, NULL},

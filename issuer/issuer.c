@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "mem.h"
 
 static int issuer_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
@@ -48,6 +49,115 @@ static int issuer_read_string(const cJSON *obj, const char *key, const char *pat
     return 0;
 }
 
+/* spec.vault, with cert-manager's Vault issuer messages where they apply. */
+static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *err)
+{
+    static const char *const vault_keys[] = {"server", "path", "namespace", "caBundle",
+                                             "caBundleSecretRef", "auth", NULL};
+    static const char *const ref_keys[] = {"name", "key", NULL};
+    static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
+    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
+                                              "aws", NULL};
+    struct issuer_vault *v = &is->vault;
+    if (issuer_check_keys(vault, "spec.vault", vault_keys, err) != 0 ||
+        issuer_read_string(vault, "server", "spec.vault", false, &v->server, err) != 0 ||
+        issuer_read_string(vault, "path", "spec.vault", false, &v->path, err) != 0 ||
+        issuer_read_string(vault, "namespace", "spec.vault", false, &v->namespace, err) != 0)
+        return -1;
+    if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault server and path are required fields");
+        return -1;
+    }
+    if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
+        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
+                v->server);
+        return -1;
+    }
+    if (v->path[0] == '/') {
+        err_set(err, ERR_INVALID,
+                "spec.vault.path is used after /v1/: write \"pki_int/sign/ROLE\", not \"%.200s\"",
+                v->path);
+        return -1;
+    }
+    char *bundle = NULL;
+    if (issuer_read_string(vault, "caBundle", "spec.vault", false, &bundle, err) != 0)
+        return -1;
+    const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
+    if (bundle != NULL && bref != NULL) {
+        free(bundle);
+        err_set(err, ERR_INVALID, "specified caBundle and caBundleSecretRef cannot be used together");
+        return -1;
+    }
+    if (bundle != NULL) {
+        int rc = b64_decode(bundle, strlen(bundle), ISSUER_MAX_CA_BUNDLE, &v->ca_bundle,
+                            &v->ca_bundle_len, err);
+        free(bundle);
+        if (rc != 0) {
+            err_prefix(err, "spec.vault.caBundle");
+            return -1;
+        }
+    }
+    if (bref != NULL) {
+        if (!cJSON_IsObject(bref) ||
+            issuer_check_keys(bref, "spec.vault.caBundleSecretRef", ref_keys, err) != 0 ||
+            issuer_read_string(bref, "name", "spec.vault.caBundleSecretRef", true,
+                               &v->ca_bundle_secret_name, err) != 0 ||
+            issuer_read_string(bref, "key", "spec.vault.caBundleSecretRef", false,
+                               &v->ca_bundle_secret_key, err) != 0) {
+            if (err != NULL && err->msg[0] == '\0')
+                err_set(err, ERR_INVALID, "spec.vault.caBundleSecretRef must be an object");
+            return -1;
+        }
+        if (v->ca_bundle_secret_key == NULL)
+            v->ca_bundle_secret_key = xstrdup("ca.crt");
+    }
+
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(vault, "auth");
+    const cJSON *approle = cJSON_GetObjectItemCaseSensitive(auth, "appRole");
+    for (size_t i = 0; unsupported[i] != NULL; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
+            err_set(err, ERR_INVALID,
+                    "spec.vault.auth.%s: Ember supports AppRole only (spec.vault.auth.appRole)",
+                    unsupported[i]);
+            return -1;
+        }
+    }
+    static const char *const auth_keys[] = {"appRole", NULL};
+    if (!cJSON_IsObject(auth) || !cJSON_IsObject(approle)) {
+        err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
+        return -1;
+    }
+    const cJSON *sref = cJSON_GetObjectItemCaseSensitive(approle, "secretRef");
+    if (issuer_check_keys(auth, "spec.vault.auth", auth_keys, err) != 0 ||
+        issuer_check_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
+        issuer_read_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
+                           err) != 0 ||
+        issuer_read_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id,
+                           err) != 0)
+        return -1;
+    if (cJSON_IsObject(sref) &&
+        (issuer_check_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
+         issuer_read_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
+                            &v->secret_name, err) != 0 ||
+         issuer_read_string(sref, "key", "spec.vault.auth.appRole.secretRef", false,
+                            &v->secret_key, err) != 0))
+        return -1;
+    if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
+        v->secret_name[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault AppRole auth requires both roleId and secretRef.name");
+        return -1;
+    }
+    if (v->secret_key == NULL || v->secret_key[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault AppRole auth requires secretRef.key");
+        return -1;
+    }
+    if (v->approle_path == NULL || v->approle_path[0] == '\0') {
+        free(v->approle_path);
+        v->approle_path = xstrdup("approle");
+    }
+    return 0;
+}
+
 static int issuer_read_spec(struct issuer *is, const cJSON *spec, struct err *err)
 {
     static const char *const spec_keys[] = {"defaultPolicy", "ca", "vault", NULL};
@@ -77,7 +187,7 @@ static int issuer_read_spec(struct issuer *is, const cJSON *spec, struct err *er
         return -1;
     }
     is->signer_kind = ISSUER_SIGNER_VAULT;
-    return 0;
+    return issuer_read_vault(is, vault, err);
 }
 
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err)
@@ -109,6 +219,7 @@ struct issuer *issuer_from_json(const cJSON *obj, struct err *err)
     }
     struct issuer *is = xcalloc(1, sizeof(*is));
     is->refs = 1;
+    pthread_mutex_init(&is->lock, NULL);
     is->kind = xstrdup(kind->valuestring);
     is->name = xstrdup(name->valuestring);
     is->namespace = xstrdup(cluster ? ""
@@ -144,19 +255,43 @@ void issuer_set_signer(struct issuer *is, struct signer s)
     if (is->signer.ops != NULL)
         is->signer.ops->free(is->signer.ctx);
     is->signer = s;
-    is->ready = true;
-    snprintf(is->reason, sizeof(is->reason), "Checked");
-    snprintf(is->message, sizeof(is->message), "Succeeded checking the issuer");
+    issuer_set_ready(is);
+}
+
+void issuer_set_ready(struct issuer *is)
+{
+    pthread_mutex_lock(&is->lock);
+    is->state.ready = true;
+    snprintf(is->state.reason, sizeof(is->state.reason), "Checked");
+    snprintf(is->state.message, sizeof(is->state.message), "Succeeded checking the issuer");
+    pthread_mutex_unlock(&is->lock);
 }
 
 void issuer_set_not_ready(struct issuer *is, const char *reason, const char *fmt, ...)
 {
-    is->ready = false;
-    snprintf(is->reason, sizeof(is->reason), "%s", reason);
+    pthread_mutex_lock(&is->lock);
+    is->state.ready = false;
+    snprintf(is->state.reason, sizeof(is->state.reason), "%s", reason);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(is->message, sizeof(is->message), fmt, ap);
+    vsnprintf(is->state.message, sizeof(is->state.message), fmt, ap);
     va_end(ap);
+    pthread_mutex_unlock(&is->lock);
+}
+
+void issuer_get_state(struct issuer *is, struct issuer_state *out)
+{
+    pthread_mutex_lock(&is->lock);
+    *out = is->state;
+    pthread_mutex_unlock(&is->lock);
+}
+
+bool issuer_is_ready(struct issuer *is)
+{
+    pthread_mutex_lock(&is->lock);
+    bool ready = is->state.ready;
+    pthread_mutex_unlock(&is->lock);
+    return ready;
 }
 
 struct issuer *issuer_ref(struct issuer *is)
@@ -176,5 +311,16 @@ void issuer_unref(struct issuer *is)
     free(is->name);
     free(is->default_policy);
     free(is->ca_secret_name);
+    free(is->vault.server);
+    free(is->vault.path);
+    free(is->vault.namespace);
+    free(is->vault.ca_bundle);
+    free(is->vault.ca_bundle_secret_name);
+    free(is->vault.ca_bundle_secret_key);
+    free(is->vault.approle_path);
+    free(is->vault.role_id);
+    free(is->vault.secret_name);
+    free(is->vault.secret_key);
+    pthread_mutex_destroy(&is->lock);
     free(is);
 }

@@ -1,5 +1,7 @@
 /* main.c -- ember-issuer: flags, start-up, the listeners, clean shutdown on SIGTERM. */
+#include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,15 +58,36 @@ static int main_dev_ca(int argc, char **argv)
         fprintf(stderr, "ember-issuer dev-ca: %s\n", e.msg);
         return 1;
     }
-    /* The file holds a private key: create it readable by its owner only. */
+    /* The file holds a private key: a new file readable by its owner only, never through a
+     * symbolic link, renamed into place once complete. */
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", output);
-    mode_t old = umask(077);
-    FILE *f = fopen(tmp, "w");
-    umask(old);
     int rc = 0;
-    if (f == NULL || fputs(yaml, f) == EOF || fclose(f) != 0 || rename(tmp, output) != 0) {
-        fprintf(stderr, "ember-issuer dev-ca: cannot write %s: %s\n", output, strerror(errno));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    size_t len = strlen(yaml), done = 0;
+    while (fd >= 0 && done < len) {
+        ssize_t n = write(fd, yaml + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    bool ok = fd >= 0 && done == len && fsync(fd) == 0;
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok && rename(tmp, output) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        fprintf(stderr, "ember-issuer dev-ca: cannot write %s: %s%s\n", output, strerror(saved),
+                fd < 0 && saved == EEXIST ? " (a leftover .tmp file is in the way: remove it)" : "");
+        if (fd >= 0)
+            unlink(tmp); /* ours: it may hold part of the key */
         rc = 1;
     }
     xfree_secret(yaml, strlen(yaml));
@@ -84,29 +107,67 @@ static bool main_ready(void *ud)
 {
     const struct store *st = ud;
     for (size_t i = 0; i < store_count_issuers(st); i++)
-        if (store_issuer_at(st, i)->ready)
+        if (issuer_is_ready(store_issuer_at(st, i)))
             return true;
     return false;
 }
 
-static void main_issuer_metrics(struct metrics *m, const struct store *st)
+static void main_declare_metrics(struct metrics *m)
 {
     metrics_declare(m, "ember_issuer_ready", "gauge", "1 when the issuer can sign, else 0.");
     metrics_declare(m, "ember_ca_expiry_timestamp_seconds", "gauge",
                     "notAfter of a local CA issuer's certificate, Unix seconds.");
     metrics_declare(m, "ember_build_info", "gauge", "Ember's version.");
     metrics_gauge_set(m, "ember_build_info", "version=\"" EMBER_VERSION "\"", 1);
+}
+
+static void main_issuer_metrics(struct metrics *m, const struct store *st)
+{
     for (size_t i = 0; i < store_count_issuers(st); i++) {
-        const struct issuer *is = store_issuer_at(st, i);
+        struct issuer *is = store_issuer_at(st, i);
         char ref[600], esc[700], labels[800];
         issuer_format_ref(is, ref, sizeof(ref));
         metrics_escape_label(ref, esc, sizeof(esc));
         snprintf(labels, sizeof(labels), "issuer=\"%s\"", esc);
-        metrics_gauge_set(m, "ember_issuer_ready", labels, is->ready ? 1 : 0);
-        if (is->ready && is->signer_kind == ISSUER_SIGNER_CA)
+        bool ready = issuer_is_ready(is);
+        metrics_gauge_set(m, "ember_issuer_ready", labels, ready ? 1 : 0);
+        if (ready && is->signer_kind == ISSUER_SIGNER_CA)
             metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels,
                               (double)ca_not_after(is->signer.ctx));
     }
+}
+
+/* Re-checks issuers in the background: every --issuer-recheck-period when all are Ready,
+ * sooner (1 s doubling up to the period) while some are not. */
+struct recheck {
+    struct store *st;
+    struct metrics *m;
+    long long period_s;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+};
+
+static void *main_recheck_thread(void *arg)
+{
+    struct recheck *rc = arg;
+    long long wait_s = 1;
+    pthread_mutex_lock(&rc->lock);
+    while (!rc->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)wait_s;
+        pthread_cond_timedwait(&rc->cond, &rc->lock, &until);
+        if (rc->stop)
+            break;
+        pthread_mutex_unlock(&rc->lock);
+        size_t not_ready = store_recheck(rc->st, time(NULL), main_report, NULL);
+        main_issuer_metrics(rc->m, rc->st);
+        pthread_mutex_lock(&rc->lock);
+        wait_s = not_ready == 0 ? rc->period_s : wait_s * 2 > rc->period_s ? rc->period_s : wait_s * 2;
+    }
+    pthread_mutex_unlock(&rc->lock);
+    return NULL;
 }
 
 /* The three listeners; bind "0" turns one off. */
@@ -174,7 +235,7 @@ static int main_check_api_exposure(const struct config *cfg)
     }
     LOG(LOG_WARN, "api", NULL, NULL,
         "THE SIGNING API ON %s IS UNAUTHENTICATED: anyone who can reach it can get certificates "
-        "(--api-allow-unauthenticated)",
+        "and claim any namespace, so policy selectors do not hold (--api-allow-unauthenticated)",
         cfg->api_bind_address);
     return 0;
 }
@@ -186,14 +247,15 @@ int main(int argc, char **argv)
 
     struct config cfg;
     struct err e = {0};
-    int rc = config_parse(&cfg, argc, argv, environ, stdout, &e);
-    if (rc != 0) {
-        if (rc < 0)
+    int parsed = config_parse(&cfg, argc, argv, environ, stdout, &e);
+    if (parsed != 0) {
+        if (parsed < 0)
             main_usage_error(e.msg);
         config_free(&cfg);
-        return rc < 0 ? 2 : 0;
+        return parsed < 0 ? 2 : 0;
     }
     log_init(cfg.log_format, cfg.log_level, 2);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
     if (cfg.manifests.n == 0) {
         main_usage_error("nothing to serve: give --manifests FILE|DIR with Issuers, "
                          "IssuancePolicies and Secrets (standalone mode)");
@@ -239,6 +301,7 @@ int main(int argc, char **argv)
                 .policy_annotations = keys,
                 .n_policy_annotations = cfg.policy_annotations.n + 1,
                 .max_retry_s = cfg.max_retry_duration_s,
+                .synced = true, /* standalone: everything was loaded before serving */
                 .find_issuer = store_find_issuer,
                 .find_policy = store_find_policy,
                 .ud = st,
@@ -248,6 +311,11 @@ int main(int argc, char **argv)
     };
     struct http_listener *listeners[3] = {0};
     int exit_code = 0;
+    struct recheck rc = {.st = st, .m = m, .period_s = cfg.issuer_recheck_period_s};
+    pthread_mutex_init(&rc.lock, NULL);
+    pthread_cond_init(&rc.cond, NULL);
+    pthread_t recheck_thread;
+    bool recheck_started = false;
     if (api_set_issuer(&api, cfg.api_issuer, &e) != 0) {
         main_usage_error(e.msg);
         exit_code = 2;
@@ -264,7 +332,9 @@ int main(int argc, char **argv)
     }
     api_declare_metrics(&api);
     http_declare_metrics(m);
+    main_declare_metrics(m);
     main_issuer_metrics(m, st);
+    recheck_started = pthread_create(&recheck_thread, NULL, main_recheck_thread, &rc) == 0;
     if (main_listen(&cfg, &api, m, st, listeners) != 0) {
         exit_code = 1;
         goto out;
@@ -276,10 +346,20 @@ int main(int argc, char **argv)
 out:
     for (int i = 0; i < 3; i++)
         http_stop(listeners[i]);
+    if (recheck_started) {
+        pthread_mutex_lock(&rc.lock);
+        rc.stop = true;
+        pthread_cond_signal(&rc.cond);
+        pthread_mutex_unlock(&rc.lock);
+        pthread_join(recheck_thread, NULL);
+    }
+    pthread_cond_destroy(&rc.cond);
+    pthread_mutex_destroy(&rc.lock);
     api_free(&api);
     metrics_free(m);
     free(keys);
     store_free(st);
     config_free(&cfg);
+    curl_global_cleanup();
     return exit_code;
 }

@@ -76,7 +76,7 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
     }
     if (cr->spec_error != NULL) {
         c->outcome = CHECK_BAD_REQUEST;
-        snprintf(c->msg, sizeof(c->msg), "%s", cr->spec_error);
+        snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": %s", policy_name, cr->spec_error);
         return;
     }
     struct err e = {0};
@@ -85,14 +85,14 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
     if (b64_decode(cr->request_b64, strlen(cr->request_b64), CSR_MAX_BYTES, &pem, &pem_len, &e) !=
         0) {
         c->outcome = CHECK_BAD_REQUEST;
-        snprintf(c->msg, sizeof(c->msg), "spec.request: %s", e.msg);
+        snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
         return;
     }
     c->csr = csr_parse(pem, pem_len, &e);
     free(pem);
     if (c->csr == NULL || csr_check_request(c->csr, cr->is_ca, cr->usages, &e) != 0) {
         c->outcome = CHECK_BAD_REQUEST;
-        snprintf(c->msg, sizeof(c->msg), "spec.request: %s", e.msg);
+        snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
         return;
     }
     struct policy_request r = {
@@ -175,7 +175,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
     struct err e = {0};
     if (is->signer.ops->sign(is->signer.ctx, c->csr, &p, &out, &e) == 0) {
         char *chain = b64_encode(out.chain_pem, strlen(out.chain_pem));
-        char *ca = b64_encode(out.ca_pem, strlen(out.ca_pem));
+        char *ca = out.ca_pem ? b64_encode(out.ca_pem, strlen(out.ca_pem)) : NULL;
         cr_set_status_field(&cr->certificate, chain);
         cr_set_status_field(&cr->ca, ca);
         free(chain);
@@ -190,12 +190,12 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
     }
     char msg[ERR_MSG_MAX + 128];
     time_t created = 0;
-    bool expired = cr->creation_timestamp != NULL &&
-                   timefmt_parse_rfc3339(cr->creation_timestamp, &created) == 0 &&
-                   env->now - created > env->max_retry_s;
     switch (e.kind) {
     case ERR_TRANSIENT:
-        if (expired) {
+    case ERR_INTERNAL: /* a library failure may pass; retry it like the network */
+        if (cr->creation_timestamp != NULL &&
+            timefmt_parse_rfc3339(cr->creation_timestamp, &created) == 0 &&
+            env->now - created > env->max_retry_s) {
             char d[32];
             duration_format_go(env->max_retry_s, d, sizeof(d));
             snprintf(msg, sizeof(msg), "Failed to sign CertificateRequest, gave up after %s: %s",
@@ -222,29 +222,38 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
     }
 }
 
+/* Looks up the request's issuer (a reference, or NULL) and writes its "Kind/ns/name" into ref. */
+static struct issuer *pipeline_find_issuer(const struct pipeline_env *env, const struct cr *cr,
+                                           char *ref, size_t reflen)
+{
+    bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
+    if (cluster)
+        snprintf(ref, reflen, "ClusterIssuer/%.253s", cr->issuer_name);
+    else
+        snprintf(ref, reflen, "Issuer/%.253s/%.253s", cr->namespace, cr->issuer_name);
+    return env->find_issuer(env->ud, cr->issuer_kind, cluster ? "" : cr->namespace,
+                            cr->issuer_name);
+}
+
 /* An approved request: issuer ready? policy still the one approved and still satisfied? sign.
  * checked is the evaluation made by this same pass's approval, or NULL. */
 static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
                                struct pipeline_result *res, const struct check *checked)
 {
     char ref[600];
-    bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
-    if (cluster)
-        snprintf(ref, sizeof(ref), "ClusterIssuer/%.253s", cr->issuer_name);
-    else
-        snprintf(ref, sizeof(ref), "Issuer/%.253s/%.253s", cr->namespace, cr->issuer_name);
-    struct issuer *is = env->find_issuer(env->ud, cr->issuer_kind, cluster ? "" : cr->namespace,
-                                         cr->issuer_name);
+    struct issuer *is = pipeline_find_issuer(env, cr, ref, sizeof(ref));
     char msg[POLICY_MAX_MESSAGE + 1024];
     if (is == NULL) {
         snprintf(msg, sizeof(msg), "%s not found. Waiting for it to be created.", ref);
         pipeline_pending(env, cr, res, "Normal", "WaitingForIssuerExist", msg);
         return;
     }
-    if (!is->ready || is->signer.ops == NULL) {
+    struct issuer_state state;
+    issuer_get_state(is, &state);
+    if (!state.ready || is->signer.ops == NULL) {
         snprintf(msg, sizeof(msg),
                  "Waiting for issuer to become ready. Current issuer ready condition is \"%s\": %s.",
-                 is->reason, is->message);
+                 state.reason, state.message);
         pipeline_pending(env, cr, res, "Normal", "WaitingForIssuerReady", msg);
         issuer_unref(is);
         return;
@@ -317,25 +326,22 @@ static void pipeline_wait(struct pipeline_result *res)
 static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
                                   struct pipeline_result *res)
 {
-    if (!env->synced) {
-        pipeline_wait(res);
-        return;
-    }
     char msg[POLICY_MAX_MESSAGE + 256];
     const char *name = pipeline_policy_annotation(env, cr);
     char fallback[256];
     if (name[0] == '\0') {
-        bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
-        struct issuer *is = env->find_issuer(env->ud, cr->issuer_kind,
-                                             cluster ? "" : cr->namespace, cr->issuer_name);
+        char ref[600];
+        struct issuer *is = pipeline_find_issuer(env, cr, ref, sizeof(ref));
         if (is == NULL) {
             /* Its defaultPolicy decides: wait for the issuer rather than deny. */
             pipeline_wait(res);
+            pipeline_event(res, "Normal", "WaitingForIssuerExist",
+                           "%s not found. Waiting for it to be created (its spec.defaultPolicy "
+                           "decides, as the request names no policy).",
+                           ref);
             return;
         }
         if (is->default_policy == NULL) {
-            char ref[600];
-            issuer_format_ref(is, ref, sizeof(ref));
             snprintf(msg, sizeof(msg),
                      "no policy: the request has no %s annotation and %s has no spec.defaultPolicy",
                      PIPELINE_POLICY_ANNOTATION, ref);
@@ -360,7 +366,6 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         snprintf(msg, sizeof(msg), APPROVED_PREFIX "%s\"", policy_name(c.policy));
         cr_set_condition(cr, "Approved", "True", PIPELINE_APPROVER, msg, env->now);
         res->action = PIPELINE_WRITE;
-        res->state = PIPELINE_STATE_APPROVED;
         pipeline_event(res, "Normal", "Approved", "%s", msg);
         /* Sign in the same pass: one status write carries Approved and Ready. */
         pipeline_sign_step(env, cr, res, &c);
@@ -400,6 +405,14 @@ void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline
     if (cr_condition_true(cr, "Denied")) {
         pipeline_fail(env, cr, res, "Denied",
                       "Detected that the CertificateRequest is denied, so it will never be Ready.");
+        pipeline_event(res, "Warning", "Denied",
+                       "Detected that the CertificateRequest is denied, so it will never be Ready.");
+        return;
+    }
+    /* Until issuers and policies are loaded, a missing one means "not seen yet": never
+     * approve, deny, sign or fail on that. */
+    if (!env->synced) {
+        pipeline_wait(res);
         return;
     }
     if (!cr_condition_true(cr, "Approved")) {
@@ -414,13 +427,4 @@ void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline
         return;
     }
     pipeline_sign_step(env, cr, res, NULL);
-}
-
-void pipeline_run_to_end(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res)
-{
-    for (int i = 0; i < 4; i++) {
-        pipeline_run(env, cr, res);
-        if (res->action != PIPELINE_WRITE || res->state != PIPELINE_STATE_APPROVED)
-            return;
-    }
 }

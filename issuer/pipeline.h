@@ -43,7 +43,6 @@ enum pipeline_action {
 
 enum pipeline_state {
     PIPELINE_STATE_NONE,
-    PIPELINE_STATE_APPROVED,
     PIPELINE_STATE_DENIED,
     PIPELINE_STATE_ISSUED,
     PIPELINE_STATE_FAILED,
@@ -68,13 +67,11 @@ struct pipeline_result {
 };
 
 /* Runs one step for cr (its status is updated in place when action is PIPELINE_WRITE).
- * Thread-safe as long as the lookups are. */
+ * Approval and signing happen in the same step, so one write carries Approved and Ready; the
+ * HTTP API needs one call, the controller writes and runs again on the next watch event.
+ * Events are emitted on every run that decides them (WaitingForApproval each time): the
+ * caller deduplicates repeats. Thread-safe as long as the lookups are. */
 void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res);
-
-/* Runs steps until nothing more changes (at most a few), as the HTTP API needs: the request
- * ends Issued, Denied, Failed or Pending. Returns the last result. */
-void pipeline_run_to_end(const struct pipeline_env *env, struct cr *cr,
-                         struct pipeline_result *res);
 
 /* The policy name a request selects: the first policy annotation present, else "" (caller
  * falls back to the issuer's defaultPolicy). Borrowed. */

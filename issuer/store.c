@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "ca.h"
 #include "manifest.h"
 #include "mem.h"
+#include "vault.h"
 
 struct store_policy {
     char *name;
@@ -25,8 +27,16 @@ struct store_secret {
     cJSON *obj;
 };
 
+/* Where a Vault issuer's secret_id is read from at each login. */
+struct store_secret_ref {
+    struct store *st;
+    char *ns, *name, *key;
+};
+
 struct store {
     char *cluster_ns;
+    struct store_secret_ref **refs;
+    size_t n_refs;
     struct issuer **issuers;
     size_t n_issuers;
     struct store_policy *policies;
@@ -35,6 +45,25 @@ struct store {
     size_t n_secrets;
     struct strv skipped; /* "file: Kind/name: why" */
 };
+
+/* Wipes every string in a tree that may hold key material, then deletes it. Manifests are
+ * at most MANIFEST_MAX_DEPTH deep, so the recursion is bounded. */
+static void store_json_wipe(cJSON *node)
+{
+    for (cJSON *c = node; c != NULL; c = c->next) {
+        if (cJSON_IsString(c) && c->valuestring != NULL)
+            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
+        if (c->child != NULL)
+            store_json_wipe(c->child);
+    }
+}
+
+static void store_json_delete_secret(cJSON *node)
+{
+    if (node != NULL)
+        store_json_wipe(node->child);
+    cJSON_Delete(node);
+}
 
 struct store *store_new(const char *cluster_ns)
 {
@@ -59,10 +88,17 @@ void store_free(struct store *st)
     for (size_t i = 0; i < st->n_secrets; i++) {
         free(st->secrets[i].namespace);
         free(st->secrets[i].name);
-        cJSON_Delete(st->secrets[i].obj);
+        store_json_delete_secret(st->secrets[i].obj);
     }
     free(st->secrets);
     strv_free(&st->skipped);
+    for (size_t i = 0; i < st->n_refs; i++) {
+        free(st->refs[i]->ns);
+        free(st->refs[i]->name);
+        free(st->refs[i]->key);
+        free(st->refs[i]);
+    }
+    free(st->refs);
     free(st->cluster_ns);
     free(st);
 }
@@ -212,7 +248,7 @@ static int store_load_file(struct store *st, const char *path, struct err *err)
             break;
         }
     }
-    cJSON_Delete(docs);
+    store_json_delete_secret(docs);
     return rc;
 }
 
@@ -277,11 +313,18 @@ static const struct store_secret *store_find_secret(const struct store *st, cons
     return NULL;
 }
 
-/* A Secret key's bytes, from data (base64) or stringData. *out is owned (free it wiped). */
+/* A Secret key's bytes: stringData wins over data, as the API server merges them on write.
+ * *out is owned (free it wiped); NULL when the key is absent. */
 static int store_secret_value(const struct store_secret *s, const char *key, char **out,
                               size_t *len, struct err *err)
 {
-    const char *v = store_str(s->obj, "data", key);
+    const char *v = store_str(s->obj, "stringData", key);
+    if (v != NULL) {
+        *out = xstrdup(v);
+        *len = strlen(v);
+        return 0;
+    }
+    v = store_str(s->obj, "data", key);
     if (v != NULL) {
         unsigned char *p = NULL;
         if (b64_decode(v, strlen(v), MANIFEST_MAX_BYTES, &p, len, err) != 0) {
@@ -289,12 +332,6 @@ static int store_secret_value(const struct store_secret *s, const char *key, cha
             return -1;
         }
         *out = (char *)p;
-        return 0;
-    }
-    v = store_str(s->obj, "stringData", key);
-    if (v != NULL) {
-        *out = xstrdup(v);
-        *len = strlen(v);
         return 0;
     }
     *out = NULL;
@@ -325,11 +362,114 @@ static void store_load_ca(struct store *st, struct issuer *is, time_t now)
                 issuer_set_signer(is, ca_signer(loaded));
         }
     }
-    if (!is->ready)
+    if (is->signer.ops == NULL)
         issuer_set_not_ready(is, "Pending", "Secret %s/%s: %s", ns, is->ca_secret_name, e.msg);
     free(crt);
     xfree_secret(key, key_len);
     free(ca);
+}
+
+/* vault_secret_fn: the AppRole secret_id, read from the store's Secret at each login. */
+static int store_secret_fetch(void *ud, char **out, size_t *len, struct err *err)
+{
+    const struct store_secret_ref *ref = ud;
+    const struct store_secret *s = store_find_secret(ref->st, ref->ns, ref->name);
+    if (s == NULL) {
+        err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s (spec.vault.auth.appRole.secretRef) not found",
+                ref->ns, ref->name);
+        return -1;
+    }
+    if (store_secret_value(s, ref->key, out, len, err) != 0 || *out == NULL) {
+        if (*out == NULL)
+            err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s has no key %s", ref->ns, ref->name,
+                    ref->key);
+        else
+            err_prefix(err, "Secret %s/%s", ref->ns, ref->name);
+        err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
+    while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
+        (*out)[--*len] = '\0';
+    return 0;
+}
+
+static void store_load_vault(struct store *st, struct issuer *is)
+{
+    const struct issuer_vault *v = &is->vault;
+    const char *ns = issuer_secret_namespace(is, st->cluster_ns);
+    char *bundle = NULL;
+    size_t bundle_len = 0;
+    struct err e = {0};
+    if (v->ca_bundle_secret_name != NULL) {
+        const struct store_secret *s = store_find_secret(st, ns, v->ca_bundle_secret_name);
+        if (s == NULL || store_secret_value(s, v->ca_bundle_secret_key, &bundle, &bundle_len, &e) != 0 ||
+            bundle == NULL) {
+            issuer_set_not_ready(is, "Pending", "Secret %s/%s (spec.vault.caBundleSecretRef): %s", ns,
+                                 v->ca_bundle_secret_name,
+                                 s == NULL ? "not found" : e.msg[0] ? e.msg : "no such key");
+            free(bundle);
+            return;
+        }
+    }
+    struct store_secret_ref *ref = xcalloc(1, sizeof(*ref));
+    ref->st = st;
+    ref->ns = xstrdup(ns);
+    ref->name = xstrdup(v->secret_name);
+    ref->key = xstrdup(v->secret_key);
+    st->refs = xrealloc(st->refs, (st->n_refs + 1) * sizeof(*st->refs));
+    st->refs[st->n_refs++] = ref;
+
+    char name[600], secret_name[600];
+    issuer_format_ref(is, name, sizeof(name));
+    snprintf(secret_name, sizeof(secret_name), "%s/%s", ns, v->secret_name);
+    struct vault_config cfg = {
+        .server = v->server,
+        .path = v->path,
+        .namespace = v->namespace,
+        .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
+        .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
+        .approle_path = v->approle_path,
+        .role_id = v->role_id,
+        .secret_id = store_secret_fetch,
+        .secret_ud = ref,
+        .secret_name = secret_name,
+        .name = name,
+    };
+    struct vault *client = vault_new(&cfg, &e);
+    free(bundle);
+    if (client == NULL) {
+        issuer_set_not_ready(is, "Failed", "%s", e.msg);
+        return;
+    }
+    issuer_set_signer(is, vault_signer(client));
+}
+
+/* Runs the signer's own check and records the outcome; true when the state changed. */
+static bool store_check_issuer(struct issuer *is, time_t now)
+{
+    struct issuer_state before;
+    issuer_get_state(is, &before);
+    if (is->signer.ops == NULL)
+        return false;
+    struct err e = {0};
+    if (is->signer.ops->check(is->signer.ctx, now, &e) == 0)
+        issuer_set_ready(is);
+    else
+        issuer_set_not_ready(is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending",
+                             "%s", e.msg);
+    struct issuer_state after;
+    issuer_get_state(is, &after);
+    return before.ready != after.ready || strcmp(before.message, after.message) != 0;
+}
+
+static void store_report_issuer(struct issuer *is, store_report_fn report, void *ud)
+{
+    struct issuer_state state;
+    issuer_get_state(is, &state);
+    char ref[600];
+    issuer_format_ref(is, ref, sizeof(ref));
+    report(ud, ref, state.ready ? "ready again" : state.message);
 }
 
 void store_resolve(struct store *st, time_t now, store_report_fn report, void *ud)
@@ -348,14 +488,24 @@ void store_resolve(struct store *st, time_t now, store_report_fn report, void *u
         if (is->signer_kind == ISSUER_SIGNER_CA)
             store_load_ca(st, is, now);
         else
-            issuer_set_not_ready(is, "Failed",
-                                 "spec.vault: this build of Ember has no Vault signer yet");
-        if (!is->ready) {
-            char ref[600];
-            issuer_format_ref(is, ref, sizeof(ref));
-            report(ud, ref, is->message);
-        }
+            store_load_vault(st, is);
+        store_check_issuer(is, now);
+        if (!issuer_is_ready(is))
+            store_report_issuer(is, report, ud);
     }
+}
+
+size_t store_recheck(struct store *st, time_t now, store_report_fn report, void *ud)
+{
+    size_t not_ready = 0;
+    for (size_t i = 0; i < st->n_issuers; i++) {
+        struct issuer *is = st->issuers[i];
+        if (store_check_issuer(is, now))
+            store_report_issuer(is, report, ud);
+        if (!issuer_is_ready(is))
+            not_ready++;
+    }
+    return not_ready;
 }
 
 struct issuer *store_find_issuer(void *ud, const char *kind, const char *ns, const char *name)
@@ -396,7 +546,7 @@ size_t store_count_policies(const struct store *st)
     return st->n_policies;
 }
 
-const struct issuer *store_issuer_at(const struct store *st, size_t i)
+struct issuer *store_issuer_at(const struct store *st, size_t i)
 {
     return i < st->n_issuers ? st->issuers[i] : NULL;
 }

@@ -30,8 +30,9 @@ int store_add_object(struct store *st, const cJSON *obj, const char *origin, str
  * missing Secrets, skipped objects. object is "Kind/ns/name"-style. */
 typedef void (*store_report_fn)(void *ud, const char *object, const char *problem);
 
-/* Loads each issuer's signer from its Secret and checks it at now; issuers that cannot be
- * loaded stay not ready with a message naming the Secret and the problem. */
+/* Loads each issuer's signer from its Secrets and checks it at now (a Vault issuer logs in
+ * and asks /v1/sys/health); issuers that cannot be loaded or checked stay not ready with a
+ * message naming the Secret or the Vault error. */
 void store_resolve(struct store *st, time_t now, store_report_fn report, void *ud);
 
 /* Lookups with the pipeline_env signatures (ud is the store). */
@@ -42,6 +43,11 @@ int store_find_policy(void *ud, const char *name, const struct policy **p,
 size_t store_count_issuers(const struct store *st);
 size_t store_count_policies(const struct store *st);
 /* The i-th issuer (borrowed), for metrics and readiness. */
-const struct issuer *store_issuer_at(const struct store *st, size_t i);
+struct issuer *store_issuer_at(const struct store *st, size_t i);
+
+/* Checks every issuer that has a signer again (CA expiry; Vault login and health) and updates
+ * its Ready state; reports each issuer whose state changed. Returns how many are not ready.
+ * Safe while requests are being served. */
+size_t store_recheck(struct store *st, time_t now, store_report_fn report, void *ud);
 
 #endif

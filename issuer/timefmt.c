@@ -27,8 +27,13 @@ int timefmt_parse_rfc3339(const char *s, time_t *t)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+        /* Exactly "+hh:mm": sscanf would also take "+1:2" and we would step past the end. */
+        for (int i = 1; i <= 5; i++)
+            if (i == 3 ? p[i] != ':' : (p[i] < '0' || p[i] > '9'))
+                return -1;
+        int hh = (p[1] - '0') * 10 + (p[2] - '0');
+        int mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59)
             return -1;
         offset = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
         p += 6;

@@ -117,6 +117,22 @@ jqpy() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[2])); r=eval(sys.argv[1]); print(r if not isinstance(r,(dict,list)) else json.dumps(r))' "$1" "$2"
 }
 
+# messages FILE: every condition message of a CertificateRequest in FILE, or a Status's message.
+messages() {
+  python3 - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = d.get("status")
+if d.get("kind") == "Status":
+    print(d.get("message", ""))
+elif isinstance(st, dict):
+    for c in st.get("conditions", []):
+        print(c.get("message", ""))
+PY
+}
+# has_message TEXT FILE: some message in FILE (see messages) contains TEXT.
+has_message() { messages "$2" | grep -qF -- "$1"; }
+
 # chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
 # PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem.
 chain_out() {

@@ -436,6 +436,7 @@ static const char *const all_flags[] = {
     "policy-annotation",
     "approve",
     "max-retry-duration",
+    "issuer-recheck-period",
     "log-format",
     "log-level",
 };

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# lint.sh -- `make lint`: clang-format, cppcheck, banned functions and file header comments.
+#
+# Prints one line per check (ok/FAIL), then the details of any failure, and exits 1 when a
+# check failed (2 when a tool is missing). Run from anywhere; it works on the repository that
+# holds it. Environment: CLANG_FORMAT, CPPCHECK (tool names), LINT_VERBOSE=1 (show the
+# clang-format diffs).
+set -u
+shopt -s nullglob
+
+cd "$(dirname "$0")/.." || exit 2
+
+CLANG_FORMAT=${CLANG_FORMAT:-$(command -v clang-format-14 || command -v clang-format || true)}
+CPPCHECK=${CPPCHECK:-$(command -v cppcheck || true)}
+failed=0
+details=""
+
+ok() { printf 'lint: ok   %s\n' "$1"; }
+fail() {
+    printf 'lint: FAIL %s\n' "$1"
+    details+="== $1"$'\n'"$2"$'\n'
+    failed=1
+}
+
+ISSUER_C=(issuer/*.c issuer/*.h)
+FORMAT_FILES=("${ISSUER_C[@]}" test/unit/*.c test/unit/*.h test/fuzz/*.c test/fuzz/*.h
+              test/bench/*.c test/bench/*.h)
+TEST_C=()
+while IFS= read -r -d '' f; do TEST_C+=("$f"); done \
+    < <(find test -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
+
+# 1. Formatting, as .clang-format says.
+if [ -z "$CLANG_FORMAT" ]; then
+    echo "lint: clang-format not found (Debian: apt-get install clang-format)" >&2
+    exit 2
+fi
+bad=()
+for f in "${FORMAT_FILES[@]}"; do
+    "$CLANG_FORMAT" --dry-run --Werror "$f" >/dev/null 2>&1 || bad+=("$f")
+done
+if [ ${#bad[@]} -eq 0 ]; then
+    ok "clang-format: ${#FORMAT_FILES[@]} files formatted as .clang-format says"
+else
+    msg="reformat with: $CLANG_FORMAT -i ${bad[*]}"
+    if [ -n "${LINT_VERBOSE:-}" ]; then
+        for f in "${bad[@]}"; do msg+=$'\n'"$("$CLANG_FORMAT" "$f" | diff -u "$f" -)"; done
+    fi
+    fail "clang-format: ${#bad[@]} of ${#FORMAT_FILES[@]} files need formatting: ${bad[*]}" "$msg"
+fi
+
+# 2. cppcheck over issuer/, zero findings. Reviewed false positives are listed, with the
+#    reason, in test/cppcheck-suppressions.txt; one-off ones may use
+#    `// cppcheck-suppress <id>` on the line before.
+if [ -z "$CPPCHECK" ]; then
+    echo "lint: cppcheck not found (Debian: apt-get install cppcheck)" >&2
+    exit 2
+fi
+out=$("$CPPCHECK" --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
+    --std=c11 --platform=unix64 --library=gnu,posix,openssl,libcurl \
+    -D_GNU_SOURCE -Iissuer \
+    --suppressions-list=test/cppcheck-suppressions.txt \
+    --template='{file}:{line}: {severity}: {message} [{id}]' issuer/ 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && [ -z "$out" ]; then
+    ok "cppcheck: issuer/ has no findings"
+else
+    n=$(printf '%s\n' "$out" | grep -c '^issuer/.*:[0-9]*: ')
+    fail "cppcheck: $n findings in issuer/ (exit $rc)" "$out"
+fi
+
+# 3. Banned functions (style.md, after curl's checksrc), matched as whole words in code, with
+#    comments and string literals blanked out first so prose may still say "gets".
+BANNED='gets|strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol'
+# Blanks comments, strings and character constants, keeping the line numbers.
+strip_c() {
+    perl -0777 -pe 's{/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\x27(?:\\.|[^\x27\\\n])*\x27}{
+        (my $m = $&) =~ s/[^\n]/ /g; $m }gse' "$1"
+}
+hits=""
+for f in "${ISSUER_C[@]}" "${TEST_C[@]}"; do
+    h=$(strip_c "$f" | grep -nwE "$BANNED" | sed "s|^|$f:|" | cut -d: -f1,2)
+    [ -n "$h" ] && hits+="$h"$'\n'
+done
+if [ -z "$hits" ]; then
+    ok "banned functions: none of $BANNED in issuer/ or test/"
+else
+    n=$(printf '%s' "$hits" | grep -c .)
+    fail "banned functions: $n uses of $BANNED" \
+        "$(printf '%s' "$hits" | while IFS=: read -r f l; do echo "$f:$l: $(sed -n "${l}p" "$f")"; done)"
+fi
+
+# 4. Every issuer/ file opens with `/* <its name> -- <what it is for>` (style.md). The
+#    comment usually closes on that line; it may go on for a few more lines of detail.
+nohdr=""
+for f in "${ISSUER_C[@]}"; do
+    name=$(basename "$f")
+    first=$(head -n 1 "$f")
+    case "$first" in
+    "/* $name -- "?*) ;;
+    *) nohdr+="$f:1: expected \"/* $name -- what it is for */\", got: ${first:0:80}"$'\n' ;;
+    esac
+done
+if [ -z "$nohdr" ]; then
+    ok "header comments: all ${#ISSUER_C[@]} issuer/ files open with /* name -- purpose */"
+else
+    fail "header comments: $(printf '%s' "$nohdr" | grep -c .) issuer/ files lack /* name -- purpose */" "$nohdr"
+fi
+
+if [ $failed -ne 0 ]; then
+    printf '\n%s' "$details" >&2
+    exit 1
+fi
+exit 0

@@ -1,0 +1,447 @@
+/* test_cr.c -- CertificateRequest objects: reading (cr_from_json), conditions, status JSON. */
+/* cmocka.h needs these headers first. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "cr.h"
+#include "mem.h"
+#include "timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 ((time_t)1735689600) /* 2025-01-01T00:00:00Z */
+
+static int parse(const char *json, struct cr *cr, struct err *e)
+{
+    cJSON *o = cJSON_Parse(json);
+    if (o == NULL)
+        fail_msg("test JSON does not parse: %s", json);
+    int rc = cr_from_json(o, cr, e);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (hay == NULL || strstr(hay, needle) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", hay ? hay : "(null)", needle);
+}
+
+#define HEAD "\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\""
+#define SPEC_OK "\"spec\":{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"}}"
+
+static void test_full_object_is_read(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(
+        parse(
+            "{" HEAD ",\"metadata\":{\"name\":\"r1\",\"namespace\":\"ns1\",\"uid\":\"u-1\","
+            "\"resourceVersion\":\"42\",\"creationTimestamp\":\"2025-01-01T00:00:00Z\","
+            "\"annotations\":{\"ember.issuer.dev/policy-name\":\"web\",\"n\":1}},"
+            "\"spec\":{\"request\":\"QUJD\",\"duration\":\"2h30m\",\"isCA\":true,"
+            "\"usages\":[\"server auth\",\"digital signature\"],"
+            "\"issuerRef\":{\"group\":\"ember.issuer.dev\",\"kind\":\"ClusterIssuer\","
+            "\"name\":\"ca\"}},"
+            "\"status\":{\"conditions\":[{\"type\":\"Approved\",\"status\":\"True\","
+            "\"reason\":\"r\",\"message\":\"m\",\"lastTransitionTime\":\"2025-01-01T00:00:00Z\"}],"
+            "\"certificate\":\"Y2VydA==\",\"ca\":\"Y2E=\",\"failureTime\":\"2025-01-02T00:00:00Z\"}"
+            "}",
+            &cr, &e),
+        0);
+    assert_string_equal(cr.name, "r1");
+    assert_string_equal(cr.namespace, "ns1");
+    assert_string_equal(cr.uid, "u-1");
+    assert_string_equal(cr.resource_version, "42");
+    assert_string_equal(cr.creation_timestamp, "2025-01-01T00:00:00Z");
+    assert_string_equal(cr_annotation(&cr, "ember.issuer.dev/policy-name"), "web");
+    assert_null(cr_annotation(&cr, "n")); /* not a string */
+    assert_null(cr_annotation(&cr, "missing"));
+    assert_string_equal(cr.issuer_group, "ember.issuer.dev");
+    assert_string_equal(cr.issuer_kind, "ClusterIssuer");
+    assert_string_equal(cr.issuer_name, "ca");
+    assert_string_equal(cr.request_b64, "QUJD");
+    assert_int_equal(cr.duration_s, 9000);
+    assert_true(cr.is_ca);
+    assert_int_equal(cr.usages, USAGE_BIT(USAGE_SERVER_AUTH) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE));
+    assert_null(cr.spec_error);
+    assert_int_equal(cr.n_conds, 1);
+    const struct cr_condition *c = cr_condition(&cr, "Approved");
+    assert_non_null(c);
+    assert_string_equal(c->status, "True");
+    assert_string_equal(c->reason, "r");
+    assert_string_equal(c->message, "m");
+    assert_string_equal(c->last_transition_time, "2025-01-01T00:00:00Z");
+    assert_true(cr_condition_true(&cr, "Approved"));
+    assert_false(cr_condition_true(&cr, "Denied"));
+    assert_null(cr_condition(&cr, "Ready"));
+    assert_string_equal(cr.certificate, "Y2VydA==");
+    assert_string_equal(cr.ca, "Y2E=");
+    assert_string_equal(cr.failure_time, "2025-01-02T00:00:00Z");
+    cr_free(&cr);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    /* apiVersion/kind may be absent; namespace defaults to "default"; group "" ; kind Issuer */
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK "}", &cr, &e), 0);
+    assert_string_equal(cr.namespace, "default");
+    assert_string_equal(cr.issuer_group, "");
+    assert_string_equal(cr.issuer_kind, "Issuer");
+    assert_int_equal(cr.duration_s, 0);
+    assert_false(cr.is_ca);
+    assert_int_equal(cr.usages, 0);
+    assert_int_equal(cr.n_conds, 0);
+    assert_null(cr.certificate);
+    assert_null(cr.failure_time);
+    assert_non_null(cr.annotations);
+    assert_null(cr_annotation(&cr, "ember.issuer.dev/policy-name"));
+    cr_free(&cr);
+
+    /* empty namespace and empty kind count as absent */
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\",\"namespace\":\"\"},\"spec\":{"
+                           "\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\",\"kind\":\"\"}}}",
+                           &cr, &e),
+                     0);
+    assert_string_equal(cr.namespace, "default");
+    assert_string_equal(cr.issuer_kind, "Issuer");
+    cr_free(&cr);
+}
+
+static void test_not_a_certificate_request(void **state)
+{
+    (void)state;
+    const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"[]", "object"},
+        {"\"x\"", "object"},
+        {"{\"apiVersion\":\"v1\",\"kind\":\"CertificateRequest\",\"metadata\":{\"name\":\"r\"}"
+         "," SPEC_OK "}",
+         "cert-manager.io/v1"},
+        {"{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"Certificate\",\"metadata\":{\"name\":"
+         "\"r\"}," SPEC_OK "}",
+         "Certificate"},
+        {"{\"apiVersion\":1," SPEC_OK ",\"metadata\":{\"name\":\"r\"}}", "apiVersion"},
+        {"{" HEAD "," SPEC_OK "}", "metadata.name"},
+        {"{" HEAD ",\"metadata\":{\"name\":\"\"}," SPEC_OK "}", "metadata.name"},
+        {"{" HEAD ",\"metadata\":{\"name\":7}," SPEC_OK "}", "metadata.name"},
+        {"{" HEAD ",\"metadata\":{\"name\":\"r\"}}", "spec"},
+        {"{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":[]}", "spec"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct cr cr;
+        struct err e = {0};
+        assert_int_equal(parse(cases[i].json, &cr, &e), -1);
+        assert_int_equal(e.kind, ERR_INVALID);
+        assert_contains(e.msg, cases[i].msg);
+        cr_free(&cr);
+    }
+    /* a NULL object */
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(cr_from_json(NULL, &cr, &e), -1);
+    cr_free(&cr);
+}
+
+static void test_spec_errors_are_recorded_not_fatal(void **state)
+{
+    (void)state;
+    const struct {
+        const char *spec, *msg;
+    } cases[] = {
+        {"{\"issuerRef\":{\"name\":\"ca\"}}", "spec.request"},
+        {"{\"request\":\"\",\"issuerRef\":{\"name\":\"ca\"}}", "spec.request"},
+        {"{\"request\":5,\"issuerRef\":{\"name\":\"ca\"}}", "spec.request"},
+        {"{\"request\":\"QUJD\"}", "spec.issuerRef.name"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"\"}}", "spec.issuerRef.name"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"1x\"}",
+         "spec.duration"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":3600}",
+         "spec.duration"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"-1h\"}",
+         "spec.duration"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"0s\"}",
+         "spec.duration"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"isCA\":\"yes\"}", "spec.isCA"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"usages\":\"server auth\"}",
+         "spec.usages"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"usages\":[\"server auth\","
+         "\"teleport\"]}",
+         "teleport"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"usages\":[1]}", "spec.usages[0]"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char *json =
+            xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":%s}", cases[i].spec);
+        struct cr cr;
+        struct err e = {0};
+        assert_int_equal(parse(json, &cr, &e), 0);
+        assert_non_null(cr.spec_error);
+        assert_contains(cr.spec_error, cases[i].msg);
+        /* the rest is still usable (the pipeline needs name, issuerRef) */
+        assert_string_equal(cr.name, "r");
+        assert_non_null(cr.issuer_name);
+        assert_non_null(cr.issuer_kind);
+        assert_non_null(cr.issuer_group);
+        cr_free(&cr);
+        free(json);
+    }
+}
+
+static void test_request_size_limit(void **state)
+{
+    (void)state;
+    size_t n = CR_MAX_REQUEST_B64 + 4;
+    char *big = xmalloc(n + 1);
+    memset(big, 'A', n);
+    big[n] = '\0';
+    char *json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":\"%s\","
+                           "\"issuerRef\":{\"name\":\"ca\"}}}",
+                           big);
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse(json, &cr, &e), 0);
+    assert_non_null(cr.spec_error);
+    assert_contains(cr.spec_error, "spec.request");
+    assert_null(cr.request_b64);
+    cr_free(&cr);
+    free(json);
+    /* exactly at the limit is fine */
+    big[CR_MAX_REQUEST_B64] = '\0';
+    json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":\"%s\","
+                     "\"issuerRef\":{\"name\":\"ca\"}}}",
+                     big);
+    assert_int_equal(parse(json, &cr, &e), 0);
+    assert_null(cr.spec_error);
+    cr_free(&cr);
+    free(json);
+    free(big);
+}
+
+static char *with_conditions(size_t n)
+{
+    char *conds = xstrdup("");
+    for (size_t i = 0; i < n; i++) {
+        char *next =
+            xasprintf("%s%s{\"type\":\"T%zu\",\"status\":\"True\"}", conds, i ? "," : "", i);
+        free(conds);
+        conds = next;
+    }
+    char *json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"}," SPEC_OK
+                           ",\"status\":{\"conditions\":[%s]}}",
+                           conds);
+    free(conds);
+    return json;
+}
+
+static void test_condition_limit(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    char *json = with_conditions(CR_MAX_CONDITIONS);
+    assert_int_equal(parse(json, &cr, &e), 0);
+    assert_int_equal(cr.n_conds, CR_MAX_CONDITIONS);
+    cr_free(&cr);
+    free(json);
+
+    json = with_conditions(CR_MAX_CONDITIONS + 1);
+    assert_int_equal(parse(json, &cr, &e), -1);
+    assert_int_equal(e.kind, ERR_INVALID);
+    assert_contains(e.msg, "status.conditions");
+    cr_free(&cr);
+    free(json);
+}
+
+static void test_set_condition_time_rule(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK "}", &cr, &e), 0);
+    char t0[TIMEFMT_LEN], t1[TIMEFMT_LEN];
+    timefmt_rfc3339(T0, t0);
+    timefmt_rfc3339(T0 + 60, t1);
+
+    cr_set_condition(&cr, "Ready", "False", "Pending", "waiting", T0);
+    const struct cr_condition *c = cr_condition(&cr, "Ready");
+    assert_non_null(c);
+    assert_string_equal(c->last_transition_time, "2025-01-01T00:00:00Z");
+    assert_int_equal(cr.n_conds, 1);
+
+    /* same status, other reason/message: time kept, texts replaced */
+    cr_set_condition(&cr, "Ready", "False", "Failed", "boom", T0 + 60);
+    c = cr_condition(&cr, "Ready");
+    assert_string_equal(c->reason, "Failed");
+    assert_string_equal(c->message, "boom");
+    assert_string_equal(c->last_transition_time, t0);
+    assert_int_equal(cr.n_conds, 1);
+
+    /* status changes: time changes */
+    cr_set_condition(&cr, "Ready", "True", "Issued", "ok", T0 + 60);
+    c = cr_condition(&cr, "Ready");
+    assert_string_equal(c->status, "True");
+    assert_string_equal(c->last_transition_time, t1);
+
+    /* another type is a new entry */
+    cr_set_condition(&cr, "Approved", "True", "x", "y", T0);
+    assert_int_equal(cr.n_conds, 2);
+    assert_true(cr_condition_true(&cr, "Approved"));
+    cr_free(&cr);
+}
+
+static void test_set_condition_without_time_gets_one(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK ",\"status\":{\"conditions\":"
+                           "[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"Pending\"}]}}",
+                           &cr, &e),
+                     0);
+    assert_null(cr_condition(&cr, "Ready")->last_transition_time);
+    cr_set_condition(&cr, "Ready", "False", "Pending", "m", T0);
+    assert_string_equal(cr_condition(&cr, "Ready")->last_transition_time, "2025-01-01T00:00:00Z");
+    cr_free(&cr);
+}
+
+static void test_status_to_json_shape(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK "}", &cr, &e), 0);
+
+    /* empty status: an empty conditions list and nothing else */
+    cJSON *s = cr_status_to_json(&cr);
+    char *txt = cJSON_PrintUnformatted(s);
+    assert_string_equal(txt, "{\"conditions\":[]}");
+    free(txt);
+    cJSON_Delete(s);
+
+    cr_set_condition(&cr, "Approved", "True", "ember.issuer.dev", "ok", T0);
+    cr_set_condition(&cr, "Ready", "False", "Failed", "no", T0);
+    cr_set_status_field(&cr.failure_time, "2025-01-01T00:00:00Z");
+    cr_set_status_field(&cr.certificate, "Y2VydA==");
+    cr_set_status_field(&cr.ca, "Y2E=");
+    s = cr_status_to_json(&cr);
+    const cJSON *conds = cJSON_GetObjectItemCaseSensitive(s, "conditions");
+    assert_true(cJSON_IsArray(conds));
+    assert_int_equal(cJSON_GetArraySize(conds), 2);
+    const cJSON *a = cJSON_GetArrayItem(conds, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "type")->valuestring, "Approved");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "status")->valuestring, "True");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "reason")->valuestring,
+                        "ember.issuer.dev");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "message")->valuestring, "ok");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(a, "lastTransitionTime")->valuestring,
+                        "2025-01-01T00:00:00Z");
+    /* CR conditions have no observedGeneration (contract §1.2) */
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "observedGeneration"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(s, "failureTime")->valuestring,
+                        "2025-01-01T00:00:00Z");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(s, "certificate")->valuestring,
+                        "Y2VydA==");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(s, "ca")->valuestring, "Y2E=");
+    cJSON_Delete(s);
+
+    /* NULL removes a field */
+    cr_set_status_field(&cr.ca, NULL);
+    s = cr_status_to_json(&cr);
+    assert_null(cJSON_GetObjectItemCaseSensitive(s, "ca"));
+    cJSON_Delete(s);
+    cr_free(&cr);
+}
+
+static void test_status_round_trip(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    const char *status = "{\"conditions\":[{\"type\":\"Approved\",\"status\":\"True\",\"reason\":"
+                         "\"a\",\"message\":\"b\",\"lastTransitionTime\":\"2025-01-01T00:00:00Z\"},"
+                         "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"Pending\","
+                         "\"message\":\"m\",\"lastTransitionTime\":\"2025-01-01T00:00:01Z\"}],"
+                         "\"certificate\":\"Y2VydA==\",\"ca\":\"Y2E=\"}";
+    char *json = xasprintf("{\"metadata\":{\"name\":\"r\"}," SPEC_OK ",\"status\":%s}", status);
+    assert_int_equal(parse(json, &cr, &e), 0);
+    cJSON *s = cr_status_to_json(&cr);
+    char *txt = cJSON_PrintUnformatted(s);
+    assert_string_equal(txt, status);
+    free(txt);
+    cJSON_Delete(s);
+    cr_free(&cr);
+    free(json);
+}
+
+static void test_clear_status(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK ",\"status\":{\"conditions\":"
+                           "[{\"type\":\"Approved\",\"status\":\"True\"},{\"type\":\"Ready\","
+                           "\"status\":\"True\"}],\"certificate\":\"eA==\",\"ca\":\"eA==\","
+                           "\"failureTime\":\"2025-01-01T00:00:00Z\"}}",
+                           &cr, &e),
+                     0);
+    assert_int_equal(cr.n_conds, 2);
+    cr_clear_status(&cr);
+    assert_int_equal(cr.n_conds, 0);
+    assert_null(cr_condition(&cr, "Approved"));
+    assert_null(cr.certificate);
+    assert_null(cr.ca);
+    assert_null(cr.failure_time);
+    /* spec and metadata untouched */
+    assert_string_equal(cr.name, "r");
+    assert_string_equal(cr.request_b64, "QUJD");
+    /* usable afterwards */
+    cr_set_condition(&cr, "Ready", "False", "Pending", "m", T0);
+    assert_int_equal(cr.n_conds, 1);
+    cr_free(&cr);
+}
+
+static void test_conditions_without_type_are_skipped(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"}," SPEC_OK ",\"status\":{\"conditions\":"
+                           "[{\"status\":\"True\"},7,{\"type\":\"Denied\",\"status\":\"True\"}]}}",
+                           &cr, &e),
+                     0);
+    assert_int_equal(cr.n_conds, 1);
+    assert_true(cr_condition_true(&cr, "Denied"));
+    cr_free(&cr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_object_is_read),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_not_a_certificate_request),
+        cmocka_unit_test(test_spec_errors_are_recorded_not_fatal),
+        cmocka_unit_test(test_request_size_limit),
+        cmocka_unit_test(test_condition_limit),
+        cmocka_unit_test(test_set_condition_time_rule),
+        cmocka_unit_test(test_set_condition_without_time_gets_one),
+        cmocka_unit_test(test_status_to_json_shape),
+        cmocka_unit_test(test_status_round_trip),
+        cmocka_unit_test(test_clear_status),
+        cmocka_unit_test(test_conditions_without_type_are_skipped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
