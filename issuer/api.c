@@ -112,8 +112,9 @@ void api_declare_metrics(struct api *api)
 {
     if (api->metrics == NULL)
         return;
-    metrics_declare(api->metrics, "ember_certificaterequests_total", "counter",
-                    "CertificateRequests handled, by outcome (issued, denied, failed, pending, invalid).");
+    metrics_declare(
+        api->metrics, "ember_certificaterequests_total", "counter",
+        "CertificateRequests handled, by outcome (issued, denied, failed, pending, invalid).");
     metrics_declare(api->metrics, "ember_signing_duration_seconds", "histogram",
                     "Time to evaluate policy and sign one request, by signer.");
 }
@@ -163,9 +164,7 @@ static unsigned api_outcome(struct api *api, const struct pipeline_result *res,
                             struct api_response *out)
 {
     switch (res->state) {
-    case PIPELINE_STATE_ISSUED:
-        api_count(api, "issued");
-        return 201;
+    case PIPELINE_STATE_ISSUED: api_count(api, "issued"); return 201;
     case PIPELINE_STATE_DENIED:
         if (res->bad_request) {
             api_count(api, "invalid");
@@ -173,9 +172,7 @@ static unsigned api_outcome(struct api *api, const struct pipeline_result *res,
         }
         api_count(api, "denied");
         return 403;
-    case PIPELINE_STATE_FAILED:
-        api_count(api, "failed");
-        return 422;
+    case PIPELINE_STATE_FAILED: api_count(api, "failed"); return 422;
     default:
         api_count(api, "pending");
         out->retry_after = API_RETRY_AFTER_SECONDS;
@@ -194,8 +191,7 @@ static cJSON *api_parse_body(const char *content_type, const char *body, size_t 
     struct err e = {0};
     cJSON *obj = manifest_parse_one(body, len, &e);
     if (obj == NULL)
-        api_error(out, 400, "the body is not valid JSON or YAML: %s",
-                  e.msg);
+        api_error(out, 400, "the body is not valid JSON or YAML: %s", e.msg);
     return obj;
 }
 
@@ -314,7 +310,8 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
         for (size_t i = 0; keys[i] != NULL; i++)
             ok = ok || strcmp(c->string, keys[i]) == 0;
         if (!ok) {
-            api_error(out, 422, "%.64s: unknown field (expected request, policyName, validityPeriod)",
+            api_error(out, 422,
+                      "%.64s: unknown field (expected request, policyName, validityPeriod)",
                       c->string);
             return NULL;
         }
@@ -342,9 +339,8 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
             return NULL;
         }
         if (duration_parse_iso8601(val->valuestring, &seconds, &e) != 0 || seconds == 0) {
-            api_error(out, 422, "validityPeriod: %s", seconds == 0 && e.msg[0] == '\0'
-                                                         ? "must be positive"
-                                                         : e.msg);
+            api_error(out, 422, "validityPeriod: %s",
+                      seconds == 0 && e.msg[0] == '\0' ? "must be positive" : e.msg);
             return NULL;
         }
     }
@@ -353,8 +349,8 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
     cJSON_AddStringToObject(cr, "kind", CR_KIND);
     cJSON *meta = cJSON_AddObjectToObject(cr, "metadata");
     cJSON_AddStringToObject(meta, "generateName", "api-");
-    cJSON_AddStringToObject(meta, "namespace", api->issuer_namespace[0] ? api->issuer_namespace
-                                                                        : api->cluster_ns);
+    cJSON_AddStringToObject(meta, "namespace",
+                            api->issuer_namespace[0] ? api->issuer_namespace : api->cluster_ns);
     cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
     if (cJSON_IsString(pol) && pol->valuestring[0] != '\0')
         cJSON_AddStringToObject(ann, PIPELINE_POLICY_ANNOTATION, pol->valuestring);

@@ -15,20 +15,20 @@
 #define API_MAX_CHAIN (1024 * 1024) /* a decoded certificate chain */
 
 struct api {
-    struct pipeline_env env;  /* lookups, annotations, group, synced; now and approve are set
-                                 per call */
-    char *issuer_kind;        /* --api-issuer, for the Firefly-shaped endpoint; NULL = off */
-    char *issuer_namespace;   /* "" for a ClusterIssuer */
+    struct pipeline_env env; /* lookups, annotations, group, synced; now and approve are set
+                                per call */
+    char *issuer_kind;       /* --api-issuer, for the Firefly-shaped endpoint; NULL = off */
+    char *issuer_namespace;  /* "" for a ClusterIssuer */
     char *issuer_name;
-    char *cluster_ns;         /* namespace a ClusterIssuer's requests are evaluated in */
-    struct metrics *metrics;  /* may be NULL */
+    char *cluster_ns;        /* namespace a ClusterIssuer's requests are evaluated in */
+    struct metrics *metrics; /* may be NULL */
 };
 
 struct api_response {
     unsigned status;
-    char *body;               /* owned, NUL-terminated JSON */
-    int retry_after;          /* seconds; 0 = no Retry-After header */
-    char log_object[600];     /* "namespace/name" of the request, for the log line */
+    char *body;           /* owned, NUL-terminated JSON */
+    int retry_after;      /* seconds; 0 = no Retry-After header */
+    char log_object[600]; /* "namespace/name" of the request, for the log line */
     char log_message[POLICY_MAX_MESSAGE + 256];
 };
 

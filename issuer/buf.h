@@ -8,10 +8,10 @@
 #include "err.h"
 
 struct buf {
-    char *data;  /* always NUL-terminated when non-NULL */
+    char *data; /* always NUL-terminated when non-NULL */
     size_t len;
-    size_t cap;  /* allocated */
-    size_t max;  /* hard limit on len; appends beyond it fail */
+    size_t cap; /* allocated */
+    size_t max; /* hard limit on len; appends beyond it fail */
 };
 
 /* Initialises an empty buffer that may hold at most max bytes. Not thread-safe. */

@@ -21,23 +21,23 @@ enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct config {
-    char *api_bind_address;           /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */
-    char *health_probe_bind_address;  /* --health-probe-bind-address, default ":8081"; "0" = off */
-    char *metrics_bind_address;       /* --metrics-bind-address, default ":8082"; "0" = off */
-    char *api_issuer;                 /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
-                                         ClusterIssuer/NAME) */
-    bool api_allow_unauthenticated;   /* --api-allow-unauthenticated, default false */
-    long long api_max_body_bytes;     /* --api-max-body-bytes, default 1048576, 1024..16777216 */
-    int http_threads;                 /* --http-threads, default 4, bounds 1..64 */
-    struct strv manifests;            /* --manifests PATH, repeatable: file or directory */
-    char *cluster_resource_namespace; /* --cluster-resource-namespace; when not given: the pod's
-                                         namespace file, else "default" (never "" after parse) */
-    struct strv policy_annotations;   /* --policy-annotation KEY, repeatable */
-    bool approve;                     /* --approve, default true */
-    long long max_retry_duration_s;   /* --max-retry-duration, Go duration, default 1h, 1s..720h */
+    char *api_bind_address;            /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */
+    char *health_probe_bind_address;   /* --health-probe-bind-address, default ":8081"; "0" = off */
+    char *metrics_bind_address;        /* --metrics-bind-address, default ":8082"; "0" = off */
+    char *api_issuer;                  /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
+                                          ClusterIssuer/NAME) */
+    bool api_allow_unauthenticated;    /* --api-allow-unauthenticated, default false */
+    long long api_max_body_bytes;      /* --api-max-body-bytes, default 1048576, 1024..16777216 */
+    int http_threads;                  /* --http-threads, default 4, bounds 1..64 */
+    struct strv manifests;             /* --manifests PATH, repeatable: file or directory */
+    char *cluster_resource_namespace;  /* --cluster-resource-namespace; when not given: the pod's
+                                          namespace file, else "default" (never "" after parse) */
+    struct strv policy_annotations;    /* --policy-annotation KEY, repeatable */
+    bool approve;                      /* --approve, default true */
+    long long max_retry_duration_s;    /* --max-retry-duration, Go duration, default 1h, 1s..720h */
     long long issuer_recheck_period_s; /* --issuer-recheck-period, default 5m, 1s..24h */
-    enum log_format log_format;       /* --log-format json|text, default json */
-    enum log_level log_level;         /* --log-level debug|info|warn|error, default info */
+    enum log_format log_format;        /* --log-format json|text, default json */
+    enum log_level log_level;          /* --log-level debug|info|warn|error, default info */
 };
 
 /* Parses argv (argv[0], the program name, is skipped) and the environment envp (NULL = none).

@@ -150,11 +150,13 @@ int cr_from_json(const cJSON *obj, struct cr *cr, struct err *err)
     }
     const cJSON *api = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
-    bool api_ok = api == NULL || (cJSON_IsString(api) && strcmp(api->valuestring, CR_API_VERSION) == 0);
-    bool kind_ok = kind == NULL || (cJSON_IsString(kind) && strcmp(kind->valuestring, CR_KIND) == 0);
+    bool api_ok =
+        api == NULL || (cJSON_IsString(api) && strcmp(api->valuestring, CR_API_VERSION) == 0);
+    bool kind_ok =
+        kind == NULL || (cJSON_IsString(kind) && strcmp(kind->valuestring, CR_KIND) == 0);
     if (!api_ok || !kind_ok) {
-        err_set(err, ERR_INVALID, "expected apiVersion %s, kind %s; got %.64s %.64s", CR_API_VERSION,
-                CR_KIND, cJSON_IsString(api) ? api->valuestring : "(none)",
+        err_set(err, ERR_INVALID, "expected apiVersion %s, kind %s; got %.64s %.64s",
+                CR_API_VERSION, CR_KIND, cJSON_IsString(api) ? api->valuestring : "(none)",
                 cJSON_IsString(kind) ? kind->valuestring : "(none)");
         return -1;
     }

@@ -1,4 +1,5 @@
-/* cr.h -- cert-manager CertificateRequest (cert-manager.io/v1): read from JSON, status to JSON. Pure. */
+/* cr.h -- cert-manager CertificateRequest (cert-manager.io/v1): read from JSON, status to JSON.
+ * Pure. */
 #ifndef EMBER_CR_H
 #define EMBER_CR_H
 
@@ -12,7 +13,7 @@
 
 #define CR_API_VERSION "cert-manager.io/v1"
 #define CR_KIND "CertificateRequest"
-#define CR_MAX_CONDITIONS 64 /* more in one object is refused as hostile */
+#define CR_MAX_CONDITIONS 64           /* more in one object is refused as hostile */
 #define CR_MAX_REQUEST_B64 (96 * 1024) /* base64 of a CSR_MAX_BYTES PEM */
 
 struct cr_condition {
@@ -22,23 +23,23 @@ struct cr_condition {
 /* Everything Ember reads from a CertificateRequest, as owned copies. */
 struct cr {
     char *name, *namespace, *uid, *resource_version, *creation_timestamp;
-    cJSON *annotations;          /* object (possibly empty) */
-    char *issuer_group;          /* "" when absent (means cert-manager.io) */
-    char *issuer_kind;           /* "Issuer" when absent or empty */
+    cJSON *annotations; /* object (possibly empty) */
+    char *issuer_group; /* "" when absent (means cert-manager.io) */
+    char *issuer_kind;  /* "Issuer" when absent or empty */
     char *issuer_name;
-    char *request_b64;           /* spec.request as sent (base64 of PEM) */
-    long long duration_s;        /* 0 = not given */
+    char *request_b64;    /* spec.request as sent (base64 of PEM) */
+    long long duration_s; /* 0 = not given */
     bool is_ca;
-    usage_set usages;            /* 0 = not given */
+    usage_set usages; /* 0 = not given */
     /* Set when spec is present but unusable (bad duration, unknown usage, request missing or
      * not base64...): the approver denies with this, a signer fails with it. */
     char *spec_error;
 
-    struct cr_condition *conds;  /* grows: adding a condition never fails */
+    struct cr_condition *conds; /* grows: adding a condition never fails */
     size_t n_conds, cap_conds;
-    char *certificate;           /* status.certificate (base64) or NULL */
-    char *ca;                    /* status.ca (base64) or NULL */
-    char *failure_time;          /* status.failureTime or NULL */
+    char *certificate;  /* status.certificate (base64) or NULL */
+    char *ca;           /* status.ca (base64) or NULL */
+    char *failure_time; /* status.failureTime or NULL */
 };
 
 /* Reads obj. Fails (ERR_INVALID) only when obj is not a CertificateRequest at all: not an

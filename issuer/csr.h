@@ -19,14 +19,14 @@
 enum csr_key_type { CSR_KEY_RSA, CSR_KEY_EC, CSR_KEY_ED25519 };
 
 struct csr {
-    X509_REQ *req;              /* owned; the self-signature has been verified. Its encoding is the
-                                 * DER received. The key inside is not decoded a second time:
-                                 * X509_REQ_get0_pubkey(req) is NULL, use pkey below; copy the
-                                 * SubjectPublicKeyInfo with X509_REQ_get_X509_PUBKEY(req). */
-    EVP_PKEY *pkey;             /* owned; the request's public key (provider key) */
+    X509_REQ *req;  /* owned; the self-signature has been verified. Its encoding is the
+                     * DER received. The key inside is not decoded a second time:
+                     * X509_REQ_get0_pubkey(req) is NULL, use pkey below; copy the
+                     * SubjectPublicKeyInfo with X509_REQ_get_X509_PUBKEY(req). */
+    EVP_PKEY *pkey; /* owned; the request's public key (provider key) */
     enum csr_key_type key_type;
-    int key_bits;               /* RSA modulus bits; EC field bits; 256 for Ed25519 */
-    char key_alg[16];           /* policy name: RSA_2048, RSA_<bits>, EC_P256, EC_P384, EC_P521, EC_ED25519 */
+    int key_bits;     /* RSA modulus bits; EC field bits; 256 for Ed25519 */
+    char key_alg[16]; /* policy name: RSA_2048, RSA_<bits>, EC_P256, EC_P384, EC_P521, EC_ED25519 */
 
     /* Subject, each attribute's values in CSR order (UTF-8). */
     struct strv common_name, organization, organizational_unit, country, province, locality;
@@ -41,7 +41,7 @@ struct csr {
     /* Requested extensions other than SAN (cert-manager's webhook compares them with the spec). */
     bool has_basic_constraints, bc_is_ca;
     bool has_key_usage;
-    uint32_t key_usage;         /* OpenSSL KU_* bits */
+    uint32_t key_usage; /* OpenSSL KU_* bits */
     bool has_ext_key_usage;
     int ext_key_usage[USAGE_COUNT]; /* NIDs; an unknown EKU OID makes the CSR invalid */
     size_t n_ext_key_usage;

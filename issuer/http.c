@@ -32,8 +32,8 @@ struct http_listener {
 struct http_request {
     struct buf body;
     bool too_big;
-    bool over_budget;  /* the server-wide HTTP_BODY_BUDGET was reached */
-    size_t charged;    /* bytes counted in http_body_bytes */
+    bool over_budget; /* the server-wide HTTP_BODY_BUDGET was reached */
+    size_t charged;   /* bytes counted in http_body_bytes */
 };
 
 int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *len, bool *loopback,
@@ -85,7 +85,8 @@ int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *le
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof(host), "127.0.0.1");
     if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
-        err_set(err, ERR_INVALID, "\"%.100s\": the host must be an IP address (or localhost)", bind);
+        err_set(err, ERR_INVALID, "\"%.100s\": the host must be an IP address (or localhost)",
+                bind);
         return -1;
     }
     a4->sin_family = AF_INET;
@@ -166,8 +167,8 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
     if (l->routes.serve_metrics && strcmp(url, "/metrics") == 0) {
         if (!is_get)
             return http_send_error(l, conn, url, 405, "%.200s accepts GET only", url);
-        return http_send(l, conn, url, 200, METRICS_CONTENT_TYPE,
-                         metrics_render(l->routes.metrics), 0);
+        return http_send(l, conn, url, 200, METRICS_CONTENT_TYPE, metrics_render(l->routes.metrics),
+                         0);
     }
     bool cr = strcmp(url, API_PATH_CR) == 0, firefly = strcmp(url, API_PATH_FIREFLY) == 0;
     if (l->routes.api == NULL || (!cr && !firefly))
@@ -199,9 +200,8 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_listener *l = cls;

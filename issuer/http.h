@@ -11,13 +11,13 @@
 
 /* What one listener serves. /healthz and /readyz are always served. */
 struct http_routes {
-    const char *name;          /* "api", "probes", "metrics": logs and metric labels */
-    struct api *api;           /* the signing endpoints, or NULL */
-    struct metrics *metrics;   /* counts requests; rendered on /metrics when serve_metrics */
+    const char *name;        /* "api", "probes", "metrics": logs and metric labels */
+    struct api *api;         /* the signing endpoints, or NULL */
+    struct metrics *metrics; /* counts requests; rendered on /metrics when serve_metrics */
     bool serve_metrics;
-    bool (*ready)(void *ud);   /* /readyz */
+    bool (*ready)(void *ud); /* /readyz */
     void *ready_ud;
-    size_t max_body;           /* request bodies beyond this get 413 */
+    size_t max_body; /* request bodies beyond this get 413 */
     int threads;
 };
 

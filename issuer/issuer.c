@@ -52,8 +52,8 @@ static int issuer_read_string(const cJSON *obj, const char *key, const char *pat
 /* spec.vault, with cert-manager's Vault issuer messages where they apply. */
 static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *err)
 {
-    static const char *const vault_keys[] = {"server", "path", "namespace", "caBundle",
-                                             "caBundleSecretRef", "auth", NULL};
+    static const char *const vault_keys[] = {
+        "server", "path", "namespace", "caBundle", "caBundleSecretRef", "auth", NULL};
     static const char *const ref_keys[] = {"name", "key", NULL};
     static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
     static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
@@ -85,7 +85,8 @@ static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *
     const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
     if (bundle != NULL && bref != NULL) {
         free(bundle);
-        err_set(err, ERR_INVALID, "specified caBundle and caBundleSecretRef cannot be used together");
+        err_set(err, ERR_INVALID,
+                "specified caBundle and caBundleSecretRef cannot be used together");
         return -1;
     }
     if (bundle != NULL) {
@@ -132,15 +133,15 @@ static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *
         issuer_check_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
         issuer_read_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
                            err) != 0 ||
-        issuer_read_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id,
-                           err) != 0)
+        issuer_read_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id, err) !=
+            0)
         return -1;
     if (cJSON_IsObject(sref) &&
         (issuer_check_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
          issuer_read_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
                             &v->secret_name, err) != 0 ||
-         issuer_read_string(sref, "key", "spec.vault.auth.appRole.secretRef", false,
-                            &v->secret_key, err) != 0))
+         issuer_read_string(sref, "key", "spec.vault.auth.appRole.secretRef", false, &v->secret_key,
+                            err) != 0))
         return -1;
     if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
         v->secret_name[0] == '\0') {
@@ -222,7 +223,7 @@ struct issuer *issuer_from_json(const cJSON *obj, struct err *err)
     pthread_mutex_init(&is->lock, NULL);
     is->kind = xstrdup(kind->valuestring);
     is->name = xstrdup(name->valuestring);
-    is->namespace = xstrdup(cluster ? ""
+    is->namespace = xstrdup(cluster                                    ? ""
                             : cJSON_IsString(ns) && ns->valuestring[0] ? ns->valuestring
                                                                        : "default");
     is->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 1;

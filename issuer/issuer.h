@@ -26,19 +26,19 @@ struct issuer_state {
 /* Reference-counted: lookups hand out a reference (issuer_ref), released with issuer_unref.
  * Immutable once published, so many threads may sign with it at once. */
 struct issuer {
-    char *kind;           /* "Issuer" or "ClusterIssuer" */
-    char *namespace;      /* "" for a ClusterIssuer */
+    char *kind;      /* "Issuer" or "ClusterIssuer" */
+    char *namespace; /* "" for a ClusterIssuer */
     char *name;
     long long generation;
     char *default_policy; /* NULL when none */
     enum issuer_signer_kind signer_kind;
     char *ca_secret_name; /* spec.ca.secretName */
-    struct issuer_vault {  /* spec.vault, field names as cert-manager's Vault issuer */
+    struct issuer_vault { /* spec.vault, field names as cert-manager's Vault issuer */
         char *server, *path, *namespace;
         unsigned char *ca_bundle; /* decoded spec.vault.caBundle (PEM), or NULL */
         size_t ca_bundle_len;
         char *ca_bundle_secret_name, *ca_bundle_secret_key; /* caBundleSecretRef; key: ca.crt */
-        char *approle_path;       /* auth.appRole.path, default "approle" */
+        char *approle_path; /* auth.appRole.path, default "approle" */
         char *role_id;
         char *secret_name, *secret_key; /* auth.appRole.secretRef (key required) */
     } vault;
@@ -46,7 +46,7 @@ struct issuer {
     struct signer signer; /* ops == NULL until a signer is loaded; set before publishing */
     pthread_mutex_t lock; /* guards state: re-checks update it while requests read it */
     struct issuer_state state;
-    int refs;             /* atomic */
+    int refs; /* atomic */
 };
 
 /* Reads an Issuer or ClusterIssuer object. ERR_INVALID names the field: wrong
@@ -54,8 +54,8 @@ struct issuer {
  * of spec.ca / spec.vault, spec.ca.secretName missing; for spec.vault the messages of
  * cert-manager's Vault issuer where they apply ("Vault server and path are required fields",
  * "Vault AppRole auth requires both roleId and secretRef.name", ...), and a clear refusal of
- * the auth methods Ember does not support (tokenSecretRef, kubernetes, clientCertificate). The issuer starts not ready
- * (reason Pending) with one reference. */
+ * the auth methods Ember does not support (tokenSecretRef, kubernetes, clientCertificate). The
+ * issuer starts not ready (reason Pending) with one reference. */
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err) WUR;
 
 /* "Issuer/ns/name" or "ClusterIssuer/name" into out. */

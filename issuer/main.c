@@ -85,7 +85,8 @@ static int main_dev_ca(int argc, char **argv)
     }
     if (!ok) {
         fprintf(stderr, "ember-issuer dev-ca: cannot write %s: %s%s\n", output, strerror(saved),
-                fd < 0 && saved == EEXIST ? " (a leftover .tmp file is in the way: remove it)" : "");
+                fd < 0 && saved == EEXIST ? " (a leftover .tmp file is in the way: remove it)"
+                                          : "");
         if (fd >= 0)
             unlink(tmp); /* ours: it may hold part of the key */
         rc = 1;
@@ -164,7 +165,9 @@ static void *main_recheck_thread(void *arg)
         size_t not_ready = store_recheck(rc->st, time(NULL), main_report, NULL);
         main_issuer_metrics(rc->m, rc->st);
         pthread_mutex_lock(&rc->lock);
-        wait_s = not_ready == 0 ? rc->period_s : wait_s * 2 > rc->period_s ? rc->period_s : wait_s * 2;
+        wait_s = not_ready == 0              ? rc->period_s
+                 : wait_s * 2 > rc->period_s ? rc->period_s
+                                             : wait_s * 2;
     }
     pthread_mutex_unlock(&rc->lock);
     return NULL;
@@ -322,8 +325,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (api.issuer_kind != NULL) {
-        struct issuer *is = store_find_issuer(st, api.issuer_kind, api.issuer_namespace,
-                                              api.issuer_name);
+        struct issuer *is =
+            store_find_issuer(st, api.issuer_kind, api.issuer_namespace, api.issuer_name);
         if (is == NULL)
             LOG(LOG_WARN, "api", NULL, NULL,
                 "--api-issuer %s names no issuer in --manifests: %s answers 503", cfg.api_issuer,
@@ -342,7 +345,8 @@ int main(int argc, char **argv)
     LOG(LOG_INFO, "main", NULL, NULL, "ember-issuer %s ready", EMBER_VERSION);
     int sig = 0;
     sigwait(&sigs, &sig);
-    LOG(LOG_INFO, "main", NULL, NULL, "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    LOG(LOG_INFO, "main", NULL, NULL, "received %s, shutting down",
+        sig == SIGTERM ? "SIGTERM" : "SIGINT");
 out:
     for (int i = 0; i < 3; i++)
         http_stop(listeners[i]);

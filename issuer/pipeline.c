@@ -14,7 +14,13 @@
 
 #define APPROVED_PREFIX "Approved by IssuancePolicy \""
 
-enum check_outcome { CHECK_OK, CHECK_VIOLATION, CHECK_NO_POLICY, CHECK_POLICY_INVALID, CHECK_BAD_REQUEST };
+enum check_outcome {
+    CHECK_OK,
+    CHECK_VIOLATION,
+    CHECK_NO_POLICY,
+    CHECK_POLICY_INVALID,
+    CHECK_BAD_REQUEST
+};
 
 /* What one request asks for, checked against one policy. */
 struct check {
@@ -104,8 +110,8 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         .issuer_kind = cr->issuer_kind,
         .issuer_name = cr->issuer_name,
     };
-    c->outcome = policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0 ? CHECK_OK
-                                                                             : CHECK_VIOLATION;
+    c->outcome =
+        policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0 ? CHECK_OK : CHECK_VIOLATION;
 }
 
 /* Sets Ready and says whether anything changed (so unchanged Pending states are not rewritten). */
@@ -120,8 +126,8 @@ static bool pipeline_set_ready(const struct pipeline_env *env, struct cr *cr, co
     return true;
 }
 
-static void pipeline_fail(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res,
-                          const char *reason, const char *message)
+static void pipeline_fail(const struct pipeline_env *env, struct cr *cr,
+                          struct pipeline_result *res, const char *reason, const char *message)
 {
     char ts[TIMEFMT_LEN];
     timefmt_rfc3339(env->now, ts);
@@ -198,8 +204,8 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
             env->now - created > env->max_retry_s) {
             char d[32];
             duration_format_go(env->max_retry_s, d, sizeof(d));
-            snprintf(msg, sizeof(msg), "Failed to sign CertificateRequest, gave up after %s: %s",
-                     d, e.msg);
+            snprintf(msg, sizeof(msg), "Failed to sign CertificateRequest, gave up after %s: %s", d,
+                     e.msg);
             pipeline_fail(env, cr, res, "Failed", msg);
             pipeline_event(res, "Warning", "PermanentError", "%s", msg);
             return;
@@ -251,9 +257,10 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
     struct issuer_state state;
     issuer_get_state(is, &state);
     if (!state.ready || is->signer.ops == NULL) {
-        snprintf(msg, sizeof(msg),
-                 "Waiting for issuer to become ready. Current issuer ready condition is \"%s\": %s.",
-                 state.reason, state.message);
+        snprintf(
+            msg, sizeof(msg),
+            "Waiting for issuer to become ready. Current issuer ready condition is \"%s\": %s.",
+            state.reason, state.message);
         pipeline_pending(env, cr, res, "Normal", "WaitingForIssuerReady", msg);
         issuer_unref(is);
         return;
@@ -267,10 +274,11 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         char recorded[256];
         if (pipeline_recorded_policy(cr, recorded, sizeof(recorded)) &&
             strcmp(recorded, current) != 0) {
-            snprintf(msg, sizeof(msg),
-                     "the request was approved under policy \"%s\" but now names policy \"%.253s\"; "
-                     "create a new request to use another policy",
-                     recorded, current);
+            snprintf(
+                msg, sizeof(msg),
+                "the request was approved under policy \"%s\" but now names policy \"%.253s\"; "
+                "create a new request to use another policy",
+                recorded, current);
             pipeline_fail(env, cr, res, "Failed", msg);
             pipeline_event(res, "Warning", "PermanentError", "%s", msg);
             issuer_unref(is);
@@ -289,9 +297,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         c = &own;
     }
     switch (c->outcome) {
-    case CHECK_OK:
-        pipeline_sign(env, cr, is, c, res);
-        break;
+    case CHECK_OK: pipeline_sign(env, cr, is, c, res); break;
     case CHECK_POLICY_INVALID:
         snprintf(msg, sizeof(msg), "Waiting for a valid policy: %s", c->msg);
         pipeline_pending(env, cr, res, "Warning", "PolicyNotReady", msg);
@@ -307,8 +313,8 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
     issuer_unref(is);
 }
 
-static void pipeline_deny(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res,
-                          const char *msg)
+static void pipeline_deny(const struct pipeline_env *env, struct cr *cr,
+                          struct pipeline_result *res, const char *msg)
 {
     cr_set_condition(cr, "Denied", "True", PIPELINE_APPROVER, msg, env->now);
     pipeline_fail(env, cr, res, "Denied",
@@ -405,8 +411,9 @@ void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline
     if (cr_condition_true(cr, "Denied")) {
         pipeline_fail(env, cr, res, "Denied",
                       "Detected that the CertificateRequest is denied, so it will never be Ready.");
-        pipeline_event(res, "Warning", "Denied",
-                       "Detected that the CertificateRequest is denied, so it will never be Ready.");
+        pipeline_event(
+            res, "Warning", "Denied",
+            "Detected that the CertificateRequest is denied, so it will never be Ready.");
         return;
     }
     /* Until issuers and policies are loaded, a missing one means "not seen yet": never

@@ -17,13 +17,13 @@
 #define PIPELINE_APPROVER "ember.issuer.dev" /* reason of our Approved/Denied conditions */
 
 struct pipeline_env {
-    const char *group;                      /* ISSUER_GROUP */
-    const char *const *policy_annotations;  /* keys in precedence order */
+    const char *group;                     /* ISSUER_GROUP */
+    const char *const *policy_annotations; /* keys in precedence order */
     size_t n_policy_annotations;
-    bool approve;                           /* act as the approver */
-    bool synced;                            /* issuers and policies loaded; never deny before */
+    bool approve; /* act as the approver */
+    bool synced;  /* issuers and policies loaded; never deny before */
     time_t now;
-    long long max_retry_s;                  /* transient failures turn Failed after this */
+    long long max_retry_s; /* transient failures turn Failed after this */
 
     /* Returns a reference (issuer_unref it) or NULL when the issuer does not exist. */
     struct issuer *(*find_issuer)(void *ud, const char *kind, const char *ns, const char *name);
@@ -46,21 +46,21 @@ enum pipeline_state {
     PIPELINE_STATE_DENIED,
     PIPELINE_STATE_ISSUED,
     PIPELINE_STATE_FAILED,
-    PIPELINE_STATE_PENDING,  /* Ready=False Pending: issuer missing/not ready, retrying */
-    PIPELINE_STATE_WAITING,  /* no status write: approval, caches, invalid policy */
+    PIPELINE_STATE_PENDING, /* Ready=False Pending: issuer missing/not ready, retrying */
+    PIPELINE_STATE_WAITING, /* no status write: approval, caches, invalid policy */
 };
 
 struct pipeline_result {
     enum pipeline_action action;
     enum pipeline_state state;
-    bool requeue;              /* try again later (with backoff) */
-    bool retryable;            /* Pending because the signer failed transiently */
-    bool bad_request;          /* Denied or Failed because the request itself is malformed
-                                  (CSR, spec), not because of policy */
+    bool requeue;     /* try again later (with backoff) */
+    bool retryable;   /* Pending because the signer failed transiently */
+    bool bad_request; /* Denied or Failed because the request itself is malformed
+                         (CSR, spec), not because of policy */
     /* Events for this step (Kubernetes Events; log lines for the HTTP API). */
     struct pipeline_event {
-        const char *type;      /* "Normal" or "Warning" */
-        char reason[48];       /* CamelCase, stable */
+        const char *type; /* "Normal" or "Warning" */
+        char reason[48];  /* CamelCase, stable */
         char message[ERR_MSG_MAX];
     } events[2];
     size_t n_events;

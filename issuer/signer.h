@@ -13,14 +13,14 @@
 struct sign_params {
     long long duration_s; /* wanted lifetime, already clamped by policy */
     bool is_ca;
-    usage_set usages;     /* 0 = cert-manager's default */
+    usage_set usages; /* 0 = cert-manager's default */
     time_t now;
 };
 
 /* What was issued, normalised as chain_normalise() says. Both owned by the caller. */
 struct sign_result {
-    char *chain_pem;  /* leaf first, then intermediates, no self-signed root */
-    char *ca_pem;     /* trust anchor */
+    char *chain_pem; /* leaf first, then intermediates, no self-signed root */
+    char *ca_pem;    /* trust anchor */
 };
 
 void sign_result_free(struct sign_result *r);

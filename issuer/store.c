@@ -2,8 +2,8 @@
 #include "store.h"
 
 #include <dirent.h>
-#include <openssl/crypto.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,8 +375,8 @@ static int store_secret_fetch(void *ud, char **out, size_t *len, struct err *err
     const struct store_secret_ref *ref = ud;
     const struct store_secret *s = store_find_secret(ref->st, ref->ns, ref->name);
     if (s == NULL) {
-        err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s (spec.vault.auth.appRole.secretRef) not found",
-                ref->ns, ref->name);
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Secret %s/%s (spec.vault.auth.appRole.secretRef) not found", ref->ns, ref->name);
         return -1;
     }
     if (store_secret_value(s, ref->key, out, len, err) != 0 || *out == NULL) {
@@ -389,7 +389,8 @@ static int store_secret_fetch(void *ud, char **out, size_t *len, struct err *err
         return -1;
     }
     /* Secrets written by hand often end in a newline; Vault compares the exact string. */
-    while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
+    while (*len > 0 &&
+           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
         (*out)[--*len] = '\0';
     return 0;
 }
@@ -403,11 +404,14 @@ static void store_load_vault(struct store *st, struct issuer *is)
     struct err e = {0};
     if (v->ca_bundle_secret_name != NULL) {
         const struct store_secret *s = store_find_secret(st, ns, v->ca_bundle_secret_name);
-        if (s == NULL || store_secret_value(s, v->ca_bundle_secret_key, &bundle, &bundle_len, &e) != 0 ||
+        if (s == NULL ||
+            store_secret_value(s, v->ca_bundle_secret_key, &bundle, &bundle_len, &e) != 0 ||
             bundle == NULL) {
-            issuer_set_not_ready(is, "Pending", "Secret %s/%s (spec.vault.caBundleSecretRef): %s", ns,
-                                 v->ca_bundle_secret_name,
-                                 s == NULL ? "not found" : e.msg[0] ? e.msg : "no such key");
+            issuer_set_not_ready(is, "Pending", "Secret %s/%s (spec.vault.caBundleSecretRef): %s",
+                                 ns, v->ca_bundle_secret_name,
+                                 s == NULL  ? "not found"
+                                 : e.msg[0] ? e.msg
+                                            : "no such key");
             free(bundle);
             return;
         }
@@ -456,8 +460,9 @@ static bool store_check_issuer(struct issuer *is, time_t now)
     if (is->signer.ops->check(is->signer.ctx, now, &e) == 0)
         issuer_set_ready(is);
     else
-        issuer_set_not_ready(is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending",
-                             "%s", e.msg);
+        issuer_set_not_ready(
+            is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending", "%s",
+            e.msg);
     struct issuer_state after;
     issuer_get_state(is, &after);
     return before.ready != after.ready || strcmp(before.message, after.message) != 0;

@@ -11,7 +11,7 @@
 #include "err.h"
 #include "signer.h"
 
-#define VAULT_MAX_RESPONSE (1024 * 1024)  /* any Vault response body */
+#define VAULT_MAX_RESPONSE (1024 * 1024) /* any Vault response body */
 #define VAULT_CONNECT_TIMEOUT_MS 5000
 #define VAULT_TOTAL_TIMEOUT_MS 30000
 #define VAULT_MAX_REDIRECTS 3
@@ -27,15 +27,15 @@ struct vault_config {
     const char *namespace;     /* X-Vault-Namespace on login and sign, or NULL */
     const char *ca_bundle_pem; /* trust for Vault's TLS certificate, or NULL = system CAs */
     size_t ca_bundle_len;
-    const char *approle_path;  /* auth mount, default "approle" */
+    const char *approle_path; /* auth mount, default "approle" */
     const char *role_id;
     vault_secret_fn secret_id;
     void *secret_ud;
-    const char *secret_name;   /* for messages when Vault refuses the login: "Secret ns/name key
-                                * secretId"; NULL = "the AppRole secret_id Secret" */
-    const char *name;          /* for messages: "ClusterIssuer/vault" */
-    long connect_timeout_ms;   /* 0 = VAULT_CONNECT_TIMEOUT_MS */
-    long total_timeout_ms;     /* 0 = VAULT_TOTAL_TIMEOUT_MS */
+    const char *secret_name; /* for messages when Vault refuses the login: "Secret ns/name key
+                              * secretId"; NULL = "the AppRole secret_id Secret" */
+    const char *name;        /* for messages: "ClusterIssuer/vault" */
+    long connect_timeout_ms; /* 0 = VAULT_CONNECT_TIMEOUT_MS */
+    long total_timeout_ms;   /* 0 = VAULT_TOTAL_TIMEOUT_MS */
 };
 
 struct vault;

@@ -318,8 +318,10 @@ static void test_other_block_type_rejected(void **state)
 {
     (void)state;
     char *cert = pems(F.leaf, NULL);
-    char *in =
-        xasprintf("%s-----BEGIN " "PRIVATE KEY-----\naGVsbG8=\n-----END " "PRIVATE KEY-----\n", cert);
+    char *in = xasprintf("%s-----BEGIN "
+                         "PRIVATE KEY-----\naGVsbG8=\n-----END "
+                         "PRIVATE KEY-----\n",
+                         cert);
     expect_err(in, strlen(in), ERR_INVALID, "block 2 is a \"PRIVATE KEY\"");
     free(cert);
     free(in);

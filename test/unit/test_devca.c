@@ -74,7 +74,10 @@ static void test_manifest_shape(void **state)
     assert_non_null(strstr(crt, "-----BEGIN CERTIFICATE-----"));
     char *key = data_value(yaml, "tls.key", &len);
     /* The PEM label is spelled in two parts so no scanner takes this file for a key. */
-    assert_true(strncmp(key, "-----BEGIN " "PRIVATE KEY-----", 27) == 0);
+    assert_true(strncmp(key,
+                        "-----BEGIN "
+                        "PRIVATE KEY-----",
+                        27) == 0);
     char *ca = data_value(yaml, "ca.crt", &len);
     assert_non_null(strstr(ca, "-----BEGIN CERTIFICATE-----"));
     /* exactly one private key, and it is the sub-CA's */
