@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# test_fake_vault.sh -- self-test of test/integration/fake_vault.py with curl: the strict fake
+# Vault must behave as vault.md says before Ember's Vault tests can trust it.
+cd "$(dirname "$0")/../.." || exit 1
+. test/integration/lib.sh
+
+FAKE=test/integration/fake_vault.py
+ADMIN=test-admin-$RANDOM
+NS=ns1/team
+
+# --- a throwaway PKI: root -> inter -> subca (lib.sh), inter is the Vault issuer ------------------
+make_ca "$WORK/ca"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=fake-vault" \
+  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/srv.ext"
+openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
+  -CAcreateserial -days 2 -extfile "$WORK/srv.ext" -out "$WORK/srv.crt" 2>/dev/null
+
+cat >"$WORK/vault.json" <<JSON
+{
+  "namespace": "$NS/",
+  "approle": {
+    "approle": {"roles": {
+      "ember":   {"role_id": "rid-ember", "secret_ids": ["sid-ember", {"secret_id": "sid-twice", "num_uses": 2}],
+                  "token_ttl": "60s", "token_max_ttl": "90s", "allowed_paths": ["pki_int/sign/*"]},
+      "limited": {"role_id": "rid-limited", "secret_ids": ["sid-limited"], "token_num_uses": 3},
+      "batch":   {"role_id": "rid-batch", "secret_ids": ["sid-batch"], "token_type": "batch"}
+    }}
+  },
+  "pki": {
+    "pki_int": {
+      "ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
+      "roles": {
+        "web": {"allowed_domains": ["example.com"], "allow_subdomains": true, "allow_bare_domains": true,
+                "allowed_uri_sans": ["spiffe://td/ns/*"], "max_ttl": "72h", "key_type": "ec"},
+        "noip": {"allowed_domains": ["example.com"], "allow_subdomains": true, "allow_ip_sans": false,
+                 "key_type": "any"}
+      }
+    }
+  }
+}
+JSON
+
+PORT=$(free_port)
+URL="https://127.0.0.1:$PORT"
+python3 "$FAKE" --config "$WORK/vault.json" --port "$PORT" --tls-cert "$WORK/srv.crt" \
+  --tls-key "$WORK/srv.key" --admin-token "$ADMIN" 2>"$WORK/fake.log" &
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
+up=no
+for _ in $(seq 1 100); do
+  curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "$URL/v1/sys/health" && { up=yes; break; }
+  sleep 0.1
+done
+check "fake vault starts with HTTPS on 127.0.0.1" [ "$up" = yes ]
+
+# vreq METHOD PATH [BODY_FILE] [curl args...]: sets CODE, BODY (file) and HEADERS (file).
+N=0
+vreq() {
+  local m=$1 p=$2 data=${3:-}; shift 3 2>/dev/null || shift $#
+  N=$((N + 1)); BODY="$WORK/r$N.json"; HEADERS="$WORK/r$N.h"
+  local args=(-s --cacert "$WORK/ca/root.crt" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -X "$m")
+  [ -n "$data" ] && args+=(--data-binary "@$data")
+  [ "$m" = HEAD ] && args=(-s --cacert "$WORK/ca/root.crt" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -I)
+  CODE=$(curl "${args[@]}" "$@" "$URL$p")
+}
+nsh=(-H "X-Vault-Namespace: $NS")
+admin() { curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST -H "$ADMIN_HDR" \
+  --data-binary "${2:-{\}}" "$URL/_fake/$1"; }
+ADMIN_HDR="X-Fake-Vault-Admin: $ADMIN"
+j() { jqpy "$1" "$BODY" 2>/dev/null; }
+has_error() { python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["errors"]; sys.exit(0 if sys.argv[2] in e else 1)' "$BODY" "$1"; }
+login_json() { printf '{"role_id":"%s","secret_id":"%s"}' "$1" "$2" >"$WORK/login.json"; echo "$WORK/login.json"; }
+login() { vreq POST /v1/auth/approle/login "$(login_json "$1" "$2")" "${nsh[@]}"; TOKEN=$(j 'd["auth"]["client_token"]'); }
+
+# sign_json CSR [TTL]: the body cert-manager's Vault issuer sends (vault.md §2.3), all strings.
+sign_json() {
+  python3 - "$1" "${2:-2160h0m0s}" >"$WORK/sign.json" <<'PY'
+import json, subprocess, sys
+csr = open(sys.argv[1]).read()
+txt = subprocess.run(["openssl", "req", "-noout", "-text", "-nameopt", "RFC2253"], input=csr.encode(), capture_output=True).stdout.decode()
+cn = ""; dns = []; ips = []; uris = []
+lines = txt.splitlines()
+for i, l in enumerate(lines):
+    s = l.strip()
+    if s.startswith("Subject:"):
+        cn = next((p[3:] for p in s[8:].strip().split(",") if p.startswith("CN=")), "")
+    if s.startswith("X509v3 Subject Alternative Name"):
+        for it in lines[i + 1].strip().split(", "):
+            k, _, v = it.partition(":")
+            {"DNS": dns, "IP Address": ips, "URI": uris}.get(k, []).append(v)
+print(json.dumps({"common_name": cn, "alt_names": ",".join(dns), "ip_sans": ",".join(ips),
+                  "uri_sans": ",".join(uris), "ttl": sys.argv[2], "csr": csr, "exclude_cn_from_sans": "true"}))
+PY
+  echo "$WORK/sign.json"
+}
+
+# --- health ------------------------------------------------------------------------------------
+vreq GET /v1/sys/health
+check "health: active node answers 200 with a JSON body" [ "$CODE" = 200 ] && [ "$(j 'd["sealed"]')" = False ]
+vreq HEAD /v1/sys/health
+check "health: HEAD answers 200" [ "$CODE" = 200 ]
+vreq GET /v1/sys/health "" "${nsh[@]}"
+check "health: a namespace header is refused (404): sys/health is root-only" [ "$CODE" = 404 ]
+
+# --- login -------------------------------------------------------------------------------------
+login rid-ember sid-ember
+check "login: 200 with auth.client_token, service token, lease_duration = token_ttl" \
+  [ "$CODE" = 200 ] && [ -n "$TOKEN" ] && [ "$(j 'd["auth"]["token_type"]')" = service ] &&
+  [ "$(j 'd["auth"]["lease_duration"]')" = 60 ] && [ "$(j 'd["auth"]["renewable"]')" = True ] &&
+  [ "$(j 'd["auth"]["orphan"]')" = True ] && [ "$(j 'd["data"]')" = None ]
+EMBER_TOKEN=$TOKEN
+vreq POST /v1/auth/approle/login "$(login_json rid-ember wrong)" "${nsh[@]}"
+check "login: wrong secret_id -> 400 invalid role or secret ID" [ "$CODE" = 400 ] && has_error "invalid role or secret ID"
+vreq POST /v1/auth/approle/login "$(login_json rid-nope sid-ember)" "${nsh[@]}"
+check "login: unknown role_id -> 400 invalid role or secret ID" [ "$CODE" = 400 ] && has_error "invalid role or secret ID"
+vreq POST /v1/auth/approle/login "$(login_json rid-ember sid-ember)"
+check "namespace: login without X-Vault-Namespace -> 403" [ "$CODE" = 403 ]
+vreq POST /v1/auth/approle/login "$(login_json rid-ember sid-ember)" -H "X-Vault-Namespace: ns1/other"
+check "namespace: login with a wrong namespace -> 403" [ "$CODE" = 403 ]
+vreq POST /v1/ns1/team/auth/approle/login "$(login_json rid-ember sid-ember)"
+check "namespace: the path-prefix form /v1/ns1/team/... works" [ "$CODE" = 200 ]
+printf 'role_id=x' >"$WORK/bad.json"
+vreq POST /v1/auth/approle/login "$WORK/bad.json" "${nsh[@]}"
+check "non-JSON body -> 400 failed to parse JSON input" [ "$CODE" = 400 ] && grep -q 'failed to parse JSON input' "$BODY"
+vreq GET /v1/auth/approle/login "" "${nsh[@]}"
+check "wrong method -> 405" [ "$CODE" = 405 ]
+
+# secret_id_num_uses: sid-twice works twice, then never again.
+login rid-ember sid-twice; c1=$CODE
+login rid-ember sid-twice; c2=$CODE
+login rid-ember sid-twice; c3=$CODE
+check "secret_id num_uses=2: 200, 200, then 400" [ "$c1$c2$c3" = 200200400 ]
+
+# --- sign --------------------------------------------------------------------------------------
+make_csr "$WORK/ok" -subj "/CN=app.example.com" \
+  -addext "subjectAltName=DNS:app.example.com,DNS:api.example.com,IP:10.0.0.1,URI:spiffe://td/ns/default/sa/app"
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: 200 with certificate, issuing_ca, ca_chain (incl. root), serial_number" \
+  [ "$CODE" = 200 ] && [ "$(j 'len(d["data"]["ca_chain"])')" = 2 ] && [ "$(j 'd["lease_id"]')" = "" ] &&
+  [ "$(j '":" in d["data"]["serial_number"]')" = True ]
+j 'd["data"]["certificate"]' >"$WORK/leaf.pem"
+j 'd["data"]["ca_chain"][0]' >"$WORK/chain0.pem"
+check "sign: PEM values carry no trailing newline (as Vault trims them)" \
+  [ "$(j 'd["data"]["certificate"].endswith("-----END CERTIFICATE-----")')" = True ]
+verify_leaf() { openssl verify -CAfile "$WORK/ca/root.crt" -untrusted "$WORK/chain0.pem" "$WORK/leaf.pem" >/dev/null 2>&1; }
+check "sign: leaf verifies with ca_chain up to the root" verify_leaf
+check "sign: ttl 2160h is truncated to the role max_ttl 72h with Vault's warning" \
+  [ "$(j 'any("longer than permitted maxTTL \"72h0m0s\"" in w for w in d["warnings"])')" = True ]
+check "sign: notBefore is backdated 30 s and notAfter = now + 72h" python3 - "$WORK/leaf.pem" <<'PY'
+import subprocess, sys, time, calendar
+out = subprocess.run(["openssl", "x509", "-noout", "-startdate", "-enddate", "-in", sys.argv[1]], capture_output=True).stdout.decode()
+d = dict(l.split("=", 1) for l in out.splitlines())
+p = lambda s: calendar.timegm(time.strptime(s.strip(), "%b %d %H:%M:%S %Y GMT"))
+now = time.time()
+sys.exit(0 if 20 <= now - p(d["notBefore"]) <= 45 and abs(p(d["notAfter"]) - (now + 72 * 3600)) < 15 else 1)
+PY
+openssl x509 -in "$WORK/leaf.pem" -noout -text >"$WORK/leaf.txt"
+check "sign: SANs from the CSR, role KU/EKU (server+client)" \
+  grep -q 'DNS:api.example.com, DNS:app.example.com, IP Address:10.0.0.1, URI:spiffe://td/ns/default/sa/app' "$WORK/leaf.txt" &&
+  grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' "$WORK/leaf.txt"
+
+make_csr "$WORK/evil" -subj "/CN=foo.evil.com"
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/evil.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: CN outside the role -> 400 common name foo.evil.com not allowed by this role" \
+  [ "$CODE" = 400 ] && has_error "common name foo.evil.com not allowed by this role"
+make_csr "$WORK/san" -subj "/CN=ok.example.com" -addext "subjectAltName=DNS:ok.example.com,DNS:x.evil.com"
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/san.csr")" "${nsh[@]}" -H "Authorization: Bearer $EMBER_TOKEN"
+check "sign: SAN outside the role -> 400 subject alternate name x.evil.com not allowed by this role" \
+  [ "$CODE" = 400 ] && has_error "subject alternate name x.evil.com not allowed by this role"
+make_csr "$WORK/uri" -subj "/CN=ok.example.com" -addext "subjectAltName=URI:spiffe://other/x"
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/uri.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: URI outside allowed_uri_sans -> 400" [ "$CODE" = 400 ] &&
+  has_error "URI Subject Alternative Names were provided via CSR which are not valid for this role"
+vreq POST /v1/pki_int/sign/noip "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: IP SAN on a role with allow_ip_sans=false -> 400" [ "$CODE" = 400 ] && grep -q 'IP Subject Alternative Names are not allowed' "$BODY"
+openssl req -new -newkey rsa:2048 -nodes -subj "/CN=rsa.example.com" -keyout "$WORK/rsa.key" -out "$WORK/rsa.csr" 2>/dev/null
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/rsa.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: RSA CSR on an ec role -> 400 role requires keys of type ec" [ "$CODE" = 400 ] && has_error "role requires keys of type ec"
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}"
+check "sign: no token -> 403" [ "$CODE" = 403 ]
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" -H "X-Vault-Token: $EMBER_TOKEN"
+check "namespace: sign without X-Vault-Namespace -> 403" [ "$CODE" = 403 ]
+vreq POST /v1/pki_int/sign/nope "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "sign: unknown role -> 400 unknown role" [ "$CODE" = 400 ] && has_error "unknown role: nope"
+vreq GET /v1/secret/data/x "" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "ACL: a path outside the role's allowed_paths -> 403" [ "$CODE" = 403 ]
+
+# --- token uses, lookup-self, renew-self, revoke-self ------------------------------------------
+login rid-limited sid-limited
+LIM=$TOKEN
+vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $LIM"
+check "lookup-self spends a use (num_uses 3 -> 2)" [ "$CODE" = 200 ] && [ "$(j 'd["data"]["num_uses"]')" = 2 ]
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $LIM"; c1=$CODE
+vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $LIM"; c2=$CODE; left=$(j 'd["data"]["num_uses"]')
+vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $LIM"
+check "num_uses exhausted: the 4th call -> 403 permission denied" \
+  [ "$c1$c2$left" = 2002000 ] && [ "$CODE" = 403 ] && has_error "permission denied"
+
+vreq POST /v1/auth/token/renew-self "" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "renew-self: 200, lease_duration = token_ttl 60" [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"]')" = 60 ]
+echo '{"increment":"1h"}' >"$WORK/inc.json"
+vreq POST /v1/auth/token/renew-self "$WORK/inc.json" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "renew-self: increment 1h is capped by token_max_ttl 90s" \
+  [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"] <= 90')" = True ] && [ "$(j 'd["warnings"] is not None')" = True ]
+login rid-batch sid-batch
+vreq POST /v1/auth/token/renew-self "" "${nsh[@]}" -H "X-Vault-Token: $TOKEN"
+check "renew-self: a batch token -> 400" [ "$CODE" = 400 ] && has_error "batch tokens cannot be renewed"
+
+login rid-ember sid-ember
+vreq POST /v1/auth/token/revoke-self "" "${nsh[@]}" -H "X-Vault-Token: $TOKEN"; c1=$CODE
+vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $TOKEN"
+check "revoke-self: 204, then the token is refused with 403" [ "$c1" = 204 ] && [ "$CODE" = 403 ]
+
+login rid-ember sid-ember
+admin clock '{"advance_seconds": 120}' >/dev/null
+vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $TOKEN"
+check "expiry: a token past its max TTL -> 403" [ "$CODE" = 403 ]
+
+# --- sealed, standby, faults, control ------------------------------------------------------------
+check "control: no admin header -> 403" [ "$(curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST "$URL/_fake/seal")" = 403 ]
+admin seal >/dev/null
+vreq POST /v1/auth/approle/login "$(login_json rid-ember sid-ember)" "${nsh[@]}"; c1=$CODE; sealed_ok=no
+has_error "Vault is sealed" && sealed_ok=yes
+vreq GET /v1/sys/health
+check "sealed: login -> 503 Vault is sealed, health -> 503" [ "$c1" = 503 ] && [ "$sealed_ok" = yes ] && [ "$CODE" = 503 ]
+vreq GET "/v1/sys/health?sealedcode=200"
+check "health: sealedcode=200 overrides the code" [ "$CODE" = 200 ]
+admin unseal >/dev/null
+
+admin standby-on '{"active_addr": "https://active.example:8200"}' >/dev/null
+vreq POST "/v1/pki_int/sign/web?x=1" "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
+check "standby: 307 with Location to the active node, path kept" \
+  [ "$CODE" = 307 ] && grep -qi '^Location: https://active.example:8200/v1/pki_int/sign/web?x=1' "$HEADERS"
+vreq GET /v1/sys/health; c1=$CODE
+vreq GET "/v1/sys/health?standbyok=true"
+check "standby: health 429, 200 with standbyok=true" [ "$c1" = 429 ] && [ "$CODE" = 200 ]
+admin standby-off >/dev/null
+admin state '{"perf_standby": true}' >/dev/null
+vreq GET /v1/sys/health; c1=$CODE
+admin state '{"perf_standby": false, "dr_secondary": true}' >/dev/null
+vreq GET /v1/sys/health; c2=$CODE
+admin state '{"dr_secondary": false, "initialized": false}' >/dev/null
+vreq GET /v1/sys/health; c3=$CODE
+admin state '{"initialized": true}' >/dev/null
+check "health: 473 perf standby, 472 DR secondary, 501 not initialized" [ "$c1$c2$c3" = 473472501 ]
+
+admin fault '{"path": "/v1/sys/health", "count": 2, "status": 502, "errors": ["upstream"]}' >/dev/null
+vreq GET /v1/sys/health; c1=$CODE
+vreq GET /v1/sys/health; c2=$CODE
+vreq GET /v1/sys/health; c3=$CODE
+check "fault: the next 2 requests answer 502, then normal again" [ "$c1$c2$c3" = 502502200 ]
+admin fault '{"path": "/v1/sys/health", "drop": true}' >/dev/null
+curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "$URL/v1/sys/health"; rc=$?
+check "fault: drop closes the connection without an answer (curl exit 52)" [ "$rc" = 52 ]
+
+admin revoke-secret-id '{"secret_id": "sid-ember"}' >/dev/null
+login rid-ember sid-ember
+check "control: a revoked secret_id -> 400 invalid role or secret ID" [ "$CODE" = 400 ]
+
+head -c $((32 * 1024 * 1024 + 10)) /dev/zero >"$WORK/big.bin"
+vreq POST /v1/auth/approle/login "$WORK/big.bin" "${nsh[@]}"
+check "a body over 32 MiB is refused (413)" [ "$CODE" = 413 ]
+rm -f "$WORK/big.bin"
+
+curl -s --cacert "$WORK/ca/root.crt" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
+BODY="$WORK/stats.json"
+check "stats: counts logins, sign requests and live tokens" \
+  [ "$(j 'd["logins"] >= 8 and d["signs"] >= 2 and d["tokens_alive"] >= 1 and d["requests"]["POST /v1/pki_int/sign/web"] >= 5')" = True ]
+check "log: no token or secret_id value on stderr" sh -c "! grep -q -e '$EMBER_TOKEN' -e sid-ember -e sid-twice '$WORK/fake.log'"
+
+# --- plain HTTP mode without namespace (OSS-like), then SIGTERM -----------------------------------
+cat >"$WORK/oss.json" <<JSON
+{"approle": {"approle": {"roles": {"r": {"role_id": "a", "secret_ids": ["b"]}}}}}
+JSON
+P2=$(free_port)
+python3 "$FAKE" --config "$WORK/oss.json" --port "$P2" --http --admin-token "$ADMIN" 2>"$WORK/oss.log" &
+OSS_PID=$!
+PIDS+=("$OSS_PID")
+code=000
+for _ in $(seq 1 100); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P2/v1/sys/health") && [ "$code" = 200 ] && break
+  sleep 0.1
+done
+l=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Vault-Namespace: whatever" \
+  --data '{"role_id":"a","secret_id":"b"}' "http://127.0.0.1:$P2/v1/auth/approle/login")
+check "--http mode: health 200; without a configured namespace the header is ignored" [ "$code" = 200 ] && [ "$l" = 200 ]
+kill -TERM "$OSS_PID"
+wait "$OSS_PID"; rc=$?
+check "SIGTERM: clean exit 0" [ "$rc" = 0 ]
+kill -TERM "$FAKE_PID"
+wait "$FAKE_PID"; rc=$?
+check "SIGTERM (HTTPS instance): clean exit 0" [ "$rc" = 0 ]
