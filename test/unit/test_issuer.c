@@ -118,6 +118,77 @@ static void test_vault_issuer(void **state)
     issuer_unref(is);
 }
 
+/* spec.vault: cert-manager's Vault issuer messages where they apply, and every field read. */
+static void test_vault_spec(void **state)
+{
+    (void)state;
+#define VI(spec) "{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"v\",\"namespace\":\"n\"}," \
+                 "\"spec\":{\"vault\":" spec "}}"
+#define AR "\"auth\":{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"s\",\"key\":\"k\"}}}"
+    struct err e = {0};
+    struct issuer *is = parse(VI("{\"server\":\"https://v:8200\",\"path\":\"pki/sign/web\","
+                                 "\"namespace\":\"team\",\"caBundle\":\"aGVsbG8=\"," AR "}"),
+                              &e);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    assert_string_equal(is->vault.server, "https://v:8200");
+    assert_string_equal(is->vault.path, "pki/sign/web");
+    assert_string_equal(is->vault.namespace, "team");
+    assert_int_equal(is->vault.ca_bundle_len, 5);
+    assert_memory_equal(is->vault.ca_bundle, "hello", 5);
+    assert_string_equal(is->vault.approle_path, "approle"); /* cert-manager's default */
+    assert_string_equal(is->vault.role_id, "r");
+    assert_string_equal(is->vault.secret_name, "s");
+    assert_string_equal(is->vault.secret_key, "k");
+    issuer_unref(is);
+
+    is = parse(VI("{\"server\":\"https://v\",\"path\":\"p/sign/r\",\"caBundleSecretRef\":{"
+                  "\"name\":\"ca\"}," AR "}"),
+               &e);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    assert_string_equal(is->vault.ca_bundle_secret_name, "ca");
+    assert_string_equal(is->vault.ca_bundle_secret_key, "ca.crt"); /* cert-manager's default */
+    issuer_unref(is);
+
+    const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {VI("{\"path\":\"p\"," AR "}"), "Vault server and path are required fields"},
+        {VI("{\"server\":\"https://v\"," AR "}"), "Vault server and path are required fields"},
+        {VI("{\"server\":\"ftp://v\",\"path\":\"p\"," AR "}"), "https://"},
+        {VI("{\"server\":\"https://v\",\"path\":\"/v1/p\"," AR "}"), "after /v1/"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\"}"), "appRole auth is required"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"kubernetes\":{}}}"),
+         "Ember supports AppRole only"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"tokenSecretRef\":{}}}"),
+         "spec.vault.auth.tokenSecretRef"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"appRole\":{\"secretRef\":{"
+            "\"name\":\"s\",\"key\":\"k\"}}}}"),
+         "Vault AppRole auth requires both roleId and secretRef.name"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"appRole\":{\"roleId\":\"r\","
+            "\"secretRef\":{\"name\":\"s\"}}}}"),
+         "Vault AppRole auth requires secretRef.key"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"caBundle\":\"aGVsbG8=\","
+            "\"caBundleSecretRef\":{\"name\":\"c\"}," AR "}"),
+         "specified caBundle and caBundleSecretRef cannot be used together"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"caBundle\":\"%%%\"," AR "}"),
+         "spec.vault.caBundle"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"serverName\":\"x\"," AR "}"),
+         "spec.vault.serverName: unknown field"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct err be = {0};
+        struct issuer *b = parse(bad[i].json, &be);
+        if (b != NULL)
+            fail_msg("case %zu accepted: %s", i, bad[i].json);
+        assert_int_equal(be.kind, ERR_INVALID);
+        assert_contains(be.msg, bad[i].msg);
+    }
+#undef VI
+#undef AR
+}
+
 static void test_issuer_errors(void **state)
 {
     (void)state;
@@ -295,7 +366,7 @@ int main(void)
         cmocka_unit_test(test_cluster_issuer),     cmocka_unit_test(test_vault_issuer),
         cmocka_unit_test(test_issuer_errors),      cmocka_unit_test(test_format_ref),
         cmocka_unit_test(test_readiness),          cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_ref_outlives_store),
+        cmocka_unit_test(test_ref_outlives_store), cmocka_unit_test(test_vault_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
