@@ -1,23 +1,67 @@
 #!/usr/bin/env python3
 """fake_vault.py -- a strict fake HashiCorp Vault server for Ember's integration tests.
 
-Python 3 standard library only; certificates are signed with the `openssl` CLI.
-It speaks the subset of the Vault HTTP API described in shared/docs/vault.md: AppRole login,
-token lookup-self / renew-self / revoke-self, sys/health and PKI sign, and it is deliberately
-as strict as the real server (token uses, TTLs, namespaces, role rules, error wording), because
-a kinder fake would hide client bugs.  Error messages marked "Vault:" below are worded as
-hashicorp/vault words them (builtin/logical/pki/issuing/issue_common.go, sign_cert.go,
-path_issue_sign.go, builtin/credential/approle/path_login.go, sdk/logical/response_util.go).
+Python 3 standard library only; certificates are signed with the `openssl` CLI (`openssl req
+-verify` checks the CSR, `openssl ca` signs with explicit notBefore/notAfter).  It speaks the part
+of the Vault HTTP API that shared/docs/vault.md describes (AppRole login, token lookup-self /
+renew-self / revoke-self, sys/health, PKI sign) and is deliberately as strict as the real server
+(token uses, TTLs, namespaces, role rules, error wording): a kinder fake would hide client bugs.
+Error texts follow hashicorp/vault (builtin/logical/pki/issuing/issue_common.go, sign_cert.go,
+builtin/logical/pki/path_issue_sign.go, builtin/credential/approle/path_login.go,
+sdk/logical/response_util.go).
 
 Usage:
   fake_vault.py --config CONF.json --port PORT (--tls-cert CRT --tls-key KEY | --http)
                 [--bind 127.0.0.1] [--admin-token TOKEN] [--ready-file FILE]
+  --port 0 lets the kernel pick a port; --ready-file receives the port once listening.
+  SIGTERM/SIGINT: clean shutdown, exit 0.  One line per request on stderr (method, path, status,
+  whether a token / namespace header was present; never token or secret_id values).
 
---port 0 lets the kernel pick a port; the chosen port is written to --ready-file (if given)
-once the server listens.  Control endpoints live under /_fake/ and require the header
-`X-Fake-Vault-Admin: <admin token>` (default "fake-admin"), so a Vault client can never hit
-them by accident.  See the report in the repository history / the lead's notes, or read
-`handle_control` below, for the control API.
+Configuration (JSON; relative file names are relative to the config file; durations are
+seconds or Go duration strings such as "90s", "72h", "30d"):
+  {
+    "namespace": "ns1/team",            # optional; "" / absent = OSS mode (header ignored)
+    "default_lease_ttl": "768h", "max_lease_ttl": "768h",   # system defaults (Vault's)
+    "approle": {                        # AppRole mounts: auth/<mount>/login
+      "approle": {"roles": {"ember": {
+        "role_id": "rid", "secret_ids": ["sid", {"secret_id": "sid2", "num_uses": 2}],
+        "bind_secret_id": true, "secret_id_num_uses": 0, "token_ttl": "1h",
+        "token_max_ttl": "4h", "token_num_uses": 0, "token_type": "service" | "batch",
+        "renewable": true, "token_policies": ["ember"],
+        "allowed_paths": ["pki_int/sign/*"]}}}},   # ACL stand-in (go-glob); self paths always ok
+    "pki": {                            # PKI mounts: <mount>/sign/<role>, <mount>/issuer/<ref>/sign/<role>
+      "pki_int": {"ca_cert": "inter.crt", "ca_key": "inter.key", "chain": ["root.crt"],
+        "issuer_name": "default", "remove_roots": false, "leaf_not_after_behavior": "err" | "truncate" | "permit",
+        "check_signer_not_before": false,
+        "roles": {"web": {"allowed_domains": ["example.com"], "allow_subdomains": true,
+          "allow_bare_domains": false, "allow_glob_domains": false, "allow_any_name": false,
+          "allow_localhost": true, "allow_wildcard_certificates": true, "enforce_hostnames": true,
+          "cn_validations": ["email", "hostname"], "allow_ip_sans": true,
+          "allowed_uri_sans": ["spiffe://td/*"], "use_csr_common_name": true,
+          "use_csr_sans": true, "require_cn": true, "ttl": 0, "max_ttl": "72h",
+          "not_before_duration": "30s", "key_type": "rsa" | "ec" | "ed25519" | "any",
+          "key_bits": 0, "key_usage": [...], "ext_key_usage": [], "server_flag": true,
+          "client_flag": true, "organization": [], "ou": [], "generate_lease": false}}}},
+    "tokens": {"static-token": {"ttl": 0, "num_uses": 0, "allowed_paths": ["*"]}}
+  }
+  Role defaults are Vault's.  check_signer_not_before (Vault always checks that the backdated
+  notBefore is not before the CA's notBefore) is off by default because test CAs are made a
+  second before use; turn it on to get "notBefore before signer's notBefore".
+
+Control API (header X-Fake-Vault-Admin: <--admin-token, default "fake-admin">; POST with a JSON
+body unless noted; answers 204, or 403 without the header):
+  /_fake/seal, /_fake/unseal
+  /_fake/standby-on {"active_addr": "https://host:port"}, /_fake/standby-off
+  /_fake/state {"sealed", "initialized", "standby", "perf_standby", "dr_secondary": bool,
+                "active_addr": str}
+  /_fake/fault {"path": "/v1/..." | "*", "method": opt, "count": N, "status": S,
+                "errors": [..], "headers": {..}, "latency_ms": L, "drop": bool}
+  /_fake/latency {"ms": L}        global added latency;  /_fake/faults-clear
+  /_fake/revoke-secret-id {"secret_id": s}
+  /_fake/add-secret-id {"mount": "approle", "role": name, "secret_id": s, "num_uses": n}
+  /_fake/revoke-tokens {}         /_fake/clock {"advance_seconds": n}  (ages tokens only)
+  GET /_fake/stats                counters, per-path counts, tokens_alive, request log, sign bodies
+  /_fake/reset-stats
 """
 
 import argparse
@@ -584,7 +628,7 @@ def load_config(path):
         behavior = mc.get("leaf_not_after_behavior", "err")
         if behavior not in ("err", "truncate", "permit"):
             raise SystemExit("fake-vault: config: leaf_not_after_behavior must be err, truncate or permit")
-        issuer = {"cert_file": p(mc["ca_cert"]), "key_file": p(mc["ca_key"]), "pem": issuer_pem,
+        issuer = {"name": str(mc.get("issuer_name", "default")), "cert_file": p(mc["ca_cert"]), "key_file": p(mc["ca_key"]), "pem": issuer_pem,
                   "chain": [c for c in chain if c != issuer_pem], "info": info,
                   "remove_roots": bool(mc.get("remove_roots", False)),
                   "leaf_not_after_behavior": behavior,
@@ -1003,6 +1047,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.require_method(("POST", "PUT"))
                 body = self.json_body()
                 self.authenticate(rel)
+                ref = m.group(1)
+                if ref is not None and ref not in ("default", st.cfg["pki"][mount]["issuer"]["name"]):
+                    raise HTTPError(400, ["unable to find PKI issuer for reference: %s" % ref])
                 self.sign(mount, m.group(2), body)
                 return
             if sub in ("ca_chain", "cert/ca_chain", "ca/pem", "ca"):
@@ -1111,6 +1158,10 @@ class Handler(BaseHTTPRequestHandler):
                 # hashicorp/vault#10664).
                 rec["num_uses"] -= 1
                 if rec["num_uses"] == 0:
+                    # Vault marks a used-up token with num_uses -1 (vault/token_store.go
+                    # UseToken), so a lookup-self that spent the last use reports -1, not 0
+                    # (which would read as "unlimited").
+                    rec["num_uses"] = -1
                     rec["revoked"] = True
             return tok, rec
 

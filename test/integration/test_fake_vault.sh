@@ -194,8 +194,8 @@ check "lookup-self spends a use (num_uses 3 -> 2)" [ "$CODE" = 200 ] && [ "$(j '
 vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $LIM"; c1=$CODE
 vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $LIM"; c2=$CODE; left=$(j 'd["data"]["num_uses"]')
 vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $LIM"
-check "num_uses exhausted: the 4th call -> 403 permission denied" \
-  [ "$c1$c2$left" = 2002000 ] && [ "$CODE" = 403 ] && has_error "permission denied"
+check "num_uses exhausted: the lookup that spends the last use says -1, the 4th call -> 403" \
+  [ "$c1$c2$left" = 200200-1 ] && [ "$CODE" = 403 ] && has_error "permission denied"
 
 vreq POST /v1/auth/token/renew-self "" "${nsh[@]}" -H "X-Vault-Token: $EMBER_TOKEN"
 check "renew-self: 200, lease_duration = token_ttl 60" [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"]')" = 60 ]

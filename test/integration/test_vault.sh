@@ -22,7 +22,8 @@ cat >"$WORK/vault.json" <<JSON
   "namespace": "$NS/",
   "approle": {"approle": {"roles": {
     "ember":   {"role_id": "rid-ember", "secret_ids": ["sid-ember", "sid-revokable"], "token_ttl": "1h"},
-    "limited": {"role_id": "rid-limited", "secret_ids": ["sid-limited"], "token_num_uses": 3}
+    "limited": {"role_id": "rid-limited", "secret_ids": ["sid-limited"], "token_num_uses": 3},
+    "single":  {"role_id": "rid-single", "secret_ids": ["sid-single"], "token_num_uses": 1}
   }}},
   "pki": {"pki_int": {
     "ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
@@ -88,6 +89,7 @@ YAML
   issuer vault "$active_URL" pki_int/sign/web rid-ember sid-ember
   issuer vault-strict "$active_URL" pki_int/sign/strict rid-ember sid-ember
   issuer vault-limited "$active_URL" pki_int/sign/web rid-limited sid-limited
+  issuer vault-single "$active_URL" pki_int/sign/web rid-single sid-single
   issuer vault-standby "$standby_URL" pki_int/sign/web rid-ember sid-ember
   issuer vault-revoked "$active_URL" pki_int/sign/web rid-ember sid-revokable
 } >"$WORK/issuers.yaml"
@@ -163,6 +165,16 @@ check "a token used up by num_uses is replaced silently (6 issued, $((logins_aft
   test $((logins_after - logins_before)) -ge 2
 check "... and no sign was refused for a used-up token" \
   test "$(stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" = 0
+
+denied_before=$(stats "$active_URL" 'd["denied"]')
+for i in 1 2 3; do
+  req "single$i" vault-single "one$i.example.com"
+  post /v1/certificaterequests "$WORK/single$i.json"
+  [ "$CODE" = 201 ] || not_ok "token_num_uses=1 request $i: $CODE $(head -c 300 "$BODY")"
+done
+check "single-use tokens: 3 requests issued" test "$CODE" = 201
+check "... without a refused call after the first token (no login loop)" \
+  test $(( $(stats "$active_URL" 'd["denied"]') - denied_before )) -le 1
 
 req standby vault-standby sb.example.com
 post /v1/certificaterequests "$WORK/standby.json"
