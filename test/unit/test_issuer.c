@@ -122,8 +122,9 @@ static void test_vault_issuer(void **state)
 static void test_vault_spec(void **state)
 {
     (void)state;
-#define VI(spec) "{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"v\",\"namespace\":\"n\"}," \
-                 "\"spec\":{\"vault\":" spec "}}"
+#define VI(spec)                                                                                   \
+    "{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"v\",\"namespace\":\"n\"},"            \
+    "\"spec\":{\"vault\":" spec "}}"
 #define AR "\"auth\":{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"s\",\"key\":\"k\"}}}"
     struct err e = {0};
     struct issuer *is = parse(VI("{\"server\":\"https://v:8200\",\"path\":\"pki/sign/web\","
