@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# run.sh -- `make bench`: Ember's speed as ratios to baselines measured in the same run (raw
+# OpenSSL, cfssl), plus its memory. Prints measures beside targets; never fails on timing.
+# Loopback only, bounded in time (about a minute), every process it starts is stopped on exit.
+#
+# Environment: OUT (build dir, default build), CRYPTO_SECONDS (2), PIPELINE_SECONDS (2),
+# HTTP_SECONDS (10), HTTP_CR_SECONDS (5; 0 skips the /v1/certificaterequests run),
+# HTTP_CONNS (2), HTTP_MAX_REQUESTS (500000).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-build}
+HTTP_SECONDS=${HTTP_SECONDS:-10}
+HTTP_CR_SECONDS=${HTTP_CR_SECONDS:-5}
+HTTP_CONNS=${HTTP_CONNS:-2}
+HTTP_MAX_REQUESTS=${HTTP_MAX_REQUESTS:-500000}
+BIN=$OUT/ember-issuer
+LIB=$OUT/libember.a
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$BIN" ] || die "$BIN is missing: run 'make' first"
+[ -f "$LIB" ] || die "$LIB is missing: run 'make' first"
+for tool in gcc pkg-config openssl python3 curl; do
+  command -v "$tool" >/dev/null || die "$tool is missing: run 'make deps'"
+done
+
+TMP=$(mktemp -d /tmp/ember-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build the drivers ----------------------------------------------------------------------
+mkdir -p "$OUT/bench"
+PKG=$(pkg-config --cflags --libs libmicrohttpd libcjson openssl libcurl yaml-0.1)
+CFLAGS="-O2 -g -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes"
+# shellcheck disable=SC2086
+gcc $CFLAGS -Iissuer -o "$OUT/bench/bench_inproc" test/bench/bench_inproc.c "$LIB" $PKG -lpthread -lm
+# shellcheck disable=SC2086
+gcc $CFLAGS -o "$OUT/bench/loadgen" test/bench/loadgen.c $PKG -lpthread
+
+RES=$TMP/results
+: >"$RES"
+r() { sed -n "s/^$1=//p" "$RES" | tail -n 1; }
+put() { echo "$1=$2" >>"$RES"; }
+
+echo "Ember bench on $(nproc) CPU(s), $(openssl version | cut -d' ' -f1-2), $(date -u +%FT%TZ)"
+echo
+
+# ---- 1 and 2: raw OpenSSL and the in-process pipeline ---------------------------------------
+"$OUT/bench/bench_inproc" examples/standalone "$RES"
+echo
+
+# ---- helpers for the HTTP runs ---------------------------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# thread_ticks PID: "tid ticks" per thread, to see how many threads did the work
+thread_ticks() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)"; done | sort; }
+wait_http() { # URL PID: until the server answers anything (or 10 s)
+  for _ in $(seq 1 100); do
+    kill -0 "$2" 2>/dev/null || return 1
+    code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "$1" || true)
+    [ "$code" != "000" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+HZ=$(getconf CLK_TCK)
+# load NAME URL BODY PID SECONDS: runs the load generator, records NAME_{rate,ok,non2xx,errors,cpu_us}
+load() {
+  local name=$1 url=$2 body=$3 pid=$4 secs=$5 c0 c1 line t0 t1 busy
+  c0=$(cpu_ticks "$pid")
+  t0=$(thread_ticks "$pid")
+  line=$("$OUT/bench/loadgen" "$url" "$body" application/json "$HTTP_CONNS" "$secs" \
+    "$HTTP_MAX_REQUESTS" "$TMP/$name.sample")
+  c1=$(cpu_ticks "$pid")
+  t1=$(thread_ticks "$pid")
+  echo "$line" | sed 's/^/    /'
+  # Threads that were busy more than 20% of the run: with 2 connections and a thread pool,
+  # 1 means both connections were served by the same thread, one after the other.
+  busy=$(join <(echo "$t0") <(echo "$t1") | awk -v lim="$(awk -v s="$secs" -v hz="$HZ" 'BEGIN { print s * hz * 0.2 }')" \
+    '$3 - $2 > lim { n++ } END { print n + 0 }')
+  echo "    server threads busy > 20% of the run: $busy"
+  put "${name}_busy_threads" "$busy"
+  local rate ok
+  rate=$(echo "$line" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p')
+  ok=$(echo "$line" | sed -n 's/.*ok=\([0-9]*\).*/\1/p')
+  put "${name}_rate" "$rate"
+  put "${name}_ok" "$ok"
+  put "${name}_non2xx" "$(echo "$line" | sed -n 's/.*non2xx=\([0-9]*\).*/\1/p')"
+  put "${name}_errors" "$(echo "$line" | sed -n 's/.*errors=\([0-9]*\).*/\1/p')"
+  put "${name}_cpu_us" "$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$ok" 'BEGIN { printf "%.0f", n ? t / hz * 1e6 / n : 0 }')"
+  # Firefly and cfssl answer PEM; a CertificateRequest carries it base64-encoded.
+  grep -q -e 'BEGIN CERTIFICATE' -e '"certificate":"LS0tLS1CRUdJTi' "$TMP/$name.sample" ||
+    echo "    WARNING: the first 2xx answer holds no certificate"
+}
+
+# ---- inputs: the CA (shared by both servers) and one EC P-256 CSR -----------------------------
+"$BIN" dev-ca --output "$TMP/dev-ca.yaml" 2>/dev/null
+b64field() { sed -n "s/^  $1: //p" "$TMP/dev-ca.yaml" | base64 -d; }
+b64field 'tls\.crt' >"$TMP/ca.pem"
+b64field 'tls\.key' >"$TMP/ca-key.pem"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/leaf-key.pem" \
+  -subj /CN=bench.example.com -addext subjectAltName=DNS:bench.example.com \
+  -out "$TMP/csr.pem" 2>/dev/null
+python3 - "$TMP" <<'EOF'
+import base64, json, sys
+d = sys.argv[1]
+pem = open(d + "/csr.pem").read()
+json.dump({"request": pem}, open(d + "/firefly.json", "w"))
+json.dump({"certificate_request": pem}, open(d + "/cfssl.json", "w"))
+json.dump({"apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
+           "metadata": {"name": "bench", "namespace": "default"},
+           "spec": {"request": base64.b64encode(pem.encode()).decode(),
+                    "issuerRef": {"group": "ember.issuer.dev", "kind": "ClusterIssuer",
+                                  "name": "dev-ca"}}}, open(d + "/cr.json", "w"))
+EOF
+
+# ---- 3 and 4: Ember over HTTP, and its memory -------------------------------------------------
+echo "3. HTTP, $HTTP_CONNS keep-alive connections, closed loop, same CSR (EC P-256) and CA (EC P-256)"
+EPORT=$(free_port)
+PPORT=$(free_port)
+"$BIN" --manifests "$TMP/dev-ca.yaml" --manifests examples/standalone \
+  --api-bind-address "127.0.0.1:$EPORT" --health-probe-bind-address "127.0.0.1:$PPORT" \
+  --metrics-bind-address 0 --api-issuer ClusterIssuer/dev-ca --log-format text \
+  2>"$TMP/ember.log" &
+EPID=$!
+PIDS+=("$EPID")
+wait_http "http://127.0.0.1:$PPORT/healthz" "$EPID" || { cat "$TMP/ember.log" >&2; die "ember-issuer did not start"; }
+sleep 1
+put rss_idle "$(rss_kib "$EPID")"
+echo "  ember-issuer (pid $EPID) idle RSS after 1 s: $(r rss_idle) KiB"
+echo "  ember  POST /v1/certificatesigningrequest, ${HTTP_SECONDS} s:"
+load ember "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$EPID" "$HTTP_SECONDS"
+if [ "$HTTP_CR_SECONDS" != 0 ]; then
+  echo "  ember  POST /v1/certificaterequests, ${HTTP_CR_SECONDS} s:"
+  load ember_cr "http://127.0.0.1:$EPORT/v1/certificaterequests" "$TMP/cr.json" "$EPID" "$HTTP_CR_SECONDS"
+fi
+sleep 1
+put rss_load "$(rss_kib "$EPID")"
+echo "  ember-issuer RSS 1 s after the load: $(r rss_load) KiB"
+kill "$EPID" && wait "$EPID" 2>/dev/null || true
+
+if command -v cfssl >/dev/null; then
+  cat >"$TMP/cfssl-config.json" <<'EOF'
+{"signing": {"default": {"expiry": "720h",
+  "usages": ["digital signature", "key encipherment", "server auth", "client auth"]}}}
+EOF
+  CPORT=$(free_port)
+  cfssl serve -address 127.0.0.1 -port "$CPORT" -ca "$TMP/ca.pem" -ca-key "$TMP/ca-key.pem" \
+    -config "$TMP/cfssl-config.json" 2>"$TMP/cfssl.log" &
+  CPID=$!
+  PIDS+=("$CPID")
+  wait_http "http://127.0.0.1:$CPORT/api/v1/cfssl/sign" "$CPID" || { tail -5 "$TMP/cfssl.log" >&2; die "cfssl serve did not start"; }
+  sleep 1
+  put cfssl_rss_idle "$(rss_kib "$CPID")"
+  echo "  cfssl  POST /api/v1/cfssl/sign, ${HTTP_SECONDS} s:"
+  load cfssl "http://127.0.0.1:$CPORT/api/v1/cfssl/sign" "$TMP/cfssl.json" "$CPID" "$HTTP_SECONDS"
+  put cfssl_rss_load "$(rss_kib "$CPID")"
+  kill "$CPID" && wait "$CPID" 2>/dev/null || true
+else
+  echo "  cfssl is not installed (make deps-bench): no HTTP baseline"
+fi
+echo
+
+# ---- the table --------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+mark() { awk -v m="$1" -v t="$2" -v dir="$3" 'BEGIN { if (m == "n/a" || m == "") print "?"; else if ((dir == ">=" && m + 0 >= t) || (dir == "<=" && m + 0 <= t)) print "met"; else print "MISSED" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+row() { printf "  %-52s %14s   %-10s %s\n" "$1" "$2" "$3" "$4"; }
+
+echo "Summary (ratios against baselines measured in this run; targets are goals, not a test)"
+row "measure" "value" "target" ""
+row "raw EC P-256 sign / verify per s" "$(r crypto_ec256_sign) / $(r crypto_ec256_verify)" "" ""
+row "raw RSA 2048 sign / verify per s" "$(r crypto_rsa2048_sign) / $(r crypto_rsa2048_verify)" "" ""
+for t in ec256_ec256 ec256_rsa2048 rsa2048_ec256; do
+  ca=${t%_*}; csr=${t#*_}
+  if [ "$t" = ec256_ec256 ]; then tgt=">= 0.60"; m=$(mark "$(r ratio_$t)" 0.6 ">="); else tgt=""; m=""; fi
+  row "pipeline CA $ca, CSR $csr: certs/s" "$(r pipeline_$t)" "" ""
+  row "  ... / bound 1/(1/sign+1/verify) = $(r bound_$t)/s" "$(r ratio_$t)" "$tgt" "$m"
+  row "  api_handle_firefly in-process (no HTTP): certs/s" "$(r firefly_$t)" "" ""
+done
+E=$(r ember_rate); C=$(r cfssl_rate); EC=$(ratio "$E" "$C")
+row "HTTP ember /v1/certificatesigningrequest certs/s" "${E:-n/a}" "" ""
+[ "$HTTP_CR_SECONDS" != 0 ] && row "HTTP ember /v1/certificaterequests certs/s" "$(r ember_cr_rate)" "" ""
+row "HTTP cfssl /api/v1/cfssl/sign certs/s" "${C:-n/a}" "" ""
+row "HTTP ember / cfssl" "$EC" ">= 3.00" "$(mark "$EC" 3 ">=")"
+row "server CPU per cert, ember / cfssl (us)" "$(r ember_cpu_us) / $(r cfssl_cpu_us)" "" ""
+row "  cfssl CPU / ember CPU per cert" "$(ratio "$(r cfssl_cpu_us)" "$(r ember_cpu_us)")" "" ""
+row "ember threads busy during the load (of $HTTP_CONNS conns)" "$(r ember_busy_threads)" "" ""
+row "HTTP non-2xx / transport errors (ember, cfssl)" "$(r ember_non2xx)+$(r ember_cr_non2xx)/$(r ember_errors)+$(r ember_cr_errors), $(r cfssl_non2xx)/$(r cfssl_errors)" "0" ""
+RI=$(mib "$(r rss_idle)"); RL=$(mib "$(r rss_load)")
+row "ember-issuer RSS idle (MiB)" "$RI" "<= 16" "$(mark "$RI" 16 "<=")"
+row "ember-issuer RSS after the load (MiB)" "$RL" "" ""
+[ -n "$(r cfssl_rss_idle)" ] && row "cfssl RSS idle / after the load (MiB)" "$(mib "$(r cfssl_rss_idle)") / $(mib "$(r cfssl_rss_load)")" "" ""
+echo "  (the load generator runs on the same $(nproc) CPU(s) as the server, for both servers alike)"
+exit 0
