@@ -28,7 +28,8 @@ struct config {
                                           ClusterIssuer/NAME) */
     bool api_allow_unauthenticated;    /* --api-allow-unauthenticated, default false */
     long long api_max_body_bytes;      /* --api-max-body-bytes, default 1048576, 1024..16777216 */
-    int http_threads;                  /* --http-threads, default 4, bounds 1..64 */
+    int http_threads;                  /* --http-threads, default 0 (a thread per connection),
+                                          N > 0: a pool of N, bounds 0..64 */
     struct strv manifests;             /* --manifests PATH, repeatable: file or directory */
     char *cluster_resource_namespace;  /* --cluster-resource-namespace; when not given: the pod's
                                           namespace file, else "default" (never "" after parse) */

@@ -276,8 +276,12 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
         flags |= MHD_USE_IPv6 | (IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
                                      ? MHD_USE_DUAL_STACK
                                      : 0);
-    /* A pool of one is no pool: libmicrohttpd warns on stderr, so leave the option out. */
-    unsigned threads = (unsigned)(routes->threads > 1 ? routes->threads : 0);
+    /* threads 0: a thread per connection, so two busy keep-alive clients never queue behind
+     * each other on one pool thread (the connection limits bound the threads). A pool of one
+     * is no pool: libmicrohttpd warns on stderr, so it becomes a single polling thread. */
+    unsigned threads = (unsigned)(routes->threads > 0 ? routes->threads : 0);
+    if (threads == 0)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},

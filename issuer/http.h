@@ -18,7 +18,7 @@ struct http_routes {
     bool (*ready)(void *ud); /* /readyz */
     void *ready_ud;
     size_t max_body; /* request bodies beyond this get 413 */
-    int threads;
+    int threads;     /* 0: a thread per connection; N: a pool of N */
 };
 
 struct http_listener;

@@ -89,7 +89,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.api_issuer, "");
     assert_false(cfg.api_allow_unauthenticated);
     assert_int_equal(cfg.api_max_body_bytes, 1048576);
-    assert_int_equal(cfg.http_threads, 4);
+    assert_int_equal(cfg.http_threads, 0);
     assert_int_equal(cfg.manifests.n, 0);
     assert_int_equal(cfg.policy_annotations.n, 0);
     assert_true(cfg.approve);
@@ -287,18 +287,18 @@ static void test_env_empty_and_unknown_ignored(void **state)
     struct config cfg;
     struct err err;
     assert_int_equal(PARSE_ENV(&cfg, &err, env, NULL), 0);
-    assert_int_equal(cfg.http_threads, 4);
+    assert_int_equal(cfg.http_threads, 0);
     config_free(&cfg);
 }
 
 static void test_env_error_names_variable(void **state)
 {
     (void)state;
-    char *env[] = {"EMBER_HTTP_THREADS=0", NULL};
+    char *env[] = {"EMBER_HTTP_THREADS=-1", NULL};
     struct config cfg;
     struct err err;
     assert_int_equal(PARSE_ENV(&cfg, &err, env, NULL), -1);
-    assert_string_equal(err.msg, "EMBER_HTTP_THREADS: 0 is below the minimum 1");
+    assert_string_equal(err.msg, "EMBER_HTTP_THREADS: -1 is below the minimum 0");
     char *env2[] = {"EMBER_LOG_LEVEL=verbose", NULL};
     assert_int_equal(PARSE_ENV(&cfg, &err, env2, NULL), -1);
     assert_string_equal(err.msg, "EMBER_LOG_LEVEL: must be one of debug, info, warn, error");
@@ -336,7 +336,7 @@ static void test_error_missing_value(void **state)
 static void test_error_bounds(void **state)
 {
     (void)state;
-    EXPECT_ERROR("--http-threads: 0 is below the minimum 1", "--http-threads", "0");
+    EXPECT_ERROR("--http-threads: -2 is below the minimum 0", "--http-threads", "-2");
     EXPECT_ERROR("--http-threads: 65 is above the maximum 64", "--http-threads=65");
     EXPECT_ERROR("--api-max-body-bytes: 1023 is below the minimum 1024",
                  "--api-max-body-bytes=1023");
@@ -357,7 +357,7 @@ static void test_error_bad_numbers(void **state)
     EXPECT_ERROR("--http-threads: \"\" is not an integer", "--http-threads=");
     EXPECT_ERROR("--api-max-body-bytes: \"99999999999999999999\" is not an integer",
                  "--api-max-body-bytes=99999999999999999999");
-    EXPECT_ERROR("--http-threads: -1 is below the minimum 1", "--http-threads=-1");
+    EXPECT_ERROR("--http-threads: -1 is below the minimum 0", "--http-threads=-1");
 }
 
 static void test_error_bad_duration(void **state)
@@ -504,7 +504,7 @@ static void test_help_lists_every_flag_once(void **state)
 static void test_help_ignores_bad_env(void **state)
 {
     (void)state;
-    char *env[] = {"EMBER_HTTP_THREADS=0", NULL};
+    char *env[] = {"EMBER_HTTP_THREADS=-1", NULL};
     struct config cfg;
     struct err err;
     char *text = NULL;
