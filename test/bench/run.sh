@@ -169,6 +169,59 @@ else
 fi
 echo
 
+# ---- 5: the Vault signer through the strict fake Vault ----------------------------------------
+# The fake signs with the openssl CLI, so certs/s mostly measures the fake; what this shows is
+# Ember's cost in Vault round trips per certificate (target: 1 in steady state; cert-manager's
+# Vault issuer logs in for every signature: 2).
+echo "5. Vault signer: POST /v1/certificatesigningrequest through the fake Vault (plain HTTP), ${VAULT_SECONDS:-5} s"
+b64field 'ca\.crt' >"$TMP/root.pem"
+cat >"$TMP/vault.json" <<'EOF2'
+{"approle": {"approle": {"roles": {"bench": {"role_id": "rid-bench", "secret_ids": ["sid-bench"], "token_ttl": "1h"}}}},
+ "pki": {"pki": {"ca_cert": "ca.pem", "ca_key": "ca-key.pem", "chain": ["root.pem"],
+   "roles": {"bench": {"allowed_domains": ["example.com"], "allow_subdomains": true, "key_type": "any", "max_ttl": "720h"}}}}}
+EOF2
+VPORT=$(free_port)
+python3 test/integration/fake_vault.py --config "$TMP/vault.json" --port "$VPORT" --http \
+  --admin-token bench-admin 2>/dev/null &
+VPID=$!
+PIDS+=("$VPID")
+wait_http "http://127.0.0.1:$VPORT/v1/sys/health" "$VPID" || die "the fake Vault did not start"
+cat >"$TMP/vault-issuer.yaml" <<EOF2
+apiVersion: ember.issuer.dev/v1alpha1
+kind: ClusterIssuer
+metadata: {name: vault}
+spec:
+  defaultPolicy: web
+  vault:
+    server: http://127.0.0.1:$VPORT
+    path: pki/sign/bench
+    auth: {appRole: {roleId: rid-bench, secretRef: {name: vault-approle, key: secretId}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: vault-approle, namespace: default}
+stringData: {secretId: sid-bench}
+EOF2
+EPORT=$(free_port)
+PPORT=$(free_port)
+"$BIN" --manifests "$TMP/vault-issuer.yaml" --manifests examples/standalone \
+  --api-bind-address "127.0.0.1:$EPORT" --health-probe-bind-address "127.0.0.1:$PPORT" \
+  --metrics-bind-address 0 --api-issuer ClusterIssuer/vault --log-format text 2>"$TMP/ember-vault.log" &
+EPID=$!
+PIDS+=("$EPID")
+wait_http "http://127.0.0.1:$PPORT/healthz" "$EPID" || { cat "$TMP/ember-vault.log" >&2; die "ember-issuer did not start"; }
+vstats() { curl -s -H "X-Fake-Vault-Admin: bench-admin" "http://127.0.0.1:$VPORT/_fake/stats" >"$TMP/vstats.json"; }
+vcount() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(v for k, v in d["requests"].items() if "sys/health" not in k))' "$TMP/vstats.json"; }
+load vault "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$EPID" "${VAULT_SECONDS:-5}"
+vstats
+put vault_round_trips "$(vcount)"
+put vault_logins "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["logins"])' "$TMP/vstats.json")"
+awk -v n="$(r vault_round_trips)" -v ok="$(r vault_ok)" 'BEGIN { if (ok > 0) printf "vault_trips_per_cert=%.3f\n", n / ok }' >>"$RES"
+echo "  Vault requests (without health checks): $(r vault_round_trips), logins: $(r vault_logins), certificates: $(r vault_ok)"
+kill "$EPID" && wait "$EPID" 2>/dev/null || true
+kill "$VPID" && wait "$VPID" 2>/dev/null || true
+echo
+
 # ---- the table --------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mark() { awk -v m="$1" -v t="$2" -v dir="$3" 'BEGIN { if (m == "n/a" || m == "") print "?"; else if ((dir == ">=" && m + 0 >= t) || (dir == "<=" && m + 0 <= t)) print "met"; else print "MISSED" }'; }
@@ -196,6 +249,8 @@ row "  cfssl CPU / ember CPU per cert" "$(ratio "$(r cfssl_cpu_us)" "$(r ember_c
 row "ember threads busy during the load (of $HTTP_CONNS conns)" "$(r ember_busy_threads)" "" ""
 row "HTTP non-2xx / transport errors (ember, cfssl)" "$(r ember_non2xx)+$(r ember_cr_non2xx)/$(r ember_errors)+$(r ember_cr_errors), $(r cfssl_non2xx)/$(r cfssl_errors)" "0" ""
 RI=$(mib "$(r rss_idle)"); RL=$(mib "$(r rss_load)")
+row "Vault signer through the fake Vault: certs/s" "$(r vault_rate)" "" ""
+row "  Vault round trips per certificate (incl. the login)" "$(r vault_trips_per_cert)" "<= 1.05" "$(mark "$(r vault_trips_per_cert)" 1.05 "<=")"
 row "ember-issuer RSS idle (MiB)" "$RI" "<= 16" "$(mark "$RI" 16 "<=")"
 row "ember-issuer RSS after the load (MiB)" "$RL" "" ""
 [ -n "$(r cfssl_rss_idle)" ] && row "cfssl RSS idle / after the load (MiB)" "$(mib "$(r cfssl_rss_idle)") / $(mib "$(r cfssl_rss_load)")" "" ""
