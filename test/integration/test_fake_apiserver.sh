@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# test_fake_apiserver.sh -- self-test of test/integration/fake_apiserver.py with curl: the strict
+# fake Kubernetes API server must behave as contract.md §2.1 and §5 say before Ember's
+# controller tests can trust it.
+cd "$(dirname "$0")/../.." || exit 1
+. test/integration/lib.sh
+
+FAKE=test/integration/fake_apiserver.py
+ADMIN=test-admin-$RANDOM
+ADMIN_HDR="X-Fake-Apiserver-Admin: $ADMIN"
+CRS=/apis/cert-manager.io/v1/namespaces/team-a/certificaterequests
+ISS=/apis/ember.issuer.dev/v1alpha1/namespaces/team-a/issuers
+SECRETS=/api/v1/namespaces/team-a/secrets
+LEASES=/apis/coordination.k8s.io/v1/namespaces/ember/leases
+EVENTS=/api/v1/namespaces/team-a/events
+
+# --- a throwaway CA and server certificate for 127.0.0.1 ------------------------------------------
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=fake k8s CA" \
+  -keyout "$WORK/ca.key" -out "$WORK/ca.crt" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
+  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/srv.ext"
+openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+  -extfile "$WORK/srv.ext" -out "$WORK/srv.crt" 2>/dev/null
+CA="$WORK/ca.crt"
+
+cat >"$WORK/conf.json" <<'JSON'
+{
+  "tokens": {
+    "tok-ember": {"user": "system:serviceaccount:ember:ember-issuer",
+                  "approve_signers": ["issuers.ember.issuer.dev/*", "clusterissuers.ember.issuer.dev/*"]},
+    "tok-reader": {"user": "system:serviceaccount:ember:reader", "readonly": true},
+    "tok-other": {"user": "alice"},
+    "tok-secrets-get": {"user": "bob", "rules": [{"verbs": ["get"], "resources": ["secrets"], "namespaces": ["team-a"]}]}
+  },
+  "namespaces": ["default", "ember", "team-a", "team-b"],
+  "bookmark_interval_seconds": 0.5,
+  "too_large_wait_seconds": 0.3,
+  "objects": [
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "preloaded", "namespace": "team-a"},
+     "stringData": {"token": "s3cr3t"}}
+  ]
+}
+JSON
+
+PORT=$(free_port)
+URL="https://127.0.0.1:$PORT"
+python3 "$FAKE" --config "$WORK/conf.json" --port "$PORT" --tls-cert "$WORK/srv.crt" --tls-key "$WORK/srv.key" \
+  --admin-token "$ADMIN" --ready-file "$WORK/ready" --kubeconfig-out "$WORK/kubeconfig" \
+  --kubeconfig-token system:serviceaccount:ember:ember-issuer --kubeconfig-ca "$CA" 2>"$WORK/fake.log" &
+FAKE_PID=$!
+PIDS+=("$FAKE_PID")
+for _ in $(seq 1 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
+check "starts with HTTPS (own CA), writes the ready file; /healthz needs no token" \
+  [ "$(cat "$WORK/ready" 2>/dev/null)" = "$PORT" ] &&
+  [ "$(curl -s --cacert "$CA" "$URL/healthz")" = ok ]
+check "kubeconfig: server, certificate-authority-data of the CA, bearer token" python3 - "$WORK/kubeconfig" "$URL" "$CA" <<'PY'
+import base64, json, sys
+k = json.load(open(sys.argv[1]))
+c = k["clusters"][0]["cluster"]
+ok = c["server"] == sys.argv[2] and base64.b64decode(c["certificate-authority-data"]) == open(sys.argv[3], "rb").read()
+ok = ok and k["users"][0]["user"]["token"] == "tok-ember" and k["current-context"] == "fake"
+sys.exit(0 if ok else 1)
+PY
+
+TOK=tok-ember
+N=0
+# req METHOD PATH [DATA] [curl args...]: sets CODE, BODY (file), HEADERS (file).
+req() {
+  local m=$1 p=$2 data=${3:-}; shift 3 2>/dev/null || shift $#
+  N=$((N + 1)); BODY="$WORK/r$N.json"; HEADERS="$WORK/r$N.h"
+  local args=(-s --cacert "$CA" -o "$BODY" -D "$HEADERS" -w '%{http_code}' -X "$m")
+  [ -n "$TOK" ] && args+=(-H "Authorization: Bearer $TOK")
+  [ -n "$data" ] && args+=(--data-binary "$data")
+  CODE=$(curl "${args[@]}" "$@" "$URL$p")
+}
+JSONCT=(-H "Content-Type: application/json")
+MERGE=(-H "Content-Type: application/merge-patch+json")
+JPATCH=(-H "Content-Type: application/json-patch+json")
+# j EXPR: evaluates a Python expression over the JSON in $BODY bound to `d` (as lib.sh's jqpy), in
+# one long-lived helper process: starting python per check costs more than the whole server work.
+coproc JQ { python3 -u -c '
+import json, sys
+for line in sys.stdin:
+    f, _, expr = line.rstrip("\n").partition("\t")
+    try:
+        d = json.load(open(f))
+        r = eval(expr)
+        out = json.dumps(r) if isinstance(r, (dict, list)) else str(r)
+    except Exception as e:
+        out = "<error %s>" % e.__class__.__name__
+    print(out.replace("\n", "\\n"), flush=True)
+'; }
+PIDS+=("$JQ_PID")
+j() { local out; printf '%s\t%s\n' "$BODY" "$1" >&"${JQ[1]}"; IFS= read -r out <&"${JQ[0]}"; printf '%s\n' "$out"; }
+admin() { curl -s --cacert "$CA" -H "$ADMIN_HDR" -X POST --data-binary "${2:-{\}}" "$URL/_fake/$1"; }
+is_status() { # is_status CODE REASON: the body is a Failure Status with that code and reason
+  [ "$(j 'd["kind"]+"|"+d["apiVersion"]+"|"+json.dumps(d["metadata"])+"|"+d["status"]+"|"+d["reason"]+"|"+str(d["code"])')" = "Status|v1|{}|Failure|$2|$1" ]
+}
+msg_has() { local m; m=$(j 'd["message"]'); [[ "$m" == *"$1"* ]]; }
+
+# --- authentication / authorization ---------------------------------------------------------------
+TOK="" req GET "$CRS"
+check "no token -> 401 Unauthorized Status" [ "$CODE" = 401 ] && is_status 401 Unauthorized && msg_has Unauthorized
+TOK=nope req GET "$CRS"
+check "unknown token -> 401" [ "$CODE" = 401 ] && is_status 401 Unauthorized
+TOK=tok-reader req GET "$CRS"
+check "read-only token: list -> 200" [ "$CODE" = 200 ]
+TOK=tok-reader req POST "$SECRETS" '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}' "${JSONCT[@]}"
+check "read-only token: create -> 403 Forbidden with the RBAC wording" [ "$CODE" = 403 ] && is_status 403 Forbidden &&
+  [ "$(j 'd["message"]')" = 'secrets is forbidden: User "system:serviceaccount:ember:reader" cannot create resource "secrets" in API group "" in the namespace "team-a"' ]
+TOK=tok-secrets-get req GET "$SECRETS/preloaded"; c1=$CODE
+TOK=tok-secrets-get req GET "$SECRETS"
+check "rules: get allowed, list of secrets -> 403" [ "$c1" = 200 ] && [ "$CODE" = 403 ] &&
+  msg_has 'cannot list resource "secrets"'
+
+# --- CertificateRequest CRUD ----------------------------------------------------------------------
+make_csr "$WORK/app" -subj "/CN=app.example.com"
+CSR_B64=$(base64 -w0 "$WORK/app.csr")
+cr_body() { # cr_body NAME_FIELD
+  printf '{"apiVersion":"cert-manager.io/v1","kind":"CertificateRequest","metadata":{%s,"annotations":{"cert-manager.io/certificate-name":"app"}},"spec":{"request":"%s","issuerRef":{"group":"ember.issuer.dev","kind":"Issuer","name":"web"}},"status":{"conditions":[{"type":"Approved","status":"True","reason":"sneaky","message":"x"}]}}' "$1" "$CSR_B64"
+}
+req POST "$CRS" "$(cr_body '"generateName":"app-"')" "${JSONCT[@]}"
+CR=$(j 'd["metadata"]["name"]')
+check "create with generateName -> 201, name app-XXXXX, uid, RFC3339 creationTimestamp, generation 1" \
+  [ "$CODE" = 201 ] && [[ "$CR" =~ ^app-[a-z0-9]{5}$ ]] && [ -n "$(j 'd["metadata"]["uid"]')" ] &&
+  [[ "$(j 'd["metadata"]["creationTimestamp"]')" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]] &&
+  [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+check "create drops status (status subresource enabled)" [ "$(j '"status" in d')" = False ]
+RV1=$(j 'd["metadata"]["resourceVersion"]')
+req POST "$CRS" "$(cr_body "\"name\":\"$CR\"")" "${JSONCT[@]}"
+check "create of an existing name -> 409 AlreadyExists with details" [ "$CODE" = 409 ] && is_status 409 AlreadyExists &&
+  [ "$(j 'd["message"]')" = "certificaterequests.cert-manager.io \"$CR\" already exists" ] &&
+  [ "$(j 'd["details"]')" = "{\"name\": \"$CR\", \"group\": \"cert-manager.io\", \"kind\": \"certificaterequests\"}" ]
+req GET "$CRS/nope"
+check "get missing -> 404 NotFound Status shaped as §5.6" [ "$CODE" = 404 ] && is_status 404 NotFound &&
+  [ "$(j 'd["message"]')" = 'certificaterequests.cert-manager.io "nope" not found' ] &&
+  [ "$(j 'd["details"]["kind"]')" = certificaterequests ]
+req POST "$CRS" "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\",\"metadata\":{\"name\":\"nocsr\"},\"spec\":{\"request\":\"$(printf 'not a csr' | base64 -w0)\",\"issuerRef\":{\"name\":\"web\"}}}" "${JSONCT[@]}"
+check "create with a non-CSR request -> 403 from the cert-manager webhook" [ "$CODE" = 403 ] &&
+  msg_has 'admission webhook "webhook.cert-manager.io" denied the request: spec.request: Invalid value'
+req POST "/apis/cert-manager.io/v1/namespaces/nowhere/certificaterequests" "$(cr_body '"name":"x"')" "${JSONCT[@]}"
+check "create in an unknown namespace -> 404 namespaces not found" [ "$CODE" = 404 ] && msg_has 'namespaces "nowhere" not found'
+req POST "$CRS" "$(cr_body '"name":"x","resourceVersion":"5"')" "${JSONCT[@]}"
+check "create with metadata.resourceVersion -> 500 as the apiserver answers" [ "$CODE" = 500 ] &&
+  msg_has "resourceVersion should not be set on objects to be created"
+
+# --- status subresource, merge patch, RV precondition, webhook ---------------------------------------
+APPROVED='{"type":"Approved","status":"True","reason":"ember.issuer.dev","message":"Approved by policy \"web\"","lastTransitionTime":"2025-01-01T00:00:00Z"}'
+req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
+check "merge patch on /status with a stale resourceVersion -> 409 Conflict" [ "$CODE" = 409 ] && is_status 409 Conflict &&
+  [ "$(j 'd["message"]')" = "Operation cannot be fulfilled on certificaterequests.cert-manager.io \"$CR\": the object has been modified; please apply your changes to the latest version and try again" ]
+TOK=tok-other req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
+check "adding Approved without approve permission on the signer -> 403 from the webhook" [ "$CODE" = 403 ] &&
+  is_status 403 Forbidden && [ "$(j '"details" in d')" = False ] &&
+  [ "$(j 'd["message"]')" = 'admission webhook "webhook.cert-manager.io" denied the request: status.conditions: Forbidden: user "alice" does not have permissions to set approved/denied conditions for issuer {web Issuer ember.issuer.dev}' ]
+req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
+RV2=$(j 'd["metadata"]["resourceVersion"]')
+check "merge patch on /status with the current RV -> 200, new RV, generation unchanged" [ "$CODE" = 200 ] &&
+  [ "$RV2" != "$RV1" ] && [ "$(j 'd["status"]["conditions"][0]["type"]')" = Approved ] &&
+  [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+READY='{"type":"Ready","status":"False","reason":"Pending","message":"waiting"}'
+req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$READY]}}" "${MERGE[@]}"
+check "status write dropping Approved -> 403 'may not be modified once set'" [ "$CODE" = 403 ] &&
+  [ "$(j 'd["message"]')" = "admission webhook \"webhook.cert-manager.io\" denied the request: status.conditions: Forbidden: 'Approved' condition may not be modified once set" ]
+req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[${APPROVED/web/other},$READY]}}" "${MERGE[@]}"
+check "status write rewriting Approved's message -> 403" [ "$CODE" = 403 ] && msg_has "'Approved' condition may not be modified once set"
+req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$APPROVED,{\"type\":\"Denied\",\"status\":\"True\",\"reason\":\"x\",\"message\":\"y\"}]}}" "${MERGE[@]}"
+check "Denied next to Approved -> 403 cannot coexist" [ "$CODE" = 403 ] && msg_has "both 'Denied' and 'Approved' conditions cannot coexist"
+req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$APPROVED,$APPROVED]}}" "${MERGE[@]}"
+check "duplicate condition type -> 422 Invalid (CRD list-map) before the webhook" [ "$CODE" = 422 ] && is_status 422 Invalid &&
+  [ "$(j 'd["details"]["causes"][0]["reason"]')" = FieldValueDuplicate ] && msg_has "CertificateRequest.cert-manager.io \"$CR\" is invalid"
+req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV2\"},\"status\":{\"conditions\":[$APPROVED,$READY],\"certificate\":\"$(printf 'PEM' | base64 -w0)\"}}" "${MERGE[@]}"
+RV3=$(j 'd["metadata"]["resourceVersion"]')
+check "status write keeping Approved byte-for-byte + Ready -> 200" [ "$CODE" = 200 ] &&
+  [ "$(j 'len(d["status"]["conditions"])')" = 2 ]
+req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV3\"},\"status\":{\"conditions\":[$APPROVED,$READY]}}" "${MERGE[@]}"
+check "no-op patch -> 200, resourceVersion unchanged" [ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$RV3" ]
+req PATCH "$CRS/$CR/status" '{"spec":{"isCA":true},"metadata":{"labels":{"a":"b"}},"status":{"failureTime":"2025-01-01T00:00:00Z"}}' "${MERGE[@]}"
+check "/status write keeps only status (spec and labels ignored)" [ "$CODE" = 200 ] &&
+  [ "$(j '"isCA" in d["spec"] or "labels" in d["metadata"]')" = False ] && [ "$(j 'd["status"]["failureTime"]')" = 2025-01-01T00:00:00Z ]
+req PATCH "$CRS/$CR" '{"metadata":{"labels":{"team":"a"}},"status":{"conditions":[]}}' "${MERGE[@]}"
+check "main-resource write ignores status; label change keeps generation" [ "$CODE" = 200 ] &&
+  [ "$(j 'len(d["status"]["conditions"])')" = 2 ] && [ "$(j 'd["metadata"]["labels"]["team"]')" = a ] &&
+  [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+req PATCH "$CRS/$CR" '{"spec":{"duration":"1h0m0s"}}' "${MERGE[@]}"
+check "spec change on a CertificateRequest -> 403 cannot change spec after creation" [ "$CODE" = 403 ] &&
+  [ "$(j 'd["message"]')" = 'admission webhook "webhook.cert-manager.io" denied the request: spec: Forbidden: cannot change spec after creation' ]
+req PATCH "$CRS/$CR" '{"metadata":{"annotations":{"cert-manager.io/certificate-name":"other"}}}' "${MERGE[@]}"
+check "changing a cert-manager.io annotation -> 403" [ "$CODE" = 403 ] &&
+  msg_has "metadata.annotations.cert-manager.io/certificate-name: Forbidden: cannot change cert-manager annotation after creation"
+req PATCH "$CRS/$CR" '{"spec":{}}' -H "Content-Type: application/strategic-merge-patch+json"
+check "strategic merge patch on a custom resource -> 415 UnsupportedMediaType" [ "$CODE" = 415 ] && is_status 415 UnsupportedMediaType
+req PATCH "$CRS/$CR/status" '{}' -H "Content-Type: application/apply-patch+yaml"
+check "server-side apply -> 415 (not implemented by the fake, said loudly)" [ "$CODE" = 415 ]
+req GET "$CRS/$CR"
+RV4=$(j 'd["metadata"]["resourceVersion"]')
+req PATCH "$CRS/$CR/status" "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"1\"},{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Issuing\",\"status\":\"True\"}}]" "${JPATCH[@]}"
+check "JSON patch with a failing test op -> 422" [ "$CODE" = 422 ] && is_status 422 Invalid &&
+  [ "$(j 'd["details"]["causes"][0]["message"]')" = "testing value /metadata/resourceVersion failed: test failed" ]
+req PATCH "$CRS/$CR/status" "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"$RV4\"},{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Issuing\",\"status\":\"True\"}}]" "${JPATCH[@]}"
+check "JSON patch with a passing test op -> 200, condition appended" [ "$CODE" = 200 ] && [ "$(j 'd["status"]["conditions"][-1]["type"]')" = Issuing ]
+req GET "$CRS/$CR"
+j 'd' >"$WORK/cr.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["metadata"]["resourceVersion"]="2"; print(json.dumps(d))' "$WORK/cr.json" >"$WORK/cr-stale.json"
+req PUT "$CRS/$CR" "@$WORK/cr-stale.json" "${JSONCT[@]}"
+check "PUT with a stale resourceVersion -> 409 Conflict" [ "$CODE" = 409 ] && is_status 409 Conflict
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["metadata"]["resourceVersion"]; print(json.dumps(d))' "$WORK/cr.json" >"$WORK/cr-norv.json"
+req PUT "$CRS/$CR" "@$WORK/cr-norv.json" "${JSONCT[@]}"
+check "PUT of a custom resource without resourceVersion -> 422 must be specified for an update" [ "$CODE" = 422 ] &&
+  msg_has "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+req PUT "$CRS/$CR/status" "@$WORK/cr.json" "${JSONCT[@]}"
+check "PUT /status with the current resourceVersion (no change) -> 200" [ "$CODE" = 200 ]
+
+# --- Issuer: generation on spec changes only ---------------------------------------------------------
+req POST "$ISS" '{"apiVersion":"ember.issuer.dev/v1alpha1","kind":"Issuer","metadata":{"name":"web"},"spec":{"url":"a"}}' "${JSONCT[@]}"
+g1=$(j 'd["metadata"]["generation"]')
+req PATCH "$ISS/web/status" '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Checked","message":"ok","observedGeneration":1}]}}' "${MERGE[@]}"
+g2=$(j 'd["metadata"]["generation"]')
+req PATCH "$ISS/web" '{"spec":{"url":"b"}}' "${MERGE[@]}"
+g3=$(j 'd["metadata"]["generation"]')
+check "Issuer generation: 1 on create, unchanged by /status, 2 after a spec change" [ "$g1$g2$g3" = 112 ]
+req PATCH /apis/ember.issuer.dev/v1alpha1/clusterissuers/nope '{}' "${MERGE[@]}"
+check "cluster-scoped path: missing ClusterIssuer -> 404" [ "$CODE" = 404 ] && msg_has 'clusterissuers.ember.issuer.dev "nope" not found'
+
+# --- list, pagination, continue, RV semantics ----------------------------------------------------------
+for n in 1 2 3; do req POST "$CRS" "$(cr_body "\"name\":\"page-$n\"")" "${JSONCT[@]}"; done
+req POST /apis/cert-manager.io/v1/namespaces/team-b/certificaterequests "$(cr_body '"name":"elsewhere"')" "${JSONCT[@]}"
+req GET "$CRS?limit=2"
+LRV=$(j 'd["metadata"]["resourceVersion"]'); CONT=$(j 'd["metadata"]["continue"]'); p1=$(j '[i["metadata"]["name"] for i in d["items"]]')
+check "list ?limit=2: 2 items, continue token, kind CertificateRequestList" [ "$CODE" = 200 ] &&
+  [ "$(j 'len(d["items"])')" = 2 ] && [ -n "$CONT" ] && [ "$(j 'd["kind"]')" = CertificateRequestList ]
+req POST "$CRS" "$(cr_body '"name":"page-0"')" "${JSONCT[@]}"
+req GET "$CRS?limit=2&continue=$CONT"
+c2=$(j 'd["metadata"]["continue"]'); r2=$(j 'd["metadata"]["resourceVersion"]'); n2=$(j 'len(d["items"])')
+req GET "$CRS?limit=2&continue=$c2"
+check "continue pages share the first page's RV (a later create is not seen)" [ "$r2" = "$LRV" ] &&
+  [ "$(j 'd["metadata"]["resourceVersion"]')" = "$LRV" ] && [ "$((n2 + $(j 'len(d["items"])')))" = 2 ] &&
+  [ "$(j '"page-0" in [i["metadata"]["name"] for i in d["items"]]')" = False ] && [ "$(j '"continue" in d["metadata"]')" = False ]
+req GET /apis/cert-manager.io/v1/certificaterequests
+check "cluster-wide list of a namespaced type spans namespaces" [ "$CODE" = 200 ] &&
+  [ "$(j 'sorted(set(i["metadata"]["namespace"] for i in d["items"]))')" = '["team-a", "team-b"]' ]
+req GET "$CRS?fieldSelector=metadata.name%3Dpage-2"
+check "fieldSelector metadata.name" [ "$(j '[i["metadata"]["name"] for i in d["items"]]')" = '["page-2"]' ]
+req GET "$CRS?resourceVersion=999999"
+check "list with a future RV -> 504 Timeout, cause ResourceVersionTooLarge, Retry-After" [ "$CODE" = 504 ] &&
+  is_status 504 Timeout && [ "$(j 'd["details"]["causes"][0]["reason"]')" = ResourceVersionTooLarge ] &&
+  grep -qi '^Retry-After: 1' "$HEADERS" && msg_has "Too large resource version: 999999"
+req GET "$CRS?resourceVersion=$LRV&resourceVersionMatch=Exact"
+check "list resourceVersionMatch=Exact at an old RV -> that snapshot" [ "$CODE" = 200 ] &&
+  [ "$(j 'd["metadata"]["resourceVersion"]')" = "$LRV" ] && [ "$(j '"page-0" in [i["metadata"]["name"] for i in d["items"]]')" = False ]
+admin expire-history >/dev/null
+req GET "$CRS?limit=2&continue=$CONT"
+check "continue token older than the history window -> 410 Expired" [ "$CODE" = 410 ] && is_status 410 Expired
+req GET "$CRS?resourceVersion=$LRV&resourceVersionMatch=Exact"
+check "Exact list of a compacted RV -> 410" [ "$CODE" = 410 ]
+req GET "$CRS?resourceVersion=$LRV"
+check "list with an old RV (not older than) -> 200 at the current RV" [ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" != "$LRV" ]
+req GET "$SECRETS"
+check "core list items carry no apiVersion/kind; stringData became data" [ "$CODE" = 200 ] &&
+  [ "$(j '"kind" in d["items"][0]')" = False ] && [ "$(j 'd["items"][0]["data"]["token"]')" = "$(printf s3cr3t | base64)" ] &&
+  [ "$(j 'd["kind"]')" = SecretList ]
+
+# --- watch --------------------------------------------------------------------------------------------
+# watch_to FILE QUERY [curl args]: a background watch of CRs in team-a; sets WPID.
+watch_to() {
+  local f=$1 qs=$2; shift 2
+  curl -sN --cacert "$CA" -H "Authorization: Bearer $TOK" -D "$f.h" -o "$f" "$@" "$URL$CRS?watch=1&$qs" &
+  WPID=$!
+}
+events() { python3 -c 'import json,sys; [print(json.loads(l)["type"]) for l in open(sys.argv[1]) if l.strip()]' "$1" | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
+req GET "$CRS"
+WRV=$(j 'd["metadata"]["resourceVersion"]')
+T0=$(date +%s%N)
+watch_to "$WORK/w1" "resourceVersion=$WRV&allowWatchBookmarks=true&timeoutSeconds=2"
+sleep 0.3
+req POST "$CRS" "$(cr_body '"name":"watched"')" "${JSONCT[@]}"
+req DELETE "$CRS/watched"
+del_code=$CODE; del_kind=$(j 'd["kind"]')
+wait "$WPID"; wrc=$?
+T1=$(date +%s%N)
+check "watch: 200, chunked, ADDED + DELETED live events, BOOKMARKs, ends after timeoutSeconds" \
+  [ "$wrc" = 0 ] && grep -qi '^Transfer-Encoding: chunked' "$WORK/w1.h" && grep -q '^HTTP/1.1 200' "$WORK/w1.h" &&
+  events "$WORK/w1" | grep -q '1 ADDED;' && events "$WORK/w1" | grep -q 'BOOKMARK' &&
+  events "$WORK/w1" | grep -q '1 DELETED;' && [ $(((T1 - T0) / 1000000)) -ge 1900 ] && [ $(((T1 - T0) / 1000000)) -lt 4000 ]
+check "delete of a custom resource -> 200 with the object" [ "$del_code" = 200 ] && [ "$del_kind" = CertificateRequest ]
+check "BOOKMARK carries only kind, apiVersion, metadata.resourceVersion" python3 - "$WORK/w1" <<'PY'
+import json, sys
+bms = [json.loads(l)["object"] for l in open(sys.argv[1]) if '"BOOKMARK"' in l]
+ok = bms and all(set(b) == {"kind", "apiVersion", "metadata"} and list(b["metadata"]) == ["resourceVersion"] for b in bms)
+sys.exit(0 if ok else 1)
+PY
+watch_to "$WORK/w0" "resourceVersion=0&timeoutSeconds=1"
+wait "$WPID"
+req GET "$CRS"
+check "watch from RV 0: one synthetic ADDED per existing object" \
+  [ "$(events "$WORK/w0")" = " $(j 'len(d["items"])') ADDED;" ]
+admin expire-history >/dev/null
+watch_to "$WORK/w410" "resourceVersion=$WRV&allowWatchBookmarks=true&timeoutSeconds=5"
+wait "$WPID"
+check "watch from a compacted RV -> HTTP 200 stream with one ERROR 410 Expired event, then close" python3 - "$WORK/w410" "$WRV" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+o = lines[0]["object"] if lines else {}
+ok = len(lines) == 1 and lines[0]["type"] == "ERROR" and o.get("kind") == "Status" and o.get("code") == 410 \
+    and o.get("reason") == "Expired" and o.get("message", "").startswith("too old resource version: %s (" % sys.argv[2])
+sys.exit(0 if ok else 1)
+PY
+grep -q '^HTTP/1.1 200' "$WORK/w410.h" || echo "not ok - watch 410 arrived without HTTP 200"
+req GET "$CRS?watch=1&resourceVersion=999999"
+check "watch from a future RV -> HTTP 504 too large" [ "$CODE" = 504 ]
+
+watch_to "$WORK/wdrop" "allowWatchBookmarks=true&timeoutSeconds=30"
+sleep 0.3
+dropped=$(admin drop-watches | jqpy 'd["dropped"]' /dev/stdin)
+wait "$WPID"; rc=$?
+check "control drop-watches: open watch cut without the last chunk (curl exit 18)" [ "$rc" = 18 ] && [ "$dropped" -ge 1 ]
+
+admin settings '{"split_chunks": true}' >/dev/null
+req GET "$CRS"; SRV=$(j 'd["metadata"]["resourceVersion"]')
+watch_to "$WORK/wsplit" "resourceVersion=$SRV&timeoutSeconds=2" --raw
+sleep 0.3
+for n in 1 2 3; do req PATCH "$CRS/page-$n" "{\"metadata\":{\"labels\":{\"n\":\"$n\"}}}" "${MERGE[@]}"; done
+wait "$WPID"
+admin settings '{"split_chunks": false}' >/dev/null
+check "split_chunks: events cut into many chunks still decode to 3 MODIFIED lines" python3 - "$WORK/wsplit" <<'PY'
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+out, pos, chunks = b"", 0, 0
+while True:
+    nl = raw.index(b"\r\n", pos)
+    n = int(raw[pos:nl], 16)
+    if n == 0:
+        break
+    out += raw[nl + 2:nl + 2 + n]
+    pos = nl + 2 + n + 2
+    chunks += 1
+ev = [json.loads(l) for l in out.decode().splitlines() if l]
+sys.exit(0 if chunks > 3 and [e["type"] for e in ev] == ["MODIFIED"] * 3 else 1)
+PY
+
+req GET "$CRS"; NRV=$(j 'd["metadata"]["resourceVersion"]')
+curl -sN --cacert "$CA" -H "Authorization: Bearer $TOK" -o "$WORK/wname" "$URL$CRS/page-1?watch=1&resourceVersion=$NRV&timeoutSeconds=1" &
+WPID=$!
+sleep 0.3
+req PATCH "$CRS/page-1" '{"metadata":{"labels":{"w":"1"}}}' "${MERGE[@]}"
+req PATCH "$CRS/page-2" '{"metadata":{"labels":{"w":"1"}}}' "${MERGE[@]}"
+wait "$WPID"
+check "watch on a named object sees only that object" [ "$(events "$WORK/wname")" = " 1 MODIFIED;" ] &&
+  grep -q '"name":"page-1"' "$WORK/wname"
+admin history '{"window": 1}' >/dev/null
+req PATCH "$CRS/page-1" '{"metadata":{"labels":{"w":"2"}}}' "${MERGE[@]}"
+req PATCH "$CRS/page-2" '{"metadata":{"labels":{"w":"2"}}}' "${MERGE[@]}"
+req GET "$CRS?watch=1&resourceVersion=$NRV&timeoutSeconds=1"
+w1=$(j 'd["type"]')
+admin history '{"window": 1000}' >/dev/null
+check "history window shrunk to 1 event: a watch 2 writes back -> ERROR 410" [ "$w1" = ERROR ]
+
+admin settings '{"max_watches": 1}' >/dev/null
+watch_to "$WORK/wmax1" "timeoutSeconds=2"
+sleep 0.3
+req GET "$CRS?watch=1&timeoutSeconds=1"
+wait "$WPID"
+admin settings '{"max_watches": 100}' >/dev/null
+check "more watches than max_watches -> 429 with Retry-After" [ "$CODE" = 429 ] && grep -qi '^Retry-After:' "$HEADERS"
+
+# --- Leases, Events, Secrets ------------------------------------------------------------------------
+lease() { printf '{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"ember-leader"%s},"spec":{"holderIdentity":"%s","leaseDurationSeconds":60,"acquireTime":"%s","renewTime":"%s","leaseTransitions":0}}' "$1" "$2" "$3" "$3"; }
+req POST "$LEASES" "$(lease "" pod-a 2025-01-01T00:00:00Z)" "${JSONCT[@]}"
+check "Lease with a non-MicroTime renewTime -> 400" [ "$CODE" = 400 ] && is_status 400 BadRequest
+req POST "$LEASES" "$(lease "" pod-a 2025-01-01T00:00:00.000000Z)" "${JSONCT[@]}"
+LRV1=$(j 'd["metadata"]["resourceVersion"]'); lc=$CODE
+req PUT "$LEASES/ember-leader" "$(lease ",\"resourceVersion\":\"$LRV1\"" pod-a 2025-01-01T00:00:15.000000Z)" "${JSONCT[@]}"; c2=$CODE
+req PUT "$LEASES/ember-leader" "$(lease ",\"resourceVersion\":\"$LRV1\"" pod-b 2025-01-01T00:00:20.000000Z)" "${JSONCT[@]}"
+check "Lease: create 201, renew PUT with RV 200, PUT with the old RV -> 409 (someone else won)" \
+  [ "$lc$c2$CODE" = 201200409 ]
+req GET "$LEASES/ember-leader"
+check "Lease: get shows the renewed holder" [ "$(j 'd["spec"]["holderIdentity"]')" = pod-a ]
+
+evt() { printf '{"apiVersion":"v1","kind":"Event","metadata":{"name":"%s"},"involvedObject":{"apiVersion":"cert-manager.io/v1","kind":"CertificateRequest","namespace":"%s","name":"page-1"},"type":"Normal","reason":"Issued","message":"ok","firstTimestamp":"2025-01-01T00:00:00Z","lastTimestamp":"2025-01-01T00:00:00Z","count":1,"source":{"component":"ember-issuer"}}' "$1" "$2"; }
+req POST "$EVENTS" "$(evt page-1.1 team-b)" "${JSONCT[@]}"
+check "Event whose involvedObject.namespace differs -> 422" [ "$CODE" = 422 ] && msg_has "does not match event.namespace"
+req POST "$EVENTS" "$(evt page-1.1 team-a)" "${JSONCT[@]}"; c1=$CODE
+req PATCH "$EVENTS/page-1.1" '{"count":2,"lastTimestamp":"2025-01-01T00:01:00Z"}' -H "Content-Type: application/strategic-merge-patch+json"
+check "Event: create 201, count bumped by a (strategic) merge patch" [ "$c1" = 201 ] && [ "$CODE" = 200 ] && [ "$(j 'd["count"]')" = 2 ]
+req GET "$EVENTS"
+check "Event list" [ "$CODE" = 200 ] && [ "$(j 'len(d["items"])')" = 1 ]
+req DELETE "$SECRETS/preloaded"
+check "delete of a Secret -> 200 Status Success" [ "$CODE" = 200 ] && [ "$(j 'd["status"]')" = Success ]
+req DELETE "$SECRETS/preloaded"
+check "delete again -> 404" [ "$CODE" = 404 ]
+
+# --- faults, limits, tokens, control -------------------------------------------------------------------
+admin fault '{"count": 2, "status": 429, "retry_after": 3}' >/dev/null
+req PATCH "$CRS/page-1" '{"metadata":{"labels":{"x":"1"}}}' "${MERGE[@]}"; c1=$CODE
+grep -qi '^Retry-After: 3' "$HEADERS" && ra=yes || ra=no
+req GET "$CRS/page-1"; g=$CODE
+req PATCH "$CRS/page-1" '{"metadata":{"labels":{"x":"1"}}}' "${MERGE[@]}"; c2=$CODE
+req PATCH "$CRS/page-1" '{"metadata":{"labels":{"x":"1"}}}' "${MERGE[@]}"; c3=$CODE
+check "fault: next 2 writes -> 429 with Retry-After (reads untouched), then 200" [ "$c1$g$c2$c3" = 429200429200 ] && [ "$ra" = yes ]
+admin fault '{"count": 1, "status": 503}' >/dev/null
+req POST "$SECRETS" '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s503"}}' "${JSONCT[@]}"
+check "fault: 503 ServiceUnavailable Status" [ "$CODE" = 503 ] && is_status 503 ServiceUnavailable
+admin random-faults '{"rate": 0.5, "seed": 7, "statuses": [500]}' >/dev/null
+codes=""
+for i in 1 2 3 4 5 6 7 8; do req PATCH "$CRS/page-2" "{\"metadata\":{\"labels\":{\"i\":\"$i\"}}}" "${MERGE[@]}"; codes="$codes $CODE"; done
+admin faults-clear >/dev/null
+check "random faults: a seeded mix of 500 and 200 on writes" sh -c "echo '$codes' | grep -q 500 && echo '$codes' | grep -q 200"
+admin latency '{"ms": 300}' >/dev/null
+s=$(date +%s%N); req GET "$CRS/page-1"; e=$(date +%s%N)
+admin latency '{"ms": 0}' >/dev/null
+check "latency injection delays requests" [ $(((e - s) / 1000000)) -ge 280 ]
+
+head -c $((3 * 1024 * 1024 + 10)) /dev/zero >"$WORK/big.bin"
+req POST "$SECRETS" "@$WORK/big.bin" "${JSONCT[@]}"
+check "a body over 3 MiB -> 413 RequestEntityTooLarge" [ "$CODE" = 413 ] && is_status 413 RequestEntityTooLarge
+rm -f "$WORK/big.bin"
+
+admin rotate-token '{"old": "tok-ember", "new": "tok-ember-2"}' >/dev/null
+req GET "$CRS/page-1"; c1=$CODE
+TOK=tok-ember-2 req GET "$CRS/page-1"
+check "rotate-token: the old token -> 401, the new one works" [ "$c1" = 401 ] && [ "$CODE" = 200 ]
+TOK=tok-ember-2
+
+check "control: no admin header -> 403" [ "$(curl -s --cacert "$CA" -o /dev/null -w '%{http_code}' "$URL/_fake/stats")" = 403 ]
+admin objects "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\",\"metadata\":{\"name\":\"direct\",\"namespace\":\"team-a\"},\"spec\":{\"request\":\"$CSR_B64\",\"issuerRef\":{\"name\":\"web\"}},\"status\":{\"conditions\":[$APPROVED]}}" >"$WORK/direct.json"
+req GET "$CRS/direct"
+check "control objects: direct create keeps status (an already-Approved CR)" [ "$CODE" = 200 ] &&
+  [ "$(j 'd["status"]["conditions"][0]["type"]')" = Approved ]
+curl -s --cacert "$CA" -H "$ADMIN_HDR" "$URL/_fake/object?apiVersion=cert-manager.io/v1&kind=CertificateRequest&namespace=team-a&name=$CR" >"$WORK/dump.json"
+check "control object: dump" [ "$(jqpy 'd["metadata"]["name"]' "$WORK/dump.json")" = "$CR" ]
+curl -s --cacert "$CA" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
+BODY="$WORK/stats.json"
+check "stats: requests by verb/path/code, writes per object, watch counts, write log" \
+  [ "$(j 'd["requests"]["patch '"$CRS/$CR"'/status 409"] >= 1')" = True ] &&
+  [ "$(j 'd["writes"]["certificaterequests/team-a/'"$CR"'"] >= 4')" = True ] &&
+  [ "$(j 'd["watches"]["total"] >= 5 and d["watches"]["open"] == 0')" = True ] &&
+  [ "$(j 'any(w["subresource"] == "status" and w["code"] == 403 for w in d["write_log"])')" = True ]
+check "log: no token value on stderr" sh -c "! grep -q -e tok-ember -e tok-reader '$WORK/fake.log'"
+
+# --- SIGTERM with a watch open ---------------------------------------------------------------------
+watch_to "$WORK/wterm" "timeoutSeconds=60"
+sleep 0.3
+kill -TERM "$FAKE_PID"
+wait "$FAKE_PID"; rc=$?
+wait "$WPID"
+check "SIGTERM with an open watch: clean exit 0" [ "$rc" = 0 ]
