@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "b64.h"
+#include "ca.h"
 #include "mem.h"
+#include "secret.h"
+#include "vault.h"
 
 static int issuer_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
                              struct err *err)
@@ -295,6 +298,167 @@ bool issuer_is_ready(struct issuer *is)
     return ready;
 }
 
+/* Where a Vault issuer's secret_id is read from at each login; owned by the issuer. */
+struct issuer_secret_ref {
+    struct issuer_secrets src;
+    char *ns, *name, *key;
+};
+
+static void issuer_secret_ref_free(void *p)
+{
+    struct issuer_secret_ref *ref = p;
+    if (ref == NULL)
+        return;
+    free(ref->ns);
+    free(ref->name);
+    free(ref->key);
+    free(ref);
+}
+
+/* The value of one key of a Secret, or an error naming the Secret and what is wrong. */
+static int issuer_secret_key(const struct issuer_secrets *src, const char *ns, const char *name,
+                             const char *key, const char *field, char **out, size_t *len,
+                             struct err *err)
+{
+    cJSON *secret = src->get(src->ud, ns, name, err);
+    if (secret == NULL) {
+        err_prefix(err, "Secret %s/%s (%s)", ns, name, field);
+        return -1;
+    }
+    int rc = secret_value(secret, key, out, len, err);
+    secret_delete(secret);
+    if (rc != 0) {
+        err_prefix(err, "Secret %s/%s", ns, name);
+        err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    if (*out == NULL) {
+        err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s (%s) has no key %s", ns, name, field, key);
+        return -1;
+    }
+    return 0;
+}
+
+/* vault_secret_fn: the AppRole secret_id, read again at each login. */
+static int issuer_vault_secret(void *ud, char **out, size_t *len, struct err *err)
+{
+    const struct issuer_secret_ref *ref = ud;
+    if (issuer_secret_key(&ref->src, ref->ns, ref->name, ref->key,
+                          "spec.vault.auth.appRole.secretRef", out, len, err) != 0) {
+        err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
+    while (*len > 0 &&
+           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
+        (*out)[--*len] = '\0';
+    return 0;
+}
+
+static void issuer_load_ca(struct issuer *is, const struct issuer_secrets *src, const char *ns,
+                           time_t now)
+{
+    struct err e = {0};
+    cJSON *secret = src->get(src->ud, ns, is->ca_secret_name, &e);
+    if (secret == NULL) {
+        issuer_set_not_ready(is, "Pending", "Secret %s/%s named by spec.ca.secretName: %s", ns,
+                             is->ca_secret_name, e.msg[0] ? e.msg : "not found");
+        return;
+    }
+    char *crt = NULL, *key = NULL, *ca = NULL;
+    size_t crt_len = 0, key_len = 0, ca_len = 0;
+    if (secret_value(secret, "tls.crt", &crt, &crt_len, &e) == 0 &&
+        secret_value(secret, "tls.key", &key, &key_len, &e) == 0 &&
+        secret_value(secret, "ca.crt", &ca, &ca_len, &e) == 0) {
+        if (crt == NULL || key == NULL) {
+            err_set(&e, ERR_INVALID, "it needs the keys tls.crt and tls.key");
+        } else {
+            struct ca *loaded = ca_load(crt, crt_len, key, key_len, ca, ca_len, now, &e);
+            if (loaded != NULL)
+                issuer_set_signer(is, ca_signer(loaded));
+        }
+    }
+    secret_delete(secret);
+    if (is->signer.ops == NULL)
+        issuer_set_not_ready(is, "Pending", "Secret %s/%s: %s", ns, is->ca_secret_name, e.msg);
+    xfree_secret(crt, crt_len);
+    xfree_secret(key, key_len);
+    xfree_secret(ca, ca_len);
+}
+
+static void issuer_load_vault(struct issuer *is, const struct issuer_secrets *src, const char *ns)
+{
+    const struct issuer_vault *v = &is->vault;
+    char *bundle = NULL;
+    size_t bundle_len = 0;
+    struct err e = {0};
+    if (v->ca_bundle_secret_name != NULL &&
+        issuer_secret_key(src, ns, v->ca_bundle_secret_name, v->ca_bundle_secret_key,
+                          "spec.vault.caBundleSecretRef", &bundle, &bundle_len, &e) != 0) {
+        issuer_set_not_ready(is, "Pending", "%s", e.msg);
+        return;
+    }
+    struct issuer_secret_ref *ref = xcalloc(1, sizeof(*ref));
+    ref->src = *src;
+    ref->ns = xstrdup(ns);
+    ref->name = xstrdup(v->secret_name);
+    ref->key = xstrdup(v->secret_key);
+    char name[600], secret_name[600];
+    issuer_format_ref(is, name, sizeof(name));
+    snprintf(secret_name, sizeof(secret_name), "%s/%s", ns, v->secret_name);
+    struct vault_config cfg = {
+        .server = v->server,
+        .path = v->path,
+        .namespace = v->namespace,
+        .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
+        .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
+        .approle_path = v->approle_path,
+        .role_id = v->role_id,
+        .secret_id = issuer_vault_secret,
+        .secret_ud = ref,
+        .secret_name = secret_name,
+        .name = name,
+    };
+    struct vault *client = vault_new(&cfg, &e);
+    free(bundle);
+    if (client == NULL) {
+        issuer_secret_ref_free(ref);
+        issuer_set_not_ready(is, "Failed", "%s", e.msg);
+        return;
+    }
+    is->signer_aux = ref;
+    issuer_set_signer(is, vault_signer(client));
+}
+
+void issuer_load_signer(struct issuer *is, const struct issuer_secrets *src, const char *cluster_ns,
+                        time_t now)
+{
+    const char *ns = issuer_secret_namespace(is, cluster_ns);
+    if (is->signer_kind == ISSUER_SIGNER_CA)
+        issuer_load_ca(is, src, ns, now);
+    else
+        issuer_load_vault(is, src, ns);
+    issuer_check(is, now);
+}
+
+bool issuer_check(struct issuer *is, time_t now)
+{
+    struct issuer_state before;
+    issuer_get_state(is, &before);
+    if (is->signer.ops == NULL)
+        return false;
+    struct err e = {0};
+    if (is->signer.ops->check(is->signer.ctx, now, &e) == 0)
+        issuer_set_ready(is);
+    else
+        issuer_set_not_ready(
+            is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending", "%s",
+            e.msg);
+    struct issuer_state after;
+    issuer_get_state(is, &after);
+    return before.ready != after.ready || strcmp(before.message, after.message) != 0;
+}
+
 struct issuer *issuer_ref(struct issuer *is)
 {
     __atomic_add_fetch(&is->refs, 1, __ATOMIC_RELAXED);
@@ -307,6 +471,7 @@ void issuer_unref(struct issuer *is)
         return;
     if (is->signer.ops != NULL)
         is->signer.ops->free(is->signer.ctx);
+    issuer_secret_ref_free(is->signer_aux);
     free(is->kind);
     free(is->namespace);
     free(is->name);

@@ -44,6 +44,7 @@ struct issuer {
     } vault;
 
     struct signer signer; /* ops == NULL until a signer is loaded; set before publishing */
+    void *signer_aux;     /* owned by the signer's callbacks (the Vault secret_id source) */
     pthread_mutex_t lock; /* guards state: re-checks update it while requests read it */
     struct issuer_state state;
     int refs; /* atomic */
@@ -74,6 +75,26 @@ bool issuer_is_ready(struct issuer *is);
 /* Marks the issuer not ready with reason ("Pending" or "Failed") and a message. Thread-safe. */
 void issuer_set_not_ready(struct issuer *is, const char *reason, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
+
+/* Where an issuer's Secrets come from: the standalone store or the API server. */
+struct issuer_secrets {
+    /* Returns the Secret namespace/name (the caller deletes it with secret_delete), or NULL
+     * with err: ERR_ISSUER_NOT_READY when it does not exist, ERR_TRANSIENT when it could not be
+     * read now. Called from signing threads too (Vault logins): must be thread-safe. */
+    cJSON *(*get)(void *ud, const char *ns, const char *name, struct err *err);
+    void *ud; /* must outlive every issuer loaded from it */
+};
+
+/* Builds the issuer's signer from its Secrets, before the issuer is published: a local CA from
+ * spec.ca.secretName (tls.crt, tls.key, ca.crt), or a Vault client (caBundleSecretRef read now,
+ * the AppRole secret_id read again at each login). On failure the issuer stays not ready with
+ * a message naming the Secret. cluster_ns: where a ClusterIssuer's Secrets live. Then runs
+ * issuer_check. */
+void issuer_load_signer(struct issuer *is, const struct issuer_secrets *src, const char *cluster_ns,
+                        time_t now);
+/* Runs the signer's own check (CA validity; Vault login and health) and records Ready or not.
+ * Returns true when the state changed. Thread-safe. */
+bool issuer_check(struct issuer *is, time_t now);
 
 struct issuer *issuer_ref(struct issuer *is);
 /* Drops a reference; the last one frees the issuer and its signer. NULL is a no-op. */

@@ -3,18 +3,15 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "b64.h"
 #include "buf.h"
-#include "ca.h"
 #include "manifest.h"
 #include "mem.h"
-#include "vault.h"
+#include "secret.h"
 
 struct store_policy {
     char *name;
@@ -27,16 +24,8 @@ struct store_secret {
     cJSON *obj;
 };
 
-/* Where a Vault issuer's secret_id is read from at each login. */
-struct store_secret_ref {
-    struct store *st;
-    char *ns, *name, *key;
-};
-
 struct store {
     char *cluster_ns;
-    struct store_secret_ref **refs;
-    size_t n_refs;
     struct issuer **issuers;
     size_t n_issuers;
     struct store_policy *policies;
@@ -45,25 +34,6 @@ struct store {
     size_t n_secrets;
     struct strv skipped; /* "file: Kind/name: why" */
 };
-
-/* Wipes every string in a tree that may hold key material, then deletes it. Manifests are
- * at most MANIFEST_MAX_DEPTH deep, so the recursion is bounded. */
-static void store_json_wipe(cJSON *node)
-{
-    for (cJSON *c = node; c != NULL; c = c->next) {
-        if (cJSON_IsString(c) && c->valuestring != NULL)
-            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
-        if (c->child != NULL)
-            store_json_wipe(c->child);
-    }
-}
-
-static void store_json_delete_secret(cJSON *node)
-{
-    if (node != NULL)
-        store_json_wipe(node->child);
-    cJSON_Delete(node);
-}
 
 struct store *store_new(const char *cluster_ns)
 {
@@ -88,17 +58,10 @@ void store_free(struct store *st)
     for (size_t i = 0; i < st->n_secrets; i++) {
         free(st->secrets[i].namespace);
         free(st->secrets[i].name);
-        store_json_delete_secret(st->secrets[i].obj);
+        secret_delete(st->secrets[i].obj);
     }
     free(st->secrets);
     strv_free(&st->skipped);
-    for (size_t i = 0; i < st->n_refs; i++) {
-        free(st->refs[i]->ns);
-        free(st->refs[i]->name);
-        free(st->refs[i]->key);
-        free(st->refs[i]);
-    }
-    free(st->refs);
     free(st->cluster_ns);
     free(st);
 }
@@ -248,7 +211,7 @@ static int store_load_file(struct store *st, const char *path, struct err *err)
             break;
         }
     }
-    store_json_delete_secret(docs);
+    secret_delete(docs);
     return rc;
 }
 
@@ -313,159 +276,15 @@ static const struct store_secret *store_find_secret(const struct store *st, cons
     return NULL;
 }
 
-/* A Secret key's bytes: stringData wins over data, as the API server merges them on write.
- * *out is owned (free it wiped); NULL when the key is absent. */
-static int store_secret_value(const struct store_secret *s, const char *key, char **out,
-                              size_t *len, struct err *err)
+/* issuer_secrets.get over the Secrets loaded from the manifests (immutable: thread-safe). */
+static cJSON *store_get_secret(void *ud, const char *ns, const char *name, struct err *err)
 {
-    const char *v = store_str(s->obj, "stringData", key);
-    if (v != NULL) {
-        *out = xstrdup(v);
-        *len = strlen(v);
-        return 0;
-    }
-    v = store_str(s->obj, "data", key);
-    if (v != NULL) {
-        unsigned char *p = NULL;
-        if (b64_decode(v, strlen(v), MANIFEST_MAX_BYTES, &p, len, err) != 0) {
-            err_prefix(err, "data.%s", key);
-            return -1;
-        }
-        *out = (char *)p;
-        return 0;
-    }
-    *out = NULL;
-    *len = 0;
-    return 0;
-}
-
-static void store_load_ca(struct store *st, struct issuer *is, time_t now)
-{
-    const char *ns = issuer_secret_namespace(is, st->cluster_ns);
-    const struct store_secret *s = store_find_secret(st, ns, is->ca_secret_name);
+    const struct store_secret *s = store_find_secret(ud, ns, name);
     if (s == NULL) {
-        issuer_set_not_ready(is, "Pending", "Secret %s/%s named by spec.ca.secretName not found",
-                             ns, is->ca_secret_name);
-        return;
+        err_set(err, ERR_ISSUER_NOT_READY, "not found in --manifests");
+        return NULL;
     }
-    char *crt = NULL, *key = NULL, *ca = NULL;
-    size_t crt_len = 0, key_len = 0, ca_len = 0;
-    struct err e = {0};
-    if (store_secret_value(s, "tls.crt", &crt, &crt_len, &e) == 0 &&
-        store_secret_value(s, "tls.key", &key, &key_len, &e) == 0 &&
-        store_secret_value(s, "ca.crt", &ca, &ca_len, &e) == 0) {
-        if (crt == NULL || key == NULL) {
-            err_set(&e, ERR_INVALID, "it needs the keys tls.crt and tls.key");
-        } else {
-            struct ca *loaded = ca_load(crt, crt_len, key, key_len, ca, ca_len, now, &e);
-            if (loaded != NULL)
-                issuer_set_signer(is, ca_signer(loaded));
-        }
-    }
-    if (is->signer.ops == NULL)
-        issuer_set_not_ready(is, "Pending", "Secret %s/%s: %s", ns, is->ca_secret_name, e.msg);
-    free(crt);
-    xfree_secret(key, key_len);
-    free(ca);
-}
-
-/* vault_secret_fn: the AppRole secret_id, read from the store's Secret at each login. */
-static int store_secret_fetch(void *ud, char **out, size_t *len, struct err *err)
-{
-    const struct store_secret_ref *ref = ud;
-    const struct store_secret *s = store_find_secret(ref->st, ref->ns, ref->name);
-    if (s == NULL) {
-        err_set(err, ERR_ISSUER_NOT_READY,
-                "Secret %s/%s (spec.vault.auth.appRole.secretRef) not found", ref->ns, ref->name);
-        return -1;
-    }
-    if (store_secret_value(s, ref->key, out, len, err) != 0 || *out == NULL) {
-        if (*out == NULL)
-            err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s has no key %s", ref->ns, ref->name,
-                    ref->key);
-        else
-            err_prefix(err, "Secret %s/%s", ref->ns, ref->name);
-        err->kind = ERR_ISSUER_NOT_READY;
-        return -1;
-    }
-    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
-    while (*len > 0 &&
-           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
-        (*out)[--*len] = '\0';
-    return 0;
-}
-
-static void store_load_vault(struct store *st, struct issuer *is)
-{
-    const struct issuer_vault *v = &is->vault;
-    const char *ns = issuer_secret_namespace(is, st->cluster_ns);
-    char *bundle = NULL;
-    size_t bundle_len = 0;
-    struct err e = {0};
-    if (v->ca_bundle_secret_name != NULL) {
-        const struct store_secret *s = store_find_secret(st, ns, v->ca_bundle_secret_name);
-        if (s == NULL ||
-            store_secret_value(s, v->ca_bundle_secret_key, &bundle, &bundle_len, &e) != 0 ||
-            bundle == NULL) {
-            issuer_set_not_ready(is, "Pending", "Secret %s/%s (spec.vault.caBundleSecretRef): %s",
-                                 ns, v->ca_bundle_secret_name,
-                                 s == NULL  ? "not found"
-                                 : e.msg[0] ? e.msg
-                                            : "no such key");
-            free(bundle);
-            return;
-        }
-    }
-    struct store_secret_ref *ref = xcalloc(1, sizeof(*ref));
-    ref->st = st;
-    ref->ns = xstrdup(ns);
-    ref->name = xstrdup(v->secret_name);
-    ref->key = xstrdup(v->secret_key);
-    st->refs = xrealloc(st->refs, (st->n_refs + 1) * sizeof(*st->refs));
-    st->refs[st->n_refs++] = ref;
-
-    char name[600], secret_name[600];
-    issuer_format_ref(is, name, sizeof(name));
-    snprintf(secret_name, sizeof(secret_name), "%s/%s", ns, v->secret_name);
-    struct vault_config cfg = {
-        .server = v->server,
-        .path = v->path,
-        .namespace = v->namespace,
-        .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
-        .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
-        .approle_path = v->approle_path,
-        .role_id = v->role_id,
-        .secret_id = store_secret_fetch,
-        .secret_ud = ref,
-        .secret_name = secret_name,
-        .name = name,
-    };
-    struct vault *client = vault_new(&cfg, &e);
-    free(bundle);
-    if (client == NULL) {
-        issuer_set_not_ready(is, "Failed", "%s", e.msg);
-        return;
-    }
-    issuer_set_signer(is, vault_signer(client));
-}
-
-/* Runs the signer's own check and records the outcome; true when the state changed. */
-static bool store_check_issuer(struct issuer *is, time_t now)
-{
-    struct issuer_state before;
-    issuer_get_state(is, &before);
-    if (is->signer.ops == NULL)
-        return false;
-    struct err e = {0};
-    if (is->signer.ops->check(is->signer.ctx, now, &e) == 0)
-        issuer_set_ready(is);
-    else
-        issuer_set_not_ready(
-            is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending", "%s",
-            e.msg);
-    struct issuer_state after;
-    issuer_get_state(is, &after);
-    return before.ready != after.ready || strcmp(before.message, after.message) != 0;
+    return cJSON_Duplicate(s->obj, 1);
 }
 
 static void store_report_issuer(struct issuer *is, store_report_fn report, void *ud)
@@ -488,13 +307,10 @@ void store_resolve(struct store *st, time_t now, store_report_fn report, void *u
             report(ud, obj, st->policies[i].invalid);
         }
     }
+    struct issuer_secrets src = {.get = store_get_secret, .ud = st};
     for (size_t i = 0; i < st->n_issuers; i++) {
         struct issuer *is = st->issuers[i];
-        if (is->signer_kind == ISSUER_SIGNER_CA)
-            store_load_ca(st, is, now);
-        else
-            store_load_vault(st, is);
-        store_check_issuer(is, now);
+        issuer_load_signer(is, &src, st->cluster_ns, now);
         if (!issuer_is_ready(is))
             store_report_issuer(is, report, ud);
     }
@@ -505,7 +321,7 @@ size_t store_recheck(struct store *st, time_t now, store_report_fn report, void 
     size_t not_ready = 0;
     for (size_t i = 0; i < st->n_issuers; i++) {
         struct issuer *is = st->issuers[i];
-        if (store_check_issuer(is, now))
+        if (issuer_check(is, now))
             store_report_issuer(is, report, ud);
         if (!issuer_is_ready(is))
             not_ready++;

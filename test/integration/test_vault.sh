@@ -124,7 +124,7 @@ before=$(stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/he
 for i in 1 2 3 4 5; do
   req "steady$i" vault "s$i.example.com"
   post /v1/certificaterequests "$WORK/steady$i.json"
-  [ "$CODE" = 201 ] || not_ok "steady state request $i: $CODE $(head -c 300 "$BODY")"
+  [ "$CODE" = 201 ] || not_ok "steady state request $i: $CODE $(messages "$BODY" | tr "\n" " " | head -c 400)"
 done
 after=$(stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
 check "5 certificates cost 5 Vault round trips besides health checks ($before -> $after)" test $((after - before)) = 5
@@ -158,7 +158,7 @@ logins_before=$(stats "$active_URL" 'd["logins"]')
 for i in 1 2 3 4 5 6; do
   req "lim$i" vault-limited "l$i.example.com"
   post /v1/certificaterequests "$WORK/lim$i.json"
-  [ "$CODE" = 201 ] || not_ok "token_num_uses=3 request $i: $CODE $(head -c 300 "$BODY")"
+  [ "$CODE" = 201 ] || not_ok "token_num_uses=3 request $i: $CODE $(messages "$BODY" | tr "\n" " " | head -c 400)"
 done
 logins_after=$(stats "$active_URL" 'd["logins"]')
 check "a token used up by num_uses is replaced silently (6 issued, $((logins_after - logins_before)) new logins)" \
@@ -170,7 +170,7 @@ denied_before=$(stats "$active_URL" 'd["denied"]')
 for i in 1 2 3; do
   req "single$i" vault-single "one$i.example.com"
   post /v1/certificaterequests "$WORK/single$i.json"
-  [ "$CODE" = 201 ] || not_ok "token_num_uses=1 request $i: $CODE $(head -c 300 "$BODY")"
+  [ "$CODE" = 201 ] || not_ok "token_num_uses=1 request $i: $CODE $(messages "$BODY" | tr "\n" " " | head -c 400)"
 done
 check "single-use tokens: 3 requests issued" test "$CODE" = 201
 check "... without a refused call after the first token (no login loop)" \
