@@ -2,15 +2,32 @@
 #include "b64.h"
 
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mem.h"
 
-static int b64_valid_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
+/* Each byte's 6-bit value in the standard alphabet, -1 for any other byte. */
+// clang-format off
+static const signed char b64_value[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+// clang-format on
 
 int b64_decode(const char *s, size_t len, size_t max, unsigned char **out, size_t *out_len,
                struct err *err)
@@ -24,8 +41,9 @@ int b64_decode(const char *s, size_t len, size_t max, unsigned char **out, size_
         pad++;
     if (len >= 2 && s[len - 2] == '=')
         pad++;
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len - pad; i++) {
-        if (!b64_valid_char((unsigned char)s[i])) {
+        if (b64_value[u[i]] < 0) {
             err_set(err, ERR_INVALID, "not base64: unexpected character at offset %zu", i);
             return -1;
         }
@@ -36,10 +54,15 @@ int b64_decode(const char *s, size_t len, size_t max, unsigned char **out, size_
         return -1;
     }
     unsigned char *p = xmalloc(len / 4 * 3 + 1);
-    if (len > 0 && EVP_DecodeBlock(p, (const unsigned char *)s, (int)len) < 0) {
-        free(p);
-        err_set(err, ERR_INVALID, "not base64");
-        return -1;
+    size_t o = 0;
+    /* Every byte before the padding is valid (checked above); '=' counts as zero bits. */
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t v = 0;
+        for (size_t j = 0; j < 4; j++)
+            v = v << 6 | (u[i + j] == '=' ? 0u : (uint32_t)b64_value[u[i + j]]);
+        p[o++] = (unsigned char)(v >> 16);
+        p[o++] = (unsigned char)(v >> 8);
+        p[o++] = (unsigned char)v;
     }
     p[n] = '\0';
     *out = p;

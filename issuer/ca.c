@@ -26,6 +26,8 @@ struct ca {
     STACK_OF(X509) * intermediates; /* tls.crt after the first certificate */
     STACK_OF(X509) * roots;         /* ca.crt, as given */
     ASN1_OCTET_STRING *keyid;       /* the CA's key identifier, for leaves' AKI */
+    X509_EXTENSION *ext_aki;        /* every leaf's authorityKeyIdentifier, encoded once */
+    X509_EXTENSION *ext_bc[2];      /* basicConstraints (critical): [0] CA:FALSE, [1] CA:TRUE */
     long pathlen;                   /* -1: no limit */
     char *tail_pem;                 /* what follows the leaf in every chain */
     size_t tail_len;
@@ -68,20 +70,34 @@ static char *ca_name_text(const X509_NAME *name)
     return s ? s : xstrdup("");
 }
 
+#define CA_PEM_BEGIN "-----BEGIN CERTIFICATE-----\n"
+#define CA_PEM_END "-----END CERTIFICATE-----\n"
+#define CA_PEM_LINE 48 /* DER bytes per 64-column line */
+
+/* PEM of x, as PEM_write_bio_X509 writes it, encoded straight from one i2d_X509. */
 static char *ca_pem_of(X509 *x, size_t *len)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b == NULL || PEM_write_bio_X509(b, x) != 1) {
-        BIO_free(b);
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    if (n <= 0) {
         ERR_clear_error();
         return NULL;
     }
-    char *p = NULL;
-    long n = BIO_get_mem_data(b, &p);
-    char *s = xstrndup(p, (size_t)n);
+    size_t lines = ((size_t)n + CA_PEM_LINE - 1) / CA_PEM_LINE;
+    size_t cap = strlen(CA_PEM_BEGIN) + ((size_t)n + 2) / 3 * 4 + lines + strlen(CA_PEM_END) + 1;
+    char *s = xmalloc(cap);
+    size_t o = strlen(CA_PEM_BEGIN);
+    memcpy(s, CA_PEM_BEGIN, o);
+    for (size_t i = 0; i < (size_t)n; i += CA_PEM_LINE) {
+        size_t chunk = (size_t)n - i < CA_PEM_LINE ? (size_t)n - i : CA_PEM_LINE;
+        o += (size_t)EVP_EncodeBlock((unsigned char *)s + o, der + i, (int)chunk);
+        s[o++] = '\n';
+    }
+    memcpy(s + o, CA_PEM_END, strlen(CA_PEM_END) + 1);
+    o += strlen(CA_PEM_END);
+    OPENSSL_free(der);
     if (len != NULL)
-        *len = (size_t)n;
-    BIO_free(b);
+        *len = o;
     return s;
 }
 
@@ -217,6 +233,19 @@ static int ca_set_keyid(struct ca *ca, struct err *err)
     }
     if (ca->keyid == NULL) {
         err_set(err, ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    /* The extensions every leaf carries unchanged are encoded here once; ca_sign copies. */
+    AUTHORITY_KEYID akid = {.keyid = ca->keyid};
+    BASIC_CONSTRAINTS bc_leaf = {.ca = 0, .pathlen = NULL};
+    BASIC_CONSTRAINTS bc_ca = {.ca = 0xff, .pathlen = NULL};
+    ca->ext_aki = X509V3_EXT_i2d(NID_authority_key_identifier, 0, &akid);
+    ca->ext_bc[0] = X509V3_EXT_i2d(NID_basic_constraints, 1, &bc_leaf);
+    ca->ext_bc[1] = X509V3_EXT_i2d(NID_basic_constraints, 1, &bc_ca);
+    if (ca->ext_aki == NULL || ca->ext_bc[0] == NULL || ca->ext_bc[1] == NULL) {
+        ERR_clear_error();
+        err_set(err, ERR_INTERNAL,
+                "cannot encode the leaves' authorityKeyIdentifier and basicConstraints");
         return -1;
     }
     return 0;
@@ -569,12 +598,10 @@ static X509 *ca_build_leaf(const struct ca *ca, X509_REQ *req, const struct sign
         goto fail_set;
 
     step = "authorityKeyIdentifier";
-    AUTHORITY_KEYID akid = {.keyid = ca->keyid};
-    if (X509_add1_ext_i2d(x, NID_authority_key_identifier, &akid, 0, X509V3_ADD_DEFAULT) != 1)
+    if (X509_add_ext(x, ca->ext_aki, -1) != 1)
         goto fail;
     step = "basicConstraints";
-    BASIC_CONSTRAINTS bc = {.ca = p->is_ca ? 0xff : 0, .pathlen = NULL};
-    if (X509_add1_ext_i2d(x, NID_basic_constraints, &bc, 1, X509V3_ADD_DEFAULT) != 1)
+    if (X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
         goto fail;
     struct usage_x509 ux;
     usage_to_x509(p->usages ? p->usages : USAGE_DEFAULT, p->is_ca, &ux);
@@ -650,6 +677,9 @@ void ca_free(struct ca *ca)
     sk_X509_pop_free(ca->intermediates, X509_free);
     sk_X509_pop_free(ca->roots, X509_free);
     ASN1_OCTET_STRING_free(ca->keyid);
+    X509_EXTENSION_free(ca->ext_aki);
+    X509_EXTENSION_free(ca->ext_bc[0]);
+    X509_EXTENSION_free(ca->ext_bc[1]);
     free(ca->tail_pem);
     free(ca->anchor_pem);
     free(ca->subject);

@@ -12,7 +12,9 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/provider.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,11 +221,47 @@ static int csr_der_layout(const unsigned char *der, size_t der_len, struct csr_l
     return 0;
 }
 
-/* OpenSSL 3.0 builds a whole OSSL_DECODER context for every public key d2i_X509_REQ meets,
- * which costs more than the signature check. So the key's OID is swapped for one no provider
- * knows while the request is decoded, put back in the parsed structure afterwards, and the
- * key is built straight from its parameters (csr_build_key). */
-static X509_REQ *csr_decode_der(unsigned char *der, size_t der_len, struct err *err)
+/* Made once per process and never changed afterwards, so sharing them is thread-safe. */
+static struct {
+    pthread_once_t once;
+    OSSL_LIB_CTX *bare;     /* only the null provider: nothing decodes keys in it */
+    EVP_PKEY *ec_params[3]; /* P-256, P-384, P-521: group only, dup'd for each request's key */
+} csr_cache = {.once = PTHREAD_ONCE_INIT};
+
+static const int csr_ec_curves[3] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+
+static void csr_cache_init(void)
+{
+    OSSL_LIB_CTX *bare = OSSL_LIB_CTX_new();
+    /* Loading a provider explicitly stops the library from loading "default" into it. */
+    if (bare != NULL && OSSL_PROVIDER_load(bare, "null") == NULL) {
+        OSSL_LIB_CTX_free(bare);
+        bare = NULL;
+    }
+    csr_cache.bare = bare;
+    for (size_t i = 0; i < sizeof(csr_ec_curves) / sizeof(csr_ec_curves[0]); i++) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                             (char *)OBJ_nid2sn(csr_ec_curves[i]), 0),
+            OSSL_PARAM_construct_end(),
+        };
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        EVP_PKEY *pkey = NULL;
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+            pkey = NULL;
+        EVP_PKEY_CTX_free(ctx);
+        csr_cache.ec_params[i] = pkey;
+    }
+    /* Without the cache every request takes the slower general paths below. */
+    ERR_clear_error();
+}
+
+/* d2i_X509_REQ would build a whole OSSL_DECODER context for the public key (OpenSSL 3.0),
+ * which costs more than the signature check, only to find the key it cannot decode is not
+ * needed: csr_build_key builds it straight from its parameters. So the request is decoded in
+ * a library context without providers, where that search finds nothing at once. */
+static X509_REQ *csr_decode_der(const unsigned char *der, size_t der_len, struct err *err)
 {
     struct csr_layout lo;
     if (csr_der_layout(der, der_len, &lo) != 0) {
@@ -238,42 +276,21 @@ static X509_REQ *csr_decode_der(unsigned char *der, size_t der_len, struct err *
         ERR_clear_error();
         return NULL;
     }
-    unsigned char saved[64];
-    bool patch = lo.oid_len <= sizeof(saved);
-    if (patch) {
-        /* 1.2.<n>: first octet 1.2, then one subidentifier spanning the rest. */
-        memcpy(saved, der + lo.oid_off, lo.oid_len);
-        der[lo.oid_off] = 0x2a;
-        memset(der + lo.oid_off + 1, 0x81, lo.oid_len - 1);
-        der[lo.oid_off + lo.oid_len - 1] = 0x01;
-    }
+    ASN1_OBJECT_free(alg);
+    pthread_once(&csr_cache.once, csr_cache_init);
     const unsigned char *p = der;
-    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der_len);
-    if (patch)
-        memcpy(der + lo.oid_off, saved, lo.oid_len);
+    X509_REQ *req = csr_cache.bare != NULL ? (X509_REQ *)ASN1_item_d2i_ex(NULL, &p, (long)der_len,
+                                                                          ASN1_ITEM_rptr(X509_REQ),
+                                                                          csr_cache.bare, NULL)
+                                           : d2i_X509_REQ(NULL, &p, (long)der_len);
     if (req == NULL) {
-        ASN1_OBJECT_free(alg);
         err_set(err, ERR_INVALID, "CSR does not decode as a PKCS#10 certificate request");
         err_append_openssl(err);
         return NULL;
     }
     if (p != der + der_len) {
-        ASN1_OBJECT_free(alg);
         X509_REQ_free(req);
         err_set(err, ERR_INVALID, "CSR: trailing data after the DER request");
-        return NULL;
-    }
-    X509_ALGOR *algor = NULL;
-    int ptype = V_ASN1_UNDEF;
-    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, &algor, X509_REQ_get_X509_PUBKEY(req)) == 1)
-        X509_ALGOR_get0(NULL, &ptype, NULL, algor);
-    /* V_ASN1_EOC keeps the parameters; absent ones must stay absent (V_ASN1_UNDEF). */
-    if (algor == NULL ||
-        X509_ALGOR_set0(algor, alg, ptype == V_ASN1_UNDEF ? V_ASN1_UNDEF : V_ASN1_EOC, NULL) != 1) {
-        ASN1_OBJECT_free(alg);
-        X509_REQ_free(req);
-        err_set(err, ERR_INTERNAL, "CSR: cannot restore the public key algorithm");
-        ERR_clear_error();
         return NULL;
     }
     /* The structure must re-encode to the bytes that were signed: no BER, no odd encodings,
@@ -300,6 +317,30 @@ static EVP_PKEY *csr_key_fromdata(const char *type, OSSL_PARAM *params)
         pkey = NULL;
     EVP_PKEY_CTX_free(ctx);
     return pkey;
+}
+
+/* A public key on a named curve. EC_POINT_oct2point, under both paths, refuses a point that
+ * is not on the curve. */
+static EVP_PKEY *csr_key_ec(int curve, const unsigned char *pk, int pklen)
+{
+    EVP_PKEY *tmpl = NULL;
+    for (size_t i = 0; i < sizeof(csr_ec_curves) / sizeof(csr_ec_curves[0]); i++)
+        if (csr_ec_curves[i] == curve)
+            tmpl = csr_cache.ec_params[i];
+    if (tmpl != NULL) {
+        /* Copying a ready group costs far less than building it from its name. */
+        EVP_PKEY *pkey = EVP_PKEY_dup(tmpl);
+        if (pkey != NULL && EVP_PKEY_set1_encoded_public_key(pkey, pk, (size_t)pklen) == 1)
+            return pkey;
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(curve), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pk, (size_t)pklen),
+        OSSL_PARAM_construct_end(),
+    };
+    return csr_key_fromdata("EC", params);
 }
 
 /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, both positive. */
@@ -422,13 +463,7 @@ static int csr_build_key(struct csr *c, struct err *err)
             return -1;
         }
         }
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(curve),
-                                             0),
-            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pk, (size_t)pklen),
-            OSSL_PARAM_construct_end(),
-        };
-        c->pkey = pklen > 0 ? csr_key_fromdata("EC", params) : NULL;
+        c->pkey = pklen > 0 ? csr_key_ec(curve, pk, pklen) : NULL;
         if (c->pkey == NULL) {
             err_set(err, ERR_INVALID, "CSR: the EC public key is not a point on %s",
                     OBJ_nid2sn(curve));
@@ -481,7 +516,8 @@ static int csr_verify_signature(struct csr *c, struct err *err)
                 OBJ_nid2sn(sig_nid));
         return -1;
     }
-    if (X509_REQ_verify(c->req, c->pkey) != 1) {
+    /* The default library context: req was decoded in one without providers. */
+    if (X509_REQ_verify_ex(c->req, c->pkey, NULL, NULL) != 1) {
         err_set(err, ERR_INVALID,
                 "CSR: the signature does not verify with the CSR's public key "
                 "(proof of possession failed)");
@@ -823,22 +859,20 @@ struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
     }
     unsigned char *der = NULL;
     size_t der_len = 0;
+    X509_REQ *req = NULL;
     if (data[i] == '-') {
         if (csr_pem_to_der(data, len, &der, &der_len, err) != 0)
             return NULL;
+        req = csr_decode_der(der, der_len, err);
+        free(der);
     } else if (data[0] == 0x30) {
-        /* A private copy: the decode patches it for a moment. */
-        der = xmalloc(len);
-        memcpy(der, data, len);
-        der_len = len;
+        req = csr_decode_der(data, len, err);
     } else {
         err_set(err, ERR_INVALID,
                 "CSR is neither PEM (-----BEGIN CERTIFICATE REQUEST-----) nor "
                 "DER");
         return NULL;
     }
-    X509_REQ *req = csr_decode_der(der, der_len, err);
-    free(der);
     if (req == NULL)
         return NULL;
 

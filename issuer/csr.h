@@ -22,7 +22,10 @@ struct csr {
     X509_REQ *req;  /* owned; the self-signature has been verified. Its encoding is the
                      * DER received. The key inside is not decoded a second time:
                      * X509_REQ_get0_pubkey(req) is NULL, use pkey below; copy the
-                     * SubjectPublicKeyInfo with X509_REQ_get_X509_PUBKEY(req). */
+                     * SubjectPublicKeyInfo with X509_REQ_get_X509_PUBKEY(req). req was
+                     * decoded in a library context without providers: anything that fetches
+                     * algorithms through it must name the default one, e.g.
+                     * X509_REQ_verify_ex(req, pkey, NULL, NULL). */
     EVP_PKEY *pkey; /* owned; the request's public key (provider key) */
     enum csr_key_type key_type;
     int key_bits;     /* RSA modulus bits; EC field bits; 256 for Ed25519 */

@@ -110,6 +110,50 @@ static void test_b64_limit(void **state)
     free(d);
 }
 
+/* Every valid input, also with non-zero bits after the last byte, decodes as OpenSSL's
+ * EVP_DecodeBlock decodes it; every byte outside the alphabet is refused at its offset. */
+static void test_b64_matches_openssl(void **state)
+{
+    (void)state;
+    const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned seed = 12345;
+    for (int round = 0; round < 2000; round++) {
+        char s[64 + 1];
+        size_t len = (size_t)(round % 16 + 1) * 4;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = alphabet[(seed >> 16) % 64];
+        }
+        size_t pad = (size_t)(round % 3);
+        for (size_t i = 0; i < pad; i++)
+            s[len - 1 - i] = '=';
+        s[len] = '\0';
+        unsigned char want[64];
+        int wn = EVP_DecodeBlock(want, (const unsigned char *)s, (int)len);
+        assert_int_equal(wn, (int)(len / 4 * 3));
+        unsigned char *d = NULL;
+        size_t n = 0;
+        assert_int_equal(b64_decode(s, len, 100, &d, &n, NULL), 0);
+        assert_int_equal(n, len / 4 * 3 - pad);
+        assert_memory_equal(d, want, n);
+        assert_int_equal(d[n], '\0');
+        free(d);
+    }
+    for (int c = 0; c < 256; c++) {
+        if (c != '=' && strchr(alphabet, c) != NULL && c != 0)
+            continue;
+        char s[] = "QUJDRA==";
+        s[2] = (char)c;
+        unsigned char *d = NULL;
+        size_t n = 0;
+        struct err err = {0};
+        assert_int_equal(b64_decode(s, 8, 100, &d, &n, &err), -1);
+        assert_int_equal(err.kind, ERR_INVALID);
+        assert_string_equal(err.msg, "not base64: unexpected character at offset 2");
+        assert_null(d);
+    }
+}
+
 /* ---- buf ---- */
 
 static void test_buf_append_and_cap(void **state)
@@ -411,19 +455,13 @@ static void test_err_openssl(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_vectors),
-        cmocka_unit_test(test_b64_binary_round_trip),
-        cmocka_unit_test(test_b64_strict),
-        cmocka_unit_test(test_b64_limit),
-        cmocka_unit_test(test_buf_append_and_cap),
-        cmocka_unit_test(test_buf_printf_and_take),
-        cmocka_unit_test(test_strv),
-        cmocka_unit_test(test_usage_names),
-        cmocka_unit_test(test_usage_x509),
-        cmocka_unit_test(test_usage_format),
-        cmocka_unit_test(test_timefmt_format),
-        cmocka_unit_test(test_timefmt_parse),
-        cmocka_unit_test(test_err),
+        cmocka_unit_test(test_b64_vectors),         cmocka_unit_test(test_b64_binary_round_trip),
+        cmocka_unit_test(test_b64_strict),          cmocka_unit_test(test_b64_limit),
+        cmocka_unit_test(test_b64_matches_openssl), cmocka_unit_test(test_buf_append_and_cap),
+        cmocka_unit_test(test_buf_printf_and_take), cmocka_unit_test(test_strv),
+        cmocka_unit_test(test_usage_names),         cmocka_unit_test(test_usage_x509),
+        cmocka_unit_test(test_usage_format),        cmocka_unit_test(test_timefmt_format),
+        cmocka_unit_test(test_timefmt_parse),       cmocka_unit_test(test_err),
         cmocka_unit_test(test_err_openssl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

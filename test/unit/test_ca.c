@@ -395,6 +395,70 @@ static void test_ski_and_aki(void **state)
     freecsr(csr);
 }
 
+/* The leaf's PEM is byte for byte what PEM_write_bio_X509 writes, whatever the DER's length
+ * modulo 48 (one 64-column line), and the CA's chain follows it unchanged. */
+static void test_leaf_pem_as_openssl_writes_it(void **state)
+{
+    (void)state;
+    bool seen_full_line = false;
+    /* ECDSA signatures vary in length: go on until one DER filled its last line exactly. */
+    for (int i = 0; i < 60 || (!seen_full_line && i < 600); i++) {
+        char san[128];
+        snprintf(san, sizeof(san), "DNS:%.*s.example", i % 60 + 1,
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        struct csr *csr = mkcsr(F.kleaf, NULL, san);
+        struct sign_params p = params(DAY, false, 0);
+        struct sign_result out = {0};
+        X509 *leaf = sign_ok(NULL, csr, &p, &out);
+        seen_full_line = seen_full_line || i2d_X509(leaf, NULL) % 48 == 0;
+        BIO *b = BIO_new(BIO_s_mem());
+        assert_int_equal(PEM_write_bio_X509(b, leaf), 1);
+        char *want = NULL;
+        long wn = BIO_get_mem_data(b, &want);
+        assert_true(strlen(out.chain_pem) >= (size_t)wn);
+        assert_memory_equal(out.chain_pem, want, (size_t)wn);
+        /* F.ca is a sub-CA under a root: its own certificate follows the leaf. */
+        X509 *next = parse_pem(out.chain_pem, 1);
+        assert_non_null(next);
+        assert_int_equal(X509_cmp(next, F.sub), 0);
+        X509_free(next);
+        BIO_free(b);
+        X509_free(leaf);
+        sign_result_free(&out);
+        freecsr(csr);
+    }
+    assert_true(seen_full_line);
+}
+
+/* Extensions in a fixed order: SKI, AKI, basicConstraints, keyUsage, extKeyUsage, SAN. */
+static void test_extension_order(void **state)
+{
+    (void)state;
+    int want[] = {NID_subject_key_identifier, NID_authority_key_identifier,
+                  NID_basic_constraints,      NID_key_usage,
+                  NID_ext_key_usage,          NID_subject_alt_name};
+    for (int is_ca = 0; is_ca < 2; is_ca++) {
+        struct csr *csr = mkcsr(F.kleaf, "app", "DNS:app.example");
+        struct sign_params p = params(DAY, is_ca, USAGE_DEFAULT | USAGE_BIT(USAGE_SERVER_AUTH));
+        struct sign_result out = {0};
+        X509 *leaf = sign_ok(NULL, csr, &p, &out);
+        assert_int_equal(X509_get_ext_count(leaf), 6);
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(OBJ_obj2nid(X509_EXTENSION_get_object(X509_get_ext(leaf, i))),
+                             want[i]);
+        assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(leaf, 1)), 0);
+        assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(leaf, 2)), 1);
+        BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(leaf, NID_basic_constraints, NULL, NULL);
+        assert_non_null(bc);
+        assert_int_equal(bc->ca != 0, is_ca);
+        assert_null(bc->pathlen);
+        BASIC_CONSTRAINTS_free(bc);
+        X509_free(leaf);
+        sign_result_free(&out);
+        freecsr(csr);
+    }
+}
+
 static void test_basic_constraints_and_default_key_usage(void **state)
 {
     (void)state;
@@ -969,6 +1033,8 @@ int main(void)
         cmocka_unit_test(test_leaf_verifies_against_root),
         cmocka_unit_test(test_serial_is_random_positive_128_bit),
         cmocka_unit_test(test_ski_and_aki),
+        cmocka_unit_test(test_leaf_pem_as_openssl_writes_it),
+        cmocka_unit_test(test_extension_order),
         cmocka_unit_test(test_basic_constraints_and_default_key_usage),
         cmocka_unit_test(test_usages_map_to_ku_and_eku),
         cmocka_unit_test(test_san_copied_exactly),

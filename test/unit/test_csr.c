@@ -11,11 +11,14 @@
 #include "csr.h"
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -837,6 +840,119 @@ static void test_check_request_is_ca_adds_cert_sign(void **state)
     csr_free(c);
 }
 
+/* The key's point as it sits in a CSR: uncompressed, or compressed when asked. */
+static size_t ec_point(EVP_PKEY *key, unsigned char *buf, size_t cap)
+{
+    size_t n = 0;
+    assert_int_equal(
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap, &n), 1);
+    return n;
+}
+
+/* A point moved off its curve is refused before the signature is even looked at, on every
+ * allowed curve. */
+static void test_ec_point_off_curve_rejected(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[] = {k_p256, k_p384, k_p521};
+    const char *curves[] = {"prime256v1", "secp384r1", "secp521r1"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t len;
+        unsigned char *der = simple_der(keys[k], &len);
+        unsigned char pt[200];
+        size_t n = ec_point(keys[k], pt, sizeof(pt));
+        unsigned char *at = memmem(der, len, pt, n);
+        assert_non_null(at);
+        at[n - 1] ^= 0x01; /* y changes, x stays: not on the curve */
+        char want[80];
+        snprintf(want, sizeof(want), "CSR: the EC public key is not a point on %s", curves[k]);
+        expect_reject_der(der, len, ERR_INVALID, want);
+        at[n - 1] ^= 0x01;
+        struct csr *c = expect_parse_der(der, len); /* and the untouched request passes */
+        csr_free(c);
+        free(der);
+    }
+}
+
+/* A compressed point (02/03 || x) names the same key. */
+static void test_ec_compressed_point_accepted(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[] = {k_p256, k_p384, k_p521};
+    int nids[] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+    for (size_t k = 0; k < 3; k++) {
+        unsigned char pt[200];
+        size_t n = ec_point(keys[k], pt, sizeof(pt));
+        assert_int_equal(pt[0], 0x04);
+        size_t clen = 1 + (n - 1) / 2;
+        unsigned char *comp = OPENSSL_malloc(clen);
+        assert_non_null(comp);
+        comp[0] = (unsigned char)(0x02 | (pt[n - 1] & 1));
+        memcpy(comp + 1, pt + 1, clen - 1);
+        unsigned char want[200];
+        memcpy(want, comp, clen);
+        struct builder b;
+        b_init(&b, keys[k]);
+        b_subject(&b, "CN", "test.svc");
+        assert_int_equal(X509_PUBKEY_set0_param(
+                             X509_REQ_get_X509_PUBKEY(b.req), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                             V_ASN1_OBJECT, OBJ_nid2obj(nids[k]), comp, (int)clen),
+                         1);
+        size_t len;
+        unsigned char *der = b_der(&b, keys[k], &len);
+        assert_non_null(memmem(der, len, want, clen));
+        assert_null(memmem(der, len, pt, n));
+        struct csr *c = expect_parse_der(der, len);
+        assert_true(EVP_PKEY_eq(c->pkey, keys[k]) == 1);
+        csr_free(c);
+        free(der);
+    }
+}
+
+struct parse_job {
+    const unsigned char *der[3];
+    size_t len[3];
+    int ok;
+};
+
+static void *parse_many(void *arg)
+{
+    struct parse_job *j = arg;
+    for (int i = 0; i < 30; i++) {
+        struct csr *c = csr_parse(j->der[i % 3], j->len[i % 3], NULL);
+        j->ok += c != NULL && c->pkey != NULL;
+        csr_free(c);
+    }
+    return NULL;
+}
+
+/* Parsing from several threads at once, from the first request on, gives every key. */
+static void test_parse_concurrent(void **state)
+{
+    (void)state;
+    struct parse_job jobs[4];
+    unsigned char *ders[3];
+    size_t lens[3];
+    EVP_PKEY *keys[] = {k_p256, k_p384, k_p521};
+    for (size_t k = 0; k < 3; k++)
+        ders[k] = simple_der(keys[k], &lens[k]);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 3; k++) {
+            jobs[i].der[k] = ders[k];
+            jobs[i].len[k] = lens[k];
+        }
+        jobs[i].ok = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, parse_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(jobs[i].ok, 30);
+    }
+    for (size_t k = 0; k < 3; k++)
+        free(ders[k]);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -877,6 +993,9 @@ int main(void)
         cmocka_unit_test(test_check_request_basic_constraints_mismatch),
         cmocka_unit_test(test_check_request_default_usages),
         cmocka_unit_test(test_check_request_is_ca_adds_cert_sign),
+        cmocka_unit_test(test_ec_point_off_curve_rejected),
+        cmocka_unit_test(test_ec_compressed_point_accepted),
+        cmocka_unit_test(test_parse_concurrent),
         cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
