@@ -141,6 +141,8 @@ static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
     struct pipeline_env env = api->env;
     env.now = time(NULL);
     env.approve = true; /* the API is its own approver: a client cannot bring an approval */
+    if (api->synced != NULL)
+        env.synced = api->synced(env.ud);
     double t0 = api_now_seconds();
     pipeline_run(&env, cr, res);
     if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED)

@@ -3,6 +3,7 @@
 #ifndef EMBER_API_H
 #define EMBER_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -22,6 +23,8 @@ struct api {
     char *issuer_name;
     char *cluster_ns;        /* namespace a ClusterIssuer's requests are evaluated in */
     struct metrics *metrics; /* may be NULL */
+    /* When set, env.synced is asked at each request (the controller's caches). */
+    bool (*synced)(void *ud);
 };
 
 struct api_response {

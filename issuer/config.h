@@ -31,6 +31,10 @@ struct config {
     int http_threads;                  /* --http-threads, default 0 (a thread per connection),
                                           N > 0: a pool of N, bounds 0..64 */
     struct strv manifests;             /* --manifests PATH, repeatable: file or directory */
+    char *kubeconfig;                  /* --kubeconfig FILE, default "" ($KUBECONFIG, in cluster) */
+    int workers;                       /* --workers, default 4, 1..64 */
+    long long watch_timeout_s;         /* --watch-timeout, default 5m */
+    long long token_reread_s;          /* --token-reread-period, default 1m */
     char *cluster_resource_namespace;  /* --cluster-resource-namespace; when not given: the pod's
                                           namespace file, else "default" (never "" after parse) */
     struct strv policy_annotations;    /* --policy-annotation KEY, repeatable */

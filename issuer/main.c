@@ -14,9 +14,11 @@
 #include "api.h"
 #include "ca.h"
 #include "config.h"
+#include "controller.h"
 #include "devca.h"
 #include "http.h"
 #include "issuer.h"
+#include "kube.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -104,13 +106,80 @@ static void main_report(void *ud, const char *object, const char *problem)
     LOG(LOG_WARN, "store", object[0] ? object : NULL, NULL, "%s", problem);
 }
 
+/* What answers the lookups: the standalone store, or the controller's caches. */
+struct backend {
+    struct store *st;
+    struct kube *kube;
+    struct controller *ctl;
+};
+
 static bool main_ready(void *ud)
 {
-    const struct store *st = ud;
-    for (size_t i = 0; i < store_count_issuers(st); i++)
-        if (issuer_is_ready(store_issuer_at(st, i)))
+    const struct backend *be = ud;
+    if (be->ctl != NULL)
+        return controller_synced(be->ctl);
+    for (size_t i = 0; i < store_count_issuers(be->st); i++)
+        if (issuer_is_ready(store_issuer_at(be->st, i)))
             return true;
     return false;
+}
+
+static bool main_controller_synced(void *ud)
+{
+    return controller_synced(ud);
+}
+
+/* Controller mode: a kubeconfig (--kubeconfig, else the first file of $KUBECONFIG) or the
+ * in-cluster service account. */
+static int main_start_controller(const struct config *cfg, const char *const *keys, size_t nkeys,
+                                 struct metrics *m, struct backend *be)
+{
+    struct kube_config kc;
+    struct err e = {0};
+    char path[4096] = "";
+    const char *env = getenv("KUBECONFIG");
+    snprintf(path, sizeof(path), "%s", cfg->kubeconfig[0] ? cfg->kubeconfig : env ? env : "");
+    path[strcspn(path, ":")] = '\0'; /* $KUBECONFIG may list several files: the first wins */
+    int rc = path[0] ? kube_config_from_kubeconfig(path, NULL, &kc, &e)
+                     : kube_config_in_cluster(NULL, &kc, &e);
+    if (rc != 0) {
+        LOG(LOG_ERROR, "main", NULL, e.msg,
+            "no cluster to watch: give --kubeconfig (or $KUBECONFIG), run in a pod, or serve "
+            "--manifests standalone");
+        return -1;
+    }
+    kc.token_reread_s = (long)cfg->token_reread_s;
+    be->kube = kube_new(&kc, &e);
+    LOG(LOG_INFO, "main", NULL, NULL, "watching the cluster at %s", kc.server);
+    kube_config_free(&kc);
+    if (be->kube == NULL) {
+        LOG(LOG_ERROR, "main", NULL, e.msg, "cannot set up the Kubernetes client");
+        return -1;
+    }
+    char host[256] = "ember-issuer";
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "ember-issuer");
+    host[sizeof(host) - 1] = '\0';
+    struct controller_config cc = {
+        .kube = be->kube,
+        .policy_annotations = keys,
+        .n_policy_annotations = nkeys,
+        .approve = cfg->approve,
+        .max_retry_s = cfg->max_retry_duration_s,
+        .cluster_ns = cfg->cluster_resource_namespace,
+        .workers = cfg->workers,
+        .issuer_recheck_s = cfg->issuer_recheck_period_s,
+        .watch_min_s = (long)cfg->watch_timeout_s,
+        .watch_max_s = (long)(2 * cfg->watch_timeout_s),
+        .instance = host,
+        .metrics = m,
+    };
+    be->ctl = controller_start(&cc, &e);
+    if (be->ctl == NULL) {
+        LOG(LOG_ERROR, "main", NULL, e.msg, "cannot start the controller");
+        return -1;
+    }
+    return 0;
 }
 
 static void main_declare_metrics(struct metrics *m)
@@ -175,7 +244,7 @@ static void *main_recheck_thread(void *arg)
 
 /* The three listeners; bind "0" turns one off. */
 static int main_listen(const struct config *cfg, struct api *api, struct metrics *m,
-                       struct store *st, struct http_listener *out[3])
+                       struct backend *be, struct http_listener *out[3])
 {
     const struct {
         const char *name, *bind;
@@ -195,7 +264,7 @@ static int main_listen(const struct config *cfg, struct api *api, struct metrics
             .metrics = m,
             .serve_metrics = spec[i].metrics,
             .ready = main_ready,
-            .ready_ud = st,
+            .ready_ud = be,
             .max_body = (size_t)cfg->api_max_body_bytes,
             .threads = spec[i].api ? cfg->http_threads : 1,
         };
@@ -259,12 +328,6 @@ int main(int argc, char **argv)
     }
     log_init(cfg.log_format, cfg.log_level, 2);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
-    if (cfg.manifests.n == 0) {
-        main_usage_error("nothing to serve: give --manifests FILE|DIR with Issuers, "
-                         "IssuancePolicies and Secrets (standalone mode)");
-        config_free(&cfg);
-        return 2;
-    }
     if (main_check_api_exposure(&cfg) != 0) {
         config_free(&cfg);
         return 2;
@@ -278,25 +341,19 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct store *st = store_new(cfg.cluster_resource_namespace);
-    for (size_t i = 0; i < cfg.manifests.n; i++) {
-        if (store_load_path(st, cfg.manifests.v[i], &e) != 0) {
-            LOG(LOG_ERROR, "store", NULL, e.msg, "cannot load --manifests %s", cfg.manifests.v[i]);
-            store_free(st);
-            config_free(&cfg);
-            return 2;
-        }
-    }
-    store_resolve(st, time(NULL), main_report, NULL);
-    LOG(LOG_INFO, "store", NULL, NULL, "loaded %zu issuers and %zu policies",
-        store_count_issuers(st), store_count_policies(st));
-
     const char **keys = xcalloc(cfg.policy_annotations.n + 1, sizeof(*keys));
     keys[0] = PIPELINE_POLICY_ANNOTATION;
     for (size_t i = 0; i < cfg.policy_annotations.n; i++)
         keys[i + 1] = cfg.policy_annotations.v[i];
-
     struct metrics *m = metrics_new();
+    struct backend be = {0};
+    struct http_listener *listeners[3] = {0};
+    int exit_code = 0;
+    struct recheck rc = {.m = m, .period_s = cfg.issuer_recheck_period_s};
+    pthread_mutex_init(&rc.lock, NULL);
+    pthread_cond_init(&rc.cond, NULL);
+    pthread_t recheck_thread;
+    bool recheck_started = false;
     struct api api = {
         .env =
             {
@@ -304,41 +361,61 @@ int main(int argc, char **argv)
                 .policy_annotations = keys,
                 .n_policy_annotations = cfg.policy_annotations.n + 1,
                 .max_retry_s = cfg.max_retry_duration_s,
-                .synced = true, /* standalone: everything was loaded before serving */
-                .find_issuer = store_find_issuer,
-                .find_policy = store_find_policy,
-                .ud = st,
             },
         .cluster_ns = xstrdup(cfg.cluster_resource_namespace),
         .metrics = m,
     };
-    struct http_listener *listeners[3] = {0};
-    int exit_code = 0;
-    struct recheck rc = {.st = st, .m = m, .period_s = cfg.issuer_recheck_period_s};
-    pthread_mutex_init(&rc.lock, NULL);
-    pthread_cond_init(&rc.cond, NULL);
-    pthread_t recheck_thread;
-    bool recheck_started = false;
+    api_declare_metrics(&api);
+    http_declare_metrics(m);
+    main_declare_metrics(m);
     if (api_set_issuer(&api, cfg.api_issuer, &e) != 0) {
         main_usage_error(e.msg);
         exit_code = 2;
         goto out;
     }
-    if (api.issuer_kind != NULL) {
-        struct issuer *is =
-            store_find_issuer(st, api.issuer_kind, api.issuer_namespace, api.issuer_name);
-        if (is == NULL)
-            LOG(LOG_WARN, "api", NULL, NULL,
-                "--api-issuer %s names no issuer in --manifests: %s answers 503", cfg.api_issuer,
-                API_PATH_FIREFLY);
-        issuer_unref(is);
+
+    if (cfg.manifests.n > 0) {
+        /* Standalone: everything is loaded before serving. */
+        be.st = store_new(cfg.cluster_resource_namespace);
+        for (size_t i = 0; i < cfg.manifests.n; i++) {
+            if (store_load_path(be.st, cfg.manifests.v[i], &e) != 0) {
+                LOG(LOG_ERROR, "store", NULL, e.msg, "cannot load --manifests %s",
+                    cfg.manifests.v[i]);
+                exit_code = 2;
+                goto out;
+            }
+        }
+        store_resolve(be.st, time(NULL), main_report, NULL);
+        LOG(LOG_INFO, "store", NULL, NULL, "loaded %zu issuers and %zu policies",
+            store_count_issuers(be.st), store_count_policies(be.st));
+        api.env.synced = true;
+        api.env.find_issuer = store_find_issuer;
+        api.env.find_policy = store_find_policy;
+        api.env.ud = be.st;
+        if (api.issuer_kind != NULL) {
+            struct issuer *is =
+                store_find_issuer(be.st, api.issuer_kind, api.issuer_namespace, api.issuer_name);
+            if (is == NULL)
+                LOG(LOG_WARN, "api", NULL, NULL,
+                    "--api-issuer %s names no issuer in --manifests: %s answers 503",
+                    cfg.api_issuer, API_PATH_FIREFLY);
+            issuer_unref(is);
+        }
+        main_issuer_metrics(m, be.st);
+        rc.st = be.st;
+        recheck_started = pthread_create(&recheck_thread, NULL, main_recheck_thread, &rc) == 0;
+    } else {
+        if (main_start_controller(&cfg, keys, cfg.policy_annotations.n + 1, m, &be) != 0) {
+            exit_code = 1;
+            goto out;
+        }
+        api.env.find_issuer = controller_find_issuer;
+        api.env.find_policy = controller_find_policy;
+        api.env.release_policy = controller_release_policy;
+        api.env.ud = be.ctl;
+        api.synced = main_controller_synced;
     }
-    api_declare_metrics(&api);
-    http_declare_metrics(m);
-    main_declare_metrics(m);
-    main_issuer_metrics(m, st);
-    recheck_started = pthread_create(&recheck_thread, NULL, main_recheck_thread, &rc) == 0;
-    if (main_listen(&cfg, &api, m, st, listeners) != 0) {
+    if (main_listen(&cfg, &api, m, &be, listeners) != 0) {
         exit_code = 1;
         goto out;
     }
@@ -359,10 +436,12 @@ out:
     }
     pthread_cond_destroy(&rc.cond);
     pthread_mutex_destroy(&rc.lock);
+    controller_stop(be.ctl);
+    kube_free(be.kube);
     api_free(&api);
     metrics_free(m);
     free(keys);
-    store_free(st);
+    store_free(be.st);
     config_free(&cfg);
     curl_global_cleanup();
     return exit_code;

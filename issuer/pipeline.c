@@ -56,10 +56,13 @@ const char *pipeline_policy_annotation(const struct pipeline_env *env, const str
     return "";
 }
 
-static void check_free(struct check *c)
+static void check_free(const struct pipeline_env *env, struct check *c)
 {
     csr_free(c->csr);
     c->csr = NULL;
+    if (c->policy != NULL && env->release_policy != NULL)
+        env->release_policy(env->ud, c->policy, NULL);
+    c->policy = NULL;
 }
 
 /* Parses the request's CSR and evaluates it against the named policy. */
@@ -78,6 +81,9 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         c->outcome = CHECK_POLICY_INVALID;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\" is not valid: %s", policy_name,
                  invalid ? invalid : "unknown problem");
+        if (env->release_policy != NULL)
+            env->release_policy(env->ud, NULL, invalid);
+        c->policy = NULL;
         return;
     }
     if (cr->spec_error != NULL) {
@@ -309,7 +315,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         break;
     }
     if (c == &own)
-        check_free(&own);
+        check_free(env, &own);
     issuer_unref(is);
 }
 
@@ -377,7 +383,7 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         pipeline_sign_step(env, cr, res, &c);
         res->action = PIPELINE_WRITE;
     }
-    check_free(&c);
+    check_free(env, &c);
 }
 
 void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res)

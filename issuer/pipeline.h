@@ -31,6 +31,9 @@ struct pipeline_env {
      * exists but does not validate (*invalid_msg set, borrowed). */
     int (*find_policy)(void *ud, const char *name, const struct policy **p,
                        const char **invalid_msg);
+    /* Optional: called once the pipeline no longer uses what find_policy returned (for
+     * lookups whose policies can be replaced meanwhile). NULL when they never change. */
+    void (*release_policy)(void *ud, const struct policy *p, const char *invalid_msg);
     void *ud;
 };
 
