@@ -35,6 +35,12 @@ struct config {
     int workers;                       /* --workers, default 4, 1..64 */
     long long watch_timeout_s;         /* --watch-timeout, default 5m */
     long long token_reread_s;          /* --token-reread-period, default 1m */
+    struct strv namespaces;            /* --namespace NS, repeatable; empty = all */
+    bool leader_elect;                 /* --leader-elect, default false */
+    char *leader_election_namespace;   /* --leader-election-namespace, "" = cluster resource ns */
+    long long lease_duration_s;        /* --leader-election-lease-duration, 60s */
+    long long renew_deadline_s;        /* --leader-election-renew-deadline, 40s */
+    long long retry_period_s;          /* --leader-election-retry-period, 15s */
     char *cluster_resource_namespace;  /* --cluster-resource-namespace; when not given: the pod's
                                           namespace file, else "default" (never "" after parse) */
     struct strv policy_annotations;    /* --policy-annotation KEY, repeatable */

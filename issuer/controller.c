@@ -54,6 +54,8 @@ struct ctl_slot {
 
 enum ctl_kind { CTL_CR, CTL_ISSUER, CTL_CLUSTER_ISSUER, CTL_POLICY, CTL_KINDS };
 
+#define CTL_MAX_WATCHES 130 /* two per watched namespace (up to 64) plus the cluster-wide ones */
+
 struct ctl_feed {
     struct controller *c;
     enum ctl_kind kind;
@@ -78,7 +80,16 @@ struct controller {
     size_t next_event;
     struct queue *q;
     struct ctl_feed feeds[CTL_KINDS];
-    struct reflector *refl[CTL_KINDS];
+    struct reflector *refl[CTL_MAX_WATCHES];
+    char *refl_names[CTL_MAX_WATCHES];
+    size_t n_refl;
+    struct reflector_stats last_stats[CTL_MAX_WATCHES];
+    int leader; /* atomic */
+    pthread_t metrics_thread;
+    bool metrics_started;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    bool stopping;
     pthread_t *workers;
     int n_workers;
     char *instance, *cluster_ns; /* owned copies of the config's strings */
@@ -256,10 +267,31 @@ static void ctl_remove(void *ud, const cJSON *obj)
 
 bool controller_synced(struct controller *c)
 {
-    for (int k = 0; k < CTL_KINDS; k++)
+    for (size_t k = 0; k < c->n_refl; k++)
         if (!reflector_has_synced(c->refl[k]))
             return false;
     return true;
+}
+
+void controller_set_leader(struct controller *c, bool leader)
+{
+    int was = __atomic_exchange_n(&c->leader, leader ? 1 : 0, __ATOMIC_ACQ_REL);
+    if (c->cfg.metrics != NULL)
+        metrics_gauge_set(c->cfg.metrics, "ember_leader", "", leader ? 1 : 0);
+    if (!leader || was)
+        return;
+    /* Keys dropped while following: look at everything again. */
+    for (int k = 0; k < CTL_KINDS; k++) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < CTL_BUCKETS; i++) {
+            for (struct ctl_node *n = c->objs[k].b[i]; n != NULL; n = n->next) {
+                char qkey[640];
+                snprintf(qkey, sizeof(qkey), "%s%s", ctl_prefix[k], n->key);
+                ctl_enqueue(c, qkey);
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
 }
 
 /* ---- lookups for the pipeline ------------------------------------------------------------ */
@@ -808,7 +840,10 @@ static void *ctl_worker(void *arg)
     while (queue_get(c->q, qkey, sizeof(qkey)) == 1) {
         if (c->cfg.metrics != NULL)
             metrics_gauge_set(c->cfg.metrics, "ember_queue_depth", "", (double)queue_len(c->q));
-        if (!controller_synced(c)) {
+        if (!__atomic_load_n(&c->leader, __ATOMIC_ACQUIRE)) {
+            /* Followers write nothing; controller_set_leader queues everything again. */
+            queue_forget(c->q, qkey);
+        } else if (!controller_synced(c)) {
             /* Never decide on partial caches (a missing policy is only "not seen yet"). */
             struct err e = {0};
             if (queue_add_after(c->q, qkey, CTL_NOT_SYNCED_RETRY_MS, &e) != 0)
@@ -831,6 +866,57 @@ static const char *const ctl_paths[CTL_KINDS] = {
     "/apis/ember.issuer.dev/v1alpha1/clusterissuers",
     "/apis/ember.issuer.dev/v1alpha1/issuancepolicies",
 };
+static int ctl_watch(struct controller *c, enum ctl_kind k, const char *path, struct err *err)
+{
+    if (c->n_refl == CTL_MAX_WATCHES) {
+        err_set(err, ERR_TOO_BIG, "more than %d watches", CTL_MAX_WATCHES);
+        return -1;
+    }
+    struct reflector_ops ops = {.upsert = ctl_upsert, .remove = ctl_remove};
+    struct reflector_opts o = {
+        .watch_min_s = c->cfg.watch_min_s,
+        .watch_max_s = c->cfg.watch_max_s,
+        .name = path,
+    };
+    struct reflector *r = reflector_start(c->cfg.kube, path, &ops, &c->feeds[k], &o, err);
+    if (r == NULL)
+        return -1;
+    c->refl_names[c->n_refl] = xstrdup(path);
+    c->refl[c->n_refl++] = r;
+    return 0;
+}
+
+/* Publishes the watches' counters every 2 s: restarts, relists, expired histories. */
+static void *ctl_metrics_thread(void *arg)
+{
+    struct controller *c = arg;
+    pthread_mutex_lock(&c->stop_lock);
+    while (!c->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until);
+        if (c->stopping)
+            break;
+        for (size_t i = 0; i < c->n_refl; i++) {
+            struct reflector_stats st;
+            reflector_get_stats(c->refl[i], &st);
+            char esc[300], labels[400];
+            metrics_escape_label(c->refl_names[i], esc, sizeof(esc));
+            snprintf(labels, sizeof(labels), "watch=\"%s\"", esc);
+            struct reflector_stats *last = &c->last_stats[i];
+            metrics_counter_add(c->cfg.metrics, "ember_watch_restarts_total", labels,
+                                (double)(st.watch_restarts - last->watch_restarts));
+            metrics_counter_add(c->cfg.metrics, "ember_watch_relists_total", labels,
+                                (double)(st.relists - last->relists));
+            metrics_gauge_set(c->cfg.metrics, "ember_watch_objects", labels, (double)st.objects);
+            *last = st;
+        }
+        metrics_gauge_set(c->cfg.metrics, "ember_queue_depth", "", (double)queue_len(c->q));
+    }
+    pthread_mutex_unlock(&c->stop_lock);
+    return NULL;
+}
 
 struct controller *controller_start(const struct controller_config *cfg, struct err *err)
 {
@@ -852,19 +938,47 @@ struct controller *controller_start(const struct controller_config *cfg, struct 
         metrics_declare(c->cfg.metrics, "ember_api_requests_total", "counter",
                         "Kubernetes API calls by verb and HTTP code (0: no answer).");
     }
-    struct reflector_ops ops = {.upsert = ctl_upsert, .remove = ctl_remove};
-    for (int k = 0; k < CTL_KINDS; k++) {
+    c->leader = cfg->start_as_follower ? 0 : 1;
+    pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_cond_init(&c->stop_cond, NULL);
+    for (int k = 0; k < CTL_KINDS; k++)
         c->feeds[k] = (struct ctl_feed){.c = c, .kind = (enum ctl_kind)k};
-        struct reflector_opts o = {
-            .watch_min_s = cfg->watch_min_s,
-            .watch_max_s = cfg->watch_max_s,
-            .name = ctl_paths[k],
-        };
-        c->refl[k] = reflector_start(cfg->kube, ctl_paths[k], &ops, &c->feeds[k], &o, err);
-        if (c->refl[k] == NULL) {
-            controller_stop(c);
-            return NULL;
+    for (int k = 0; k < CTL_KINDS; k++) {
+        bool namespaced = k == CTL_CR || k == CTL_ISSUER;
+        if (!namespaced || cfg->n_namespaces == 0) {
+            if (ctl_watch(c, (enum ctl_kind)k, ctl_paths[k], err) != 0) {
+                controller_stop(c);
+                return NULL;
+            }
+            continue;
         }
+        for (size_t i = 0; i < cfg->n_namespaces; i++) {
+            char path[CTL_PATH_MAX];
+            if (k == CTL_CR)
+                snprintf(path, sizeof(path),
+                         "/apis/cert-manager.io/v1/namespaces/%s/certificaterequests",
+                         cfg->namespaces[i]);
+            else
+                snprintf(path, sizeof(path),
+                         "/apis/ember.issuer.dev/v1alpha1/namespaces/%s/issuers",
+                         cfg->namespaces[i]);
+            if (ctl_watch(c, (enum ctl_kind)k, path, err) != 0) {
+                controller_stop(c);
+                return NULL;
+            }
+        }
+    }
+    if (c->cfg.metrics != NULL) {
+        metrics_declare(c->cfg.metrics, "ember_watch_restarts_total", "counter",
+                        "Watches re-opened from the last resourceVersion, by collection.");
+        metrics_declare(c->cfg.metrics, "ember_watch_relists_total", "counter",
+                        "Lists after the first (410 Expired), by collection.");
+        metrics_declare(c->cfg.metrics, "ember_watch_objects", "gauge",
+                        "Objects mirrored, by collection.");
+        metrics_declare(c->cfg.metrics, "ember_leader", "gauge",
+                        "1 while this replica leads (or runs without leader election).");
+        metrics_gauge_set(c->cfg.metrics, "ember_leader", "", c->leader);
+        c->metrics_started = pthread_create(&c->metrics_thread, NULL, ctl_metrics_thread, c) == 0;
     }
     c->workers = xcalloc((size_t)c->cfg.workers, sizeof(*c->workers));
     for (int i = 0; i < c->cfg.workers; i++) {
@@ -882,6 +996,13 @@ void controller_stop(struct controller *c)
 {
     if (c == NULL)
         return;
+    if (c->metrics_started) {
+        pthread_mutex_lock(&c->stop_lock);
+        c->stopping = true;
+        pthread_cond_signal(&c->stop_cond);
+        pthread_mutex_unlock(&c->stop_lock);
+        pthread_join(c->metrics_thread, NULL);
+    }
     /* Workers first (they ask the reflectors whether they synced), then the watches (their
      * callbacks only add to the queue, which ignores adds once shut down). */
     if (c->q != NULL)
@@ -889,8 +1010,10 @@ void controller_stop(struct controller *c)
     for (int i = 0; i < c->n_workers; i++)
         pthread_join(c->workers[i], NULL);
     free(c->workers);
-    for (int k = 0; k < CTL_KINDS; k++)
+    for (size_t k = 0; k < c->n_refl; k++) {
         reflector_stop(c->refl[k]);
+        free(c->refl_names[k]);
+    }
     for (size_t i = 0; i < c->n_slots; i++) {
         issuer_unref(c->slots[i].is);
         free(c->slots[i].key);
@@ -903,6 +1026,8 @@ void controller_stop(struct controller *c)
         ctl_map_free(&c->objs[k]);
     queue_free(c->q);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->stop_lock);
+    pthread_cond_destroy(&c->stop_cond);
     free(c->instance);
     free(c->cluster_ns);
     free(c);

@@ -25,7 +25,10 @@ struct controller_config {
     long long issuer_recheck_s;
     long watch_min_s, watch_max_s; /* watch timeoutSeconds range (5-10 min in production) */
     long backoff_base_ms, backoff_cap_ms;
-    const char *instance;    /* reportingInstance of Events (the pod name) */
+    const char *const *namespaces; /* CertificateRequests and Issuers watched there only; 0 = all */
+    size_t n_namespaces;
+    bool start_as_follower;  /* leader election on: write nothing until controller_set_leader */
+    const char *instance;    /* reportingInstance of Events (the pod name); copied */
     struct metrics *metrics; /* may be NULL */
 };
 
@@ -41,6 +44,10 @@ struct issuer *controller_find_issuer(void *ud, const char *kind, const char *ns
 int controller_find_policy(void *ud, const char *name, const struct policy **p,
                            const char **invalid_msg);
 void controller_release_policy(void *ud, const struct policy *p, const char *invalid_msg);
+/* Leader election: a leader reconciles everything it caches; a follower writes nothing
+ * (keys it takes are dropped and queued again when it becomes leader). Thread-safe. */
+void controller_set_leader(struct controller *c, bool leader);
+
 /* Stops the watches and the workers (the requests in progress finish), frees. */
 void controller_stop(struct controller *c);
 

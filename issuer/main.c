@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "http.h"
 #include "issuer.h"
 #include "kube.h"
+#include "lease.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -111,7 +113,18 @@ struct backend {
     struct store *st;
     struct kube *kube;
     struct controller *ctl;
+    struct lease *lease;
 };
+
+/* lease_config.on_change: only the leader writes. */
+static void main_leader_changed(void *ud, bool leader)
+{
+    struct backend *be = ud;
+    LOG(LOG_INFO, "leader", NULL, NULL, "%s",
+        leader ? "leading: writing" : "following: not writing");
+    if (be->ctl != NULL)
+        controller_set_leader(be->ctl, leader);
+}
 
 static bool main_ready(void *ud)
 {
@@ -160,6 +173,7 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "ember-issuer");
     host[sizeof(host) - 1] = '\0';
+    const char **nss = (const char **)cfg->namespaces.v;
     struct controller_config cc = {
         .kube = be->kube,
         .policy_annotations = keys,
@@ -171,12 +185,40 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
         .issuer_recheck_s = cfg->issuer_recheck_period_s,
         .watch_min_s = (long)cfg->watch_timeout_s,
         .watch_max_s = (long)(2 * cfg->watch_timeout_s),
+        .namespaces = nss,
+        .n_namespaces = cfg->namespaces.n,
+        .start_as_follower = cfg->leader_elect,
         .instance = host,
         .metrics = m,
     };
     be->ctl = controller_start(&cc, &e);
     if (be->ctl == NULL) {
         LOG(LOG_ERROR, "main", NULL, e.msg, "cannot start the controller");
+        return -1;
+    }
+    if (!cfg->leader_elect)
+        return 0;
+    unsigned char rnd[4] = {0};
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    char identity[320];
+    snprintf(identity, sizeof(identity), "%s_%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2],
+             rnd[3]);
+    struct lease_config lc = {
+        .kube = be->kube,
+        .ns = cfg->leader_election_namespace[0] ? cfg->leader_election_namespace
+                                                : cfg->cluster_resource_namespace,
+        .name = "ember-issuer-leader",
+        .identity = identity,
+        .lease_duration_s = (long)cfg->lease_duration_s,
+        .renew_deadline_s = (long)cfg->renew_deadline_s,
+        .retry_period_s = (long)cfg->retry_period_s,
+        .on_change = main_leader_changed,
+        .ud = be,
+    };
+    be->lease = lease_start(&lc, &e);
+    if (be->lease == NULL) {
+        LOG(LOG_ERROR, "main", NULL, e.msg, "cannot start leader election");
         return -1;
     }
     return 0;
@@ -436,6 +478,13 @@ out:
     }
     pthread_cond_destroy(&rc.cond);
     pthread_mutex_destroy(&rc.lock);
+    if (be.lease != NULL) {
+        /* Stop writing, then release the Lease so another replica takes over at once (the
+         * lease thread is joined, so no callback reaches the controller after this). */
+        if (be.ctl != NULL)
+            controller_set_leader(be.ctl, false);
+        lease_stop(be.lease);
+    }
     controller_stop(be.ctl);
     kube_free(be.kube);
     api_free(&api);

@@ -314,7 +314,7 @@ static void test_error_unknown_flag(void **state)
     EXPECT_ERROR("unknown flag --foo", "--foo");
     EXPECT_ERROR("unknown flag --foo", "--foo=bar");
     EXPECT_ERROR("unknown flag -v", "-v");
-    EXPECT_ERROR("unknown flag --leader-elect", "--approve", "--leader-elect");
+    EXPECT_ERROR("unknown flag --leader-elected", "--approve", "--leader-elected");
 }
 
 static void test_error_unexpected_argument(void **state)
@@ -436,6 +436,12 @@ static const char *const all_flags[] = {
     "workers",
     "watch-timeout",
     "token-reread-period",
+    "namespace",
+    "leader-elect",
+    "leader-election-namespace",
+    "leader-election-lease-duration",
+    "leader-election-renew-deadline",
+    "leader-election-retry-period",
     "cluster-resource-namespace",
     "policy-annotation",
     "approve",
