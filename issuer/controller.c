@@ -63,6 +63,7 @@ struct ctl_feed {
 
 struct ctl_event {
     char key[700];  /* uid + reason + message digest */
+    char rv[128];   /* resourceVersion of the object when last recorded */
     char name[300]; /* Event object name */
     char ns[256];
     int count;
@@ -398,7 +399,14 @@ static void ctl_event(struct controller *c, const cJSON *obj, const char *kind,
     for (size_t i = 0; i < CTL_EVENT_CACHE; i++)
         if (c->events[i].count > 0 && strcmp(c->events[i].key, key) == 0)
             seen = &c->events[i];
+    const char *obj_rv = ctl_str(obj, "metadata", "resourceVersion");
+    if (seen != NULL && obj_rv != NULL && strcmp(seen->rv, obj_rv) == 0) {
+        /* The same object looked at again (a re-check, a requeue): nothing new happened. */
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     if (seen != NULL) {
+        snprintf(seen->rv, sizeof(seen->rv), "%s", obj_rv ? obj_rv : "");
         int count = ++seen->count;
         snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events/%s", seen->ns, seen->name);
         pthread_mutex_unlock(&c->lock);
@@ -422,6 +430,7 @@ static void ctl_event(struct controller *c, const cJSON *obj, const char *kind,
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     snprintf(slot->ns, sizeof(slot->ns), "%s", ns);
     snprintf(slot->key, sizeof(slot->key), "%s", key);
+    snprintf(slot->rv, sizeof(slot->rv), "%s", obj_rv ? obj_rv : "");
     slot->count = 1;
     char ev_name[300];
     snprintf(ev_name, sizeof(ev_name), "%s", slot->name);
