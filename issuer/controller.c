@@ -317,24 +317,55 @@ struct issuer *controller_find_issuer(void *ud, const char *kind, const char *ns
     return is;
 }
 
+static struct ctl_policy *ctl_policy_new(const char *name, const cJSON *obj)
+{
+    struct err e = {0};
+    struct ctl_policy *cp = xcalloc(1, sizeof(*cp));
+    cp->name = xstrdup(name);
+    cp->refs = 1;
+    cp->p = policy_from_json(obj, &e);
+    if (cp->p == NULL)
+        cp->invalid = xstrdup(e.msg);
+    return cp;
+}
+
+/* Adds cp to the table; c->lock held. */
+static void ctl_policy_add_locked(struct controller *c, struct ctl_policy *cp)
+{
+    if (c->n_pols == c->cap_pols) {
+        c->cap_pols = c->cap_pols ? c->cap_pols * 2 : 8;
+        c->pols = xrealloc(c->pols, c->cap_pols * sizeof(*c->pols));
+    }
+    c->pols[c->n_pols++] = cp;
+}
+
 int controller_find_policy(void *ud, const char *name, const struct policy **p,
                            const char **invalid_msg)
 {
     struct controller *c = ud;
-    int found = 0;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_pols; i++) {
-        struct ctl_policy *cp = c->pols[i];
-        if (cp->retired || strcmp(cp->name, name) != 0)
-            continue;
-        cp->refs++;
-        *p = cp->p;
-        *invalid_msg = cp->invalid;
-        found = cp->p != NULL ? 1 : -1;
-        break;
+    struct ctl_policy *found = NULL;
+    for (size_t i = 0; i < c->n_pols && found == NULL; i++)
+        if (!c->pols[i]->retired && strcmp(c->pols[i]->name, name) == 0)
+            found = c->pols[i];
+    if (found == NULL) {
+        /* Listed but not reconciled yet: load it now rather than call it missing (a request
+         * must never be denied for a policy Ember has not looked at). */
+        struct ctl_node *n = *ctl_map_find(&c->objs[CTL_POLICY], name);
+        if (n != NULL) {
+            found = ctl_policy_new(name, n->obj);
+            ctl_policy_add_locked(c, found);
+        }
+    }
+    int rc = 0;
+    if (found != NULL) {
+        found->refs++;
+        *p = found->p;
+        *invalid_msg = found->invalid;
+        rc = found->p != NULL ? 1 : -1;
     }
     pthread_mutex_unlock(&c->lock);
-    return found;
+    return rc;
 }
 
 static void ctl_policy_free(struct ctl_policy *cp)
@@ -472,7 +503,27 @@ static void ctl_event(struct controller *c, const cJSON *obj, const char *kind,
     free(body);
 }
 
+static struct ctl_slot *ctl_slot_find(struct controller *c, const char *key);
+
 /* ---- CertificateRequests ----------------------------------------------------------------- */
+
+/* True when the request's issuer object is cached but has no live slot yet. */
+static bool ctl_issuer_pending(struct controller *c, const struct cr *cr)
+{
+    char key[600];
+    enum ctl_kind kind;
+    if (strcmp(cr->issuer_kind, "ClusterIssuer") == 0) {
+        kind = CTL_CLUSTER_ISSUER;
+        snprintf(key, sizeof(key), "ClusterIssuer/%s", cr->issuer_name);
+    } else {
+        kind = CTL_ISSUER;
+        snprintf(key, sizeof(key), "Issuer/%s/%s", cr->namespace, cr->issuer_name);
+    }
+    pthread_mutex_lock(&c->lock);
+    bool pending = *ctl_map_find(&c->objs[kind], key) != NULL && ctl_slot_find(c, key) == NULL;
+    pthread_mutex_unlock(&c->lock);
+    return pending;
+}
 
 static void ctl_reconcile_cr(struct controller *c, const char *key, const char *qkey)
 {
@@ -486,7 +537,17 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
     }
     struct cr cr;
     struct err e = {0};
-    if (cr_from_json(obj, &cr, &e) != 0) {
+    int parsed = cr_from_json(obj, &cr, &e);
+    if (parsed == 0 && ctl_issuer_pending(c, &cr)) {
+        /* Its issuer is listed but not checked yet: decide once it is, not "not found". */
+        struct err qe = {0};
+        if (queue_add_after(c->q, qkey, 200, &qe) != 0)
+            LOG(LOG_ERROR, "controller", key, qe.msg, "cannot requeue");
+        cr_free(&cr);
+        cJSON_Delete(obj);
+        return;
+    }
+    if (parsed != 0) {
         LOG(LOG_WARN, "controller", key, e.msg, "ignoring a CertificateRequest Ember cannot read");
         ctl_count(c, "CertificateRequest", "unreadable");
         cr_free(&cr);
@@ -533,7 +594,12 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
         free(body);
         if (rc != 0 || r.code >= 300) {
             written = false;
-            if (rc == 0 && r.code == 404) {
+            if (rc == 0 && r.code >= 400 && r.code < 500 && r.code != 409 && r.code != 429) {
+                /* 404: gone; 400/403/422: the server will refuse the same write again, so it
+                 * is not retried blindly (the next change of the object brings it back). */
+                if (r.code != 404)
+                    LOG(LOG_ERROR, "controller", key, r.status.message,
+                        "the API server refused the status write (%ld); not retrying", r.code);
                 queue_forget(c->q, qkey);
             } else {
                 /* 409: someone else wrote first; decide again on the object the watch brings. */
@@ -786,7 +852,7 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
     if (queue_add_after(c->q, qkey, (unsigned long)delay * 1000, &qe) != 0)
         LOG(LOG_ERROR, "controller", key, qe.msg, "cannot schedule the re-check");
     ctl_count(c, kname, st.ready ? "ready" : "not-ready");
-    if (st.ready != was_ready || st.ready)
+    if (st.ready != was_ready || slot_gen != gen)
         ctl_enqueue_all_crs(c);
     cJSON_Delete(obj);
 }
@@ -797,16 +863,7 @@ static void ctl_reconcile_policy(struct controller *c, const char *name, const c
     struct ctl_node *n = *ctl_map_find(&c->objs[CTL_POLICY], name);
     cJSON *obj = n ? cJSON_Duplicate(n->obj, 1) : NULL;
     pthread_mutex_unlock(&c->lock);
-    struct ctl_policy *cp = NULL;
-    if (obj != NULL) {
-        struct err e = {0};
-        cp = xcalloc(1, sizeof(*cp));
-        cp->name = xstrdup(name);
-        cp->refs = 1;
-        cp->p = policy_from_json(obj, &e);
-        if (cp->p == NULL)
-            cp->invalid = xstrdup(e.msg);
-    }
+    struct ctl_policy *cp = obj != NULL ? ctl_policy_new(name, obj) : NULL;
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n_pols; i++) {
         struct ctl_policy *old = c->pols[i];
@@ -816,13 +873,8 @@ static void ctl_reconcile_policy(struct controller *c, const char *name, const c
             break;
         }
     }
-    if (cp != NULL) {
-        if (c->n_pols == c->cap_pols) {
-            c->cap_pols = c->cap_pols ? c->cap_pols * 2 : 8;
-            c->pols = xrealloc(c->pols, c->cap_pols * sizeof(*c->pols));
-        }
-        c->pols[c->n_pols++] = cp;
-    }
+    if (cp != NULL)
+        ctl_policy_add_locked(c, cp);
     bool valid = cp != NULL && cp->p != NULL;
     char *invalid = cp != NULL && cp->invalid ? xstrdup(cp->invalid) : NULL;
     pthread_mutex_unlock(&c->lock);
