@@ -32,62 +32,7 @@ static EVP_PKEY *root_key, *int_key;
 static X509 *root_cert, *int_cert;
 static char *int_pem, *int_key_pem, *root_pem;
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
-static X509 *make_ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
-                          const char *bc, long serial)
-{
-    X509 *x = X509_new();
-    assert_non_null(x);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_NAME *n = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_subject_name(x, n);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    X509_NAME_free(n);
-    X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, &NOW);
-    X509_time_adj_ex(X509_getm_notAfter(x), 365, 0, &NOW);
-    X509_set_pubkey(x, key);
-    X509 *signer_cert = issuer ? issuer : x;
-    add_ext(x, signer_cert, NID_basic_constraints, bc);
-    add_ext(x, signer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
-    add_ext(x, signer_cert, NID_subject_key_identifier, "hash");
-    add_ext(x, signer_cert, NID_authority_key_identifier, "keyid:always");
-    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
-    return x;
-}
-
-static char *bio_take(BIO *b)
-{
-    char *p = NULL;
-    long n = BIO_get_mem_data(b, &p);
-    char *s = xstrndup(p, (size_t)n);
-    BIO_free(b);
-    return s;
-}
-
-static char *cert_pem(X509 *x)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509(b, x), 1);
-    return bio_take(b);
-}
-
-static char *key_pem(EVP_PKEY *k)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
-    return bio_take(b);
-}
+#include "testpki.h"
 
 /* A P-256 CSR (PEM) with DNS SANs; *pub receives its public key when pub is not NULL. */
 static char *make_csr_pem(const char *sans, EVP_PKEY **pub)
@@ -158,6 +103,7 @@ static int group_setup(void **state)
 {
     (void)state;
     NOW = time(NULL);
+    testpki_now = &NOW;
     root_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     int_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     root_cert = make_ca_cert("API Test Root", root_key, NULL, NULL, "critical,CA:TRUE", 1);

@@ -1,0 +1,72 @@
+/* testpki.h -- test-only helpers: in-process CA certificates and PEM, shared by unit tests.
+ * Include after <cmocka.h>; the including file defines the clock to issue at (testpki_now). */
+#ifndef EMBER_TESTPKI_H
+#define EMBER_TESTPKI_H
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <time.h>
+
+#include "mem.h"
+
+/* The time certificates are issued at, owned by the including test. */
+static time_t *testpki_now;
+
+static inline void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+static inline X509 *make_ca_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
+                                 const char *bc, long serial)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+    X509_NAME_free(n);
+    X509_time_adj_ex(X509_getm_notBefore(x), 0, -3600, testpki_now);
+    X509_time_adj_ex(X509_getm_notAfter(x), 365, 0, testpki_now);
+    X509_set_pubkey(x, key);
+    X509 *signer_cert = issuer ? issuer : x;
+    add_ext(x, signer_cert, NID_basic_constraints, bc);
+    add_ext(x, signer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_ext(x, signer_cert, NID_subject_key_identifier, "hash");
+    add_ext(x, signer_cert, NID_authority_key_identifier, "keyid:always");
+    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static inline char *bio_take(BIO *b)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    char *s = xstrndup(p, (size_t)n);
+    BIO_free(b);
+    return s;
+}
+
+static inline char *cert_pem(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(b, x), 1);
+    return bio_take(b);
+}
+
+static inline char *key_pem(EVP_PKEY *k)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
+    return bio_take(b);
+}
+
+#endif
