@@ -9,20 +9,10 @@
 # slow to sync; and no private key or token in any log.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
+. test/integration/k8s.sh
 
-FAKE=test/integration/fake_apiserver.py
-ADMIN=admin-$RANDOM
-IV=ember.issuer.dev/v1alpha1
-CM=cert-manager.io/v1
 make_ca "$WORK/ca"
 make_ca "$WORK/ca2"
-
-# The API server's own TLS identity.
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
-  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/srv.ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
-  -CAcreateserial -days 2 -extfile "$WORK/srv.ext" -out "$WORK/srv.crt" 2>/dev/null
 
 cat >"$WORK/conf.json" <<'JSON'
 {"tokens": {
@@ -34,77 +24,11 @@ cat >"$WORK/conf.json" <<'JSON'
  "namespaces": ["default", "ember"],
  "bookmark_interval_seconds": 1}
 JSON
-PORT=$(free_port)
-URL="https://127.0.0.1:$PORT"
-python3 "$FAKE" --config "$WORK/conf.json" --port "$PORT" --tls-cert "$WORK/srv.crt" \
-  --tls-key "$WORK/srv.key" --admin-token "$ADMIN" --ready-file "$WORK/ready" \
-  --kubeconfig-out "$WORK/kubeconfig" --kubeconfig-token tok-ember \
-  --kubeconfig-ca "$WORK/ca/root.crt" 2>"$WORK/fake.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
-check "the fake API server is up" test -s "$WORK/ready"
+check "the fake API server is up" k8s_start "$WORK/conf.json"
 
-# ---- helpers (same shapes as test_controller.sh) -------------------------------------------
-# kapi METHOD PATH [JSON-FILE [CONTENT-TYPE [TOKEN]]]: an API call (default: as cert-manager);
-# sets CODE, BODY.
-kapi() {
-  BODY="$WORK/k.$RANDOM"
-  local args=(-s --cacert "$WORK/ca/root.crt" -o "$BODY" -w '%{http_code}' -X "$1"
-    -H "Authorization: Bearer ${5:-tok-certmanager}" -H "Content-Type: ${4:-application/json}")
-  [ $# -ge 3 ] && [ -n "$3" ] && args+=(--data-binary "@$3")
-  CODE=$(curl "${args[@]}" "$URL$2")
-}
-# admin NAME [JSON]: a control call of the fake; the answer on stdout.
-admin() {
-  curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Apiserver-Admin: $ADMIN" -X POST \
-    --data-binary "${2:-{\}}" "$URL/_fake/$1"
-}
-stats() { curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Apiserver-Admin: $ADMIN" "$URL/_fake/stats" >"$WORK/stats.json"; }
-# seed JSON: an object created directly (no webhook, no auth), as a cluster admin would.
-seed() {
-  curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST \
-    -H "X-Fake-Apiserver-Admin: $ADMIN" --data-binary "$1" "$URL/_fake/objects"
-}
-# obj APIVERSION KIND NS NAME: the object as the server holds it, into $WORK/obj.json.
-obj() {
-  curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Apiserver-Admin: $ADMIN" -G \
-    --data-urlencode "apiVersion=$1" --data-urlencode "kind=$2" --data-urlencode "namespace=$3" \
-    --data-urlencode "name=$4" "$URL/_fake/object" >"$WORK/obj.json"
-}
-# cond APIVERSION KIND NS NAME TYPE FIELD: a condition's field, "" when absent.
-cond() {
-  obj "$1" "$2" "$3" "$4"
-  python3 - "$WORK/obj.json" "$5" "$6" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for c in (d.get("status") or {}).get("conditions") or []:
-    if c.get("type") == sys.argv[2]:
-        print(c.get(sys.argv[3], ""))
-PY
-}
-# wait_cond ... VALUE: polls cond until it prints VALUE (10 s at most).
-wait_cond() {
-  local want=${*: -1} i
-  for i in $(seq 1 100); do
-    [ "$(cond "${@:1:6}")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-pem_json() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
-# ca_secret NAME CADIR: the Secret a CA ClusterIssuer reads (namespace ember).
-ca_secret() {
-  seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"kubernetes.io/tls\",\"metadata\":{\"name\":\"$1\",\"namespace\":\"ember\"},\"stringData\":{\"tls.crt\":$(pem_json "$2/tls.crt"),\"tls.key\":$(pem_json "$2/subca.key"),\"ca.crt\":$(pem_json "$2/root.crt")}}" >/dev/null
-}
-cluster_issuer() {
-  seed "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":\"$1\"},\"spec\":{\"ca\":{\"secretName\":\"$2\"}}}" >/dev/null
-}
+# ---- helpers (k8s.sh has the common ones) ------------------------------------------------------
 # cr NAME ISSUER POLICY DNS: a CertificateRequest as cert-manager creates it (namespace default).
-cr() {
-  make_csr "$WORK/$1" -subj "/CN=$4" -addext "subjectAltName=DNS:$4"
-  cr_json "$1" default "$WORK/$1.csr" ClusterIssuer "$2" "$3" 2160h '["digital signature","key encipherment","server auth"]' >"$WORK/$1.json"
-  kapi POST /apis/cert-manager.io/v1/namespaces/default/certificaterequests "$WORK/$1.json"
-}
+cr() { kcr "$1" default ClusterIssuer "$2" "$3" "$4"; }
 crc() { cond $CM CertificateRequest default "$@"; }
 wait_cr() { wait_cond $CM CertificateRequest default "$@"; }
 # approve_as_other NAME REASON MESSAGE: someone-else adds Approved=True through /status.
@@ -164,9 +88,9 @@ wait_readyz() {
 
 # ---- objects ----------------------------------------------------------------------------------
 ca_secret test-ca "$WORK/ca"
-cluster_issuer test-ca test-ca
-seed '{"apiVersion":"ember.issuer.dev/v1alpha1","kind":"IssuancePolicy","metadata":{"name":"web"},"spec":{"validity":{"max":"720h"},"subject":{"commonName":{"rule":"Optional"}},"sans":{"dnsNames":{"rule":"Required","allowed":["([a-z0-9-]+\\.)*example\\.com"]}},"usages":["digital signature","key encipherment","server auth"]}}' >/dev/null
-seed '{"apiVersion":"ember.issuer.dev/v1alpha1","kind":"IssuancePolicy","metadata":{"name":"web2"},"spec":{"validity":{"max":"720h"},"subject":{"commonName":{"rule":"Optional"}},"sans":{"dnsNames":{"rule":"Required","allowed":["([a-z0-9-]+\\.)*example\\.com"]}},"usages":["digital signature","key encipherment","server auth"]}}' >/dev/null
+cluster_issuer test-ca test-ca >/dev/null
+policy web "$WEB_POLICY"
+policy web2 "$WEB_POLICY"
 
 # ==== Phase A: --approve=false (scenarios 1 and 2) ================================================
 start_ember noapprove --kubeconfig "$WORK/kubeconfig" --cluster-resource-namespace ember \
@@ -230,7 +154,7 @@ admin latency '{"ms": 0}' >/dev/null
 
 # 4. the issuer not Ready (Secret missing) -> Pending with the issuer's message; the Secret
 #    appears -> Issued, nothing done to the request.
-cluster_issuer later4 later4
+cluster_issuer later4 later4 >/dev/null
 check "4: an issuer whose Secret is missing is not Ready" wait_cond $IV ClusterIssuer "" later4 Ready status False
 imsg=$(cond $IV ClusterIssuer "" later4 Ready message)
 cr s4 later4 web s4.example.com
@@ -241,7 +165,7 @@ ca_secret later4 "$WORK/ca"
 check "4: the Secret created -> the request is issued without touching it" wait_cr s4 Ready reason Issued
 
 # 3. the policy annotation edited after approval -> Failed naming both policies.
-cluster_issuer later3 later3
+cluster_issuer later3 later3 >/dev/null
 check "3: a second issuer whose Secret is missing is not Ready" wait_cond $IV ClusterIssuer "" later3 Ready status False
 cr s3 later3 web s3.example.com
 check "3: the request is approved under web and Pending" wait_cr s3 Ready reason Pending

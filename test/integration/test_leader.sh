@@ -7,17 +7,10 @@
 # leader releases the Lease (holderIdentity "") so the other takes over at once.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
+. test/integration/k8s.sh
 
-FAKE=test/integration/fake_apiserver.py
-ADMIN=admin-$RANDOM
 LEASE_S=4 RENEW_S=3 RETRY_S=1
 make_ca "$WORK/ca"
-
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
-  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/srv.ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
-  -CAcreateserial -days 2 -extfile "$WORK/srv.ext" -out "$WORK/srv.crt" 2>/dev/null
 
 USER_A=system:serviceaccount:ember:ember-issuer-a
 USER_B=system:serviceaccount:ember:ember-issuer-b
@@ -31,34 +24,9 @@ cat >"$WORK/conf.json" <<JSON
  "namespaces": ["default", "ember"],
  "bookmark_interval_seconds": 1}
 JSON
-PORT=$(free_port)
-URL="https://127.0.0.1:$PORT"
-python3 "$FAKE" --config "$WORK/conf.json" --port "$PORT" --tls-cert "$WORK/srv.crt" \
-  --tls-key "$WORK/srv.key" --admin-token "$ADMIN" --ready-file "$WORK/ready" \
-  --kubeconfig-out "$WORK/kubeconfig-a" --kubeconfig-token tok-ember-a \
-  --kubeconfig-ca "$WORK/ca/root.crt" 2>"$WORK/fake.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
-check "the fake API server is up" test -s "$WORK/ready"
+check "the fake API server is up" k8s_start "$WORK/conf.json" --kubeconfig-out "$WORK/kubeconfig-a" --kubeconfig-token tok-ember-a
 sed 's/tok-ember-a/tok-ember-b/' "$WORK/kubeconfig-a" >"$WORK/kubeconfig-b"
 
-kapi() {
-  BODY="$WORK/k.$RANDOM"
-  local args=(-s --cacert "$WORK/ca/root.crt" -o "$BODY" -w '%{http_code}' -X "$1"
-    -H "Authorization: Bearer tok-certmanager" -H 'Content-Type: application/json')
-  [ $# -ge 3 ] && args+=(--data-binary "@$3")
-  CODE=$(curl "${args[@]}" "$URL$2")
-}
-seed() {
-  curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST \
-    -H "X-Fake-Apiserver-Admin: $ADMIN" --data-binary "$1" "$URL/_fake/objects"
-}
-# obj APIVERSION KIND NS NAME: the object as the server holds it, into $WORK/obj.json.
-obj() {
-  curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Apiserver-Admin: $ADMIN" -G \
-    --data-urlencode "apiVersion=$1" --data-urlencode "kind=$2" --data-urlencode "namespace=$3" \
-    --data-urlencode "name=$4" "$URL/_fake/object" >"$WORK/obj.json"
-}
 # lease_field FIELD: a spec field of the Lease ("" when absent or no Lease).
 lease_field() {
   obj coordination.k8s.io/v1 Lease ember ember-issuer-leader
@@ -71,24 +39,6 @@ except ValueError:
 v = (d.get("spec") or {}).get(sys.argv[2]) if d.get("kind") == "Lease" else None
 print("" if v is None else v)
 PY
-}
-cond() {
-  obj "$1" "$2" "$3" "$4"
-  python3 - "$WORK/obj.json" "$5" "$6" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for c in (d.get("status") or {}).get("conditions") or []:
-    if c.get("type") == sys.argv[2]:
-        print(c.get(sys.argv[3], ""))
-PY
-}
-wait_cond() {
-  local want=${*: -1} i
-  for i in $(seq 1 100); do
-    [ "$(cond "${@:1:6}")" = "$want" ] && return 0
-    sleep 0.1
-  done
-  return 1
 }
 # status_writers [NAME]: the users of successful status writes (of request NAME, or any object).
 status_writers() {
@@ -116,10 +66,9 @@ wait_holder() {
   return 1
 }
 
-pem_json() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
-seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"kubernetes.io/tls\",\"metadata\":{\"name\":\"test-ca\",\"namespace\":\"ember\"},\"stringData\":{\"tls.crt\":$(pem_json "$WORK/ca/tls.crt"),\"tls.key\":$(pem_json "$WORK/ca/subca.key"),\"ca.crt\":$(pem_json "$WORK/ca/root.crt")}}" >/dev/null
-seed '{"apiVersion":"ember.issuer.dev/v1alpha1","kind":"ClusterIssuer","metadata":{"name":"test-ca"},"spec":{"ca":{"secretName":"test-ca"}}}' >/dev/null
-seed '{"apiVersion":"ember.issuer.dev/v1alpha1","kind":"IssuancePolicy","metadata":{"name":"web"},"spec":{"validity":{"max":"720h"},"subject":{"commonName":{"rule":"Optional"}},"sans":{"dnsNames":{"rule":"Required","allowed":["([a-z0-9-]+\\.)*example\\.com"]}},"usages":["digital signature","key encipherment","server auth"]}}' >/dev/null
+ca_secret test-ca "$WORK/ca"
+cluster_issuer test-ca test-ca >/dev/null
+policy web "$WEB_POLICY"
 
 # replica NAME: starts one controller replica with leader election; sets PID_<NAME>, LOG_<NAME>.
 replica() {
@@ -164,12 +113,8 @@ check "only the leader logs that it leads" \
 check "the follower sees who holds the Lease" grep -qF "the Lease is held by $ID_L" "$FLOG"
 
 # cr NAME DNS: a CertificateRequest as cert-manager creates it.
-cr() {
-  make_csr "$WORK/$1" -subj "/CN=$2" -addext "subjectAltName=DNS:$2"
-  cr_json "$1" default "$WORK/$1.csr" ClusterIssuer test-ca web 2160h '["digital signature","key encipherment","server auth"]' >"$WORK/$1.json"
-  kapi POST /apis/cert-manager.io/v1/namespaces/default/certificaterequests "$WORK/$1.json"
-}
-CM=cert-manager.io/v1
+cr() { kcr "$1" default ClusterIssuer test-ca web "$2"; }
+
 cr first app.example.com
 check "cert-manager creates a request (201)" test "$CODE" = 201
 check "the request is issued" wait_cond $CM CertificateRequest default first Ready reason Issued

@@ -5,17 +5,11 @@
 # standby's 307, and one round trip per certificate in steady state.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
+. test/integration/vault.sh
 
-FAKE=test/integration/fake_vault.py
-ADMIN=admin-$RANDOM
 NS=ns1/team
 
 make_ca "$WORK/ca"          # root -> inter (Vault's issuing CA) -> subca (unused here)
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=fake-vault" \
-  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/srv.ext"
-openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
-  -CAcreateserial -days 2 -extfile "$WORK/srv.ext" -out "$WORK/srv.crt" 2>/dev/null
 
 cat >"$WORK/vault.json" <<JSON
 {
@@ -35,32 +29,9 @@ cat >"$WORK/vault.json" <<JSON
 }
 JSON
 
-# start_fake NAME: a fake Vault on a free port; sets ${NAME}_URL.
-start_fake() {
-  local port
-  port=$(free_port)
-  (cd "$WORK" && exec python3 "$OLDPWD/$FAKE" --config vault.json --port "$port" --tls-cert srv.crt \
-    --tls-key srv.key --admin-token "$ADMIN") 2>"$WORK/$1.log" &
-  PIDS+=($!)
-  printf -v "${1}_URL" 'https://127.0.0.1:%s' "$port"
-  local i
-  for i in $(seq 1 100); do
-    curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "https://127.0.0.1:$port/v1/sys/health" && return 0
-    sleep 0.1
-  done
-  echo "fake vault $1 did not start"; cat "$WORK/$1.log"; return 1
-}
-admin() { # admin URL NAME [JSON]
-  curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST \
-    -H "X-Fake-Vault-Admin: $ADMIN" --data-binary "${3:-{\}}" "$1/_fake/$2"
-}
-stats() { # stats URL PYTHON-EXPR (over d = the stats object)
-  curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Vault-Admin: $ADMIN" "$1/_fake/stats" >"$WORK/stats.json"
-  jqpy "$2" "$WORK/stats.json"
-}
-start_fake active || exit 1
-start_fake standby || exit 1
-check "the standby fake redirects to the active one" test "$(admin "$standby_URL" standby-on "{\"active_addr\":\"$active_URL\"}")" = 204
+vault_start active || exit 1
+vault_start standby || exit 1
+check "the standby fake redirects to the active one" test "$(vault_admin "$standby_URL" standby-on "{\"active_addr\":\"$active_URL\"}")" = 204
 
 # issuer NAME SERVER PATH ROLE_ID SECRET: a ClusterIssuer with AppRole and its Secret.
 issuer() {
@@ -117,16 +88,16 @@ nb=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -startdate | cut -d=
 na=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
 check "Vault's role max_ttl (72h) truncates the policy's 720h" test $(((na - nb + 60) / 3600)) = 72
 check "the sign call carried the namespace header" \
-  test "$(stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
+  test "$(vault_stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
 
 # Steady state: one round trip per certificate (the token is cached).
-before=$(stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
+before=$(vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
 for i in 1 2 3 4 5; do
   req "steady$i" vault "s$i.example.com"
   post /v1/certificaterequests "$WORK/steady$i.json"
   [ "$CODE" = 201 ] || not_ok "steady state request $i: $CODE $(messages "$BODY" | tr "\n" " " | head -c 400)"
 done
-after=$(stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
+after=$(vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
 check "5 certificates cost 5 Vault round trips besides health checks ($before -> $after)" test $((after - before)) = 5
 
 req strict vault-strict www.example.com
@@ -135,18 +106,18 @@ check "a Vault role violation is Failed (422)" test "$CODE" = 422
 check "... with Vault's own message" has_message "not allowed by this role" "$BODY"
 check "... and failureTime" grep -q '"failureTime"' "$BODY"
 
-check "seal the fake" test "$(admin "$active_URL" seal)" = 204
+check "seal the fake" test "$(vault_admin "$active_URL" seal)" = 204
 req sealed vault sealed.example.com
 post /v1/certificaterequests "$WORK/sealed.json"
 check "sealed Vault: 503" test "$CODE" = 503
 check "... with Retry-After" grep -qi '^Retry-After: [0-9]' "$HEADERS"
 check "... and Pending saying it will retry" has_message "will retry" "$BODY"
-check "unseal the fake" test "$(admin "$active_URL" unseal)" = 204
+check "unseal the fake" test "$(vault_admin "$active_URL" unseal)" = 204
 post /v1/certificaterequests "$WORK/sealed.json"
 check "the same request is issued after unsealing" test "$CODE" = 201
 
 for status in 500 429 412; do
-  admin "$active_URL" fault "{\"path\":\"/v1/pki_int/sign/web\",\"status\":$status,\"count\":1}" >/dev/null
+  vault_admin "$active_URL" fault "{\"path\":\"/v1/pki_int/sign/web\",\"status\":$status,\"count\":1}" >/dev/null
   req "fault$status" vault "f$status.example.com"
   post /v1/certificaterequests "$WORK/fault$status.json"
   check "Vault $status on sign: 503 (retryable)" test "$CODE" = 503
@@ -154,19 +125,19 @@ for status in 500 429 412; do
   check "... and the retry is issued" test "$CODE" = 201
 done
 
-logins_before=$(stats "$active_URL" 'd["logins"]')
+logins_before=$(vault_stats "$active_URL" 'd["logins"]')
 for i in 1 2 3 4 5 6; do
   req "lim$i" vault-limited "l$i.example.com"
   post /v1/certificaterequests "$WORK/lim$i.json"
   [ "$CODE" = 201 ] || not_ok "token_num_uses=3 request $i: $CODE $(messages "$BODY" | tr "\n" " " | head -c 400)"
 done
-logins_after=$(stats "$active_URL" 'd["logins"]')
+logins_after=$(vault_stats "$active_URL" 'd["logins"]')
 check "a token used up by num_uses is replaced silently (6 issued, $((logins_after - logins_before)) new logins)" \
   test $((logins_after - logins_before)) -ge 2
 check "... and no sign was refused for a used-up token" \
-  test "$(stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" = 0
+  test "$(vault_stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" = 0
 
-denied_before=$(stats "$active_URL" 'd["denied"]')
+denied_before=$(vault_stats "$active_URL" 'd["denied"]')
 for i in 1 2 3; do
   req "single$i" vault-single "one$i.example.com"
   post /v1/certificaterequests "$WORK/single$i.json"
@@ -174,19 +145,19 @@ for i in 1 2 3; do
 done
 check "single-use tokens: 3 requests issued" test "$CODE" = 201
 check "... without a refused call after the first token (no login loop)" \
-  test $(( $(stats "$active_URL" 'd["denied"]') - denied_before )) -le 1
+  test $(( $(vault_stats "$active_URL" 'd["denied"]') - denied_before )) -le 1
 
 req standby vault-standby sb.example.com
 post /v1/certificaterequests "$WORK/standby.json"
 check "a standby's 307 is followed with the token kept (201)" test "$CODE" = 201
 check "... the standby answered 307" \
-  test "$(stats "$standby_URL" 'len([e for e in d["log"] if e["status"] == 307])')" -ge 1
+  test "$(vault_stats "$standby_URL" 'len([e for e in d["log"] if e["status"] == 307])')" -ge 1
 
 req rev vault-revoked r.example.com
 post /v1/certificaterequests "$WORK/rev.json"
 check "the issuer with the revokable secret_id works first" test "$CODE" = 201
-admin "$active_URL" revoke-secret-id '{"secret_id":"sid-revokable"}' >/dev/null
-admin "$active_URL" revoke-tokens >/dev/null
+vault_admin "$active_URL" revoke-secret-id '{"secret_id":"sid-revokable"}' >/dev/null
+vault_admin "$active_URL" revoke-tokens >/dev/null
 post /v1/certificaterequests "$WORK/rev.json"
 check "a revoked secret_id: 503" test "$CODE" = 503
 check "... naming the Secret" has_message "default/vault-revoked-approle" "$BODY"
@@ -203,7 +174,7 @@ check "... a request on another issuer after revoke-tokens is issued" test "$COD
 
 kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
 check "Ember stops cleanly (exit 0)" test $? = 0
-check "revoke-self on shutdown" test "$(stats "$active_URL" 'd["requests"].get("POST /v1/auth/token/revoke-self", 0)')" -ge 1
+check "revoke-self on shutdown" test "$(vault_stats "$active_URL" 'd["requests"].get("POST /v1/auth/token/revoke-self", 0)')" -ge 1
 check "no secret_id in Ember's log" bash -c '! grep -q "sid-" "$1"' _ "$LOG"
 check "no Vault token in Ember's log" bash -c '! grep -qE "hvs\.|s\.[A-Za-z0-9]{24}" "$1"' _ "$LOG"
 check "no private key in Ember's log" no_secrets_in "$LOG" "$WORK/ok.key"

@@ -1,0 +1,38 @@
+# vault.sh -- helpers for tests against the strict fake Vault (fake_vault.py). Source it after
+# lib.sh and make_ca "$WORK/ca"; the fake's TLS identity is signed by that root. Its config
+# file is $WORK/vault.json (paths in it are relative to $WORK).
+FAKE_VAULT=test/integration/fake_vault.py
+VAULT_ADMIN=vadmin-$RANDOM
+
+# vault_start NAME: a fake Vault on a free port; sets ${NAME}_URL.
+vault_start() {
+  if [ ! -s "$WORK/vsrv.crt" ]; then
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=fake-vault" \
+      -keyout "$WORK/vsrv.key" -out "$WORK/vsrv.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$WORK/vsrv.ext"
+    openssl x509 -req -in "$WORK/vsrv.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
+      -CAcreateserial -days 2 -extfile "$WORK/vsrv.ext" -out "$WORK/vsrv.crt" 2>/dev/null
+  fi
+  local port
+  port=$(free_port)
+  (cd "$WORK" && exec python3 "$OLDPWD/$FAKE_VAULT" --config vault.json --port "$port" \
+    --tls-cert vsrv.crt --tls-key vsrv.key --admin-token "$VAULT_ADMIN") 2>"$WORK/$1.log" &
+  PIDS+=($!)
+  printf -v "${1}_URL" 'https://127.0.0.1:%s' "$port"
+  local i
+  for i in $(seq 1 100); do
+    curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "https://127.0.0.1:$port/v1/sys/health" && return 0
+    sleep 0.1
+  done
+  echo "fake vault $1 did not start"; cat "$WORK/$1.log"; return 1
+}
+# vault_admin URL NAME [JSON]: a control call of the fake (seal, unseal, fault, ...); prints the code.
+vault_admin() {
+  curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST \
+    -H "X-Fake-Vault-Admin: $VAULT_ADMIN" --data-binary "${3:-{\}}" "$1/_fake/$2"
+}
+# vault_stats URL PYTHON-EXPR: the expression over d = the fake's stats object.
+vault_stats() {
+  curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Vault-Admin: $VAULT_ADMIN" "$1/_fake/stats" >"$WORK/vstats.json"
+  jqpy "$2" "$WORK/vstats.json"
+}
