@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# test_vault_controller.sh -- the Vault signer through the controller front door: the real
+# binary against the strict fake API server and the strict fake Vault at once. CertificateRequests
+# made as cert-manager makes them for a Vault ClusterIssuer (Secret in the cluster resource
+# namespace) and a Vault Issuer (Secret in its own namespace): issued with the chain checked by
+# openssl; a role violation Failed with Vault's message; sealed Pending then Issued after
+# unsealing without a new request; a token used up by num_uses replaced silently; a standby's
+# 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; no secret_id,
+# token or key in the log.
+cd "$(dirname "$0")/../.." || exit 1
+. test/integration/lib.sh
+. test/integration/k8s.sh
+. test/integration/vault.sh
+
+NS=ns1/team
+make_ca "$WORK/ca"   # root -> inter (Vault's issuing CA); the root also signs both fakes' TLS
+
+cat >"$WORK/vault.json" <<JSON
+{
+  "namespace": "$NS/",
+  "approle": {"approle": {"roles": {
+    "ember":   {"role_id": "rid-ember", "secret_ids": ["sid-ember", "sid-team", "sid-revokable"], "token_ttl": "1h"},
+    "limited": {"role_id": "rid-limited", "secret_ids": ["sid-limited"], "token_num_uses": 2}
+  }}},
+  "pki": {"pki_int": {
+    "ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
+    "roles": {
+      "web":    {"allowed_domains": ["example.com"], "allow_subdomains": true, "max_ttl": "72h", "key_type": "any"},
+      "strict": {"allowed_domains": ["example.com"], "allow_bare_domains": true, "allow_subdomains": false, "key_type": "any"}
+    }
+  }}
+}
+JSON
+vault_start active || exit 1
+vault_start standby || exit 1
+check "the standby fake redirects to the active one" \
+  test "$(vault_admin "$standby_URL" standby-on "{\"active_addr\":\"$active_URL\"}")" = 204
+
+cat >"$WORK/conf.json" <<'JSON'
+{"tokens": {
+   "tok-ember": {"user": "system:serviceaccount:ember:ember-issuer",
+                 "approve_signers": ["issuers.ember.issuer.dev/*", "clusterissuers.ember.issuer.dev/*"]},
+   "tok-certmanager": {"user": "system:serviceaccount:cert-manager:cert-manager"}},
+ "namespaces": ["default", "ember", "team"],
+ "bookmark_interval_seconds": 1}
+JSON
+check "the fake API server is up" k8s_start "$WORK/conf.json"
+
+CABUNDLE=$(base64 -w0 "$WORK/ca/root.crt")
+# vault_issuer KIND NS NAME SERVER PATH ROLE_ID SECRET_ID: a Vault issuer and its AppRole Secret
+# (in NS for an Issuer, in the cluster resource namespace "ember" for a ClusterIssuer).
+vault_issuer() {
+  local meta="\"name\":\"$3\"" sns=ember
+  if [ "$1" = Issuer ]; then meta="$meta,\"namespace\":\"$2\""; sns=$2; fi
+  seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"$3-approle\",\"namespace\":\"$sns\"},\"stringData\":{\"secretId\":\"$7\"}}" >/dev/null
+  seed "{\"apiVersion\":\"$IV\",\"kind\":\"$1\",\"metadata\":{$meta},\"spec\":{\"vault\":{\"server\":\"$4\",\"path\":\"$5\",\"namespace\":\"$NS\",\"caBundle\":\"$CABUNDLE\",\"auth\":{\"appRole\":{\"roleId\":\"$6\",\"secretRef\":{\"name\":\"$3-approle\",\"key\":\"secretId\"}}}}}}"
+}
+check "seed a Vault ClusterIssuer" bash -c '[[ "$1" == 2?? ]]' _ \
+  "$(vault_issuer ClusterIssuer "" vault "$active_URL" pki_int/sign/web rid-ember sid-ember)"
+vault_issuer ClusterIssuer "" vault-strict "$active_URL" pki_int/sign/strict rid-ember sid-ember >/dev/null
+vault_issuer ClusterIssuer "" vault-limited "$active_URL" pki_int/sign/web rid-limited sid-limited >/dev/null
+vault_issuer ClusterIssuer "" vault-standby "$standby_URL" pki_int/sign/web rid-ember sid-ember >/dev/null
+vault_issuer ClusterIssuer "" vault-revoked "$active_URL" pki_int/sign/web rid-ember sid-revokable >/dev/null
+check "seed a Vault Issuer in namespace team" bash -c '[[ "$1" == 2?? ]]' _ \
+  "$(vault_issuer Issuer team team-vault "$active_URL" pki_int/sign/web rid-ember sid-team)"
+policy web "$WEB_POLICY"
+
+start_ember vault-controller --kubeconfig "$WORK/kubeconfig" --cluster-resource-namespace ember \
+  --issuer-recheck-period 1s --watch-timeout 5s --log-level debug || exit 1
+
+WAIT_S=20
+crc() { cond $CM CertificateRequest "$@"; }
+wait_cr() { wait_cond $CM CertificateRequest "$@"; }
+# leaf_of NS NAME: the request's status into $WORK/NAME.{chain,leaf,ca}.pem.
+openssl_verify() { openssl verify "$@" >/dev/null; }
+leaf_of() { obj $CM CertificateRequest "$1" "$2"; cp "$WORK/obj.json" "$WORK/$2.out"; chain_out "$WORK/$2.out" "$WORK/$2"; }
+
+check "the Vault ClusterIssuer becomes Ready (Checked)" wait_cond $IV ClusterIssuer "" vault Ready reason Checked
+check "the Vault Issuer in team becomes Ready (Checked)" wait_cond $IV Issuer team team-vault Ready reason Checked
+
+kcr ok default ClusterIssuer vault web www.example.com
+check "cert-manager creates a request for the Vault ClusterIssuer (201)" test "$CODE" = 201
+check "the request is issued through Vault" wait_cr default ok Ready reason Issued
+check "... approved by policy web" test "$(crc default ok Approved message)" = 'Approved by IssuancePolicy "web"'
+leaf_of default ok
+check "... the chain verifies with openssl against status.ca" \
+  openssl_verify -CAfile "$WORK/ok.ca.pem" -untrusted "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
+check "... status.ca is the root from Vault's ca_chain" cmp -s "$WORK/ok.ca.pem" "$WORK/ca/root.crt"
+check "... status.certificate is the leaf then Vault's issuing CA, no root" \
+  test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/ok.chain.pem")" = 2
+check "... the leaf carries the CSR's key" \
+  cmp -s <(openssl x509 -in "$WORK/ok.leaf.pem" -noout -pubkey) <(openssl req -in "$WORK/ok.csr" -noout -pubkey)
+check "... the sign call carried the Vault namespace header" \
+  test "$(vault_stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
+
+kcr teamreq team Issuer team-vault web team.example.com
+check "a request for the namespaced Vault Issuer is issued" wait_cr team teamreq Ready reason Issued
+leaf_of team teamreq
+check "... and its chain verifies" \
+  openssl_verify -CAfile "$WORK/teamreq.ca.pem" -untrusted "$WORK/teamreq.chain.pem" "$WORK/teamreq.leaf.pem"
+
+# Steady state: one Vault round trip per certificate besides the issuers' health re-checks.
+rt() { vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)'; }
+before=$(rt)
+for i in 1 2 3 4; do kcr "steady$i" default ClusterIssuer vault web "s$i.example.com"; done
+all_issued() { local i; for i in 1 2 3 4; do [ "$(crc default "steady$i" Ready reason)" = Issued ] || return 1; done; }
+wait_all() { local i; for i in $(seq 1 200); do all_issued && return 0; sleep 0.1; done; return 1; }
+check "4 more requests are issued" wait_all
+after=$(rt)
+check "... with 4 Vault round trips ($before -> $after)" test $((after - before)) = 4
+
+kcr strict default ClusterIssuer vault-strict web www.example.com
+check "a Vault role violation ends Failed" wait_cr default strict Ready reason Failed
+check "... with Vault's own message" has_message "not allowed by this role" "$WORK/obj.json"
+check "... and failureTime" grep -q '"failureTime"' "$WORK/obj.json"
+check "... after being approved (the policy admits it; Vault refused)" test "$(crc default strict Approved status)" = True
+
+check "seal the fake Vault" test "$(vault_admin "$active_URL" seal)" = 204
+kcr sealed default ClusterIssuer vault web sealed.example.com
+check "sealed Vault: the request is Pending" wait_cr default sealed Ready reason Pending
+check "... saying why" bash -c 'grep -qiE "sealed|not Ready|unseal" "$1"' _ "$WORK/obj.json"
+sleep 2
+check "... and still Pending, not Failed, after a while" test "$(crc default sealed Ready reason)" = Pending
+creates_before=$(stats; jqpy 'len([w for w in d["write_log"] if w["verb"] == "create" and "/certificaterequests" in w["path"]])' "$WORK/stats.json")
+check "unseal the fake Vault" test "$(vault_admin "$active_URL" unseal)" = 204
+check "... the same request is issued after unsealing" wait_cr default sealed Ready reason Issued
+creates_after=$(stats; jqpy 'len([w for w in d["write_log"] if w["verb"] == "create" and "/certificaterequests" in w["path"]])' "$WORK/stats.json")
+check "... with no new request created" test "$creates_before" = "$creates_after"
+
+logins_before=$(vault_stats "$active_URL" 'd["logins"]')
+for i in 1 2 3 4 5; do kcr "lim$i" default ClusterIssuer vault-limited web "l$i.example.com"; done
+lim_issued() { local i; for i in 1 2 3 4 5; do [ "$(crc default "lim$i" Ready reason)" = Issued ] || return 1; done; }
+wait_lim() { local i; for i in $(seq 1 200); do lim_issued && return 0; sleep 0.1; done; return 1; }
+check "token_num_uses=2: 5 requests are all issued" wait_lim
+logins_after=$(vault_stats "$active_URL" 'd["logins"]')
+check "... the used-up tokens were replaced by new logins ($((logins_after - logins_before)))" \
+  test $((logins_after - logins_before)) -ge 2
+check "... and no sign was refused for a used-up token" \
+  test "$(vault_stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" = 0
+
+kcr standby default ClusterIssuer vault-standby web sb.example.com
+check "a request through a standby Vault is issued" wait_cr default standby Ready reason Issued
+check "... the standby answered 307" \
+  test "$(vault_stats "$standby_URL" 'len([e for e in d["log"] if e["status"] == 307])')" -ge 1
+
+kcr rev default ClusterIssuer vault-revoked web r.example.com
+check "the issuer with the revokable secret_id issues first" wait_cr default rev Ready reason Issued
+vault_admin "$active_URL" revoke-secret-id '{"secret_id":"sid-revokable"}' >/dev/null
+vault_admin "$active_URL" revoke-tokens >/dev/null
+kcr rev2 default ClusterIssuer vault-revoked web r2.example.com
+check "revoked secret_id and tokens: a new request waits (Pending), not Failed" wait_cr default rev2 Ready reason Pending
+check "... naming the Secret to fix" bash -c 'grep -q "ember/vault-revoked-approle" "$1"' _ "$WORK/obj.json"
+check "... the ClusterIssuer turns not Ready" wait_cond $IV ClusterIssuer "" vault-revoked Ready status False
+check "... naming the Secret" bash -c 'grep -q "ember/vault-revoked-approle" "$1"' _ "$WORK/obj.json"
+sleep 2
+check "... and the request is still Pending, not Failed" test "$(crc default rev2 Ready reason)" = Pending
+kcr after default ClusterIssuer vault web after.example.com
+check "... while the other Vault issuer still issues (it logs in again)" wait_cr default after Ready reason Issued
+
+curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
+  "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"
+check "Events: Issued for ok, PermanentError for strict, RetryableError for sealed" python3 - "$WORK/events.json" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+reasons = {(e["involvedObject"]["name"], e["reason"]) for e in items}
+sys.exit(0 if ("ok", "Issued") in reasons and ("strict", "PermanentError") in reasons and ("sealed", "RetryableError") in reasons else 1)
+PY
+
+kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
+check "Ember stops cleanly (exit 0)" test $? = 0
+check "revoke-self on shutdown" \
+  test "$(vault_stats "$active_URL" 'd["requests"].get("POST /v1/auth/token/revoke-self", 0)')" -ge 1
+check "no secret_id in Ember's log" bash -c '! grep -q "sid-" "$1"' _ "$LOG"
+check "no Vault token in Ember's log" bash -c '! grep -qE "hvs\.|s\.[A-Za-z0-9]{24}" "$1"' _ "$LOG"
+check "no Kubernetes token in Ember's log" bash -c '! grep -q "tok-ember" "$1"' _ "$LOG"
+check "no private key in Ember's log" no_secrets_in "$LOG" "$WORK/ok.key" "$WORK/ca/inter.key"
