@@ -14,6 +14,9 @@ FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
 # Only for `make lint` and `make valgrind`.
 LINT_PKGS  := clang-format cppcheck valgrind
+# Only for the chart tests in `make test` (test/chart/render.go renders the chart as helm does).
+CHART_PKGS := golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev \
+              golang-github-xeipuuv-gojsonschema-dev
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -49,7 +52,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all run test unit integration fuzz bench lint valgrind image clean help deps deps-fuzz deps-bench deps-lint
+.PHONY: all run test unit integration fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench deps-lint deps-chart
 
 ## all: build the ember-issuer binary (build/ember-issuer)
 all: $(BIN)
@@ -71,6 +74,8 @@ deps-bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
 deps-lint:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(LINT_PKGS)"
+deps-chart:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(CHART_PKGS)"
 
 # DEPS= skips the package check (the Dockerfile's build stage installs what it needs itself).
 DEPS ?= deps
@@ -105,7 +110,7 @@ run: $(BIN)
 	  --metrics-bind-address 127.0.0.1:8082 --api-issuer ClusterIssuer/dev-ca --log-format text
 
 ## test: the whole suite: unit tests, fuzz corpus replay, integration tests through the binary
-test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
+test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY) | deps-chart
 	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) bash test/run.sh
 
 ## unit: only the cmocka unit tests
@@ -113,7 +118,7 @@ unit: $(UNIT_BINS)
 	$(Q)OUT=$(OUT) ONLY=unit bash test/run.sh
 
 ## integration: only the integration tests (real binary on loopback)
-integration: $(BIN)
+integration: $(BIN) | deps-chart
 	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) ONLY=integration bash test/run.sh
 
 ## fuzz: explore with libFuzzer (clang) for FUZZ_SECONDS (default 60) per target
@@ -139,6 +144,11 @@ lint: deps-lint
 ## valgrind: the unit tests under valgrind memcheck
 valgrind: deps-lint $(UNIT_BINS)
 	$(Q)for t in $(UNIT_BINS); do valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null || { echo "valgrind: $$t failed"; exit 1; }; done; echo "valgrind: all unit tests clean"
+
+## chart: copy the CRDs of api/ into charts/ember-issuer/files/crds/ (test_chart.sh checks they match)
+chart:
+	$(Q)rm -f charts/ember-issuer/files/crds/*.yaml
+	$(Q)cp api/ember.issuer.dev_*.yaml charts/ember-issuer/files/crds/
 
 ## image: build the container image (needs a Docker engine)
 image:

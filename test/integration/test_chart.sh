@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# test_chart.sh -- the Helm chart charts/ember-issuer, rendered as `helm template` renders it
+# (test/chart/render.go: text/template + sprig + helm's functions, values.yaml, -f, --set and
+# values.schema.json) with the default values, with every examples/**/ember-issuer-values*.yaml
+# and with variants that turn each switch; test/chart/chartcheck.py checks each rendering
+# (kinds, RBAC exactly, restricted securityContext, args against --help, probes and ports,
+# CRDs = api/). Then: the binary accepts the rendered args; values typos and wrong types are
+# refused by the schema with a message; the chart refuses unsafe combinations; the chart
+# README's values table and README.md's helm commands are true; and the real binary, given
+# exactly the chart's RBAC on the strict fake API server, leads, approves and issues.
+cd "$(dirname "$0")/../.." || exit 1
+. test/integration/lib.sh
+
+CHART=charts/ember-issuer
+CHECK="python3 test/chart/chartcheck.py"
+
+if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; then
+  not_ok "Go and the chart renderer's packages are installed (make deps-chart)"
+  exit 1
+fi
+mkdir -p build/gocache
+if GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/build/gocache" GOFLAGS= \
+    go build -o "$WORK/render" ./test/chart 2>"$WORK/go.log"; then
+  ok "build the chart renderer test/chart/render.go"
+else
+  not_ok "build the chart renderer test/chart/render.go"; cat "$WORK/go.log"; exit 1
+fi
+RENDER="$WORK/render"
+
+# The renderer behaves as helm on a small chart that uses what helm adds to Go templates.
+fx="$WORK/fixture"
+mkdir -p "$fx/templates" "$fx/files"
+printf 'apiVersion: v2\nname: fixture\nversion: 1.2.3\nappVersion: "9.9"\n' >"$fx/Chart.yaml"
+printf 'big: 1048576\ntplText: "{{ .Release.Name }}-x"\ndropme: 1\ndeep: {a: 1, b: 2}\nobj: {k: [1, "two"]}\n' >"$fx/values.yaml"
+printf 'hello\n' >"$fx/files/a.txt"; printf 'x\n' >"$fx/files/b.txt"
+printf '{{- define "t.name" -}}{{ .Chart.Name }}-inc{{- end -}}\n' >"$fx/templates/_h.tpl"
+cat >"$fx/templates/cm.yaml" <<'TPL'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-cm
+  namespace: {{ .Release.Namespace }}
+data:
+  chart: {{ printf "%s-%s-%s" .Chart.Name .Chart.Version .Chart.AppVersion | quote }}
+  missing: "{{ .Values.nope }}"
+  big: "{{ .Values.big }}"
+  bigint: "{{ .Values.big | int }}"
+  tpl: {{ tpl .Values.tplText . | quote }}
+  include: {{ include "t.name" . | quote }}
+  has: {{ .Capabilities.APIVersions.Has "apps/v1" | quote }}
+  hasextra: {{ .Capabilities.APIVersions.Has "x.example.com/v1" | quote }}
+  minor: {{ .Capabilities.KubeVersion.Minor | quote }}
+  file: {{ .Files.Get "files/a.txt" | trim | quote }}
+  glob: {{ len (.Files.Glob "files/*.txt") | quote }}
+  lookup: {{ lookup "v1" "Secret" "ns" "x" | len | quote }}
+  json: {{ .Values.obj | toJson | quote }}
+  yaml: {{ (fromYaml "a: [1]").a | toJson | quote }}
+  setint: {{ kindOf .Values.setint | quote }}
+  setstr: {{ kindOf .Values.setstr | quote }}
+  setlist: {{ .Values.lst | toJson | quote }}
+  dropped: {{ hasKey .Values "dropme" | quote }}
+  deep: {{ printf "%v%v" .Values.deep.a .Values.deep.b | quote }}
+  template: {{ .Template.Name | quote }}
+TPL
+printf 'deep: {b: 3}\n' >"$fx/override.yaml"
+if "$RENDER" --name rel --namespace ns -o json -f "$fx/override.yaml" --set setint=5,dropme=null \
+    --set-string setstr=5 --set 'lst={a,b}' --api-versions x.example.com/v1 --kube-version v1.29.3 \
+    "$fx" >"$WORK/fixture.json" 2>"$WORK/fixture.err"; then
+  python3 - "$WORK/fixture.json" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))["manifests"][0]["object"]["data"]
+want = {"chart": "fixture-1.2.3-9.9", "missing": "", "big": "1.048576e+06", "bigint": "1048576",
+        "tpl": "rel-x", "include": "fixture-inc", "has": "true", "hasextra": "true", "minor": "29",
+        "file": "hello", "glob": "2", "lookup": "0", "json": '{"k":[1,"two"]}', "yaml": "[1]",
+        "setint": "int64", "setstr": "string", "setlist": '["a","b"]', "dropped": "false", "deep": "13",
+        "template": "fixture/templates/cm.yaml"}
+for k, v in want.items():
+    print("%s - the renderer as helm: %s -> %r%s" % ("ok" if got.get(k) == v else "not ok", k, v,
+          "" if got.get(k) == v else " (got %r)" % got.get(k)))
+PY
+else
+  not_ok "the renderer renders its fixture chart"; cat "$WORK/fixture.err"
+fi
+printf '{{ required "need .Values.x" .Values.x }}\n' >"$fx/templates/req.yaml"
+"$RENDER" "$fx" >/dev/null 2>"$WORK/fixture.err"
+check "the renderer as helm: required fails with its message" grep -q 'execution error at (fixture/templates/req.yaml:1:3): need .Values.x' "$WORK/fixture.err"
+rm "$fx/templates/req.yaml"
+printf 'a: 1\na: 2\n' >"$fx/templates/dup.yaml"
+"$RENDER" "$fx" >/dev/null 2>"$WORK/fixture.err"
+check "the renderer refuses a document with a duplicate key" grep -q 'YAML parse error on fixture/templates/dup.yaml' "$WORK/fixture.err"
+rm "$fx/templates/dup.yaml"
+
+"$EMBER_BIN" --help >"$WORK/help.txt" || { not_ok "ember-issuer --help"; exit 1; }
+"$RENDER" --yaml2json api/ember.issuer.dev_*.yaml >"$WORK/api-crds.json" ||
+  { not_ok "api/*.yaml parse as strict YAML"; exit 1; }
+
+# The chart's own files.
+crds_same=1
+for f in api/ember.issuer.dev_*.yaml; do
+  cmp -s "$f" "$CHART/files/crds/$(basename "$f")" || { echo "# $f differs from $CHART/files/crds/"; crds_same=0; }
+done
+for f in "$CHART"/files/crds/*; do
+  [ -f "api/$(basename "$f")" ] || { echo "# $f is not in api/"; crds_same=0; }
+done
+check "$CHART/files/crds/ holds exactly api/'s CRDs, byte for byte (else: make chart)" test "$crds_same" = 1
+app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$CHART/Chart.yaml")
+check "Chart.yaml's appVersion ($app_version) is the binary's version" \
+  test "$("$EMBER_BIN" --version)" = "ember-issuer $app_version"
+check "values.schema.json sets additionalProperties on every object" python3 - "$CHART/values.schema.json" <<'PY'
+import json, sys
+bad = []
+def walk(node, where):
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            if "additionalProperties" not in node or node["additionalProperties"] is True:
+                bad.append(where or "(root)")
+            elif "properties" in node and node["additionalProperties"] is not False:
+                bad.append(where + " (properties and open additionalProperties)")
+        for k, v in node.items():
+            walk(v, where + "/" + k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            walk(v, "%s/%d" % (where, i))
+walk(json.load(open(sys.argv[1])), "")
+for b in bad:
+    print("# open object: " + b)
+sys.exit(1 if bad else 0)
+PY
+
+# render LABEL NAMESPACE RELEASE [RENDERER ARGS...]: renders, then checks the result.
+render_case() {
+  local label=$1 ns=$2 rel=$3; shift 3
+  local base="$WORK/case-$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_')"
+  if ! "$RENDER" --namespace "$ns" --name "$rel" -o json "$@" "$CHART" >"$base.json" 2>"$base.err"; then
+    not_ok "$label: the chart renders"; cat "$base.err"; return
+  fi
+  ok "$label: the chart renders (every document parses as strict YAML)"
+  "$RENDER" --namespace "$ns" --name "$rel" --show-values "$@" "$CHART" >"$base.values.json"
+  $CHECK render "$label" "$base.json" "$base.values.json" "$WORK/api-crds.json" "$WORK/help.txt" \
+    "$ns" "$rel" "$base.args"
+  # The binary itself takes the args: outside a cluster it gets past flag checking (exit 2 is
+  # a refused flag) and stops at "no cluster to watch" (exit 1) before opening any port.
+  if [ -s "$base.args" ]; then
+    local args
+    mapfile -t args <"$base.args"
+    env -i "$EMBER_BIN" "${args[@]}" >"$base.run" 2>&1
+    local rc=$?
+    if [ "$rc" = 1 ] && grep -q "no cluster to watch" "$base.run"; then
+      ok "$label: ember-issuer accepts the rendered args"
+    else
+      not_ok "$label: ember-issuer accepts the rendered args (exit $rc)"; cat "$base.run"
+    fi
+  fi
+}
+
+render_case "default values" ember-issuer ember-issuer
+examples=()
+while IFS= read -r f; do examples+=("$f"); done < <(find examples -name 'ember-issuer-values*.yaml' -type f | sort)
+check "examples/ has values files for the chart (ember-issuer-values*.yaml)" test ${#examples[@]} -gt 0
+for f in "${examples[@]}"; do
+  render_case "$f" ember-issuer ember-issuer -f "$f"
+done
+render_case "signing API on" ember-issuer ember-issuer \
+  --set api.enabled=true,api.allowUnauthenticated=true,api.issuer=ClusterIssuer/mesh-ca
+render_case "approve off, 1 replica, metrics off, no CRDs, own ServiceAccount" ember ember \
+  --set approve=false,replicaCount=1,metrics.enabled=false,crds.enabled=false \
+  --set serviceAccount.create=false,serviceAccount.name=ember-sa
+render_case "ServiceMonitor, Firefly alias, digest, other release and namespace" pki platform-pki \
+  --set metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prom \
+  --set 'policyAnnotations={firefly.venafi.com/policy-name}' --set clusterResourceNamespace=cert-manager \
+  --set crds.keep=false,log.format=text,log.level=debug,maxRetryDuration=10m \
+  --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+  --set 'extraArgs={--workers=8,--watch-timeout=2m}' --set podLabels.team=pki \
+  --set 'tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule'
+
+# refused LABEL EXPECTED-TEXT [RENDERER ARGS...]: the renderer fails, saying EXPECTED-TEXT.
+refused() {
+  local label=$1 want=$2; shift 2
+  if "$RENDER" --namespace ember-issuer "$@" "$CHART" >"$WORK/refused.out" 2>"$WORK/refused.err"; then
+    not_ok "$label is refused"; return
+  fi
+  if grep -qF -- "$want" "$WORK/refused.err"; then
+    ok "$label is refused: $(grep -F -- "$want" "$WORK/refused.err" | head -1 | sed 's/^Error: //')"
+  else
+    not_ok "$label is refused saying '$want'"; cat "$WORK/refused.err"
+  fi
+}
+printf 'replicaCont: 3\n' >"$WORK/typo-top.yaml"
+printf 'crds:\n  keeep: true\n' >"$WORK/typo-nested.yaml"
+printf 'replicaCount: "2"\n' >"$WORK/type-string.yaml"
+refused "a typo at the top (-f: replicaCont)" "(root): Additional property replicaCont is not allowed" -f "$WORK/typo-top.yaml"
+refused "replicaCount under an unknown place (image.replicaCount)" "image: Additional property replicaCount is not allowed" \
+  --set image.replicaCount=2
+refused "a nested typo (-f: crds.keeep)" "crds: Additional property keeep is not allowed" -f "$WORK/typo-nested.yaml"
+refused "a string replicaCount (-f: \"2\")" "replicaCount: Invalid type. Expected: integer, given: string" -f "$WORK/type-string.yaml"
+refused "a string boolean (crds.enabled=yes)" "crds.enabled: Invalid type. Expected: boolean, given: string" \
+  --set crds.enabled=yes
+refused "an unknown log level" "log.level: log.level must be one of the following" --set log.level=verbose
+refused "a bad duration (maxRetryDuration=1hour)" "maxRetryDuration: Does not match pattern" --set maxRetryDuration=1hour
+refused "a typo inside a toleration" "tolerations.0: Additional property efect is not allowed" \
+  --set 'tolerations[0].efect=NoSchedule'
+refused "a typo inside the container securityContext" "containerSecurityContext: Additional property readOnlyRootFileSystem is not allowed" \
+  --set containerSecurityContext.readOnlyRootFileSystem=true
+refused "extraArgs not in --flag=value form" "extraArgs.1: Does not match pattern" --set-string 'extraArgs={--workers,8}'
+refused "a removed required value (image.repository=null)" "image: repository is required" --set image.repository=null
+refused "the signing API without the acknowledgement" "the signing API has no authentication yet" --set api.enabled=true
+refused "extraArgs overriding a flag the chart sets" "extraArgs: --approve is set by the chart" --set 'extraArgs={--approve=false}'
+refused "serviceAccount.create=false without a name" "serviceAccount.name is required" --set serviceAccount.create=false
+refused "a ServiceMonitor without metrics" "metrics.serviceMonitor.enabled needs metrics.enabled" \
+  --set metrics.enabled=false,metrics.serviceMonitor.enabled=true
+refused "a Kubernetes older than the chart's kubeVersion" "incompatible with Kubernetes" --kube-version v1.24.0
+
+# The docs.
+"$RENDER" --show-values "$CHART" >"$WORK/defaults.json"
+$CHECK values-table "$CHART/README.md" "$WORK/defaults.json" "$CHART/values.schema.json"
+mkdir -p "$WORK/cmds"
+$CHECK helm-commands README.md "$CHART/values.schema.json" ./charts/ember-issuer "$WORK/cmds"
+$CHECK helm-commands "$CHART/README.md" "$CHART/values.schema.json" ./charts/ember-issuer "$WORK/cmds"
+for a in "$WORK"/cmds/*.args; do
+  [ -f "$a" ] || continue
+  mapfile -d '' -t rargs <"$a"
+  cmd=$(cat "${a%.args}.txt")
+  if "$RENDER" -o json "${rargs[@]}" >/dev/null 2>"$WORK/cmd.err"; then
+    ok "docs: \`$cmd\` renders"
+  else
+    not_ok "docs: \`$cmd\` renders"; cat "$WORK/cmd.err"
+  fi
+done
+
+# The chart's RBAC is enough: the real binary, with the rendered args and exactly the
+# permissions the chart binds to its ServiceAccount, on the strict fake API server.
+. test/integration/k8s.sh
+make_ca "$WORK/ca"
+NS=ember
+"$RENDER" --namespace "$NS" --name ember-issuer -o json "$CHART" >"$WORK/fake.render.json"
+$CHECK rbac-to-fake "$WORK/fake.render.json" "$NS" ember-issuer tok-ember >"$WORK/tokens.json"
+python3 - "$WORK/tokens.json" "$WORK/conf.json" <<'PY'
+import json, sys
+tokens = json.load(open(sys.argv[1]))
+tokens["tok-certmanager"] = {"user": "system:serviceaccount:cert-manager:cert-manager"}
+json.dump({"tokens": tokens, "namespaces": ["default", "ember", "apps"], "bookmark_interval_seconds": 1},
+          open(sys.argv[2], "w"))
+PY
+python3 - "$WORK/fake.render.json" "$WORK/fake.args" <<'PY'
+import json, sys
+for m in json.load(open(sys.argv[1]))["manifests"]:
+    if m["object"]["kind"] == "Deployment":
+        c = m["object"]["spec"]["template"]["spec"]["containers"][0]
+        open(sys.argv[2], "w").write("\n".join(c["args"]) + "\n")
+        probes = {p: c[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+        open(sys.argv[2] + ".probes", "w").write("\n".join(probes.values()) + "\n")
+PY
+check "the fake API server is up with the chart's RBAC as Ember's identity" k8s_start "$WORK/conf.json"
+ca_secret mesh-ca "$WORK/ca" "$NS"
+cluster_issuer mesh-ca mesh-ca >/dev/null
+policy web "$WEB_POLICY"
+
+# run_chart_args NAME: starts ember-issuer with the Deployment's args, except the listener
+# addresses (start_ember binds them to free loopback ports), and with a kubeconfig in place of
+# the pod's service account.
+run_chart_args() {
+  local args a
+  args=()
+  while IFS= read -r a; do
+    case "$a" in --health-probe-bind-address=*|--metrics-bind-address=*|--api-bind-address=*) continue ;; esac
+    args+=("$a")
+  done <"$WORK/fake.args"
+  start_ember "$1" "${args[@]}" --kubeconfig "$WORK/kubeconfig"
+}
+if run_chart_args chart-rbac; then
+  ok "ember-issuer starts with the chart's args and RBAC"
+  WAIT_S=20
+  for _ in $(seq 1 100); do
+    obj coordination.k8s.io/v1 Lease "$NS" ember-issuer-leader
+    grep -q '"holderIdentity"' "$WORK/obj.json" && break
+    sleep 0.2
+  done
+  check "it takes the Lease $NS/ember-issuer-leader (create, get, update in the release namespace)" grep -q '"holderIdentity": *"[^"]' "$WORK/obj.json"
+  check "the ClusterIssuer becomes Ready (Secret get in the cluster resource namespace)" \
+    wait_cond "$IV" ClusterIssuer "" mesh-ca Ready reason Checked
+  kcr app apps ClusterIssuer mesh-ca web app.example.com
+  check "a request is approved by Ember (approve on its signers) and issued (status patch)" \
+    wait_cond "$CM" CertificateRequest apps app Ready reason Issued
+  check "... Approved by the policy" \
+    test "$(cond "$CM" CertificateRequest apps app Approved reason)" = ember.issuer.dev
+  while IFS= read -r p; do
+    check "the probe path $p answers 200 on the health listener" curl -fs -o /dev/null "$PROBES$p"
+  done <"$WORK/fake.args.probes"
+  check "/metrics answers on the metrics listener" bash -c 'curl -fs "$1/metrics" | grep -q "^ember_"' _ "$METRICS"
+  kill -TERM "$EMBER_PID"; wait "$EMBER_PID" 2>/dev/null
+  check "no request of Ember was forbidden (403) by the chart's RBAC" \
+    bash -c '! grep -E -- "-> 403 user=system:serviceaccount:ember:" "$1"' _ "$WORK/fake.log"
+  grep -E -- "-> 403 user=system:serviceaccount:ember:" "$WORK/fake.log" | head -5 | sed 's/^/# /'
+else
+  not_ok "ember-issuer starts with the chart's args and RBAC"
+fi
+
+# The same check can fail: without the Secret rule, the issuer cannot load its CA.
+python3 - "$WORK/conf.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for t in c["tokens"].values():
+    if "rules" in t:
+        t["rules"] = [r for r in t["rules"] if r["resources"] != ["secrets"]]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+admin tokens "{\"set\": $(python3 -c 'import json,sys; print(json.dumps({"tok-ember": json.load(open(sys.argv[1]))["tokens"]["tok-ember"]}))' "$WORK/conf.json")}" >/dev/null
+cluster_issuer other-ca mesh-ca >/dev/null
+if run_chart_args chart-rbac-nosecrets; then
+  WAIT_S=10
+  check "without secrets get, a new ClusterIssuer is not Ready" wait_cond "$IV" ClusterIssuer "" other-ca Ready status False
+  check "... and the fake API server answered 403 to Ember" \
+    bash -c 'grep -qE -- "GET get /api/v1/namespaces/ember/secrets/mesh-ca -> 403" "$1"' _ "$WORK/fake.log"
+fi
+exit 0
