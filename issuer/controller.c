@@ -23,10 +23,15 @@
 #define CTL_PATH_MAX 1024
 #define CTL_NOT_SYNCED_RETRY_MS 500
 
-/* A cache of objects by key ("ns/name", "ClusterIssuer/name", ...), owned cJSON copies. */
+/* A cache of objects by key ("ns/name", "ClusterIssuer/name", ...), owned cJSON copies.
+ * CertificateRequests, the one kind that comes by the thousand, are kept as compact JSON text
+ * instead (a parsed tree is about four times larger), and a request nothing will change any
+ * more (Issued, Denied, Failed) only as a stub: name, issuerRef and conditions. */
 struct ctl_node {
     char *key;
-    cJSON *obj;
+    cJSON *obj; /* Issuers, ClusterIssuers, IssuancePolicies */
+    char *text; /* CertificateRequests */
+    bool final; /* a CertificateRequest in a final state (text is its stub) */
     struct ctl_node *next;
 };
 struct ctl_map {
@@ -114,19 +119,28 @@ static struct ctl_node **ctl_map_find(struct ctl_map *m, const char *key)
     return pp;
 }
 
-static void ctl_map_put(struct ctl_map *m, const char *key, cJSON *obj)
+/* Stores obj or text (taking it) under key, replacing what was there. */
+static void ctl_map_set(struct ctl_map *m, const char *key, cJSON *obj, char *text, bool final)
 {
     struct ctl_node **pp = ctl_map_find(m, key);
-    if (*pp != NULL) {
-        secret_delete((*pp)->obj);
-        (*pp)->obj = obj;
-        return;
+    struct ctl_node *n = *pp;
+    if (n != NULL) {
+        secret_delete(n->obj);
+        free(n->text);
+    } else {
+        n = xcalloc(1, sizeof(*n));
+        n->key = xstrdup(key);
+        *pp = n;
+        m->n++;
     }
-    struct ctl_node *n = xcalloc(1, sizeof(*n));
-    n->key = xstrdup(key);
     n->obj = obj;
-    *pp = n;
-    m->n++;
+    n->text = text;
+    n->final = final;
+}
+
+static void ctl_map_put(struct ctl_map *m, const char *key, cJSON *obj)
+{
+    ctl_map_set(m, key, obj, NULL, false);
 }
 
 static void ctl_map_del(struct ctl_map *m, const char *key)
@@ -137,6 +151,7 @@ static void ctl_map_del(struct ctl_map *m, const char *key)
     struct ctl_node *n = *pp;
     *pp = n->next;
     secret_delete(n->obj);
+    free(n->text);
     free(n->key);
     free(n);
     m->n--;
@@ -197,6 +212,8 @@ static void ctl_enqueue_all_crs(struct controller *c)
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < CTL_BUCKETS; i++) {
         for (struct ctl_node *n = c->objs[CTL_CR].b[i]; n != NULL; n = n->next) {
+            if (n->final)
+                continue;
             char qkey[600];
             snprintf(qkey, sizeof(qkey), "cr:%s", n->key);
             ctl_enqueue(c, qkey);
@@ -228,6 +245,58 @@ static int ctl_request(struct controller *c, const char *method, const char *pat
     return rc;
 }
 
+/* ---- the CertificateRequest cache ------------------------------------------------------- */
+
+/* The stub kept of a final request: what pipeline_run needs to see it is final and ours. */
+static cJSON *ctl_cr_stub(const cJSON *obj)
+{
+    cJSON *stub = cJSON_CreateObject();
+    cJSON_AddStringToObject(stub, "apiVersion", CR_API_VERSION);
+    cJSON_AddStringToObject(stub, "kind", CR_KIND);
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON *smd = cJSON_AddObjectToObject(stub, "metadata");
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion"};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, keep[i]);
+        if (cJSON_IsString(v))
+            cJSON_AddStringToObject(smd, keep[i], v->valuestring);
+    }
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "spec"), "issuerRef");
+    cJSON *spec = cJSON_AddObjectToObject(stub, "spec");
+    if (ref != NULL)
+        cJSON_AddItemToObject(spec, "issuerRef", cJSON_Duplicate(ref, 1));
+    const cJSON *conds = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "status"), "conditions");
+    cJSON *st = cJSON_AddObjectToObject(stub, "status");
+    if (conds != NULL)
+        cJSON_AddItemToObject(st, "conditions", cJSON_Duplicate(conds, 1));
+    return stub;
+}
+
+/* Caches a CertificateRequest under key: its stub when final, else its compact text. */
+static void ctl_cache_cr(struct controller *c, const char *key, const cJSON *obj)
+{
+    struct cr cr;
+    struct err e = {0};
+    bool final =
+        cr_from_json(obj, &cr, &e) == 0 && pipeline_final_state(&cr) != PIPELINE_STATE_NONE;
+    cr_free(&cr);
+    char *text;
+    if (final) {
+        cJSON *stub = ctl_cr_stub(obj);
+        text = cJSON_PrintUnformatted(stub);
+        cJSON_Delete(stub);
+    } else {
+        text = cJSON_PrintUnformatted(obj);
+    }
+    if (text == NULL)
+        return; /* cJSON allocates through mem.c, which aborts on OOM: not reached */
+    pthread_mutex_lock(&c->lock);
+    ctl_map_set(&c->objs[CTL_CR], key, NULL, text, final);
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* ---- reflector callbacks ----------------------------------------------------------------- */
 
 static void ctl_upsert(void *ud, const cJSON *obj)
@@ -244,9 +313,13 @@ static void ctl_upsert(void *ud, const cJSON *obj)
     }
     char key[600], qkey[640];
     ctl_key(f->kind, obj, key, sizeof(key));
-    pthread_mutex_lock(&c->lock);
-    ctl_map_put(&c->objs[f->kind], key, cJSON_Duplicate(obj, 1));
-    pthread_mutex_unlock(&c->lock);
+    if (f->kind == CTL_CR) {
+        ctl_cache_cr(c, key, obj);
+    } else {
+        pthread_mutex_lock(&c->lock);
+        ctl_map_put(&c->objs[f->kind], key, cJSON_Duplicate(obj, 1));
+        pthread_mutex_unlock(&c->lock);
+    }
     snprintf(qkey, sizeof(qkey), "%s%s", ctl_prefix[f->kind], key);
     ctl_enqueue(c, qkey);
 }
@@ -286,6 +359,8 @@ void controller_set_leader(struct controller *c, bool leader)
         pthread_mutex_lock(&c->lock);
         for (size_t i = 0; i < CTL_BUCKETS; i++) {
             for (struct ctl_node *n = c->objs[k].b[i]; n != NULL; n = n->next) {
+                if (n->final)
+                    continue;
                 char qkey[640];
                 snprintf(qkey, sizeof(qkey), "%s%s", ctl_prefix[k], n->key);
                 ctl_enqueue(c, qkey);
@@ -529,8 +604,13 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
 {
     pthread_mutex_lock(&c->lock);
     struct ctl_node *n = *ctl_map_find(&c->objs[CTL_CR], key);
-    cJSON *obj = n ? cJSON_Duplicate(n->obj, 1) : NULL;
+    bool final = n != NULL && n->final;
+    char *text = n != NULL && !final ? xstrdup(n->text) : NULL;
     pthread_mutex_unlock(&c->lock);
+    if (final)
+        ctl_count(c, "CertificateRequest", "final");
+    cJSON *obj = text != NULL ? cJSON_Parse(text) : NULL;
+    free(text);
     if (obj == NULL) {
         queue_forget(c->q, qkey);
         return;
@@ -614,9 +694,8 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
             cJSON *fresh = cJSON_ParseWithLength(r.body, r.len);
             if (fresh != NULL) {
                 /* The object as written, so a requeue before the watch event is not stale. */
-                pthread_mutex_lock(&c->lock);
-                ctl_map_put(&c->objs[CTL_CR], key, fresh);
-                pthread_mutex_unlock(&c->lock);
+                ctl_cache_cr(c, key, fresh);
+                cJSON_Delete(fresh);
             }
         }
         kube_response_free(&r);

@@ -820,6 +820,7 @@ static int attempt(struct kube *k, const char *method, const char *path, const c
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_SHARE, k->share);
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)KUBE_MAX_CONNECTIONS);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -22,6 +22,10 @@
 #define KUBE_STATUS_REASON_MAX 64
 #define KUBE_STATUS_MESSAGE_MAX 512
 #define KUBE_RETRY_AFTER_MAX_S 600 /* a larger Retry-After is cut to this */
+/* Connections the shared cache keeps, busy ones included: every open watch holds one, so a
+ * cap below watches + workers would close a connection after each request (libcurl's default
+ * is 5) and every write would pay a new TCP and TLS handshake. */
+#define KUBE_MAX_CONNECTIONS 256
 #define KUBE_DEFAULT_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* Where and how to talk to the API server. Every string is owned (kube_config_free); secrets

@@ -386,6 +386,22 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
     check_free(env, &c);
 }
 
+enum pipeline_state pipeline_final_state(const struct cr *cr)
+{
+    const struct cr_condition *ready = cr_condition(cr, "Ready");
+    if (ready != NULL && ready->status != NULL && ready->reason != NULL) {
+        if (strcmp(ready->status, "True") == 0)
+            return PIPELINE_STATE_ISSUED;
+        if (strcmp(ready->reason, "Failed") == 0)
+            return PIPELINE_STATE_FAILED;
+        if (strcmp(ready->reason, "Denied") == 0)
+            return PIPELINE_STATE_DENIED;
+    }
+    if (cr_condition_true(cr, "InvalidRequest"))
+        return PIPELINE_STATE_FAILED;
+    return PIPELINE_STATE_NONE;
+}
+
 void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -395,23 +411,9 @@ void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline
         res->action = PIPELINE_IGNORE;
         return;
     }
-    const struct cr_condition *ready = cr_condition(cr, "Ready");
-    if (ready != NULL && ready->status != NULL && ready->reason != NULL) {
-        if (strcmp(ready->status, "True") == 0) {
-            res->state = PIPELINE_STATE_ISSUED;
-            return;
-        }
-        if (strcmp(ready->reason, "Failed") == 0) {
-            res->state = PIPELINE_STATE_FAILED;
-            return;
-        }
-        if (strcmp(ready->reason, "Denied") == 0) {
-            res->state = PIPELINE_STATE_DENIED;
-            return;
-        }
-    }
-    if (cr_condition_true(cr, "InvalidRequest")) {
-        res->state = PIPELINE_STATE_FAILED;
+    enum pipeline_state final = pipeline_final_state(cr);
+    if (final != PIPELINE_STATE_NONE) {
+        res->state = final;
         return;
     }
     if (cr_condition_true(cr, "Denied")) {

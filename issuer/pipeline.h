@@ -76,6 +76,11 @@ struct pipeline_result {
  * caller deduplicates repeats. Thread-safe as long as the lookups are. */
 void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res);
 
+/* The state of a request nothing will change any more (Ready=True, Ready=False Failed or
+ * Denied, InvalidRequest=True), else PIPELINE_STATE_NONE. pipeline_run does nothing for
+ * these; the controller keeps only a stub of them. */
+enum pipeline_state pipeline_final_state(const struct cr *cr);
+
 /* The policy name a request selects: the first policy annotation present, else "" (caller
  * falls back to the issuer's defaultPolicy). Borrowed. */
 const char *pipeline_policy_annotation(const struct pipeline_env *env, const struct cr *cr);

@@ -11,11 +11,12 @@
 #include "log.h"
 #include "mem.h"
 
-/* ---- the mirrored objects: "namespace/name" -> last seen object -------------------------- */
+/* ---- the keys ("namespace/name") of the objects mirrored ---------------------------------
+ * Only keys: the consumer keeps the objects it needs (one copy, in the form it wants); a relist
+ * needs no more than the keys to tell which objects vanished. */
 
 struct entry {
     char *key;
-    cJSON *obj;
     struct entry *next;
 };
 
@@ -45,7 +46,6 @@ static void cache_free(struct cache *c)
         for (struct entry *e = c->slots[i], *n; e; e = n) {
             n = e->next;
             free(e->key);
-            cJSON_Delete(e->obj);
             free(e);
         }
     }
@@ -78,36 +78,44 @@ static void cache_grow(struct cache *c)
     c->nslots = n;
 }
 
-/* Stores obj (taking it) under key; returns the object now stored (borrowed). */
-static const cJSON *cache_put(struct cache *c, const char *key, cJSON *obj)
+static void cache_put(struct cache *c, const char *key)
 {
     struct entry **p = cache_find(c, key);
-    if (*p) {
-        cJSON_Delete((*p)->obj);
-        (*p)->obj = obj;
-        return obj;
-    }
+    if (*p)
+        return;
     struct entry *e = xcalloc(1, sizeof *e);
     e->key = xstrdup(key);
-    e->obj = obj;
     *p = e;
     if (++c->count > c->nslots)
         cache_grow(c);
-    return obj;
 }
 
-/* Removes key; returns its object (the caller deletes it) or NULL. */
-static cJSON *cache_take(struct cache *c, const char *key)
+static void cache_take(struct cache *c, const char *key)
 {
     struct entry **p = cache_find(c, key);
     if (!*p)
-        return NULL;
+        return;
     struct entry *e = *p;
     *p = e->next;
-    cJSON *obj = e->obj;
     free(e->key);
     free(e);
     c->count--;
+}
+
+/* The object remove() gets for a key absent from a relist: metadata.namespace and name. */
+static cJSON *key_stub(const char *key)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(obj, "metadata");
+    const char *slash = strchr(key, '/');
+    if (slash) {
+        char *ns = xstrndup(key, (size_t)(slash - key));
+        cJSON_AddStringToObject(md, "namespace", ns);
+        free(ns);
+        cJSON_AddStringToObject(md, "name", slash + 1);
+    } else {
+        cJSON_AddStringToObject(md, "name", key);
+    }
     return obj;
 }
 
@@ -308,8 +316,13 @@ static enum list_result do_list(struct reflector *r, const char *rv, long *retry
                         REFLECTOR_MAX_OBJECTS);
                 goto out;
             }
-            (void)cache_put(&fresh, key, it);
+            /* Level-triggered: every listed object is an upsert, page by page (a list given
+             * up half-way has only delivered states the server did hold). */
+            cache_put(&fresh, key);
             free(key);
+            if (r->ops.upsert)
+                r->ops.upsert(r->ud, it);
+            cJSON_Delete(it);
         }
         if (cJSON_IsString(pcont) && pcont->valuestring[0])
             cont = xstrdup(pcont->valuestring);
@@ -317,20 +330,19 @@ static enum list_result do_list(struct reflector *r, const char *rv, long *retry
         if (!cont)
             break;
     }
-    /* Level-triggered: every listed object is an upsert; those that vanished are removed. */
+    /* Those that vanished since the last list or event are removed. */
     for (size_t i = 0; i < r->cache.nslots; i++) {
         for (struct entry *e = r->cache.slots[i]; e; e = e->next) {
-            if (!*cache_find(&fresh, e->key) && r->ops.remove)
-                r->ops.remove(r->ud, e->obj);
+            if (!*cache_find(&fresh, e->key) && r->ops.remove) {
+                cJSON *stub = key_stub(e->key);
+                r->ops.remove(r->ud, stub);
+                cJSON_Delete(stub);
+            }
         }
     }
     cache_free(&r->cache);
     r->cache = fresh;
     memset(&fresh, 0, sizeof fresh);
-    for (size_t i = 0; i < r->cache.nslots; i++)
-        for (struct entry *e = r->cache.slots[i]; e; e = e->next)
-            if (r->ops.upsert)
-                r->ops.upsert(r->ud, e->obj);
     pthread_mutex_lock(&r->lock);
     r->stats.lists++;
     if (r->synced)
@@ -378,8 +390,7 @@ static int apply_event(struct reflector *r, struct watch_event *ev, struct err *
         return 0;
     }
     if (ev->type == WATCH_DELETED) {
-        cJSON *old = cache_take(&r->cache, key);
-        cJSON_Delete(old);
+        cache_take(&r->cache, key);
         if (r->ops.remove)
             r->ops.remove(r->ud, ev->object);
         cJSON_Delete(ev->object);
@@ -389,9 +400,10 @@ static int apply_event(struct reflector *r, struct watch_event *ev, struct err *
         err_set(err, ERR_TOO_BIG, "more than %d objects", REFLECTOR_MAX_OBJECTS);
         return -1;
     } else {
-        const cJSON *o = cache_put(&r->cache, key, ev->object);
+        cache_put(&r->cache, key);
         if (r->ops.upsert)
-            r->ops.upsert(r->ud, o);
+            r->ops.upsert(r->ud, ev->object);
+        cJSON_Delete(ev->object);
     }
     free(key);
     r->watch_events++;

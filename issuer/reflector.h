@@ -18,7 +18,8 @@
 /* Callbacks, all called on the reflector's thread, one at a time. obj is borrowed for the call. */
 struct reflector_ops {
     void (*upsert)(void *ud, const cJSON *obj); /* ADDED/MODIFIED, and every object of a list */
-    void (*remove)(void *ud, const cJSON *obj); /* DELETED, or absent from a relist (last state) */
+    void (*remove)(void *ud, const cJSON *obj); /* DELETED (the object), or absent from a relist
+                                                   (only metadata.namespace and name) */
     void (*synced)(void *ud);                   /* after each complete list; may be NULL */
 };
 

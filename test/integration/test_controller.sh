@@ -93,6 +93,22 @@ reasons = {(e["involvedObject"]["name"], e["reason"]) for e in items}
 sys.exit(0 if ("ok", "Issued") in reasons and ("evil", "Denied") in reasons else 1)
 PY
 
+# Keep-alive: 40 requests at once keep the 4 workers busy together; Ember's calls share a few
+# connections (4 watches, the workers' writes), not one TLS handshake each.
+for i in $(seq 1 40); do
+  make_csr "$WORK/many$i" -subj "/CN=m$i.example.com" -addext "subjectAltName=DNS:m$i.example.com"
+  cr_json "many$i" default "$WORK/many$i.csr" ClusterIssuer test-ca web 2160h '["digital signature","key encipherment","server auth"]' >"$WORK/many$i.json"
+done
+posts=()
+for i in $(seq 1 40); do kapi POST /apis/cert-manager.io/v1/namespaces/default/certificaterequests "$WORK/many$i.json" & posts+=($!); done
+wait "${posts[@]}"
+for i in $(seq 1 40); do wait_cond $CM CertificateRequest default "many$i" Ready reason Issued || break; done
+stats
+EMBER_USER=system:serviceaccount:ember:ember-issuer
+conns=$(jqpy "d['connections_by_user'].get('$EMBER_USER', 0)" "$WORK/stats.json")
+reqs=$(jqpy "d['requests_by_user'].get('$EMBER_USER', 0)" "$WORK/stats.json")
+check "Ember reuses its connections to the API server ($conns connections for $reqs requests)" \
+  test "$conns" -le 12 -a "$reqs" -ge 120
 kill -TERM "$EMBER_PID"
 wait "$EMBER_PID"
 check "SIGTERM stops the controller cleanly (exit 0)" test $? = 0
