@@ -56,20 +56,7 @@ SCHEMA_KEYWORDS = {
     "x-kubernetes-preserve-unknown-fields", "additionalProperties", "nullable",
 }
 
-failures = 0
-
-
-def ok(msg):
-    print("ok - " + msg)
-
-
-def not_ok(msg, detail=None):
-    global failures
-    failures += 1
-    print("not ok - " + msg)
-    if detail:
-        for line in str(detail).splitlines():
-            print("#   " + line)
+from tap import failures, not_ok, ok  # noqa: E402  (this directory is on sys.path)
 
 
 def note(msg):
@@ -804,7 +791,7 @@ def main():
     for kind in KINDS:
         if kind not in crds:
             not_ok("CRD for %s present" % kind, "none of %s defines it" % a.crd)
-    if failures:
+    if failures():
         return 1
 
     def schema_of(kind):
@@ -930,7 +917,7 @@ def main():
         else:
             ok("%s: schema and C agree on %d values (%d accepted, %d refused)" % (
                 field, len(values), good, len(values) - good))
-    return 1 if failures else 0
+    return 1 if failures() else 0
 
 
 if __name__ == "__main__":

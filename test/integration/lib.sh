@@ -154,3 +154,23 @@ no_secrets_in() {
   grep -q 'PRIVATE KEY' "$log" && { echo "PRIVATE KEY in $log"; return 1; }
   return 0
 }
+
+# build_tool NAME: builds test/integration/NAME.c against the libember.a beside $EMBER_BIN
+# (with the same sanitizers when it was built with them) into $WORK/NAME; prints ok / not ok.
+build_tool() {
+  local lib cflags san=""
+  lib="$(dirname "$EMBER_BIN")/libember.a"
+  cflags="-std=c17 -D_GNU_SOURCE -g -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Werror -Iissuer"
+  # A library built with SANITIZER=... needs the same runtime at link time.
+  if nm -A "$lib" 2>/dev/null | grep -q '__asan_'; then san="$san,address"; fi
+  if nm -A "$lib" 2>/dev/null | grep -q '__ubsan_'; then san="$san,undefined"; fi
+  [ -n "$san" ] && cflags="$cflags -fsanitize=${san#,} -fno-sanitize-recover=all"
+  # shellcheck disable=SC2086,SC2046
+  if gcc $cflags -o "$WORK/$1" "test/integration/$1.c" "$lib" \
+      $(pkg-config --cflags --libs libmicrohttpd libcjson openssl libcurl yaml-0.1) -lpthread -lm \
+      2>"$WORK/$1.cc.log"; then
+    ok "build test/integration/$1.c against $lib"
+  else
+    not_ok "build test/integration/$1.c against $lib"; cat "$WORK/$1.cc.log"; return 1
+  fi
+}

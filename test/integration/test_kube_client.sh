@@ -6,21 +6,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 
-LIB="$(dirname "$EMBER_BIN")/libember.a"
-CFLAGS="-std=c17 -D_GNU_SOURCE -g -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Werror -Iissuer"
-SAN=""
-if nm -A "$LIB" 2>/dev/null | grep -q '__asan_'; then SAN="$SAN,address"; fi
-if nm -A "$LIB" 2>/dev/null | grep -q '__ubsan_'; then SAN="$SAN,undefined"; fi
-[ -n "$SAN" ] && CFLAGS="$CFLAGS -fsanitize=${SAN#,} -fno-sanitize-recover=all"
+build_tool kubeclient || exit 1
 KC="$WORK/kubeclient"
-# shellcheck disable=SC2086,SC2046
-if gcc $CFLAGS -o "$KC" test/integration/kubeclient.c "$LIB" \
-    $(pkg-config --cflags --libs libmicrohttpd libcjson openssl libcurl yaml-0.1) -lpthread -lm \
-    2>"$WORK/kc.cc.log"; then
-  ok "build test/integration/kubeclient.c against $LIB"
-else
-  not_ok "build test/integration/kubeclient.c against $LIB"; cat "$WORK/kc.cc.log"; exit 1
-fi
 
 FAKE=test/integration/fake_apiserver.py
 ADMIN=kc-admin-$RANDOM
