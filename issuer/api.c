@@ -282,9 +282,10 @@ invalid:
     return -1;
 }
 
-void api_handle_cr(struct api *api, const char *content_type, const char *body, size_t len,
-                   struct api_response *out)
+void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
+                   const char *body, size_t len, struct api_response *out)
 {
+    (void)call; /* authentication: issue #6 */
     memset(out, 0, sizeof(*out));
     cJSON *obj = api_parse_body(content_type, body, len, out);
     if (obj == NULL) {
@@ -372,9 +373,10 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
     return cr;
 }
 
-void api_handle_firefly(struct api *api, const char *content_type, const char *body, size_t len,
-                        struct api_response *out)
+void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
+                        const char *body, size_t len, struct api_response *out)
 {
+    (void)call; /* authentication: issue #6 */
     memset(out, 0, sizeof(*out));
     if (api->issuer_kind == NULL) {
         api_error(out, 404, "this endpoint is off: start ember-issuer with --api-issuer");

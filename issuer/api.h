@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "caller.h"
 #include "err.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -35,6 +36,13 @@ struct api_response {
     char log_message[POLICY_MAX_MESSAGE + 256];
 };
 
+/* What the HTTP layer knows of one request besides its body. */
+struct api_call {
+    const struct tls_peer *peer; /* the client certificate, NULL on plain HTTP */
+    const char *authorization;   /* the Authorization header, NULL when absent */
+    const char *remote_addr;     /* the client's address, for the audit log; may be NULL */
+};
+
 /* Parses --api-issuer: "Issuer/NAMESPACE/NAME" or "ClusterIssuer/NAME" ("" = off). */
 int api_set_issuer(struct api *api, const char *ref, struct err *err) WUR;
 /* Declares the API's metrics in api->metrics. */
@@ -42,13 +50,14 @@ void api_declare_metrics(struct api *api);
 
 /* POST /v1/certificaterequests: a CertificateRequest (JSON or YAML per content_type) in, the
  * same object with its status out: 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending
- * (with Retry-After), 400 unparsable, 415 other content types. Any status sent is ignored. */
-void api_handle_cr(struct api *api, const char *content_type, const char *body, size_t len,
-                   struct api_response *out);
+ * (with Retry-After), 400 unparsable, 415 other content types. Any status sent is ignored.
+ * call may be NULL (no credentials, plain HTTP). */
+void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
+                   const char *body, size_t len, struct api_response *out);
 /* POST /v1/certificatesigningrequest: Firefly's REST shape {"request","policyName",
  * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. */
-void api_handle_firefly(struct api *api, const char *content_type, const char *body, size_t len,
-                        struct api_response *out);
+void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
+                        const char *body, size_t len, struct api_response *out);
 
 /* A Kubernetes-style Status error body {"kind":"Status",...,"message","reason","code"}. */
 void api_error(struct api_response *out, unsigned code, const char *fmt, ...) PRINTF_LIKE(3, 4);

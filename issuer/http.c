@@ -186,10 +186,15 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     struct api_response out;
     const char *body = rq->body.data ? rq->body.data : "";
+    struct api_call call = {
+        .peer = NULL,
+        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        .remote_addr = NULL,
+    };
     if (cr)
-        api_handle_cr(l->routes.api, ct, body, rq->body.len, &out);
+        api_handle_cr(l->routes.api, &call, ct, body, rq->body.len, &out);
     else
-        api_handle_firefly(l->routes.api, ct, body, rq->body.len, &out);
+        api_handle_firefly(l->routes.api, &call, ct, body, rq->body.len, &out);
     enum log_level lvl = out.status < 300 ? LOG_INFO : out.status >= 500 ? LOG_WARN : LOG_INFO;
     LOG(lvl, "api", out.log_object[0] ? out.log_object : NULL, NULL, "POST %s: %u %s", url,
         out.status, out.log_message);

@@ -357,7 +357,7 @@ static void step_firefly(struct pipe_ctx *c, long i)
 {
     const char *body = c->firefly[i % BENCH_NCSR];
     struct api_response out;
-    api_handle_firefly(&c->api, "application/json", body, strlen(body), &out);
+    api_handle_firefly(&c->api, NULL, "application/json", body, strlen(body), &out);
     if (out.status != 200) {
         fprintf(stderr, "bench_inproc: api_handle_firefly answered %u: %s\n", out.status,
                 out.body ? out.body : "");

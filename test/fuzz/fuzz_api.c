@@ -190,11 +190,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
 
     struct api_response out;
-    api_handle_cr(&api, ctype, body, len, &out);
+    api_handle_cr(&api, NULL, ctype, body, len, &out);
     check_response(&out, false);
     api_response_free(&out);
 
-    api_handle_firefly(&api, ctype, body, len, &out);
+    api_handle_firefly(&api, NULL, ctype, body, len, &out);
     check_response(&out, true);
     api_response_free(&out);
     return 0;

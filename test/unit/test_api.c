@@ -209,7 +209,7 @@ static char *cr_body(const char *kind, const char *issuer, const char *policy, c
 
 static cJSON *post_cr(const char *ctype, const char *body, struct api_response *out)
 {
-    api_handle_cr(&api, ctype, body, strlen(body), out);
+    api_handle_cr(&api, NULL, ctype, body, strlen(body), out);
     assert_non_null(out->body);
     cJSON *o = cJSON_Parse(out->body);
     if (o == NULL)
@@ -219,7 +219,7 @@ static cJSON *post_cr(const char *ctype, const char *body, struct api_response *
 
 static cJSON *post_ff(const char *body, struct api_response *out)
 {
-    api_handle_firefly(&api, "application/json", body, strlen(body), out);
+    api_handle_firefly(&api, NULL, "application/json", body, strlen(body), out);
     assert_non_null(out->body);
     cJSON *o = cJSON_Parse(out->body);
     if (o == NULL)
@@ -620,7 +620,7 @@ static void test_cr_other_content_types_415(void **state)
         api_response_free(&out);
     }
     struct api_response out;
-    api_handle_cr(&api, NULL, body, strlen(body), &out);
+    api_handle_cr(&api, NULL, NULL, body, strlen(body), &out);
     assert_int_equal(out.status, 415);
     api_response_free(&out);
     free(body);
@@ -808,7 +808,7 @@ static void test_firefly_errors(void **state)
     /* content type */
     struct api_response out;
     char *body = ff_body(csr_ok_pem, NULL);
-    api_handle_firefly(&api, "text/plain", body, strlen(body), &out);
+    api_handle_firefly(&api, NULL, "text/plain", body, strlen(body), &out);
     assert_int_equal(out.status, 415);
     api_response_free(&out);
     free(body);
@@ -821,7 +821,7 @@ static void test_firefly_404_without_api_issuer(void **state)
     off.issuer_kind = off.issuer_namespace = off.issuer_name = NULL;
     char *body = ff_body(csr_ok_pem, NULL);
     struct api_response out;
-    api_handle_firefly(&off, "application/json", body, strlen(body), &out);
+    api_handle_firefly(&off, NULL, "application/json", body, strlen(body), &out);
     assert_int_equal(out.status, 404);
     cJSON *o = cJSON_Parse(out.body);
     assert_status_body(o, 404, "--api-issuer");
@@ -839,7 +839,7 @@ static void test_firefly_pending_503(void **state)
     other.issuer_name = "nosecret";
     char *body = ff_body(csr_ok_pem, "\"policyName\":\"web\"");
     struct api_response out;
-    api_handle_firefly(&other, "application/json", body, strlen(body), &out);
+    api_handle_firefly(&other, NULL, "application/json", body, strlen(body), &out);
     assert_int_equal(out.status, 503);
     assert_true(out.retry_after > 0);
     cJSON *o = cJSON_Parse(out.body);
