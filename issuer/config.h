@@ -21,16 +21,24 @@ enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct config {
-    char *api_bind_address;            /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */
-    char *health_probe_bind_address;   /* --health-probe-bind-address, default ":8081"; "0" = off */
-    char *metrics_bind_address;        /* --metrics-bind-address, default ":8082"; "0" = off */
-    char *api_issuer;                  /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
-                                          ClusterIssuer/NAME) */
-    bool api_allow_unauthenticated;    /* --api-allow-unauthenticated, default false */
-    long long api_max_body_bytes;      /* --api-max-body-bytes, default 1048576, 1024..16777216 */
-    int http_threads;                  /* --http-threads, default 0 (a thread per connection),
-                                          N > 0: a pool of N, bounds 0..64 */
-    struct strv manifests;             /* --manifests PATH, repeatable: file or directory */
+    char *api_bind_address;          /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */
+    char *health_probe_bind_address; /* --health-probe-bind-address, default ":8081"; "0" = off */
+    char *metrics_bind_address;      /* --metrics-bind-address, default ":8082"; "0" = off */
+    char *api_issuer;                /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
+                                        ClusterIssuer/NAME) */
+    bool api_allow_unauthenticated;  /* --api-allow-unauthenticated, default false */
+    long long api_max_body_bytes;    /* --api-max-body-bytes, default 1048576, 1024..16777216 */
+    char *api_tls_cert_file;         /* --api-tls-cert-file, "" = plain HTTP */
+    char *api_tls_key_file;          /* --api-tls-key-file */
+    char *api_client_ca_file;        /* --api-client-ca-file, "" = no mTLS */
+    bool api_token_auth;             /* --api-token-auth, default false */
+    char *api_token_audience;        /* --api-token-audience, default "ember" */
+    long long api_token_cache_ttl_s; /* --api-token-cache-ttl, default 10s, 0s..1h */
+    char *audit_log;                 /* --audit-log FILE, "-" = stderr, "" = off */
+    bool audit_log_include_certificate; /* --audit-log-include-certificate, default false */
+    int http_threads;                   /* --http-threads, default 0 (a thread per connection),
+                                           N > 0: a pool of N, bounds 0..64 */
+    struct strv manifests;              /* --manifests PATH, repeatable: file or directory */
     char *kubeconfig;                  /* --kubeconfig FILE, default "" ($KUBECONFIG, in cluster) */
     int workers;                       /* --workers, default 4, 1..64 */
     long long watch_timeout_s;         /* --watch-timeout, default 5m */

@@ -19,6 +19,12 @@ struct http_routes {
     void *ready_ud;
     size_t max_body; /* request bodies beyond this get 413 */
     int threads;     /* 0: a thread per connection; N: a pool of N */
+    /* HTTPS: PEM files read at start and again whenever they change on disk ("" = plain
+     * HTTP). With client_ca_file, clients are asked for a certificate and each request's
+     * struct api_call carries what was verified of it (struct tls_peer). */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *client_ca_file;
 };
 
 struct http_listener;

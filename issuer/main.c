@@ -309,6 +309,9 @@ static int main_listen(const struct config *cfg, struct api *api, struct metrics
             .ready_ud = be,
             .max_body = (size_t)cfg->api_max_body_bytes,
             .threads = spec[i].api ? cfg->http_threads : 1,
+            .tls_cert_file = spec[i].api ? cfg->api_tls_cert_file : "",
+            .tls_key_file = spec[i].api ? cfg->api_tls_key_file : "",
+            .client_ca_file = spec[i].api ? cfg->api_client_ca_file : "",
         };
         struct err e = {0};
         out[i] = http_listen(spec[i].bind, &r, &e);
