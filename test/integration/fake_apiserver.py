@@ -17,7 +17,30 @@ Served resources (paths per contract §5.1, cluster-wide list of namespaced type
   v1                        secrets, events      namespaced
   coordination.k8s.io/v1    leases               namespaced
 Every type supports get, list, watch, create (generateName too), update (PUT), patch, delete.
+  authentication.k8s.io/v1  tokenreviews         cluster     create only (POST), see below
 Also: GET /version, /healthz, /readyz (no token needed), /apis/<group>/<version> discovery.
+
+TokenReview (api-auth.md §2.1 and the TokenReview v1 API reference): the caller needs an
+authenticated token whose rules allow create on tokenreviews (a token without "rules" may do
+anything; else 403 with the RBAC wording, "... at the cluster scope").  The body
+is decoded like any built-in object (application/json, apiVersion/kind optional but checked);
+spec.token "" or absent -> 400 "token is required for TokenReview in authentication".  The
+answer is 201 with the TokenReview echoed (spec.token included: treat answers as secret) and a
+status following Go's omitempty: authenticated only when true, error only when set, audiences
+only when non-empty, user always ({} when unknown).  The target audiences are spec.audiences,
+or when that is empty the server's own "api_audiences".  For a token of "token_reviews":
+  unknown                     -> error "[invalid bearer token, token lookup failed]"
+  "error": "..."              -> that error (e.g. an invalidated or expired token)
+  "audience_unaware": true    -> authenticated, user, NO audiences (an authenticator that
+                                 ignores audiences on a server with none configured)
+  no common audience          -> error 'token audiences ["a"] is invalid for the target
+                                 audiences ["b"]' (as the service-account authenticator says)
+  else                        -> authenticated, user {username, uid, groups[, extra]},
+                                 audiences = target audiences that the token holds
+Fault injection (/_fake/fault with "resource": "tokenreviews", verb create), random faults and
+latency apply as to any create.  The body is never logged (no write_log entry); /_fake/stats
+counts answered reviews in "token_reviews" and keeps "token_review_log" entries {reviewer,
+audiences, known, authenticated} without the token.
 
 Usage:
   fake_apiserver.py --port P --tls-cert CRT --tls-key KEY --config CONF.json
@@ -43,8 +66,18 @@ Configuration (JSON):
                                                   # absent = may not add Approved/Denied
                     "rules": [{"verbs": ["get", "list", "watch"],
                                "resources": ["secrets", "certificaterequests/status"],
+                               "apiGroups": [""],   # optional: absent = any group
                                "namespaces": ["ember"], "names": ["x"]}]}},
                                                   # rules absent = every verb on everything
+                                                  # (TokenReview needs {"verbs": ["create"],
+                                                  #  "resources": ["tokenreviews"]})
+    "token_reviews": {               # client tokens TokenReviews vouch for (see above)
+      "<client token>": {"user": "system:serviceaccount:team-a:builder", "uid": "...",
+                         "groups": ["system:serviceaccounts", ...], "extra": {...},
+                         "audiences": ["ember"],   # default: the api_audiences
+                         "audience_unaware": false, "error": ""}},
+    "api_audiences": ["https://kubernetes.default.svc.cluster.local"],
+                                         # the server's own audiences (TokenReview default)
     "namespaces": ["default", "ember"],  # optional: create elsewhere -> 404 namespace not found
     "history_window": 1000,              # events kept for watch/continue (etcd compaction)
     "bookmark_interval_seconds": 60,     # BOOKMARK period on allowWatchBookmarks watches
@@ -61,6 +94,8 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
                               "write_log": [{verb, path, subresource, code, content_type, body,
                               user, rv}], "watches": {"open": n, "total": n, "by_path": {..}},
                               "connections_by_user": {user: TLS connections}, "requests_by_user": {..},
+                              "token_reviews": n (201 answers), "token_review_log": [{reviewer,
+                              audiences, known, authenticated}] (never the token),
                               "log": [last 500 requests], "rv": current, "compacted_rv": n,
                               "settings": {...}, "faults": [...]}
   POST /_fake/reset-stats
@@ -88,6 +123,8 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
   GET  /_fake/objects?apiVersion=..&kind=..   every object of that type
   POST /_fake/tokens         {"set": {"<token>": {identity}}, "remove": ["<token>", ...]}
   POST /_fake/rotate-token   {"old": "<token>", "new": "<token>"}  same identity, old one dead
+  POST /_fake/token-reviews  {"set": {"<client token>": {...}}, "remove": ["<client token>"]}
+                              what TokenReviews say about client tokens from now on
 """
 
 import argparse
@@ -174,6 +211,10 @@ RESOURCES = [
     Res("coordination.k8s.io", "v1", "leases", "Lease", True, False, False),
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+# Not stored and only created: served by Handler.token_review, not by the generic verbs.
+TOKENREVIEWS = Res("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, False, False)
+DEFAULT_API_AUDIENCES = ["https://kubernetes.default.svc.cluster.local"]
+MAX_TOKEN_REVIEW_LOG = 500
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 # Kinds the cert-manager approval webhook can resolve through discovery (issuerRef.group/kind
@@ -682,6 +723,8 @@ class State:
         self.cond = threading.Condition(self.lock)
         self.admin_token = admin_token
         self.tokens = dict(cfg.get("tokens", {}))
+        self.token_reviews = dict(cfg.get("token_reviews", {}))
+        self.api_audiences = list(cfg.get("api_audiences", DEFAULT_API_AUDIENCES))
         self.namespaces = cfg.get("namespaces")
         self.objects = {}                 # (res, ns, name) -> obj
         self.rv = 1
@@ -705,7 +748,9 @@ class State:
 
     def reset_stats(self):
         self.stats = {"requests": {}, "by_verb": {}, "writes": {}, "watches_total": 0, "watches_by_path": {},
-                      "faults_fired": 0, "connections_by_user": {}, "requests_by_user": {}}
+                      "faults_fired": 0, "connections_by_user": {}, "requests_by_user": {},
+                      "token_reviews": 0}
+        self.token_review_log = collections.deque(maxlen=MAX_TOKEN_REVIEW_LOG)
         self.req_log = collections.deque(maxlen=MAX_LOG_ENTRIES)
         self.write_log = collections.deque(maxlen=MAX_WRITE_LOG)
 
@@ -991,6 +1036,8 @@ class Handler(BaseHTTPRequestHandler):
                            "faults_fired": st.stats["faults_fired"], "log": list(st.req_log),
                            "connections_by_user": dict(st.stats["connections_by_user"]),
                            "requests_by_user": dict(st.stats["requests_by_user"]),
+                           "token_reviews": st.stats["token_reviews"],
+                           "token_review_log": list(st.token_review_log),
                            "rv": str(st.rv), "compacted_rv": str(st.compacted_rv),
                            "history_len": len(st.history), "settings": dict(st.settings),
                            "faults": [dict(f) for f in st.faults], "random_faults": st.random_faults,
@@ -1083,6 +1130,14 @@ class Handler(BaseHTTPRequestHandler):
                     st.tokens[str(tok)] = ident
                 for tok in body.get("remove") or []:
                     st.tokens.pop(tok, None)
+            elif name == "token-reviews":
+                for tok, ident in (body.get("set") or {}).items():
+                    why = token_review_entry_error(ident)
+                    if why:
+                        raise err_bad_request(why)
+                    st.token_reviews[str(tok)] = ident
+                for tok in body.get("remove") or []:
+                    st.token_reviews.pop(tok, None)
             elif name == "rotate-token":
                 old, new = body.get("old"), body.get("new")
                 if old not in st.tokens or not isinstance(new, str) or not new:
@@ -1185,6 +1240,9 @@ class Handler(BaseHTTPRequestHandler):
             self.verb = "get"
             self.discovery(group, version)
             return
+        if (group, version) == (TOKENREVIEWS.group, TOKENREVIEWS.version):
+            self.token_review(ident, rest)
+            return
         ns = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
             ns, rest = rest[1], rest[2:]
@@ -1240,6 +1298,11 @@ class Handler(BaseHTTPRequestHandler):
             self.logged_write(verb, res, ns, name, sub, lambda: self.do_delete(res, ns, name))
 
     def discovery(self, group, version):
+        if (group, version) == (TOKENREVIEWS.group, TOKENREVIEWS.version):
+            self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "%s/%s" % (group, version),
+                                 "resources": [{"name": "tokenreviews", "singularName": "tokenreview", "namespaced": False,
+                                                "kind": "TokenReview", "verbs": ["create"]}]})
+            return
         rs = [r for r in RESOURCES if r.group == group and r.version == version]
         if not rs:
             raise APIError(404, "NotFound", "the server could not find the requested resource", {})
@@ -1290,6 +1353,8 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if not any(x in ("*", resource) for x in r.get("resources", [])):
                     continue
+                if r.get("apiGroups") is not None and not any(g in ("*", res.group) for g in r["apiGroups"]):
+                    continue
                 if r.get("namespaces") and ns not in r["namespaces"]:
                     continue
                 if r.get("names") and name not in r["names"]:
@@ -1334,6 +1399,71 @@ class Handler(BaseHTTPRequestHandler):
             raise APIError(500, "InternalError", "Internal error occurred: injected fault",
                            {"causes": [{"message": "injected fault"}]})
         raise APIError(code, "InternalError" if code >= 500 else "BadRequest", "injected fault (HTTP %d)" % code)
+
+    # -- API: TokenReview ----------------------------------------------------------------------
+    def token_review(self, ident, rest):
+        st = self.server.state
+        res = TOKENREVIEWS
+        if rest != ["tokenreviews"]:  # cluster-scoped collection only: no namespace, no name
+            raise APIError(404, "NotFound", "the server could not find the requested resource", {})
+        if self.command != "POST":
+            self.verb = self.command.lower()
+            raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                           details_for(res, ""))
+        self.verb = "create"
+        self.authorize(ident, "create", res, "", "", "")
+        self.inject_faults("create", res, "")
+        obj = self.decode_object(res)
+        spec = obj.get("spec")
+        bad = 'TokenReview in version "v1" cannot be handled as a TokenReview: '
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise err_bad_request(bad + "json: cannot unmarshal %s into Go struct field TokenReview.spec of type v1.TokenReviewSpec"
+                                  % type(spec).__name__)
+        token = spec.get("token", "")
+        auds = spec.get("audiences") or []
+        if not isinstance(token, str):
+            raise err_bad_request(bad + "json: cannot unmarshal %s into Go struct field TokenReviewSpec.spec.token of type string"
+                                  % type(token).__name__)
+        if not isinstance(auds, list) or not all(isinstance(a, str) for a in auds):
+            raise err_bad_request(bad + "json: cannot unmarshal into Go struct field TokenReviewSpec.spec.audiences of type []string")
+        if not token:
+            raise err_bad_request("token is required for TokenReview in authentication")
+        with st.lock:
+            entry = st.token_reviews.get(token)
+            entry = copy.deepcopy(entry) if entry is not None else None
+            api_auds = list(st.api_audiences)
+        target = auds if auds else api_auds
+        status = {"user": {}}
+        if entry is None:
+            status["error"] = "[invalid bearer token, token lookup failed]"
+        elif entry.get("error"):
+            status["error"] = entry["error"]
+        else:
+            user = {"username": entry["user"],
+                    "uid": entry.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, "fake-user:" + entry["user"]))}
+            if entry.get("groups"):
+                user["groups"] = list(entry["groups"])
+            if entry.get("extra"):
+                user["extra"] = entry["extra"]
+            if entry.get("audience_unaware"):
+                status.update({"authenticated": True, "user": user})
+            else:
+                have = entry.get("audiences", api_auds)
+                common = [a for a in target if a in have]
+                if common:
+                    status.update({"authenticated": True, "user": user, "audiences": common})
+                else:
+                    status["error"] = "token audiences %s is invalid for the target audiences %s" % (
+                        json.dumps(have), json.dumps(target))
+        answer = {"kind": "TokenReview", "apiVersion": res.api_version, "metadata": {"creationTimestamp": None},
+                  "spec": spec, "status": status}
+        self.send_json(201, answer)
+        with st.lock:
+            st.stats["token_reviews"] += 1
+            st.token_review_log.append({"reviewer": self.user, "audiences": auds, "known": entry is not None,
+                                        "authenticated": bool(status.get("authenticated"))})
 
     # -- API: reads ----------------------------------------------------------------------------
     def do_get(self, res, ns, name):
@@ -1631,6 +1761,14 @@ class Handler(BaseHTTPRequestHandler):
             wel = webhook_create_errors(obj)
             if wel:
                 raise err_webhook_denied(wel)
+            # cert-manager's mutating webhook records who created the request, overwriting
+            # whatever the client wrote there.
+            spec = obj.setdefault("spec", {})
+            for k in ("username", "uid", "groups", "extra"):
+                spec.pop(k, None)
+            spec["username"] = ident.get("user", "")
+            if ident.get("groups"):
+                spec["groups"] = list(ident["groups"])
         with st.lock:
             if res.namespaced and st.namespaces is not None and ns not in st.namespaces:
                 raise APIError(404, "NotFound", 'namespaces "%s" not found' % ns, {"name": ns, "kind": "namespaces"})
@@ -1856,10 +1994,34 @@ def load_config(path):
     toks = cfg.get("tokens", {})
     if not isinstance(toks, dict) or not all(isinstance(v, dict) and isinstance(v.get("user"), str) for v in toks.values()):
         raise SystemExit('config: "tokens" must map token values to {"user": ...} objects')
+    trs = cfg.get("token_reviews", {})
+    if not isinstance(trs, dict):
+        raise SystemExit('config: "token_reviews" must map client tokens to identities')
+    for v in trs.values():
+        why = token_review_entry_error(v)
+        if why:
+            raise SystemExit("config: token_reviews: " + why)
+    auds = cfg.get("api_audiences", DEFAULT_API_AUDIENCES)
+    if not (isinstance(auds, list) and all(isinstance(x, str) for x in auds)):
+        raise SystemExit('config: "api_audiences" must be a list of strings')
     ns = cfg.get("namespaces")
     if ns is not None and not (isinstance(ns, list) and all(isinstance(x, str) for x in ns)):
         raise SystemExit('config: "namespaces" must be a list of strings')
     return cfg
+
+
+def token_review_entry_error(v):
+    """Why v is not a token_reviews entry, or None."""
+    if not isinstance(v, dict):
+        return "an entry must be an object"
+    if not isinstance(v.get("error", ""), str):
+        return '"error" must be a string'
+    if not (isinstance(v.get("user"), str) and v["user"]) and not v.get("error"):
+        return 'an entry needs "user" (or "error")'
+    for k in ("groups", "audiences"):
+        if k in v and not (isinstance(v[k], list) and all(isinstance(x, str) for x in v[k])):
+            return '"%s" must be a list of strings' % k
+    return None
 
 
 def write_kubeconfig(path, server, ca_file, token, ns):
