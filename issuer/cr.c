@@ -29,6 +29,51 @@ static void cr_spec_error(struct cr *cr, const char *fmt, ...)
     cr->spec_error = xstrdup(msg);
 }
 
+/* spec.username and spec.groups into cr->requester (see cr.h). */
+static void cr_read_requester(struct cr *cr, const cJSON *spec)
+{
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(spec, "username");
+    if (user == NULL || cJSON_IsNull(user))
+        return;
+    if (!cJSON_IsString(user)) {
+        cr_spec_error(cr, "spec.username must be a string");
+        return;
+    }
+    if (strlen(user->valuestring) > CR_MAX_USER_NAME) {
+        cr_spec_error(cr, "spec.username is longer than %d bytes", CR_MAX_USER_NAME);
+        return;
+    }
+    if (user->valuestring[0] == '\0')
+        return;
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(spec, "groups");
+    if (groups != NULL && !cJSON_IsNull(groups)) {
+        if (!cJSON_IsArray(groups)) {
+            cr_spec_error(cr, "spec.groups must be a list of strings");
+            return;
+        }
+        int i = 0;
+        const cJSON *g;
+        cJSON_ArrayForEach(g, groups)
+        {
+            if (!cJSON_IsString(g)) {
+                cr_spec_error(cr, "spec.groups[%d] must be a string", i);
+                strv_free(&cr->requester.groups);
+                return;
+            }
+            if (strlen(g->valuestring) > CR_MAX_USER_NAME) {
+                cr_spec_error(cr, "spec.groups[%d] is longer than %d bytes", i, CR_MAX_USER_NAME);
+                strv_free(&cr->requester.groups);
+                return;
+            }
+            if (cr->requester.groups.n < CALLER_MAX_NAMES)
+                strv_push(&cr->requester.groups, g->valuestring);
+            i++;
+        }
+    }
+    cr->requester.method = CALLER_CERT_MANAGER;
+    cr->requester.username = xstrdup(user->valuestring);
+}
+
 static void cr_read_spec(struct cr *cr, const cJSON *spec)
 {
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "issuerRef");
@@ -97,6 +142,7 @@ static void cr_read_spec(struct cr *cr, const cJSON *spec)
             }
         }
     }
+    cr_read_requester(cr, spec);
 }
 
 /* A new, zeroed condition at the end of the list. */
@@ -222,6 +268,7 @@ void cr_free(struct cr *cr)
     free(cr->issuer_name);
     free(cr->request_b64);
     free(cr->spec_error);
+    caller_free(&cr->requester);
     cr_clear_status(cr);
     free(cr->conds);
     memset(cr, 0, sizeof(*cr));

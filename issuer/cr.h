@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "caller.h"
 #include "err.h"
 #include "usage.h"
 
@@ -15,6 +16,7 @@
 #define CR_KIND "CertificateRequest"
 #define CR_MAX_CONDITIONS 64           /* more in one object is refused as hostile */
 #define CR_MAX_REQUEST_B64 (96 * 1024) /* base64 of a CSR_MAX_BYTES PEM */
+#define CR_MAX_USER_NAME 1024          /* bytes in spec.username or one of spec.groups */
 
 struct cr_condition {
     char *type, *status, *reason, *message, *last_transition_time;
@@ -31,6 +33,13 @@ struct cr {
     long long duration_s; /* 0 = not given */
     bool is_ca;
     usage_set usages; /* 0 = not given */
+    /* Who created the request, as cert-manager's webhook wrote it: spec.username and
+     * spec.groups (the first CALLER_MAX_NAMES; more are dropped, which can only narrow what
+     * spec.selector.requesters admits), method CALLER_CERT_MANAGER. spec.username absent or
+     * "": method CALLER_NONE, username NULL, no groups. A username or group that is not a
+     * string or longer than CR_MAX_USER_NAME bytes is a spec_error. The signing API replaces
+     * it with the authenticated caller (caller_free, then caller_copy) before pipeline_run. */
+    struct caller requester;
     /* Set when spec is present but unusable (bad duration, unknown usage, request missing or
      * not base64...): the approver denies with this, a signer fails with it. */
     char *spec_error;

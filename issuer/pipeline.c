@@ -115,6 +115,8 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         .namespace = cr->namespace,
         .issuer_kind = cr->issuer_kind,
         .issuer_name = cr->issuer_name,
+        .requester = &cr->requester,
+        .require_requesters = env->require_requesters,
     };
     c->outcome =
         policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0 ? CHECK_OK : CHECK_VIOLATION;

@@ -24,6 +24,9 @@ struct pipeline_env {
     bool synced;  /* issuers and policies loaded; never deny before */
     time_t now;
     long long max_retry_s; /* transient failures turn Failed after this */
+    /* The signing API with authentication on: a policy without spec.selector.requesters is not
+     * usable (policy_request.require_requesters). Off for the controller. */
+    bool require_requesters;
 
     /* Returns a reference (issuer_unref it) or NULL when the issuer does not exist. */
     struct issuer *(*find_issuer)(void *ud, const char *kind, const char *ns, const char *name);
@@ -70,6 +73,11 @@ struct pipeline_result {
 };
 
 /* Runs one step for cr (its status is updated in place when action is PIPELINE_WRITE).
+ * Every policy check (approval, and again at signing) passes &cr->requester: a policy with
+ * spec.selector.requesters denies (or, approved by someone else, fails) a requester it does
+ * not admit, CALLER_NONE (no spec.username) included, with a message naming the requester
+ * and the policy. A policy without requesters does not look at the requester. The signing
+ * API puts the authenticated caller into cr->requester first.
  * Approval and signing happen in the same step, so one write carries Approved and Ready; the
  * HTTP API needs one call, the controller writes and runs again on the next watch event.
  * Events are emitted on every run that decides them (WaitingForApproval each time): the

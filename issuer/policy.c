@@ -64,8 +64,14 @@ static const struct {
 struct policy {
     char *name;
     bool has_sel_ns, has_sel_issuers;
-    struct strv sel_ns;         /* fnmatch globs */
-    struct strv sel_issuers;    /* "Issuer/<glob>" or "ClusterIssuer/<glob>" */
+    struct strv sel_ns;      /* fnmatch globs */
+    struct strv sel_issuers; /* "Issuer/<glob>" or "ClusterIssuer/<glob>" */
+    /* spec.selector.requesters (fnmatch globs; see policy_request.requester) */
+    bool has_requesters;
+    struct strv req_users;
+    struct strv req_sa_ns, req_sa_name; /* serviceAccounts split at the '/', same index */
+    struct strv req_groups;
+    struct strv req_certs;
     long long max_s, default_s; /* default_s 0: none, max_s applies */
     bool has_key_algs;
     struct strv key_algs; /* canonical names, no duplicates */
@@ -613,9 +619,77 @@ static int parse_rule_group(const cJSON *spec, const char *group, enum field fir
     return 0;
 }
 
+/* One list under spec.selector.requesters: non-empty globs, appended to out. */
+static int parse_requester_list(const cJSON *rq, const char *key, struct strv *out, struct err *err)
+{
+    const cJSON *j = json_get(rq, key);
+    if (j == NULL)
+        return 0;
+    char path[96];
+    snprintf(path, sizeof(path), "spec.selector.requesters.%s", key);
+    if (check_string_list(j, path, POLICY_MAX_PATTERN, false,
+                          "admits no one (list who may use the policy, or leave it out)", err) != 0)
+        return -1;
+    int i = 0;
+    for (const cJSON *c = j->child; c != NULL; c = c->next, i++) {
+        if (c->valuestring[0] == '\0') {
+            err_set(err, ERR_INVALID, "%s[%d]: empty (a glob such as \"*\" admits everyone)", path,
+                    i);
+            return -1;
+        }
+        strv_push(out, c->valuestring);
+    }
+    return 0;
+}
+
+static int parse_requesters(const cJSON *sel, struct policy *p, struct err *err)
+{
+    static const char *const known[] = {"users", "serviceAccounts", "groups", "certificates", NULL};
+    const cJSON *rq = json_get(sel, "requesters");
+    if (rq == NULL)
+        return 0;
+    if (!cJSON_IsObject(rq))
+        return type_error("spec.selector.requesters", "an object", rq, err);
+    if (check_fields(rq, "spec.selector.requesters", known, err) != 0)
+        return -1;
+    struct strv sas = {0};
+    if (parse_requester_list(rq, "users", &p->req_users, err) != 0 ||
+        parse_requester_list(rq, "serviceAccounts", &sas, err) != 0 ||
+        parse_requester_list(rq, "groups", &p->req_groups, err) != 0 ||
+        parse_requester_list(rq, "certificates", &p->req_certs, err) != 0) {
+        strv_free(&sas);
+        return -1;
+    }
+    for (size_t i = 0; i < sas.n; i++) {
+        const char *v = sas.v[i];
+        const char *slash = strchr(v, '/');
+        if (slash == NULL || slash == v || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
+            char q[POLICY_KEY_ECHO * 4 + 8];
+            policy_escape(v, POLICY_KEY_ECHO, true, q, sizeof(q));
+            err_set(err, ERR_INVALID,
+                    "spec.selector.requesters.serviceAccounts[%zu]: %s must be <namespace>/<name> "
+                    "(either may be a glob, e.g. \"team-a/*\")",
+                    i, q);
+            strv_free(&sas);
+            return -1;
+        }
+        strv_push_take(&p->req_sa_ns, xstrndup(v, (size_t)(slash - v)));
+        strv_push(&p->req_sa_name, slash + 1);
+    }
+    strv_free(&sas);
+    if (p->req_users.n + p->req_sa_ns.n + p->req_groups.n + p->req_certs.n == 0) {
+        err_set(err, ERR_INVALID,
+                "spec.selector.requesters: names no users, serviceAccounts, groups or "
+                "certificates (say who, or leave requesters out)");
+        return -1;
+    }
+    p->has_requesters = true;
+    return 0;
+}
+
 static int parse_selector(const cJSON *spec, struct policy *p, struct err *err)
 {
-    static const char *const known[] = {"namespaces", "issuers", NULL};
+    static const char *const known[] = {"namespaces", "issuers", "requesters", NULL};
     const cJSON *s = json_get(spec, "selector");
     if (s == NULL)
         return 0;
@@ -658,7 +732,7 @@ static int parse_selector(const cJSON *spec, struct policy *p, struct err *err)
             strv_push(&p->sel_issuers, v);
         }
     }
-    return 0;
+    return parse_requesters(s, p, err);
 }
 
 static int parse_duration_field(const cJSON *v, const char *key, long long *out, bool *present,
@@ -883,6 +957,11 @@ void policy_free(struct policy *p)
     free(p->name);
     strv_free(&p->sel_ns);
     strv_free(&p->sel_issuers);
+    strv_free(&p->req_users);
+    strv_free(&p->req_sa_ns);
+    strv_free(&p->req_sa_name);
+    strv_free(&p->req_groups);
+    strv_free(&p->req_certs);
     strv_free(&p->key_algs);
     for (int f = 0; f < F_COUNT; f++)
         rule_free(&p->rules[f]);
@@ -892,6 +971,11 @@ void policy_free(struct policy *p)
 const char *policy_name(const struct policy *p)
 {
     return p->name;
+}
+
+bool policy_has_requesters(const struct policy *p)
+{
+    return p->has_requesters;
 }
 
 long long policy_validity(const struct policy *p, long long requested_s)
@@ -1043,8 +1127,151 @@ static void eval_field(struct msgw *w, const struct policy *p, enum field f,
         mw_str(w, " not allowed");
 }
 
+static bool glob_any(const struct strv *globs, const char *v, int flags)
+{
+    for (size_t i = 0; i < globs->n; i++)
+        if (fnmatch(globs->v[i], v, flags) == 0)
+            return true;
+    return false;
+}
+
+/* A serviceAccounts entry against a username system:serviceaccount:NS:NAME (as Kubernetes
+ * writes it; NS and NAME are DNS names and never hold ':'). */
+static bool sa_admitted(const struct policy *p, const char *username)
+{
+    static const char prefix[] = "system:serviceaccount:";
+    if (p->req_sa_ns.n == 0 || strncmp(username, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    const char *ns = username + sizeof(prefix) - 1;
+    const char *colon = strchr(ns, ':');
+    if (colon == NULL || colon == ns || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
+        return false;
+    char nsbuf[256];
+    size_t nl = (size_t)(colon - ns);
+    if (nl >= sizeof(nsbuf))
+        return false; /* longer than any namespace (63 bytes) */
+    memcpy(nsbuf, ns, nl);
+    nsbuf[nl] = '\0';
+    for (size_t i = 0; i < p->req_sa_ns.n; i++)
+        if (fnmatch(p->req_sa_ns.v[i], nsbuf, 0) == 0 &&
+            fnmatch(p->req_sa_name.v[i], colon + 1, 0) == 0)
+            return true;
+    return false;
+}
+
+static bool requester_admitted(const struct policy *p, const struct caller *c)
+{
+    switch (c->method) {
+    case CALLER_TOKEN:
+    case CALLER_CERT_MANAGER:
+        if (c->username == NULL)
+            return false;
+        if (glob_any(&p->req_users, c->username, 0) || sa_admitted(p, c->username))
+            return true;
+        for (size_t i = 0; i < c->groups.n; i++)
+            if (glob_any(&p->req_groups, c->groups.v[i], 0))
+                return true;
+        return false;
+    case CALLER_MTLS:
+        /* Never serviceAccounts or groups: a certificate's CN may read like a username. */
+        if (c->username != NULL && glob_any(&p->req_users, c->username, 0))
+            return true;
+        for (size_t i = 0; i < c->uris.n; i++)
+            if (glob_any(&p->req_certs, c->uris.v[i], FNM_PATHNAME))
+                return true;
+        for (size_t i = 0; i < c->dns_names.n; i++)
+            if (glob_any(&p->req_certs, c->dns_names.v[i], FNM_PATHNAME | FNM_CASEFOLD))
+                return true;
+        return c->common_name != NULL && glob_any(&p->req_certs, c->common_name, FNM_PATHNAME);
+    default: return false; /* NONE, ANONYMOUS */
+    }
+}
+
+/* Writes `LABEL "a", "b", and 3 more` (at most POLICY_MAX_GROUP_ECHO values). */
+static void mw_list(struct msgw *w, const char *label, const struct strv *sv)
+{
+    mw_str(w, label);
+    for (size_t i = 0; i < sv->n && i < POLICY_MAX_GROUP_ECHO; i++) {
+        mw_str(w, i > 0 ? ", " : " ");
+        mw_quote(w, sv->v[i]);
+    }
+    if (sv->n > POLICY_MAX_GROUP_ECHO)
+        mw_printf(w, ", and %zu more", sv->n - POLICY_MAX_GROUP_ECHO);
+}
+
+/* `requester "NAME" (what else is known of it)`. */
+static void mw_requester(struct msgw *w, const struct caller *c)
+{
+    if (c == NULL || c->method == CALLER_NONE) {
+        mw_str(w, "requester unknown (spec.username is not set)");
+        return;
+    }
+    if (c->method == CALLER_ANONYMOUS) {
+        mw_str(w, "requester \"anonymous\" (not authenticated)");
+        return;
+    }
+    mw_str(w, "requester ");
+    if (c->username != NULL)
+        mw_quote(w, c->username);
+    else
+        mw_str(w, "unknown");
+    if (c->method != CALLER_MTLS) {
+        if (c->groups.n == 0)
+            mw_str(w, " (no groups)");
+        else {
+            mw_str(w, " (");
+            mw_list(w, "groups", &c->groups);
+            mw_str(w, ")");
+        }
+        return;
+    }
+    mw_str(w, " (client certificate");
+    if (c->uris.n == 0 && c->dns_names.n == 0 && c->common_name == NULL) {
+        mw_str(w, " without names)");
+        return;
+    }
+    /* ", " between the kinds of names: "; " separates violations. */
+    const char *sep = ": ";
+    if (c->uris.n > 0) {
+        mw_str(w, sep);
+        mw_list(w, "URIs", &c->uris);
+        sep = ", ";
+    }
+    if (c->dns_names.n > 0) {
+        mw_str(w, sep);
+        mw_list(w, "DNS names", &c->dns_names);
+        sep = ", ";
+    }
+    if (c->common_name != NULL) {
+        mw_str(w, sep);
+        mw_str(w, "CN ");
+        mw_quote(w, c->common_name);
+    }
+    mw_str(w, ")");
+}
+
+static void eval_requester(struct msgw *w, const struct policy *p, const struct policy_request *r)
+{
+    if (!p->has_requesters) {
+        if (r->require_requesters) {
+            mw_begin(w);
+            mw_str(w, "spec.selector.requesters is not set, so the policy is not usable from the "
+                      "signing API");
+        }
+        return;
+    }
+    if (r->requester == NULL && !r->require_requesters)
+        return;
+    if (r->requester != NULL && requester_admitted(p, r->requester))
+        return;
+    mw_begin(w);
+    mw_requester(w, r->requester);
+    mw_str(w, " is not admitted by spec.selector.requesters");
+}
+
 static void eval_selector(struct msgw *w, const struct policy *p, const struct policy_request *r)
 {
+    eval_requester(w, p, r);
     if (p->has_sel_ns) {
         const char *ns = r->namespace != NULL ? r->namespace : "";
         bool ok = false;

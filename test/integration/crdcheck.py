@@ -172,6 +172,8 @@ CEL_RULES = {
     "duration('2160h'))":
         lambda o: "default" not in o or _dur(o["default"]) <= (
             _dur(o["max"]) if "max" in o else _dur("2160h")),
+    "has(self.users) || has(self.serviceAccounts) || has(self.groups) || has(self.certificates)":
+        lambda o: any(k in o for k in ("users", "serviceAccounts", "groups", "certificates")),
     "duration(self) >= duration('1s')":
         lambda s: _dur(s) >= _dur("1s"),
     "duration(self) < duration('876000h1s')":
@@ -470,6 +472,11 @@ def dns(**rule):
     return policy({"sans": {"dnsNames": rule}})
 
 
+def requesters(**lists):
+    """A policy whose spec.selector.requesters holds lists (None: a JSON null member)."""
+    return policy({"selector": {"requesters": lists}})
+
+
 PEM_B64 = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
                            ).decode()
 
@@ -588,6 +595,27 @@ CASES = [
      "refuse", "spec.selector.issuers[0]", "refuse", None),
     ("policy selector issuer with empty name", policy({"selector": {"issuers": ["Issuer/"]}}),
      "refuse", "spec.selector.issuers[0]", "refuse", None),
+    ("policy requesters naming no one", requesters(),
+     "refuse", "spec.selector.requesters", "refuse", None),
+    ("policy requesters with only a null list", requesters(users=None),
+     "refuse", "spec.selector.requesters", "refuse", None),
+    ("policy requesters empty users", requesters(users=[]),
+     "refuse", "spec.selector.requesters.users", "refuse", None),
+    ("policy requesters unknown field", requesters(users=["a"], names=["b"]),
+     "refuse", "spec.selector.requesters.names", "refuse", None),
+    ("policy requesters group not a string", requesters(groups=[5]),
+     "refuse", "spec.selector.requesters.groups[0]", "refuse", None),
+    ("policy requesters empty entry", requesters(certificates=[""]),
+     "refuse", "spec.selector.requesters.certificates[0]", "refuse", None),
+    ("policy requesters entry too long", requesters(users=["u" * 1025]),
+     "refuse", "spec.selector.requesters.users[0]", "refuse", None),
+    ("policy requesters serviceAccount without namespace", requesters(serviceAccounts=["builder"]),
+     "refuse", "spec.selector.requesters.serviceAccounts[0]", "refuse", None),
+    ("policy requesters serviceAccount with two slashes",
+     requesters(serviceAccounts=["team-a/x", "a/b/c"]),
+     "refuse", "spec.selector.requesters.serviceAccounts[1]", "refuse", None),
+    ("policy requesters serviceAccount with an empty name", requesters(serviceAccounts=["team-a/"]),
+     "refuse", "spec.selector.requesters.serviceAccounts[0]", "refuse", None),
     ("policy Required with min 0", dns(rule="Required", min=0),
      "refuse", "spec.sans.dnsNames", "refuse", None),
     ("policy Required with max 0", dns(rule="Required", max=0),
@@ -667,6 +695,15 @@ CASES = [
                  "uris": {"rule": "Forbidden"}, "emailAddresses": {"rule": "Optional"}},
         "selector": {"namespaces": ["team-*"], "issuers": ["Issuer/*", "ClusterIssuer/x"]},
         "isCA": True}), "accept", None, "accept", None),
+    ("policy requesters of every kind", requesters(
+        users=["alice", "system:serviceaccount:ci:*"], serviceAccounts=["team-a/*", "*/deployer"],
+        groups=["system:serviceaccounts:team-b"],
+        certificates=["spiffe://cluster.local/ns/team-a/sa/*", "*.clients.example.com"]),
+     "accept", None, "accept", None),
+    ("policy requesters with one list and a null one", requesters(groups=["g"], users=None),
+     "accept", None, "accept", None),
+    ("policy requesters entry of 1024 bytes", requesters(users=["u" * 1024]),
+     "accept", None, "accept", None),
     ("policy with status", dict(policy({}), status={"conditions": [{
         "type": "Ready", "status": "False", "reason": "Invalid", "message": "bad regex",
         "lastTransitionTime": "2025-01-02T03:04:05Z", "observedGeneration": 3}]}),

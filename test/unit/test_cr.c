@@ -200,6 +200,124 @@ static void test_spec_errors_are_recorded_not_fatal(void **state)
     }
 }
 
+/* spec.username / spec.groups as cert-manager's webhook writes them. */
+static void test_requester_from_username_and_groups(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(
+        parse("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":\"QUJD\","
+              "\"issuerRef\":{\"name\":\"ca\"},\"username\":\"system:serviceaccount:team-a:"
+              "builder\",\"uid\":\"u-1\",\"groups\":[\"system:serviceaccounts\","
+              "\"system:serviceaccounts:team-a\",\"system:authenticated\"],"
+              "\"extra\":{\"k\":[\"v\"]}}}",
+              &cr, &e),
+        0);
+    assert_null(cr.spec_error);
+    assert_int_equal(cr.requester.method, CALLER_CERT_MANAGER);
+    assert_string_equal(cr.requester.username, "system:serviceaccount:team-a:builder");
+    assert_int_equal(cr.requester.groups.n, 3);
+    assert_string_equal(cr.requester.groups.v[0], "system:serviceaccounts");
+    assert_string_equal(cr.requester.groups.v[2], "system:authenticated");
+    assert_int_equal(cr.requester.uris.n, 0);
+    assert_null(cr.requester.common_name);
+    cr_free(&cr);
+    assert_int_equal(cr.requester.method, CALLER_NONE); /* cr_free zeroes */
+
+    /* no groups */
+    assert_int_equal(parse("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":"
+                           "\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"username\":\"alice\"}}",
+                           &cr, &e),
+                     0);
+    assert_int_equal(cr.requester.method, CALLER_CERT_MANAGER);
+    assert_string_equal(cr.requester.username, "alice");
+    assert_int_equal(cr.requester.groups.n, 0);
+    cr_free(&cr);
+
+    /* absent, null or "" username: nobody known (groups alone name no one) */
+    const char *const none[] = {"", ",\"username\":null", ",\"username\":\"\"",
+                                ",\"groups\":[\"system:masters\"]"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        char *json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":"
+                               "\"QUJD\",\"issuerRef\":{\"name\":\"ca\"}%s}}",
+                               none[i]);
+        assert_int_equal(parse(json, &cr, &e), 0);
+        assert_null(cr.spec_error);
+        assert_int_equal(cr.requester.method, CALLER_NONE);
+        assert_null(cr.requester.username);
+        assert_int_equal(cr.requester.groups.n, 0);
+        cr_free(&cr);
+        free(json);
+    }
+}
+
+static void test_requester_bounded_and_typed(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    /* more than CALLER_MAX_NAMES groups: the first ones are kept */
+    char *groups = xstrdup("");
+    for (int i = 0; i < CALLER_MAX_NAMES + 5; i++) {
+        char *next = xasprintf("%s%s\"g%d\"", groups, i ? "," : "", i);
+        free(groups);
+        groups = next;
+    }
+    char *json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":"
+                           "\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"username\":\"u\","
+                           "\"groups\":[%s]}}",
+                           groups);
+    free(groups);
+    assert_int_equal(parse(json, &cr, &e), 0);
+    free(json);
+    assert_null(cr.spec_error);
+    assert_int_equal(cr.requester.groups.n, CALLER_MAX_NAMES);
+    assert_string_equal(cr.requester.groups.v[CALLER_MAX_NAMES - 1], "g63");
+    cr_free(&cr);
+
+    /* too long or the wrong type: a spec error, and nobody known */
+    char *longv = xmalloc(CR_MAX_USER_NAME + 2);
+    memset(longv, 'x', CR_MAX_USER_NAME + 1);
+    longv[CR_MAX_USER_NAME + 1] = '\0';
+    char *long_user = xasprintf(",\"username\":\"%s\"", longv);
+    char *long_group = xasprintf(",\"username\":\"u\",\"groups\":[\"a\",\"%s\"]", longv);
+    const struct {
+        const char *extra, *msg;
+    } cases[] = {
+        {long_user, "spec.username is longer than 1024 bytes"},
+        {long_group, "spec.groups[1] is longer than 1024 bytes"},
+        {",\"username\":5", "spec.username must be a string"},
+        {",\"username\":\"u\",\"groups\":\"g\"", "spec.groups must be a list of strings"},
+        {",\"username\":\"u\",\"groups\":[\"g\",[]]", "spec.groups[1] must be a string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":"
+                         "\"QUJD\",\"issuerRef\":{\"name\":\"ca\"}%s}}",
+                         cases[i].extra);
+        assert_int_equal(parse(json, &cr, &e), 0);
+        assert_string_equal(cr.spec_error, cases[i].msg);
+        assert_int_equal(cr.requester.method, CALLER_NONE);
+        assert_null(cr.requester.username);
+        assert_int_equal(cr.requester.groups.n, 0);
+        cr_free(&cr);
+        free(json);
+    }
+    /* exactly at the limit is fine */
+    longv[CR_MAX_USER_NAME] = '\0';
+    json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":\"QUJD\","
+                     "\"issuerRef\":{\"name\":\"ca\"},\"username\":\"%s\",\"groups\":[\"%s\"]}}",
+                     longv, longv);
+    assert_int_equal(parse(json, &cr, &e), 0);
+    assert_null(cr.spec_error);
+    assert_int_equal(strlen(cr.requester.username), CR_MAX_USER_NAME);
+    cr_free(&cr);
+    free(json);
+    free(long_user);
+    free(long_group);
+    free(longv);
+}
+
 static void test_request_size_limit(void **state)
 {
     (void)state;
@@ -434,6 +552,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_not_a_certificate_request),
         cmocka_unit_test(test_spec_errors_are_recorded_not_fatal),
+        cmocka_unit_test(test_requester_from_username_and_groups),
+        cmocka_unit_test(test_requester_bounded_and_typed),
         cmocka_unit_test(test_request_size_limit),
         cmocka_unit_test(test_condition_limit),
         cmocka_unit_test(test_set_condition_time_rule),

@@ -209,6 +209,15 @@ static void add_policy(const char *name, const char *json)
     "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\",\"allowed\":[\"" dns_allowed "\"],"             \
     "\"max\":5}}}}"
 
+/* "web" with spec.selector.requesters: team-a's service accounts and the group "releasers". */
+#define TEAM_POLICY_JSON                                                                           \
+    "{\"apiVersion\":\"ember.issuer.dev/v1alpha1\",\"kind\":\"IssuancePolicy\","                   \
+    "\"metadata\":{\"name\":\"team-a\"},\"spec\":{\"selector\":{\"requesters\":{"                  \
+    "\"serviceAccounts\":[\"team-a/*\"],\"groups\":[\"releasers\"]}},"                             \
+    "\"subject\":{\"commonName\":{\"rule\":\"Optional\"}},"                                        \
+    "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\",\"allowed\":[\"[a-z0-9.-]+\\\\.example\\\\."    \
+    "com\"]}}}}"
+
 static char *csr_ok;    /* P-256, CN + DNS a.example.com, b.example.com */
 static char *csr_evil;  /* P-384 (not allowed by "web") with DNS evil.com */
 static char *csr_ku;    /* P-256 with a keyUsage that does not match the default usages */
@@ -249,6 +258,7 @@ static int group_setup(void **state)
 
     add_policy("web", POLICY_JSON("web", "[a-z0-9.-]+\\\\.example\\\\.com"));
     add_policy("other", POLICY_JSON("other", "[a-z0-9.-]+\\\\.example\\\\.org"));
+    add_policy("team-a", TEAM_POLICY_JSON);
     policies[n_policies].name = "broken";
     policies[n_policies++].invalid = "spec.validity.max: invalid duration \"1x\"";
 
@@ -1259,6 +1269,171 @@ static void test_spec_error_denied(void **state)
     cr_free(&cr);
 }
 
+/* ---- spec.selector.requesters: spec.username / spec.groups, or the signing API's caller ---- */
+
+/* Sets spec.username (NULL: none) and spec.groups (NULL-terminated) as cert-manager's webhook. */
+static cJSON *with_requester(cJSON *o, const char *user, ...)
+{
+    cJSON *spec = cJSON_GetObjectItem(o, "spec");
+    if (user != NULL)
+        cJSON_AddStringToObject(spec, "username", user);
+    cJSON *groups = cJSON_AddArrayToObject(spec, "groups");
+    va_list ap;
+    va_start(ap, user);
+    for (const char *g = va_arg(ap, const char *); g != NULL; g = va_arg(ap, const char *))
+        cJSON_AddItemToArray(groups, cJSON_CreateString(g));
+    va_end(ap);
+    return o;
+}
+
+static void test_requester_admitted_is_issued(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    struct cr cr;
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok),
+                        "system:serviceaccount:team-a:builder", "system:serviceaccounts",
+                        "system:serviceaccounts:team-a", NULL),
+         &cr);
+    struct pipeline_result res;
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    assert_string_equal(cond(&cr, "Approved")->message, "Approved by IssuancePolicy \"team-a\"");
+    assert_ready(&cr, "True", "Issued");
+    assert_int_equal(fake.calls, 1);
+    cr_free(&cr);
+
+    /* by a group */
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok), "carol", "devs",
+                        "releasers", NULL),
+         &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    cr_free(&cr);
+}
+
+static void test_requester_not_admitted_is_denied(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    struct cr cr;
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok),
+                        "system:serviceaccount:team-b:builder", "system:serviceaccounts",
+                        "system:serviceaccounts:team-b", NULL),
+         &cr);
+    struct pipeline_result res;
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.action, PIPELINE_WRITE);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_false(res.bad_request); /* a policy decision, not a malformed request (403) */
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"team-a\": requester \"system:serviceaccount:team-b:builder\" "
+                        "(groups \"system:serviceaccounts\", \"system:serviceaccounts:team-b\") is "
+                        "not admitted by spec.selector.requesters");
+    assert_ready(&cr, "False", "Denied");
+    assert_failure_time_now(&cr);
+    assert_null(cr_condition(&cr, "Approved"));
+    assert_true(has_event(&res, "Warning", "Denied"));
+    assert_int_equal(fake.calls, 0);
+    cr_free(&cr);
+
+    /* No spec.username (made past cert-manager's webhook): nobody the policy could admit. */
+    load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok), &cr);
+    assert_int_equal(cr.requester.method, CALLER_NONE);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"team-a\": requester unknown (spec.username is not set) is not "
+                        "admitted by spec.selector.requesters");
+    cr_free(&cr);
+
+    /* Every violation, the requester first. */
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_other), "mallory",
+                        NULL),
+         &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"team-a\": requester \"mallory\" (no groups) is not admitted by "
+                        "spec.selector.requesters; sans.dnsNames \"x.example.org\" not allowed");
+    assert_int_equal(fake.calls, 0);
+    cr_free(&cr);
+
+    /* A policy without requesters does not look at who asks. */
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok), "mallory", NULL),
+         &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    cr_free(&cr);
+}
+
+static void test_requester_checked_again_at_signing(void **state)
+{
+    (void)state;
+    /* Approved by someone else (cert-manager's auto-approver): the policy still decides who. */
+    struct pipeline_env env = env_default();
+    env.approve = false;
+    cJSON *o = with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok),
+                              "system:serviceaccount:team-b:builder", NULL);
+    obj_approve_by_cert_manager(o);
+    struct cr cr;
+    load(o, &cr);
+    struct pipeline_result res;
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_FAILED);
+    assert_ready(&cr, "False", "Failed");
+    assert_contains(cond(&cr, "Ready")->message,
+                    "requester \"system:serviceaccount:team-b:builder\" (no groups) is not "
+                    "admitted by spec.selector.requesters");
+    assert_failure_time_now(&cr);
+    assert_int_equal(fake.calls, 0);
+    cr_free(&cr);
+}
+
+static void test_require_requesters_for_the_signing_api(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    env.require_requesters = true;
+    struct cr cr;
+    struct pipeline_result res;
+    /* a policy without requesters is not usable at all */
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok),
+                        "system:serviceaccount:team-a:builder", NULL),
+         &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_false(res.bad_request);
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"web\": spec.selector.requesters is not set, so the policy is not "
+                        "usable from the signing API");
+    cr_free(&cr);
+
+    /* The signing API replaces the requester with the authenticated caller. */
+    load(with_requester(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok),
+                        "system:serviceaccount:team-a:builder", NULL),
+         &cr);
+    struct caller token = {.method = CALLER_TOKEN,
+                           .username = "system:serviceaccount:team-z:intruder"};
+    caller_free(&cr.requester);
+    caller_copy(&cr.requester, &token);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_contains(cond(&cr, "Denied")->message,
+                    "requester \"system:serviceaccount:team-z:intruder\" (no groups) is not "
+                    "admitted");
+    cr_free(&cr);
+
+    load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "team-a", csr_ok), &cr);
+    token.username = "system:serviceaccount:team-a:deployer";
+    caller_free(&cr.requester);
+    caller_copy(&cr.requester, &token);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    assert_int_equal(fake.calls, 1);
+    cr_free(&cr);
+}
+
 /* ---- extra policy annotations (--policy-annotation) ---- */
 
 static void test_extra_policy_annotation_and_precedence(void **state)
@@ -1409,6 +1584,10 @@ int main(void)
         T(test_bad_csr_denied_by_our_approver),
         T(test_bad_csr_approved_by_other_fails),
         T(test_spec_error_denied),
+        T(test_requester_admitted_is_issued),
+        T(test_requester_not_admitted_is_denied),
+        T(test_requester_checked_again_at_signing),
+        T(test_require_requesters_for_the_signing_api),
         T(test_extra_policy_annotation_and_precedence),
         T(test_duration_clamped_to_policy_max),
         T(test_approval_and_pending_in_one_step),

@@ -1,4 +1,5 @@
 /* test_policy.c -- IssuancePolicy loading, validation and evaluation. */
+#include "caller.h"
 #include "csr.h"
 #include "err.h"
 #include "policy.h"
@@ -571,6 +572,379 @@ static void test_selector(void **state)
              "spec.selector.namespaces: empty list selects no namespace");
 }
 
+/* ---- spec.selector.requesters ---- */
+
+#define REQ_SPEC(lists) "{'selector':{'requesters':{" lists "}}}"
+
+static void test_requesters_parse(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(REQ_SPEC("'users':['alice','ci-*'],'serviceAccounts':['team-a/*',"
+                                        "'*/builder'],'groups':['system:serviceaccounts:team-b'],"
+                                        "'certificates':['spiffe://cluster.local/ns/x/sa/*']"));
+    assert_true(policy_has_requesters(p));
+    policy_free(p);
+    p = load_ok(REQ_SPEC("'groups':['admins']"));
+    assert_true(policy_has_requesters(p));
+    policy_free(p);
+    p = load_ok("{'selector':{'namespaces':['a']}}");
+    assert_false(policy_has_requesters(p));
+    policy_free(p);
+    p = load_ok("{'selector':{'requesters':null}}");
+    assert_false(policy_has_requesters(p));
+    policy_free(p);
+
+    bad_spec(REQ_SPEC(""), "spec.selector.requesters: names no users, serviceAccounts, groups or "
+                           "certificates (say who, or leave requesters out)");
+    bad_spec(REQ_SPEC("'users':null"), "say who, or leave requesters out");
+    bad_spec(REQ_SPEC("'users':[]"),
+             "spec.selector.requesters.users: empty list admits no one (list who may use the "
+             "policy, or leave it out)");
+    bad_spec(REQ_SPEC("'users':['a'],'certificates':[]"),
+             "spec.selector.requesters.certificates: empty list admits no one");
+    bad_spec(REQ_SPEC("'groups':[5]"),
+             "spec.selector.requesters.groups[0]: expected a string, got a number");
+    bad_spec(REQ_SPEC("'users':'alice'"),
+             "spec.selector.requesters.users: expected a list of strings, got a string");
+    bad_spec("{'selector':{'requesters':['alice']}}",
+             "spec.selector.requesters: expected an object, got a list");
+    bad_spec(REQ_SPEC("'users':['a'],'names':['b']"),
+             "spec.selector.requesters.names: unknown field (known: users, serviceAccounts, "
+             "groups, certificates)");
+    bad_spec(REQ_SPEC("'users':['a'],'users':['b']"),
+             "spec.selector.requesters.users: duplicate field");
+    bad_spec(REQ_SPEC("'users':['a','']"),
+             "spec.selector.requesters.users[1]: empty (a glob such as \"*\" admits everyone)");
+    bad_spec(REQ_SPEC("'serviceAccounts':['builder']"),
+             "spec.selector.requesters.serviceAccounts[0]: \"builder\" must be "
+             "<namespace>/<name> (either may be a glob, e.g. \"team-a/*\")");
+    bad_spec(REQ_SPEC("'serviceAccounts':['team-a/x','/x']"),
+             "spec.selector.requesters.serviceAccounts[1]: \"/x\" must be <namespace>/<name>");
+    bad_spec(REQ_SPEC("'serviceAccounts':['team-a/']"), "serviceAccounts[0]: \"team-a/\" must be");
+    bad_spec(REQ_SPEC("'serviceAccounts':['a/b/c']"), "serviceAccounts[0]: \"a/b/c\" must be");
+
+    /* Bounded: entries by POLICY_MAX_PATTERN bytes, lists by POLICY_MAX_LIST entries. */
+    char *longv = malloc(POLICY_MAX_PATTERN + 2);
+    assert_non_null(longv);
+    memset(longv, 'u', POLICY_MAX_PATTERN + 1);
+    longv[POLICY_MAX_PATTERN + 1] = '\0';
+    char *spec = NULL;
+    assert_true(asprintf(&spec, REQ_SPEC("'users':['%s']"), longv) > 0);
+    bad_spec(spec, "spec.selector.requesters.users[0]: longer than 1024 bytes");
+    free(spec);
+    longv[POLICY_MAX_PATTERN] = '\0';
+    assert_true(asprintf(&spec, REQ_SPEC("'users':['%s']"), longv) > 0);
+    policy_free(load_ok(spec));
+    free(spec);
+    free(longv);
+    size_t cap = (POLICY_MAX_LIST + 1) * 6 + 64;
+    char *many = malloc(cap);
+    assert_non_null(many);
+    size_t used = (size_t)snprintf(many, cap, "{'selector':{'requesters':{'groups':[");
+    for (int i = 0; i <= POLICY_MAX_LIST; i++)
+        used += (size_t)snprintf(many + used, cap - used, "%s'g'", i ? "," : "");
+    snprintf(many + used, cap - used, "]}}}");
+    bad_spec(many, "spec.selector.requesters.groups: 1001 entries, at most 1000 allowed");
+    free(many);
+}
+
+static void caller_user(struct caller *c, enum caller_method m, const char *user, ...)
+{
+    memset(c, 0, sizeof(*c));
+    c->method = m;
+    c->username = user ? strdup(user) : NULL;
+    va_list ap;
+    va_start(ap, user);
+    for (const char *g = va_arg(ap, const char *); g != NULL; g = va_arg(ap, const char *))
+        strv_push(&c->groups, g);
+    va_end(ap);
+}
+
+/* A verified client certificate: uris and dns_names are NULL-terminated arrays (or NULL). */
+static void caller_cert(struct caller *c, const char *const *uris, const char *const *dns,
+                        const char *cn)
+{
+    struct tls_peer peer = {.presented = true, .verified = true};
+    for (size_t i = 0; uris != NULL && uris[i] != NULL; i++)
+        strv_push(&peer.uris, uris[i]);
+    for (size_t i = 0; dns != NULL && dns[i] != NULL; i++)
+        strv_push(&peer.dns_names, dns[i]);
+    peer.common_name = cn ? strdup(cn) : NULL;
+    caller_from_peer(c, &peer);
+    tls_peer_free(&peer);
+}
+
+/* Evaluates c against p: 0 admitted, else 1 with the message in out. */
+static int admits(const struct policy *p, const struct caller *c, char *out, size_t outlen)
+{
+    struct csr csr;
+    csr_init(&csr, "EC_P256");
+    struct policy_request r = req_for(&csr);
+    r.requester = c;
+    int n = policy_evaluate(p, &r, out, outlen);
+    csr_clear(&csr);
+    return n;
+}
+
+static void expect_admitted(const struct policy *p, const struct caller *c)
+{
+    char msg[POLICY_MAX_MESSAGE + 1];
+    if (admits(p, c, msg, sizeof(msg)) != 0)
+        fail_msg("not admitted: %s", msg);
+}
+
+static void expect_refused(const struct policy *p, const struct caller *c, const char *want)
+{
+    char msg[POLICY_MAX_MESSAGE + 1];
+    int n = admits(p, c, msg, sizeof(msg));
+    if (n != 1 || strcmp(msg, want) != 0)
+        fail_msg("%d violations\n  got:  %s\n  want: %s", n, msg, want);
+}
+
+static void test_requesters_match_token_and_cert_manager(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(REQ_SPEC("'users':['alice','ci-?'],'serviceAccounts':['team-a/*',"
+                                        "'*/deployer'],'groups':['platform-*'],"
+                                        "'certificates':['*']"));
+    static const enum caller_method methods[] = {CALLER_TOKEN, CALLER_CERT_MANAGER};
+    for (size_t m = 0; m < 2; m++) {
+        struct caller c;
+        caller_user(&c, methods[m], "alice", NULL);
+        expect_admitted(p, &c);
+        caller_free(&c);
+        caller_user(&c, methods[m], "ci-7", NULL);
+        expect_admitted(p, &c);
+        caller_free(&c);
+        caller_user(&c, methods[m], "ci-77", NULL);
+        expect_refused(p, &c,
+                       "policy \"mesh\": requester \"ci-77\" (no groups) is not admitted by "
+                       "spec.selector.requesters");
+        caller_free(&c);
+        caller_user(&c, methods[m], "system:serviceaccount:team-a:builder",
+                    "system:serviceaccounts", "system:serviceaccounts:team-a", NULL);
+        expect_admitted(p, &c);
+        caller_free(&c);
+        caller_user(&c, methods[m], "system:serviceaccount:team-c:deployer", NULL);
+        expect_admitted(p, &c);
+        caller_free(&c);
+        caller_user(&c, methods[m], "system:serviceaccount:team-b:builder",
+                    "system:serviceaccounts", "system:serviceaccounts:team-b",
+                    "system:authenticated", NULL);
+        expect_refused(p, &c,
+                       "policy \"mesh\": requester \"system:serviceaccount:team-b:builder\" "
+                       "(groups \"system:serviceaccounts\", \"system:serviceaccounts:team-b\", "
+                       "\"system:authenticated\") is not admitted by spec.selector.requesters");
+        caller_free(&c);
+        /* Only the exact service-account form: four parts, none empty. */
+        const char *const not_sa[] = {
+            "system:serviceaccount:team-a",          "system:serviceaccount:team-a:",
+            "system:serviceaccount::deployer",       "system:serviceaccount:team-a:builder:extra",
+            "system:serviceaccounts:team-a:builder", "team-a/builder",
+            "x:system:serviceaccount:team-a:b"};
+        for (size_t i = 0; i < sizeof(not_sa) / sizeof(not_sa[0]); i++) {
+            caller_user(&c, methods[m], not_sa[i], NULL);
+            char msg[POLICY_MAX_MESSAGE + 1];
+            if (admits(p, &c, msg, sizeof(msg)) != 1)
+                fail_msg("%s admitted", not_sa[i]);
+            caller_free(&c);
+        }
+        /* groups */
+        caller_user(&c, methods[m], "bob", "devs", "platform-oncall", NULL);
+        expect_admitted(p, &c);
+        caller_free(&c);
+        /* certificates never apply to a username, however it looks */
+        caller_user(&c, methods[m], "spiffe://cluster.local/ns/x/sa/y", NULL);
+        expect_refused(p, &c,
+                       "policy \"mesh\": requester \"spiffe://cluster.local/ns/x/sa/y\" (no "
+                       "groups) is not admitted by spec.selector.requesters");
+        caller_free(&c);
+    }
+    policy_free(p);
+}
+
+static void test_requesters_match_client_certificates(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(REQ_SPEC("'certificates':['spiffe://cluster.local/ns/team-a/sa/*',"
+                                        "'*.clients.example.com','CN=ignored','build-bot']"));
+    struct caller c;
+    const char *const u1[] = {"spiffe://cluster.local/ns/team-a/sa/builder", NULL};
+    caller_cert(&c, u1, NULL, NULL);
+    expect_admitted(p, &c);
+    caller_free(&c);
+    /* '*' stays within one path segment of a URI */
+    const char *const u2[] = {"spiffe://cluster.local/ns/team-a/sa/x/../../../ns/kube-system/sa/y",
+                              NULL};
+    caller_cert(&c, u2, NULL, NULL);
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester "
+                   "\"spiffe://cluster.local/ns/team-a/sa/x/../../../ns/kube-system/sa/y\" "
+                   "(client certificate: URIs "
+                   "\"spiffe://cluster.local/ns/team-a/sa/x/../../../ns/kube-system/sa/y\") is "
+                   "not admitted by spec.selector.requesters");
+    caller_free(&c);
+    /* any URI SAN, any DNS SAN (case-insensitive), or the CN */
+    const char *const u3[] = {"spiffe://other/x", "spiffe://cluster.local/ns/team-a/sa/b", NULL};
+    caller_cert(&c, u3, NULL, NULL);
+    expect_admitted(p, &c);
+    caller_free(&c);
+    const char *const d1[] = {"a.example.com", "Node-1.Clients.Example.COM", NULL};
+    caller_cert(&c, NULL, d1, "whatever");
+    expect_admitted(p, &c);
+    caller_free(&c);
+    caller_cert(&c, NULL, NULL, "build-bot");
+    expect_admitted(p, &c);
+    caller_free(&c);
+    const char *const d2[] = {"clients.example.com", NULL};
+    caller_cert(&c, NULL, d2, "Build-Bot");
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"clients.example.com\" (client certificate: DNS "
+                   "names \"clients.example.com\", CN \"Build-Bot\") is not admitted by "
+                   "spec.selector.requesters");
+    caller_free(&c);
+    const char *const u5[] = {"spiffe://other/a", "https://id.example/b", NULL};
+    const char *const d3[] = {"host.example.net", NULL};
+    caller_cert(&c, u5, d3, "client-a");
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"spiffe://other/a\" (client certificate: URIs "
+                   "\"spiffe://other/a\", \"https://id.example/b\", DNS names "
+                   "\"host.example.net\", CN \"client-a\") is not admitted by "
+                   "spec.selector.requesters");
+    caller_free(&c);
+    caller_cert(&c, NULL, NULL, NULL);
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester unknown (client certificate without names) is not "
+                   "admitted by spec.selector.requesters");
+    caller_free(&c);
+    policy_free(p);
+
+    /* users match a certificate's name; serviceAccounts and groups never match a certificate */
+    p = load_ok(REQ_SPEC("'users':['spiffe://td/*'],'serviceAccounts':['*/*'],'groups':['*']"));
+    const char *const u4[] = {"spiffe://td/ns/a/sa/b", NULL};
+    caller_cert(&c, u4, NULL, NULL);
+    expect_admitted(p, &c);
+    caller_free(&c);
+    caller_cert(&c, NULL, NULL, "system:serviceaccount:kube-system:admin");
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"system:serviceaccount:kube-system:admin\" "
+                   "(client certificate: CN \"system:serviceaccount:kube-system:admin\") is not "
+                   "admitted by spec.selector.requesters");
+    caller_free(&c);
+    policy_free(p);
+}
+
+static void test_requesters_anonymous_and_unknown_never_admitted(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(REQ_SPEC("'users':['*'],'groups':['*'],'serviceAccounts':['*/*'],"
+                                        "'certificates':['*']"));
+    struct caller c;
+    caller_user(&c, CALLER_ANONYMOUS, "anonymous", NULL);
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"anonymous\" (not authenticated) is not admitted "
+                   "by spec.selector.requesters");
+    caller_free(&c);
+    memset(&c, 0, sizeof(c)); /* CALLER_NONE: a CertificateRequest without spec.username */
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester unknown (spec.username is not set) is not "
+                   "admitted by spec.selector.requesters");
+    /* A token caller without a username (never made by an authenticator) is not admitted. */
+    caller_user(&c, CALLER_TOKEN, NULL, "g", NULL);
+    char msg[POLICY_MAX_MESSAGE + 1];
+    assert_int_equal(admits(p, &c, msg, sizeof(msg)), 1);
+    caller_free(&c);
+    policy_free(p);
+
+    /* A policy without requesters does not look at the requester (controller front door). */
+    p = load_ok("{}");
+    caller_user(&c, CALLER_ANONYMOUS, "anonymous", NULL);
+    expect_admitted(p, &c);
+    caller_free(&c);
+    memset(&c, 0, sizeof(c));
+    expect_admitted(p, &c);
+    policy_free(p);
+}
+
+static void test_requesters_message_first_and_bounded(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'selector':{'namespaces':['istio-system'],'requesters':{"
+                               "'groups':['admins']}}}");
+    struct caller c;
+    caller_user(&c, CALLER_TOKEN, "system:serviceaccount:team-a:builder", "g1", "g2", "g3", "g4",
+                "g5", "g6", "g7", "g8", "g9", "g10", NULL);
+    struct csr csr;
+    csr_init(&csr, "EC_P256");
+    add(&csr.dns_names, "a.example.com", NULL);
+    struct policy_request r = req_for(&csr);
+    r.namespace = "default";
+    r.requester = &c;
+    expect_eval(
+        p, &r, 3,
+        "policy \"mesh\": requester \"system:serviceaccount:team-a:builder\" (groups "
+        "\"g1\", \"g2\", \"g3\", \"g4\", \"g5\", \"g6\", \"g7\", \"g8\", and 2 more) is not "
+        "admitted by spec.selector.requesters; namespace \"default\" is not selected by "
+        "spec.selector.namespaces; sans.dnsNames: forbidden, got \"a.example.com\"");
+    caller_free(&c);
+    /* Names are quoted, escaped and cut like any requested value. */
+    char longv[300];
+    memset(longv, 'n', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    caller_user(&c, CALLER_CERT_MANAGER, longv, "bad\n\"group\"", NULL);
+    char msg[POLICY_MAX_MESSAGE + 1];
+    assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 3);
+    char want[512];
+    snprintf(want, sizeof(want), "requester \"%.128s...\" (groups \"bad\\x0a\\\"group\\\"\")",
+             longv);
+    if (strstr(msg, want) == NULL)
+        fail_msg("%s\n lacks %s", msg, want);
+    caller_free(&c);
+    csr_clear(&csr);
+    policy_free(p);
+}
+
+static void test_require_requesters(void **state)
+{
+    (void)state;
+    struct csr csr;
+    csr_init(&csr, "EC_P256");
+    struct policy_request r = req_for(&csr);
+    struct caller c;
+    caller_user(&c, CALLER_TOKEN, "system:serviceaccount:team-a:builder", NULL);
+
+    /* Without requesters the policy is not usable from the signing API, whoever asks. */
+    struct policy *p = load_ok("{}");
+    r.require_requesters = true;
+    r.requester = &c;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": spec.selector.requesters is not set, so the policy is not "
+                "usable from the signing API");
+    r.requester = NULL;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": spec.selector.requesters is not set, so the policy is not "
+                "usable from the signing API");
+    r.require_requesters = false;
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+
+    p = load_ok("{'selector':{'requesters':{'serviceAccounts':['team-a/*']}}}");
+    r.require_requesters = true;
+    r.requester = &c;
+    expect_eval(p, &r, 0, "");
+    /* Required, but nobody to check: counts as unknown, never as a pass. */
+    r.requester = NULL;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": requester unknown (spec.username is not set) is not admitted by "
+                "spec.selector.requesters");
+    /* Not required and not given: not checked (callers that do not know the requester). */
+    r.require_requesters = false;
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+    caller_free(&c);
+    csr_clear(&csr);
+}
+
 static void test_validity(void **state)
 {
     (void)state;
@@ -823,6 +1197,12 @@ int main(void)
         cmocka_unit_test(test_other_subject_attributes_denied),
         cmocka_unit_test(test_key_algorithms),
         cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_requesters_parse),
+        cmocka_unit_test(test_requesters_match_token_and_cert_manager),
+        cmocka_unit_test(test_requesters_match_client_certificates),
+        cmocka_unit_test(test_requesters_anonymous_and_unknown_never_admitted),
+        cmocka_unit_test(test_requesters_message_first_and_bounded),
+        cmocka_unit_test(test_require_requesters),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_usages),
         cmocka_unit_test(test_is_ca),
