@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "cr.h"
 #include "log.h"
@@ -600,6 +601,62 @@ static bool ctl_issuer_pending(struct controller *c, const struct cr *cr)
     return pending;
 }
 
+/* One audit line for a decision just written: Issued, Denied, Failed, or Pending when the
+ * request was not Pending before (a Pending whose message changed is not a new decision).
+ * Only called after a successful status write, so a write retried after a 409 is recorded
+ * once, when it lands. */
+static void ctl_audit_cr(struct controller *c, const struct pipeline_env *env, const struct cr *cr,
+                         enum pipeline_state state, bool was_pending)
+{
+    if (c->cfg.audit == NULL)
+        return;
+    const char *outcome;
+    switch (state) {
+    case PIPELINE_STATE_ISSUED: outcome = "issued"; break;
+    case PIPELINE_STATE_DENIED: outcome = "denied"; break;
+    case PIPELINE_STATE_FAILED: outcome = "failed"; break;
+    case PIPELINE_STATE_PENDING:
+        if (was_pending)
+            return;
+        outcome = "pending";
+        break;
+    default: return;
+    }
+    bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
+    char issuer[600];
+    if (cluster)
+        snprintf(issuer, sizeof(issuer), "ClusterIssuer/%s", cr->issuer_name);
+    else
+        snprintf(issuer, sizeof(issuer), "Issuer/%s/%s", cr->namespace, cr->issuer_name);
+    char policy[256];
+    snprintf(policy, sizeof(policy), "%s", pipeline_policy_annotation(env, cr));
+    if (policy[0] == '\0') {
+        struct issuer *is = controller_find_issuer(c, cr->issuer_kind, cluster ? "" : cr->namespace,
+                                                   cr->issuer_name);
+        if (is != NULL && is->default_policy != NULL)
+            snprintf(policy, sizeof(policy), "%s", is->default_policy);
+        issuer_unref(is);
+    }
+    /* Denied: the denial's own message says why (Ready only says "it is denied"). */
+    const struct cr_condition *why =
+        state == PIPELINE_STATE_DENIED ? cr_condition(cr, "Denied") : NULL;
+    if (why == NULL || why->message == NULL)
+        why = cr_condition(cr, "Ready");
+    struct audit_record rec = {
+        .front_door = "controller",
+        .caller = &cr->requester, /* spec.username / spec.groups */
+        .policy = policy,
+        .issuer = issuer,
+        .ns = cr->namespace,
+        .name = cr->name,
+        .csr_b64 = cr->request_b64,
+        .certificate_b64 = state == PIPELINE_STATE_ISSUED ? cr->certificate : NULL,
+        .outcome = outcome,
+        .reason = why != NULL ? why->message : NULL,
+    };
+    audit_record(c->cfg.audit, &rec);
+}
+
 static void ctl_reconcile_cr(struct controller *c, const char *key, const char *qkey)
 {
     pthread_mutex_lock(&c->lock);
@@ -648,6 +705,9 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
         .release_policy = controller_release_policy,
         .ud = c,
     };
+    const struct cr_condition *ready = cr_condition(&cr, "Ready");
+    bool was_pending =
+        ready != NULL && ready->reason != NULL && strcmp(ready->reason, "Pending") == 0;
     struct pipeline_result res;
     pipeline_run(&env, &cr, &res);
     if (res.action == PIPELINE_IGNORE) {
@@ -701,6 +761,8 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
         kube_response_free(&r);
     }
     if (written) {
+        if (res.action == PIPELINE_WRITE)
+            ctl_audit_cr(c, &env, &cr, res.state, was_pending);
         for (size_t i = 0; i < res.n_events; i++) {
             ctl_event(c, obj, CR_KIND, CR_API_VERSION, res.events[i].type, res.events[i].reason,
                       res.events[i].message);

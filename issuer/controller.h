@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "audit.h"
 #include "err.h"
 #include "issuer.h"
 #include "kube.h"
@@ -30,6 +31,8 @@ struct controller_config {
     bool start_as_follower;  /* leader election on: write nothing until controller_set_leader */
     const char *instance;    /* reportingInstance of Events (the pod name); copied */
     struct metrics *metrics; /* may be NULL */
+    struct audit *audit;     /* borrowed, may be NULL (off): one line per CertificateRequest
+                                decision written (Issued, Denied, Failed, entering Pending) */
 };
 
 struct controller;
