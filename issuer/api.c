@@ -40,6 +40,7 @@ static const char *api_reason(unsigned code)
 {
     switch (code) {
     case 400: return "BadRequest";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "NotFound";
     case 405: return "MethodNotAllowed";
@@ -135,12 +136,135 @@ static double api_now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One request on either endpoint: who asked, and whether its audit line is written. */
+struct api_ctx {
+    struct api *api;
+    const struct api_call *call;
+    struct caller caller;
+    bool audited;
+};
+
+/* Writes the request's one audit line (cr may be NULL when it was refused before being read). */
+static void api_audit(struct api_ctx *ctx, const struct cr *cr, const struct api_response *out)
+{
+    if (ctx->audited)
+        return;
+    ctx->audited = true;
+    if (ctx->api->audit == NULL)
+        return;
+    const char *outcome;
+    switch (out->status) {
+    case 200:
+    case 201: outcome = "issued"; break;
+    case 401: outcome = "unauthenticated"; break;
+    case 403: outcome = "denied"; break;
+    case 503: outcome = "pending"; break;
+    default:
+        outcome = cr != NULL && cr_condition(cr, "Ready") != NULL &&
+                          cr_condition(cr, "Ready")->reason != NULL &&
+                          strcmp(cr_condition(cr, "Ready")->reason, "Failed") == 0
+                      ? "failed"
+                      : "invalid";
+    }
+    char issuer[600] = "";
+    if (cr != NULL) {
+        if (strcmp(cr->issuer_kind, "ClusterIssuer") == 0)
+            snprintf(issuer, sizeof(issuer), "ClusterIssuer/%.250s", cr->issuer_name);
+        else
+            snprintf(issuer, sizeof(issuer), "Issuer/%.250s/%.250s", cr->namespace,
+                     cr->issuer_name);
+    }
+    struct audit_record r = {
+        .front_door = "api",
+        .caller = &ctx->caller,
+        .policy = cr != NULL ? pipeline_policy_annotation(&ctx->api->env, cr) : NULL,
+        .issuer = cr != NULL ? issuer : NULL,
+        .ns = cr != NULL ? cr->namespace : NULL,
+        .name = cr != NULL ? cr->name : NULL,
+        .csr_b64 = cr != NULL ? cr->request_b64 : NULL,
+        .certificate_b64 =
+            cr != NULL && outcome[0] == 'i' && outcome[1] == 's' ? cr->certificate : NULL,
+        .outcome = outcome,
+        .reason = out->log_message,
+    };
+    audit_record(ctx->api->audit, &r);
+}
+
+/* "Bearer TOKEN" (the scheme in any case) -> TOKEN, else NULL. */
+static const char *api_bearer(const char *authorization)
+{
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = authorization + 7;
+    while (*t == ' ')
+        t++;
+    return *t ? t : NULL;
+}
+
+/* Names the caller, or answers 401 / 503 in out and returns -1. The first method that
+ * succeeds wins: a verified client certificate, then a bearer token. */
+static int api_authenticate(struct api_ctx *ctx, struct api_response *out)
+{
+    struct api *api = ctx->api;
+    if (!api->auth_required) {
+        ctx->caller.method = CALLER_ANONYMOUS;
+        ctx->caller.username = xstrdup("anonymous");
+        return 0;
+    }
+    const struct tls_peer *peer = ctx->call != NULL ? ctx->call->peer : NULL;
+    if (api->mtls && peer != NULL && peer->verified) {
+        caller_from_peer(&ctx->caller, peer);
+        if (ctx->caller.username != NULL)
+            return 0;
+        caller_free(&ctx->caller);
+    }
+    const char *token = api_bearer(ctx->call != NULL ? ctx->call->authorization : NULL);
+    char token_why[ERR_MSG_MAX] = "";
+    if (token != NULL && api->authenticate_token != NULL) {
+        struct err e = {0};
+        if (api->authenticate_token(api->token_ud, token, &ctx->caller, &e) == 0)
+            return 0;
+        caller_free(&ctx->caller);
+        if (e.kind == ERR_TRANSIENT) {
+            api_error(out, 503, "cannot check the bearer token now: %s", e.msg);
+            out->retry_after = API_RETRY_AFTER_SECONDS;
+            return -1;
+        }
+        snprintf(token_why, sizeof(token_why), "%s", e.msg);
+    }
+    if (token_why[0] != '\0')
+        api_error(out, 401, "the bearer token was refused: %s", token_why);
+    else if (api->mtls && peer != NULL && peer->presented)
+        api_error(out, 401, "the client certificate was refused: %s",
+                  peer->why[0] ? peer->why : "it did not verify");
+    else if (token != NULL)
+        api_error(out, 401, "bearer tokens are not accepted here (start with --api-token-auth)%s",
+                  api->mtls ? "; present a client certificate" : "");
+    else if (api->mtls && api->authenticate_token != NULL)
+        api_error(out, 401,
+                  "no credentials: present a client certificate issued by a CA of "
+                  "--api-client-ca-file, or a Kubernetes service account token for audience "
+                  "\"%.100s\" (Authorization: Bearer)",
+                  api->token_audience ? api->token_audience : "");
+    else if (api->mtls)
+        api_error(out, 401,
+                  "no credentials: present a client certificate issued by a CA of "
+                  "--api-client-ca-file");
+    else
+        api_error(out, 401,
+                  "no credentials: present a Kubernetes service account token for audience "
+                  "\"%.100s\" (Authorization: Bearer)",
+                  api->token_audience ? api->token_audience : "");
+    return -1;
+}
+
 /* Runs the pipeline for a request built or read by an endpoint, with approval on. */
 static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
 {
     struct pipeline_env env = api->env;
     env.now = time(NULL);
     env.approve = true; /* the API is its own approver: a client cannot bring an approval */
+    env.require_requesters = api->auth_required;
     if (api->synced != NULL)
         env.synced = api->synced(env.ud);
     double t0 = api_now_seconds();
@@ -233,9 +357,10 @@ static void api_name_object(cJSON *obj)
 /* The part both endpoints share: read the CertificateRequest obj, run the pipeline with a
  * status of our own, and map the end state to a code. Returns 0 when the pipeline ran (cr and
  * res are filled, cr to be freed), -1 when the request was refused (out holds the error). */
-static int api_process(struct api *api, cJSON *obj, struct cr *cr, struct pipeline_result *res,
+static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pipeline_result *res,
                        struct api_response *out)
 {
+    struct api *api = ctx->api;
     /* A client's own status (an Approved condition, say) is never trusted, nor even read. */
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
     if (cJSON_IsObject(obj))
@@ -260,6 +385,10 @@ static int api_process(struct api *api, cJSON *obj, struct cr *cr, struct pipeli
                   cr->issuer_kind);
         goto invalid;
     }
+    /* The requester is who authenticated, whatever spec.username says (as cert-manager's
+     * webhook overwrites it). */
+    caller_free(&cr->requester);
+    caller_copy(&cr->requester, &ctx->caller);
     /* The retry clock starts now, whatever the client claims. */
     char ts[TIMEFMT_LEN];
     timefmt_rfc3339(time(NULL), ts);
@@ -271,13 +400,16 @@ static int api_process(struct api *api, cJSON *obj, struct cr *cr, struct pipeli
         /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
         api_error(out, out->status, "%s",
                   res->n_events > 0 ? res->events[0].message : "the request cannot be handled yet");
+        api_audit(ctx, cr, out);
         cr_free(cr);
         return -1;
     }
     snprintf(out->log_message, sizeof(out->log_message), "%s", api_last_message(res, cr));
+    api_audit(ctx, cr, out);
     return 0;
 invalid:
     api_count(api, "invalid");
+    api_audit(ctx, cr, out);
     cr_free(cr);
     return -1;
 }
@@ -285,21 +417,28 @@ invalid:
 void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
                    const char *body, size_t len, struct api_response *out)
 {
-    (void)call; /* authentication: issue #6 */
     memset(out, 0, sizeof(*out));
+    struct api_ctx ctx = {.api = api, .call = call};
+    if (api_authenticate(&ctx, out) != 0) {
+        api_count(api, "unauthenticated");
+        goto done;
+    }
     cJSON *obj = api_parse_body(content_type, body, len, out);
     if (obj == NULL) {
         api_count(api, "invalid");
-        return;
+        goto done;
     }
     struct cr cr;
     struct pipeline_result res;
-    if (api_process(api, obj, &cr, &res, out) == 0) {
+    if (api_process(&ctx, obj, &cr, &res, out) == 0) {
         cJSON_AddItemToObject(obj, "status", cr_status_to_json(&cr));
         out->body = cJSON_PrintUnformatted(obj);
         cr_free(&cr);
     }
     cJSON_Delete(obj);
+done:
+    api_audit(&ctx, NULL, out);
+    caller_free(&ctx.caller);
 }
 
 /* Builds the CertificateRequest a Firefly-shaped body stands for. */
@@ -376,16 +515,21 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
 void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
                         const char *body, size_t len, struct api_response *out)
 {
-    (void)call; /* authentication: issue #6 */
     memset(out, 0, sizeof(*out));
+    struct api_ctx ctx = {.api = api, .call = call};
     if (api->issuer_kind == NULL) {
         api_error(out, 404, "this endpoint is off: start ember-issuer with --api-issuer");
-        return;
+        ctx.audited = true; /* not a decision on a request */
+        goto done;
+    }
+    if (api_authenticate(&ctx, out) != 0) {
+        api_count(api, "unauthenticated");
+        goto done;
     }
     cJSON *in = api_parse_body(content_type, body, len, out);
     if (in == NULL) {
         api_count(api, "invalid");
-        return;
+        goto done;
     }
     cJSON *obj = NULL;
     if (!cJSON_IsObject(in))
@@ -395,11 +539,11 @@ void api_handle_firefly(struct api *api, const struct api_call *call, const char
     cJSON_Delete(in);
     if (obj == NULL) {
         api_count(api, "invalid");
-        return;
+        goto done;
     }
     struct cr cr;
     struct pipeline_result res;
-    if (api_process(api, obj, &cr, &res, out) == 0) {
+    if (api_process(&ctx, obj, &cr, &res, out) == 0) {
         struct err e = {0};
         unsigned char *chain = NULL;
         size_t chain_len = 0;
@@ -419,6 +563,9 @@ void api_handle_firefly(struct api *api, const struct api_call *call, const char
         cr_free(&cr);
     }
     cJSON_Delete(obj);
+done:
+    api_audit(&ctx, NULL, out);
+    caller_free(&ctx.caller);
 }
 
 void api_free(struct api *api)

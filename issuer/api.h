@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "audit.h"
 #include "caller.h"
 #include "err.h"
 #include "metrics.h"
@@ -26,6 +27,18 @@ struct api {
     struct metrics *metrics; /* may be NULL */
     /* When set, env.synced is asked at each request (the controller's caches). */
     bool (*synced)(void *ud);
+    /* Authentication. With no method configured (auth_required false) every caller is
+     * "anonymous" and policies need no spec.selector.requesters: the development mode, on
+     * loopback or with --api-allow-unauthenticated. With one, a caller without valid
+     * credentials gets 401, and only policies whose requesters admit it can be used. */
+    bool auth_required;
+    bool mtls; /* a verified client certificate (struct api_call.peer) authenticates */
+    /* Checks a bearer token (NULL: tokens are not accepted): 0 with *out filled; -1 with
+     * ERR_TRANSIENT (answer 503) or another kind (401). */
+    int (*authenticate_token)(void *ud, const char *token, struct caller *out, struct err *err);
+    void *token_ud;
+    const char *token_audience; /* for messages */
+    struct audit *audit;        /* one line per decision; NULL = off */
 };
 
 struct api_response {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "audit.h"
 #include "ca.h"
 #include "config.h"
 #include "controller.h"
@@ -26,6 +27,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "store.h"
+#include "tokenreview.h"
 
 extern char **environ;
 
@@ -114,7 +116,15 @@ struct backend {
     struct kube *kube;
     struct controller *ctl;
     struct lease *lease;
+    struct tokenreview *tr; /* --api-token-auth */
+    struct audit *audit;    /* --audit-log */
 };
+
+/* api.authenticate_token: a TokenReview (cached). */
+static int main_token_auth(void *ud, const char *token, struct caller *out, struct err *err)
+{
+    return tokenreview_check(ud, token, out, err);
+}
 
 /* lease_config.on_change: only the leader writes. */
 static void main_leader_changed(void *ud, bool leader)
@@ -142,10 +152,9 @@ static bool main_controller_synced(void *ud)
     return controller_synced(ud);
 }
 
-/* Controller mode: a kubeconfig (--kubeconfig, else the first file of $KUBECONFIG) or the
- * in-cluster service account. */
-static int main_start_controller(const struct config *cfg, const char *const *keys, size_t nkeys,
-                                 struct metrics *m, struct backend *be)
+/* The Kubernetes client: a kubeconfig (--kubeconfig, else the first file of $KUBECONFIG) or
+ * the in-cluster service account. */
+static int main_kube(const struct config *cfg, const char *why, struct backend *be)
 {
     struct kube_config kc;
     struct err e = {0};
@@ -156,19 +165,30 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
     int rc = path[0] ? kube_config_from_kubeconfig(path, NULL, &kc, &e)
                      : kube_config_in_cluster(NULL, &kc, &e);
     if (rc != 0) {
-        LOG(LOG_ERROR, "main", NULL, e.msg,
-            "no cluster to watch: give --kubeconfig (or $KUBECONFIG), run in a pod, or serve "
-            "--manifests standalone");
+        LOG(LOG_ERROR, "main", NULL, e.msg, "%s", why);
         return -1;
     }
     kc.token_reread_s = (long)cfg->token_reread_s;
     be->kube = kube_new(&kc, &e);
-    LOG(LOG_INFO, "main", NULL, NULL, "watching the cluster at %s", kc.server);
+    LOG(LOG_INFO, "main", NULL, NULL, "Kubernetes API server: %s", kc.server);
     kube_config_free(&kc);
     if (be->kube == NULL) {
         LOG(LOG_ERROR, "main", NULL, e.msg, "cannot set up the Kubernetes client");
         return -1;
     }
+    return 0;
+}
+
+/* Controller mode. */
+static int main_start_controller(const struct config *cfg, const char *const *keys, size_t nkeys,
+                                 struct metrics *m, struct backend *be)
+{
+    struct err e = {0};
+    if (main_kube(cfg,
+                  "no cluster to watch: give --kubeconfig (or $KUBECONFIG), run in a pod, or "
+                  "serve --manifests standalone",
+                  be) != 0)
+        return -1;
     char host[256] = "ember-issuer";
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "ember-issuer");
@@ -190,6 +210,7 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
         .start_as_follower = cfg->leader_elect,
         .instance = host,
         .metrics = m,
+        .audit = be->audit,
     };
     be->ctl = controller_start(&cc, &e);
     if (be->ctl == NULL) {
@@ -339,21 +360,40 @@ static int main_check_api_exposure(const struct config *cfg)
         main_usage_error(msg);
         return -1;
     }
-    if (loopback)
+    bool tls = cfg->api_tls_cert_file[0] != '\0',
+         auth = cfg->api_client_ca_file[0] || cfg->api_token_auth;
+    if ((cfg->api_tls_cert_file[0] != '\0') != (cfg->api_tls_key_file[0] != '\0')) {
+        main_usage_error("--api-tls-cert-file and --api-tls-key-file go together");
+        return -1;
+    }
+    if (cfg->api_client_ca_file[0] != '\0' && !tls) {
+        main_usage_error("--api-client-ca-file needs --api-tls-cert-file and --api-tls-key-file "
+                         "(client certificates are only asked for over HTTPS)");
+        return -1;
+    }
+    if (cfg->api_allow_unauthenticated && !auth)
+        LOG(LOG_WARN, "api", NULL, NULL,
+            "THE SIGNING API ON %s IS UNAUTHENTICATED (--api-allow-unauthenticated): anyone who "
+            "can reach it can get certificates for any policy; for development only",
+            cfg->api_bind_address);
+    if (cfg->api_token_auth && !tls && !loopback)
+        LOG(LOG_WARN, "api", NULL, NULL,
+            "bearer tokens reach the signing API on %s in clear text: give it "
+            "--api-tls-cert-file and --api-tls-key-file",
+            cfg->api_bind_address);
+    if (loopback || auth)
         return 0;
     if (!cfg->api_allow_unauthenticated) {
         char msg[512];
         snprintf(msg, sizeof(msg),
                  "refusing to serve the signing API on %.200s, beyond loopback, without "
-                 "authentication: bind it to 127.0.0.1 or pass --api-allow-unauthenticated",
+                 "authentication: configure --api-client-ca-file (with --api-tls-cert-file) or "
+                 "--api-token-auth, bind it to 127.0.0.1, or pass --api-allow-unauthenticated "
+                 "(development only)",
                  cfg->api_bind_address);
         main_usage_error(msg);
         return -1;
     }
-    LOG(LOG_WARN, "api", NULL, NULL,
-        "THE SIGNING API ON %s IS UNAUTHENTICATED: anyone who can reach it can get certificates "
-        "and claim any namespace, so policy selectors do not hold (--api-allow-unauthenticated)",
-        cfg->api_bind_address);
     return 0;
 }
 
@@ -409,6 +449,9 @@ int main(int argc, char **argv)
             },
         .cluster_ns = xstrdup(cfg.cluster_resource_namespace),
         .metrics = m,
+        .auth_required = cfg.api_client_ca_file[0] != '\0' || cfg.api_token_auth,
+        .mtls = cfg.api_client_ca_file[0] != '\0',
+        .token_audience = cfg.api_token_audience,
     };
     api_declare_metrics(&api);
     http_declare_metrics(m);
@@ -417,6 +460,15 @@ int main(int argc, char **argv)
         main_usage_error(e.msg);
         exit_code = 2;
         goto out;
+    }
+    if (cfg.audit_log[0] != '\0') {
+        be.audit = audit_open(cfg.audit_log, cfg.audit_log_include_certificate, &e);
+        if (be.audit == NULL) {
+            LOG(LOG_ERROR, "main", NULL, e.msg, "cannot open --audit-log %s", cfg.audit_log);
+            exit_code = 2;
+            goto out;
+        }
+        api.audit = be.audit;
     }
 
     if (cfg.manifests.n > 0) {
@@ -460,6 +512,19 @@ int main(int argc, char **argv)
         api.env.ud = be.ctl;
         api.synced = main_controller_synced;
     }
+    if (cfg.api_token_auth) {
+        if (be.kube == NULL &&
+            main_kube(&cfg,
+                      "--api-token-auth checks tokens with TokenReviews: give --kubeconfig (or "
+                      "$KUBECONFIG) or run in a pod",
+                      &be) != 0) {
+            exit_code = 1;
+            goto out;
+        }
+        be.tr = tokenreview_new(be.kube, cfg.api_token_audience, cfg.api_token_cache_ttl_s, m);
+        api.authenticate_token = main_token_auth;
+        api.token_ud = be.tr;
+    }
     if (main_listen(&cfg, &api, m, &be, listeners) != 0) {
         exit_code = 1;
         goto out;
@@ -489,7 +554,9 @@ out:
         lease_stop(be.lease);
     }
     controller_stop(be.ctl);
+    tokenreview_free(be.tr);
     kube_free(be.kube);
+    audit_close(be.audit);
     api_free(&api);
     metrics_free(m);
     free(keys);
