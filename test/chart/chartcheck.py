@@ -7,12 +7,18 @@ any failure. Used by test/integration/test_chart.sh:
   chartcheck.py render LABEL RENDER.json VALUES.json CRDS.json HELP.txt NAMESPACE RELEASE ARGS_OUT
       every document is a real kind at a real apiVersion, namespaced as it should be; the RBAC
       bound to Ember's ServiceAccount is exactly EXPECTED_RULES (plus the approver rule when
-      approve is on), without wildcards, and nothing binds anyone else; the pod passes the
+      approve is on, plus create on tokenreviews when the signing API checks tokens), without
+      wildcards, and nothing binds anyone else; the pod passes the
       restricted Pod Security Standard and OpenShift's restricted-v2 SCC (no fixed UID or
       fsGroup); every container arg is a flag `ember-issuer --help` lists, in --flag=value
       form, with a value of the flag's type; the probes and Service ports reach the listeners
       the args open; the Deployment, PDB, topology spread and ServiceMonitor select the pods;
-      the CRDs are api/'s. Writes the container args, one per line, to ARGS_OUT.
+      the CRDs are api/'s; the signing API's flags follow api.* (authentication methods, TLS,
+      audit), its TLS and client CA files are in read-only Secret/ConfigMap mounts, the
+      NetworkPolicy admits the api port from api.networkPolicy.from only; NOTES.txt tells how
+      to call the API with each configured method. Writes the container args, one per line,
+      to ARGS_OUT, and the mounted files as MOUNTPATH<TAB>FILE<TAB>SOURCE-KEY lines to
+      ARGS_OUT.mounts (so the caller can give the binary such files).
   chartcheck.py rbac-to-fake RENDER.json NAMESPACE RELEASE TOKEN
       the permissions the chart binds to Ember's ServiceAccount, as a fake_apiserver.py token
       identity (rules + approve_signers), on stdout.
@@ -64,6 +70,7 @@ KINDS = {
     "RoleBinding": ("rbac.authorization.k8s.io/v1", True),
     "CustomResourceDefinition": ("apiextensions.k8s.io/v1", False),
     "ServiceMonitor": ("monitoring.coreos.com/v1", True),
+    "NetworkPolicy": ("networking.k8s.io/v1", True),
 }
 
 LEASE = "ember-issuer-leader"  # fixed in issuer/main.c
@@ -86,6 +93,9 @@ EXPECTED_APPROVE = {
     ("cert-manager.io", "signers", "approve", "issuers.ember.issuer.dev/*"),
     ("cert-manager.io", "signers", "approve", "clusterissuers.ember.issuer.dev/*"),
 }
+# The signing API's token authentication (a TokenReview per new token): only with api.enabled
+# and api.tokenAuth.enabled.
+EXPECTED_TOKENREVIEW = {("authentication.k8s.io", "tokenreviews", "create", "")}
 # In the release namespace only (issuer/lease.c: POST the collection, GET and PUT the item).
 EXPECTED_NAMESPACED = {
     ("coordination.k8s.io", "leases", "create", ""),
@@ -212,6 +222,9 @@ VALUE_FORMS = {
     "FORMAT": re.compile(r"^(json|text)$"),
     "KEY": re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]*$"),
     "REF": re.compile(r"^(Issuer/[a-z0-9-]+/[a-z0-9.-]+|ClusterIssuer/[a-z0-9.-]+)$"),
+    # The chart names files in its own mounts (absolute) or "-" (stderr, --audit-log).
+    "FILE": re.compile(r"^(-|/[^\s]*[^/\s])$"),
+    "AUDIENCE": re.compile(r"^\S+$"),
     "": re.compile(r"^(true|false)$"),
 }
 
@@ -324,7 +337,10 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
 
     # RBAC.
     cluster, spaced, problems = bound_permissions(objs, namespace, sa)
-    want_cluster = EXPECTED_CLUSTER | (EXPECTED_APPROVE if values["approve"] else set())
+    api = values["api"]
+    token_rbac = bool(api["enabled"] and api["tokenAuth"]["enabled"])
+    want_cluster = EXPECTED_CLUSTER | (EXPECTED_APPROVE if values["approve"] else set()) | \
+        (EXPECTED_TOKENREVIEW if token_rbac else set())
     check(L + "RBAC: no wildcards, nothing unbound, only Ember's ServiceAccount is bound", not problems,
           "\n".join(problems))
     check(L + "RBAC: the cluster-wide permissions are exactly what ember-issuer calls",
@@ -337,6 +353,9 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
           {p for p in cluster | set().union(*spaced.values()) if p[1] == "secrets"} == {("", "secrets", "get", "")})
     check(L + "RBAC: approve on Ember's signers %s" % ("is granted" if values["approve"] else "is not granted (approve=false)"),
           (EXPECTED_APPROVE <= cluster) == bool(values["approve"]))
+    check(L + "RBAC: create on tokenreviews %s" % ("is granted (api.tokenAuth)" if token_rbac else "is not granted"),
+          {p for p in cluster | set().union(*spaced.values()) if p[1] == "tokenreviews"} ==
+          (EXPECTED_TOKENREVIEW if token_rbac else set()))
     sas = [o for o in by_kind.get("ServiceAccount", [])]
     if values["serviceAccount"]["create"]:
         check(L + "the ServiceAccount %s is rendered" % sa, [md(o)["name"] for o in sas] == [sa])
@@ -439,7 +458,7 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
           (metrics is not None) == values["metrics"]["enabled"])
     api_on = apip is not None and not arg("api-bind-address", "127.0.0.1:8080").startswith("127.")
     check(L + "the signing API %s" % ("is served (api.enabled)" if values["api"]["enabled"] else "is off"),
-          api_on == values["api"]["enabled"] and (arg("api-allow-unauthenticated") == "true") == values["api"]["enabled"])
+          api_on == values["api"]["enabled"])
     svcs = by_kind.get("Service", [])
     want_ports = {}
     if metrics is not None:
@@ -509,6 +528,176 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
     check(L + "NOTES.txt tells the next step (IssuancePolicy, Issuer)",
           "IssuancePolicy" in notes and "Issuer" in notes and "examples/" in notes)
 
+    check_signing_api(L, values, pod, c, parsed, by_kind, plabels, dep, notes, args_out,
+                      {"api": apip, "health": health, "metrics": metrics})
+
+
+def check_signing_api(L, values, pod, c, parsed, by_kind, plabels, dep, notes, args_out, ports):
+    """The signing API's flags, mounts, NetworkPolicy and NOTES against api.*."""
+    api = values["api"]
+    on = api["enabled"]
+    tls = bool(on and api["tls"]["secretName"])
+    ca_src = None
+    if on and api["clientCA"]["secretName"]:
+        ca_src = ("secret", api["clientCA"]["secretName"])
+    elif on and api["clientCA"]["configMapName"]:
+        ca_src = ("configMap", api["clientCA"]["configMapName"])
+    tokens = bool(on and api["tokenAuth"]["enabled"])
+    authenticated = bool(ca_src or tokens)
+
+    def arg(name):
+        vals = parsed.get(name)
+        return vals[-1] if vals else None
+
+    # Flags: each authentication method and setting, and nothing when it is off.
+    want = {
+        "api-allow-unauthenticated": "true" if on and not authenticated else None,
+        "api-token-auth": "true" if tokens else None,
+        "api-token-audience": api["tokenAuth"]["audience"] if tokens else None,
+        "api-token-cache-ttl": api["tokenAuth"]["cacheTTL"] if tokens else None,
+        "audit-log": "-" if api["audit"]["enabled"] else None,
+        "audit-log-include-certificate":
+            "true" if api["audit"]["enabled"] and api["audit"]["includeCertificate"] else None,
+        "api-issuer": api["issuer"] if on and api["issuer"] else None,
+    }
+    for flag, v in want.items():
+        check(L + "signing API: --%s %s" % (flag, "is %s" % v if v is not None else "is not passed"),
+              arg(flag) == v, "got %r" % arg(flag))
+    for flag in ("api-tls-cert-file", "api-tls-key-file"):
+        check(L + "signing API: --%s %s" % (flag, "names a file" if tls else "is not passed (plain HTTP)"),
+              (arg(flag) is not None) == tls, "got %r" % arg(flag))
+    check(L + "signing API: --api-client-ca-file %s" % ("names a file" if ca_src else "is not passed"),
+          (arg("api-client-ca-file") is not None) == bool(ca_src), "got %r" % arg("api-client-ca-file"))
+    if on and not authenticated:
+        check(L + "signing API: unauthenticated only with the acknowledgement api.allowUnauthenticated",
+              api["allowUnauthenticated"] is True)
+    if tokens and not tls:
+        check(L + "signing API: tokens over plain HTTP only with api.tokenAuth.allowWithoutTLS",
+              api["tokenAuth"]["allowWithoutTLS"] is True)
+
+    # Mounts: the files the flags name are in read-only mounts of the right Secret/ConfigMap
+    # items, updated in place (no subPath); no other volume.
+    vols = {v.get("name"): v for v in pod.get("volumes") or []}
+    mounts = c.get("volumeMounts") or []
+    problems = []
+    files = []  # (mountPath, file, source key)
+    for m in mounts:
+        if m.get("readOnly") is not True:
+            problems.append("mount %s is not readOnly" % m.get("name"))
+        if m.get("subPath") or m.get("subPathExpr"):
+            problems.append("mount %s uses subPath (the kubelet would never update it)" % m.get("name"))
+        if m.get("name") not in vols:
+            problems.append("mount %s has no volume" % m.get("name"))
+    for name, v in vols.items():
+        if not any(m.get("name") == name for m in mounts):
+            problems.append("volume %s is not mounted" % name)
+
+    def source_of(path):
+        """(kind, object name, key) of the mounted file at path, or None."""
+        for m in mounts:
+            mp = m.get("mountPath", "").rstrip("/")
+            if not path.startswith(mp + "/"):
+                continue
+            rel = path[len(mp) + 1:]
+            v = vols.get(m.get("name")) or {}
+            for kind, name_key in (("secret", "secretName"), ("configMap", "name")):
+                src = v.get(kind)
+                if src is None:
+                    continue
+                for it in src.get("items") or []:
+                    if it.get("path") == rel:
+                        return kind, src.get(name_key), it.get("key")
+                if not src.get("items"):
+                    return kind, src.get(name_key), rel
+        return None
+
+    wanted_files = []
+    if tls:
+        wanted_files += [("api-tls-cert-file", ("secret", api["tls"]["secretName"], "tls.crt")),
+                         ("api-tls-key-file", ("secret", api["tls"]["secretName"], "tls.key"))]
+    if ca_src:
+        wanted_files.append(("api-client-ca-file", ca_src + (api["clientCA"]["key"],)))
+    for flag, src in wanted_files:
+        path = arg(flag) or ""
+        got = source_of(path)
+        check(L + "signing API: --%s=%s is %s %s key %s, mounted read-only" % ((flag, path) + src), got == src,
+              "got %r" % (got,))
+    for m in mounts:
+        v = vols.get(m.get("name")) or {}
+        for kind in ("secret", "configMap"):
+            for it in (v.get(kind) or {}).get("items") or []:
+                files.append((m["mountPath"].rstrip("/"), it["path"], it["key"]))
+    check(L + "volumes: %s" % ("only the API's TLS Secret and client CA, read-only, updated in place"
+                               if wanted_files else "none (no TLS, no client CA)"),
+          not problems and len(vols) == int(tls) + int(bool(ca_src)) and
+          all(set(v) - {"name"} <= {"secret", "configMap"} for v in vols.values()),
+          "\n".join(problems) or "volumes %s" % sorted(vols))
+    with open(args_out + ".mounts", "w") as f:
+        for row in files:
+            f.write("\t".join(row) + "\n")
+
+    # The NetworkPolicy.
+    nps = by_kind.get("NetworkPolicy", [])
+    if on and api["networkPolicy"]["enabled"]:
+        np = nps[0] if len(nps) == 1 else {}
+        spec = np.get("spec") or {}
+        sel = (spec.get("podSelector") or {}).get("matchLabels") or {}
+        check(L + "NetworkPolicy: one, selecting exactly the Deployment's pods",
+              len(nps) == 1 and labels_match(sel, plabels) and sel == dep["spec"]["selector"].get("matchLabels")
+              and not (spec.get("podSelector") or {}).get("matchExpressions"), nps)
+        check(L + "NetworkPolicy: restricts ingress only (egress to the API server and Vault stays open)",
+              spec.get("policyTypes") == ["Ingress"], spec.get("policyTypes"))
+        rules = spec.get("ingress") or []
+        api_rules, open_ports, bad = [], set(), []
+        for r in rules:
+            rp = set()
+            for pt in r.get("ports") or []:
+                if pt.get("protocol", "TCP") != "TCP" or not isinstance(pt.get("port"), int) or pt.get("endPort"):
+                    bad.append("port %r" % pt)
+                rp.add(pt.get("port"))
+            if not rp:
+                bad.append("a rule without ports admits every port: %r" % r)
+            if ports["api"] in rp:
+                api_rules.append(r)
+                if rp != {ports["api"]}:
+                    bad.append("the api port shares a rule with %s" % sorted(rp - {ports["api"]}))
+            elif r.get("from"):
+                bad.append("a rule other than the api port's has peers: %r" % r)
+            else:
+                open_ports |= rp
+        want_open = {ports["health"]} | ({ports["metrics"]} if ports["metrics"] is not None else set())
+        check(L + "NetworkPolicy: the api port :%s admits exactly api.networkPolicy.from" % ports["api"],
+              len(api_rules) == 1 and api_rules[0].get("from") == api["networkPolicy"]["from"] and
+              api["networkPolicy"]["from"] and not bad, "\n".join(bad) or api_rules)
+        check(L + "NetworkPolicy: the health and metrics ports %s stay open, no other port" % sorted(want_open),
+              open_ports == want_open, "open: %s" % sorted(open_ports))
+        cports = {p["containerPort"] for p in c.get("ports") or []}
+        check(L + "NetworkPolicy: its ports are the container's ports",
+              (open_ports | {ports["api"]}) <= cports, "container ports %s" % sorted(cports))
+        for i, peer in enumerate(api["networkPolicy"]["from"]):
+            check(L + "NetworkPolicy: peer %d is a valid NetworkPolicyPeer" % i,
+                  bool(peer) and set(peer) <= {"podSelector", "namespaceSelector", "ipBlock"} and
+                  not ("ipBlock" in peer and len(peer) > 1), peer)
+    else:
+        check(L + "no NetworkPolicy (api.networkPolicy off)", not nps)
+
+    # NOTES.txt: how to call the API with each configured method.
+    if on:
+        scheme = "https" if tls else "http"
+        check(L + "NOTES.txt gives the API's %s URL on the Service" % scheme,
+              "%s://%s." % (scheme, md(dep)["name"]) in notes)
+        if ca_src:
+            check(L + "NOTES.txt shows a curl with a client certificate",
+                  re.search(r"curl .*--cert \S+ --key \S+", notes) is not None)
+        if tokens:
+            check(L + "NOTES.txt shows how to mint a token for the audience %s and send it" % api["tokenAuth"]["audience"],
+                  "create token" in notes and "--audience %s" % api["tokenAuth"]["audience"] in notes
+                  and "Authorization: Bearer" in notes)
+            check(L + "NOTES.txt %s" % ("warns that tokens travel in clear text" if not tls else "has no clear-text warning"),
+                  ("clear text" in notes) == (not tls))
+        check(L + "NOTES.txt %s" % ("warns that the API is unauthenticated" if not authenticated else "has no unauthenticated warning"),
+              ("WITHOUT AUTHENTICATION" in notes) == (not authenticated))
+
 
 def render_chart_app_version(render):
     for o in objects(render):
@@ -531,13 +720,13 @@ def cmd_rbac_to_fake(render_path, namespace, release, token):
         if (g, r, v) == ("cert-manager.io", "signers", "approve"):
             approve.append(n)
             continue
-        rule = {"verbs": [v], "resources": [r]}
+        rule = {"verbs": [v], "resources": [r], "apiGroups": [g]}
         if n:
             rule["names"] = [n]
         rules.append(rule)
     for ns, perms in spaced.items():
         for g, r, v, n in sorted(perms):
-            rule = {"verbs": [v], "resources": [r], "namespaces": [ns]}
+            rule = {"verbs": [v], "resources": [r], "apiGroups": [g], "namespaces": [ns]}
             if n:
                 rule["names"] = [n]
             rules.append(rule)

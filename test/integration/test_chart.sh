@@ -6,8 +6,10 @@
 # (kinds, RBAC exactly, restricted securityContext, args against --help, probes and ports,
 # CRDs = api/). Then: the binary accepts the rendered args; values typos and wrong types are
 # refused by the schema with a message; the chart refuses unsafe combinations; the chart
-# README's values table and README.md's helm commands are true; and the real binary, given
-# exactly the chart's RBAC on the strict fake API server, leads, approves and issues.
+# README's values table and README.md's helm commands are true; mutated copies of the chart
+# (an unconditional tokenreviews rule, a writable mount, a NetworkPolicy for other pods) are
+# caught; and the real binary, given exactly the chart's RBAC on the strict fake API server,
+# leads, approves and issues.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 
@@ -127,6 +129,33 @@ for b in bad:
 sys.exit(1 if bad else 0)
 PY
 
+# pod_files MOUNTS ARGS OUT_ARGS: what the kubelet does for the pod's Secret and ConfigMap
+# mounts (chartcheck.py's ARGS.mounts: MOUNTPATH<TAB>FILE<TAB>KEY), under $WORK/pod: tls.crt and
+# tls.key get a server certificate for the Service and its key, any other key the test root
+# CA; OUT_ARGS is ARGS with the mount paths moved there.
+pod_files() {
+  local mounts=$1 in=$2 out=$3 mp file key a
+  if [ ! -s "$WORK/podca/server.crt" ]; then
+    make_ca "$WORK/podca"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=ember-issuer" \
+      -keyout "$WORK/podca/server.key" -out "$WORK/podca/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:ember-issuer.ember-issuer.svc\nextendedKeyUsage=serverAuth\n' >"$WORK/podca/server.ext"
+    openssl x509 -req -in "$WORK/podca/server.csr" -CA "$WORK/podca/root.crt" -CAkey "$WORK/podca/root.key" \
+      -CAcreateserial -days 2 -extfile "$WORK/podca/server.ext" -out "$WORK/podca/server.crt" 2>/dev/null
+  fi
+  cp "$in" "$out"
+  [ -f "$mounts" ] || return 0
+  while IFS=$'\t' read -r mp file key; do
+    mkdir -p "$WORK/pod$mp"
+    case "$key" in
+      tls.crt) cp "$WORK/podca/server.crt" "$WORK/pod$mp/$file" ;;
+      tls.key) cp "$WORK/podca/server.key" "$WORK/pod$mp/$file" ;;
+      *) cp "$WORK/podca/root.crt" "$WORK/pod$mp/$file" ;;
+    esac
+    a=$(sed "s|=$mp/|=$WORK/pod$mp/|" "$out"); printf '%s\n' "$a" >"$out"
+  done <"$mounts"
+}
+
 # render LABEL NAMESPACE RELEASE [RENDERER ARGS...]: renders, then checks the result.
 render_case() {
   local label=$1 ns=$2 rel=$3; shift 3
@@ -139,10 +168,12 @@ render_case() {
   $CHECK render "$label" "$base.json" "$base.values.json" "$WORK/api-crds.json" "$WORK/help.txt" \
     "$ns" "$rel" "$base.args"
   # The binary itself takes the args: outside a cluster it gets past flag checking (exit 2 is
-  # a refused flag) and stops at "no cluster to watch" (exit 1) before opening any port.
+  # a refused flag) and stops at "no cluster to watch" (exit 1) before opening any port. The
+  # files of the pod's mounts are there, as the kubelet makes them.
   if [ -s "$base.args" ]; then
     local args
-    mapfile -t args <"$base.args"
+    pod_files "$base.args.mounts" "$base.args" "$base.podargs"
+    mapfile -t args <"$base.podargs"
     env -i "$EMBER_BIN" "${args[@]}" >"$base.run" 2>&1
     local rc=$?
     if [ "$rc" = 1 ] && grep -q "no cluster to watch" "$base.run"; then
@@ -160,8 +191,23 @@ check "examples/ has values files for the chart (ember-issuer-values*.yaml)" tes
 for f in "${examples[@]}"; do
   render_case "$f" ember-issuer ember-issuer -f "$f"
 done
-render_case "signing API on" ember-issuer ember-issuer \
+render_case "signing API on, unauthenticated (acknowledged)" ember-issuer ember-issuer \
   --set api.enabled=true,api.allowUnauthenticated=true,api.issuer=ClusterIssuer/mesh-ca
+render_case "signing API: tokens over HTTPS, audit with certificates" ember-issuer ember-issuer \
+  --set api.enabled=true,api.tls.secretName=ember-api-tls,api.tokenAuth.enabled=true \
+  --set api.tokenAuth.audience=https://ember.example.com,api.tokenAuth.cacheTTL=1m \
+  --set api.audit.enabled=true,api.audit.includeCertificate=true
+render_case "signing API: mTLS with a client CA Secret (key bundle.pem), NetworkPolicy, no metrics" pki pki \
+  --set api.enabled=true,api.tls.secretName=api-tls,api.clientCA.secretName=clients,api.clientCA.key=bundle.pem \
+  --set api.allowUnauthenticated=true,metrics.enabled=false,api.networkPolicy.enabled=true \
+  --set 'api.networkPolicy.from[0].podSelector.matchLabels.app=ci' \
+  --set 'api.networkPolicy.from[1].namespaceSelector.matchLabels.team=a,api.networkPolicy.from[1].podSelector.matchLabels.app=b' \
+  --set 'api.networkPolicy.from[2].ipBlock.cidr=10.20.0.0/16,api.networkPolicy.from[2].ipBlock.except[0]=10.20.9.0/24'
+render_case "signing API: tokens over plain HTTP (allowWithoutTLS), audit" ember-issuer ember-issuer \
+  --set api.enabled=true,api.tokenAuth.enabled=true,api.tokenAuth.allowWithoutTLS=true,api.audit.enabled=true
+render_case "signing API off: its tls, clientCA, tokenAuth and networkPolicy do nothing; audit works" ember-issuer ember-issuer \
+  --set api.tls.secretName=t,api.clientCA.configMapName=c,api.tokenAuth.enabled=true,api.audit.enabled=true \
+  --set api.networkPolicy.enabled=true,api.allowUnauthenticated=true
 render_case "approve off, 1 replica, metrics off, no CRDs, own ServiceAccount" ember ember \
   --set approve=false,replicaCount=1,metrics.enabled=false,crds.enabled=false \
   --set serviceAccount.create=false,serviceAccount.name=ember-sa
@@ -203,12 +249,81 @@ refused "a typo inside the container securityContext" "containerSecurityContext:
   --set containerSecurityContext.readOnlyRootFileSystem=true
 refused "extraArgs not in --flag=value form" "extraArgs.1: Does not match pattern" --set-string 'extraArgs={--workers,8}'
 refused "a removed required value (image.repository=null)" "image: repository is required" --set image.repository=null
-refused "the signing API without the acknowledgement" "the signing API has no authentication yet" --set api.enabled=true
+refused "the signing API without an authentication method or the acknowledgement" \
+  "api.enabled: the signing API needs an authentication method" --set api.enabled=true
+refused "the signing API with TLS but no client CA or tokens" \
+  "the signing API needs an authentication method" --set api.enabled=true,api.tls.secretName=t
+refused "a client CA without TLS" "api.clientCA needs api.tls.secretName" \
+  --set api.enabled=true,api.clientCA.configMapName=c
+refused "a client CA from both a Secret and a ConfigMap" "api.clientCA: set secretName or configMapName, not both" \
+  --set api.enabled=true,api.tls.secretName=t,api.clientCA.configMapName=c,api.clientCA.secretName=s
+refused "tokens without TLS" "api.tokenAuth without api.tls.secretName would send bearer tokens in clear text" \
+  --set api.enabled=true,api.tokenAuth.enabled=true
+refused "a NetworkPolicy without peers" "api.networkPolicy.from: list at least one peer" \
+  --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true,api.networkPolicy.enabled=true
+refused "a NetworkPolicy peer with ipBlock and a selector" "api.networkPolicy.from[0]: ipBlock cannot be combined" \
+  --set api.enabled=true,api.allowUnauthenticated=true,api.networkPolicy.enabled=true \
+  --set 'api.networkPolicy.from[0].ipBlock.cidr=10.0.0.0/8,api.networkPolicy.from[0].namespaceSelector.matchLabels.a=b'
+refused "a typo in api.tls (secretname)" "api.tls: Additional property secretname is not allowed" --set api.tls.secretname=t
+refused "a typo in a NetworkPolicy peer (podSelectr)" "api.networkPolicy.from.0: Additional property podSelectr is not allowed" \
+  --set 'api.networkPolicy.from[0].podSelectr.matchLabels.a=b'
+printf 'api:\n  networkPolicy:\n    from: [{}]\n' >"$WORK/empty-peer.yaml"
+refused "an empty NetworkPolicy peer (-f: from: [{}])" "api.networkPolicy.from.0: Must have at least 1 properties" \
+  -f "$WORK/empty-peer.yaml"
+refused "an ipBlock without a prefix length" "api.networkPolicy.from.0.ipBlock.cidr: Does not match pattern" \
+  --set 'api.networkPolicy.from[0].ipBlock.cidr=10.0.0.1'
+refused "an empty token audience" "api.tokenAuth.audience: String length must be greater than or equal to 1" \
+  --set api.tokenAuth.audience=
+refused "a bad token cache TTL (10 seconds)" "api.tokenAuth.cacheTTL: Does not match pattern" --set 'api.tokenAuth.cacheTTL=10 seconds'
+refused "a string boolean (api.audit.enabled=on)" "api.audit.enabled: Invalid type. Expected: boolean, given: string" \
+  --set api.audit.enabled=on
+refused "a client CA key with a slash" "api.clientCA.key: Does not match pattern" --set api.clientCA.key=a/b
+refused "extraArgs overriding a signing API flag" "extraArgs: --api-token-auth is set by the chart" \
+  --set 'extraArgs={--api-token-auth=true}'
 refused "extraArgs overriding a flag the chart sets" "extraArgs: --approve is set by the chart" --set 'extraArgs={--approve=false}'
 refused "serviceAccount.create=false without a name" "serviceAccount.name is required" --set serviceAccount.create=false
 refused "a ServiceMonitor without metrics" "metrics.serviceMonitor.enabled needs metrics.enabled" \
   --set metrics.enabled=false,metrics.serviceMonitor.enabled=true
 refused "a Kubernetes older than the chart's kubeVersion" "incompatible with Kubernetes" --kube-version v1.24.0
+
+# The checks above can fail: mutated copies of the chart, each rendered with values that reach
+# the mutation, give a "not ok" naming what broke.
+# mutant NAME FILE SED-EXPR EXPECTED-TEXT [RENDERER ARGS...]
+mutant() {
+  local name=$1 file=$2 expr=$3 want=$4 d="$WORK/mutant-$1"; shift 4
+  rm -rf "$d"; cp -r "$CHART" "$d"
+  sed -i -e "$expr" "$d/$file"
+  if cmp -s "$d/$file" "$CHART/$file"; then not_ok "mutant $name changes $file"; return; fi
+  if ! "$RENDER" --namespace ember-issuer --name ember-issuer -o json "$@" "$d" >"$d.json" 2>"$d.err"; then
+    not_ok "mutant $name renders"; cat "$d.err"; return
+  fi
+  "$RENDER" --namespace ember-issuer --name ember-issuer --show-values "$@" "$d" >"$d.values.json"
+  $CHECK render "mutant" "$d.json" "$d.values.json" "$WORK/api-crds.json" "$WORK/help.txt" \
+    ember-issuer ember-issuer "$d.args" >"$d.out"
+  check "chartcheck.py catches: $name" grep -qF -- "not ok - mutant: $want" "$d.out"
+}
+mutant "create tokenreviews without api.tokenAuth" templates/rbac.yaml \
+  's/if include "ember-issuer.tokenReviews" \./if true/' "RBAC: create on tokenreviews is not granted"
+mutant "tokenreviews bound with more verbs" templates/rbac.yaml \
+  '/resources: \[tokenreviews\]/{n;s/verbs: \[create\]/verbs: [create, get]/}' "RBAC: the cluster-wide permissions are exactly" \
+  --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
+mutant "a writable TLS mount" templates/deployment.yaml '0,/readOnly: true/s//readOnly: false/' \
+  "volumes: only the API's TLS Secret" --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
+mutant "the cert flag naming the key" templates/deployment.yaml 's|apiTLSDir" . }}/tls.crt|apiTLSDir" . }}/tls.key|' \
+  "signing API: --api-tls-cert-file=/etc/ember/api-tls/tls.key is secret t key tls.crt" \
+  --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
+mutant "a NetworkPolicy selecting other pods" templates/networkpolicy.yaml \
+  's/include "ember-issuer.selectorLabels" \. | nindent 6/include "ember-issuer.selectorLabels" . | replace "ember-issuer" "other" | nindent 6/' \
+  "NetworkPolicy: one, selecting exactly the Deployment's pods" \
+  --set api.enabled=true,api.allowUnauthenticated=true,api.networkPolicy.enabled=true \
+  --set 'api.networkPolicy.from[0].podSelector.matchLabels.a=b'
+mutant "a NetworkPolicy whose api rule admits everyone" templates/networkpolicy.yaml '/^      from:$/,/nindent 8/d' \
+  "NetworkPolicy: the api port :8080 admits exactly" \
+  --set api.enabled=true,api.allowUnauthenticated=true,api.networkPolicy.enabled=true \
+  --set 'api.networkPolicy.from[0].podSelector.matchLabels.a=b'
+mutant "--api-allow-unauthenticated passed with authentication" templates/deployment.yaml \
+  's/if not (include "ember-issuer.apiAuthenticated" .)/if true/' "signing API: --api-allow-unauthenticated is not passed" \
+  --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
 
 # The docs.
 "$RENDER" --show-values "$CHART" >"$WORK/defaults.json"
