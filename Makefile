@@ -7,8 +7,8 @@ CC        ?= gcc
 V         ?=
 
 # Debian 12 packages the build, the tests and `make run` need (installed by `make deps`).
-DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev libcjson-dev \
-            libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 ca-certificates
+DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev libgnutls28-dev \
+            libcjson-dev libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 ca-certificates
 # Only for `make fuzz` (libFuzzer) and `make bench` (the cfssl peer).
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
@@ -26,7 +26,7 @@ else
   OUT := $(BUILD)
   SAN_FLAGS :=
 endif
-LIBS_PC  := libmicrohttpd libcjson openssl libcurl yaml-0.1
+LIBS_PC  := libmicrohttpd gnutls libcjson openssl libcurl yaml-0.1
 # Recursive (=) so pkg-config runs only once `deps` has installed the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null)

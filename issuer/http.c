@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 
 #define HTTP_CONNECTION_LIMIT 512
 #define HTTP_PER_IP_CONNECTION_LIMIT 128
@@ -26,6 +27,7 @@ struct http_listener {
     struct MHD_Daemon *daemon;
     struct http_routes routes;
     char bind[128];
+    struct tls_server *tls; /* HTTPS: the certificate, key and client CAs; NULL on HTTP */
 };
 
 /* One per HTTP request, freed in the completed callback. */
@@ -152,6 +154,70 @@ static enum MHD_Result http_send_error(struct http_listener *l, struct MHD_Conne
     return http_send(l, conn, url, status, "application/json", out.body, 0);
 }
 
+/* "ip:port" ("[v6]:port") of the client, or "" when unknown. */
+static void http_remote_addr(struct MHD_Connection *conn, char *out, size_t n)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    char ip[INET6_ADDRSTRLEN];
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)ci->client_addr;
+        if (inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip)) != NULL)
+            snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(a4->sin_port));
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ci->client_addr;
+        unsigned port = ntohs(a6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
+            /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+            if (inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], ip, sizeof(ip)) != NULL)
+                snprintf(out, n, "%s:%u", ip, port);
+        } else if (inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip)) != NULL) {
+            snprintf(out, n, "[%s]:%u", ip, port);
+        }
+    }
+}
+
+/* What TLS saw of the client's certificate (NULL on plain HTTP). The verdict is kept in the
+ * connection's context, so keep-alive requests reuse it until the client CAs change. */
+static const struct tls_peer *http_peer(struct http_listener *l, struct MHD_Connection *conn,
+                                        const char *addr)
+{
+    if (l->tls == NULL)
+        return NULL;
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *si =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    struct tls_conn *tc = sc != NULL ? sc->socket_context : NULL;
+    if (tc == NULL) {
+        /* Never reached: the context is made when the connection starts. */
+        static const struct tls_peer none = {0};
+        return &none;
+    }
+    const struct tls_peer *p =
+        tls_server_peer(l->tls, si != NULL ? (gnutls_session_t)si->tls_session : NULL, tc);
+    if (!tls_server_wants_clients(l->tls))
+        return p;
+    if (!p->presented)
+        LOG(LOG_DEBUG, "http", NULL, NULL, "TLS client %s: no client certificate", addr);
+    else if (p->verified)
+        LOG(LOG_DEBUG, "http", NULL, NULL, "TLS client %s: client certificate verified (%s, %s)",
+            addr,
+            p->uris.n > 0        ? p->uris.v[0]
+            : p->dns_names.n > 0 ? p->dns_names.v[0]
+            : p->common_name     ? p->common_name
+                                 : "no name",
+            p->fingerprint);
+    else
+        LOG(LOG_DEBUG, "http", NULL, NULL,
+            "TLS client %s: client certificate not verified: %s (%s)", addr, p->why,
+            p->fingerprint);
+    return p;
+}
+
 static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connection *conn,
                                      const char *url, const char *method, struct http_request *rq)
 {
@@ -186,10 +252,12 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     struct api_response out;
     const char *body = rq->body.data ? rq->body.data : "";
+    char addr[INET6_ADDRSTRLEN + 16];
+    http_remote_addr(conn, addr, sizeof(addr));
     struct api_call call = {
-        .peer = NULL,
+        .peer = http_peer(l, conn, addr),
         .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
-        .remote_addr = NULL,
+        .remote_addr = addr[0] != '\0' ? addr : NULL,
     };
     if (cr)
         api_handle_cr(l->routes.api, &call, ct, body, rq->body.len, &out);
@@ -256,6 +324,25 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
+/* A TLS connection's context: its client certificate verdict (struct tls_conn). Called before
+ * the connection's handshake. */
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_listener *l = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = xcalloc(1, sizeof(struct tls_conn));
+        const union MHD_ConnectionInfo *si =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (si != NULL)
+            tls_server_session_init(l->tls, (gnutls_session_t)si->tls_session);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        tls_conn_clear(*socket_context);
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void http_log_mhd(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -263,6 +350,45 @@ static void http_log_mhd(void *cls, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     LOG(LOG_DEBUG, "http", NULL, NULL, "%s", msg);
+}
+
+/* Validates the HTTPS files of routes and loads them into l->tls (left NULL for plain HTTP). */
+static int http_setup_tls(struct http_listener *l, const struct http_routes *routes,
+                          struct err *err)
+{
+    struct tls_files files = {
+        .cert_file = routes->tls_cert_file != NULL ? routes->tls_cert_file : "",
+        .key_file = routes->tls_key_file != NULL ? routes->tls_key_file : "",
+        .client_ca_file = routes->client_ca_file != NULL ? routes->client_ca_file : "",
+    };
+    if (files.cert_file[0] == '\0' && files.key_file[0] == '\0' && files.client_ca_file[0] == '\0')
+        return 0;
+    if (files.cert_file[0] != '\0' &&
+        (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+         MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES)) {
+        err_set(err, ERR_INVALID,
+                "--api-tls-cert-file: this libmicrohttpd was built without HTTPS or without its "
+                "certificate callback (MHD_FEATURE_TLS, MHD_FEATURE_HTTPS_CERT_CALLBACK)");
+        return -1;
+    }
+    l->tls = tls_server_new(&files, err); /* also refuses a CA or a key without a certificate */
+    if (l->tls == NULL)
+        return -1;
+    if (tls_server_activate(l->tls, err) != 0) {
+        tls_server_free(l->tls);
+        l->tls = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void http_free(struct http_listener *l)
+{
+    if (l->tls != NULL) {
+        tls_server_deactivate(l->tls);
+        tls_server_free(l->tls);
+    }
+    free(l);
 }
 
 struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
@@ -276,6 +402,10 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
     struct http_listener *l = xcalloc(1, sizeof(*l));
     l->routes = *routes;
     snprintf(l->bind, sizeof(l->bind), "%s", bind);
+    if (http_setup_tls(l, routes, err) != 0) {
+        free(l);
+        return NULL;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6 | (IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
@@ -287,22 +417,46 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
     unsigned threads = (unsigned)(routes->threads > 0 ? routes->threads : 0);
     if (threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
-    struct MHD_OptionItem opts[] = {
+    struct MHD_OptionItem opts[16] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONNECTION_LIMIT, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, l},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_mhd, NULL},
-        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
-        {MHD_OPTION_END, 0, NULL},
     };
+    size_t n = 6;
+    if (threads > 1)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    if (l->tls != NULL) {
+        flags |= MHD_USE_TLS;
+        /* The chain and key come from the callback at each handshake, so a renewed
+         * certificate is served without a restart; TLS 1.2 and 1.3 only. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                            (void *)tls_server_retrieve_cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                            (intptr_t)http_notify_connection, l};
+        /* libmicrohttpd only requests a client certificate when it has a trust list, and never
+         * checks it: http_peer verifies it against the current CA list (and the request names
+         * no CA: tls_server_session_init). */
+        if (tls_server_wants_clients(l->tls))
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                (void *)tls_server_client_ca_pem(l->tls)};
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, l, MHD_OPTION_ARRAY, opts,
                                  MHD_OPTION_END);
     if (l->daemon == NULL) {
-        err_set(err, ERR_TRANSIENT, "cannot listen on %s (address in use, or not available here)",
-                bind);
-        free(l);
+        if (l->tls != NULL)
+            err_set(err, ERR_TRANSIENT,
+                    "cannot listen on %s with HTTPS (address in use, not available here, or a TLS "
+                    "setting libmicrohttpd refused: see the debug log)",
+                    bind);
+        else
+            err_set(err, ERR_TRANSIENT,
+                    "cannot listen on %s (address in use, or not available here)", bind);
+        http_free(l);
         return NULL;
     }
     return l;
@@ -312,6 +466,6 @@ void http_stop(struct http_listener *l)
 {
     if (l == NULL)
         return;
-    MHD_stop_daemon(l->daemon);
-    free(l);
+    MHD_stop_daemon(l->daemon); /* no handshake or request runs after this */
+    http_free(l);
 }

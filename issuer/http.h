@@ -20,8 +20,9 @@ struct http_routes {
     size_t max_body; /* request bodies beyond this get 413 */
     int threads;     /* 0: a thread per connection; N: a pool of N */
     /* HTTPS: PEM files read at start and again whenever they change on disk ("" = plain
-     * HTTP). With client_ca_file, clients are asked for a certificate and each request's
-     * struct api_call carries what was verified of it (struct tls_peer). */
+     * HTTP; see tls.h). With client_ca_file, clients are asked for a certificate and each
+     * request's struct api_call carries what was verified of it (struct tls_peer); on HTTPS
+     * without it, a peer that presented nothing; on plain HTTP, NULL. */
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *client_ca_file;
@@ -35,7 +36,9 @@ int http_parse_bind(const char *bind, struct sockaddr_storage *ss, socklen_t *le
                     struct err *err) WUR;
 
 /* Starts serving on bind in background threads. Returns the listener or NULL (ERR_INVALID for
- * a bad address, ERR_TRANSIENT when the port cannot be bound). */
+ * a bad address or a bad or missing TLS file, naming it; ERR_TRANSIENT when the port cannot be
+ * bound). One HTTPS listener at a time per process (libmicrohttpd's certificate callback has
+ * no closure pointer). */
 struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
                                   struct err *err) WUR;
 /* Declares the HTTP metrics in m. */
