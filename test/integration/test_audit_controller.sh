@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # test_audit_controller.sh -- the audit log of the CertificateRequest front door: the controller
-# (issuer/controller.c, driven by test/integration/auditctl.c until main.c wires --audit-log)
-# against the strict fake API server. One JSON line per decision (issued, denied, a bad CSR,
+# (the real binary as a controller with --audit-log) against the strict fake API server. One JSON line per decision (issued, denied, a bad CSR,
 # pending then issued, issued after a 409 on the status write), none for requests that are
 # not Ember's and none again after a restart; the fields agree with what openssl reads from
 # the CSR and the issued certificate; the requester is spec.username/spec.groups; no key,
@@ -10,14 +9,14 @@ cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh
 
-build_tool auditctl || exit 1
 make_ca "$WORK/ca"
 
 cat >"$WORK/conf.json" <<'JSON'
 {"tokens": {
    "tok-ember": {"user": "system:serviceaccount:ember:ember-issuer",
                  "approve_signers": ["issuers.ember.issuer.dev/*", "clusterissuers.ember.issuer.dev/*"]},
-   "tok-certmanager": {"user": "system:serviceaccount:cert-manager:cert-manager"}},
+   "tok-certmanager": {"user": "system:serviceaccount:team-a:builder",
+                       "groups": ["system:serviceaccounts:team-a", "system:authenticated"]}},
  "namespaces": ["default", "ember"],
  "bookmark_interval_seconds": 1}
 JSON
@@ -30,18 +29,17 @@ AUDIT="$WORK/audit.log"
 REQUESTER=system:serviceaccount:team-a:builder
 # start_ctl: the controller with the audit log (certificates included); sets CTL_PID.
 start_ctl() {
-  rm -f "$WORK/ctl.ready"
-  "$WORK/auditctl" --kubeconfig "$WORK/kubeconfig" --audit-log "$AUDIT" --include-certificate \
-    --cluster-ns ember --ready-file "$WORK/ctl.ready" >>"$WORK/ctl.log" 2>&1 &
-  CTL_PID=$!
-  PIDS+=("$CTL_PID")
+  start_ember "ctl$RANDOM" --kubeconfig "$WORK/kubeconfig" --cluster-resource-namespace ember \
+    --audit-log "$AUDIT" --audit-log-include-certificate --issuer-recheck-period 2s \
+    --watch-timeout 5s || return 1
+  CTL_PID=$EMBER_PID
   local i
-  for i in $(seq 1 100); do [ -s "$WORK/ctl.ready" ] && return 0; sleep 0.1; done
-  echo "auditctl did not sync; log:"; cat "$WORK/ctl.log"
+  for i in $(seq 1 100); do curl -fs -o /dev/null "$PROBES/readyz" && return 0; sleep 0.1; done
+  echo "the controller did not sync; log:"; cat "$LOG"
   return 1
 }
-# req NAME DNS [POLICY [ISSUER [KEYOPTS]]]: a CertificateRequest as cert-manager creates it,
-# with spec.username/spec.groups as its webhook writes them; sets CODE.
+# req NAME DNS [POLICY [ISSUER [KEYOPTS]]]: a CertificateRequest as cert-manager creates it
+# (the fake's webhook writes spec.username/spec.groups from the token); sets CODE.
 req() {
   openssl req -new ${5:--newkey ec -pkeyopt ec_paramgen_curve:P-256} -nodes -keyout "$WORK/$1.key" \
     -out "$WORK/$1.csr" -subj "/CN=$2" -addext "subjectAltName=DNS:$2" 2>/dev/null
@@ -213,4 +211,4 @@ PY
 
 check "9: an audit path that cannot be opened is refused, naming it" \
   bash -c 'out=$("$1" --kubeconfig "$2" --audit-log /nonexistent/dir/audit.log 2>&1); [ $? = 2 ] && [[ "$out" == *"/nonexistent/dir/audit.log"* ]]' \
-  _ "$WORK/auditctl" "$WORK/kubeconfig"
+  _ "$EMBER_BIN" "$WORK/kubeconfig"
