@@ -77,6 +77,22 @@ static void *loadgen_worker(void *arg)
     snprintf(ct, sizeof(ct), "Content-Type: %s", lg->content_type);
     struct curl_slist *hdrs = curl_slist_append(NULL, ct);
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    /* HTTPS and credentials, from the environment so the command line stays as it is:
+     * LOADGEN_CACERT (the server's CA), LOADGEN_CERT + LOADGEN_KEY (a client certificate),
+     * LOADGEN_BEARER (a token sent as Authorization: Bearer). */
+    const char *cacert = getenv("LOADGEN_CACERT"), *cert = getenv("LOADGEN_CERT");
+    const char *key = getenv("LOADGEN_KEY"), *bearer = getenv("LOADGEN_BEARER");
+    char auth[4096];
+    if (bearer != NULL && bearer[0] != '\0') {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    if (cacert != NULL && cacert[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
+    if (cert != NULL && cert[0] != '\0' && key != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+    }
     curl_easy_setopt(c, CURLOPT_URL, lg->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, lg->body);

@@ -6,7 +6,7 @@
 # Environment: OUT (build dir, default build), CRYPTO_SECONDS (2), PIPELINE_SECONDS (2),
 # HTTP_SECONDS (10), HTTP_CR_SECONDS (5; 0 skips the /v1/certificaterequests run),
 # HTTP_CONNS (2), HTTP_MAX_REQUESTS (500000), CTRL_REQUESTS (10000; 0 skips the controller run),
-# CTRL_CONNS (4), CTRL_STEADY_SECONDS (10).
+# CTRL_CONNS (4), CTRL_STEADY_SECONDS (10), AUTH_SECONDS (5; 0 skips the authenticated API run).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -333,6 +333,111 @@ EOF3
   echo
 fi
 
+# ---- 7: the signing API with authentication -----------------------------------------------------
+# HTTPS with a client certificate over keep-alive connections against plain HTTP, the same
+# request and CA; then 1,000 requests from one caller with a Kubernetes token, counting the
+# TokenReviews the strict fake API server answered.
+AUTH_SECONDS=${AUTH_SECONDS:-5}
+if [ "$AUTH_SECONDS" != 0 ]; then
+  echo "7. Signing API with authentication: HTTPS + mTLS vs plain HTTP, $HTTP_CONNS keep-alive connections, $AUTH_SECONDS s each"
+  A=$TMP/auth
+  mkdir -p "$A"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-tls-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$A/ca.key" -out "$A/ca.crt" 2>/dev/null
+  tls_leaf() { # NAME EXT
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+      -keyout "$A/$1.key" -out "$A/$1.csr" 2>/dev/null
+    printf '%s\n' "$2" >"$A/$1.ext"
+    openssl x509 -req -in "$A/$1.csr" -CA "$A/ca.crt" -CAkey "$A/ca.key" -CAcreateserial -days 2 \
+      -extfile "$A/$1.ext" -out "$A/$1.crt" 2>/dev/null
+  }
+  tls_leaf server $'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+  tls_leaf client $'subjectAltName=URI:spiffe://cluster.local/ns/bench/sa/client\nextendedKeyUsage=clientAuth'
+  cat >"$A/manifests.yaml" <<'EOF4'
+apiVersion: ember.issuer.dev/v1alpha1
+kind: ClusterIssuer
+metadata: {name: bench-ca}
+spec: {ca: {secretName: dev-ca}}
+---
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: bench}
+spec:
+  selector:
+    requesters:
+      certificates: ['spiffe://cluster.local/ns/bench/sa/*']
+      serviceAccounts: ['bench/*']
+  subject:
+    commonName: {rule: Optional, allowed: ['[a-z0-9.-]+\.example\.com'], max: 1}
+  sans:
+    dnsNames: {rule: Required, allowed: ['([a-z0-9-]+\.)*example\.com'], min: 1, max: 3}
+---
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: bench-open}
+spec:
+  subject:
+    commonName: {rule: Optional, allowed: ['[a-z0-9.-]+\.example\.com'], max: 1}
+  sans:
+    dnsNames: {rule: Required, allowed: ['([a-z0-9-]+\.)*example\.com'], min: 1, max: 3}
+EOF4
+  python3 - "$TMP" <<'EOF4'
+import json, sys
+d = sys.argv[1]
+pem = open(d + "/csr.pem").read()
+for name in ("bench", "bench-open"):
+    json.dump({"request": pem, "policyName": name}, open("%s/auth/ff-%s.json" % (d, name), "w"))
+json.dump({"tokens": {"tok-ember": {"user": "system:serviceaccount:ember:ember-issuer"}},
+           "token_reviews": {"bench-token-5d1f0c": {"user": "system:serviceaccount:bench:client",
+                                                    "groups": ["system:serviceaccounts"],
+                                                    "audiences": ["ember"]}}},
+          open(d + "/auth/kapi.json", "w"))
+EOF4
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=fake-apiserver \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$A/kapi.key" -out "$A/kapi.crt" 2>/dev/null
+  APORT=$(free_port)
+  python3 test/integration/fake_apiserver.py --config "$A/kapi.json" --port "$APORT" \
+    --tls-cert "$A/kapi.crt" --tls-key "$A/kapi.key" --admin-token bench-admin \
+    --ready-file "$A/kapi.ready" --kubeconfig-out "$A/kubeconfig" --kubeconfig-token tok-ember 2>/dev/null &
+  APID=$!
+  PIDS+=("$APID")
+  for _ in $(seq 1 100); do [ -s "$A/kapi.ready" ] && break; sleep 0.1; done
+  # auth_ember NAME ARGS...: Ember standalone with the bench manifests; sets EPID, EPORT.
+  auth_ember() {
+    local name=$1; shift
+    EPORT=$(free_port); PPORT=$(free_port)
+    "$BIN" --manifests "$TMP/dev-ca.yaml" --manifests "$A/manifests.yaml" \
+      --api-bind-address "127.0.0.1:$EPORT" --health-probe-bind-address "127.0.0.1:$PPORT" \
+      --metrics-bind-address 0 --api-issuer ClusterIssuer/bench-ca --log-format text "$@" \
+      2>"$A/$name.log" &
+    EPID=$!
+    PIDS+=("$EPID")
+    wait_http "http://127.0.0.1:$PPORT/healthz" "$EPID" || { cat "$A/$name.log" >&2; die "ember-issuer did not start"; }
+  }
+  auth_ember plain
+  echo "  plain HTTP, anonymous (loopback development mode):"
+  load auth_plain "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$A/ff-bench-open.json" "$EPID" "$AUTH_SECONDS"
+  kill "$EPID" && wait "$EPID" 2>/dev/null || true
+  auth_ember mtls --api-tls-cert-file "$A/server.crt" --api-tls-key-file "$A/server.key" \
+    --api-client-ca-file "$A/ca.crt" --api-token-auth --kubeconfig "$A/kubeconfig"
+  echo "  HTTPS, client certificate (mTLS), policy bound to the caller:"
+  LOADGEN_CACERT="$A/ca.crt" LOADGEN_CERT="$A/client.crt" LOADGEN_KEY="$A/client.key" \
+    load auth_mtls "https://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$A/ff-bench.json" "$EPID" "$AUTH_SECONDS"
+  echo "  HTTPS, one service account token, 1,000 requests:"
+  line=$(LOADGEN_CACERT="$A/ca.crt" LOADGEN_BEARER=bench-token-5d1f0c "$OUT/bench/loadgen" \
+    "https://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$A/ff-bench.json" application/json 1 60 1000 "$A/token.sample")
+  echo "    $line"
+  put auth_token_ok "$(echo "$line" | sed -n 's/.*ok=\([0-9]*\).*/\1/p')"
+  put auth_token_rate "$(echo "$line" | sed -n 's/.*rate=\([0-9.]*\).*/\1/p')"
+  put auth_token_reviews "$(curl -s --cacert "$A/kapi.crt" -H 'X-Fake-Apiserver-Admin: bench-admin' \
+    "https://127.0.0.1:$APORT/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("token_reviews", 0))')"
+  echo "  TokenReviews for $(r auth_token_ok) requests: $(r auth_token_reviews)"
+  kill "$EPID" && wait "$EPID" 2>/dev/null || true
+  kill "$APID" && wait "$APID" 2>/dev/null || true
+  echo
+fi
+
 # ---- the table --------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mark() { awk -v m="$1" -v t="$2" -v dir="$3" 'BEGIN { if (m == "n/a" || m == "") print "?"; else if ((dir == ">=" && m + 0 >= t) || (dir == "<=" && m + 0 <= t)) print "met"; else print "MISSED" }'; }
@@ -364,6 +469,14 @@ row "Vault signer through the fake Vault: certs/s" "$(r vault_rate)" "" ""
 row "  Vault round trips per certificate (incl. the login)" "$(r vault_trips_per_cert)" "<= 1.05" "$(mark "$(r vault_trips_per_cert)" 1.05 "<=")"
 row "ember-issuer RSS idle (MiB)" "$RI" "<= 16" "$(mark "$RI" 16 "<=")"
 row "ember-issuer RSS after the load (MiB)" "$RL" "" ""
+if [ "$AUTH_SECONDS" != 0 ]; then
+  AR=$(ratio "$(r auth_mtls_rate)" "$(r auth_plain_rate)")
+  row "signing API plain HTTP / HTTPS+mTLS certs/s" "$(r auth_plain_rate) / $(r auth_mtls_rate)" "" ""
+  row "  HTTPS+mTLS / plain HTTP" "$AR" ">= 0.80" "$(mark "$AR" 0.8 ">=")"
+  row "  non-2xx (plain, mTLS, token)" "$(r auth_plain_non2xx), $(r auth_mtls_non2xx), $((1000 - $(r auth_token_ok)))" "0" ""
+  TPK=$(awk -v n="$(r auth_token_reviews)" -v ok="$(r auth_token_ok)" 'BEGIN { if (ok > 0) printf "%.1f", n * 1000 / ok; else print "n/a" }')
+  row "TokenReviews per 1,000 requests from one caller" "$TPK" "<= 5" "$(mark "$TPK" 5 "<=")"
+fi
 if [ "${CTRL_REQUESTS:-10000}" != 0 ]; then
   CEIL=$(r ceil_rate); CR=$(r ctl_rate)
   GOAL=$(awk -v c="$CEIL" 'BEGIN { g = c * 0.5; if (g > 1000) g = 1000; printf "%.0f", g }')
