@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mem.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #define AUDIT_CUT_MARK "..."
 /* A run this long of base64/base64url/JWT characters in a reason is taken for a token or key
@@ -94,35 +95,6 @@ void audit_close(struct audit *a)
 
 /* ---- strings: valid UTF-8, capped, never a NUL inside ------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s starts an invalid one. */
-static size_t audit_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned int min, cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* A new string of in[0..n): invalid UTF-8 and NUL bytes become U+FFFD (cJSON writes bytes as
  * they are, and a consumer must be able to parse every line), cut on a character boundary
  * so that at most max bytes are kept, then AUDIT_CUT_MARK. */
@@ -133,7 +105,7 @@ static char *audit_clean(const char *in, size_t n, size_t max)
     const unsigned char *s = (const unsigned char *)in;
     size_t len = 0, i = 0;
     while (i < n) {
-        size_t adv = s[i] == 0 ? 0 : audit_utf8_len(s + i, n - i);
+        size_t adv = s[i] == 0 ? 0 : utf8_seq_len(s + i, n - i);
         const char *piece = adv ? in + i : repl;
         size_t plen = adv ? adv : sizeof(repl) - 1;
         if (len + plen > max) {

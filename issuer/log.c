@@ -1,5 +1,6 @@
 /* log.c -- one line per event: controller-runtime JSON or text, capped, written atomically. */
 #include "log.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -33,36 +34,6 @@ void log_init(enum log_format fmt, enum log_level level, int fd)
 bool log_enabled(enum log_level level)
 {
     return (int)level >= atomic_load(&log_level_cur);
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s starts an invalid one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned int min;
-    unsigned int cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
 }
 
 enum esc_mode {

@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -342,34 +343,6 @@ char *metrics_render(const struct metrics *m)
     return buf_take(&b, NULL);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s starts an invalid one. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned int min;
-    unsigned int cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000, cp = c & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        /* A NUL terminator fails this test, so we never read past the string. */
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 void metrics_escape_label(const char *in, char *out, size_t outlen)
 {
     if (outlen == 0)
@@ -387,7 +360,7 @@ void metrics_escape_label(const char *in, char *out, size_t outlen)
         } else if (*s == '\n') {
             piece = "\\n", plen = 2;
         } else {
-            adv = utf8_seq_len(s);
+            adv = utf8_seq_len(s, strnlen((const char *)s, 4));
             if (adv == 0) {
                 adv = 1;
                 piece = "\xef\xbf\xbd", plen = 3;

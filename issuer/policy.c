@@ -4,6 +4,7 @@
 #include "duration.h"
 #include "mem.h"
 #include "strv.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <fnmatch.h>
@@ -85,33 +86,6 @@ static const char *const fixed_key_algs[] = {"RSA_2048", "RSA_3072", "RSA_4096",
 #define N_FIXED_KEY_ALGS (sizeof(fixed_key_algs) / sizeof(fixed_key_algs[0]))
 
 /* ---- quoting: user-visible echoes of untrusted bytes ---- */
-
-/* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0 when invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2, cp = s[0] & 0x1fu, min = 0x80;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3, cp = s[0] & 0x0fu, min = 0x800;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4, cp = s[0] & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
 
 /* Writes s into out, escaping '"', '\\', control bytes and invalid UTF-8 (\xNN), reading at
  * most cut bytes of s and marking a cut with "...", in double quotes when quote is set.

@@ -1,4 +1,4 @@
-/* test_base.c -- the small base modules: b64, buf, strv, usage, timefmt, err. */
+/* test_base.c -- the small base modules: b64, buf, strv, usage, timefmt, err, utf8. */
 /* cmocka.h needs these headers first. */
 // clang-format off
 #include <setjmp.h>
@@ -15,6 +15,7 @@
 #include "strv.h"
 #include "timefmt.h"
 #include "usage.h"
+#include "utf8.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -452,6 +453,32 @@ static void test_err_openssl(void **state)
     assert_int_equal(ERR_peek_error(), 0); /* queue cleared */
 }
 
+static void test_utf8_seq_len(void **state)
+{
+    (void)state;
+    struct {
+        const char *s;
+        size_t avail, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},         /* e acute */
+        {"\xe2\x82\xac", 3, 3},     /* euro sign */
+        {"\xf0\x9f\x94\x91", 4, 4}, /* U+1F511 */
+        {"\xf0\x9f\x94\x91", 3, 0}, /* cut short */
+        {"\x80", 1, 0},             /* stray continuation byte */
+        {"\xc0\xaf", 2, 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0}, /* invalid lead byte */
+        {"\xc3\x28", 2, 0},         /* bad continuation */
+        {"\xc3", 2, 0},             /* the NUL after it is not a continuation */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(utf8_seq_len((const unsigned char *)cases[i].s, cases[i].avail),
+                         cases[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,7 +489,7 @@ int main(void)
         cmocka_unit_test(test_usage_names),         cmocka_unit_test(test_usage_x509),
         cmocka_unit_test(test_usage_format),        cmocka_unit_test(test_timefmt_format),
         cmocka_unit_test(test_timefmt_parse),       cmocka_unit_test(test_err),
-        cmocka_unit_test(test_err_openssl),
+        cmocka_unit_test(test_err_openssl),         cmocka_unit_test(test_utf8_seq_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
