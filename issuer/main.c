@@ -117,8 +117,12 @@ struct backend {
     struct controller *ctl;
     struct lease *lease;
     struct tokenreview *tr; /* --api-token-auth */
+    struct kube *tr_kube;   /* its client */
     struct audit *audit;    /* --audit-log */
 };
+
+/* How long a signing API caller may wait for the API server to review its token (then 503). */
+#define MAIN_TOKENREVIEW_TIMEOUT_MS 10000
 
 /* api.authenticate_token: a TokenReview (cached). */
 static int main_token_auth(void *ud, const char *token, struct caller *out, struct err *err)
@@ -152,9 +156,10 @@ static bool main_controller_synced(void *ud)
     return controller_synced(ud);
 }
 
-/* The Kubernetes client: a kubeconfig (--kubeconfig, else the first file of $KUBECONFIG) or
- * the in-cluster service account. */
-static int main_kube(const struct config *cfg, const char *why, struct backend *be)
+/* A Kubernetes client: a kubeconfig (--kubeconfig, else the first file of $KUBECONFIG) or
+ * the in-cluster service account. request_timeout_ms 0 keeps the default. */
+static int main_kube(const struct config *cfg, const char *why, long request_timeout_ms,
+                     struct kube **out)
 {
     struct kube_config kc;
     struct err e = {0};
@@ -169,10 +174,12 @@ static int main_kube(const struct config *cfg, const char *why, struct backend *
         return -1;
     }
     kc.token_reread_s = (long)cfg->token_reread_s;
-    be->kube = kube_new(&kc, &e);
+    if (request_timeout_ms > 0)
+        kc.request_timeout_ms = request_timeout_ms;
+    *out = kube_new(&kc, &e);
     LOG(LOG_INFO, "main", NULL, NULL, "Kubernetes API server: %s", kc.server);
     kube_config_free(&kc);
-    if (be->kube == NULL) {
+    if (*out == NULL) {
         LOG(LOG_ERROR, "main", NULL, e.msg, "cannot set up the Kubernetes client");
         return -1;
     }
@@ -187,7 +194,7 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
     if (main_kube(cfg,
                   "no cluster to watch: give --kubeconfig (or $KUBECONFIG), run in a pod, or "
                   "serve --manifests standalone",
-                  be) != 0)
+                  0, &be->kube) != 0)
         return -1;
     char host[256] = "ember-issuer";
     if (gethostname(host, sizeof(host)) != 0)
@@ -513,15 +520,15 @@ int main(int argc, char **argv)
         api.synced = main_controller_synced;
     }
     if (cfg.api_token_auth) {
-        if (be.kube == NULL &&
-            main_kube(&cfg,
+        /* Its own client, with a short timeout: a caller waits for the TokenReview. */
+        if (main_kube(&cfg,
                       "--api-token-auth checks tokens with TokenReviews: give --kubeconfig (or "
                       "$KUBECONFIG) or run in a pod",
-                      &be) != 0) {
+                      MAIN_TOKENREVIEW_TIMEOUT_MS, &be.tr_kube) != 0) {
             exit_code = 1;
             goto out;
         }
-        be.tr = tokenreview_new(be.kube, cfg.api_token_audience, cfg.api_token_cache_ttl_s, m);
+        be.tr = tokenreview_new(be.tr_kube, cfg.api_token_audience, cfg.api_token_cache_ttl_s, m);
         api.authenticate_token = main_token_auth;
         api.token_ud = be.tr;
     }
@@ -555,6 +562,7 @@ out:
     }
     controller_stop(be.ctl);
     tokenreview_free(be.tr);
+    kube_free(be.tr_kube);
     kube_free(be.kube);
     audit_close(be.audit);
     api_free(&api);
