@@ -902,6 +902,7 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         self.reqs_on_conn = 0
         self.conn_counted = False
+        self.body_unread = False
 
     def handle_one_request(self):
         self.reqs_on_conn += 1
@@ -948,7 +949,7 @@ class Handler(BaseHTTPRequestHandler):
                             break
                     return bytes(out)
                 if len(out) + size > MAX_BODY:
-                    self.close_connection = True
+                    self.close_connection = self.body_unread = True
                     raise too_big
                 out += self.rfile.read(size)
                 self.rfile.readline(8)
@@ -965,7 +966,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise err_bad_request("invalid Content-Length")
         if n > MAX_BODY:
-            self.close_connection = True
+            self.close_connection = self.body_unread = True
             raise too_big
         return self.rfile.read(n)
 
@@ -1972,13 +1973,26 @@ class Server(ThreadingHTTPServer):
         # peer's delayed ACK would otherwise hold the second one for ~40 ms.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = request
+        h = None
         try:
             if self.tls_ctx is not None:
                 conn = self.tls_ctx.wrap_socket(request, server_side=True)
-            self.RequestHandlerClass(conn, client_address, self)
+            h = self.RequestHandlerClass(conn, client_address, self)
         except (ssl.SSLError, OSError) as e:
             log("connection from %s ended: %s" % (client_address[0], e.__class__.__name__))
         finally:
+            if h is not None and h.body_unread:
+                # As Go's net/http does when it closes a connection whose request body it did
+                # not read (a 413): stop writing, then drop what the client still sends for a
+                # moment, so the kernel does not answer it with a RST that destroys the response.
+                try:
+                    request.shutdown(socket.SHUT_WR)
+                    request.settimeout(0.5)
+                    end = time.monotonic() + 0.5
+                    while time.monotonic() < end and request.recv(65536):
+                        pass
+                except OSError:
+                    pass
             if conn is not request:
                 try:
                     conn.close()
