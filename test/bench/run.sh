@@ -327,7 +327,7 @@ EOF3
   put ctl_rss_end "$(rss_kib "$EPID")"
   put ctl_cpu_s "$(awk -v t="$(cpu_ticks "$EPID")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }')"
   echo "  ember-issuer peak RSS $(r ctl_rss_peak) KiB, now $(r ctl_rss_end) KiB, CPU $(r ctl_cpu_s) s"
-  grep -c '"level":"error"' "$TMP/ember-ctl.log" | sed 's/^/  error lines in its log: /'
+  echo "  error lines in its log: $(grep -c '"level":"error"' "$TMP/ember-ctl.log" || true)"
   kill "$EPID" && wait "$EPID" 2>/dev/null || true
   kill "$KPID" && wait "$KPID" 2>/dev/null || true
   echo
