@@ -145,8 +145,10 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from fakehttp import FakeServer  # this directory is on sys.path (run as a script)
 
 # ---------------------------------------------------------------------------------------------
 # Limits: every network-fed buffer and every loop is bounded.
@@ -1943,61 +1945,9 @@ class Handler(BaseHTTPRequestHandler):
 # ---------------------------------------------------------------------------------------------
 # Server.
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class Server(FakeServer):
     def __init__(self, addr, handler, state, tls_ctx):
-        self.state = state
-        self.tls_ctx = tls_ctx
-        self.conn_slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        super().__init__(addr, handler)
-
-    def process_request(self, request, client_address):
-        if not self.conn_slots.acquire(blocking=False):
-            log("too many connections; closing one from %s" % client_address[0])
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.conn_slots.release()
-
-    def finish_request(self, request, client_address):
-        request.settimeout(SOCKET_TIMEOUT)
-        # As Go servers do: headers and body go out as separate writes, and Nagle plus the
-        # peer's delayed ACK would otherwise hold the second one for ~40 ms.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = request
-        h = None
-        try:
-            if self.tls_ctx is not None:
-                conn = self.tls_ctx.wrap_socket(request, server_side=True)
-            h = self.RequestHandlerClass(conn, client_address, self)
-        except (ssl.SSLError, OSError) as e:
-            log("connection from %s ended: %s" % (client_address[0], e.__class__.__name__))
-        finally:
-            if h is not None and h.body_unread:
-                # As Go's net/http does when it closes a connection whose request body it did
-                # not read (a 413): stop writing, then drop what the client still sends for a
-                # moment, so the kernel does not answer it with a RST that destroys the response.
-                try:
-                    request.shutdown(socket.SHUT_WR)
-                    request.settimeout(0.5)
-                    end = time.monotonic() + 0.5
-                    while time.monotonic() < end and request.recv(65536):
-                        pass
-                except OSError:
-                    pass
-            if conn is not request:
-                try:
-                    conn.close()
-                except OSError:
-                    pass
+        super().__init__(addr, handler, state, tls_ctx, SOCKET_TIMEOUT, MAX_CONNECTIONS, log)
 
 
 def load_config(path):

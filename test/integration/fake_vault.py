@@ -81,14 +81,17 @@ import tempfile
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from fakehttp import FakeServer  # this directory is on sys.path (run as a script)
 
 # ---------------------------------------------------------------------------------------------
 # Limits (every network-fed buffer and every loop is bounded).
 MAX_BODY = 32 * 1024 * 1024          # Vault's default max_request_size (32 MiB)
 MAX_CHUNKS = 100000                  # chunked-encoding pieces per body
 MAX_REQS_PER_CONN = 1000             # keep-alive requests on one connection
+MAX_CONNECTIONS = 512               # concurrent connections (others are closed at once)
 SOCKET_TIMEOUT = 15.0                # seconds of client silence before the socket is closed
 MAX_TOKENS = 100000                  # live tokens kept; expired ones are pruned beyond this
 MAX_LOG_ENTRIES = 500                # request log entries kept for /_fake/stats
@@ -792,7 +795,7 @@ class Handler(BaseHTTPRequestHandler):
                             break
                     return bytes(out)
                 if len(out) + size > MAX_BODY:
-                    self.close_connection = True
+                    self.close_connection = self.body_unread = True
                     raise HTTPError(413, ["failed to parse JSON input: http: request body too large"])
                 out += self.rfile.read(size)
                 self.rfile.readline(8)
@@ -809,7 +812,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HTTPError(400, ["invalid Content-Length"])
         if n > MAX_BODY:
-            self.close_connection = True
+            self.close_connection = self.body_unread = True
             raise HTTPError(413, ["failed to parse JSON input: http: request body too large"])
         return self.rfile.read(n)
 
@@ -1550,36 +1553,9 @@ class Handler(BaseHTTPRequestHandler):
         return out
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class Server(FakeServer):
     def __init__(self, addr, handler, state, tls_ctx):
-        self.state = state
-        self.tls_ctx = tls_ctx
-        super().__init__(addr, handler)
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake runs in the per-connection thread, bounded by the socket timeout,
-        # so a slow or silent client cannot stall the accept loop.
-        request.settimeout(SOCKET_TIMEOUT)
-        # As Go servers do: headers and body go out as separate writes, and Nagle plus the
-        # peer's delayed ACK would otherwise hold the second one for ~40 ms.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = request
-        try:
-            if self.tls_ctx is not None:
-                conn = self.tls_ctx.wrap_socket(request, server_side=True)
-            self.RequestHandlerClass(conn, client_address, self)
-        except (ssl.SSLError, OSError) as e:
-            log("connection from %s:%d ended: %s" % (client_address[0], client_address[1], e.__class__.__name__))
-        finally:
-            if conn is not request:
-                try:
-                    conn.close()
-                except OSError:
-                    pass
+        super().__init__(addr, handler, state, tls_ctx, SOCKET_TIMEOUT, MAX_CONNECTIONS, log)
 
 
 def main():
