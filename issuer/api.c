@@ -144,8 +144,10 @@ struct api_ctx {
     bool audited;
 };
 
-/* Writes the request's one audit line (cr may be NULL when it was refused before being read). */
-static void api_audit(struct api_ctx *ctx, const struct cr *cr, const struct api_response *out)
+/* Writes the request's one audit line (cr NULL when it was refused before being read; policy
+ * the one evaluated, else NULL). */
+static void api_audit(struct api_ctx *ctx, const struct cr *cr, const char *policy,
+                      const struct api_response *out)
 {
     if (ctx->audited)
         return;
@@ -166,28 +168,7 @@ static void api_audit(struct api_ctx *ctx, const struct cr *cr, const struct api
                       ? "failed"
                       : "invalid";
     }
-    char issuer[600] = "";
-    if (cr != NULL) {
-        if (strcmp(cr->issuer_kind, "ClusterIssuer") == 0)
-            snprintf(issuer, sizeof(issuer), "ClusterIssuer/%.250s", cr->issuer_name);
-        else
-            snprintf(issuer, sizeof(issuer), "Issuer/%.250s/%.250s", cr->namespace,
-                     cr->issuer_name);
-    }
-    struct audit_record r = {
-        .front_door = "api",
-        .caller = &ctx->caller,
-        .policy = cr != NULL ? pipeline_policy_annotation(&ctx->api->env, cr) : NULL,
-        .issuer = cr != NULL ? issuer : NULL,
-        .ns = cr != NULL ? cr->namespace : NULL,
-        .name = cr != NULL ? cr->name : NULL,
-        .csr_b64 = cr != NULL ? cr->request_b64 : NULL,
-        .certificate_b64 =
-            cr != NULL && outcome[0] == 'i' && outcome[1] == 's' ? cr->certificate : NULL,
-        .outcome = outcome,
-        .reason = out->log_message,
-    };
-    audit_record(ctx->api->audit, &r);
+    audit_request(ctx->api->audit, "api", &ctx->caller, cr, policy, outcome, out->log_message);
 }
 
 /* "Bearer TOKEN" (the scheme in any case) -> TOKEN, else NULL. */
@@ -366,7 +347,8 @@ static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pi
     if (cJSON_IsObject(obj))
         api_name_object(obj);
     struct err e = {0};
-    if (cr_from_json(obj, cr, &e) != 0) {
+    bool read = cr_from_json(obj, cr, &e) == 0; /* a request that is not one has no fields */
+    if (!read) {
         api_error(out, 422, "%s", e.msg);
         goto invalid;
     }
@@ -400,16 +382,16 @@ static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pi
         /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
         api_error(out, out->status, "%s",
                   res->n_events > 0 ? res->events[0].message : "the request cannot be handled yet");
-        api_audit(ctx, cr, out);
+        api_audit(ctx, cr, res->policy, out);
         cr_free(cr);
         return -1;
     }
     snprintf(out->log_message, sizeof(out->log_message), "%s", api_last_message(res, cr));
-    api_audit(ctx, cr, out);
+    api_audit(ctx, cr, res->policy, out);
     return 0;
 invalid:
     api_count(api, "invalid");
-    api_audit(ctx, cr, out);
+    api_audit(ctx, read ? cr : NULL, read ? pipeline_policy_annotation(&api->env, cr) : NULL, out);
     cr_free(cr);
     return -1;
 }
@@ -437,7 +419,7 @@ void api_handle_cr(struct api *api, const struct api_call *call, const char *con
     }
     cJSON_Delete(obj);
 done:
-    api_audit(&ctx, NULL, out);
+    api_audit(&ctx, NULL, NULL, out);
     caller_free(&ctx.caller);
 }
 
@@ -564,7 +546,7 @@ void api_handle_firefly(struct api *api, const struct api_call *call, const char
     }
     cJSON_Delete(obj);
 done:
-    api_audit(&ctx, NULL, out);
+    api_audit(&ctx, NULL, NULL, out);
     caller_free(&ctx.caller);
 }
 

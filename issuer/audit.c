@@ -452,3 +452,31 @@ void audit_record(struct audit *a, const struct audit_record *r)
     audit_emit(a, line, len + 1);
     free(line);
 }
+
+void audit_request(struct audit *a, const char *front_door, const struct caller *caller,
+                   const struct cr *cr, const char *policy, const char *outcome, const char *reason)
+{
+    if (a == NULL)
+        return;
+    char issuer[600] = "";
+    if (cr != NULL) {
+        if (strcmp(cr->issuer_kind, "ClusterIssuer") == 0)
+            snprintf(issuer, sizeof(issuer), "ClusterIssuer/%.253s", cr->issuer_name);
+        else
+            snprintf(issuer, sizeof(issuer), "Issuer/%.253s/%.253s", cr->namespace,
+                     cr->issuer_name);
+    }
+    struct audit_record r = {
+        .front_door = front_door,
+        .caller = caller,
+        .policy = policy,
+        .issuer = cr != NULL ? issuer : NULL,
+        .ns = cr != NULL ? cr->namespace : NULL,
+        .name = cr != NULL ? cr->name : NULL,
+        .csr_b64 = cr != NULL ? cr->request_b64 : NULL,
+        .certificate_b64 = cr != NULL && strcmp(outcome, "issued") == 0 ? cr->certificate : NULL,
+        .outcome = outcome,
+        .reason = reason,
+    };
+    audit_record(a, &r);
+}

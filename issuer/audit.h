@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "caller.h"
+#include "cr.h"
 #include "err.h"
 
 #define AUDIT_REASON_MAX 1024       /* bytes of a reason kept; longer ones end with "..." */
@@ -42,6 +43,13 @@ struct audit_record {
                                     "forbidden", "invalid" */
     const char *reason;          /* the condition message or the HTTP error message */
 };
+
+/* The record of a decision on the request cr (NULL when it was refused before it could be
+ * read): its issuer, namespace, name and CSR come from cr, the certificate only when the
+ * outcome is "issued". */
+void audit_request(struct audit *a, const char *front_door, const struct caller *caller,
+                   const struct cr *cr, const char *policy, const char *outcome,
+                   const char *reason);
 
 /* Writes one line for r:
  *   {"ts":"2025-01-02T03:04:05.123456Z","log":"audit","front_door","caller":{"method",

@@ -605,7 +605,7 @@ static bool ctl_issuer_pending(struct controller *c, const struct cr *cr)
  * request was not Pending before (a Pending whose message changed is not a new decision).
  * Only called after a successful status write, so a write retried after a 409 is recorded
  * once, when it lands. */
-static void ctl_audit_cr(struct controller *c, const struct pipeline_env *env, const struct cr *cr,
+static void ctl_audit_cr(struct controller *c, const struct cr *cr, const char *policy,
                          enum pipeline_state state, bool was_pending)
 {
     if (c->cfg.audit == NULL)
@@ -622,39 +622,13 @@ static void ctl_audit_cr(struct controller *c, const struct pipeline_env *env, c
         break;
     default: return;
     }
-    bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
-    char issuer[600];
-    if (cluster)
-        snprintf(issuer, sizeof(issuer), "ClusterIssuer/%s", cr->issuer_name);
-    else
-        snprintf(issuer, sizeof(issuer), "Issuer/%s/%s", cr->namespace, cr->issuer_name);
-    char policy[256];
-    snprintf(policy, sizeof(policy), "%s", pipeline_policy_annotation(env, cr));
-    if (policy[0] == '\0') {
-        struct issuer *is = controller_find_issuer(c, cr->issuer_kind, cluster ? "" : cr->namespace,
-                                                   cr->issuer_name);
-        if (is != NULL && is->default_policy != NULL)
-            snprintf(policy, sizeof(policy), "%s", is->default_policy);
-        issuer_unref(is);
-    }
     /* Denied: the denial's own message says why (Ready only says "it is denied"). */
     const struct cr_condition *why =
         state == PIPELINE_STATE_DENIED ? cr_condition(cr, "Denied") : NULL;
     if (why == NULL || why->message == NULL)
         why = cr_condition(cr, "Ready");
-    struct audit_record rec = {
-        .front_door = "controller",
-        .caller = &cr->requester, /* spec.username / spec.groups */
-        .policy = policy,
-        .issuer = issuer,
-        .ns = cr->namespace,
-        .name = cr->name,
-        .csr_b64 = cr->request_b64,
-        .certificate_b64 = state == PIPELINE_STATE_ISSUED ? cr->certificate : NULL,
-        .outcome = outcome,
-        .reason = why != NULL ? why->message : NULL,
-    };
-    audit_record(c->cfg.audit, &rec);
+    audit_request(c->cfg.audit, "controller", &cr->requester /* spec.username, spec.groups */, cr,
+                  policy, outcome, why != NULL ? why->message : NULL);
 }
 
 static void ctl_reconcile_cr(struct controller *c, const char *key, const char *qkey)
@@ -762,7 +736,7 @@ static void ctl_reconcile_cr(struct controller *c, const char *key, const char *
     }
     if (written) {
         if (res.action == PIPELINE_WRITE)
-            ctl_audit_cr(c, &env, &cr, res.state, was_pending);
+            ctl_audit_cr(c, &cr, res.policy, res.state, was_pending);
         for (size_t i = 0; i < res.n_events; i++) {
             ctl_event(c, obj, CR_KIND, CR_API_VERSION, res.events[i].type, res.events[i].reason,
                       res.events[i].message);

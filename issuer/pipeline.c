@@ -301,6 +301,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
             issuer_unref(is);
             return;
         }
+        snprintf(res->policy, sizeof(res->policy), "%.253s", current);
         pipeline_check(env, cr, current, &own);
         c = &own;
     }
@@ -368,6 +369,7 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         name = fallback;
     }
     struct check c;
+    snprintf(res->policy, sizeof(res->policy), "%.253s", name);
     pipeline_check(env, cr, name, &c);
     if (c.outcome == CHECK_POLICY_INVALID) {
         pipeline_wait(res);

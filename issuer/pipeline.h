@@ -59,10 +59,12 @@ enum pipeline_state {
 struct pipeline_result {
     enum pipeline_action action;
     enum pipeline_state state;
-    bool requeue;     /* try again later (with backoff) */
-    bool retryable;   /* Pending because the signer failed transiently */
-    bool bad_request; /* Denied or Failed because the request itself is malformed
-                         (CSR, spec), not because of policy */
+    bool requeue;                     /* try again later (with backoff) */
+    bool retryable;                   /* Pending because the signer failed transiently */
+    bool bad_request;                 /* Denied or Failed because the request itself is malformed
+                                         (CSR, spec), not because of policy */
+    char policy[POLICY_MAX_NAME + 1]; /* the IssuancePolicy this step evaluated (the annotation
+                                         or the issuer's defaultPolicy); "" when none was */
     /* Events for this step (Kubernetes Events; log lines for the HTTP API). */
     struct pipeline_event {
         const char *type; /* "Normal" or "Warning" */
