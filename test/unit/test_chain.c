@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "chain.h"
 #include "mem.h"
+#include "testpki.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -18,32 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static long serial_counter = 1;
-
-/* A certificate for cn with key, issued by issuer/ikey (self-signed when issuer is NULL). No
- * key identifiers, so issuer links rest on names and signatures alone. */
-static X509 *mkcert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int ca)
-{
-    X509 *x = X509_new();
-    assert_non_null(x);
-    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial_counter++), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-    assert_int_equal(X509_set_pubkey(x, key), 1);
-    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-    bc->ca = ca ? 0xff : 0;
-    assert_int_equal(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0), 1);
-    BASIC_CONSTRAINTS_free(bc);
-    assert_true(X509_sign(x, issuer ? ikey : key, EVP_sha256()) > 0);
-    return x;
-}
 
 static EVP_PKEY *mkkey(void)
 {
@@ -93,10 +68,10 @@ static int setup(void **state)
     F.kint1 = mkkey();
     F.kint2 = mkkey();
     F.kleaf = mkkey();
-    F.root = mkcert("root", F.kroot, NULL, NULL, 1);
-    F.int1 = mkcert("int1", F.kint1, F.root, F.kroot, 1);
-    F.int2 = mkcert("int2", F.kint2, F.int1, F.kint1, 1);
-    F.leaf = mkcert("leaf", F.kleaf, F.int2, F.kint2, 0);
+    F.root = make_bare_cert("root", F.kroot, NULL, NULL, 1);
+    F.int1 = make_bare_cert("int1", F.kint1, F.root, F.kroot, 1);
+    F.int2 = make_bare_cert("int2", F.kint2, F.int1, F.kint1, 1);
+    F.leaf = make_bare_cert("leaf", F.kleaf, F.int2, F.kint2, 0);
     return 0;
 }
 
@@ -222,7 +197,7 @@ static void test_leaf_and_root_only(void **state)
 {
     (void)state;
     EVP_PKEY *k = mkkey();
-    X509 *direct = mkcert("direct", k, F.root, F.kroot, 0);
+    X509 *direct = make_bare_cert("direct", k, F.root, F.kroot, 0);
     char *in = pems(F.root, direct, NULL);
     char *want = pems(direct, NULL);
     char *want_ca = pems(F.root, NULL);
@@ -256,8 +231,8 @@ static void test_two_unrelated_chains_rejected(void **state)
 {
     (void)state;
     EVP_PKEY *k1 = mkkey(), *k2 = mkkey();
-    X509 *root2 = mkcert("other root", k1, NULL, NULL, 1);
-    X509 *leaf2 = mkcert("other leaf", k2, root2, k1, 0);
+    X509 *root2 = make_bare_cert("other root", k1, NULL, NULL, 1);
+    X509 *leaf2 = make_bare_cert("other leaf", k2, root2, k1, 0);
     char *in = pems(F.leaf, F.int2, F.int1, F.root, leaf2, root2, NULL);
     expect_err(in, strlen(in), ERR_INVALID, "more than one chain");
     free(in);
@@ -271,7 +246,7 @@ static void test_two_leaves_rejected(void **state)
 {
     (void)state;
     EVP_PKEY *k = mkkey();
-    X509 *sibling = mkcert("sibling", k, F.int2, F.kint2, 0);
+    X509 *sibling = make_bare_cert("sibling", k, F.int2, F.kint2, 0);
     char *in = pems(F.leaf, sibling, F.int2, F.int1, NULL);
     expect_err(in, strlen(in), ERR_INVALID, "more than one chain");
     free(in);
@@ -292,7 +267,7 @@ static void test_name_match_without_signature_rejected(void **state)
 {
     (void)state;
     EVP_PKEY *k = mkkey();
-    X509 *impostor = mkcert("int2", k, F.int1, F.kint1, 1);
+    X509 *impostor = make_bare_cert("int2", k, F.int1, F.kint1, 1);
     char *in = pems(F.leaf, impostor, F.int1, F.root, NULL);
     expect_err(in, strlen(in), ERR_INVALID, "broken chain");
     free(in);
@@ -333,7 +308,7 @@ static void test_more_than_max_certs_rejected(void **state)
     struct buf b;
     buf_init(&b, CHAIN_MAX_BYTES);
     for (int i = 0; i < CHAIN_MAX_CERTS + 1; i++) {
-        X509 *x = mkcert("many", F.kleaf, F.int2, F.kint2, 0);
+        X509 *x = make_bare_cert("many", F.kleaf, F.int2, F.kint2, 0);
         char *p = pem_of(x);
         assert_int_equal(buf_append_str(&b, p, NULL), 0);
         free(p);
@@ -374,8 +349,8 @@ static void test_issued_by(void **state)
     assert_false(chain_issued_by(F.int1, F.int1));
     /* A CA:FALSE certificate cannot issue, even when names and signature would match. */
     EVP_PKEY *k = mkkey();
-    X509 *notca = mkcert("notca", k, NULL, NULL, 0);
-    X509 *child = mkcert("child", F.kleaf, notca, k, 0);
+    X509 *notca = make_bare_cert("notca", k, NULL, NULL, 0);
+    X509 *child = make_bare_cert("child", F.kleaf, notca, k, 0);
     assert_false(chain_issued_by(child, notca));
     assert_false(chain_issued_by(notca, notca));
     X509_free(notca);

@@ -12,6 +12,7 @@
 #include "chain.h"
 #include "csr.h"
 #include "mem.h"
+#include "testpki.h"
 #include "vaultmsg.h"
 
 #include <cjson/cJSON.h>
@@ -45,31 +46,6 @@ static int keys_teardown(void **state)
 }
 
 /* ---- helpers ---- */
-
-static long serial_counter = 1;
-
-/* A certificate for cn with key, issued by issuer/ikey (self-signed when issuer is NULL). */
-static X509 *mkcert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int ca)
-{
-    X509 *x = X509_new();
-    assert_non_null(x);
-    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
-    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial_counter++), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-    assert_int_equal(X509_set_pubkey(x, key), 1);
-    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-    bc->ca = ca ? 0xff : 0;
-    assert_int_equal(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0), 1);
-    BASIC_CONSTRAINTS_free(bc);
-    assert_true(X509_sign(x, issuer ? ikey : key, EVP_sha256()) > 0);
-    return x;
-}
 
 static char *pem_of(X509 *x)
 {
@@ -491,10 +467,10 @@ struct pki {
 
 static void pki_make(struct pki *p)
 {
-    p->root = mkcert("Root CA", k_root, NULL, NULL, 1);
-    p->intermediate = mkcert("Intermediate CA", k_int, p->root, k_root, 1);
-    p->leaf = mkcert("web.example.com", k_leaf, p->intermediate, k_int, 0);
-    p->other_root = mkcert("Other Root", k_other, NULL, NULL, 1);
+    p->root = make_bare_cert("Root CA", k_root, NULL, NULL, 1);
+    p->intermediate = make_bare_cert("Intermediate CA", k_int, p->root, k_root, 1);
+    p->leaf = make_bare_cert("web.example.com", k_leaf, p->intermediate, k_int, 0);
+    p->other_root = make_bare_cert("Other Root", k_other, NULL, NULL, 1);
     p->root_pem = pem_of(p->root);
     p->int_pem = pem_of(p->intermediate);
     p->leaf_pem = pem_of(p->leaf);

@@ -10,7 +10,7 @@
 #include "mem.h"
 
 /* The time certificates are issued at, owned by the including test. */
-static time_t *testpki_now;
+static time_t *testpki_now __attribute__((unused));
 
 static inline void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
@@ -67,6 +67,33 @@ static inline char *key_pem(EVP_PKEY *k)
     BIO *b = BIO_new(BIO_s_mem());
     assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
     return bio_take(b);
+}
+
+/* A bare certificate for cn with key, issued by issuer/ikey (self-signed when issuer is NULL),
+ * valid from an hour ago for a day: basicConstraints only, no key identifiers, so issuer links
+ * rest on names and signatures alone. Serials count up from 1. */
+static inline X509 *make_bare_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
+                                   int ca)
+{
+    static long serial_counter = 1;
+    X509 *x = X509_new();
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial_counter++), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
+        1);
+    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    bc->ca = ca ? 0xff : 0;
+    assert_int_equal(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0), 1);
+    BASIC_CONSTRAINTS_free(bc);
+    assert_true(X509_sign(x, issuer ? ikey : key, EVP_sha256()) > 0);
+    return x;
 }
 
 #endif
