@@ -60,11 +60,13 @@ class FakeServer(ThreadingHTTPServer):
                                                            e.__class__.__name__))
         finally:
             if getattr(h, "body_unread", False):
+                # On conn: wrap_socket detached request's descriptor. After SSLSocket.shutdown
+                # the rest is read as plain bytes and dropped.
                 try:
-                    request.shutdown(socket.SHUT_WR)
-                    request.settimeout(LINGER_SECONDS)
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.settimeout(LINGER_SECONDS)
                     end = time.monotonic() + LINGER_SECONDS
-                    while time.monotonic() < end and request.recv(65536):
+                    while time.monotonic() < end and conn.recv(65536):
                         pass
                 except OSError:
                     pass
