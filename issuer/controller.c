@@ -30,9 +30,10 @@
  * more (Issued, Denied, Failed) only as a stub: name, issuerRef and conditions. */
 struct ctl_node {
     char *key;
-    cJSON *obj; /* Issuers, ClusterIssuers, IssuancePolicies */
-    char *text; /* CertificateRequests */
-    bool final; /* a CertificateRequest in a final state (text is its stub) */
+    cJSON *obj;   /* Issuers, ClusterIssuers, IssuancePolicies */
+    char *text;   /* CertificateRequests */
+    bool final;   /* a CertificateRequest in a final state (text is its stub) */
+    bool checked; /* an Issuer or ClusterIssuer reconciled at least once (valid or not) */
     struct ctl_node *next;
 };
 struct ctl_map {
@@ -373,6 +374,8 @@ void controller_set_leader(struct controller *c, bool leader)
 
 /* ---- lookups for the pipeline ------------------------------------------------------------ */
 
+static struct ctl_slot *ctl_slot_find(struct controller *c, const char *key);
+
 struct issuer *controller_find_issuer(void *ud, const char *kind, const char *ns, const char *name)
 {
     struct controller *c = ud;
@@ -381,14 +384,9 @@ struct issuer *controller_find_issuer(void *ud, const char *kind, const char *ns
         snprintf(key, sizeof(key), "ClusterIssuer/%s", name);
     else
         snprintf(key, sizeof(key), "Issuer/%s/%s", ns, name);
-    struct issuer *is = NULL;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_slots; i++) {
-        if (strcmp(c->slots[i].key, key) == 0) {
-            is = issuer_ref(c->slots[i].is);
-            break;
-        }
-    }
+    struct ctl_slot *slot = ctl_slot_find(c, key);
+    struct issuer *is = slot != NULL ? issuer_ref(slot->is) : NULL;
     pthread_mutex_unlock(&c->lock);
     return is;
 }
@@ -579,8 +577,6 @@ static void ctl_event(struct controller *c, const cJSON *obj, const char *kind,
     free(body);
 }
 
-static struct ctl_slot *ctl_slot_find(struct controller *c, const char *key);
-
 /* ---- CertificateRequests ----------------------------------------------------------------- */
 
 /* True when the request's issuer object is cached but has no live slot yet. */
@@ -596,7 +592,8 @@ static bool ctl_issuer_pending(struct controller *c, const struct cr *cr)
         snprintf(key, sizeof(key), "Issuer/%s/%s", cr->namespace, cr->issuer_name);
     }
     pthread_mutex_lock(&c->lock);
-    bool pending = *ctl_map_find(&c->objs[kind], key) != NULL && ctl_slot_find(c, key) == NULL;
+    struct ctl_node *n = *ctl_map_find(&c->objs[kind], key);
+    bool pending = n != NULL && !n->checked;
     pthread_mutex_unlock(&c->lock);
     return pending;
 }
@@ -867,6 +864,17 @@ static void ctl_slot_remove(struct controller *c, const char *key)
     issuer_unref(old); /* requests signing with it keep their own reference */
 }
 
+/* Requests naming the issuer at key are decided from now on (valid or not: an invalid one is
+ * "not found" to them, and its own Ready condition says why). */
+static void ctl_mark_checked(struct controller *c, enum ctl_kind kind, const char *key)
+{
+    pthread_mutex_lock(&c->lock);
+    struct ctl_node *n = *ctl_map_find(&c->objs[kind], key);
+    if (n != NULL)
+        n->checked = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void ctl_reconcile_issuer(struct controller *c, const char *key, const char *qkey)
 {
     bool cluster = strncmp(key, "ClusterIssuer/", 14) == 0;
@@ -919,6 +927,7 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
             ctl_write_ready(c, obj, path, false, "Failed", e.msg, kname, ISSUER_API_VERSION);
             issuer_unref(current);
             ctl_slot_remove(c, key);
+            ctl_mark_checked(c, kind, key);
             cJSON_Delete(obj);
             queue_forget(c->q, qkey);
             ctl_enqueue_all_crs(c);
@@ -958,6 +967,9 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
         slot->is = issuer_ref(is);
     slot->generation = gen;
     slot->next_check = now + (time_t)delay;
+    struct ctl_node *node = *ctl_map_find(&c->objs[kind], key);
+    if (node != NULL)
+        node->checked = true;
     slot->failures = failures;
     pthread_mutex_unlock(&c->lock);
     issuer_unref(old);
