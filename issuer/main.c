@@ -529,6 +529,12 @@ int main(int argc, char **argv)
             goto out;
         }
         be.tr = tokenreview_new(be.tr_kube, cfg.api_token_audience, cfg.api_token_cache_ttl_s, m);
+        if (be.tr == NULL) {
+            main_usage_error("--api-token-audience must be 1 to 256 printable ASCII characters "
+                             "without spaces");
+            exit_code = 2;
+            goto out;
+        }
         api.authenticate_token = main_token_auth;
         api.token_ud = be.tr;
     }
