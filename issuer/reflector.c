@@ -355,8 +355,14 @@ static enum list_result do_list(struct reflector *r, const char *rv, long *retry
     res = LIST_OK;
 out:
     free(cont);
-    if (fresh.slots)
+    if (fresh.slots) {
+        /* A list given up half-way: what it delivered is known to the consumer now, so a later
+         * DELETED event or relist must be able to remove it. */
+        for (size_t i = 0; i < fresh.nslots; i++)
+            for (struct entry *e = fresh.slots[i]; e; e = e->next)
+                cache_put(&r->cache, e->key);
         cache_free(&fresh);
+    }
     return res;
 }
 
