@@ -1769,9 +1769,13 @@ class Handler(BaseHTTPRequestHandler):
             spec = obj.setdefault("spec", {})
             for k in ("username", "uid", "groups", "extra"):
                 spec.pop(k, None)
-            spec["username"] = ident.get("user", "")
+            user = ident.get("user", "")
+            spec["username"] = user
+            spec["uid"] = ident.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, "fake-user:" + user))
             if ident.get("groups"):
                 spec["groups"] = list(ident["groups"])
+            if ident.get("extra"):
+                spec["extra"] = dict(ident["extra"])
         with st.lock:
             if res.namespaced and st.namespaces is not None and ns not in st.namespaces:
                 raise APIError(404, "NotFound", 'namespaces "%s" not found' % ns, {"name": ns, "kind": "namespaces"})
