@@ -61,12 +61,16 @@ obj() {
     --data-urlencode "apiVersion=$1" --data-urlencode "kind=$2" --data-urlencode "namespace=$3" \
     --data-urlencode "name=$4" "$URL/_fake/object" >"$WORK/obj.json"
 }
-# cond APIVERSION KIND NS NAME TYPE FIELD: a condition's field, "" when absent.
+# cond APIVERSION KIND NS NAME TYPE FIELD: a condition's field, "" when absent, "<no object>"
+# when the object itself does not exist (so "never written" checks cannot pass on it).
 cond() {
   obj "$1" "$2" "$3" "$4"
   python3 - "$WORK/obj.json" "$5" "$6" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+if d.get("kind") == "Status":
+    print("<no object>")
+    sys.exit(0)
 for c in (d.get("status") or {}).get("conditions") or []:
     if c.get("type") == sys.argv[2]:
         print(c.get(sys.argv[3], ""))

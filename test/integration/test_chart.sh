@@ -426,5 +426,7 @@ if run_chart_args chart-rbac-nosecrets; then
   check "without secrets get, a new ClusterIssuer is not Ready" wait_cond "$IV" ClusterIssuer "" other-ca Ready status False
   check "... and the fake API server answered 403 to Ember" \
     bash -c 'grep -qE -- "GET get /api/v1/namespaces/ember/secrets/mesh-ca -> 403" "$1"' _ "$WORK/fake.log"
+else
+  not_ok "ember-issuer starts with the chart's RBAC minus secrets get"
 fi
 exit 0

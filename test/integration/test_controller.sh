@@ -102,7 +102,11 @@ done
 posts=()
 for i in $(seq 1 40); do kapi POST /apis/cert-manager.io/v1/namespaces/default/certificaterequests "$WORK/many$i.json" & posts+=($!); done
 wait "${posts[@]}"
-for i in $(seq 1 40); do wait_cond $CM CertificateRequest default "many$i" Ready reason Issued || break; done
+all_many_issued() {
+  local i
+  for i in $(seq 1 40); do wait_cond $CM CertificateRequest default "many$i" Ready reason Issued || return 1; done
+}
+check "40 requests created at once are all issued" all_many_issued
 stats
 EMBER_USER=system:serviceaccount:ember:ember-issuer
 conns=$(jqpy "d['connections_by_user'].get('$EMBER_USER', 0)" "$WORK/stats.json")

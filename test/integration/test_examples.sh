@@ -119,6 +119,7 @@ n=0
 mkdir -p "$WORK/keys"
 sign() {
   local label=$1 want=$2 frag=$3 root=$4; shift 4
+  LEAF="$WORK/none" # a failed request must not leave the previous leaf to be checked
   n=$((n + 1))
   if ! python3 "$EX" request "$WORK/req$n.json" --name "req$n" --workdir "$WORK/keys" "$@" 2>"$WORK/req$n.err"; then
     not_ok "$label: request built"; cat "$WORK/req$n.err"; return
