@@ -187,16 +187,6 @@ static char *audit_scrub_reason(const char *reason)
 
 /* ---- what is derived from the certificate or the CSR ------------------------------------- */
 
-static void audit_hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
-
 /* "public_key_sha256": hex SHA-256 of the SubjectPublicKeyInfo DER. */
 static void audit_add_spki(cJSON *obj, const X509_PUBKEY *pk)
 {
@@ -206,7 +196,7 @@ static void audit_add_spki(cJSON *obj, const X509_PUBKEY *pk)
     unsigned int mdlen = 0;
     if (n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) == 1) {
         char hex[2 * EVP_MAX_MD_SIZE + 1];
-        audit_hex(md, mdlen, hex);
+        hex_encode(md, mdlen, hex);
         cJSON_AddStringToObject(obj, "public_key_sha256", hex);
     }
     OPENSSL_free(der);
@@ -275,7 +265,7 @@ static bool audit_from_certificate(struct audit *a, cJSON *obj, const char *cert
     int slen = serial != NULL ? ASN1_STRING_length(serial) : 0;
     if (slen > 0 && slen <= 64) {
         char hex[129];
-        audit_hex(ASN1_STRING_get0_data(serial), (size_t)slen, hex);
+        hex_encode(ASN1_STRING_get0_data(serial), (size_t)slen, hex);
         cJSON_AddStringToObject(obj, "serial", hex);
     }
     struct tm tm;

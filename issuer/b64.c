@@ -76,3 +76,33 @@ char *b64_encode(const void *p, size_t n)
     EVP_EncodeBlock((unsigned char *)s, p, (int)n);
     return s;
 }
+
+void hex_encode(const unsigned char *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}
+
+char *json_escape_into(char *dst, const char *s, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *dst++ = '\\';
+            *dst++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(dst, "\\u00", 4);
+            dst[4] = digits[c >> 4];
+            dst[5] = digits[c & 0x0f];
+            dst += 6;
+        } else {
+            *dst++ = (char)c;
+        }
+    }
+    return dst;
+}

@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "log.h"
 #include "mem.h"
+#include "timefmt.h"
 
 /* A replaced pair stays allocated this long. GnuTLS uses the chain and key only while it
  * builds the server's first flight, milliseconds after the retrieve callback returned, and
@@ -73,24 +75,6 @@ static int64_t tls_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void tls_format_time(time_t t, char *out, size_t n)
-{
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, n, "%lld", (long long)t);
-}
-
-static void tls_hex(const unsigned char *p, size_t n, char *out, size_t cap)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i = 0;
-    for (; i < n && 2 * i + 2 < cap; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * i] = '\0';
 }
 
 /* ---- the server pair ---- */
@@ -183,7 +167,7 @@ struct tls_pair *tls_pair_parse(const char *cert_pem, size_t cert_len, const cha
         unsigned char serial[64];
         size_t len = sizeof(serial);
         if (gnutls_x509_crt_get_serial(leaf, serial, &len) >= 0)
-            tls_hex(serial, len, p->serial, sizeof(p->serial));
+            hex_encode(serial, len, p->serial); /* len <= 64: p->serial holds 128 digits */
         p->not_after = gnutls_x509_crt_get_expiration_time(leaf);
     }
     gnutls_x509_crt_deinit(leaf);
@@ -285,14 +269,14 @@ static void tls_why(unsigned status, gnutls_x509_crt_t leaf, char *why, size_t n
         snprintf(why, n, "the client certificate's chain uses an insecure signature algorithm");
     } else if (status & GNUTLS_CERT_EXPIRED) {
         time_t t = gnutls_x509_crt_get_expiration_time(leaf);
-        tls_format_time(t, when, sizeof(when));
+        timefmt_rfc3339(t, when);
         if (t != (time_t)-1 && t < now)
             snprintf(why, n, "the client certificate expired at %s", when);
         else
             snprintf(why, n, "a CA certificate of the client certificate's chain expired");
     } else if (status & GNUTLS_CERT_NOT_ACTIVATED) {
         time_t t = gnutls_x509_crt_get_activation_time(leaf);
-        tls_format_time(t, when, sizeof(when));
+        timefmt_rfc3339(t, when);
         if (t != (time_t)-1 && t > now)
             snprintf(why, n, "the client certificate is not valid before %s", when);
         else
@@ -357,7 +341,7 @@ void tls_trust_verify(const struct tls_trust *t, const gnutls_datum_t *chain, un
     unsigned char digest[32];
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, chain[0].data, chain[0].size, digest) >= 0) {
         memcpy(out->fingerprint, "sha256:", 7);
-        tls_hex(digest, sizeof(digest), out->fingerprint + 7, sizeof(out->fingerprint) - 7);
+        hex_encode(digest, sizeof(digest), out->fingerprint + 7);
     }
     if (t == NULL) {
         snprintf(out->why, sizeof(out->why),
@@ -525,7 +509,7 @@ static struct tls_trust *tls_load_trust(const struct tls_server *s, struct tls_s
 static void tls_log_pair(const struct tls_server *s, const struct tls_pair *p, const char *what)
 {
     char until[32];
-    tls_format_time(p->not_after, until, sizeof(until));
+    timefmt_rfc3339(p->not_after, until);
     LOG(LOG_INFO, "tls", NULL, NULL,
         "%s the certificate of --api-tls-cert-file %s: serial %s, valid until %s%s", what,
         s->cert_file, p->serial, until, p->not_after < time(NULL) ? " (EXPIRED)" : "");

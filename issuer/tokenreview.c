@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "b64.h"
 #include "kube.h"
 #include "mem.h"
 #include "metrics.h"
@@ -256,27 +257,6 @@ static size_t json_len(const char *s)
     for (; *s; s++)
         n += (*s == '"' || *s == '\\') ? 2 : (unsigned char)*s < 0x20 ? 6 : 1;
     return n;
-}
-
-/* Writes s escaped for a JSON string at p; returns the end. */
-static char *json_put(char *p, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 15];
-            p += 6;
-        } else {
-            *p++ = (char)c;
-        }
-    }
-    return p;
 }
 
 /* ---- cache (lock held) ----------------------------------------------------------------------- */
@@ -535,9 +515,9 @@ static char *review_body(const char *token, const char *audience, size_t *len)
     char *out = xmalloc(n + 1);
     char *p = out;
     memcpy(p, head, sizeof head - 1);
-    p = json_put(p + sizeof head - 1, token);
+    p = json_escape_into(p + sizeof head - 1, token, strlen(token));
     memcpy(p, mid, sizeof mid - 1);
-    p = json_put(p + sizeof mid - 1, audience);
+    p = json_escape_into(p + sizeof mid - 1, audience, strlen(audience));
     memcpy(p, tail, sizeof tail);
     *len = n;
     return out;

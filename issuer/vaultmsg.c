@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "duration.h"
 #include "mem.h"
@@ -46,28 +47,6 @@ static size_t vaultmsg_json_len(const char *s, size_t n)
             out += 1;
     }
     return out;
-}
-
-/* Writes the inside of a JSON string for s at dst (room checked by the caller); returns the
- * end. */
-static char *vaultmsg_json_put(char *dst, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            *dst++ = '\\';
-            *dst++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(dst, "\\u00", 4);
-            dst[4] = hex[c >> 4];
-            dst[5] = hex[c & 0xf];
-            dst += 6;
-        } else {
-            *dst++ = (char)c;
-        }
-    }
-    return dst;
 }
 
 int vaultmsg_login_body(const char *role_id, const char *secret_id, size_t secret_len, char **json,
@@ -111,9 +90,9 @@ int vaultmsg_login_body(const char *role_id, const char *secret_id, size_t secre
     char *out = xmalloc(total + 1);
     char *p = out;
     memcpy(p, k1, sizeof(k1) - 1);
-    p = vaultmsg_json_put(p + sizeof(k1) - 1, r, rn);
+    p = json_escape_into(p + sizeof(k1) - 1, r, rn);
     memcpy(p, k2, sizeof(k2) - 1);
-    p = vaultmsg_json_put(p + sizeof(k2) - 1, s, sn);
+    p = json_escape_into(p + sizeof(k2) - 1, s, sn);
     memcpy(p, k3, sizeof(k3) - 1);
     p += sizeof(k3) - 1;
     *p = '\0';
