@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "mem.h"
+#include "utf8.h"
 
 /* ---- files ------------------------------------------------------------------------------- */
 
@@ -426,19 +428,6 @@ fail:
 
 /* ---- Status, URLs, backoff (pure) -------------------------------------------------------- */
 
-static void copy_clean(char *dst, size_t cap, const char *src)
-{
-    size_t n = strlen(src);
-    if (n > cap - 1) {
-        n = cap - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-            n--; /* cut on a UTF-8 boundary */
-    }
-    for (size_t i = 0; i < n; i++)
-        dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
-    dst[n] = '\0';
-}
-
 static long parse_retry_after(const char *s)
 {
     if (!s)
@@ -471,10 +460,10 @@ void kube_status_from_json(const cJSON *obj, long http_code, struct kube_status 
         st->code = (long)code->valuedouble;
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(obj, "reason");
     if (cJSON_IsString(reason))
-        copy_clean(st->reason, sizeof st->reason, reason->valuestring);
+        utf8_copy_printable(st->reason, sizeof st->reason, reason->valuestring, SIZE_MAX);
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
     if (cJSON_IsString(msg))
-        copy_clean(st->message, sizeof st->message, msg->valuestring);
+        utf8_copy_printable(st->message, sizeof st->message, msg->valuestring, SIZE_MAX);
     const cJSON *details = cJSON_GetObjectItemCaseSensitive(obj, "details");
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
     if (cJSON_IsNumber(ra) && ra->valuedouble > 0)

@@ -265,8 +265,7 @@ static enum list_result do_list(struct reflector *r, const char *rv, long *retry
             res = stopping(r) ? LIST_STOPPED : LIST_FAILED;
             goto out;
         }
-        if (resp.code == 410 || (resp.code == 504 && resp.status.too_large_rv) ||
-            (resp.code >= 400 && resp.status.too_large_rv)) {
+        if (resp.code == 410 || (resp.code >= 400 && resp.status.too_large_rv)) {
             res = LIST_EXPIRED;
             err_set(err, ERR_TRANSIENT, "list %s: %ld %s: %s", r->path, resp.code,
                     resp.status.reason, resp.status.message);
@@ -369,9 +368,8 @@ out:
 static int apply_event(struct reflector *r, struct watch_event *ev, struct err *err)
 {
     if (ev->type == WATCH_ERROR) {
-        struct kube_status st;
-        kube_status_from_json(ev->object, 0, &st);
-        if (ev->error_code == 410 || st.code == 410 || strcmp(ev->error_reason, "Expired") == 0 ||
+        /* watch.c read the Status object's code, reason and message already. */
+        if (ev->error_code == 410 || strcmp(ev->error_reason, "Expired") == 0 ||
             strcmp(ev->error_reason, "Gone") == 0) {
             r->expired = true;
             err_set(err, ERR_TRANSIENT, "watch expired: %s", ev->error_message);

@@ -20,6 +20,7 @@
 #include "kube.h"
 #include "mem.h"
 #include "metrics.h"
+#include "utf8.h"
 
 /* Hash buckets of the cache: a power of two, twice the entries, so chains stay short. */
 #define TR_BUCKETS 8192
@@ -52,21 +53,6 @@ struct tokenreview {
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
-
-/* A copy of s of at most max bytes with control characters replaced by '?' (for messages). */
-static void copy_clean(char *dst, size_t cap, const char *src, size_t max)
-{
-    size_t full = strlen(src), n = full;
-    if (n > max)
-        n = max;
-    if (n > cap - 1)
-        n = cap - 1;
-    while (n > 0 && n < full && ((unsigned char)src[n] & 0xC0) == 0x80)
-        n--; /* cut on a UTF-8 boundary */
-    for (size_t i = 0; i < n; i++)
-        dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
-    dst[n] = '\0';
-}
 
 static bool has_control(const char *s)
 {
@@ -112,7 +98,7 @@ int tokenreview_parse(const char *body, size_t len, const char *audience, struct
     }
     if (cJSON_IsString(e) && e->valuestring[0]) {
         char why[TOKENREVIEW_MAX_ERROR_BYTES + 1];
-        copy_clean(why, sizeof why, e->valuestring, TOKENREVIEW_MAX_ERROR_BYTES);
+        utf8_copy_printable(why, sizeof why, e->valuestring, TOKENREVIEW_MAX_ERROR_BYTES);
         err_set(err, ERR_PERMANENT, "the token is not valid: the API server's TokenReview says: %s",
                 why);
         goto done;
@@ -575,7 +561,7 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
         /* whatever kube_request said (network, TLS, timeout, a body too big), it is not the
          * caller's fault: 503 */
         char why[ERR_MSG_MAX - 64];
-        copy_clean(why, sizeof why, e.msg, sizeof why - 1);
+        utf8_copy_printable(why, sizeof why, e.msg, sizeof why - 1);
         err_set(&e, ERR_TRANSIENT, "the TokenReview could not be sent: %s", why);
     } else if (r.code == 200 || r.code == 201) {
         rc = tokenreview_parse(r.body, r.len, tr->audience, out, &e);

@@ -1,6 +1,8 @@
 /* utf8.c -- UTF-8 validation (see utf8.h). */
 #include "utf8.h"
 
+#include <string.h>
+
 size_t utf8_seq_len(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
@@ -27,4 +29,18 @@ size_t utf8_seq_len(const unsigned char *s, size_t avail)
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return len;
+}
+
+void utf8_copy_printable(char *dst, size_t cap, const char *src, size_t max)
+{
+    size_t full = strlen(src), n = full;
+    if (n > max)
+        n = max;
+    if (n > cap - 1)
+        n = cap - 1;
+    while (n > 0 && n < full && ((unsigned char)src[n] & 0xC0) == 0x80)
+        n--; /* not in the middle of a character */
+    for (size_t i = 0; i < n; i++)
+        dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
+    dst[n] = '\0';
 }

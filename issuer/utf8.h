@@ -10,4 +10,9 @@
  * surrogate, a code point past U+10FFFF or a sequence cut short. ASCII is 1. */
 size_t utf8_seq_len(const unsigned char *s, size_t avail);
 
+/* Copies at most max bytes of src into dst (cap bytes, always NUL-terminated), cut on a
+ * character boundary, control characters replaced by '?': text from the network made safe
+ * for logs, messages and conditions. */
+void utf8_copy_printable(char *dst, size_t cap, const char *src, size_t max);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "utf8.h"
 
 /* Where the structural scanner stands: it only tracks what it needs to find where an event
  * ends ({} and [] depth, strings and their escapes); cJSON validates the event afterwards. */
@@ -204,24 +205,6 @@ int watch_reader_feed(struct watch_reader *r, const char *data, size_t len, stru
     return 0;
 }
 
-/* Copies s into dst (cap bytes), cut on a UTF-8 character boundary, control characters
- * replaced by '?' so the text is safe in logs and conditions. */
-static void watch_copy_text(char *dst, size_t cap, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > cap - 1) {
-        n = cap - 1;
-        /* Back off continuation bytes so no character is cut in half. */
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    dst[n] = '\0';
-}
-
 static void watch_parse_status(const cJSON *obj, struct watch_event *ev)
 {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
@@ -229,10 +212,12 @@ static void watch_parse_status(const cJSON *obj, struct watch_event *ev)
         ev->error_code = (int)code->valuedouble;
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(obj, "reason");
     if (cJSON_IsString(reason))
-        watch_copy_text(ev->error_reason, sizeof(ev->error_reason), reason->valuestring);
+        utf8_copy_printable(ev->error_reason, sizeof(ev->error_reason), reason->valuestring,
+                            SIZE_MAX);
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
     if (cJSON_IsString(msg))
-        watch_copy_text(ev->error_message, sizeof(ev->error_message), msg->valuestring);
+        utf8_copy_printable(ev->error_message, sizeof(ev->error_message), msg->valuestring,
+                            SIZE_MAX);
 }
 
 /* Maps one complete event's text into *ev. On error *ev is left zeroed. */
@@ -276,7 +261,7 @@ static int watch_parse_event(const char *text, size_t n, uint64_t at, struct wat
         t++;
     if (t == sizeof(types) / sizeof(types[0])) {
         char shown[48];
-        watch_copy_text(shown, sizeof(shown), type->valuestring);
+        utf8_copy_printable(shown, sizeof(shown), type->valuestring, SIZE_MAX);
         cJSON_Delete(root);
         err_set(err, ERR_INVALID,
                 "watch event at byte %llu of the stream has unknown type \"%s\" (expected "
