@@ -1248,10 +1248,7 @@ static void eval_selector(struct msgw *w, const struct policy *p, const struct p
     eval_requester(w, p, r);
     if (p->has_sel_ns) {
         const char *ns = r->namespace != NULL ? r->namespace : "";
-        bool ok = false;
-        for (size_t i = 0; i < p->sel_ns.n && !ok; i++)
-            ok = fnmatch(p->sel_ns.v[i], ns, 0) == 0;
-        if (!ok) {
+        if (!glob_any(&p->sel_ns, ns, 0)) {
             mw_begin(w);
             mw_str(w, "namespace ");
             mw_quote(w, ns);
