@@ -415,6 +415,7 @@ void audit_record(struct audit *a, const struct audit_record *r)
     audit_add_str(obj, "issuer", r->issuer, AUDIT_FIELD_MAX);
     audit_add_str(obj, "namespace", r->ns, AUDIT_FIELD_MAX);
     audit_add_str(obj, "name", r->name, AUDIT_FIELD_MAX);
+    audit_add_str(obj, "uid", r->uid, AUDIT_FIELD_MAX);
     bool from_cert = r->certificate_b64 != NULL && r->certificate_b64[0] != '\0' &&
                      audit_from_certificate(a, obj, r->certificate_b64);
     if (!from_cert && r->csr_b64 != NULL && r->csr_b64[0] != '\0')
@@ -463,6 +464,7 @@ void audit_request(struct audit *a, const char *front_door, const struct caller 
         .issuer = cr != NULL ? issuer : NULL,
         .ns = cr != NULL ? cr->namespace : NULL,
         .name = cr != NULL ? cr->name : NULL,
+        .uid = cr != NULL ? cr->uid : NULL,
         .csr_b64 = cr != NULL ? cr->request_b64 : NULL,
         .certificate_b64 = cr != NULL && strcmp(outcome, "issued") == 0 ? cr->certificate : NULL,
         .outcome = outcome,

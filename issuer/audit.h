@@ -37,6 +37,7 @@ struct audit_record {
     const char *policy;          /* the policy the request used or named */
     const char *issuer;          /* "ClusterIssuer/NAME" or "Issuer/NS/NAME" */
     const char *ns, *name;       /* the request's namespace/name (none for the Firefly shape) */
+    const char *uid;             /* the request's metadata.uid (none before it is stored) */
     const char *csr_b64;         /* spec.request as sent (base64 of a PEM CSR) */
     const char *certificate_b64; /* status.certificate (base64 of a PEM chain, leaf first) */
     const char *outcome;         /* "issued", "denied", "failed", "pending", "unauthenticated",

@@ -315,6 +315,7 @@ static void test_issued_from_leaf(void **state)
         .issuer = "ClusterIssuer/test-ca",
         .ns = "default",
         .name = "ok",
+        .uid = "6f1c2c1e-8d0b-4b7e-9a51-0f3f0e6c2d11",
         .csr_b64 = csr_b64,
         .certificate_b64 = chain_b64,
         .outcome = "issued",
@@ -342,6 +343,7 @@ static void test_issued_from_leaf(void **state)
     assert_string_equal(str(o, "issuer"), "ClusterIssuer/test-ca");
     assert_string_equal(str(o, "namespace"), "default");
     assert_string_equal(str(o, "name"), "ok");
+    assert_string_equal(str(o, "uid"), "6f1c2c1e-8d0b-4b7e-9a51-0f3f0e6c2d11");
     assert_string_equal(str(o, "public_key_sha256"), want_spki);
     assert_string_equal(str(o, "serial"), want_serial);
     assert_string_equal(str(o, "not_after"), want_after);
