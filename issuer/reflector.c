@@ -501,8 +501,11 @@ static void *run(void *arg)
         if (r->expired || code == 410) {
             STAT_INC(r, expired);
             LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "watch expired at %s; relisting", r->rv);
-            snprintf(list_rv, sizeof list_rv, "%s", r->rv);
-            list_rv_set = r->rv[0] != '\0';
+            /* A quorum read, as client-go relists after "too old resource version": a paged
+             * list at the expired RV is served exactly at that RV (etcd may still hold it while
+             * the API server's watch cache does not), and watching from it again expires again:
+             * a relist loop that never catches up. */
+            list_rv_set = false;
             need_list = true;
             continue;
         }
