@@ -570,6 +570,7 @@ static int csr_read_subject(struct csr *c, struct err *err)
         case NID_countryName: dst = &c->country; break;
         case NID_stateOrProvinceName: dst = &c->province; break;
         case NID_localityName: dst = &c->locality; break;
+        case NID_serialNumber: dst = &c->serial_number; break;
         default: break;
         }
         char sn[80], label[96];
@@ -962,10 +963,10 @@ void csr_free(struct csr *csr)
         return;
     X509_REQ_free(csr->req);
     EVP_PKEY_free(csr->pkey);
-    struct strv *all[] = {&csr->common_name,   &csr->organization,   &csr->organizational_unit,
-                          &csr->country,       &csr->province,       &csr->locality,
-                          &csr->other_subject, &csr->dns_names,      &csr->ip_addresses,
-                          &csr->uris,          &csr->email_addresses};
+    struct strv *all[] = {&csr->common_name,   &csr->organization,  &csr->organizational_unit,
+                          &csr->country,       &csr->province,      &csr->locality,
+                          &csr->serial_number, &csr->other_subject, &csr->dns_names,
+                          &csr->ip_addresses,  &csr->uris,          &csr->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
     free(csr);

@@ -33,7 +33,8 @@ struct csr {
 
     /* Subject, each attribute's values in CSR order (UTF-8). */
     struct strv common_name, organization, organizational_unit, country, province, locality;
-    /* Short names (OpenSSL's, e.g. "street", "serialNumber") of any other subject attribute. */
+    struct strv serial_number; /* serialNumber (2.5.4.5), not the certificate serial */
+    /* Short names (OpenSSL's, e.g. "street", "title") of any other subject attribute. */
     struct strv other_subject;
     bool subject_empty;
 

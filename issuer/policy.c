@@ -42,7 +42,7 @@ struct rule {
 };
 
 /* Subject attributes then SAN types, in the order violations are reported. */
-enum field { F_CN, F_O, F_OU, F_C, F_ST, F_L, F_DNS, F_IP, F_URI, F_EMAIL, F_COUNT };
+enum field { F_CN, F_O, F_OU, F_C, F_ST, F_L, F_SERIAL, F_DNS, F_IP, F_URI, F_EMAIL, F_COUNT };
 #define F_FIRST_SAN F_DNS
 
 static const struct {
@@ -56,6 +56,7 @@ static const struct {
     [F_C] = {"subject", "country", offsetof(struct csr, country)},
     [F_ST] = {"subject", "province", offsetof(struct csr, province)},
     [F_L] = {"subject", "locality", offsetof(struct csr, locality)},
+    [F_SERIAL] = {"subject", "serialNumber", offsetof(struct csr, serial_number)},
     [F_DNS] = {"sans", "dnsNames", offsetof(struct csr, dns_names)},
     [F_IP] = {"sans", "ipAddresses", offsetof(struct csr, ip_addresses)},
     [F_URI] = {"sans", "uris", offsetof(struct csr, uris)},

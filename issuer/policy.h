@@ -86,16 +86,17 @@ struct policy_request {
  * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
  * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
- * organization, organizationalUnit, country, province, locality), other subject attributes,
- * sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each "; "-separated item
- * counts one (the disallowed values of one field share an item). Values are quoted, escaped
- * (\xNN for control bytes and invalid UTF-8) and cut to POLICY_MAX_VALUE_ECHO bytes; the
- * message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes ending in "...". msg may be NULL
- * (msglen 0) to only count. A NULL r->csr is itself a violation. Validity never is (see
- * policy_validity). A requester not admitted is one item naming it and its groups (or its
- * certificate's names), e.g. `requester "system:serviceaccount:team-b:ci" (groups
- * "system:serviceaccounts", "system:serviceaccounts:team-b") is not admitted by
- * spec.selector.requesters`. Thread-safe; deterministic. */
+ * organization, organizationalUnit, country, province, locality, serialNumber), other subject
+ * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * "; "-separated item counts one (the disallowed values of one field share an item). Values
+ * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
+ * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
+ * ending in "...". msg may be NULL (msglen 0) to only count. A NULL r->csr is itself a
+ * violation. Validity never is (see policy_validity). A requester not admitted is one item
+ * naming it and its groups (or its certificate's names), e.g. `requester
+ * "system:serviceaccount:team-b:ci" (groups "system:serviceaccounts",
+ * "system:serviceaccounts:team-b") is not admitted by spec.selector.requesters`. Thread-safe;
+ * deterministic. */
 int policy_evaluate(const struct policy *p, const struct policy_request *r, char *msg,
                     size_t msglen);
 

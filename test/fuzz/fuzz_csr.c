@@ -43,10 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
     if (sans > CSR_MAX_SANS || c->n_ext_key_usage > USAGE_COUNT)
         abort();
-    const struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
-                                &c->country,       &c->province,       &c->locality,
-                                &c->other_subject, &c->dns_names,      &c->ip_addresses,
-                                &c->uris,          &c->email_addresses};
+    const struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
+                                &c->country,       &c->province,      &c->locality,
+                                &c->serial_number, &c->other_subject, &c->dns_names,
+                                &c->ip_addresses,  &c->uris,          &c->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         fuzz_check_strv(all[i]);
     struct err cerr = {0};

@@ -28,6 +28,7 @@ static void csr_build(struct csr *c)
 {
     static const char *const cn[] = {"istiod.istio-system.svc"};
     static const char *const org[] = {"Acme", "caf\xc3\xa9"};
+    static const char *const serial[] = {"283745098234750982347509823745"};
     static const char *const other[] = {"street"};
     static const char *const dns[] = {"istiod.istio-system.svc", "a.b.svc.cluster.local",
                                       "evil.com", ""};
@@ -38,6 +39,7 @@ static void csr_build(struct csr *c)
     snprintf(c->key_alg, sizeof(c->key_alg), "EC_P256");
     fill(&c->common_name, cn, 1);
     fill(&c->organization, org, 2);
+    fill(&c->serial_number, serial, 1);
     fill(&c->other_subject, other, 1);
     fill(&c->dns_names, dns, 4);
     fill(&c->ip_addresses, ips, 3);
@@ -47,10 +49,10 @@ static void csr_build(struct csr *c)
 
 static void csr_clear(struct csr *c)
 {
-    struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
-                          &c->country,       &c->province,       &c->locality,
-                          &c->other_subject, &c->dns_names,      &c->ip_addresses,
-                          &c->uris,          &c->email_addresses};
+    struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
+                          &c->country,       &c->province,      &c->locality,
+                          &c->serial_number, &c->other_subject, &c->dns_names,
+                          &c->ip_addresses,  &c->uris,          &c->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
 }

@@ -628,6 +628,14 @@ CASES = [
      "refuse", "spec.sans.dnsNames", "refuse", None),
     ("policy max with rule Forbidden", policy({"sans": {"uris": {"rule": "Forbidden", "max": 1}}}),
      "refuse", "spec.sans.uris", "refuse", None),
+    ("policy serialNumber allowed with rule Forbidden",
+     policy({"subject": {"serialNumber": {"rule": "Forbidden", "allowed": ["[0-9]+"]}}}),
+     "refuse", "spec.subject.serialNumber", "refuse", None),
+    ("policy serialNumber rule missing", policy({"subject": {"serialNumber": {"max": 1}}}),
+     "refuse", "spec.subject.serialNumber.rule", "refuse", None),
+    ("policy serialNumber max over 1000",
+     policy({"subject": {"serialNumber": {"rule": "Optional", "max": 1001}}}),
+     "refuse", "spec.subject.serialNumber.max", "refuse", None),
     ("policy negative max", dns(rule="Optional", max=-1),
      "refuse", "spec.sans.dnsNames.max", "refuse", None),
     ("policy max over 1000", dns(rule="Optional", max=1001),
@@ -688,13 +696,20 @@ CASES = [
     ("policy every subject and SAN rule", policy({
         "subject": {k: {"rule": "Optional"} for k in (
             "commonName", "organization", "organizationalUnit", "country", "province",
-            "locality")},
+            "locality", "serialNumber")},
         "sans": {"dnsNames": {"rule": "Required", "min": 1000, "max": 1000},
                  "ipAddresses": {"rule": "Optional", "allowed": ["10.0.0.0/8", "::1",
                                                                  "2001:db8::/32"]},
                  "uris": {"rule": "Forbidden"}, "emailAddresses": {"rule": "Optional"}},
         "selector": {"namespaces": ["team-*"], "issuers": ["Issuer/*", "ClusterIssuer/x"]},
         "isCA": True}), "accept", None, "accept", None),
+    ("policy for SPIRE's upstream CA (C, O, serialNumber)", policy({
+        "subject": {"country": {"rule": "Optional", "allowed": ["US"], "max": 1},
+                    "organization": {"rule": "Required", "allowed": ["SPIFFE"], "max": 1},
+                    "serialNumber": {"rule": "Required", "allowed": ["[0-9]{1,64}"], "min": 1,
+                                     "max": 1}},
+        "sans": {"uris": {"rule": "Required", "allowed": ["spiffe://example\\.org"], "max": 1}},
+        "usages": ["cert sign", "crl sign"], "isCA": True}), "accept", None, "accept", None),
     ("policy requesters of every kind", requesters(
         users=["alice", "system:serviceaccount:ci:*"], serviceAccounts=["team-a/*", "*/deployer"],
         groups=["system:serviceaccounts:team-b"],
@@ -803,11 +818,20 @@ def run_json(cmd, stdin=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--yaml2json", required=True, help="the yaml2json helper binary")
-    ap.add_argument("--crdagree", required=True, help="the crdagree helper binary")
-    ap.add_argument("--crd", action="append", required=True, help="a CRD file (repeat)")
+    ap.add_argument("--dump-cases", action="store_true",
+                    help="print the known cases as JSON ({name, object, verdict, field}) and stop "
+                         "(test/e2e applies them to the real API server)")
+    ap.add_argument("--yaml2json", help="the yaml2json helper binary")
+    ap.add_argument("--crdagree", help="the crdagree helper binary")
+    ap.add_argument("--crd", action="append", help="a CRD file (repeat)")
     ap.add_argument("manifests", nargs="*", help="YAML manifests whose objects to check")
     a = ap.parse_args()
+    if a.dump_cases:
+        json.dump([{"name": n, "object": o, "verdict": v, "field": f} for n, o, v, f, _, _ in CASES],
+                  sys.stdout)
+        return 0
+    if not (a.yaml2json and a.crdagree and a.crd):
+        ap.error("--yaml2json, --crdagree and --crd are required")
 
     # 1. the CRDs
     crds = {}  # kind -> CRD document

@@ -3,7 +3,8 @@
 # `csr` (openssl req options), `request` (key=value: namespace, issuer, policy, duration, usages,
 # isCA) and `expect` (one check a line: code N | message TEXT (in a condition's message, or a
 # Status error's) | contains TEXT (anywhere in the body) | not-contains TEXT | reason R | verify |
-# ca | pubkey | sans TEXT | eku TEXT | ku TEXT | lifetime-hours N).
+# ca | pubkey | subject TEXT (as "C=US, O=SPIFFE") | sans TEXT | eku TEXT | ku TEXT |
+# lifetime-hours N).
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 
@@ -33,6 +34,7 @@ for dir in test/integration/cases/*/; do
         chain_out "$resp" "$WORK/$case"
         check "$name" openssl verify -CAfile "$WORK/$case.ca.pem" -untrusted "$WORK/$case.chain.pem" "$WORK/$case.leaf.pem" ;;
       ca) check "$name" cmp -s "$WORK/$case.ca.pem" "$WORK/ca/root.crt" ;;
+      subject) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -subject -nameopt sep_comma_plus_space,sname | sed 's/^subject=//')" = "$arg" ;;
       sans) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext subjectAltName | tail -n +2 | sed 's/^ *//')" = "$arg" ;;
       eku) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext extendedKeyUsage | tail -n +2 | sed 's/^ *//')" = "$arg" ;;
       ku) check "$name" test "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -ext keyUsage | tail -n +2 | sed 's/^ *//')" = "$arg" ;;

@@ -662,6 +662,60 @@ static void test_other_csr_extensions_not_copied(void **state)
     X509_REQ_free(csr.req);
 }
 
+/* SPIRE's UpstreamAuthority asks for its CA as C=US, O=SPIFFE, serialNumber=<decimal>: the
+ * subject, serialNumber included, is copied as requested, byte for byte. */
+static void test_subject_serial_number_kept(void **state)
+{
+    (void)state;
+    static const char serial[] = "283745098234750982347509823745";
+    struct csr csr = {0};
+    csr.req = mkreq(F.kleaf, NULL, "URI:spiffe://example.org", NID_undef, NULL);
+    X509_NAME *name = X509_REQ_get_subject_name(csr.req);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "C", MBSTRING_UTF8,
+                                                (const unsigned char *)"US", -1, -1, 0),
+                     1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                                (const unsigned char *)"SPIFFE", -1, -1, 0),
+                     1);
+    assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_serialNumber, MBSTRING_UTF8,
+                                                (const unsigned char *)serial, -1, -1, 0),
+                     1);
+    assert_true(X509_REQ_sign(csr.req, F.kleaf, md_for(F.kleaf)) > 0);
+    csr.key_type = CSR_KEY_EC;
+    snprintf(csr.key_alg, sizeof(csr.key_alg), "EC_P256");
+    struct sign_params p = params(DAY, true, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(NULL, &csr, &p, &out);
+
+    const X509_NAME *got = X509_get_subject_name(leaf);
+    assert_int_equal(X509_NAME_cmp(got, X509_REQ_get_subject_name(csr.req)), 0);
+    unsigned char *want_der = NULL, *got_der = NULL;
+    int want_len = i2d_X509_NAME(X509_REQ_get_subject_name(csr.req), &want_der);
+    int got_len = i2d_X509_NAME(got, &got_der);
+    assert_true(want_len > 0);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got_der, want_der, (size_t)want_len);
+    OPENSSL_free(want_der);
+    OPENSSL_free(got_der);
+    assert_int_equal(X509_NAME_entry_count(got), 3);
+    int idx = X509_NAME_get_index_by_NID(got, NID_serialNumber, -1);
+    assert_int_equal(idx, 2);
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(got, idx));
+    assert_int_equal(ASN1_STRING_length(v), (int)strlen(serial));
+    assert_memory_equal(ASN1_STRING_get0_data(v), serial, strlen(serial));
+    /* The attribute is not the certificate's serial, which stays Ember's random one. */
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    char *dec = BN_bn2dec(bn);
+    assert_string_not_equal(dec, serial);
+    OPENSSL_free(dec);
+    BN_free(bn);
+    assert_int_equal(X509_check_ca(leaf), 1);
+    assert_int_equal(verify_chain(out.chain_pem, F.root, NOW), 1);
+    X509_free(leaf);
+    sign_result_free(&out);
+    X509_REQ_free(csr.req);
+}
+
 /* Each supported CA key type signs with its digest and the leaf verifies. */
 static void test_ca_key_types(void **state)
 {
@@ -1043,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_public_key_equals_csr),
         cmocka_unit_test(test_is_ca_leaf),
         cmocka_unit_test(test_other_csr_extensions_not_copied),
+        cmocka_unit_test(test_subject_serial_number_kept),
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),
         cmocka_unit_test(test_load_rejects_non_ca),

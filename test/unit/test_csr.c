@@ -214,6 +214,8 @@ static unsigned char *full_der(size_t *len)
     b_subject(&b, "CN", "web.default.svc");
     b_subject(&b, "street", "Main St 1");
     b_subject(&b, "serialNumber", "42");
+    b_subject(&b, "title", "Chief");
+    b_subject(&b, "serialNumber", "0017");
     b_ext_conf(&b, NID_subject_alt_name,
                "DNS:web.default.svc,DNS:web.default.svc.cluster.local,IP:10.0.0.1,"
                "IP:2001:0db8:0:0::1,URI:spiffe://cluster.local/ns/default/sa/web,"
@@ -248,9 +250,14 @@ static void test_full_request_fields(void **state)
     assert_string_equal(c->country.v[0], "DE");
     assert_string_equal(c->province.v[0], "Berlin");
     assert_string_equal(c->locality.v[0], "Kreuzberg");
+    /* serialNumber (2.5.4.5) is a field of its own, values in CSR order, text as sent. */
+    assert_int_equal(c->serial_number.n, 2);
+    assert_string_equal(c->serial_number.v[0], "42");
+    assert_string_equal(c->serial_number.v[1], "0017");
     assert_int_equal(c->other_subject.n, 2);
     assert_true(strv_contains(&c->other_subject, "street"));
-    assert_true(strv_contains(&c->other_subject, "serialNumber"));
+    assert_true(strv_contains(&c->other_subject, "title"));
+    assert_false(strv_contains(&c->other_subject, "serialNumber"));
     assert_int_equal(c->dns_names.n, 2);
     assert_string_equal(c->dns_names.v[1], "web.default.svc.cluster.local");
     assert_int_equal(c->ip_addresses.n, 2);

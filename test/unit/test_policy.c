@@ -103,10 +103,10 @@ static void add(struct strv *sv, ...)
 
 static void csr_clear(struct csr *c)
 {
-    struct strv *all[] = {&c->common_name,   &c->organization,   &c->organizational_unit,
-                          &c->country,       &c->province,       &c->locality,
-                          &c->other_subject, &c->dns_names,      &c->ip_addresses,
-                          &c->uris,          &c->email_addresses};
+    struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
+                          &c->country,       &c->province,      &c->locality,
+                          &c->serial_number, &c->other_subject, &c->dns_names,
+                          &c->ip_addresses,  &c->uris,          &c->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
 }
@@ -480,11 +480,63 @@ static void test_other_subject_attributes_denied(void **state)
     add(&c.other_subject, "street", NULL);
     struct policy_request r = req_for(&c);
     expect_eval(p, &r, 1, "policy \"mesh\": subject attribute \"street\" not allowed");
-    add(&c.other_subject, "serialNumber", NULL);
-    expect_eval(p, &r, 1,
-                "policy \"mesh\": subject attributes \"street\", \"serialNumber\" not allowed");
+    add(&c.other_subject, "title", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject attributes \"street\", \"title\" not allowed");
     csr_clear(&c);
     policy_free(p);
+}
+
+/* SPIRE's UpstreamAuthority asks for its CA with C=US, O=SPIFFE, serialNumber=<decimal>. */
+static void test_serial_number_is_a_subject_field(void **state)
+{
+    (void)state;
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.country, "US", NULL);
+    add(&c.organization, "SPIFFE", NULL);
+    add(&c.serial_number, "283745098234750982347509823745", NULL);
+    struct policy_request r = req_for(&c);
+
+    /* Left out: Forbidden, with the same message as the other subject fields. */
+    struct policy *p = load_ok("{'subject':{'country':{'rule':'Optional'},"
+                               "'organization':{'rule':'Optional'}}}");
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": subject.serialNumber: forbidden, got "
+                "\"283745098234750982347509823745\"");
+    policy_free(p);
+
+    /* Allowed by a rule. */
+    p = load_ok("{'subject':{'country':{'rule':'Optional','allowed':['US']},"
+                "'organization':{'rule':'Optional','allowed':['SPIFFE']},"
+                "'serialNumber':{'rule':'Optional','allowed':['[0-9]{1,40}'],'max':1}}}");
+    expect_eval(p, &r, 0, "");
+    /* Not matching allowed; more than max. */
+    strv_free(&c.serial_number);
+    add(&c.serial_number, "12a", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject.serialNumber \"12a\" not allowed");
+    strv_free(&c.serial_number);
+    add(&c.serial_number, "1", "2", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject.serialNumber: 2 values, at most 1 allowed");
+    /* Optional: a request without one passes. */
+    strv_free(&c.serial_number);
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+
+    /* Required, with min. */
+    p = load_ok("{'subject':{'country':{'rule':'Optional'},'organization':{'rule':'Optional'},"
+                "'serialNumber':{'rule':'Required','min':1}}}");
+    expect_eval(p, &r, 1, "policy \"mesh\": subject.serialNumber: required, none given");
+    add(&c.serial_number, "7", NULL);
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+
+    /* Validated like the other rules. */
+    bad_spec("{'subject':{'serialNumber':{'rule':'Forbidden','allowed':['x']}}}",
+             "spec.subject.serialNumber.allowed: not meaningful with rule Forbidden");
+    bad_spec("{'subject':{'serialNumber':{'rule':'Optional','allowed':['(']}}}",
+             "spec.subject.serialNumber.allowed[0]");
+    bad_spec("{'subject':{'serialNumber':{}}}", "spec.subject.serialNumber");
+    csr_clear(&c);
 }
 
 static void expect_key(const struct policy *p, const char *alg, const char *want_msg)
@@ -1059,6 +1111,7 @@ static void test_every_violation_in_fixed_order(void **state)
     add(&c.common_name, "evil.com", NULL);
     add(&c.organization, "Acme", NULL);
     add(&c.country, "NL", NULL);
+    add(&c.serial_number, "42", NULL);
     add(&c.other_subject, "street", NULL);
     add(&c.dns_names, "ok.svc", "evil.com", "also.evil", NULL);
     add(&c.ip_addresses, "10.0.0.1", NULL);
@@ -1077,6 +1130,7 @@ static void test_every_violation_in_fixed_order(void **state)
         "subject.commonName \"evil.com\" not allowed; "
         "subject.organization: forbidden, got \"Acme\"; "
         "subject.country: forbidden, got \"NL\"; "
+        "subject.serialNumber: forbidden, got \"42\"; "
         "subject attribute \"street\" not allowed; "
         "sans.dnsNames \"evil.com\", \"also.evil\" not allowed; "
         "sans.ipAddresses: forbidden, got \"10.0.0.1\"; "
@@ -1085,11 +1139,11 @@ static void test_every_violation_in_fixed_order(void **state)
         "usages \"code signing\" not allowed (allowed: digital signature, key encipherment, "
         "server auth, client auth); "
         "isCA not allowed (spec.isCA is false)";
-    expect_eval(p, &r, 13, want);
+    expect_eval(p, &r, 14, want);
     /* Deterministic: the same answer every time. */
-    expect_eval(p, &r, 13, want);
+    expect_eval(p, &r, 14, want);
     /* Counting without a buffer. */
-    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 13);
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 14);
     csr_clear(&c);
     policy_free(p);
 }
@@ -1195,6 +1249,7 @@ int main(void)
         cmocka_unit_test(test_rule_option_combinations_validated),
         cmocka_unit_test(test_left_out_means_forbidden_and_allowed_left_out_means_any),
         cmocka_unit_test(test_other_subject_attributes_denied),
+        cmocka_unit_test(test_serial_number_is_a_subject_field),
         cmocka_unit_test(test_key_algorithms),
         cmocka_unit_test(test_selector),
         cmocka_unit_test(test_requesters_parse),
