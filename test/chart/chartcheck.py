@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""chartcheck.py -- checks one rendering of charts/ember-issuer (test/chart/render.go --output json).
+"""chartcheck.py -- checks one rendering of charts/ember-issuer (`chart-render -o json`, built
+from test/e2e/tools/cmd/chart-render: helm's own library rendering as `helm template` does).
 
 Python 3 standard library only. Prints "ok - LABEL: ..." / "not ok - LABEL: ..." lines; exits 1 on
 any failure. Used by test/integration/test_chart.sh:

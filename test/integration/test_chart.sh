@@ -1,96 +1,67 @@
 #!/usr/bin/env bash
-# test_chart.sh -- the Helm chart charts/ember-issuer, rendered as `helm template` renders it
-# (test/chart/render.go: text/template + sprig + helm's functions, values.yaml, -f, --set and
-# values.schema.json) with the default values, with every examples/**/ember-issuer-values*.yaml
-# and with variants that turn each switch; test/chart/chartcheck.py checks each rendering
-# (kinds, RBAC exactly, restricted securityContext, args against --help, probes and ports,
-# CRDs = api/). Then: the binary accepts the rendered args; values typos and wrong types are
-# refused by the schema with a message; the chart refuses unsafe combinations; the chart
-# README's values table and README.md's helm commands are true; mutated copies of the chart
-# (an unconditional tokenreviews rule, a writable mount, a NetworkPolicy for other pods) are
-# caught; and the real binary, given exactly the chart's RBAC on the strict fake API server,
-# leads, approves and issues.
+# test_chart.sh -- the Helm chart charts/ember-issuer, rendered by real helm: the helm CLI and
+# test/e2e/tools/cmd/chart-render (helm v3's own library, as `helm template` renders: values.yaml,
+# -f, --set, --set-string and values.schema.json), both built from test/e2e/tools/go.mod into
+# the e2e cache (test/e2e/lib.sh's e2e_build; Go 1.26 at /usr/local/go). `helm lint --strict`
+# passes; the chart renders with the default values, with every
+# examples/**/ember-issuer-values*.yaml and with variants that turn each switch;
+# test/chart/chartcheck.py checks each rendering (kinds, RBAC exactly, restricted
+# securityContext, args against --help, probes and ports, CRDs = api/). Then: the binary accepts
+# the rendered args; values typos and wrong types are refused by the schema with a message; the
+# chart refuses unsafe combinations; the chart README's values table and README.md's helm
+# commands are true; mutated copies of the chart (an unconditional tokenreviews rule, a writable
+# mount, a NetworkPolicy for other pods) are caught; and the real binary, given exactly the
+# chart's RBAC on the strict fake API server, leads, approves and issues.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 
 CHART=charts/ember-issuer
 CHECK="python3 test/chart/chartcheck.py"
 
-if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; then
-  not_ok "Go and the chart renderer's packages are installed (make deps-chart)"
+# helm and chart-render, built once per content of test/e2e/tools (cached under
+# /var/cache/ember-e2e/bin/tools-KEY; the first build takes minutes). lib.sh runs in a subshell:
+# its Go environment (/usr/local/go first on PATH, the e2e caches) stays there.
+if ! goerr=$( (. test/e2e/lib.sh && e2e_go_env) 2>&1 ); then
+  not_ok "rendering the chart with real helm needs Go 1.26 at /usr/local/go"
+  printf '# %s\n' "$goerr"
   exit 1
 fi
-mkdir -p build/gocache
-if GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$PWD/build/gocache" GOFLAGS= \
-    go build -o "$WORK/render" ./test/chart 2>"$WORK/go.log"; then
-  ok "build the chart renderer test/chart/render.go"
+if TOOLS=$( (. test/e2e/lib.sh && e2e_build tools) 2>"$WORK/tools.log" ); then
+  ok "helm and chart-render are built from test/e2e/tools ($("$TOOLS/helm" version --template '{{.Version}}' 2>&1))"
 else
-  not_ok "build the chart renderer test/chart/render.go"; cat "$WORK/go.log"; exit 1
+  not_ok "helm and chart-render are built from test/e2e/tools"; cat "$WORK/tools.log"; exit 1
 fi
-RENDER="$WORK/render"
+HELM="$TOOLS/helm"
+RENDER="$TOOLS/chart-render"
+# /var/cache/ember-e2e/bin/helm/helm: the current helm for the end-to-end harness too.
+hdir="${E2E_CACHE:-/var/cache/ember-e2e}/bin/helm"
+mkdir -p "$hdir" && ln -sfn "$HELM" "$hdir/helm.new.$$" && mv -Tf "$hdir/helm.new.$$" "$hdir/helm"
+# helm keeps its config, cache and data under $WORK, not in the user's home.
+export HELM_CONFIG_HOME="$WORK/helm/config" HELM_CACHE_HOME="$WORK/helm/cache" HELM_DATA_HOME="$WORK/helm/data"
 
-# The renderer behaves as helm on a small chart that uses what helm adds to Go templates.
-fx="$WORK/fixture"
-mkdir -p "$fx/templates" "$fx/files"
-printf 'apiVersion: v2\nname: fixture\nversion: 1.2.3\nappVersion: "9.9"\n' >"$fx/Chart.yaml"
-printf 'big: 1048576\ntplText: "{{ .Release.Name }}-x"\ndropme: 1\ndeep: {a: 1, b: 2}\nobj: {k: [1, "two"]}\n' >"$fx/values.yaml"
-printf 'hello\n' >"$fx/files/a.txt"; printf 'x\n' >"$fx/files/b.txt"
-printf '{{- define "t.name" -}}{{ .Chart.Name }}-inc{{- end -}}\n' >"$fx/templates/_h.tpl"
-cat >"$fx/templates/cm.yaml" <<'TPL'
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-cm
-  namespace: {{ .Release.Namespace }}
-data:
-  chart: {{ printf "%s-%s-%s" .Chart.Name .Chart.Version .Chart.AppVersion | quote }}
-  missing: "{{ .Values.nope }}"
-  big: "{{ .Values.big }}"
-  bigint: "{{ .Values.big | int }}"
-  tpl: {{ tpl .Values.tplText . | quote }}
-  include: {{ include "t.name" . | quote }}
-  has: {{ .Capabilities.APIVersions.Has "apps/v1" | quote }}
-  hasextra: {{ .Capabilities.APIVersions.Has "x.example.com/v1" | quote }}
-  minor: {{ .Capabilities.KubeVersion.Minor | quote }}
-  file: {{ .Files.Get "files/a.txt" | trim | quote }}
-  glob: {{ len (.Files.Glob "files/*.txt") | quote }}
-  lookup: {{ lookup "v1" "Secret" "ns" "x" | len | quote }}
-  json: {{ .Values.obj | toJson | quote }}
-  yaml: {{ (fromYaml "a: [1]").a | toJson | quote }}
-  setint: {{ kindOf .Values.setint | quote }}
-  setstr: {{ kindOf .Values.setstr | quote }}
-  setlist: {{ .Values.lst | toJson | quote }}
-  dropped: {{ hasKey .Values "dropme" | quote }}
-  deep: {{ printf "%v%v" .Values.deep.a .Values.deep.b | quote }}
-  template: {{ .Template.Name | quote }}
-TPL
-printf 'deep: {b: 3}\n' >"$fx/override.yaml"
-if "$RENDER" --name rel --namespace ns -o json -f "$fx/override.yaml" --set setint=5,dropme=null \
-    --set-string setstr=5 --set 'lst={a,b}' --api-versions x.example.com/v1 --kube-version v1.29.3 \
-    "$fx" >"$WORK/fixture.json" 2>"$WORK/fixture.err"; then
-  python3 - "$WORK/fixture.json" <<'PY'
-import json, sys
-got = json.load(open(sys.argv[1]))["manifests"][0]["object"]["data"]
-want = {"chart": "fixture-1.2.3-9.9", "missing": "", "big": "1.048576e+06", "bigint": "1048576",
-        "tpl": "rel-x", "include": "fixture-inc", "has": "true", "hasextra": "true", "minor": "29",
-        "file": "hello", "glob": "2", "lookup": "0", "json": '{"k":[1,"two"]}', "yaml": "[1]",
-        "setint": "int64", "setstr": "string", "setlist": '["a","b"]', "dropped": "false", "deep": "13",
-        "template": "fixture/templates/cm.yaml"}
-for k, v in want.items():
-    print("%s - the renderer as helm: %s -> %r%s" % ("ok" if got.get(k) == v else "not ok", k, v,
-          "" if got.get(k) == v else " (got %r)" % got.get(k)))
-PY
+for lint in "lint" "lint --strict"; do
+  # shellcheck disable=SC2086 # $lint is two words on purpose
+  if "$HELM" $lint "$CHART" >"$WORK/lint.out" 2>&1; then
+    ok "helm $lint $CHART"
+  else
+    not_ok "helm $lint $CHART"; cat "$WORK/lint.out"
+  fi
+done
+sed -n 's/^\(\[[A-Z]*\]\)/# helm lint: \1/p' "$WORK/lint.out"
+# chart-render is `helm template`: the same bytes, with values files, --set, --set-string,
+# --api-versions and --kube-version passed through.
+printf 'log:\n  level: debug\n' >"$WORK/same.yaml"
+same_args=(--namespace pki -f "$WORK/same.yaml" --set api.enabled=true,api.allowUnauthenticated=true
+  --set-string podLabels.n=5 --api-versions monitoring.coreos.com/v1 --kube-version v1.30.2
+  --set metrics.serviceMonitor.enabled=true)
+if "$HELM" template rel "$CHART" "${same_args[@]}" >"$WORK/same.helm" 2>"$WORK/same.err" &&
+   "$RENDER" --name rel "${same_args[@]}" "$CHART" >"$WORK/same.render" 2>>"$WORK/same.err" &&
+   cmp -s "$WORK/same.helm" "$WORK/same.render"; then
+  ok "chart-render -o yaml prints exactly what \`helm template\` prints"
 else
-  not_ok "the renderer renders its fixture chart"; cat "$WORK/fixture.err"
+  not_ok "chart-render -o yaml prints exactly what \`helm template\` prints"; cat "$WORK/same.err"
+  diff "$WORK/same.helm" "$WORK/same.render" | head -20
 fi
-printf '{{ required "need .Values.x" .Values.x }}\n' >"$fx/templates/req.yaml"
-"$RENDER" "$fx" >/dev/null 2>"$WORK/fixture.err"
-check "the renderer as helm: required fails with its message" grep -q 'execution error at (fixture/templates/req.yaml:1:3): need .Values.x' "$WORK/fixture.err"
-rm "$fx/templates/req.yaml"
-printf 'a: 1\na: 2\n' >"$fx/templates/dup.yaml"
-"$RENDER" "$fx" >/dev/null 2>"$WORK/fixture.err"
-check "the renderer refuses a document with a duplicate key" grep -q 'YAML parse error on fixture/templates/dup.yaml' "$WORK/fixture.err"
-rm "$fx/templates/dup.yaml"
 
 "$EMBER_BIN" --help >"$WORK/help.txt" || { not_ok "ember-issuer --help"; exit 1; }
 "$RENDER" --yaml2json api/ember.issuer.dev_*.yaml >"$WORK/api-crds.json" ||
@@ -219,7 +190,8 @@ render_case "ServiceMonitor, Firefly alias, digest, other release and namespace"
   --set 'extraArgs={--workers=8,--watch-timeout=2m}' --set podLabels.team=pki \
   --set 'tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule'
 
-# refused LABEL EXPECTED-TEXT [RENDERER ARGS...]: the renderer fails, saying EXPECTED-TEXT.
+# refused LABEL EXPECTED-TEXT [RENDERER ARGS...]: helm refuses to render, saying EXPECTED-TEXT
+# (values.schema.json failures in helm's words: "- at '/json/pointer': what is wrong").
 refused() {
   local label=$1 want=$2; shift 2
   if "$RENDER" --namespace ember-issuer "$@" "$CHART" >"$WORK/refused.out" 2>"$WORK/refused.err"; then
@@ -234,21 +206,21 @@ refused() {
 printf 'replicaCont: 3\n' >"$WORK/typo-top.yaml"
 printf 'crds:\n  keeep: true\n' >"$WORK/typo-nested.yaml"
 printf 'replicaCount: "2"\n' >"$WORK/type-string.yaml"
-refused "a typo at the top (-f: replicaCont)" "(root): Additional property replicaCont is not allowed" -f "$WORK/typo-top.yaml"
-refused "replicaCount under an unknown place (image.replicaCount)" "image: Additional property replicaCount is not allowed" \
+refused "a typo at the top (-f: replicaCont)" "at '': additional properties 'replicaCont' not allowed" -f "$WORK/typo-top.yaml"
+refused "replicaCount under an unknown place (image.replicaCount)" "at '/image': additional properties 'replicaCount' not allowed" \
   --set image.replicaCount=2
-refused "a nested typo (-f: crds.keeep)" "crds: Additional property keeep is not allowed" -f "$WORK/typo-nested.yaml"
-refused "a string replicaCount (-f: \"2\")" "replicaCount: Invalid type. Expected: integer, given: string" -f "$WORK/type-string.yaml"
-refused "a string boolean (crds.enabled=yes)" "crds.enabled: Invalid type. Expected: boolean, given: string" \
+refused "a nested typo (-f: crds.keeep)" "at '/crds': additional properties 'keeep' not allowed" -f "$WORK/typo-nested.yaml"
+refused "a string replicaCount (-f: \"2\")" "at '/replicaCount': got string, want integer" -f "$WORK/type-string.yaml"
+refused "a string boolean (crds.enabled=yes)" "at '/crds/enabled': got string, want boolean" \
   --set crds.enabled=yes
-refused "an unknown log level" "log.level: log.level must be one of the following" --set log.level=verbose
-refused "a bad duration (maxRetryDuration=1hour)" "maxRetryDuration: Does not match pattern" --set maxRetryDuration=1hour
-refused "a typo inside a toleration" "tolerations.0: Additional property efect is not allowed" \
+refused "an unknown log level" "at '/log/level': value must be one of 'debug', 'info', 'warn', 'error'" --set log.level=verbose
+refused "a bad duration (maxRetryDuration=1hour)" "at '/maxRetryDuration': '1hour' does not match pattern" --set maxRetryDuration=1hour
+refused "a typo inside a toleration" "at '/tolerations/0': additional properties 'efect' not allowed" \
   --set 'tolerations[0].efect=NoSchedule'
-refused "a typo inside the container securityContext" "containerSecurityContext: Additional property readOnlyRootFileSystem is not allowed" \
+refused "a typo inside the container securityContext" "at '/containerSecurityContext': additional properties 'readOnlyRootFileSystem' not allowed" \
   --set containerSecurityContext.readOnlyRootFileSystem=true
-refused "extraArgs not in --flag=value form" "extraArgs.1: Does not match pattern" --set-string 'extraArgs={--workers,8}'
-refused "a removed required value (image.repository=null)" "image: repository is required" --set image.repository=null
+refused "extraArgs not in --flag=value form" "at '/extraArgs/1': '8' does not match pattern" --set-string 'extraArgs={--workers,8}'
+refused "a removed required value (image.repository=null)" "at '/image': missing property 'repository'" --set image.repository=null
 refused "the signing API without an authentication method or the acknowledgement" \
   "api.enabled: the signing API needs an authentication method" --set api.enabled=true
 refused "the signing API with TLS but no client CA or tokens" \
@@ -264,20 +236,20 @@ refused "a NetworkPolicy without peers" "api.networkPolicy.from: list at least o
 refused "a NetworkPolicy peer with ipBlock and a selector" "api.networkPolicy.from[0]: ipBlock cannot be combined" \
   --set api.enabled=true,api.allowUnauthenticated=true,api.networkPolicy.enabled=true \
   --set 'api.networkPolicy.from[0].ipBlock.cidr=10.0.0.0/8,api.networkPolicy.from[0].namespaceSelector.matchLabels.a=b'
-refused "a typo in api.tls (secretname)" "api.tls: Additional property secretname is not allowed" --set api.tls.secretname=t
-refused "a typo in a NetworkPolicy peer (podSelectr)" "api.networkPolicy.from.0: Additional property podSelectr is not allowed" \
+refused "a typo in api.tls (secretname)" "at '/api/tls': additional properties 'secretname' not allowed" --set api.tls.secretname=t
+refused "a typo in a NetworkPolicy peer (podSelectr)" "at '/api/networkPolicy/from/0': additional properties 'podSelectr' not allowed" \
   --set 'api.networkPolicy.from[0].podSelectr.matchLabels.a=b'
 printf 'api:\n  networkPolicy:\n    from: [{}]\n' >"$WORK/empty-peer.yaml"
-refused "an empty NetworkPolicy peer (-f: from: [{}])" "api.networkPolicy.from.0: Must have at least 1 properties" \
+refused "an empty NetworkPolicy peer (-f: from: [{}])" "at '/api/networkPolicy/from/0': minProperties: got 0, want 1" \
   -f "$WORK/empty-peer.yaml"
-refused "an ipBlock without a prefix length" "api.networkPolicy.from.0.ipBlock.cidr: Does not match pattern" \
+refused "an ipBlock without a prefix length" "at '/api/networkPolicy/from/0/ipBlock/cidr': '10.0.0.1' does not match pattern" \
   --set 'api.networkPolicy.from[0].ipBlock.cidr=10.0.0.1'
-refused "an empty token audience" "api.tokenAuth.audience: String length must be greater than or equal to 1" \
+refused "an empty token audience" "at '/api/tokenAuth/audience': minLength: got 0, want 1" \
   --set api.tokenAuth.audience=
-refused "a bad token cache TTL (10 seconds)" "api.tokenAuth.cacheTTL: Does not match pattern" --set 'api.tokenAuth.cacheTTL=10 seconds'
-refused "a string boolean (api.audit.enabled=on)" "api.audit.enabled: Invalid type. Expected: boolean, given: string" \
+refused "a bad token cache TTL (10 seconds)" "at '/api/tokenAuth/cacheTTL': '10 seconds' does not match pattern" --set 'api.tokenAuth.cacheTTL=10 seconds'
+refused "a string boolean (api.audit.enabled=on)" "at '/api/audit/enabled': got string, want boolean" \
   --set api.audit.enabled=on
-refused "a client CA key with a slash" "api.clientCA.key: Does not match pattern" --set api.clientCA.key=a/b
+refused "a client CA key with a slash" "at '/api/clientCA/key': 'a/b' does not match pattern" --set api.clientCA.key=a/b
 refused "extraArgs overriding a signing API flag" "extraArgs: --api-token-auth is set by the chart" \
   --set 'extraArgs={--api-token-auth=true}'
 refused "extraArgs overriding a flag the chart sets" "extraArgs: --approve is set by the chart" --set 'extraArgs={--approve=false}'
