@@ -5,18 +5,17 @@ SANITIZER ?=
 WERROR    ?=
 CC        ?= gcc
 V         ?=
+# E2E=0: `make test` leaves out the end-to-end suite (test/e2e).
+E2E       ?= 1
 
 # Debian 12 packages the build, the tests and `make run` need (installed by `make deps`).
 DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev libgnutls28-dev \
-            libcjson-dev libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 ca-certificates
+            libcjson-dev libcurl4-openssl-dev curl libyaml-dev libcmocka-dev python3 ca-certificates procps
 # Only for `make fuzz` (libFuzzer) and `make bench` (the cfssl peer).
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
 # Only for `make lint` and `make valgrind`.
 LINT_PKGS  := clang-format cppcheck valgrind
-# Only for the chart tests in `make test` (test/chart/render.go renders the chart as helm does).
-CHART_PKGS := golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev \
-              golang-github-xeipuuv-gojsonschema-dev
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -52,7 +51,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all run test unit integration fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench deps-lint deps-chart
+.PHONY: all run test unit integration e2e fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench deps-lint
 
 ## all: build the ember-issuer binary (build/ember-issuer)
 all: $(BIN)
@@ -74,8 +73,6 @@ deps-bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
 deps-lint:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(LINT_PKGS)"
-deps-chart:
-	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(CHART_PKGS)"
 
 # DEPS= skips the package check (the Dockerfile's build stage installs what it needs itself).
 DEPS ?= deps
@@ -109,17 +106,21 @@ run: $(BIN)
 	  --api-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081 \
 	  --metrics-bind-address 127.0.0.1:8082 --api-issuer ClusterIssuer/dev-ca --log-format text
 
-## test: the whole suite: unit tests, fuzz corpus replay, integration tests through the binary
-test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY) | deps-chart
-	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) bash test/run.sh
+## test: the whole suite: unit tests, fuzz corpus replay, integration tests through the binary, the end-to-end suite (E2E=0: without it)
+test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
+	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) E2E=$(E2E) bash test/run.sh
 
 ## unit: only the cmocka unit tests
 unit: $(UNIT_BINS)
 	$(Q)OUT=$(OUT) ONLY=unit bash test/run.sh
 
 ## integration: only the integration tests (real binary on loopback)
-integration: $(BIN) | deps-chart
+integration: $(BIN)
 	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) ONLY=integration bash test/run.sh
+
+## e2e: Ember's real binary against etcd, kube-apiserver, cert-manager, helm, HashiCorp Vault and SPIRE built from Go modules (test/e2e; Go 1.26 at /usr/local/go; E2E=0 leaves it out of `make test`)
+e2e: $(BIN)
+	$(Q)OUT=$(OUT) ONLY=e2e bash test/run.sh
 
 ## fuzz: explore with libFuzzer (clang) for FUZZ_SECONDS (default 60) per target
 FUZZ_SECONDS ?= 60

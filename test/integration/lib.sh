@@ -15,18 +15,8 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; }
-# check NAME COMMAND...: ok when the command succeeds.
-check() {
-  local name=$1; shift
-  if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-# A free TCP port on 127.0.0.1 (the kernel picks it; a race with other processes is unlikely).
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# ok, not_ok, check, free_port
+. "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
 
 # make_ca DIR: root (self-signed) -> intermediate -> sub-CA, EC P-256, with the openssl CLI.
 # Writes DIR/{root,inter,subca}.{key,crt} and DIR/secret.yaml (Secret default/test-ca:
