@@ -58,7 +58,7 @@ e2e_stop_all() {
   return 0
 }
 
-. "$E2E_ROOT/test/tap.sh"
+. "$E2E_ROOT/test/shlib.sh"
 e2e_free_port() { free_port; }
 
 # e2e_wait SECONDS CMD...: retries CMD every 0.25 s until it succeeds or SECONDS pass.
@@ -190,13 +190,14 @@ e2e_sa_kubeconfig() {
   e2e_kubeconfig "$out" "$tok"
 }
 
-# audit_count FILTER: the number of answered requests (audit events of stage ResponseComplete in
-# $AUDIT_LOG) for which the Python expression FILTER is true; it sees e (the event), o (its
-# objectRef), u (the user name), verb and code.
+# audit_count FILTER [STAGE]: the number of answered requests (audit events of stage
+# ResponseComplete, or STAGE: ResponseStarted for watches that are still open, in $AUDIT_LOG) for
+# which the Python expression FILTER is true; it sees e (the event), o (its objectRef), u (the
+# user name), verb and code.
 audit_count() {
-  python3 - "$AUDIT_LOG" "$1" <<'PY'
+  python3 - "$AUDIT_LOG" "$1" "${2:-ResponseComplete}" <<'PY'
 import json, sys
-f = sys.argv[2]
+f, stage = sys.argv[2], sys.argv[3]
 n = 0
 for line in open(sys.argv[1]):
     try:
@@ -206,7 +207,7 @@ for line in open(sys.argv[1]):
     o = e.get("objectRef", {})
     u = e.get("user", {}).get("username", "")
     code = e.get("responseStatus", {}).get("code", 0)
-    if e.get("stage") != "ResponseComplete":
+    if e.get("stage") != stage:
         continue
     if eval(f, {"e": e, "o": o, "u": u, "code": code, "verb": e.get("verb")}):
         n += 1

@@ -15,8 +15,8 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 
-# ok, not_ok, check, free_port
-. "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
+# ok, not_ok, check, free_port, make_csr
+. "$(dirname "${BASH_SOURCE[0]}")/../shlib.sh"
 
 # make_ca DIR: root (self-signed) -> intermediate -> sub-CA, EC P-256, with the openssl CLI.
 # Writes DIR/{root,inter,subca}.{key,crt} and DIR/secret.yaml (Secret default/test-ca:
@@ -77,12 +77,6 @@ start_ember() {
   return 1
 }
 
-# make_csr OUT_PREFIX [openssl req options...]: EC P-256 key and CSR (PEM) via the openssl CLI.
-make_csr() {
-  local out=$1; shift
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
-    -out "$out.csr" "$@" 2>/dev/null
-}
 
 # cr_json NAME NS CSR_FILE ISSUER_KIND ISSUER_NAME POLICY DURATION USAGES_JSON [ISCA]: a
 # CertificateRequest as cert-manager creates it (spec.request = base64 of the PEM CSR).

@@ -167,19 +167,7 @@ check "a kubeconfig with a TokenRequest token of SPIRE's own service account $NS
 e2e_spawn spire-crwatch "$D/crwatch.json" "$KUBE_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" \
   -n $NS get certificaterequests --watch --output-watch-events -o json
 watching() {
-  python3 - "$AUDIT_LOG" "$NS" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    o = e.get("objectRef", {})
-    if (e.get("stage") == "ResponseStarted" and e.get("verb") == "watch" and o.get("resource") == "certificaterequests"
-            and o.get("namespace") == sys.argv[2] and e.get("user", {}).get("username") == "e2e-admin"):
-        sys.exit(0)
-sys.exit(1)
-PY
+  [ "$(audit_count "verb == 'watch' and o.get('resource') == 'certificaterequests' and o.get('namespace') == '$NS' and u == 'e2e-admin'" ResponseStarted)" -gt 0 ]
 }
 e2e_wait 30 watching || echo "# the CertificateRequest watch did not start in 30 s"
 

@@ -10,7 +10,7 @@ export E2E_DIR KUBE_BIN ADMIN_KUBECONFIG AUDIT_LOG
 e2e_go_env >/dev/null
 CASE_DIR=$(mktemp -d "$E2E_DIR/case.XXXXXX")
 
-# ok, not_ok and check come with cluster.sh (test/tap.sh).
+# ok, not_ok and check come with cluster.sh (test/shlib.sh).
 
 # cond KIND NS NAME TYPE [FIELD]: a condition's status (or FIELD: reason, message) of an object.
 cond() {
@@ -51,12 +51,6 @@ secret_field() {
 # ember_log_count REGEX: lines of the primary Ember's log matching REGEX.
 ember_log_count() { grep -cE -- "$1" "$E2E_DIR/ember-0.log"; }
 
-# make_csr PREFIX [openssl req options...]: EC P-256 key and CSR (PEM) with the openssl CLI.
-make_csr() {
-  local out=$1; shift
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out.key" \
-    -out "$out.csr" "$@" 2>/dev/null
-}
 # cr_json NAME NS CSR ISSUER_KIND ISSUER_NAME [POLICY [USAGES_JSON]]: a CertificateRequest.
 cr_json() {
   local ann=""
