@@ -20,6 +20,26 @@ Every type supports get, list, watch, create (generateName too), update (PUT), p
   authentication.k8s.io/v1  tokenreviews         cluster     create only (POST), see below
 Also: GET /version, /healthz, /readyz (no token needed), /apis/<group>/<version> discovery.
 
+Lists and watches by resourceVersion (Kubernetes API concepts, "Semantics for list/watch", and
+what a real kube-apiserver with the watch cache on answers):
+  list  RV unset                       -> current state (a quorum read)
+        RV "0"                         -> current state (any is allowed; the fake serves current)
+        RV N, no limit, Match unset    -> NotOlderThan N: current state (waits for a future N)
+        RV N, limit>0, Match unset     -> Exact N: the state AT N, metadata.resourceVersion "N",
+                                          from etcd (the history), 410 Expired "The
+                                          resourceVersion for the provided list is too old."
+                                          when N < compacted_rv; a future N is waited for
+        RV N, Match=NotOlderThan/Exact -> as named (Exact: 410 as above)
+        continue=TOKEN                 -> the token's RV exactly; 410 once compacted
+  watch RV unset or "0"                -> synthetic ADDED for every object, then live events
+        RV N                           -> events after N, from the watch cache: when N is older
+                                          than the cache's oldest RV (the history's compacted_rv,
+                                          or watch_floor_rv after /_fake/watch-cache-reset) the
+                                          answer is 200 with one ERROR event (Status 410 Expired
+                                          "too old resource version: N (OLDEST)") and the end of
+                                          the stream.  Lists are not limited by watch_floor_rv:
+                                          etcd still holds what the watch cache lost.
+
 TokenReview (api-auth.md §2.1 and the TokenReview v1 API reference): the caller needs an
 authenticated token whose rules allow create on tokenreviews (a token without "rules" may do
 anything; else 403 with the RBAC wording, "... at the cluster scope").  The body
@@ -97,6 +117,7 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
                               "token_reviews": n (201 answers), "token_review_log": [{reviewer,
                               audiences, known, authenticated}] (never the token),
                               "log": [last 500 requests], "rv": current, "compacted_rv": n,
+                              "watch_floor_rv": n (oldest RV a watch may start from),
                               "settings": {...}, "faults": [...]}
   POST /_fake/reset-stats
   POST /_fake/fault          {"count": N, "status": 500|503|429|..., "retry_after": s,
@@ -111,6 +132,14 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
                               without the last chunk unless graceful)
   POST /_fake/expire-history {}  compacts: every RV older than the current one is gone (watch
                               from it -> ERROR 410, continue tokens -> 410); open watches live on
+  POST /_fake/watch-cache-reset {"graceful": false}  an API server restart whose watch cache is
+                              rebuilt from a fresh list: watch_floor_rv = the current RV, history
+                              (etcd) kept.  Every open watch ends (abrupt close unless graceful);
+                              a watch from an RV < watch_floor_rv then answers 200 with one ERROR
+                              event {"type":"ERROR","object":{Status Failure, reason Expired,
+                              code 410, message "too old resource version: RV (FLOOR)"}} and
+                              closes, while lists at that RV (paged = Exact, continue tokens)
+                              are still served from the history -> {"watch_floor_rv", "dropped"}
   POST /_fake/history        {"window": N}  shrinks/grows the retained event window
   POST /_fake/settings       {"bookmark_interval_seconds", "watch_max_timeout_seconds",
                               "max_watches", "too_large_wait_seconds", "history_window",
@@ -731,6 +760,7 @@ class State:
         self.objects = {}                 # (res, ns, name) -> obj
         self.rv = 1
         self.compacted_rv = 1             # events with rv <= this are gone
+        self.watch_floor_rv = 1           # watches from an rv below this expire (watch cache)
         self.history = collections.deque()
         self.settings = {
             "history_window": int(cfg.get("history_window", 1000)),
@@ -1042,6 +1072,7 @@ class Handler(BaseHTTPRequestHandler):
                            "token_reviews": st.stats["token_reviews"],
                            "token_review_log": list(st.token_review_log),
                            "rv": str(st.rv), "compacted_rv": str(st.compacted_rv),
+                           "watch_floor_rv": str(st.watch_floor_rv),
                            "history_len": len(st.history), "settings": dict(st.settings),
                            "faults": [dict(f) for f in st.faults], "random_faults": st.random_faults,
                            "latency_ms": st.latency_ms, "objects": len(st.objects)}
@@ -1099,6 +1130,13 @@ class Handler(BaseHTTPRequestHandler):
                     w.dropped = True
                     w.graceful = bool(body.get("graceful", False))
                 out = {"dropped": len(st.watchers)}
+                st.cond.notify_all()
+            elif name == "watch-cache-reset":
+                st.watch_floor_rv = st.rv
+                for w in st.watchers:
+                    w.dropped = True
+                    w.graceful = bool(body.get("graceful", False))
+                out = {"watch_floor_rv": str(st.watch_floor_rv), "dropped": len(st.watchers)}
                 st.cond.notify_all()
             elif name == "expire-history":
                 st.expire_history()
@@ -1528,7 +1566,10 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 want = parse_rv(rvs)
                 self.wait_rv(want)
-                if match == "Exact":
+                # A paged list with resourceVersionMatch unset and a non-zero RV is Exact (API
+                # concepts, "Semantics for list"): served at that RV from etcd, not from the
+                # watch cache, so an RV the watch cache no longer holds still lists fine.
+                if match == "Exact" or (not match and limit > 0):
                     if want < st.compacted_rv:
                         raise err_expired("The resourceVersion for the provided list is too old.")
                     at = want
@@ -1577,8 +1618,12 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 want = parse_rv(rvs)
                 self.wait_rv(want)
-                if want < st.compacted_rv:
-                    expired = "too old resource version: %d (%d)" % (want, st.compacted_rv)
+                # The watch cache's window: what the history kept, and nothing from before its
+                # last rebuild (watch-cache-reset).  watchCache answers "(oldest-1)", the last RV
+                # it can start after, which is the floor itself.
+                oldest = max(st.compacted_rv, st.watch_floor_rv)
+                if want < oldest:
+                    expired = "too old resource version: %d (%d)" % (want, oldest)
                 else:
                     for ev in st.history:
                         if ev.rv > want and w.wants(ev.res, ev.obj):

@@ -4,6 +4,9 @@
 # controller tests can trust it.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
+# checked NAME: ok when the previous command (list) succeeded.  Use it for `A && B && ...`:
+# `check NAME A && B` reports A alone (check prints first; the shell evaluates `&& B` after).
+checked() { if [ $? = 0 ]; then ok "$1"; else not_ok "$1"; fi; }
 
 FAKE=test/integration/fake_apiserver.py
 ADMIN=test-admin-$RANDOM
@@ -52,9 +55,9 @@ python3 "$FAKE" --config "$WORK/conf.json" --port "$PORT" --tls-cert "$WORK/srv.
 FAKE_PID=$!
 PIDS+=("$FAKE_PID")
 for _ in $(seq 1 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
-check "starts with HTTPS (own CA), writes the ready file; /healthz needs no token" \
-  [ "$(cat "$WORK/ready" 2>/dev/null)" = "$PORT" ] &&
+[ "$(cat "$WORK/ready" 2>/dev/null)" = "$PORT" ] &&
   [ "$(curl -s --cacert "$CA" "$URL/healthz")" = ok ]
+checked "starts with HTTPS (own CA), writes the ready file; /healthz needs no token"
 check "kubeconfig: server, certificate-authority-data of the CA, bearer token" python3 - "$WORK/kubeconfig" "$URL" "$CA" <<'PY'
 import base64, json, sys
 k = json.load(open(sys.argv[1]))
@@ -102,18 +105,22 @@ msg_has() { local m; m=$(j 'd["message"]'); [[ "$m" == *"$1"* ]]; }
 
 # --- authentication / authorization ---------------------------------------------------------------
 TOK="" req GET "$CRS"
-check "no token -> 401 Unauthorized Status" [ "$CODE" = 401 ] && is_status 401 Unauthorized && msg_has Unauthorized
+[ "$CODE" = 401 ] && is_status 401 Unauthorized && msg_has Unauthorized
+checked "no token -> 401 Unauthorized Status"
 TOK=nope req GET "$CRS"
-check "unknown token -> 401" [ "$CODE" = 401 ] && is_status 401 Unauthorized
+[ "$CODE" = 401 ] && is_status 401 Unauthorized
+checked "unknown token -> 401"
 TOK=tok-reader req GET "$CRS"
 check "read-only token: list -> 200" [ "$CODE" = 200 ]
 TOK=tok-reader req POST "$SECRETS" '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}' "${JSONCT[@]}"
-check "read-only token: create -> 403 Forbidden with the RBAC wording" [ "$CODE" = 403 ] && is_status 403 Forbidden &&
+[ "$CODE" = 403 ] && is_status 403 Forbidden &&
   [ "$(j 'd["message"]')" = 'secrets is forbidden: User "system:serviceaccount:ember:reader" cannot create resource "secrets" in API group "" in the namespace "team-a"' ]
+checked "read-only token: create -> 403 Forbidden with the RBAC wording"
 TOK=tok-secrets-get req GET "$SECRETS/preloaded"; c1=$CODE
 TOK=tok-secrets-get req GET "$SECRETS"
-check "rules: get allowed, list of secrets -> 403" [ "$c1" = 200 ] && [ "$CODE" = 403 ] &&
+[ "$c1" = 200 ] && [ "$CODE" = 403 ] &&
   msg_has 'cannot list resource "secrets"'
+checked "rules: get allowed, list of secrets -> 403"
 
 # --- CertificateRequest CRUD ----------------------------------------------------------------------
 make_csr "$WORK/app" -subj "/CN=app.example.com"
@@ -123,93 +130,116 @@ cr_body() { # cr_body NAME_FIELD
 }
 req POST "$CRS" "$(cr_body '"generateName":"app-"')" "${JSONCT[@]}"
 CR=$(j 'd["metadata"]["name"]')
-check "create with generateName -> 201, name app-XXXXX, uid, RFC3339 creationTimestamp, generation 1" \
-  [ "$CODE" = 201 ] && [[ "$CR" =~ ^app-[a-z0-9]{5}$ ]] && [ -n "$(j 'd["metadata"]["uid"]')" ] &&
+[ "$CODE" = 201 ] && [[ "$CR" =~ ^app-[a-z0-9]{5}$ ]] && [ -n "$(j 'd["metadata"]["uid"]')" ] &&
   [[ "$(j 'd["metadata"]["creationTimestamp"]')" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]] &&
   [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+checked "create with generateName -> 201, name app-XXXXX, uid, RFC3339 creationTimestamp, generation 1"
 check "create drops status (status subresource enabled)" [ "$(j '"status" in d')" = False ]
 RV1=$(j 'd["metadata"]["resourceVersion"]')
 req POST "$CRS" "$(cr_body "\"name\":\"$CR\"")" "${JSONCT[@]}"
-check "create of an existing name -> 409 AlreadyExists with details" [ "$CODE" = 409 ] && is_status 409 AlreadyExists &&
+[ "$CODE" = 409 ] && is_status 409 AlreadyExists &&
   [ "$(j 'd["message"]')" = "certificaterequests.cert-manager.io \"$CR\" already exists" ] &&
   [ "$(j 'd["details"]')" = "{\"name\": \"$CR\", \"group\": \"cert-manager.io\", \"kind\": \"certificaterequests\"}" ]
+checked "create of an existing name -> 409 AlreadyExists with details"
 req GET "$CRS/nope"
-check "get missing -> 404 NotFound Status shaped as §5.6" [ "$CODE" = 404 ] && is_status 404 NotFound &&
+[ "$CODE" = 404 ] && is_status 404 NotFound &&
   [ "$(j 'd["message"]')" = 'certificaterequests.cert-manager.io "nope" not found' ] &&
   [ "$(j 'd["details"]["kind"]')" = certificaterequests ]
+checked "get missing -> 404 NotFound Status shaped as §5.6"
 req POST "$CRS" "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\",\"metadata\":{\"name\":\"nocsr\"},\"spec\":{\"request\":\"$(printf 'not a csr' | base64 -w0)\",\"issuerRef\":{\"name\":\"web\"}}}" "${JSONCT[@]}"
-check "create with a non-CSR request -> 403 from the cert-manager webhook" [ "$CODE" = 403 ] &&
+[ "$CODE" = 403 ] &&
   msg_has 'admission webhook "webhook.cert-manager.io" denied the request: spec.request: Invalid value'
+checked "create with a non-CSR request -> 403 from the cert-manager webhook"
 req POST "/apis/cert-manager.io/v1/namespaces/nowhere/certificaterequests" "$(cr_body '"name":"x"')" "${JSONCT[@]}"
-check "create in an unknown namespace -> 404 namespaces not found" [ "$CODE" = 404 ] && msg_has 'namespaces "nowhere" not found'
+[ "$CODE" = 404 ] && msg_has 'namespaces "nowhere" not found'
+checked "create in an unknown namespace -> 404 namespaces not found"
 req POST "$CRS" "$(cr_body '"name":"x","resourceVersion":"5"')" "${JSONCT[@]}"
-check "create with metadata.resourceVersion -> 500 as the apiserver answers" [ "$CODE" = 500 ] &&
+[ "$CODE" = 500 ] &&
   msg_has "resourceVersion should not be set on objects to be created"
+checked "create with metadata.resourceVersion -> 500 as the apiserver answers"
 
 # --- status subresource, merge patch, RV precondition, webhook ---------------------------------------
 APPROVED='{"type":"Approved","status":"True","reason":"ember.issuer.dev","message":"Approved by policy \"web\"","lastTransitionTime":"2025-01-01T00:00:00Z"}'
 req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
-check "merge patch on /status with a stale resourceVersion -> 409 Conflict" [ "$CODE" = 409 ] && is_status 409 Conflict &&
+[ "$CODE" = 409 ] && is_status 409 Conflict &&
   [ "$(j 'd["message"]')" = "Operation cannot be fulfilled on certificaterequests.cert-manager.io \"$CR\": the object has been modified; please apply your changes to the latest version and try again" ]
+checked "merge patch on /status with a stale resourceVersion -> 409 Conflict"
 TOK=tok-other req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
-check "adding Approved without approve permission on the signer -> 403 from the webhook" [ "$CODE" = 403 ] &&
+[ "$CODE" = 403 ] &&
   is_status 403 Forbidden && [ "$(j '"details" in d')" = False ] &&
   [ "$(j 'd["message"]')" = 'admission webhook "webhook.cert-manager.io" denied the request: status.conditions: Forbidden: user "alice" does not have permissions to set approved/denied conditions for issuer {web Issuer ember.issuer.dev}' ]
+checked "adding Approved without approve permission on the signer -> 403 from the webhook"
 req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV1\"},\"status\":{\"conditions\":[$APPROVED]}}" "${MERGE[@]}"
 RV2=$(j 'd["metadata"]["resourceVersion"]')
-check "merge patch on /status with the current RV -> 200, new RV, generation unchanged" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$RV2" != "$RV1" ] && [ "$(j 'd["status"]["conditions"][0]["type"]')" = Approved ] &&
   [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+checked "merge patch on /status with the current RV -> 200, new RV, generation unchanged"
 READY='{"type":"Ready","status":"False","reason":"Pending","message":"waiting"}'
 req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$READY]}}" "${MERGE[@]}"
-check "status write dropping Approved -> 403 'may not be modified once set'" [ "$CODE" = 403 ] &&
+[ "$CODE" = 403 ] &&
   [ "$(j 'd["message"]')" = "admission webhook \"webhook.cert-manager.io\" denied the request: status.conditions: Forbidden: 'Approved' condition may not be modified once set" ]
+checked "status write dropping Approved -> 403 'may not be modified once set'"
 req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[${APPROVED/web/other},$READY]}}" "${MERGE[@]}"
-check "status write rewriting Approved's message -> 403" [ "$CODE" = 403 ] && msg_has "'Approved' condition may not be modified once set"
+[ "$CODE" = 403 ] && msg_has "'Approved' condition may not be modified once set"
+checked "status write rewriting Approved's message -> 403"
 req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$APPROVED,{\"type\":\"Denied\",\"status\":\"True\",\"reason\":\"x\",\"message\":\"y\"}]}}" "${MERGE[@]}"
-check "Denied next to Approved -> 403 cannot coexist" [ "$CODE" = 403 ] && msg_has "both 'Denied' and 'Approved' conditions cannot coexist"
+[ "$CODE" = 403 ] && msg_has "both 'Denied' and 'Approved' conditions cannot coexist"
+checked "Denied next to Approved -> 403 cannot coexist"
 req PATCH "$CRS/$CR/status" "{\"status\":{\"conditions\":[$APPROVED,$APPROVED]}}" "${MERGE[@]}"
-check "duplicate condition type -> 422 Invalid (CRD list-map) before the webhook" [ "$CODE" = 422 ] && is_status 422 Invalid &&
+[ "$CODE" = 422 ] && is_status 422 Invalid &&
   [ "$(j 'd["details"]["causes"][0]["reason"]')" = FieldValueDuplicate ] && msg_has "CertificateRequest.cert-manager.io \"$CR\" is invalid"
+checked "duplicate condition type -> 422 Invalid (CRD list-map) before the webhook"
 req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV2\"},\"status\":{\"conditions\":[$APPROVED,$READY],\"certificate\":\"$(printf 'PEM' | base64 -w0)\"}}" "${MERGE[@]}"
 RV3=$(j 'd["metadata"]["resourceVersion"]')
-check "status write keeping Approved byte-for-byte + Ready -> 200" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'len(d["status"]["conditions"])')" = 2 ]
+checked "status write keeping Approved byte-for-byte + Ready -> 200"
 req PATCH "$CRS/$CR/status" "{\"metadata\":{\"resourceVersion\":\"$RV3\"},\"status\":{\"conditions\":[$APPROVED,$READY]}}" "${MERGE[@]}"
-check "no-op patch -> 200, resourceVersion unchanged" [ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$RV3" ]
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$RV3" ]
+checked "no-op patch -> 200, resourceVersion unchanged"
 req PATCH "$CRS/$CR/status" '{"spec":{"isCA":true},"metadata":{"labels":{"a":"b"}},"status":{"failureTime":"2025-01-01T00:00:00Z"}}' "${MERGE[@]}"
-check "/status write keeps only status (spec and labels ignored)" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j '"isCA" in d["spec"] or "labels" in d["metadata"]')" = False ] && [ "$(j 'd["status"]["failureTime"]')" = 2025-01-01T00:00:00Z ]
+checked "/status write keeps only status (spec and labels ignored)"
 req PATCH "$CRS/$CR" '{"metadata":{"labels":{"team":"a"}},"status":{"conditions":[]}}' "${MERGE[@]}"
-check "main-resource write ignores status; label change keeps generation" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'len(d["status"]["conditions"])')" = 2 ] && [ "$(j 'd["metadata"]["labels"]["team"]')" = a ] &&
   [ "$(j 'd["metadata"]["generation"]')" = 1 ]
+checked "main-resource write ignores status; label change keeps generation"
 req PATCH "$CRS/$CR" '{"spec":{"duration":"1h0m0s"}}' "${MERGE[@]}"
-check "spec change on a CertificateRequest -> 403 cannot change spec after creation" [ "$CODE" = 403 ] &&
+[ "$CODE" = 403 ] &&
   [ "$(j 'd["message"]')" = 'admission webhook "webhook.cert-manager.io" denied the request: spec: Forbidden: cannot change spec after creation' ]
+checked "spec change on a CertificateRequest -> 403 cannot change spec after creation"
 req PATCH "$CRS/$CR" '{"metadata":{"annotations":{"cert-manager.io/certificate-name":"other"}}}' "${MERGE[@]}"
-check "changing a cert-manager.io annotation -> 403" [ "$CODE" = 403 ] &&
+[ "$CODE" = 403 ] &&
   msg_has "metadata.annotations.cert-manager.io/certificate-name: Forbidden: cannot change cert-manager annotation after creation"
+checked "changing a cert-manager.io annotation -> 403"
 req PATCH "$CRS/$CR" '{"spec":{}}' -H "Content-Type: application/strategic-merge-patch+json"
-check "strategic merge patch on a custom resource -> 415 UnsupportedMediaType" [ "$CODE" = 415 ] && is_status 415 UnsupportedMediaType
+[ "$CODE" = 415 ] && is_status 415 UnsupportedMediaType
+checked "strategic merge patch on a custom resource -> 415 UnsupportedMediaType"
 req PATCH "$CRS/$CR/status" '{}' -H "Content-Type: application/apply-patch+yaml"
 check "server-side apply -> 415 (not implemented by the fake, said loudly)" [ "$CODE" = 415 ]
 req GET "$CRS/$CR"
 RV4=$(j 'd["metadata"]["resourceVersion"]')
 req PATCH "$CRS/$CR/status" "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"1\"},{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Issuing\",\"status\":\"True\"}}]" "${JPATCH[@]}"
-check "JSON patch with a failing test op -> 422" [ "$CODE" = 422 ] && is_status 422 Invalid &&
+[ "$CODE" = 422 ] && is_status 422 Invalid &&
   [ "$(j 'd["details"]["causes"][0]["message"]')" = "testing value /metadata/resourceVersion failed: test failed" ]
+checked "JSON patch with a failing test op -> 422"
 req PATCH "$CRS/$CR/status" "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"$RV4\"},{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Issuing\",\"status\":\"True\"}}]" "${JPATCH[@]}"
-check "JSON patch with a passing test op -> 200, condition appended" [ "$CODE" = 200 ] && [ "$(j 'd["status"]["conditions"][-1]["type"]')" = Issuing ]
+[ "$CODE" = 200 ] && [ "$(j 'd["status"]["conditions"][-1]["type"]')" = Issuing ]
+checked "JSON patch with a passing test op -> 200, condition appended"
 req GET "$CRS/$CR"
 j 'd' >"$WORK/cr.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["metadata"]["resourceVersion"]="2"; print(json.dumps(d))' "$WORK/cr.json" >"$WORK/cr-stale.json"
 req PUT "$CRS/$CR" "@$WORK/cr-stale.json" "${JSONCT[@]}"
-check "PUT with a stale resourceVersion -> 409 Conflict" [ "$CODE" = 409 ] && is_status 409 Conflict
+[ "$CODE" = 409 ] && is_status 409 Conflict
+checked "PUT with a stale resourceVersion -> 409 Conflict"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["metadata"]["resourceVersion"]; print(json.dumps(d))' "$WORK/cr.json" >"$WORK/cr-norv.json"
 req PUT "$CRS/$CR" "@$WORK/cr-norv.json" "${JSONCT[@]}"
-check "PUT of a custom resource without resourceVersion -> 422 must be specified for an update" [ "$CODE" = 422 ] &&
+[ "$CODE" = 422 ] &&
   msg_has "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+checked "PUT of a custom resource without resourceVersion -> 422 must be specified for an update"
 req PUT "$CRS/$CR/status" "@$WORK/cr.json" "${JSONCT[@]}"
 check "PUT /status with the current resourceVersion (no change) -> 200" [ "$CODE" = 200 ]
 
@@ -222,45 +252,53 @@ req PATCH "$ISS/web" '{"spec":{"url":"b"}}' "${MERGE[@]}"
 g3=$(j 'd["metadata"]["generation"]')
 check "Issuer generation: 1 on create, unchanged by /status, 2 after a spec change" [ "$g1$g2$g3" = 112 ]
 req PATCH /apis/ember.issuer.dev/v1alpha1/clusterissuers/nope '{}' "${MERGE[@]}"
-check "cluster-scoped path: missing ClusterIssuer -> 404" [ "$CODE" = 404 ] && msg_has 'clusterissuers.ember.issuer.dev "nope" not found'
+[ "$CODE" = 404 ] && msg_has 'clusterissuers.ember.issuer.dev "nope" not found'
+checked "cluster-scoped path: missing ClusterIssuer -> 404"
 
 # --- list, pagination, continue, RV semantics ----------------------------------------------------------
 for n in 1 2 3; do req POST "$CRS" "$(cr_body "\"name\":\"page-$n\"")" "${JSONCT[@]}"; done
 req POST /apis/cert-manager.io/v1/namespaces/team-b/certificaterequests "$(cr_body '"name":"elsewhere"')" "${JSONCT[@]}"
 req GET "$CRS?limit=2"
 LRV=$(j 'd["metadata"]["resourceVersion"]'); CONT=$(j 'd["metadata"]["continue"]'); p1=$(j '[i["metadata"]["name"] for i in d["items"]]')
-check "list ?limit=2: 2 items, continue token, kind CertificateRequestList" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'len(d["items"])')" = 2 ] && [ -n "$CONT" ] && [ "$(j 'd["kind"]')" = CertificateRequestList ]
+checked "list ?limit=2: 2 items, continue token, kind CertificateRequestList"
 req POST "$CRS" "$(cr_body '"name":"page-0"')" "${JSONCT[@]}"
 req GET "$CRS?limit=2&continue=$CONT"
 c2=$(j 'd["metadata"]["continue"]'); r2=$(j 'd["metadata"]["resourceVersion"]'); n2=$(j 'len(d["items"])')
-req GET "$CRS?limit=2&continue=$c2"
-check "continue pages share the first page's RV (a later create is not seen)" [ "$r2" = "$LRV" ] &&
-  [ "$(j 'd["metadata"]["resourceVersion"]')" = "$LRV" ] && [ "$((n2 + $(j 'len(d["items"])')))" = 2 ] &&
+# 4 CRs in team-a at LRV ($CR, page-1..3): the second page holds the last 2, without continue.
+[ "$r2" = "$LRV" ] && [ "$n2" = 2 ] &&
   [ "$(j '"page-0" in [i["metadata"]["name"] for i in d["items"]]')" = False ] && [ "$(j '"continue" in d["metadata"]')" = False ]
+checked "continue pages share the first page's RV (a later create is not seen)"
 req GET /apis/cert-manager.io/v1/certificaterequests
-check "cluster-wide list of a namespaced type spans namespaces" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'sorted(set(i["metadata"]["namespace"] for i in d["items"]))')" = '["team-a", "team-b"]' ]
+checked "cluster-wide list of a namespaced type spans namespaces"
 req GET "$CRS?fieldSelector=metadata.name%3Dpage-2"
 check "fieldSelector metadata.name" [ "$(j '[i["metadata"]["name"] for i in d["items"]]')" = '["page-2"]' ]
 req GET "$CRS?resourceVersion=999999"
-check "list with a future RV -> 504 Timeout, cause ResourceVersionTooLarge, Retry-After" [ "$CODE" = 504 ] &&
+[ "$CODE" = 504 ] &&
   is_status 504 Timeout && [ "$(j 'd["details"]["causes"][0]["reason"]')" = ResourceVersionTooLarge ] &&
   grep -qi '^Retry-After: 1' "$HEADERS" && msg_has "Too large resource version: 999999"
+checked "list with a future RV -> 504 Timeout, cause ResourceVersionTooLarge, Retry-After"
 req GET "$CRS?resourceVersion=$LRV&resourceVersionMatch=Exact"
-check "list resourceVersionMatch=Exact at an old RV -> that snapshot" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'd["metadata"]["resourceVersion"]')" = "$LRV" ] && [ "$(j '"page-0" in [i["metadata"]["name"] for i in d["items"]]')" = False ]
+checked "list resourceVersionMatch=Exact at an old RV -> that snapshot"
 admin expire-history >/dev/null
 req GET "$CRS?limit=2&continue=$CONT"
-check "continue token older than the history window -> 410 Expired" [ "$CODE" = 410 ] && is_status 410 Expired
+[ "$CODE" = 410 ] && is_status 410 Expired
+checked "continue token older than the history window -> 410 Expired"
 req GET "$CRS?resourceVersion=$LRV&resourceVersionMatch=Exact"
 check "Exact list of a compacted RV -> 410" [ "$CODE" = 410 ]
 req GET "$CRS?resourceVersion=$LRV"
-check "list with an old RV (not older than) -> 200 at the current RV" [ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" != "$LRV" ]
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" != "$LRV" ]
+checked "list with an old RV (not older than) -> 200 at the current RV"
 req GET "$SECRETS"
-check "core list items carry no apiVersion/kind; stringData became data" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j '"kind" in d["items"][0]')" = False ] && [ "$(j 'd["items"][0]["data"]["token"]')" = "$(printf s3cr3t | base64)" ] &&
   [ "$(j 'd["kind"]')" = SecretList ]
+checked "core list items carry no apiVersion/kind; stringData became data"
 
 # --- watch --------------------------------------------------------------------------------------------
 # watch_to FILE QUERY [curl args]: a background watch of CRs in team-a; sets WPID.
@@ -280,11 +318,12 @@ req DELETE "$CRS/watched"
 del_code=$CODE; del_kind=$(j 'd["kind"]')
 wait "$WPID"; wrc=$?
 T1=$(date +%s%N)
-check "watch: 200, chunked, ADDED + DELETED live events, BOOKMARKs, ends after timeoutSeconds" \
-  [ "$wrc" = 0 ] && grep -qi '^Transfer-Encoding: chunked' "$WORK/w1.h" && grep -q '^HTTP/1.1 200' "$WORK/w1.h" &&
+[ "$wrc" = 0 ] && grep -qi '^Transfer-Encoding: chunked' "$WORK/w1.h" && grep -q '^HTTP/1.1 200' "$WORK/w1.h" &&
   events "$WORK/w1" | grep -q '1 ADDED;' && events "$WORK/w1" | grep -q 'BOOKMARK' &&
   events "$WORK/w1" | grep -q '1 DELETED;' && [ $(((T1 - T0) / 1000000)) -ge 1900 ] && [ $(((T1 - T0) / 1000000)) -lt 4000 ]
-check "delete of a custom resource -> 200 with the object" [ "$del_code" = 200 ] && [ "$del_kind" = CertificateRequest ]
+checked "watch: 200, chunked, ADDED + DELETED live events, BOOKMARKs, ends after timeoutSeconds"
+[ "$del_code" = 200 ] && [ "$del_kind" = CertificateRequest ]
+checked "delete of a custom resource -> 200 with the object"
 check "BOOKMARK carries only kind, apiVersion, metadata.resourceVersion" python3 - "$WORK/w1" <<'PY'
 import json, sys
 bms = [json.loads(l)["object"] for l in open(sys.argv[1]) if '"BOOKMARK"' in l]
@@ -311,11 +350,66 @@ grep -q '^HTTP/1.1 200' "$WORK/w410.h" || echo "not ok - watch 410 arrived witho
 req GET "$CRS?watch=1&resourceVersion=999999"
 check "watch from a future RV -> HTTP 504 too large" [ "$CODE" = 504 ]
 
+# --- paged lists at an RV are Exact; the watch cache's window is not etcd's ------------------------
+# Real kube-apiserver (watch cache on) after a restart: GET ...?limit=500&resourceVersion=690 ->
+# 200 at exactly 690 (from etcd), while a watch from 690 -> one ERROR "too old resource version:
+# 690 (777)" (the rebuilt watch cache starts at 777).
+names() { j '" ".join(i["metadata"]["name"] for i in d["items"])'; }
+req GET "$CRS"; XRV=$(j 'd["metadata"]["resourceVersion"]'); XNAMES=$(names)
+req POST "$CRS" "$(cr_body '"name":"after-xrv"')" "${JSONCT[@]}"; XC=$CODE
+req GET "$CRS?limit=500&resourceVersion=$XRV"
+[ "$XC" = 201 ] && [ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$XRV" ] &&
+  [ "$(names)" = "$XNAMES" ]
+checked "paged list (limit, resourceVersionMatch unset) at an old RV -> Exact: that RV, that state"
+req GET "$CRS?limit=1&resourceVersion=$XRV"; c1=$(j 'd["metadata"]["continue"]'); n1=$(names)
+req GET "$CRS?limit=500&continue=$c1"
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$XRV" ] && [ "$n1 $(names)" = "$XNAMES" ]
+checked "paged Exact list: its continue pages stay at that RV"
+req GET "$CRS?resourceVersion=$XRV"
+[ "$CODE" = 200 ] && [ "$(j 'int(d["metadata"]["resourceVersion"]) > '"$XRV")" = True ] &&
+  [ "$(j '"after-xrv" in [i["metadata"]["name"] for i in d["items"]]')" = True ]
+checked "unpaged list at the same old RV -> NotOlderThan: the current RV and state"
+req GET "$CRS?limit=500&resourceVersion=$XRV&resourceVersionMatch=NotOlderThan"
+[ "$CODE" = 200 ] && [ "$(j '"after-xrv" in [i["metadata"]["name"] for i in d["items"]]')" = True ]
+checked "paged list with resourceVersionMatch=NotOlderThan -> the current state"
+watch_to "$WORK/wreset" "allowWatchBookmarks=true&timeoutSeconds=30"
+sleep 0.3
+admin watch-cache-reset >"$WORK/reset.json"
+FLOOR=$(jqpy 'd["watch_floor_rv"]' "$WORK/reset.json" 2>/dev/null)
+wait "$WPID"; rc=$?
+req GET "$CRS"
+[ "$rc" = 18 ] && [ -n "$FLOOR" ] && [ "$FLOOR" = "$(j 'd["metadata"]["resourceVersion"]')" ] &&
+  [ "$(jqpy 'd["dropped"]' "$WORK/reset.json")" -ge 1 ]
+checked "watch-cache-reset: floor = the current RV, open watches cut (curl exit 18)"
+watch_to "$WORK/wfloor" "resourceVersion=$XRV&allowWatchBookmarks=true&timeoutSeconds=5"
+wait "$WPID"
+grep -q '^HTTP/1.1 200' "$WORK/wfloor.h" && [ "$(cat "$WORK/wfloor")" = \
+  "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: $XRV ($FLOOR)\",\"reason\":\"Expired\",\"code\":410}}" ]
+checked "watch from an RV below the watch-cache floor -> 200 with exactly the real ERROR event, then close"
+req GET "$CRS?limit=500&resourceVersion=$XRV"
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" = "$XRV" ] && [ "$(names)" = "$XNAMES" ]
+checked "after watch-cache-reset a paged list at that RV still answers exactly that RV (etcd kept it)"
+watch_to "$WORK/wfl2" "resourceVersion=$FLOOR&timeoutSeconds=1"
+sleep 0.3
+req POST "$CRS" "$(cr_body '"name":"after-floor"')" "${JSONCT[@]}"
+wait "$WPID"
+[ "$(events "$WORK/wfl2")" = " 1 ADDED;" ] && grep -q '"name":"after-floor"' "$WORK/wfl2"
+checked "watch from the floor RV itself -> live events (no ERROR)"
+admin expire-history >/dev/null
+req GET "$CRS?limit=500&resourceVersion=$XRV"
+[ "$CODE" = 410 ] && is_status 410 Expired && [ "$(j 'd["message"]')" = "The resourceVersion for the provided list is too old." ]
+checked "paged list at a compacted RV -> 410 Expired 'The resourceVersion for the provided list is too old.'"
+req GET "$CRS?resourceVersion=$XRV"
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["resourceVersion"]')" != "$XRV" ]
+checked "unpaged list at a compacted RV -> 200 at the current RV (NotOlderThan)"
+req DELETE "$CRS/after-xrv"; req DELETE "$CRS/after-floor"
+
 watch_to "$WORK/wdrop" "allowWatchBookmarks=true&timeoutSeconds=30"
 sleep 0.3
 dropped=$(admin drop-watches | jqpy 'd["dropped"]' /dev/stdin)
 wait "$WPID"; rc=$?
-check "control drop-watches: open watch cut without the last chunk (curl exit 18)" [ "$rc" = 18 ] && [ "$dropped" -ge 1 ]
+[ "$rc" = 18 ] && [ "$dropped" -ge 1 ]
+checked "control drop-watches: open watch cut without the last chunk (curl exit 18)"
 
 admin settings '{"split_chunks": true}' >/dev/null
 req GET "$CRS"; SRV=$(j 'd["metadata"]["resourceVersion"]')
@@ -347,8 +441,9 @@ sleep 0.3
 req PATCH "$CRS/page-1" '{"metadata":{"labels":{"w":"1"}}}' "${MERGE[@]}"
 req PATCH "$CRS/page-2" '{"metadata":{"labels":{"w":"1"}}}' "${MERGE[@]}"
 wait "$WPID"
-check "watch on a named object sees only that object" [ "$(events "$WORK/wname")" = " 1 MODIFIED;" ] &&
+[ "$(events "$WORK/wname")" = " 1 MODIFIED;" ] &&
   grep -q '"name":"page-1"' "$WORK/wname"
+checked "watch on a named object sees only that object"
 admin history '{"window": 1}' >/dev/null
 req PATCH "$CRS/page-1" '{"metadata":{"labels":{"w":"2"}}}' "${MERGE[@]}"
 req PATCH "$CRS/page-2" '{"metadata":{"labels":{"w":"2"}}}' "${MERGE[@]}"
@@ -363,12 +458,14 @@ sleep 0.3
 req GET "$CRS?watch=1&timeoutSeconds=1"
 wait "$WPID"
 admin settings '{"max_watches": 100}' >/dev/null
-check "more watches than max_watches -> 429 with Retry-After" [ "$CODE" = 429 ] && grep -qi '^Retry-After:' "$HEADERS"
+[ "$CODE" = 429 ] && grep -qi '^Retry-After:' "$HEADERS"
+checked "more watches than max_watches -> 429 with Retry-After"
 
 # --- Leases, Events, Secrets ------------------------------------------------------------------------
 lease() { printf '{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"ember-leader"%s},"spec":{"holderIdentity":"%s","leaseDurationSeconds":60,"acquireTime":"%s","renewTime":"%s","leaseTransitions":0}}' "$1" "$2" "$3" "$3"; }
 req POST "$LEASES" "$(lease "" pod-a 2025-01-01T00:00:00Z)" "${JSONCT[@]}"
-check "Lease with a non-MicroTime renewTime -> 400" [ "$CODE" = 400 ] && is_status 400 BadRequest
+[ "$CODE" = 400 ] && is_status 400 BadRequest
+checked "Lease with a non-MicroTime renewTime -> 400"
 req POST "$LEASES" "$(lease "" pod-a 2025-01-01T00:00:00.000000Z)" "${JSONCT[@]}"
 LRV1=$(j 'd["metadata"]["resourceVersion"]'); lc=$CODE
 req PUT "$LEASES/ember-leader" "$(lease ",\"resourceVersion\":\"$LRV1\"" pod-a 2025-01-01T00:00:15.000000Z)" "${JSONCT[@]}"; c2=$CODE
@@ -380,14 +477,18 @@ check "Lease: get shows the renewed holder" [ "$(j 'd["spec"]["holderIdentity"]'
 
 evt() { printf '{"apiVersion":"v1","kind":"Event","metadata":{"name":"%s"},"involvedObject":{"apiVersion":"cert-manager.io/v1","kind":"CertificateRequest","namespace":"%s","name":"page-1"},"type":"Normal","reason":"Issued","message":"ok","firstTimestamp":"2025-01-01T00:00:00Z","lastTimestamp":"2025-01-01T00:00:00Z","count":1,"source":{"component":"ember-issuer"}}' "$1" "$2"; }
 req POST "$EVENTS" "$(evt page-1.1 team-b)" "${JSONCT[@]}"
-check "Event whose involvedObject.namespace differs -> 422" [ "$CODE" = 422 ] && msg_has "does not match event.namespace"
+[ "$CODE" = 422 ] && msg_has "does not match event.namespace"
+checked "Event whose involvedObject.namespace differs -> 422"
 req POST "$EVENTS" "$(evt page-1.1 team-a)" "${JSONCT[@]}"; c1=$CODE
 req PATCH "$EVENTS/page-1.1" '{"count":2,"lastTimestamp":"2025-01-01T00:01:00Z"}' -H "Content-Type: application/strategic-merge-patch+json"
-check "Event: create 201, count bumped by a (strategic) merge patch" [ "$c1" = 201 ] && [ "$CODE" = 200 ] && [ "$(j 'd["count"]')" = 2 ]
+[ "$c1" = 201 ] && [ "$CODE" = 200 ] && [ "$(j 'd["count"]')" = 2 ]
+checked "Event: create 201, count bumped by a (strategic) merge patch"
 req GET "$EVENTS"
-check "Event list" [ "$CODE" = 200 ] && [ "$(j 'len(d["items"])')" = 1 ]
+[ "$CODE" = 200 ] && [ "$(j 'len(d["items"])')" = 1 ]
+checked "Event list"
 req DELETE "$SECRETS/preloaded"
-check "delete of a Secret -> 200 Status Success" [ "$CODE" = 200 ] && [ "$(j 'd["status"]')" = Success ]
+[ "$CODE" = 200 ] && [ "$(j 'd["status"]')" = Success ]
+checked "delete of a Secret -> 200 Status Success"
 req DELETE "$SECRETS/preloaded"
 check "delete again -> 404" [ "$CODE" = 404 ]
 
@@ -398,10 +499,12 @@ grep -qi '^Retry-After: 3' "$HEADERS" && ra=yes || ra=no
 req GET "$CRS/page-1"; g=$CODE
 req PATCH "$CRS/page-1" '{"metadata":{"labels":{"x":"1"}}}' "${MERGE[@]}"; c2=$CODE
 req PATCH "$CRS/page-1" '{"metadata":{"labels":{"x":"1"}}}' "${MERGE[@]}"; c3=$CODE
-check "fault: next 2 writes -> 429 with Retry-After (reads untouched), then 200" [ "$c1$g$c2$c3" = 429200429200 ] && [ "$ra" = yes ]
+[ "$c1$g$c2$c3" = 429200429200 ] && [ "$ra" = yes ]
+checked "fault: next 2 writes -> 429 with Retry-After (reads untouched), then 200"
 admin fault '{"count": 1, "status": 503}' >/dev/null
 req POST "$SECRETS" '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s503"}}' "${JSONCT[@]}"
-check "fault: 503 ServiceUnavailable Status" [ "$CODE" = 503 ] && is_status 503 ServiceUnavailable
+[ "$CODE" = 503 ] && is_status 503 ServiceUnavailable
+checked "fault: 503 ServiceUnavailable Status"
 admin random-faults '{"rate": 0.5, "seed": 7, "statuses": [500]}' >/dev/null
 codes=""
 for i in 1 2 3 4 5 6 7 8; do req PATCH "$CRS/page-2" "{\"metadata\":{\"labels\":{\"i\":\"$i\"}}}" "${MERGE[@]}"; codes="$codes $CODE"; done
@@ -414,29 +517,32 @@ check "latency injection delays requests" [ $(((e - s) / 1000000)) -ge 280 ]
 
 head -c $((3 * 1024 * 1024 + 10)) /dev/zero >"$WORK/big.bin"
 req POST "$SECRETS" "@$WORK/big.bin" "${JSONCT[@]}"
-check "a body over 3 MiB -> 413 RequestEntityTooLarge" [ "$CODE" = 413 ] && is_status 413 RequestEntityTooLarge
+[ "$CODE" = 413 ] && is_status 413 RequestEntityTooLarge
+checked "a body over 3 MiB -> 413 RequestEntityTooLarge"
 rm -f "$WORK/big.bin"
 
 admin rotate-token '{"old": "tok-ember", "new": "tok-ember-2"}' >/dev/null
 req GET "$CRS/page-1"; c1=$CODE
 TOK=tok-ember-2 req GET "$CRS/page-1"
-check "rotate-token: the old token -> 401, the new one works" [ "$c1" = 401 ] && [ "$CODE" = 200 ]
+[ "$c1" = 401 ] && [ "$CODE" = 200 ]
+checked "rotate-token: the old token -> 401, the new one works"
 TOK=tok-ember-2
 
 check "control: no admin header -> 403" [ "$(curl -s --cacert "$CA" -o /dev/null -w '%{http_code}' "$URL/_fake/stats")" = 403 ]
 admin objects "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\",\"metadata\":{\"name\":\"direct\",\"namespace\":\"team-a\"},\"spec\":{\"request\":\"$CSR_B64\",\"issuerRef\":{\"name\":\"web\"}},\"status\":{\"conditions\":[$APPROVED]}}" >"$WORK/direct.json"
 req GET "$CRS/direct"
-check "control objects: direct create keeps status (an already-Approved CR)" [ "$CODE" = 200 ] &&
+[ "$CODE" = 200 ] &&
   [ "$(j 'd["status"]["conditions"][0]["type"]')" = Approved ]
+checked "control objects: direct create keeps status (an already-Approved CR)"
 curl -s --cacert "$CA" -H "$ADMIN_HDR" "$URL/_fake/object?apiVersion=cert-manager.io/v1&kind=CertificateRequest&namespace=team-a&name=$CR" >"$WORK/dump.json"
 check "control object: dump" [ "$(jqpy 'd["metadata"]["name"]' "$WORK/dump.json")" = "$CR" ]
 curl -s --cacert "$CA" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
 BODY="$WORK/stats.json"
-check "stats: requests by verb/path/code, writes per object, watch counts, write log" \
-  [ "$(j 'd["requests"]["patch '"$CRS/$CR"'/status 409"] >= 1')" = True ] &&
+[ "$(j 'd["requests"]["patch '"$CRS/$CR"'/status 409"] >= 1')" = True ] &&
   [ "$(j 'd["writes"]["certificaterequests/team-a/'"$CR"'"] >= 4')" = True ] &&
   [ "$(j 'd["watches"]["total"] >= 5 and d["watches"]["open"] == 0')" = True ] &&
   [ "$(j 'any(w["subresource"] == "status" and w["code"] == 403 for w in d["write_log"])')" = True ]
+checked "stats: requests by verb/path/code, writes per object, watch counts, write log"
 check "log: no token value on stderr" sh -c "! grep -q -e tok-ember -e tok-reader '$WORK/fake.log'"
 
 # --- SIGTERM with a watch open ---------------------------------------------------------------------
