@@ -3,10 +3,11 @@
 # free loopback port, a key and CSR made with openssl. Source it.
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }
-# check NAME COMMAND...: ok when the command succeeds.
+# check NAME COMMAND...: ok when the command succeeds; returns the command's status, so that
+# `check NAME CMD || exit 1` stops when it failed.
 check() {
   local name=$1; shift
-  if "$@"; then ok "$name"; else not_ok "$name"; fi
+  if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 # free_port: a free TCP port on 127.0.0.1 (the kernel picks it; a race with other processes is
 # unlikely).
