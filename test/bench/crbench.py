@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""crbench.py -- drives the controller bench against the fake API server (test/bench/run.sh §6).
+"""crbench.py -- drives the controller bench: against the fake API server (test/bench/run.sh §6)
+and against a real kube-apiserver (§8, test/bench/e2e_bench.sh).
 
-Creates CertificateRequests as cert-manager does (token tok-certmanager) and watches them the
-way cert-manager's own controller would, recording for each request the time from just before
-its create call to the watch event that shows it Ready=True. Python 3 standard library only.
+Creates CertificateRequests as cert-manager does (by default with the fake's token
+tok-certmanager, in namespace default) and watches them the way cert-manager's own controller
+would, recording for each request the time from just before its create call to the watch event
+that shows it Ready=True. Python 3 standard library only.
 
   crbench.py burst    URL CACERT CR-TEMPLATE N CONNS [--patch STATUS-FILE]
   crbench.py steady   URL CACERT CR-TEMPLATE RATE SECONDS
+  options: --token TOKEN | --token-file FILE   who creates and watches (default tok-certmanager)
+           --namespace NS                      where (default default; the template's namespace
+                                               is replaced)
+           --ember-token TOKEN                 who makes the --patch writes (default tok-ember)
 
 burst creates N requests over CONNS keep-alive connections as fast as the server takes them.
 With --patch, each connection also makes, right after the create, the writes Ember makes for a
@@ -14,7 +20,8 @@ request (as tok-ember): one status merge patch with Approved, Ready, certificate
 two Events Approved and Issued. That is the fake's own ceiling for the same writes, with no
 issuer. steady creates RATE requests per second for SECONDS.
 Every run ends when all requests are Ready or after a bound (60 s without progress, or
---max-seconds). Prints one JSON line: n, ready, seconds, rate, p50_ms, p99_ms, max_ms.
+--max-seconds). Prints one JSON line: n, ready, seconds, rate, p50_ms, p99_ms, max_ms, and the
+driver's own CPU time (driver_cpu_s: it shares the machine with the servers it drives).
 """
 
 import argparse
@@ -28,6 +35,7 @@ import time
 
 NS = "default"
 CR_PATH = "/apis/cert-manager.io/v1/namespaces/%s/certificaterequests" % NS
+TOKEN = "tok-certmanager"
 
 
 class Conn:
@@ -76,7 +84,7 @@ class Watcher(threading.Thread):
         self.restarts = 0
 
     def run(self):
-        conn = Conn(self.host, self.port, self.ctx, "tok-certmanager")
+        conn = Conn(self.host, self.port, self.ctx, TOKEN)
         code, data = conn.call("GET", CR_PATH + "?limit=1")
         self.rv = json.loads(data)["metadata"]["resourceVersion"]
         while not self.stop:
@@ -84,7 +92,7 @@ class Watcher(threading.Thread):
             try:
                 c.request("GET", CR_PATH + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=600"
                           "&resourceVersion=" + self.rv,
-                          headers={"Authorization": "Bearer tok-certmanager"})
+                          headers={"Authorization": "Bearer " + TOKEN})
                 r = c.getresponse()
                 self.started.set()
                 if r.status != 200:
@@ -142,7 +150,15 @@ def main():
     ap.add_argument("--patch", help="status JSON written by the driver itself (the ceiling)")
     ap.add_argument("--prefix", default="cr")
     ap.add_argument("--max-seconds", type=float, default=600)
+    ap.add_argument("--token", default="tok-certmanager", help="bearer token of the requester")
+    ap.add_argument("--token-file", help="read the requester's token from this file")
+    ap.add_argument("--ember-token", default="tok-ember", help="bearer token of the --patch writes")
+    ap.add_argument("--namespace", default="default")
     args = ap.parse_args()
+    global NS, CR_PATH, TOKEN
+    NS = args.namespace
+    CR_PATH = "/apis/cert-manager.io/v1/namespaces/%s/certificaterequests" % NS
+    TOKEN = open(args.token_file).read().strip() if args.token_file else args.token
 
     hostport = args.url.split("://", 1)[1].rstrip("/")
     host, port = hostport.rsplit(":", 1)
@@ -160,6 +176,7 @@ def main():
     for name in names:
         o = copy.deepcopy(template)
         o["metadata"]["name"] = name
+        o["metadata"]["namespace"] = NS
         bodies.append(json.dumps(o, separators=(",", ":")).encode())
     created_at = [0.0] * n
     errors = []
@@ -173,8 +190,8 @@ def main():
     t0 = time.monotonic()
 
     def worker(idx):
-        c = Conn(host, port, ctx, "tok-certmanager")
-        e = Conn(host, port, ctx, "tok-ember") if status else None
+        c = Conn(host, port, ctx, TOKEN)
+        e = Conn(host, port, ctx, args.ember_token) if status else None
         for i in range(idx, n, conns):
             if args.mode == "steady":
                 due = t0 + i / args.a
@@ -240,7 +257,8 @@ def main():
            "create_seconds": round(created - t0, 3),
            "rate": round(len(lat) / secs, 1) if secs > 0 else 0,
            "p50_ms": round(percentile(lat, 50), 1), "p99_ms": round(percentile(lat, 99), 1),
-           "max_ms": round(max(lat), 1) if lat else 0, "watch_restarts": w.restarts}
+           "max_ms": round(max(lat), 1) if lat else 0, "watch_restarts": w.restarts,
+           "driver_cpu_s": round(time.process_time(), 2)}
     print(json.dumps(out))
     return 0 if len(lat) == n else 1
 

@@ -6,7 +6,10 @@
 # Environment: OUT (build dir, default build), CRYPTO_SECONDS (2), PIPELINE_SECONDS (2),
 # HTTP_SECONDS (10), HTTP_CR_SECONDS (5; 0 skips the /v1/certificaterequests run),
 # HTTP_CONNS (2), HTTP_MAX_REQUESTS (500000), CTRL_REQUESTS (10000; 0 skips the controller run),
-# CTRL_CONNS (4), CTRL_STEADY_SECONDS (10), AUTH_SECONDS (5; 0 skips the authenticated API run).
+# CTRL_CONNS (4), CTRL_STEADY_SECONDS (10), AUTH_SECONDS (5; 0 skips the authenticated API run),
+# E2E_BENCH_REQUESTS (2000; 0 skips section 8, the real kube-apiserver beside cert-manager's CA
+# issuer: it needs Go 1.26 at /usr/local/go, and takes a few minutes), E2E_BENCH_CONNS (4),
+# KEEP_BENCH=1 keeps the temp dir (logs, the audit log of section 8).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -28,10 +31,22 @@ done
 TMP=$(mktemp -d /tmp/ember-bench.XXXXXX)
 PIDS=()
 cleanup() {
+  trap '' INT TERM # a second signal must not cut the cleanup short
   for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    # || true: wait answers the killed process's status, which would end the cleanup (set -e).
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
   done
-  rm -rf "$TMP"
+  # Section 8: its script and what it runs in the foreground (its own process group), then the
+  # servers test/e2e's e2e_spawn recorded, by PID.
+  if [ -n "${E2E_PID:-}" ] && kill -TERM -- "-$E2E_PID" 2>/dev/null; then
+    for _ in $(seq 1 300); do kill -0 "$E2E_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$E2E_PID" 2>/dev/null || true
+    wait "$E2E_PID" 2>/dev/null || true
+  fi
+  if [ -f "$TMP/e2e-bench/e2e/pids" ]; then
+    (E2E_DIR=$TMP/e2e-bench/e2e; . test/e2e/lib.sh; . test/e2e/cluster.sh; e2e_stop_all) || true
+  fi
+  if [ -n "${KEEP_BENCH:-}" ]; then echo "bench: kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -438,6 +453,22 @@ EOF4
   echo
 fi
 
+# ---- 8: the controller through a real kube-apiserver, beside cert-manager's CA issuer ------------
+# test/e2e's etcd + kube-apiserver + cert-manager (controller and webhook) + Ember's chart, one EC
+# P-256 CA for an Ember Issuer and cert-manager CA Issuers; E2E_BENCH_REQUESTS requests in a burst
+# for each controller, one at a time (test/bench/e2e_bench.sh says how).
+E2E_BENCH_REQUESTS=${E2E_BENCH_REQUESTS:-2000}
+E2E_FAILED=0
+if [ "$E2E_BENCH_REQUESTS" != 0 ]; then
+  echo "8. Controller through a real kube-apiserver: Ember beside cert-manager's CA issuer, $E2E_BENCH_REQUESTS requests each (EC P-256 CSR, same EC P-256 CA)"
+  # In its own process group, waited for in the background so that a signal stops it at once.
+  BIN="$BIN" setsid bash test/bench/e2e_bench.sh "$TMP/e2e-bench" "$RES" &
+  E2E_PID=$!
+  wait "$E2E_PID" || E2E_FAILED=1
+  E2E_PID=
+  echo
+fi
+
 # ---- the table --------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mark() { awk -v m="$1" -v t="$2" -v dir="$3" 'BEGIN { if (m == "n/a" || m == "") print "?"; else if ((dir == ">=" && m + 0 >= t) || (dir == "<=" && m + 0 <= t)) print "met"; else print "MISSED" }'; }
@@ -490,6 +521,28 @@ if [ "${CTRL_REQUESTS:-10000}" != 0 ]; then
   PK=$(mib "$(r ctl_rss_peak)")
   row "controller: peak RSS with $(( $(r ctl_n) + $(r steady_n) )) requests cached (MiB)" "$PK" "<= 64" "$(mark "$PK" 64 "<=")"
 fi
+if [ "$E2E_BENCH_REQUESTS" != 0 ]; then
+  if [ -n "$(r e2e_skipped)" ]; then
+    row "real API server (section 8)" "skipped" "" "no Go 1.26 at /usr/local/go"
+  elif [ -n "$(r e2e_failed)" ]; then
+    row "real API server (section 8)" "FAILED" "" "$(r e2e_failed)"
+  else
+    row "real API server: Ember requests/s to Ready ($(r e2e_ember_ready)/$(r e2e_ember_n))" "$(r e2e_ember_rate)" "" ""
+    row "  cert-manager CA, QPS 10000 / its default 20 ($(r e2e_cm_ready), $(r e2e_cmdef_ready))" "$(r e2e_cm_rate) / $(r e2e_cmdef_rate)" "" ""
+    row "  Ember / cert-manager (QPS 10000 / default)" "$(ratio "$(r e2e_ember_rate)" "$(r e2e_cm_rate)") / $(ratio "$(r e2e_ember_rate)" "$(r e2e_cmdef_rate)")" "" ""
+    row "  creation->Ready p50 / p99 (ms), Ember" "$(r e2e_ember_p50_ms) / $(r e2e_ember_p99_ms)" "" ""
+    row "  ... cert-manager, QPS 10000" "$(r e2e_cm_p50_ms) / $(r e2e_cm_p99_ms)" "" ""
+    row "  ... cert-manager, its defaults" "$(r e2e_cmdef_p50_ms) / $(r e2e_cmdef_p99_ms)" "" ""
+    row "  API writes per request, Ember / cert-manager" "$(r e2e_ember_writes_per_cert) / $(r e2e_cm_writes_per_cert)" "" ""
+    row "  API reads per request, Ember / cert-manager" "$(awk -v a="$(r e2e_ember_reads)" -v b="$(r e2e_cm_reads)" -v n="$(r e2e_ember_n)" 'BEGIN { printf "%.2f / %.2f", a / n, b / n }')" "" ""
+    row "  controller CPU per request (ms), Ember / cert-manager" "$(r e2e_ember_cpu_ms) / $(r e2e_cm_cpu_ms)" "" ""
+    row "  kube-apiserver CPU per request (ms), Ember / c-m" "$(r e2e_ember_apiserver_cpu_ms) / $(r e2e_cm_apiserver_cpu_ms)" "" ""
+    row "  etcd + c-m webhook CPU per request (ms), Ember / c-m" "$(r e2e_ember_etcd_webhook_cpu_ms) / $(r e2e_cm_etcd_webhook_cpu_ms)" "" ""
+    row "  peak RSS (MiB), Ember / cert-manager" "$(mib "$(r e2e_ember_rss_peak)") / $(mib "$(r e2e_cm_rss_peak)")" "" ""
+    row "  Ember: 409s / error log lines" "$(r e2e_ember_conflicts) / $(r e2e_ember_log_errors)" "" ""
+  fi
+fi
 [ -n "$(r cfssl_rss_idle)" ] && row "cfssl RSS idle / after the load (MiB)" "$(mib "$(r cfssl_rss_idle)") / $(mib "$(r cfssl_rss_load)")" "" ""
 echo "  (the load generator runs on the same $(nproc) CPU(s) as the server, for both servers alike)"
+[ "$E2E_FAILED" = 0 ] || { echo "bench: section 8 could not set up its cluster (see above)" >&2; exit 1; }
 exit 0
