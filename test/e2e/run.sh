@@ -49,10 +49,14 @@ on_exit() {
   if [ -n "${KEEP_E2E:-}" ]; then echo "e2e: kept $E2E_DIR"; else rm -rf "$E2E_DIR"; fi
 }
 trap on_exit EXIT
-( sleep "$E2E_TIMEOUT"; echo "e2e: the run exceeded E2E_TIMEOUT=$E2E_TIMEOUT s; stopping" >&2
-  kill -TERM $$ ) &
+# It holds none of this script's output (a pipe reader such as test/run.sh's tee would wait for
+# it), and its sleep goes with it.
+( exec >/dev/null 2>&1 </dev/null
+  sleep "$E2E_TIMEOUT" & s=$!
+  trap 'kill $s; exit 0' TERM
+  wait $s && kill -TERM $$ ) &
 WATCHDOG=$!
-trap 'exit 1' TERM INT
+trap 'echo "e2e: stopped by a signal (or E2E_TIMEOUT=$E2E_TIMEOUT s passed)" >&2; exit 1' TERM INT
 
 # Build everything first (cached), so that the build time is not counted against any case.
 for b in test/e2e/*/build.sh; do
