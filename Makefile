@@ -118,7 +118,7 @@ unit: $(UNIT_BINS)
 integration: $(BIN)
 	$(Q)OUT=$(OUT) SANITIZER=$(SANITIZER) ONLY=integration bash test/run.sh
 
-## e2e: Ember's real binary against etcd, kube-apiserver, cert-manager, helm, HashiCorp Vault and SPIRE built from Go modules (test/e2e; Go 1.26 at /usr/local/go; E2E=0 leaves it out of `make test`)
+## e2e: Ember's real binary against etcd, kube-apiserver, cert-manager, helm and SPIRE built from Go modules (test/e2e; Go 1.26 at /usr/local/go; E2E=0 leaves it out of `make test`)
 e2e: $(BIN)
 	$(Q)OUT=$(OUT) ONLY=e2e bash test/run.sh
 

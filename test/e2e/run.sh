@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh -- `make e2e`: Ember's real binary against a real etcd, kube-apiserver, cert-manager
-# (controller and webhook), helm, HashiCorp Vault and SPIRE, all built from Go modules (cached:
+# (controller and webhook), helm and SPIRE, all built from Go modules (cached:
 # see lib.sh) and run on loopback. Starts the cluster once, installs cert-manager and Ember (the
 # chart rendered by helm), runs test/e2e/cases/NN-*.sh in order, each a separate bash process
 # printing "ok - ..." / "not ok - ...", and ends with "N passed, M failed". Every process it
