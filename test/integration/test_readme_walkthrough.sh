@@ -10,8 +10,11 @@ for port in 8080 8081 8082; do
     not_ok "port $port is already in use (stop a running 'make run' first)"; exit 1
   fi
 done
-make --no-print-directory run SANITIZER="${SANITIZER:-}" >"$WORK/run.log" 2>&1 &
-PIDS+=($!)
+# In a process group of its own (setsid execs in place: its PID is the group's), so that the
+# server make starts under it can be stopped with it, and nothing else.
+setsid make --no-print-directory run SANITIZER="${SANITIZER:-}" >"$WORK/run.log" 2>&1 &
+RUN_PGID=$!
+PIDS+=("$RUN_PGID")
 up=false
 for i in $(seq 1 300); do
   curl -fs -o /dev/null http://127.0.0.1:8081/readyz && { up=true; break; }
@@ -40,6 +43,6 @@ check "the evil request is denied naming evil.com and code signing" \
 check "the Firefly-shaped request returns a chain" grep -q '"certificateChain":"-----BEGIN CERTIFICATE' "$WORK/w.out"
 check "readyz and metrics answer as the README says" \
   bash -c 'curl -fs http://127.0.0.1:8081/readyz >/dev/null && curl -fs http://127.0.0.1:8082/metrics | grep -q ember_certificaterequests_total'
-# Stop `make run` (make and the server under it).
-pkill -TERM -f "ember-issuer --manifests examples/standalone" 2>/dev/null
+# Stop `make run`: make and the server under it, by their process group.
+kill -TERM -- "-$RUN_PGID" 2>/dev/null
 wait
