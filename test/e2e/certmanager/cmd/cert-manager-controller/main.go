@@ -26,6 +26,8 @@
 package main
 
 import (
+	"github.com/cert-manager/cert-manager/ember-e2e/gates"
+
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +47,7 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 
 	cmdutil "github.com/cert-manager/cert-manager/internal/cmd/util"
-	"github.com/cert-manager/cert-manager/internal/controller/feature"
+	_ "github.com/cert-manager/cert-manager/internal/controller/feature" // registers the controller's gates
 	"github.com/cert-manager/cert-manager/internal/pem"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager"
 	"github.com/cert-manager/cert-manager/pkg/controller"
@@ -91,14 +93,6 @@ var defaultControllers = []string{
 // optionalControllers are linked but only run when named.
 var optionalControllers = []string{
 	crselfsigned.CRControllerName,
-}
-
-// Feature gates Ember's tests rely on; set before the command line's own
-// --feature-gates, which may override them.
-var defaultFeatureGates = map[string]bool{
-	string(feature.OtherNames):                true,
-	string(feature.LiteralCertificateSubject): true,
-	string(feature.NameConstraints):           true,
 }
 
 type options struct {
@@ -281,15 +275,8 @@ func main() {
 // setup applies the feature gates and logging configuration and checks the
 // options, as cert-manager's PreRunE does.
 func setup(o *options) error {
-	gates := map[string]bool{}
-	for k, v := range defaultFeatureGates {
-		gates[k] = v
-	}
-	for k, v := range o.featureGates {
-		gates[k] = v
-	}
-	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(gates); err != nil {
-		return fmt.Errorf("--feature-gates: %w", err)
+	if err := gates.Apply(o.featureGates); err != nil {
+		return err
 	}
 	if err := logf.ValidateAndApply(&o.logging); err != nil {
 		return fmt.Errorf("logging flags: %w", err)

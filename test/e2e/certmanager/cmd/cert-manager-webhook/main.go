@@ -18,6 +18,8 @@
 package main
 
 import (
+	"github.com/cert-manager/cert-manager/ember-e2e/gates"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -38,20 +40,13 @@ import (
 	"github.com/cert-manager/cert-manager/internal/apis/config/webhook/validation"
 	cmdutil "github.com/cert-manager/cert-manager/internal/cmd/util"
 	cmwebhook "github.com/cert-manager/cert-manager/internal/webhook"
-	"github.com/cert-manager/cert-manager/internal/webhook/feature"
+	_ "github.com/cert-manager/cert-manager/internal/webhook/feature" // registers the webhook's gates
 	logf "github.com/cert-manager/cert-manager/pkg/logs"
 	"github.com/cert-manager/cert-manager/pkg/util"
-	utilfeature "github.com/cert-manager/cert-manager/pkg/util/feature"
 	cmadmission "github.com/cert-manager/cert-manager/pkg/webhook/admission"
 	"github.com/cert-manager/cert-manager/pkg/webhook/options"
 	"github.com/cert-manager/cert-manager/pkg/webhook/server"
 )
-
-var defaultFeatureGates = map[string]bool{
-	string(feature.OtherNames):                true,
-	string(feature.LiteralCertificateSubject): true,
-	string(feature.NameConstraints):           true,
-}
 
 func main() {
 	ctx, exit := cmdutil.SetupExitHandler(context.Background(), cmdutil.GracefulShutdown)
@@ -83,15 +78,8 @@ func main() {
 		return
 	}
 
-	gates := map[string]bool{}
-	for k, v := range defaultFeatureGates {
-		gates[k] = v
-	}
-	for k, v := range cfg.FeatureGates {
-		gates[k] = v
-	}
-	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(gates); err != nil {
-		fmt.Fprintln(os.Stderr, "cert-manager-webhook: --feature-gates:", err)
+	if err := gates.Apply(cfg.FeatureGates); err != nil {
+		fmt.Fprintln(os.Stderr, "cert-manager-webhook:", err)
 		cmdutil.SetExitCodeValue(2)
 		return
 	}
