@@ -194,23 +194,30 @@ e2e_sa_kubeconfig() {
 # ResponseComplete, or STAGE: ResponseStarted for watches that are still open, in $AUDIT_LOG) for
 # which the Python expression FILTER is true; it sees e (the event), o (its objectRef), u (the
 # user name), verb and code.
-audit_count() {
-  python3 - "$AUDIT_LOG" "$1" "${2:-ResponseComplete}" <<'PY'
-import json, sys
-f, stage = sys.argv[2], sys.argv[3]
-n = 0
+audit_count() { audit_tally "" "$1" "${2:-ResponseComplete}"; }
+# audit_count_by KEY FILTER: the same in one pass, grouped: "VALUE COUNT" lines, VALUE the Python
+# expression KEY (e.g. o.get('name')) of each matching answered request.
+audit_count_by() { audit_tally "$1" "$2" ResponseComplete; }
+audit_tally() {
+  python3 - "$AUDIT_LOG" "$1" "$2" "$3" <<'PY'
+import collections, json, sys
+key, f, stage = sys.argv[2], sys.argv[3], sys.argv[4]
+n = collections.Counter()
 for line in open(sys.argv[1]):
     try:
         e = json.loads(line)
     except ValueError:
         continue
-    o = e.get("objectRef", {})
-    u = e.get("user", {}).get("username", "")
-    code = e.get("responseStatus", {}).get("code", 0)
     if e.get("stage") != stage:
         continue
-    if eval(f, {"e": e, "o": o, "u": u, "code": code, "verb": e.get("verb")}):
-        n += 1
-print(n)
+    env = {"e": e, "o": e.get("objectRef", {}), "u": e.get("user", {}).get("username", ""),
+           "code": e.get("responseStatus", {}).get("code", 0), "verb": e.get("verb")}
+    if eval(f, env):
+        n[eval(key, env) if key else ""] += 1
+if key:
+    for k, v in sorted(n.items()):
+        print(k, v)
+else:
+    print(n[""])
 PY
 }
