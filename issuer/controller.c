@@ -908,16 +908,22 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
                  "/apis/ember.issuer.dev/v1alpha1/namespaces/%s/issuers/%s/status", ns, name);
     const char *kname = cluster ? "ClusterIssuer" : "Issuer";
     if (current != NULL && slot_gen == gen && now < next) {
-        /* Our own status write came back through the watch: nothing new. */
+        /* Our own status write came back through the watch: nothing new. The event took the
+         * key out of the queue's schedule (the sooner time wins), so put the re-check back. */
         issuer_unref(current);
         cJSON_Delete(obj);
+        struct err qe = {0};
+        if (queue_add_after(c->q, qkey, (unsigned long)(next - now) * 1000, &qe) != 0)
+            LOG(LOG_ERROR, "controller", key, qe.msg, "cannot schedule the re-check");
         return;
     }
     struct err e = {0};
     struct issuer *is = NULL;
     bool was_ready = current != NULL && issuer_is_ready(current);
-    if (current != NULL && slot_gen == gen && current->signer_kind == ISSUER_SIGNER_VAULT) {
-        /* Periodic re-check of a Vault issuer: keep its cached token, log in only if needed. */
+    if (current != NULL && slot_gen == gen && current->signer_kind == ISSUER_SIGNER_VAULT &&
+        issuer_has_signer(current)) {
+        /* Periodic re-check of a Vault issuer: keep its cached token, log in only if needed.
+         * One whose client could not be built (a caBundle Secret missing) is built again. */
         issuer_check(current, now);
         is = current;
         current = NULL;

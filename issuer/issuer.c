@@ -459,6 +459,11 @@ bool issuer_check(struct issuer *is, time_t now)
     return before.ready != after.ready || strcmp(before.message, after.message) != 0;
 }
 
+bool issuer_has_signer(const struct issuer *is)
+{
+    return is->signer.ops != NULL;
+}
+
 struct issuer *issuer_ref(struct issuer *is)
 {
     __atomic_add_fetch(&is->refs, 1, __ATOMIC_RELAXED);

@@ -95,6 +95,9 @@ void issuer_load_signer(struct issuer *is, const struct issuer_secrets *src, con
 /* Runs the signer's own check (CA validity; Vault login and health) and records Ready or not.
  * Returns true when the state changed. Thread-safe. */
 bool issuer_check(struct issuer *is, time_t now);
+/* True once issuer_load_signer built a signer (a CA loaded, a Vault client made), ready or
+ * not; false when a Secret it needs was missing or invalid, so a re-check must load again. */
+bool issuer_has_signer(const struct issuer *is);
 
 struct issuer *issuer_ref(struct issuer *is);
 /* Drops a reference; the last one frees the issuer and its signer. NULL is a no-op. */

@@ -5,7 +5,9 @@
 # namespace) and a Vault Issuer (Secret in its own namespace): issued with the chain checked by
 # openssl; a role violation Failed with Vault's message; sealed Pending then Issued after
 # unsealing without a new request; a token used up by num_uses replaced silently; a standby's
-# 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; no secret_id,
+# 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; a caBundle
+# Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
+# re-checked; no secret_id,
 # token or key in the log.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -115,7 +117,31 @@ check "... with Vault's own message" has_message "not allowed by this role" "$WO
 check "... and failureTime" grep -q '"failureTime"' "$WORK/obj.json"
 check "... after being approved (the policy admits it; Vault refused)" test "$(crc default strict Approved status)" = True
 
+# A caBundle Secret that does not exist yet: not Ready naming it, then Ready once it is created
+# (the re-check builds the Vault client again instead of checking the one it could not make).
+seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"vault-bundle-approle\",\"namespace\":\"ember\"},\"stringData\":{\"secretId\":\"sid-ember\"}}" >/dev/null
+seed "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":\"vault-bundle\"},\"spec\":{\"vault\":{\"server\":\"$active_URL\",\"path\":\"pki_int/sign/web\",\"namespace\":\"$NS\",\"caBundleSecretRef\":{\"name\":\"vault-bundle-ca\",\"key\":\"ca.crt\"},\"auth\":{\"appRole\":{\"roleId\":\"rid-ember\",\"secretRef\":{\"name\":\"vault-bundle-approle\",\"key\":\"secretId\"}}}}}}" >/dev/null
+check "a Vault ClusterIssuer whose caBundle Secret is missing is not Ready" \
+  wait_cond $IV ClusterIssuer "" vault-bundle Ready status False
+check "... naming the Secret" bash -c 'grep -q "ember/vault-bundle-ca" "$1"' _ "$WORK/obj.json"
+seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"vault-bundle-ca\",\"namespace\":\"ember\"},\"stringData\":{\"ca.crt\":$(pem_json "$WORK/ca/root.crt")}}" >/dev/null
+check "... and Ready at a re-check once the Secret exists" \
+  wait_cond $IV ClusterIssuer "" vault-bundle Ready reason Checked
+kcr bundled default ClusterIssuer vault-bundle web bundled.example.com
+check "... then it issues" wait_cr default bundled Ready reason Issued
+
+# A wrong roleId fixed by a spec change: Ready, and its periodic re-checks go on after that
+# (the seal below must turn it not Ready as it does the others).
+vault_issuer ClusterIssuer "" vault-fixed "$active_URL" pki_int/sign/web rid-wrong sid-ember >/dev/null
+check "a Vault ClusterIssuer with a wrong roleId is not Ready" \
+  wait_cond $IV ClusterIssuer "" vault-fixed Ready status False
+vault_issuer ClusterIssuer "" vault-fixed "$active_URL" pki_int/sign/web rid-ember sid-ember >/dev/null
+check "... and Ready once its spec is fixed" wait_cond $IV ClusterIssuer "" vault-fixed Ready reason Checked
+
 check "seal the fake Vault" test "$(vault_admin "$active_URL" seal)" = 204
+check "sealed Vault: the issuer fixed by a spec change turns not Ready at its next re-check" \
+  wait_cond $IV ClusterIssuer "" vault-fixed Ready status False
+check "... saying Vault is sealed" bash -c 'grep -qi "sealed" "$1"' _ "$WORK/obj.json"
 kcr sealed default ClusterIssuer vault web sealed.example.com
 check "sealed Vault: the request is Pending" wait_cr default sealed Ready reason Pending
 check "... saying why" bash -c 'grep -qiE "sealed|not Ready|unseal" "$1"' _ "$WORK/obj.json"
@@ -126,6 +152,7 @@ check "unseal the fake Vault" test "$(vault_admin "$active_URL" unseal)" = 204
 check "... the same request is issued after unsealing" wait_cr default sealed Ready reason Issued
 creates_after=$(stats; jqpy 'len([w for w in d["write_log"] if w["verb"] == "create" and "/certificaterequests" in w["path"]])' "$WORK/stats.json")
 check "... with no new request created" test "$creates_before" = "$creates_after"
+check "... and the fixed issuer is Ready again" wait_cond $IV ClusterIssuer "" vault-fixed Ready reason Checked
 
 logins_before=$(vault_stats "$active_URL" 'd["logins"]')
 for i in 1 2 3 4 5; do kcr "lim$i" default ClusterIssuer vault-limited web "l$i.example.com"; done
