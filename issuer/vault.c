@@ -38,6 +38,9 @@
  *   num_uses  0  -> the token is unlimited;
  *   num_uses  N  -> N more requests may be made with it (the lookup already spent one);
  *   num_uses -1  -> the lookup spent the last use: the role hands out single-use tokens.
+ * The login answer itself says how many uses the new token has (auth.num_uses, from the role's
+ * token_num_uses; hashicorp/vault sdk/logical/translate_response.go HTTPAuth): when it is there
+ * the client takes it and makes no lookup; lookup-self is only for answers without it.
  * The client mirrors that count in uses_left (-1 = unlimited), decrements it for every
  * authenticated request it sends (sign, renew-self, lookup-self, revoke-self) and logs in again
  * instead of sending a request when it has reached 0, so it never spends a request on a dead
@@ -421,6 +424,7 @@ struct vault_tok {
     long long lease;
     bool renewable, batch;
     long long uses;        /* -1 = unlimited */
+    bool login_uses;       /* the login answer said how many (auth.num_uses): no lookup needed */
     bool looked_unlimited; /* lookup-self said num_uses 0 */
     bool presumed_single;  /* no lookup: taken as single-use on suspicion */
 };
@@ -548,7 +552,8 @@ static int vault_login_once(struct vault *v, struct vault_tok *t, struct err *er
     t->lease = lg.lease_duration;
     t->renewable = lg.renewable;
     t->batch = strcmp(lg.token_type, "batch") == 0 || strncmp(t->token, "hvb.", 4) == 0;
-    t->uses = -1;
+    t->uses = lg.has_num_uses && lg.num_uses > 0 ? lg.num_uses : -1;
+    t->login_uses = lg.has_num_uses;
     vaultmsg_login_clear(&lg);
     rc = 0;
 out:
@@ -565,7 +570,9 @@ static int vault_login(struct vault *v, struct vault_tok *t, struct err *err)
     pthread_mutex_lock(&v->mu);
     bool single = v->single_use_role, suspect = v->suspect_single;
     pthread_mutex_unlock(&v->mu);
-    if (single || suspect) {
+    if (t->login_uses) {
+        /* The login said how many uses the token has: nothing to look up. */
+    } else if (single || suspect) {
         t->uses = 1;
         t->presumed_single = !single;
     } else if (vault_lookup_uses(v, t) != 0) {

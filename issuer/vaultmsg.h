@@ -25,6 +25,10 @@ struct vaultmsg_login {
     long long lease_duration; /* seconds the token lives; 0 = no expiry */
     bool renewable;
     char token_type[VAULTMSG_TOKEN_TYPE_MAX]; /* "service", "batch", or "" when not sent */
+    /* auth.num_uses: the uses the new token has (0 = unlimited); has_num_uses is false when the
+     * answer does not carry it (older servers), and the client asks lookup-self instead. */
+    long long num_uses;
+    bool has_num_uses;
 };
 
 /* The parts of lookup-self's "data" the client needs. */

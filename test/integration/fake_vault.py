@@ -52,7 +52,8 @@ Control API (header X-Fake-Vault-Admin: <--admin-token, default "fake-admin">; P
 body unless noted; answers 204, or 403 without the header):
   /_fake/seal, /_fake/unseal
   /_fake/standby-on {"active_addr": "https://host:port"}, /_fake/standby-off
-  /_fake/state {"sealed", "initialized", "standby", "perf_standby", "dr_secondary": bool,
+  /_fake/state {"sealed", "initialized", "standby", "perf_standby", "dr_secondary",
+                "login_num_uses" (AppRole login answers carry auth.num_uses; default true): bool,
                 "active_addr": str}
   /_fake/fault {"path": "/v1/..." | "*", "method": opt, "count": N, "status": S,
                 "errors": [..], "headers": {..}, "latency_ms": L, "drop": bool}
@@ -679,6 +680,7 @@ class State:
         self.standby = False
         self.perf_standby = False
         self.dr_secondary = False
+        self.login_num_uses = True  # login answers carry auth.num_uses (as Vault 1.21 does)
         self.active_addr = cfg["active_addr"]
         self.clock_offset = 0.0
         self.latency_ms = 0
@@ -890,6 +892,7 @@ class Handler(BaseHTTPRequestHandler):
                 out["sign_requests"] = list(st.sign_bodies)
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
+                                "login_num_uses": st.login_num_uses,
                                 "active_addr": st.active_addr, "clock_offset": st.clock_offset,
                                 "latency_ms": st.latency_ms, "faults": [dict(f) for f in st.faults]}
             self.send_json(200, out)
@@ -910,7 +913,8 @@ class Handler(BaseHTTPRequestHandler):
             elif name == "standby-off":
                 st.standby = False
             elif name == "state":
-                for k in ("sealed", "initialized", "standby", "perf_standby", "dr_secondary"):
+                for k in ("sealed", "initialized", "standby", "perf_standby", "dr_secondary",
+                          "login_num_uses"):
                     if k in body:
                         setattr(st, k, bool(body[k]))
                 if "active_addr" in body:
@@ -1217,15 +1221,19 @@ class Handler(BaseHTTPRequestHandler):
             st.add_token(tok, rec)
             st.stats["logins"] += 1
             st.stats["tokens_issued"] += 1
+        # auth.num_uses is the role's token_num_uses (Vault's HTTPAuth.NumUses); a server that
+        # predates the field is emulated with /_fake/state {"login_num_uses": false}.
+        auth = {"client_token": tok, "accessor": rec["accessor"], "policies": policies,
+                "token_policies": policies, "metadata": meta, "lease_duration": int(ttl),
+                "renewable": rec["renewable"], "entity_id": rec["entity_id"],
+                "token_type": rec["type"], "orphan": True, "mfa_requirement": None,
+                "num_uses": rec["num_uses"]}
+        if not st.login_num_uses:
+            del auth["num_uses"]
         self.send_json(200, {
             "request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
             "data": None, "wrap_info": None, "warnings": self.unknown_fields(body, ("role_id", "secret_id")),
-            "auth": {"client_token": tok, "accessor": rec["accessor"], "policies": policies,
-                     "token_policies": policies, "metadata": meta, "lease_duration": int(ttl),
-                     "renewable": rec["renewable"], "entity_id": rec["entity_id"],
-                     "token_type": rec["type"], "orphan": True, "mfa_requirement": None,
-                     "num_uses": 0},
-            "mount_type": "approle"})
+            "auth": auth, "mount_type": "approle"})
 
     def unknown_fields(self, body, known):
         extra = sorted(k for k in body if k not in known)

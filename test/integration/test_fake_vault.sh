@@ -189,6 +189,13 @@ check "ACL: a path outside the role's allowed_paths -> 403" [ "$CODE" = 403 ]
 # --- token uses, lookup-self, renew-self, revoke-self ------------------------------------------
 login rid-limited sid-limited
 LIM=$TOKEN
+check "the login answer says the token's uses (auth.num_uses 3, the role's token_num_uses, as Vault's HTTPAuth)" \
+  [ "$(j 'd["auth"]["num_uses"]')" = 3 ]
+admin state '{"login_num_uses": false}' >/dev/null
+login rid-ember sid-ember
+check "state login_num_uses=false: the login answer has no auth.num_uses (an older server)" \
+  [ "$(j '"num_uses" in d["auth"]')" = False ] && [ -n "$TOKEN" ]
+admin state '{"login_num_uses": true}' >/dev/null
 vreq GET /v1/auth/token/lookup-self "" "${nsh[@]}" -H "X-Vault-Token: $LIM"
 check "lookup-self spends a use (num_uses 3 -> 2)" [ "$CODE" = 200 ] && [ "$(j 'd["data"]["num_uses"]')" = 2 ]
 vreq POST /v1/pki_int/sign/web "$(sign_json "$WORK/ok.csr")" "${nsh[@]}" -H "X-Vault-Token: $LIM"; c1=$CODE

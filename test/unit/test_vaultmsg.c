@@ -233,7 +233,7 @@ static void test_parse_login_reads_auth(void **state)
         "\"data\":null,\"wrap_info\":null,\"warnings\":null,\"auth\":{\"client_token\":"
         "\"hvs.CAESIabc\",\"accessor\":\"a\",\"policies\":[\"default\"],\"metadata\":{},"
         "\"lease_duration\":300,\"renewable\":true,\"entity_id\":\"e\",\"token_type\":\"service\","
-        "\"orphan\":true}}";
+        "\"orphan\":true,\"mfa_requirement\":null,\"num_uses\":3}}";
     struct vaultmsg_login l;
     struct err err = {0};
     assert_int_equal(parse_login_str(s, &l, &err), 0);
@@ -241,6 +241,8 @@ static void test_parse_login_reads_auth(void **state)
     assert_int_equal(l.lease_duration, 300);
     assert_true(l.renewable);
     assert_string_equal(l.token_type, "service");
+    assert_true(l.has_num_uses);
+    assert_int_equal(l.num_uses, 3);
     vaultmsg_login_clear(&l);
     assert_null(l.client_token);
     vaultmsg_login_clear(NULL);
@@ -254,6 +256,16 @@ static void test_parse_login_defaults_for_optional_fields(void **state)
     assert_int_equal(l.lease_duration, 0);
     assert_false(l.renewable);
     assert_string_equal(l.token_type, "");
+    assert_false(l.has_num_uses); /* a server without auth.num_uses: the client looks it up */
+    vaultmsg_login_clear(&l);
+    assert_int_equal(
+        parse_login_str("{\"auth\":{\"client_token\":\"b.x\",\"num_uses\":null}}", &l, NULL), 0);
+    assert_false(l.has_num_uses);
+    vaultmsg_login_clear(&l);
+    assert_int_equal(
+        parse_login_str("{\"auth\":{\"client_token\":\"b.x\",\"num_uses\":0}}", &l, NULL), 0);
+    assert_true(l.has_num_uses); /* 0: unlimited, said by the server */
+    assert_int_equal(l.num_uses, 0);
     vaultmsg_login_clear(&l);
 }
 
@@ -303,6 +315,12 @@ static void test_parse_login_rejects_wrong_types(void **state)
                        "auth.token_type");
     expect_login_error("{\"auth\":{\"client_token\":\"t\",\"token_type\":\"root\"}}", ERR_INVALID,
                        "auth.token_type");
+    expect_login_error("{\"auth\":{\"client_token\":\"t\",\"num_uses\":\"2\"}}", ERR_INVALID,
+                       "auth.num_uses is not a number");
+    expect_login_error("{\"auth\":{\"client_token\":\"t\",\"num_uses\":-1}}", ERR_INVALID,
+                       "auth.num_uses");
+    expect_login_error("{\"auth\":{\"client_token\":\"t\",\"num_uses\":2.5}}", ERR_INVALID,
+                       "whole number");
 }
 
 static void test_parse_login_not_json_is_transient(void **state)

@@ -1,8 +1,3 @@
-# NOT RUN YET (run.sh runs cases/[0-9]*.sh): this case fails on two Ember bugs it found, to be
-# fixed before it is renamed 10-vault.sh: (1) a Vault issuer whose caBundle Secret was missing at
-# its first check never reads it again (the periodic re-check of a Vault issuer without a client
-# returns early); (2) after a not-Ready issuer becomes Ready through a spec change its periodic
-# re-checks stop (the early return for 'our own status write came back' does not re-arm them).
 # Case 10: Ember's Vault signer against the real HashiCorp Vault (test/e2e/vault: the server and
 # CLI built from github.com/hashicorp/vault). Vault runs on 127.0.0.1 with a TLS listener (a CA
 # and server certificate made here), in-memory storage, initialised with one unseal key, and a
@@ -17,7 +12,8 @@
 #     Ready=False at their next re-check; unsealed: the same request is issued, no new one
 #     created, both Ready again;
 #   - 5 requests through vault-uses2 are issued, Ember logs in again as tokens run out (Vault's
-#     audit log), and no sign request is refused.
+#     audit log), no sign request is refused, and no lookup-self is made (the login answer's
+#     auth.num_uses says the token's uses).
 . "$(dirname "$0")/common.sh"
 
 NS=vault-e2e
@@ -353,6 +349,8 @@ check "Vault signed 5 certificates with approle2 tokens (audit log: $signs)" tes
 check "Ember logged in again as tokens ran out: >= 3 approle2 logins for 5 signs (audit log: $logins)" \
   test "$logins" -ge 3
 check "no sign request was refused (audit log: $sign_errs errors on pki_int/sign/mesh)" test "$sign_errs" = 0
+check "no lookup-self spent a use: Vault's login answer says the token's uses (audit log: $lookups)" \
+  test "$lookups" = 0
 n403=$(tail -n +"$((log_from + 1))" "$E2E_DIR/ember-0.log" | grep -c 'answered 403')
 check "Ember never had to retry after a 403 (its log: $n403)" test "$n403" = 0
 nlog=$(tail -n +"$((log_from + 1))" "$E2E_DIR/ember-0.log" | grep -c 'logged in to Vault with AppRole')
