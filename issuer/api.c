@@ -47,6 +47,7 @@ static const char *api_reason(unsigned code)
     case 413: return "RequestEntityTooLarge";
     case 415: return "UnsupportedMediaType";
     case 422: return "Invalid";
+    case 501: return "NotImplemented";
     case 503: return "ServiceUnavailable";
     default: return "InternalError";
     }
