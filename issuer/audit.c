@@ -71,6 +71,15 @@ struct audit *audit_open(const char *path, bool include_certificate, struct err 
             close(fd);
             return NULL;
         }
+        /* O_CREAT's mode applies to a new file only: an existing one is made private too. */
+        if (S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+            err_set(err, ERR_INVALID,
+                    "audit log %.900s: it is mode %04o and cannot be made 0600 (%s): make this "
+                    "user its owner, or remove it",
+                    path, (unsigned)(st.st_mode & 07777), strerror(errno));
+            close(fd);
+            return NULL;
+        }
         owns = true;
     }
     struct audit *a = xcalloc(1, sizeof(*a));

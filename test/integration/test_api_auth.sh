@@ -134,7 +134,7 @@ start_ember auth --manifests "$WORK/dev-ca.yaml" --manifests "$WORK/policies.yam
   --api-client-ca-file "$WORK/client-ca.pem" --api-token-auth --api-token-cache-ttl 30s \
   --audit-log "$AUDIT" --log-level debug || exit 1
 HTTPS=${API/http:/https:}
-check "an existing audit log is made 0600, as a new one is (was $(stat -c %a "$AUDIT"))" \
+check "an existing 0644 audit log is made 0600 at start, as a new one is (now $(stat -c %a "$AUDIT"))" \
   test "$(stat -c %a "$AUDIT")" = 600
 
 make_csr "$WORK/app" -subj /CN=app.team-a.example.com -addext subjectAltName=DNS:app.team-a.example.com

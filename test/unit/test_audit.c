@@ -836,7 +836,7 @@ static void test_open_errors(void **state)
     audit_record(NULL, NULL); /* no-op */
 }
 
-static void test_open_creates_0600_and_appends(void **state)
+static void test_open_makes_0600_and_appends(void **state)
 {
     (void)state;
     char path[128];
@@ -852,8 +852,11 @@ static void test_open_creates_0600_and_appends(void **state)
     struct audit_record r = {.front_door = "api", .name = "first", .outcome = "issued"};
     audit_record(a, &r);
     audit_close(a);
+    assert_int_equal(chmod(path, 0644), 0); /* an existing file, readable by all */
     a = audit_open(path, false, &e);
     assert_non_null(a);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     r.name = "second";
     audit_record(a, &r);
     audit_close(a);
@@ -942,7 +945,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_whole_lines_file),
         cmocka_unit_test(test_concurrent_whole_lines_pipe),
         cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_open_creates_0600_and_appends),
+        cmocka_unit_test(test_open_makes_0600_and_appends),
         cmocka_unit_test(test_stderr),
         cmocka_unit_test(test_write_failure_logged_once),
     };
