@@ -208,7 +208,11 @@ static int api_authenticate(struct api_ctx *ctx, struct api_response *out)
             return 0;
         caller_free(&ctx->caller);
         if (e.kind == ERR_TRANSIENT) {
-            api_error(out, 503, "cannot check the bearer token now: %s", e.msg);
+            /* The caller is not authenticated: the API server's address and the error are
+             * for the log (log_message), not for whoever sent the request. */
+            api_error(out, 503, "cannot check the bearer token now; retry later");
+            snprintf(out->log_message, sizeof(out->log_message),
+                     "cannot check the bearer token now: %s", e.msg);
             out->retry_after = API_RETRY_AFTER_SECONDS;
             return -1;
         }
