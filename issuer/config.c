@@ -80,6 +80,12 @@ static const struct cfg_flag cfg_flags[] = {
      .offset = OFF(api_allow_unauthenticated),
      .def = "false",
      .help = "let the signing API listen beyond loopback without authentication (unsafe)"},
+    {.name = "api-allow-plaintext-tokens",
+     .type = CFG_BOOL,
+     .offset = OFF(api_allow_plaintext_tokens),
+     .def = "false",
+     .help = "let --api-token-auth accept bearer tokens over plain HTTP beyond loopback, when "
+             "something else encrypts the traffic (a service mesh); unsafe otherwise"},
     {.name = "api-max-body-bytes",
      .type = CFG_LLONG,
      .offset = OFF(api_max_body_bytes),
