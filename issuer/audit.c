@@ -369,6 +369,8 @@ static void audit_add_caller(cJSON *obj, const struct caller *c)
     audit_add_str(o, "username", c->username, AUDIT_FIELD_MAX);
     audit_add_list(o, "groups", &c->groups);
     if (c->method == CALLER_MTLS) {
+        /* The one name matched against requesters.certificates; the others are context. */
+        audit_add_str(o, "identity", c->username, AUDIT_FIELD_MAX);
         audit_add_list(o, "uris", &c->uris);
         audit_add_list(o, "dns_names", &c->dns_names);
         audit_add_str(o, "common_name", c->common_name, AUDIT_FIELD_MAX);

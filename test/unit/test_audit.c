@@ -428,6 +428,7 @@ static void test_mtls_and_null_caller(void **state)
     const cJSON *c = obj_at(o, "caller");
     assert_string_equal(str(c, "method"), "mtls");
     assert_string_equal(str(c, "username"), "spiffe://example.org/client");
+    assert_string_equal(str(c, "identity"), "spiffe://example.org/client");
     assert_string_equal(list(c, "uris"), "spiffe://example.org/client");
     assert_string_equal(list(c, "dns_names"), "client.example.org");
     assert_string_equal(str(c, "common_name"), "client");
