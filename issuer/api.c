@@ -12,9 +12,11 @@
 #include "b64.h"
 #include "cr.h"
 #include "duration.h"
+#include "k8sname.h"
 #include "manifest.h"
 #include "mem.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 enum api_body_type { API_BODY_JSON, API_BODY_YAML, API_BODY_OTHER };
 
@@ -47,6 +49,7 @@ static const char *api_reason(unsigned code)
     case 413: return "RequestEntityTooLarge";
     case 415: return "UnsupportedMediaType";
     case 422: return "Invalid";
+    case 501: return "NotImplemented";
     case 503: return "ServiceUnavailable";
     default: return "InternalError";
     }
@@ -207,7 +210,11 @@ static int api_authenticate(struct api_ctx *ctx, struct api_response *out)
             return 0;
         caller_free(&ctx->caller);
         if (e.kind == ERR_TRANSIENT) {
-            api_error(out, 503, "cannot check the bearer token now: %s", e.msg);
+            /* The caller is not authenticated: the API server's address and the error are
+             * for the log (log_message), not for whoever sent the request. */
+            api_error(out, 503, "cannot check the bearer token now; retry later");
+            snprintf(out->log_message, sizeof(out->log_message),
+                     "cannot check the bearer token now: %s", e.msg);
             out->retry_after = API_RETRY_AFTER_SECONDS;
             return -1;
         }
@@ -335,6 +342,36 @@ static void api_name_object(cJSON *obj)
     cJSON_AddStringToObject(meta, "name", buf);
 }
 
+/* One name against one of Kubernetes' rules: 0, or -1 with a 422 in out that echoes a bounded,
+ * printable prefix of it (a name may be a megabyte of control characters). */
+static int api_check_name(const char *field, const char *v, bool (*valid)(const char *, size_t),
+                          const char *rule, struct api_response *out)
+{
+    size_t n = strlen(v);
+    if (valid(v, n))
+        return 0;
+    char echo[72];
+    utf8_copy_printable(echo, sizeof(echo), v, 64);
+    api_error(out, 422, "%s \"%s%s\" (%zu bytes) is not %s", field, echo, n > 64 ? "..." : "", n,
+              rule);
+    return -1;
+}
+
+/* Kubernetes' own limits on the names of the request (the API server refuses the same): a name
+ * that is not one is never signed, nor logged or audited whole. Returns 0 or -1 (422 in out). */
+static int api_check_names(const struct cr *cr, struct api_response *out)
+{
+    if (api_check_name("metadata.name", cr->name, k8sname_is_subdomain,
+                       "a Kubernetes object name: a DNS-1123 subdomain of at most 253 bytes (a-z, "
+                       "0-9, '-' and '.', each part starting and ending with a letter or digit)",
+                       out) != 0)
+        return -1;
+    return api_check_name("metadata.namespace", cr->namespace, k8sname_is_label,
+                          "a Kubernetes namespace: a DNS-1123 label of at most 63 bytes (a-z, 0-9 "
+                          "and '-', starting and ending with a letter or digit)",
+                          out);
+}
+
 /* The part both endpoints share: read the CertificateRequest obj, run the pipeline with a
  * status of our own, and map the end state to a code. Returns 0 when the pipeline ran (cr and
  * res are filled, cr to be freed), -1 when the request was refused (out holds the error). */
@@ -350,6 +387,10 @@ static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pi
     bool read = cr_from_json(obj, cr, &e) == 0; /* a request that is not one has no fields */
     if (!read) {
         api_error(out, 422, "%s", e.msg);
+        goto invalid;
+    }
+    if (api_check_names(cr, out) != 0) {
+        read = false; /* not audited under a name that is not one */
         goto invalid;
     }
     snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr->namespace, cr->name);

@@ -71,6 +71,15 @@ struct audit *audit_open(const char *path, bool include_certificate, struct err 
             close(fd);
             return NULL;
         }
+        /* O_CREAT's mode applies to a new file only: an existing one is made private too. */
+        if (S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+            err_set(err, ERR_INVALID,
+                    "audit log %.900s: it is mode %04o and cannot be made 0600 (%s): make this "
+                    "user its owner, or remove it",
+                    path, (unsigned)(st.st_mode & 07777), strerror(errno));
+            close(fd);
+            return NULL;
+        }
         owns = true;
     }
     struct audit *a = xcalloc(1, sizeof(*a));
@@ -360,6 +369,8 @@ static void audit_add_caller(cJSON *obj, const struct caller *c)
     audit_add_str(o, "username", c->username, AUDIT_FIELD_MAX);
     audit_add_list(o, "groups", &c->groups);
     if (c->method == CALLER_MTLS) {
+        /* The one name matched against requesters.certificates; the others are context. */
+        audit_add_str(o, "identity", c->username, AUDIT_FIELD_MAX);
         audit_add_list(o, "uris", &c->uris);
         audit_add_list(o, "dns_names", &c->dns_names);
         audit_add_str(o, "common_name", c->common_name, AUDIT_FIELD_MAX);

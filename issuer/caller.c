@@ -23,6 +23,16 @@ static void strv_copy(struct strv *dst, const struct strv *src)
         strv_push(dst, src->v[i]);
 }
 
+enum caller_identity caller_mtls_identity(const struct caller *c)
+{
+    if (c->method != CALLER_MTLS)
+        return CALLER_ID_NONE;
+    return c->uris.n > 0            ? CALLER_ID_URI
+           : c->dns_names.n > 0     ? CALLER_ID_DNS
+           : c->common_name != NULL ? CALLER_ID_CN
+                                    : CALLER_ID_NONE;
+}
+
 void caller_from_peer(struct caller *c, const struct tls_peer *p)
 {
     memset(c, 0, sizeof(*c));
@@ -31,10 +41,12 @@ void caller_from_peer(struct caller *c, const struct tls_peer *p)
     strv_copy(&c->dns_names, &p->dns_names);
     if (p->common_name != NULL)
         c->common_name = xstrdup(p->common_name);
-    const char *id = p->uris.n > 0        ? p->uris.v[0]
-                     : p->dns_names.n > 0 ? p->dns_names.v[0]
-                                          : p->common_name;
-    c->username = id != NULL ? xstrdup(id) : NULL;
+    switch (caller_mtls_identity(c)) {
+    case CALLER_ID_URI: c->username = xstrdup(c->uris.v[0]); break;
+    case CALLER_ID_DNS: c->username = xstrdup(c->dns_names.v[0]); break;
+    case CALLER_ID_CN: c->username = xstrdup(c->common_name); break;
+    default: c->username = NULL;
+    }
 }
 
 void caller_copy(struct caller *dst, const struct caller *src)

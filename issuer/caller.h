@@ -42,8 +42,18 @@ struct caller {
     char *common_name;     /* MTLS: the subject CN or NULL */
 };
 
+/* Which of a client certificate's names is its one identity (struct caller's username). */
+enum caller_identity {
+    CALLER_ID_NONE, /* not MTLS, or a certificate without names */
+    CALLER_ID_URI,  /* the first URI SAN */
+    CALLER_ID_DNS,  /* else the first DNS SAN */
+    CALLER_ID_CN,   /* else the subject CN */
+};
+
 /* "mtls", "token", "cert-manager", "anonymous" or "none". */
 const char *caller_method_name(enum caller_method m);
+/* Which name of an MTLS caller is its identity; CALLER_ID_NONE for other callers. */
+enum caller_identity caller_mtls_identity(const struct caller *c);
 /* Fills c (zeroed first) from a verified peer: method MTLS, username as above. */
 void caller_from_peer(struct caller *c, const struct tls_peer *p);
 /* A deep copy of src into dst (zeroed first). */

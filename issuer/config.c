@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "duration.h"
+#include "k8sname.h"
 #include "mem.h"
 
 #include <ctype.h>
@@ -13,8 +14,6 @@
 #define CONFIG_ENV_PREFIX "EMBER_"
 /* Longest flag name in the table is well below this; used for environment variable names. */
 #define CONFIG_NAME_MAX 64
-/* A Kubernetes namespace is a DNS-1123 label. */
-#define CONFIG_NAMESPACE_MAX 63
 
 enum cfg_type { CFG_STRING, CFG_BOOL, CFG_INT, CFG_LLONG, CFG_DURATION, CFG_ENUM, CFG_STRV };
 
@@ -80,6 +79,12 @@ static const struct cfg_flag cfg_flags[] = {
      .offset = OFF(api_allow_unauthenticated),
      .def = "false",
      .help = "let the signing API listen beyond loopback without authentication (unsafe)"},
+    {.name = "api-allow-plaintext-tokens",
+     .type = CFG_BOOL,
+     .offset = OFF(api_allow_plaintext_tokens),
+     .def = "false",
+     .help = "let --api-token-auth accept bearer tokens over plain HTTP beyond loopback, when "
+             "something else encrypts the traffic (a service mesh); unsafe otherwise"},
     {.name = "api-max-body-bytes",
      .type = CFG_LLONG,
      .offset = OFF(api_max_body_bytes),
@@ -328,33 +333,6 @@ static int check_bind_address(const char *v, struct err *err)
     return 0;
 }
 
-static bool is_dns_label(const char *s, size_t n)
-{
-    if (n == 0 || n > CONFIG_NAMESPACE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && !(c == '-' && i > 0 && i + 1 < n))
-            return false;
-    }
-    return true;
-}
-
-/* A Kubernetes object name (DNS-1123 subdomain: lowercase, digits, '-', '.'). */
-static bool is_object_name(const char *s, size_t n)
-{
-    if (n == 0 || n > 253)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && !((c == '-' || c == '.') && i > 0 && i + 1 < n))
-            return false;
-    }
-    return true;
-}
-
 static int check_issuer_ref(const char *v, struct err *err)
 {
     if (v[0] == '\0')
@@ -363,10 +341,10 @@ static int check_issuer_ref(const char *v, struct err *err)
     if (strncmp(v, "Issuer/", 7) == 0) {
         const char *ns = v + 7;
         const char *slash = strchr(ns, '/');
-        ok = slash != NULL && is_dns_label(ns, (size_t)(slash - ns)) &&
-             is_object_name(slash + 1, strlen(slash + 1));
+        ok = slash != NULL && k8sname_is_label(ns, (size_t)(slash - ns)) &&
+             k8sname_is_subdomain(slash + 1, strlen(slash + 1));
     } else if (strncmp(v, "ClusterIssuer/", 14) == 0) {
-        ok = is_object_name(v + 14, strlen(v + 14));
+        ok = k8sname_is_subdomain(v + 14, strlen(v + 14));
     }
     if (!ok) {
         err_set(err, ERR_INVALID, "\"%s\" is not Issuer/NAMESPACE/NAME or ClusterIssuer/NAME", v);
@@ -377,7 +355,7 @@ static int check_issuer_ref(const char *v, struct err *err)
 
 static int check_namespace(const char *v, struct err *err)
 {
-    if (v[0] == '\0' || is_dns_label(v, strlen(v)))
+    if (v[0] == '\0' || k8sname_is_label(v, strlen(v)))
         return 0;
     err_set(err, ERR_INVALID,
             "\"%s\" is not a namespace name (up to 63 lowercase letters, digits and '-')", v);
@@ -390,7 +368,7 @@ static int check_annotation_key(const char *v, struct err *err)
     const char *name = slash ? slash + 1 : v;
     bool ok = strchr(name, '/') == NULL;
     if (ok && slash != NULL)
-        ok = is_object_name(v, (size_t)(slash - v));
+        ok = k8sname_is_subdomain(v, (size_t)(slash - v));
     size_t n = strlen(name);
     ok = ok && n > 0 && n <= 63 && isalnum((unsigned char)name[0]) &&
          isalnum((unsigned char)name[n - 1]);
@@ -614,13 +592,13 @@ char *config_read_namespace_file(const char *path)
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         return NULL;
-    char buf[CONFIG_NAMESPACE_MAX + 3];
+    char buf[K8SNAME_LABEL_MAX + 3];
     size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
     fclose(fp);
     buf[n] = '\0';
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
         buf[--n] = '\0';
-    if (!is_dns_label(buf, n))
+    if (!k8sname_is_label(buf, n))
         return NULL;
     return xstrdup(buf);
 }

@@ -27,6 +27,7 @@ struct config {
     char *api_issuer;                /* --api-issuer, default "" (Issuer/NAMESPACE/NAME or
                                         ClusterIssuer/NAME) */
     bool api_allow_unauthenticated;  /* --api-allow-unauthenticated, default false */
+    bool api_allow_plaintext_tokens; /* --api-allow-plaintext-tokens, default false */
     long long api_max_body_bytes;    /* --api-max-body-bytes, default 1048576, 1024..16777216 */
     char *api_tls_cert_file;         /* --api-tls-cert-file, "" = plain HTTP */
     char *api_tls_key_file;          /* --api-tls-key-file */

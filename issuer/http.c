@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "httpcheck.h"
 #include "log.h"
 #include "mem.h"
 #include "tls.h"
@@ -114,14 +115,17 @@ static const char *http_path_label(const char *url)
     return "other";
 }
 
-static enum MHD_Result http_send(struct http_listener *l, struct MHD_Connection *conn,
-                                 const char *url, unsigned status, const char *content_type,
-                                 char *body, int retry_after)
+/* Queues body (taken) with status; close: the connection ends after this answer. */
+static enum MHD_Result http_queue(struct http_listener *l, struct MHD_Connection *conn,
+                                  const char *url, unsigned status, const char *content_type,
+                                  char *body, int retry_after, bool close)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", retry_after);
@@ -136,6 +140,13 @@ static enum MHD_Result http_send(struct http_listener *l, struct MHD_Connection 
         metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
     }
     return r;
+}
+
+static enum MHD_Result http_send(struct http_listener *l, struct MHD_Connection *conn,
+                                 const char *url, unsigned status, const char *content_type,
+                                 char *body, int retry_after)
+{
+    return http_queue(l, conn, url, status, content_type, body, retry_after, false);
 }
 
 static enum MHD_Result http_send_error(struct http_listener *l, struct MHD_Connection *conn,
@@ -272,17 +283,51 @@ static enum MHD_Result http_dispatch(struct http_listener *l, struct MHD_Connect
     return r;
 }
 
+static enum MHD_Result http_check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    httpcheck_header(cls, key, key_size, value != NULL ? value : "", value_size);
+    return MHD_YES;
+}
+
+/* A request whose body framing is ambiguous (RFC 9112 sections 6.3 and 5.1: another request
+ * could hide in its body) is answered before its body is read, and its connection closed, so
+ * nothing after its head is ever read as a request. Returns 0 when the framing is sound. */
+static int http_check_framing(struct http_listener *l, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, enum MHD_Result *result)
+{
+    struct httpcheck hc;
+    httpcheck_init(&hc);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_check_header, &hc);
+    unsigned status = httpcheck_verdict(&hc, version);
+    if (status == 0)
+        return 0;
+    char addr[INET6_ADDRSTRLEN + 16];
+    http_remote_addr(conn, addr, sizeof(addr));
+    LOG(LOG_INFO, "http", NULL, NULL, "%.16s %.200s from %s refused, connection closed: %u %s",
+        method, url, addr[0] ? addr : "unknown", status, hc.msg);
+    struct api_response out = {0};
+    api_error(&out, status, "%s", hc.msg);
+    *result = http_queue(l, conn, url, status, "application/json", out.body, 0, true);
+    return -1;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     struct http_listener *l = cls;
     struct http_request *rq = *con_cls;
     if (rq == NULL) {
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->body, l->routes.max_body);
         *con_cls = rq;
+        enum MHD_Result refused;
+        if (http_check_framing(l, conn, url, method, version, &refused) != 0) {
+            rq->too_big = true; /* keep none of what may still arrive */
+            return refused;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > l->routes.max_body) {
             /* Answer before reading a byte of it; libmicrohttpd then closes the connection. */

@@ -383,11 +383,23 @@ static int main_check_api_exposure(const struct config *cfg)
             "THE SIGNING API ON %s IS UNAUTHENTICATED (--api-allow-unauthenticated): anyone who "
             "can reach it can get certificates for any policy; for development only",
             cfg->api_bind_address);
-    if (cfg->api_token_auth && !tls && !loopback)
+    if (cfg->api_token_auth && !tls && !loopback) {
+        if (!cfg->api_allow_plaintext_tokens) {
+            char msg[512];
+            snprintf(msg, sizeof(msg),
+                     "refusing to take bearer tokens in clear text on %.200s, beyond loopback: "
+                     "add --api-tls-cert-file and --api-tls-key-file (HTTPS), bind it to "
+                     "127.0.0.1, or pass --api-allow-plaintext-tokens when something else "
+                     "encrypts the traffic (a service mesh)",
+                     cfg->api_bind_address);
+            main_usage_error(msg);
+            return -1;
+        }
         LOG(LOG_WARN, "api", NULL, NULL,
-            "bearer tokens reach the signing API on %s in clear text: give it "
-            "--api-tls-cert-file and --api-tls-key-file",
+            "BEARER TOKENS REACH THE SIGNING API ON %s IN CLEAR TEXT "
+            "(--api-allow-plaintext-tokens): only safe when something else encrypts the traffic",
             cfg->api_bind_address);
+    }
     if (loopback || auth)
         return 0;
     if (!cfg->api_allow_unauthenticated) {

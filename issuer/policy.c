@@ -1148,16 +1148,16 @@ static bool requester_admitted(const struct policy *p, const struct caller *c)
                 return true;
         return false;
     case CALLER_MTLS:
-        /* Never serviceAccounts or groups: a certificate's CN may read like a username. */
-        if (c->username != NULL && glob_any(&p->req_users, c->username, 0))
-            return true;
-        for (size_t i = 0; i < c->uris.n; i++)
-            if (glob_any(&p->req_certs, c->uris.v[i], FNM_PATHNAME))
-                return true;
-        for (size_t i = 0; i < c->dns_names.n; i++)
-            if (glob_any(&p->req_certs, c->dns_names.v[i], FNM_PATHNAME | FNM_CASEFOLD))
-                return true;
-        return c->common_name != NULL && glob_any(&p->req_certs, c->common_name, FNM_PATHNAME);
+        /* A certificate's one identity (caller.h), against certificates only: its other names
+         * (a CN that reads like another team's SPIFFE ID or like a service account) are not
+         * who it is. */
+        switch (caller_mtls_identity(c)) {
+        case CALLER_ID_URI:
+        case CALLER_ID_CN: return glob_any(&p->req_certs, c->username, FNM_PATHNAME);
+        case CALLER_ID_DNS:
+            return glob_any(&p->req_certs, c->username, FNM_PATHNAME | FNM_CASEFOLD);
+        default: return false;
+        }
     default: return false; /* NONE, ANONYMOUS */
     }
 }

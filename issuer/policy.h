@@ -62,12 +62,12 @@ struct policy_request {
     const char *issuer_name;
     /* Who asks (selector.requesters); borrowed. NULL = not checked, unless require_requesters.
      * A policy with requesters admits a caller when one entry matches it:
-     * - users: the username (TOKEN, CERT_MANAGER) or a certificate's name (MTLS: the first URI
-     *   SAN, else DNS SAN, else CN);
+     * - users: the username (TOKEN, CERT_MANAGER only: never a certificate, however it reads);
      * - serviceAccounts: "NS/NAME" against a username system:serviceaccount:NS:NAME (TOKEN and
      *   CERT_MANAGER only: a certificate never names a service account);
      * - groups: any of the caller's groups (TOKEN, CERT_MANAGER);
-     * - certificates: any URI SAN, any DNS SAN or the CN of a client certificate (MTLS only).
+     * - certificates: a client certificate's one identity (MTLS only; caller_mtls_identity:
+     *   the first URI SAN, else the first DNS SAN, else the CN), never its other names.
      * Entries are fnmatch(3) globs ('*', '?', '[...]'). In users, groups and serviceAccounts '*'
      * matches any characters. In certificates '*', '?' and '[...]' never match '/', so a glob
      * stays within one path segment of a URI ("spiffe://td/ns/team-a/sa/" then '*' admits

@@ -556,6 +556,7 @@ def check_signing_api(L, values, pod, c, parsed, by_kind, plabels, dep, notes, a
         "api-token-auth": "true" if tokens else None,
         "api-token-audience": api["tokenAuth"]["audience"] if tokens else None,
         "api-token-cache-ttl": api["tokenAuth"]["cacheTTL"] if tokens else None,
+        "api-allow-plaintext-tokens": "true" if tokens and not tls else None,
         "audit-log": "-" if api["audit"]["enabled"] else None,
         "audit-log-include-certificate":
             "true" if api["audit"]["enabled"] and api["audit"]["includeCertificate"] else None,

@@ -33,9 +33,10 @@ JSON
 check "the fake API server is up" k8s_start "$WORK/conf.json"
 
 # ---- Ember's serving certificate, and client certificates --------------------------------------
-# leaf CADIR NAME EXT [DAYS|expired]: a key and certificate signed by CADIR's sub-CA.
+# leaf CADIR NAME EXT [DAYS|expired]: a key and certificate signed by CADIR's sub-CA (subject
+# /CN=NAME, or $LEAF_SUBJ).
 leaf() {
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "${LEAF_SUBJ:-/CN=$2}" \
     -keyout "$WORK/$2.key" -out "$WORK/$2.csr" 2>/dev/null
   printf '%s\n' "$3" >"$WORK/$2.ext"
   if [ "${4:-}" = expired ]; then
@@ -60,6 +61,12 @@ leaf "$WORK/clients" client-a "$CLIENT_EXT"
 leaf "$WORK/clients" client-c 'subjectAltName=URI:spiffe://cluster.local/ns/team-c/sa/robot
 extendedKeyUsage=clientAuth'
 leaf "$WORK/clients" client-expired "$CLIENT_EXT" expired
+# A CN that reads like team-a's SPIFFE ID on a certificate whose identity (its URI) is team-c's;
+# a CN that reads like a team-a service account on a certificate without SANs.
+LEAF_SUBJ='/CN=spiffe:\/\/cluster.local\/ns\/team-a\/sa\/builder' leaf "$WORK/clients" client-cn-spoof \
+  'subjectAltName=URI:spiffe://cluster.local/ns/team-c/sa/robot
+extendedKeyUsage=clientAuth'
+LEAF_SUBJ=/CN=system:serviceaccount:team-a:builder leaf "$WORK/clients" client-sa-cn 'extendedKeyUsage=clientAuth'
 leaf "$WORK/other" client-other "$CLIENT_EXT"
 leaf "$WORK/clients2" client-new "$CLIENT_EXT"
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=self \
@@ -95,6 +102,20 @@ spec:
 ---
 apiVersion: ember.issuer.dev/v1alpha1
 kind: IssuancePolicy
+metadata: {name: users-a}
+spec:
+  selector:
+    requesters:
+      users: ['system:serviceaccount:team-a:*']
+  validity: {max: 24h}
+  subject:
+    commonName: {rule: Optional, allowed: ['[a-z0-9.-]+\.example\.com'], max: 1}
+  sans:
+    dnsNames: {rule: Required, allowed: ['([a-z0-9-]+\.)*team-a\.example\.com'], min: 1, max: 3}
+  usages: [digital signature, key encipherment, server auth]
+---
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
 metadata: {name: open}
 spec:
   validity: {max: 24h}
@@ -106,18 +127,23 @@ spec:
 YAML
 
 AUDIT="$WORK/audit.jsonl"
+: >"$AUDIT"; chmod 0644 "$AUDIT" # an audit log left by an earlier run, readable by all
 start_ember auth --manifests "$WORK/dev-ca.yaml" --manifests "$WORK/policies.yaml" \
   --api-issuer ClusterIssuer/dev-ca --kubeconfig "$WORK/kubeconfig" \
   --api-tls-cert-file "$WORK/ember-api.chain" --api-tls-key-file "$WORK/ember-api.key" \
   --api-client-ca-file "$WORK/client-ca.pem" --api-token-auth --api-token-cache-ttl 30s \
   --audit-log "$AUDIT" --log-level debug || exit 1
 HTTPS=${API/http:/https:}
+check "an existing 0644 audit log is made 0600 at start, as a new one is (now $(stat -c %a "$AUDIT"))" \
+  test "$(stat -c %a "$AUDIT")" = 600
 
 make_csr "$WORK/app" -subj /CN=app.team-a.example.com -addext subjectAltName=DNS:app.team-a.example.com
 python3 -c 'import json,sys; print(json.dumps({"request": open(sys.argv[1]).read(), "policyName": sys.argv[2]}))' \
   "$WORK/app.csr" team-a >"$WORK/ff-team-a.json"
 python3 -c 'import json,sys; print(json.dumps({"request": open(sys.argv[1]).read(), "policyName": sys.argv[2]}))' \
   "$WORK/app.csr" open >"$WORK/ff-open.json"
+python3 -c 'import json,sys; print(json.dumps({"request": open(sys.argv[1]).read(), "policyName": sys.argv[2]}))' \
+  "$WORK/app.csr" users-a >"$WORK/ff-users-a.json"
 cr_json app-cr team-a "$WORK/app.csr" ClusterIssuer dev-ca team-a 24h '["digital signature","key encipherment","server auth"]' >"$WORK/cr-team-a.json"
 REQS=0
 # call PATH FILE [curl args...]: POST over HTTPS; sets CODE, BODY, HEADERS; counts requests.
@@ -156,6 +182,16 @@ call /v1/certificatesigningrequest "$WORK/ff-team-a.json" $(cert client-c)
 check "a valid caller the policy does not admit: 403" test "$CODE" = 403
 check "... naming the caller" has_message "spiffe://cluster.local/ns/team-c/sa/robot" "$BODY"
 check "... and the policy" has_message 'policy "team-a"' "$BODY"
+
+# A certificate has one identity (first URI SAN, else first DNS SAN, else CN), matched against
+# requesters.certificates only.
+call /v1/certificatesigningrequest "$WORK/ff-team-a.json" $(cert client-cn-spoof)
+check "a certificate whose CN reads like team-a's SPIFFE ID but whose URI is team-c's: 403" test "$CODE" = 403
+check "... naming its identity" has_message '"spiffe://cluster.local/ns/team-c/sa/robot"' "$BODY"
+call /v1/certificatesigningrequest "$WORK/ff-users-a.json" $(cert client-sa-cn)
+check "a certificate with CN system:serviceaccount:team-a:builder is no user of requesters.users: 403" test "$CODE" = 403
+call /v1/certificatesigningrequest "$WORK/ff-users-a.json" -H "Authorization: Bearer sa-team-a-builder-7f3c"
+check "... while that service account's token is (200)" test "$CODE" = 200
 
 call /v1/certificatesigningrequest "$WORK/ff-open.json" $(cert client-a)
 check "a policy without requesters is not usable from the signing API: 403" test "$CODE" = 403
@@ -201,6 +237,9 @@ check "... and a client of the old CA: 401" test "$CODE" = 401
 kill "${PIDS[0]}" 2>/dev/null; wait "${PIDS[0]}" 2>/dev/null
 call /v1/certificatesigningrequest "$WORK/ff-team-a.json" -H "Authorization: Bearer sa-team-b-deployer-91ad-x"
 check "TokenReview unreachable (API server stopped): 503" test "$CODE" = 503
+check "... saying neither the API server's address nor the error to the caller" \
+  bash -c '! grep -qE "127\.0\.0\.1|${1#https://}|${1##*:}|refused|TLS|SSL|connect" "$2"' _ "$URL" "$BODY"
+check "... which the log says" grep -qF "${URL#https://}" "$LOG"
 }
 
 kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
@@ -225,6 +264,14 @@ for line in open(sys.argv[1]):
         sys.exit(0 if ok else "incomplete: %s" % line)
 sys.exit("no issued line for the mTLS caller")
 PY
+check "the audit line of a client certificate records its one identity" python3 - "$AUDIT" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    c = json.loads(line)["caller"]
+    if c.get("common_name") == "spiffe://cluster.local/ns/team-a/sa/builder":
+        sys.exit(0 if c.get("identity") == "spiffe://cluster.local/ns/team-c/sa/robot" else "caller: %s" % c)
+sys.exit("no audit line for the certificate whose CN reads like a SPIFFE ID")
+PY
 check "unauthenticated and denied decisions are audited too" python3 - "$AUDIT" <<'PY'
 import json, sys
 out = [json.loads(l)["outcome"] for l in open(sys.argv[1])]
@@ -243,6 +290,22 @@ check "... naming the ways out" grep -q -- "--api-client-ca-file" "$WORK/refuse.
 "$EMBER_BIN" --manifests "$WORK/dev-ca.yaml" --api-client-ca-file "$WORK/client-ca.pem" \
   --health-probe-bind-address 0 --metrics-bind-address 0 >"$WORK/refuse2.out" 2>&1
 check "a client CA without a serving certificate: refused (exit 2)" test $? = 2
+# Bearer tokens in clear text beyond loopback: refused unless acknowledged. Without a
+# kubeconfig no run gets as far as binding a port: the refusal comes first, and a start that
+# passes it stops at the missing --kubeconfig (exit 1).
+port=$(free_port)
+env -u KUBECONFIG -u KUBERNETES_SERVICE_HOST timeout 20 "$EMBER_BIN" --manifests "$WORK/dev-ca.yaml" \
+  --api-token-auth --api-bind-address "0.0.0.0:$port" --health-probe-bind-address 0 \
+  --metrics-bind-address 0 >"$WORK/refuse3.out" 2>&1
+rc=$?
+check "tokens over plain HTTP beyond loopback: refused (exit 2; got $rc)" test "$rc" = 2
+check "... saying what to add" grep -q -- "--api-tls-cert-file" "$WORK/refuse3.out"
+env -u KUBECONFIG -u KUBERNETES_SERVICE_HOST timeout 20 "$EMBER_BIN" --manifests "$WORK/dev-ca.yaml" \
+  --api-token-auth --api-allow-plaintext-tokens --api-bind-address "0.0.0.0:$port" \
+  --health-probe-bind-address 0 --metrics-bind-address 0 >"$WORK/refuse4.out" 2>&1
+rc=$?
+check "... unless acknowledged with --api-allow-plaintext-tokens (then the missing --kubeconfig stops it: exit 1; got $rc)" \
+  bash -c '[ "$1" = 1 ] && grep -q -- "give --kubeconfig" "$2"' _ "$rc" "$WORK/refuse4.out"
 start_ember unauth --manifests "$WORK/dev-ca.yaml" --api-allow-unauthenticated || exit 1
 kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
 check "--api-allow-unauthenticated logs a warning at start" grep -q "UNAUTHENTICATED" "$LOG"

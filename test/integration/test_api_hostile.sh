@@ -57,6 +57,41 @@ sed 's/"isCA":false/"isCA":false,"duration":"forever"/' "$WORK/good.json" >"$WOR
 expect_code "a bad duration is 422" 422 "$WORK/dur.json" application/json "spec.duration"
 sed 's/"group":"ember.issuer.dev"/"group":"cert-manager.io"/' "$WORK/good.json" >"$WORK/group.json"
 expect_code "another issuer group is 422" 422 "$WORK/group.json" application/json "ember.issuer.dev"
+# Kubernetes' own limits on names: metadata.name a DNS-1123 subdomain of at most 253 bytes,
+# metadata.namespace a DNS-1123 label of at most 63.
+# with_meta FIELD VALUE OUT: good.json with metadata.FIELD set to VALUE (Python escapes allowed).
+with_meta() {
+  python3 - "$WORK/good.json" "$3" "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["metadata"][sys.argv[3]] = sys.argv[4].encode().decode("unicode_escape")
+json.dump(d, open(sys.argv[2], "w"))
+PY
+}
+with_meta name "$(head -c 60000 /dev/zero | tr '\0' 'a')" "$WORK/name-long.json"
+expect_code "a metadata.name of 60,000 bytes is 422" 422 "$WORK/name-long.json" application/json "metadata.name"
+with_meta name "$(head -c 254 /dev/zero | tr '\0' 'a')" "$WORK/name-254.json"
+expect_code "a metadata.name of 254 bytes is 422" 422 "$WORK/name-254.json" application/json "253"
+with_meta name 'bad\nname\u0007' "$WORK/name-ctl.json"
+expect_code "a metadata.name with control characters is 422" 422 "$WORK/name-ctl.json" application/json "metadata.name"
+with_meta name 'Upper.Case' "$WORK/name-upper.json"
+expect_code "a metadata.name with capitals is 422" 422 "$WORK/name-upper.json" application/json "DNS-1123"
+with_meta name 'a..b' "$WORK/name-dots.json"
+expect_code "a metadata.name with an empty label is 422" 422 "$WORK/name-dots.json" application/json "metadata.name"
+with_meta namespace "$(head -c 64 /dev/zero | tr '\0' 'n')" "$WORK/ns-64.json"
+expect_code "a metadata.namespace of 64 bytes is 422" 422 "$WORK/ns-64.json" application/json "63"
+with_meta namespace 'team.a' "$WORK/ns-dot.json"
+expect_code "a metadata.namespace with a dot is 422" 422 "$WORK/ns-dot.json" application/json "metadata.namespace"
+with_meta name "a.$(head -c 251 /dev/zero | tr '\0' 'b')" "$WORK/name-253.json"
+expect_code "a metadata.name of 253 bytes is signed" 201 "$WORK/name-253.json" application/json '"Issued"'
+python3 - "$WORK/good.json" "$WORK/gen.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+del d["metadata"]["name"]
+d["metadata"]["generateName"] = "Bad_\u0001"
+json.dump(d, open(sys.argv[2], "w"))
+PY
+expect_code "a metadata.generateName that makes an invalid name is 422" 422 "$WORK/gen.json" application/json "metadata.name"
 # Deep nesting and many keys in YAML are bounded, never a crash.
 python3 -c 'print("a: " + "["*20000 + "]"*20000)' >"$WORK/deep.yaml"
 expect_code "20,000 nested lists are refused" 400 "$WORK/deep.yaml" application/yaml ""

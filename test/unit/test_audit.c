@@ -428,6 +428,7 @@ static void test_mtls_and_null_caller(void **state)
     const cJSON *c = obj_at(o, "caller");
     assert_string_equal(str(c, "method"), "mtls");
     assert_string_equal(str(c, "username"), "spiffe://example.org/client");
+    assert_string_equal(str(c, "identity"), "spiffe://example.org/client");
     assert_string_equal(list(c, "uris"), "spiffe://example.org/client");
     assert_string_equal(list(c, "dns_names"), "client.example.org");
     assert_string_equal(str(c, "common_name"), "client");
@@ -836,7 +837,7 @@ static void test_open_errors(void **state)
     audit_record(NULL, NULL); /* no-op */
 }
 
-static void test_open_creates_0600_and_appends(void **state)
+static void test_open_makes_0600_and_appends(void **state)
 {
     (void)state;
     char path[128];
@@ -852,8 +853,11 @@ static void test_open_creates_0600_and_appends(void **state)
     struct audit_record r = {.front_door = "api", .name = "first", .outcome = "issued"};
     audit_record(a, &r);
     audit_close(a);
+    assert_int_equal(chmod(path, 0644), 0); /* an existing file, readable by all */
     a = audit_open(path, false, &e);
     assert_non_null(a);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     r.name = "second";
     audit_record(a, &r);
     audit_close(a);
@@ -942,7 +946,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_whole_lines_file),
         cmocka_unit_test(test_concurrent_whole_lines_pipe),
         cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_open_creates_0600_and_appends),
+        cmocka_unit_test(test_open_makes_0600_and_appends),
         cmocka_unit_test(test_stderr),
         cmocka_unit_test(test_write_failure_logged_once),
     };

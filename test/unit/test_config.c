@@ -429,6 +429,7 @@ static const char *const all_flags[] = {
     "metrics-bind-address",
     "api-issuer",
     "api-allow-unauthenticated",
+    "api-allow-plaintext-tokens",
     "api-max-body-bytes",
     "api-tls-cert-file",
     "api-tls-key-file",

@@ -836,14 +836,34 @@ static void test_requesters_match_client_certificates(void **state)
                    "\"spiffe://cluster.local/ns/team-a/sa/x/../../../ns/kube-system/sa/y\") is "
                    "not admitted by spec.selector.requesters");
     caller_free(&c);
-    /* any URI SAN, any DNS SAN (case-insensitive), or the CN */
+    /* One identity: the first URI SAN, else the first DNS SAN (case-insensitive), else the CN;
+     * a later name never stands in for it */
     const char *const u3[] = {"spiffe://other/x", "spiffe://cluster.local/ns/team-a/sa/b", NULL};
     caller_cert(&c, u3, NULL, NULL);
-    expect_admitted(p, &c);
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"spiffe://other/x\" (client certificate: URIs "
+                   "\"spiffe://other/x\", \"spiffe://cluster.local/ns/team-a/sa/b\") is not "
+                   "admitted by spec.selector.requesters");
     caller_free(&c);
-    const char *const d1[] = {"a.example.com", "Node-1.Clients.Example.COM", NULL};
+    const char *const d1[] = {"Node-1.Clients.Example.COM", "a.example.com", NULL};
     caller_cert(&c, NULL, d1, "whatever");
     expect_admitted(p, &c);
+    caller_free(&c);
+    const char *const d4[] = {"a.example.com", "Node-1.Clients.Example.COM", NULL};
+    caller_cert(&c, NULL, d4, "build-bot");
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"a.example.com\" (client certificate: DNS names "
+                   "\"a.example.com\", \"Node-1.Clients.Example.COM\", CN \"build-bot\") is not "
+                   "admitted by spec.selector.requesters");
+    caller_free(&c);
+    /* a CN that reads like an admitted SPIFFE ID, on a certificate whose URI is another's */
+    const char *const u6[] = {"spiffe://cluster.local/ns/team-c/sa/robot", NULL};
+    caller_cert(&c, u6, NULL, "spiffe://cluster.local/ns/team-a/sa/builder");
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"spiffe://cluster.local/ns/team-c/sa/robot\" "
+                   "(client certificate: URIs \"spiffe://cluster.local/ns/team-c/sa/robot\", CN "
+                   "\"spiffe://cluster.local/ns/team-a/sa/builder\") is not admitted by "
+                   "spec.selector.requesters");
     caller_free(&c);
     caller_cert(&c, NULL, NULL, "build-bot");
     expect_admitted(p, &c);
@@ -871,11 +891,14 @@ static void test_requesters_match_client_certificates(void **state)
     caller_free(&c);
     policy_free(p);
 
-    /* users match a certificate's name; serviceAccounts and groups never match a certificate */
-    p = load_ok(REQ_SPEC("'users':['spiffe://td/*'],'serviceAccounts':['*/*'],'groups':['*']"));
+    /* users, serviceAccounts and groups never match a certificate, however its names read */
+    p = load_ok(REQ_SPEC("'users':['spiffe://td/*','system:serviceaccount:*'],"
+                         "'serviceAccounts':['*/*'],'groups':['*']"));
     const char *const u4[] = {"spiffe://td/ns/a/sa/b", NULL};
     caller_cert(&c, u4, NULL, NULL);
-    expect_admitted(p, &c);
+    expect_refused(p, &c,
+                   "policy \"mesh\": requester \"spiffe://td/ns/a/sa/b\" (client certificate: "
+                   "URIs \"spiffe://td/ns/a/sa/b\") is not admitted by spec.selector.requesters");
     caller_free(&c);
     caller_cert(&c, NULL, NULL, "system:serviceaccount:kube-system:admin");
     expect_refused(p, &c,

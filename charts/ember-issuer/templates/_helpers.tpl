@@ -117,7 +117,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end -}}
 {{- range .Values.extraArgs -}}
 {{- $flag := regexReplaceAll "=.*$" . "" -}}
-{{- if has $flag (list "--leader-elect" "--leader-election-namespace" "--leader-election-lease-duration" "--leader-election-renew-deadline" "--leader-election-retry-period" "--cluster-resource-namespace" "--health-probe-bind-address" "--metrics-bind-address" "--api-bind-address" "--api-allow-unauthenticated" "--api-issuer" "--api-tls-cert-file" "--api-tls-key-file" "--api-client-ca-file" "--api-token-auth" "--api-token-audience" "--api-token-cache-ttl" "--audit-log" "--audit-log-include-certificate" "--approve" "--policy-annotation" "--max-retry-duration" "--issuer-recheck-period" "--log-level" "--log-format" "--manifests" "--kubeconfig") -}}
+{{- if has $flag (list "--leader-elect" "--leader-election-namespace" "--leader-election-lease-duration" "--leader-election-renew-deadline" "--leader-election-retry-period" "--cluster-resource-namespace" "--health-probe-bind-address" "--metrics-bind-address" "--api-bind-address" "--api-allow-unauthenticated" "--api-allow-plaintext-tokens" "--api-issuer" "--api-tls-cert-file" "--api-tls-key-file" "--api-client-ca-file" "--api-token-auth" "--api-token-audience" "--api-token-cache-ttl" "--audit-log" "--audit-log-include-certificate" "--approve" "--policy-annotation" "--max-retry-duration" "--issuer-recheck-period" "--log-level" "--log-format" "--manifests" "--kubeconfig") -}}
 {{- fail (printf "extraArgs: %s is set by the chart (or makes no sense in a cluster); use its value instead (see the chart's README)" $flag) -}}
 {{- end -}}
 {{- end -}}
