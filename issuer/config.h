@@ -39,6 +39,10 @@ struct config {
     bool audit_log_include_certificate; /* --audit-log-include-certificate, default false */
     int http_threads;                   /* --http-threads, default 0 (a thread per connection),
                                            N > 0: a pool of N, bounds 0..64 */
+    long long http_header_timeout_s;    /* --http-read-header-timeout, default 10s, 1s..10m */
+    long long http_read_timeout_s;      /* --http-read-timeout, default 30s, 1s..1h */
+    int http_max_conns;                 /* --http-max-connections, default 1024, 1..65536 */
+    int http_max_conns_per_addr;        /* --http-max-connections-per-address, default 64 */
     struct strv manifests;              /* --manifests PATH, repeatable: file or directory */
     char *kubeconfig;                  /* --kubeconfig FILE, default "" ($KUBECONFIG, in cluster) */
     int workers;                       /* --workers, default 4, 1..64 */

@@ -9,15 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accept.h"
 #include "buf.h"
 #include "httpcheck.h"
 #include "log.h"
 #include "mem.h"
 #include "tls.h"
 
-#define HTTP_CONNECTION_LIMIT 512
-#define HTTP_PER_IP_CONNECTION_LIMIT 128
-#define HTTP_CONNECTION_TIMEOUT_S 30
 /* Request bodies buffered at once across all connections: slow clients cannot make us hold
  * more (beyond it, 503 with Retry-After). */
 #define HTTP_BODY_BUDGET (64 * 1024 * 1024)
@@ -28,7 +26,9 @@ struct http_listener {
     struct MHD_Daemon *daemon;
     struct http_routes routes;
     char bind[128];
-    struct tls_server *tls; /* HTTPS: the certificate, key and client CAs; NULL on HTTP */
+    struct tls_server *tls;  /* HTTPS: the certificate, key and client CAs; NULL on HTTP */
+    struct accept_loop *acc; /* accepts, caps and deadlines; hands sockets to daemon */
+    char *reject_response;   /* plain HTTP: the 503 written over a cap */
 };
 
 /* One per HTTP request, freed in the completed callback. */
@@ -103,6 +103,7 @@ void http_declare_metrics(struct metrics *m)
 {
     metrics_declare(m, "ember_http_requests_total", "counter",
                     "HTTP requests by listener, path and status code.");
+    accept_declare_metrics(m);
 }
 
 static const char *http_path_label(const char *url)
@@ -369,23 +370,108 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
-/* A TLS connection's context: its client certificate verdict (struct tls_conn). Called before
- * the connection's handshake. */
+/* ---- the connection layer: what the accept loop (accept.h) is told of each connection ---- */
+
+/* The descriptor the accept loop handed the connection off with. */
+static int http_conn_fd(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci != NULL ? ci->connect_fd : -1;
+}
+
+/* 503 for a connection over a cap that the accept loop could not answer itself (HTTPS). */
+static enum MHD_Result http_refuse(struct http_listener *l, struct MHD_Connection *conn,
+                                   const char *url)
+{
+    struct api_response out = {0};
+    api_error(&out, 503, "too many connections; retry later");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(out.body), out.body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    char ra[16];
+    snprintf(ra, sizeof(ra), "%d", API_RETRY_AFTER_SECONDS);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    enum MHD_Result r = MHD_queue_response(conn, 503, resp);
+    MHD_destroy_response(resp);
+    if (l->routes.metrics != NULL) {
+        char labels[160];
+        snprintf(labels, sizeof(labels), "listener=\"%s\",path=\"%s\",code=\"503\"", l->routes.name,
+                 http_path_label(url));
+        metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
+    }
+    return r;
+}
+
+/* libmicrohttpd's request handler: tells the accept loop when a request's headers are in (the
+ * first call) and when it is in whole (a call with no more body), then runs http_access. */
+static enum MHD_Result http_access_front(void *cls, struct MHD_Connection *conn, const char *url,
+                                         const char *method, const char *version,
+                                         const char *upload_data, size_t *upload_data_size,
+                                         void **con_cls)
+{
+    struct http_listener *l = cls;
+    if (*con_cls == NULL) {
+        if (accept_headers(l->acc, http_conn_fd(conn)))
+            return http_refuse(l, conn, url);
+    } else if (*upload_data_size == 0) {
+        accept_arrived(l->acc, http_conn_fd(conn));
+    }
+    return http_access(cls, conn, url, method, version, upload_data, upload_data_size, con_cls);
+}
+
+/* A request was answered: the next one on the connection gets its own deadline. */
+static void http_completed_front(void *cls, struct MHD_Connection *conn, void **con_cls,
+                                 enum MHD_RequestTerminationCode toe)
+{
+    struct http_listener *l = cls;
+    accept_completed(l->acc, http_conn_fd(conn));
+    http_completed(cls, conn, con_cls, toe);
+}
+
+/* A TLS connection's context: its client certificate verdict (struct tls_conn), made before the
+ * connection's handshake. At the close, the accept loop forgets the connection (before
+ * libmicrohttpd closes its descriptor). */
 static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
     struct http_listener *l = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED && l->tls != NULL) {
         *socket_context = xcalloc(1, sizeof(struct tls_conn));
         const union MHD_ConnectionInfo *si =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (si != NULL)
             tls_server_session_init(l->tls, (gnutls_session_t)si->tls_session);
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
-        tls_conn_clear(*socket_context);
-        free(*socket_context);
-        *socket_context = NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        accept_closed(l->acc, http_conn_fd(conn));
+        if (*socket_context != NULL) {
+            tls_conn_clear(*socket_context);
+            free(*socket_context);
+            *socket_context = NULL;
+        }
     }
+}
+
+/* accept_ops.handoff: the daemon takes an admitted socket (and closes it when it refuses). */
+static int http_handoff(void *ud, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct http_listener *l = ud;
+    return MHD_add_connection(l->daemon, fd, addr, len) == MHD_YES ? 0 : -1;
+}
+
+/* The whole response the accept loop writes on plain HTTP to a connection over a cap. */
+static char *http_reject_response(void)
+{
+    struct api_response out = {0};
+    api_error(&out, 503, "too many connections; retry later");
+    char *r = xasprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nRetry-After: %d\r\nConnection: close\r\n"
+                        "X-Content-Type-Options: nosniff\r\n\r\n%s",
+                        strlen(out.body), API_RETRY_AFTER_SECONDS, out.body);
+    api_response_free(&out);
+    return r;
 }
 
 static void http_log_mhd(void *cls, const char *fmt, va_list ap)
@@ -429,6 +515,8 @@ static int http_setup_tls(struct http_listener *l, const struct http_routes *rou
 
 static void http_free(struct http_listener *l)
 {
+    accept_free(l->acc);
+    free(l->reject_response);
     if (l->tls != NULL) {
         tls_server_deactivate(l->tls);
         tls_server_free(l->tls);
@@ -451,11 +539,22 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
         free(l);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6 | (IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
-                                     ? MHD_USE_DUAL_STACK
-                                     : 0);
+    /* Ember's accept loop listens and hands the daemon its sockets (accept.h); poll or epoll,
+     * as descriptors go beyond select's 1024. */
+    unsigned flags =
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct accept_config ac = {
+        .name = l->routes.name,
+        .max_conns = routes->max_conns > 0 ? routes->max_conns : HTTP_DEFAULT_MAX_CONNS,
+        .max_per_addr = routes->max_conns_per_addr > 0 ? routes->max_conns_per_addr
+                                                       : HTTP_DEFAULT_MAX_CONNS_PER_ADDR,
+        .header_ms = 1000LL * (routes->header_timeout_s > 0 ? routes->header_timeout_s
+                                                            : HTTP_DEFAULT_HEADER_TIMEOUT_S),
+        .request_ms = 1000LL * (routes->request_timeout_s > 0 ? routes->request_timeout_s
+                                                              : HTTP_DEFAULT_REQUEST_TIMEOUT_S),
+        .idle_ms = 1000LL * HTTP_IDLE_TIMEOUT_S,
+        .metrics = routes->metrics,
+    };
     /* threads 0: a thread per connection, so two busy keep-alive clients never queue behind
      * each other on one pool thread (the connection limits bound the threads). A pool of one
      * is no pool: libmicrohttpd warns on stderr, so it becomes a single polling thread. */
@@ -463,14 +562,14 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
     if (threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     struct MHD_OptionItem opts[16] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONNECTION_LIMIT, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, l},
+        /* The caps are the accept loop's; the daemon's limit is never the one reached. */
+        {MHD_OPTION_CONNECTION_LIMIT, ac.max_conns + ACCEPT_MAX_REFUSING + 16, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_S, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed_front, l},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify_connection, l},
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_mhd, NULL},
     };
-    size_t n = 6;
+    size_t n = 5;
     if (threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
     if (l->tls != NULL) {
@@ -480,8 +579,6 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
                                             (void *)tls_server_retrieve_cert};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                            (intptr_t)http_notify_connection, l};
         /* libmicrohttpd only requests a client certificate when it has a trust list, and never
          * checks it: http_peer verifies it against the current CA list (and the request names
          * no CA: tls_server_session_init). */
@@ -490,17 +587,35 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
                                                 (void *)tls_server_client_ca_pem(l->tls)};
     }
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, l, MHD_OPTION_ARRAY, opts,
+    l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access_front, l, MHD_OPTION_ARRAY, opts,
                                  MHD_OPTION_END);
     if (l->daemon == NULL) {
         if (l->tls != NULL)
             err_set(err, ERR_TRANSIENT,
-                    "cannot listen on %s with HTTPS (address in use, not available here, or a TLS "
-                    "setting libmicrohttpd refused: see the debug log)",
+                    "cannot serve HTTPS on %s (a TLS setting libmicrohttpd refused, or no thread "
+                    "could start: see the debug log)",
                     bind);
         else
             err_set(err, ERR_TRANSIENT,
-                    "cannot listen on %s (address in use, or not available here)", bind);
+                    "cannot serve %s (no thread could start: see the debug log)", bind);
+        http_free(l);
+        return NULL;
+    }
+    /* Over a cap, plain HTTP is answered by the loop itself; HTTPS by the daemon (http_refuse). */
+    if (l->tls == NULL)
+        l->reject_response = http_reject_response();
+    ac.reject_response = l->reject_response;
+    struct accept_ops ops = {.handoff = http_handoff, .ud = l};
+    /* l->acc is set before the loop's thread starts: the daemon's callbacks use it. */
+    l->acc = accept_new((const struct sockaddr *)&ss, len, &ac, &ops, err);
+    if (l->acc == NULL) {
+        err_prefix(err, "cannot listen on %s", bind);
+        MHD_stop_daemon(l->daemon);
+        http_free(l);
+        return NULL;
+    }
+    if (accept_start(l->acc, err) != 0) {
+        MHD_stop_daemon(l->daemon);
         http_free(l);
         return NULL;
     }
@@ -511,6 +626,7 @@ void http_stop(struct http_listener *l)
 {
     if (l == NULL)
         return;
+    accept_stop(l->acc);        /* no new connection */
     MHD_stop_daemon(l->daemon); /* no handshake or request runs after this */
     http_free(l);
 }

@@ -19,6 +19,13 @@ struct http_routes {
     void *ready_ud;
     size_t max_body; /* request bodies beyond this get 413 */
     int threads;     /* 0: a thread per connection; N: a pool of N */
+    /* Ember's accept loop (accept.h): connections served at once in all and per client
+     * address (over a cap: 503 with Retry-After), and how long a request may take to arrive,
+     * its headers and whole (0: the HTTP_DEFAULT_* values). */
+    unsigned max_conns;
+    unsigned max_conns_per_addr;
+    int header_timeout_s;
+    int request_timeout_s;
     /* HTTPS: PEM files read at start and again whenever they change on disk ("" = plain
      * HTTP; see tls.h). With client_ca_file, clients are asked for a certificate and each
      * request's struct api_call carries what was verified of it (struct tls_peer); on HTTPS
@@ -27,6 +34,12 @@ struct http_routes {
     const char *tls_key_file;
     const char *client_ca_file;
 };
+
+#define HTTP_DEFAULT_MAX_CONNS 1024
+#define HTTP_DEFAULT_MAX_CONNS_PER_ADDR 64
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S 10
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 30
+#define HTTP_IDLE_TIMEOUT_S 30 /* a connection with no traffic this long is closed */
 
 struct http_listener;
 

@@ -333,6 +333,33 @@ static void test_error_missing_value(void **state)
     EXPECT_ERROR("--manifests: missing value (PATH)", "--approve", "--manifests");
 }
 
+static void test_http_front_door(void **state)
+{
+    (void)state;
+    struct config cfg;
+    struct err err;
+    assert_int_equal(PARSE(&cfg, &err, NULL), 0);
+    assert_int_equal(cfg.http_header_timeout_s, 10);
+    assert_int_equal(cfg.http_read_timeout_s, 30);
+    assert_int_equal(cfg.http_max_conns, 1024);
+    assert_int_equal(cfg.http_max_conns_per_addr, 64);
+    config_free(&cfg);
+    char *env[] = {(char *)"EMBER_HTTP_READ_HEADER_TIMEOUT=3s",
+                   (char *)"EMBER_HTTP_MAX_CONNECTIONS_PER_ADDRESS=8", NULL};
+    assert_int_equal(
+        PARSE_ENV(&cfg, &err, env, "--http-read-timeout=1m", "--http-max-connections", "4096"), 0);
+    assert_int_equal(cfg.http_header_timeout_s, 3);
+    assert_int_equal(cfg.http_read_timeout_s, 60);
+    assert_int_equal(cfg.http_max_conns, 4096);
+    assert_int_equal(cfg.http_max_conns_per_addr, 8);
+    config_free(&cfg);
+    EXPECT_ERROR("--http-read-header-timeout: 0s is below the minimum 1s",
+                 "--http-read-header-timeout=0s");
+    EXPECT_ERROR("--http-max-connections: 0 is below the minimum 1", "--http-max-connections=0");
+    EXPECT_ERROR("--http-max-connections-per-address: 65537 is above the maximum 65536",
+                 "--http-max-connections-per-address=65537");
+}
+
 static void test_error_bounds(void **state)
 {
     (void)state;
@@ -440,6 +467,10 @@ static const char *const all_flags[] = {
     "audit-log",
     "audit-log-include-certificate",
     "http-threads",
+    "http-read-header-timeout",
+    "http-read-timeout",
+    "http-max-connections",
+    "http-max-connections-per-address",
     "manifests",
     "kubeconfig",
     "workers",
@@ -592,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_error_unknown_flag),
         cmocka_unit_test(test_error_unexpected_argument),
         cmocka_unit_test(test_error_missing_value),
+        cmocka_unit_test(test_http_front_door),
         cmocka_unit_test(test_error_bounds),
         cmocka_unit_test(test_error_bad_numbers),
         cmocka_unit_test(test_error_bad_duration),
