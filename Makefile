@@ -14,8 +14,9 @@ DEB_PKGS := gcc make pkg-config libc6-dev libssl-dev openssl libmicrohttpd-dev l
 # Only for `make fuzz` (libFuzzer) and `make bench` (the cfssl peer).
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
-# Only for `make lint` and `make valgrind`.
-LINT_PKGS  := clang-format cppcheck valgrind
+# Only for `make lint` (shellcheck: every shell script; gcc's -fanalyzer needs nothing more) and
+# `make valgrind`.
+LINT_PKGS  := clang-format cppcheck shellcheck valgrind
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -138,7 +139,7 @@ $(BUILD)/libfuzzer/%: test/fuzz/%.c $(LIB_SRCS) | deps
 bench: $(BIN) deps-bench
 	$(Q)OUT=$(OUT) bash test/bench/run.sh
 
-## lint: clang-format check, cppcheck, banned functions
+## lint: clang-format check, cppcheck, banned functions, shellcheck
 lint: deps-lint
 	$(Q)bash test/lint.sh
 

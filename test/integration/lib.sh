@@ -1,6 +1,7 @@
 # lib.sh -- helpers for integration tests: a throwaway CA made with the openssl CLI, the real
 # ember-issuer binary on loopback, and "ok - / not ok - " lines that test/run.sh counts.
 # Source it; it makes $WORK (removed on exit) and stops every process it started.
+# shellcheck disable=SC2034 # sets API, METRICS, CODE... for the scripts that source it
 set -u
 EMBER_BIN=${EMBER_BIN:-build/ember-issuer}
 case "$EMBER_BIN" in /*) ;; *) EMBER_BIN="$PWD/$EMBER_BIN" ;; esac
