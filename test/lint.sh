@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lint.sh -- `make lint`: clang-format, cppcheck, banned functions, file header comments and
-# ShellCheck.
+# ShellCheck (gcc's -fanalyzer is `make analyze`, which `make lint` runs after this).
 #
 # Prints one line per check (ok/FAIL), then the details of any failure, and exits 1 when a
 # check failed (2 when a tool is missing). Run from anywhere; it works on the repository that
