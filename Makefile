@@ -57,7 +57,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all run test unit integration e2e fuzz bench lint analyze valgrind image chart clean help \
+.PHONY: all run test unit unit-bins integration e2e tsan fuzz bench lint analyze valgrind image chart clean help \
         deps deps-fuzz deps-bench deps-lint
 
 ## all: build the ember-issuer binary (build/ember-issuer)
@@ -120,6 +120,12 @@ test: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
 ## unit: only the cmocka unit tests
 unit: $(UNIT_BINS)
 	$(Q)OUT=$(OUT) ONLY=unit bash test/run.sh
+unit-bins: $(UNIT_BINS)
+
+## tsan: the unit tests and the integration tests that drive Ember's threads, built with ThreadSanitizer (test/tsan.sh says which; suppressions: test/tsan.supp)
+tsan:
+	$(Q)$(MAKE) --no-print-directory SANITIZER=thread all unit-bins
+	$(Q)OUT=$(BUILD)/san-thread bash test/tsan.sh
 
 ## integration: only the integration tests (real binary on loopback)
 integration: $(BIN)

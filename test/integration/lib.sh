@@ -149,6 +149,7 @@ build_tool() {
   # A library built with SANITIZER=... needs the same runtime at link time.
   if nm -A "$lib" 2>/dev/null | grep -q '__asan_'; then san="$san,address"; fi
   if nm -A "$lib" 2>/dev/null | grep -q '__ubsan_'; then san="$san,undefined"; fi
+  if nm -A "$lib" 2>/dev/null | grep -q '__tsan_'; then san="$san,thread"; fi
   [ -n "$san" ] && cflags="$cflags -fsanitize=${san#,} -fno-sanitize-recover=all"
   # shellcheck disable=SC2086,SC2046
   if gcc $cflags -o "$WORK/$1" "test/integration/$1.c" "$lib" \
