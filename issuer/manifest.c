@@ -659,6 +659,12 @@ static int ctx_event(struct ctx *c, const yaml_event_t *ev)
     case YAML_MAPPING_START_EVENT: return ctx_collection_start(c, ev, true);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT: {
+        /* libyaml balances start and end events; an end without a start would be its bug, and
+           must not read stack[-1] (gcc -fanalyzer's use-of-uninitialized-value). */
+        if (c->depth == 0) {
+            ctx_fail(c, ERR_INTERNAL, ev->start_mark, "an end of a collection that never started");
+            return -1;
+        }
         struct frame *f = &c->stack[c->depth - 1];
         if (f->is_map && ctx_check_duplicates(c, f->rec_start) != 0)
             return -1;

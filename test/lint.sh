@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# lint.sh -- `make lint`: clang-format, cppcheck, banned functions and file header comments.
+# lint.sh -- `make lint`: clang-format, cppcheck, banned functions, file header comments and
+# ShellCheck (gcc's -fanalyzer is `make analyze`, which `make lint` runs after this).
 #
 # Prints one line per check (ok/FAIL), then the details of any failure, and exits 1 when a
 # check failed (2 when a tool is missing). Run from anywhere; it works on the repository that
 # holds it. Environment: CLANG_FORMAT, CPPCHECK (tool names), LINT_VERBOSE=1 (show the
-# clang-format diffs).
+# clang-format diffs), SHELLCHECK.
 set -u
 shopt -s nullglob
 
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.." || exit 2
 
 CLANG_FORMAT=${CLANG_FORMAT:-$(command -v clang-format-14 || command -v clang-format || true)}
 CPPCHECK=${CPPCHECK:-$(command -v cppcheck || true)}
+SHELLCHECK=${SHELLCHECK:-$(command -v shellcheck || true)}
 failed=0
 details=""
 
@@ -104,6 +106,38 @@ if [ -z "$nohdr" ]; then
     ok "header comments: all ${#ISSUER_C[@]} issuer/ files open with /* name -- purpose */"
 else
     fail "header comments: $(printf '%s' "$nohdr" | grep -c .) issuer/ files lack /* name -- purpose */" "$nohdr"
+fi
+
+# 5. shellcheck over every shell script: *.sh and files whose shebang names sh or bash (.ci/run),
+#    as git lists them (find outside a git checkout). Project-wide choices, each with its reason,
+#    are in .shellcheckrc; one-off ones are `# shellcheck disable=SCxxxx # reason` on the line
+#    before.
+if [ -z "$SHELLCHECK" ]; then
+    echo "lint: shellcheck not found (Debian: apt-get install shellcheck)" >&2
+    exit 2
+fi
+SH_FILES=()
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    while IFS= read -r -d '' f; do SH_FILES+=("$f"); done < <(git ls-files -z --cached --others \
+        --exclude-standard)
+else
+    while IFS= read -r -d '' f; do SH_FILES+=("${f#./}"); done < <(find . -path ./build -prune -o \
+        -path ./.git -prune -o -type f -print0)
+fi
+scripts=()
+for f in "${SH_FILES[@]}"; do
+    [ -f "$f" ] || continue
+    case "$f" in
+    build/*) continue ;;
+    *.sh) scripts+=("$f") ;;
+    *) head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh( |$)' && scripts+=("$f") ;;
+    esac
+done
+if out=$("$SHELLCHECK" -f gcc "${scripts[@]}" 2>&1); then
+    ok "shellcheck: ${#scripts[@]} shell scripts have no findings"
+else
+    n=$(printf '%s\n' "$out" | grep -c ':[0-9]*:[0-9]*: ')
+    fail "shellcheck: $n findings in shell scripts" "$out"
 fi
 
 if [ $failed -ne 0 ]; then

@@ -4,7 +4,7 @@
 # (test/e2e/run.sh, the real servers built from Go modules). Each integration script prints "ok - ..." or
 # "not ok - ..." per case (TAP-like); each cmocka binary reports its own counts.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build}
 ONLY=${ONLY:-}
 passed=0

@@ -181,8 +181,8 @@ run() {
   # The controller may still be writing (cert-manager sends its Events from one goroutine, after
   # the status): the window ends once its requests in the audit log stop growing for 3 s (60 s
   # at most).
-  local k prev=-1 same=0
-  for k in $(seq 1 120); do
+  local prev=-1 same=0
+  for _ in $(seq 1 120); do
     cur=$(grep -cF "\"username\":\"$user\"" "$AUDIT_LOG")
     if [ "$cur" = "$prev" ]; then same=$((same + 1)); [ "$same" -ge 6 ] && break; else same=0; fi
     prev=$cur

@@ -97,6 +97,7 @@ load() {
     "$HTTP_MAX_REQUESTS" "$TMP/$name.sample")
   c1=$(cpu_ticks "$pid")
   t1=$(thread_ticks "$pid")
+  # shellcheck disable=SC2001 # loadgen's summary is several lines: each one is indented
   echo "$line" | sed 's/^/    /'
   # Threads that were busy more than 20% of the run: with 2 connections and a thread pool,
   # 1 means both connections were served by the same thread, one after the other.

@@ -38,10 +38,10 @@ e2e_alive() {
 }
 # e2e_kill PID...: SIGTERM, then SIGKILL after 10 s, for each PID the harness started.
 e2e_kill() {
-  local p i
+  local p
   for p in "$@"; do e2e_alive "$p" && kill -TERM "$p" 2>/dev/null; done
   for p in "$@"; do
-    for i in $(seq 1 100); do e2e_alive "$p" || break; sleep 0.1; done
+    for _ in $(seq 1 100); do e2e_alive "$p" || break; sleep 0.1; done
     e2e_alive "$p" && kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null
   done
@@ -63,8 +63,8 @@ e2e_free_port() { free_port; }
 
 # e2e_wait SECONDS CMD...: retries CMD every 0.25 s until it succeeds or SECONDS pass.
 e2e_wait() {
-  local s=$1 i; shift
-  for i in $(seq 1 $((s * 4))); do "$@" && return 0; sleep 0.25; done
+  local s=$1; shift
+  for _ in $(seq 1 $((s * 4))); do "$@" && return 0; sleep 0.25; done
   "$@"
 }
 
@@ -144,9 +144,11 @@ EOF
   # What case scripts (separate processes) need to find this cluster: . "$E2E_DIR/env"
   declare -p E2E_DIR KUBE_BIN E2E_PKI ETCD_URL ADMIN_TOKEN AUDIT_LOG APISERVER_PORT APISERVER_URL \
     ADMIN_KUBECONFIG | sed 's/^declare -- /declare -g /' >"$E2E_DIR/env"
+  # shellcheck disable=SC2119 # no extra flags at the first start
   e2e_apiserver_start
 }
 
+# shellcheck disable=SC2120 # extra kube-apiserver flags are optional (a restart with other flags)
 e2e_apiserver_start() {
   e2e_spawn kube-apiserver "$E2E_DIR/kube-apiserver.log" "$KUBE_BIN/kube-apiserver" \
     --etcd-servers "$ETCD_URL" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \

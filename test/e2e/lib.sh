@@ -63,7 +63,7 @@ e2e_build() {
       case "$old" in "$out"|"$out.log") ;; *.tmp) ;; *) rm -rf "$old" ;; esac
     done
   fi
-  [ -L "$E2E_CACHE/bin/$comp" ] || rm -rf "$E2E_CACHE/bin/$comp"
+  [ -L "$E2E_CACHE/bin/$comp" ] || rm -rf "${E2E_CACHE:?}/bin/${comp:?}"
   ln -sfn "$out" "$E2E_CACHE/bin/$comp"
   echo "$out"
 }

@@ -82,6 +82,7 @@ fi
 # The release every case uses: short leader election timings (case 6), a 10 s issuer re-check
 # (case 3: a rotated CA Secret), the signing API with Kubernetes tokens on loopback (case 9) and
 # the audit log (cases 6 and 7 count issued UIDs with it).
+# shellcheck disable=SC2054 # helm --set takes comma-separated key=value pairs
 EMBER_VALUES=(--set replicaCount=1,issuerRecheckPeriod=10s
   --set leaderElection.leaseDuration=15s,leaderElection.renewDeadline=10s,leaderElection.retryPeriod=2s
   --set api.enabled=true,api.tokenAuth.enabled=true,api.tokenAuth.allowWithoutTLS=true,api.audit.enabled=true)

@@ -2,6 +2,7 @@
 # after lib.sh and after make_ca "$WORK/ca" (the server's TLS identity is signed by that root).
 # k8s_start CONF [fake args...] starts the server; the helpers below talk to it as cert-manager
 # (token tok-certmanager), as a cluster admin (the fake's admin header) or read what it holds.
+# shellcheck disable=SC2034 # sets CM, WEB_POLICY, CODE... for the scripts that source it
 FAKE_APISERVER=test/integration/fake_apiserver.py
 ADMIN=admin-$RANDOM
 IV=ember.issuer.dev/v1alpha1
@@ -80,7 +81,7 @@ PY
 # ($WAIT_S seconds at most, default 10).
 wait_cond() {
   local want=${*: -1} i
-  for i in $(seq 1 $((${WAIT_S:-10} * 10))); do
+  for _ in $(seq 1 $((${WAIT_S:-10} * 10))); do
     [ "$(cond "${@:1:6}")" = "$want" ] && return 0
     sleep 0.1
   done

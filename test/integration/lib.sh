@@ -1,6 +1,7 @@
 # lib.sh -- helpers for integration tests: a throwaway CA made with the openssl CLI, the real
 # ember-issuer binary on loopback, and "ok - / not ok - " lines that test/run.sh counts.
 # Source it; it makes $WORK (removed on exit) and stops every process it started.
+# shellcheck disable=SC2034 # sets API, METRICS, CODE... for the scripts that source it
 set -u
 EMBER_BIN=${EMBER_BIN:-build/ember-issuer}
 case "$EMBER_BIN" in /*) ;; *) EMBER_BIN="$PWD/$EMBER_BIN" ;; esac
@@ -148,6 +149,7 @@ build_tool() {
   # A library built with SANITIZER=... needs the same runtime at link time.
   if nm -A "$lib" 2>/dev/null | grep -q '__asan_'; then san="$san,address"; fi
   if nm -A "$lib" 2>/dev/null | grep -q '__ubsan_'; then san="$san,undefined"; fi
+  if nm -A "$lib" 2>/dev/null | grep -q '__tsan_'; then san="$san,thread"; fi
   [ -n "$san" ] && cflags="$cflags -fsanitize=${san#,} -fno-sanitize-recover=all"
   # shellcheck disable=SC2086,SC2046
   if gcc $cflags -o "$WORK/$1" "test/integration/$1.c" "$lib" \

@@ -212,7 +212,7 @@ check "a refused certificate but a valid token: the token names the caller (200)
 
 stats
 reviews_before=$(jqpy 'd.get("token_reviews", 0)' "$WORK/stats.json")
-for i in 1 2 3 4 5; do call /v1/certificatesigningrequest "$WORK/ff-team-a.json" -H "Authorization: Bearer $TOKA"; done
+for _ in 1 2 3 4 5; do call /v1/certificatesigningrequest "$WORK/ff-team-a.json" -H "Authorization: Bearer $TOKA"; done
 stats
 check "the same token again within the cache TTL costs no TokenReview" \
   test "$(jqpy 'd.get("token_reviews", 0)' "$WORK/stats.json")" = "$reviews_before"

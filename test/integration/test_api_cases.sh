@@ -16,7 +16,7 @@ for dir in test/integration/cases/*/; do
   case=$(basename "$dir")
   # shellcheck disable=SC2046
   eval "make_csr \"$WORK/$case\" $(cat "$dir/csr")"
-  ns=default issuer=ClusterIssuer/test-ca policy= duration= usages='[]' isCA=false
+  ns=default issuer=ClusterIssuer/test-ca policy='' duration='' usages='[]' isCA=false
   while IFS='=' read -r k v; do [ -n "$k" ] && printf -v "$k" '%s' "$v"; done <"$dir/request"
   cr_json "$case" "$ns" "$WORK/$case.csr" "${issuer%%/*}" "${issuer#*/}" "$policy" "$duration" "$usages" "$isCA" >"$WORK/$case.json"
   post /v1/certificaterequests "$WORK/$case.json"

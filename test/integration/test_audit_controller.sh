@@ -33,14 +33,14 @@ start_ctl() {
     --audit-log "$AUDIT" --audit-log-include-certificate --issuer-recheck-period 2s \
     --watch-timeout 5s || return 1
   CTL_PID=$EMBER_PID
-  local i
-  for i in $(seq 1 100); do curl -fs -o /dev/null "$PROBES/readyz" && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fs -o /dev/null "$PROBES/readyz" && return 0; sleep 0.1; done
   echo "the controller did not sync; log:"; cat "$LOG"
   return 1
 }
 # req NAME DNS [POLICY [ISSUER [KEYOPTS]]]: a CertificateRequest as cert-manager creates it
 # (the fake's webhook writes spec.username/spec.groups from the token); sets CODE.
 req() {
+  # shellcheck disable=SC2086 # $5 is a list of openssl options
   openssl req -new ${5:--newkey ec -pkeyopt ec_paramgen_curve:P-256} -nodes -keyout "$WORK/$1.key" \
     -out "$WORK/$1.csr" -subj "/CN=$2" -addext "subjectAltName=DNS:$2" 2>/dev/null
   cr_json "$1" default "$WORK/$1.csr" ClusterIssuer "${4:-test-ca}" "${3:-web}" 2160h \
@@ -63,8 +63,7 @@ PY
 }
 # wait_lines NAME OUTCOME N: polls until N lines (5 s at most).
 wait_lines() {
-  local i
-  for i in $(seq 1 50); do [ "$(lines "$1" "$2")" -ge "$3" ] && return 0; sleep 0.1; done
+  for _ in $(seq 1 50); do [ "$(lines "$1" "$2")" -ge "$3" ] && return 0; sleep 0.1; done
   return 1
 }
 # field NAME OUTCOME EXPR: a Python expression over the line `d` of that request and outcome.

@@ -34,6 +34,7 @@ fi
 HELM="$TOOLS/helm"
 RENDER="$TOOLS/chart-render"
 # /var/cache/ember-e2e/bin/helm/helm: the current helm for the end-to-end harness too.
+# shellcheck disable=SC2031 # E2E_CACHE comes from the environment; the subshell above only reads it
 hdir="${E2E_CACHE:-/var/cache/ember-e2e}/bin/helm"
 mkdir -p "$hdir" && ln -sfn "$HELM" "$hdir/helm.new.$$" && mv -Tf "$hdir/helm.new.$$" "$hdir/helm"
 # helm keeps its config, cache and data under $WORK, not in the user's home.
@@ -51,6 +52,7 @@ sed -n 's/^\(\[[A-Z]*\]\)/# helm lint: \1/p' "$WORK/lint.out"
 # chart-render is `helm template`: the same bytes, with values files, --set, --set-string,
 # --api-versions and --kube-version passed through.
 printf 'log:\n  level: debug\n' >"$WORK/same.yaml"
+# shellcheck disable=SC2054 # helm --set takes comma-separated key=value pairs
 same_args=(--namespace pki -f "$WORK/same.yaml" --set api.enabled=true,api.allowUnauthenticated=true
   --set-string podLabels.n=5 --api-versions monitoring.coreos.com/v1 --kube-version v1.30.2
   --set metrics.serviceMonitor.enabled=true)
@@ -130,7 +132,8 @@ pod_files() {
 # render LABEL NAMESPACE RELEASE [RENDERER ARGS...]: renders, then checks the result.
 render_case() {
   local label=$1 ns=$2 rel=$3; shift 3
-  local base="$WORK/case-$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_')"
+  local base
+  base="$WORK/case-$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_')"
   if ! "$RENDER" --namespace "$ns" --name "$rel" -o json "$@" "$CHART" >"$base.json" 2>"$base.err"; then
     not_ok "$label: the chart renders"; cat "$base.err"; return
   fi

@@ -203,12 +203,12 @@ check "5: ... the leaf's issuer key is the new sub-CA's" bash -c \
 # 6. watches dropped and history expired during a burst of 30 requests.
 admin reset-stats >/dev/null
 for i in $(seq 1 30); do
-  cr burst$i test-ca web burst$i.example.com
+  cr "burst$i" test-ca web "burst$i.example.com"
   [ "$i" = 10 ] && admin drop-watches >/dev/null
   [ "$i" = 20 ] && admin expire-history >/dev/null
 done
 issued=0
-for i in $(seq 1 30); do wait_cr burst$i Ready reason Issued && issued=$((issued + 1)); done
+for i in $(seq 1 30); do wait_cr "burst$i" Ready reason Issued && issued=$((issued + 1)); done
 check "6: all 30 requests of the burst are issued ($issued)" test $issued = 30
 sleep 1
 stats

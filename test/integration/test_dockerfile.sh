@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 # The runtime stage is everything after the last FROM.
 runtime=$(awk '/^FROM /{stage=$0; buf=""} {buf=buf"\n"$0} END{print buf}' Dockerfile)
+# shellcheck disable=SC1003,SC2020 # tr maps blanks and backslashes (line continuations) to newlines
 pkgs=$(printf '%s\n' "$runtime" | sed -n '/apt-get install/,/rm -rf/p' | tr ' \\' '\n\n' |
   grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vE '^(apt-get|install|rm|rf|y|no|recommends|DEBIAN_FRONTEND.*)$' | sort -u)
 check "the runtime stage installs packages" test -n "$pkgs"
@@ -22,6 +23,7 @@ while [ -n "$queue" ]; do
   for p in $queue; do
     case "$closure" in *" $p "*) continue ;; esac
     closure="$closure$p "
+    # shellcheck disable=SC2020 # tr maps both separators of Depends (, and |) to newlines
     deps=$(dpkg-query -W -f='${Depends} ${Pre-Depends}' "$p" 2>/dev/null | tr ',|' '\n\n' |
       sed 's/([^)]*)//g; s/:any//; s/^ *//; s/ *$//' | grep -v '^$')
     next="$next $deps"
@@ -44,6 +46,7 @@ for lib in $(ldd "$bin" | awk '/=>/ {print $3}'); do
   esac
 done
 check "every library ldd lists is provided by the runtime stage${missing:+ (missing:$missing)}" test -z "$missing"
+# shellcheck disable=SC2086 # one package name per word
 check "the runtime installs ca-certificates (Vault over TLS)" grep -qx ca-certificates <(printf '%s\n' $pkgs)
 check "a numeric, non-root USER" bash -c 'u=$(grep "^USER " Dockerfile | tail -1 | cut -d" " -f2); [[ "$u" =~ ^[0-9]+(:[0-9]+)?$ ]] && [ "${u%%:*}" != 0 ]'
 check "the binary is the ENTRYPOINT" grep -q '^ENTRYPOINT \["/usr/local/bin/ember-issuer"\]' Dockerfile

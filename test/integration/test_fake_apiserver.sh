@@ -259,7 +259,7 @@ checked "cluster-scoped path: missing ClusterIssuer -> 404"
 for n in 1 2 3; do req POST "$CRS" "$(cr_body "\"name\":\"page-$n\"")" "${JSONCT[@]}"; done
 req POST /apis/cert-manager.io/v1/namespaces/team-b/certificaterequests "$(cr_body '"name":"elsewhere"')" "${JSONCT[@]}"
 req GET "$CRS?limit=2"
-LRV=$(j 'd["metadata"]["resourceVersion"]'); CONT=$(j 'd["metadata"]["continue"]'); p1=$(j '[i["metadata"]["name"] for i in d["items"]]')
+LRV=$(j 'd["metadata"]["resourceVersion"]'); CONT=$(j 'd["metadata"]["continue"]')
 [ "$CODE" = 200 ] &&
   [ "$(j 'len(d["items"])')" = 2 ] && [ -n "$CONT" ] && [ "$(j 'd["kind"]')" = CertificateRequestList ]
 checked "list ?limit=2: 2 items, continue token, kind CertificateRequestList"

@@ -5,6 +5,7 @@
 # kill -9 of the leader lets the other take over within leaseDuration + retryPeriod (plus the
 # acquire jitter and some slack) with leaseTransitions + 1, and it then issues; SIGTERM of a
 # leader releases the Lease (holderIdentity "") so the other takes over at once.
+# shellcheck disable=SC2153,SC2154 # replica sets PID_x, LOG_x and ID_x through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh
@@ -84,8 +85,7 @@ replica a a || exit 1
 replica b b || exit 1
 
 has_holder() {
-  local i
-  for i in $(seq 1 100); do [ -n "$(lease_field holderIdentity)" ] && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do [ -n "$(lease_field holderIdentity)" ] && return 0; sleep 0.1; done
   return 1
 }
 check "a Lease holder appears" has_holder

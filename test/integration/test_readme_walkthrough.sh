@@ -16,7 +16,7 @@ setsid make --no-print-directory run SANITIZER="${SANITIZER:-}" >"$WORK/run.log"
 RUN_PGID=$!
 PIDS+=("$RUN_PGID")
 up=false
-for i in $(seq 1 300); do
+for _ in $(seq 1 300); do
   curl -fs -o /dev/null http://127.0.0.1:8081/readyz && { up=true; break; }
   sleep 0.1
 done

@@ -114,7 +114,7 @@ timeout 10 "$EMBER_BIN" --manifests examples/standalone --api-bind-address ":$po
   >"$WORK/open.log" 2>&1 &
 open_pid=$!
 PIDS+=("$open_pid")
-for i in $(seq 1 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+for _ in $(seq 1 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
 check "--api-allow-unauthenticated serves on all addresses" curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"
 check "... and says so loudly" grep -q 'UNAUTHENTICATED' "$WORK/open.log"
 kill -TERM "$open_pid"; wait "$open_pid"

@@ -256,6 +256,7 @@ for f in "${OUTPUTS[@]}"; do
 done
 [ -z "$san" ]
 result "no sanitizer report in the driver's output"
+# shellcheck disable=SC2086 # $san is a list of file names made above
 [ -n "$san" ] && cat $san
 leak=""
 for f in "${OUTPUTS[@]}" "$WORK/fake.log" "$WORK/stats.json"; do

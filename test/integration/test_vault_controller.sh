@@ -9,6 +9,7 @@
 # Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
 # re-checked; no secret_id,
 # token or key in the log.
+# shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh

@@ -19,8 +19,7 @@ vault_start() {
     --tls-cert vsrv.crt --tls-key vsrv.key --admin-token "$VAULT_ADMIN") 2>"$WORK/$1.log" &
   PIDS+=($!)
   printf -v "${1}_URL" 'https://127.0.0.1:%s' "$port"
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "https://127.0.0.1:$port/v1/sys/health" && return 0
     sleep 0.1
   done

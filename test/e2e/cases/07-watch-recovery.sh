@@ -15,10 +15,10 @@ make_csr "$CASE_DIR/w" -subj "/CN=w.watch.svc" -addext "subjectAltName=DNS:w.wat
 # create_crs PREFIX FROM TO: requests PREFIXi, each retried until the API server takes it (it
 # may be restarting); bounded to 60 tries each.
 create_crs() {
-  local i t
+  local i
   for i in $(seq "$2" "$3"); do
     cr_json "$1$i" $NS "$CASE_DIR/w.csr" Issuer local-ca >"$CASE_DIR/$1$i.json"
-    for t in $(seq 1 60); do
+    for _ in $(seq 1 60); do
       kc create -f "$CASE_DIR/$1$i.json" >/dev/null 2>&1 && break
       kc -n $NS get certificaterequest "$1$i" >/dev/null 2>&1 && break
       sleep 0.5

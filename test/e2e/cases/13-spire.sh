@@ -234,8 +234,7 @@ spire_children() {
 # spire_wait: 0 once `spire-server healthcheck` passes, 1 when the server exits (or 120 s pass:
 # SPIRE itself waits about 75 s for the request).
 spire_wait() {
-  local i
-  for i in $(seq 1 240); do
+  for _ in $(seq 1 240); do
     spire_children
     "$SPIRE_BIN/spire-server" healthcheck -socketPath "$SPIRE_SOCK" >/dev/null 2>&1 && return 0
     e2e_alive "$SPIRE_PID" || return 1
@@ -282,9 +281,9 @@ check "SPIRE as shipped: Ember approves its CA request (reason ember.issuer.dev)
   '[ "$1" = ember.issuer.dev ] && [[ "$2" == *spire-upstream-ca* ]]' _ "$(crw cond "$cr" Approved reason)" "$(crw cond "$cr" Approved message)"
 check "... Ready=True, reason Issued" test "$(crw cond "$cr" Ready reason)" = Issued
 stopped=""
-[ $healthy = yes ] || stopped="; spire-server stopped: $(fatal)"
-check "SPIRE as shipped: spire-server gets its X.509 CA through Ember (healthcheck passes)$stopped" test $healthy = yes
-[ $healthy = yes ] || tail -15 "$SPIRE_LOG" | sed 's/^/# /'
+[ "$healthy" = yes ] || stopped="; spire-server stopped: $(fatal)"
+check "SPIRE as shipped: spire-server gets its X.509 CA through Ember (healthcheck passes)$stopped" test "$healthy" = yes
+[ "$healthy" = yes ] || tail -15 "$SPIRE_LOG" | sed 's/^/# /'
 check "SPIRE deleted its request once issued (the watch saw ADDED ... DELETED)" bash -c '[[ "$1" == ADDED*DELETED ]]' _ "$(crw events "$cr")"
 
 # ---- 2. What SPIRE got: its CA, its bundle, an X509-SVID ----

@@ -1,5 +1,6 @@
 # common.sh -- sourced by every case: the cluster run.sh started ($E2E_DIR/env), the harness's
 # functions, "ok - / not ok - " lines, and cert-manager object helpers over kubectl.
+# shellcheck disable=SC2034 # sets EMBER_USER, CM_USER... for the cases that source it
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.." || exit 1
 . test/e2e/lib.sh

@@ -32,6 +32,7 @@ CM_NAMESPACE=${CM_NAMESPACE:-cert-manager}
 # cm_kubectl ARGS...: kubectl as the admin cm_install was given.
 cm_kubectl() {
   local kubectl=${KUBE_BIN:+$KUBE_BIN/kubectl}
+  # shellcheck disable=SC2012 # the first match of a glob over fixed directory names
   [ -n "$kubectl" ] || kubectl=$(ls -d "${E2E_CACHE:-/var/cache/ember-e2e}"/bin/kube*/kubectl 2>/dev/null | head -1)
   "${kubectl:?cm.sh: no kubectl (KUBE_BIN unset)}" --kubeconfig "$(cat "$CM_STATE/admin-kubeconfig")" "$@"
 }
