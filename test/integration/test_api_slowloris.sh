@@ -28,7 +28,7 @@ start_ember slowloris --manifests test/integration/manifests --manifests "$WORK/
 port=${API##*:}
 python3 test/integration/slowloris.py --port "$port" --per-address 150 --hold 30 --line-every 10 \
   --body "$WORK/good.json" --pid "$EMBER_PID" --out "$WORK/plain.json"
-cat "$WORK/plain.json" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("lifetimes_unanswered"); d.pop("victim_latencies"); print("# " + json.dumps(d))'
+python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("lifetimes_unanswered"); d.pop("victim_latencies"); print("# " + json.dumps(d))' <"$WORK/plain.json"
 
 total=$(field "$WORK/plain.json" victim_total)
 ok2=$(field "$WORK/plain.json" victim_ok_2s)
