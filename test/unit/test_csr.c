@@ -847,6 +847,44 @@ static void test_check_request_is_ca_adds_cert_sign(void **state)
     csr_free(c);
 }
 
+/* A request that names nothing (no commonName, no subjectAltName) gives a certificate with no
+ * identity, which RFC 5280 4.1.2.6 does not allow: refused whatever isCA and usages say. */
+static void test_check_request_no_identity(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct builder b;
+    size_t len;
+    const char *orgs[] = {NULL, "Acme"};
+    for (size_t i = 0; i < 2; i++) {
+        b_init(&b, k_p256);
+        if (orgs[i] != NULL)
+            b_subject(&b, "O", orgs[i]);
+        unsigned char *der = b_der(&b, k_p256, &len);
+        struct csr *c = expect_parse_der(der, len);
+        err = (struct err){0};
+        assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+        assert_int_equal(err.kind, ERR_INVALID);
+        if (strstr(err.msg, "no identity") == NULL || strstr(err.msg, "commonName") == NULL)
+            print_error("unexpected message: %s\n", err.msg);
+        assert_non_null(strstr(err.msg, "no identity"));
+        assert_non_null(strstr(err.msg, "commonName"));
+        csr_free(c);
+        free(der);
+    }
+    /* A SAN alone or a commonName alone is an identity. */
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "critical,URI:spiffe://cluster.local/ns/a/sa/b");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    csr_free(c);
+    free(der);
+    c = ext_csr(NULL, NULL, NULL);
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    csr_free(c);
+}
+
 /* The key's point as it sits in a CSR: uncompressed, or compressed when asked. */
 static size_t ec_point(EVP_PKEY *key, unsigned char *buf, size_t cap)
 {
@@ -1000,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_check_request_basic_constraints_mismatch),
         cmocka_unit_test(test_check_request_default_usages),
         cmocka_unit_test(test_check_request_is_ca_adds_cert_sign),
+        cmocka_unit_test(test_check_request_no_identity),
         cmocka_unit_test(test_ec_point_off_curve_rejected),
         cmocka_unit_test(test_ec_compressed_point_accepted),
         cmocka_unit_test(test_parse_concurrent),
