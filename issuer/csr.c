@@ -845,6 +845,11 @@ static int csr_read_extensions(struct csr *c, struct err *err)
     return rc;
 }
 
+static size_t csr_san_count(const struct csr *c)
+{
+    return c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+}
+
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
 {
     if (len > CSR_MAX_BYTES) {
@@ -888,7 +893,7 @@ struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
     if (csr_build_key(c, err) != 0 || csr_verify_signature(c, err) != 0 ||
         csr_read_subject(c, err) != 0 || csr_read_extensions(c, err) != 0)
         goto fail;
-    size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+    size_t sans = csr_san_count(c);
     if (sans > CSR_MAX_SANS) {
         err_set(err, ERR_INVALID, "CSR: %zu subjectAltNames; the limit is %d", sans, CSR_MAX_SANS);
         goto fail;
@@ -920,6 +925,14 @@ static usage_set csr_usages_of(uint32_t ku, const int *eku, size_t n_eku)
 
 int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struct err *err)
 {
+    /* RFC 5280 4.1.2.6: a certificate names its subject in the subject or in subjectAltName;
+     * one with neither is rejected by strict verifiers (openssl verify -x509_strict). */
+    if (csr->common_name.n == 0 && csr_san_count(csr) == 0) {
+        err_set(err, ERR_INVALID,
+                "CSR has no identity: no subject commonName and no subjectAltName; request a "
+                "commonName or at least one DNS name, IP address, URI or email address");
+        return -1;
+    }
     if (csr->has_basic_constraints && csr->bc_is_ca != is_ca) {
         err_set(err, ERR_INVALID, "CSR basicConstraints CA:%s does not match spec.isCA %s",
                 csr->bc_is_ca ? "TRUE" : "FALSE", is_ca ? "true" : "false");

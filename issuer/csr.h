@@ -62,9 +62,11 @@ struct csr {
  * ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
-/* Checks the requested extensions against a request's isCA and usages as cert-manager's
- * webhook does: a CSR basicConstraints must equal is_ca; a CSR keyUsage/extKeyUsage must
- * equal what usages (USAGE_DEFAULT when usages is 0) and is_ca map to. ERR_INVALID. */
+/* Checks that the request can give a valid certificate, whatever a policy allows: it names an
+ * identity (a subject commonName or a subjectAltName); and checks the requested extensions
+ * against a request's isCA and usages as cert-manager's webhook does: a CSR basicConstraints
+ * must equal is_ca; a CSR keyUsage/extKeyUsage must equal what usages (USAGE_DEFAULT when
+ * usages is 0) and is_ca map to. ERR_INVALID with a message saying what to change. */
 int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struct err *err) WUR;
 
 void csr_free(struct csr *csr);
