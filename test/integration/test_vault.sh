@@ -100,6 +100,18 @@ done
 after=$(vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
 check "5 certificates cost 5 Vault round trips besides health checks ($before -> $after)" test $((after - before)) = 5
 
+# A CA request whose nameConstraints or pathLen Vault's sign endpoint would leave out (Vault
+# builds extensions from its role): refused before Vault is asked, never dropped silently.
+for ext in 'nameConstraints nameConstraints=permitted;DNS:.example.com' \
+  'pathLen basicConstraints=critical,CA:TRUE,pathlen:0'; do
+  n=${ext%% *} ext=${ext#* }
+  make_csr "$WORK/$n" -subj "/CN=ca.example.com" -addext "subjectAltName=DNS:ca.example.com" -addext "$ext"
+  cr_json "$n" default "$WORK/$n.csr" ClusterIssuer vault all-optional "" '[]' true >"$WORK/$n.json"
+  post /v1/certificaterequests "$WORK/$n.json"
+  check "a CA request with $n through Vault is refused (422)" test "$CODE" = 422
+  check "... saying Vault cannot honour $n" has_message "$n" "$BODY"
+done
+
 req strict vault-strict www.example.com
 post /v1/certificaterequests "$WORK/strict.json"
 check "a Vault role violation is Failed (422)" test "$CODE" = 422

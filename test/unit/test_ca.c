@@ -662,6 +662,109 @@ static void test_other_csr_extensions_not_copied(void **state)
     X509_REQ_free(csr.req);
 }
 
+/* r through csr_parse, as the pipeline hands CSRs to ca_sign; r is freed. */
+static struct csr *parsed_csr(X509_REQ *r)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509_REQ(r, &der);
+    assert_true(n > 0);
+    X509_REQ_free(r);
+    struct err err = {0};
+    struct csr *c = csr_parse(der, (size_t)n, &err);
+    OPENSSL_free(der);
+    if (c == NULL)
+        fail_msg("csr_parse: %s", err.msg);
+    return c;
+}
+
+/* The DER of the extension nid in x (NULL when absent) and its criticality. */
+static const ASN1_OCTET_STRING *ext_data(X509 *x, int nid, int *critical)
+{
+    int i = X509_get_ext_by_NID(x, nid, -1);
+    if (i < 0)
+        return NULL;
+    X509_EXTENSION *e = X509_get_ext(x, i);
+    *critical = X509_EXTENSION_get_critical(e);
+    return X509_EXTENSION_get_data(e);
+}
+
+/* A CA request's nameConstraints reach the certificate as requested, bytes and criticality
+ * (cert-manager writes spec.nameConstraints there, not critical by default). */
+static void test_name_constraints_copied(void **state)
+{
+    (void)state;
+    const char *values[] = {"permitted;DNS:.team.example,excluded;IP:10.0.0.0/255.0.0.0",
+                            "critical,permitted;URI:.team.example"};
+    for (int i = 0; i < 2; i++) {
+        X509_REQ *r = mkreq(F.kleaf, "Team CA", NULL, NID_name_constraints, values[i]);
+        int want_crit = 0;
+        const ASN1_OCTET_STRING *want = NULL;
+        STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(r);
+        X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, 0);
+        want_crit = X509_EXTENSION_get_critical(e);
+        want = ASN1_OCTET_STRING_dup(X509_EXTENSION_get_data(e));
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        struct csr *csr = parsed_csr(r);
+        struct sign_params p = params(DAY, true, 0);
+        struct sign_result out = {0};
+        X509 *leaf = sign_ok(NULL, csr, &p, &out);
+        int crit = -1;
+        const ASN1_OCTET_STRING *got = ext_data(leaf, NID_name_constraints, &crit);
+        if (got == NULL)
+            fail_msg("%s: the certificate has no nameConstraints", values[i]);
+        assert_int_equal(ASN1_OCTET_STRING_cmp(got, want), 0);
+        assert_int_equal(crit, want_crit);
+        assert_int_equal(crit, i == 1);
+        assert_int_equal(verify_chain(out.chain_pem, F.root, NOW), 1);
+        ASN1_OCTET_STRING_free((ASN1_OCTET_STRING *)want);
+        X509_free(leaf);
+        sign_result_free(&out);
+        csr_free(csr);
+    }
+}
+
+/* A CA request's pathLenConstraint is kept; one the signing CA's own pathlen cannot give is
+ * refused rather than issued as a CA that claims more than its chain allows. */
+static void test_path_len_copied_and_bounded(void **state)
+{
+    (void)state;
+    struct csr *csr = parsed_csr(
+        mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+    struct sign_params p = params(DAY, true, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(NULL, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+
+    EVP_PKEY *k = key_ec("P-256");
+    struct spec s = {
+        "Pathlen1", k,       F.root, F.kroot, "critical,CA:TRUE,pathlen:1", "critical,keyCertSign",
+        -DAY,       30 * DAY};
+    X509 *x = mkcert(&s);
+    char *crt = pem_cert(x), *key = pem_key(k);
+    struct err err = {0};
+    struct ca *ca = ca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    assert_non_null(ca);
+    leaf = sign_ok(ca, csr, &p, &out); /* pathlen 0 under pathlen 1: fine */
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(csr);
+    csr = parsed_csr(
+        mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:1"));
+    assert_int_equal(ca_sign(ca, csr, &p, &out, &err), -1);
+    assert_int_equal(err.kind, ERR_PERMANENT);
+    if (strstr(err.msg, "pathLen 1") == NULL || strstr(err.msg, "pathlen:1") == NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    csr_free(csr);
+    ca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 /* SPIRE's UpstreamAuthority asks for its CA as C=US, O=SPIFFE, serialNumber=<decimal>: the
  * subject, serialNumber included, is copied as requested, byte for byte. */
 static void test_subject_serial_number_kept(void **state)
@@ -1097,6 +1200,8 @@ int main(void)
         cmocka_unit_test(test_public_key_equals_csr),
         cmocka_unit_test(test_is_ca_leaf),
         cmocka_unit_test(test_other_csr_extensions_not_copied),
+        cmocka_unit_test(test_name_constraints_copied),
+        cmocka_unit_test(test_path_len_copied_and_bounded),
         cmocka_unit_test(test_subject_serial_number_kept),
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),

@@ -694,9 +694,8 @@ static void test_critical_extensions(void **state)
     expect_reject_der(der, len, ERR_INVALID, "subjectKeyIdentifier is marked critical");
     free(der);
 
-    /* Not critical: ignored. Critical SAN / EKU: fine. */
+    /* Critical SAN / EKU: fine. */
     b_init(&b, k_p256);
-    b_ext(&b, raw_ext("1.2.3.4", 0));
     b_ext_conf(&b, NID_subject_alt_name, "critical,DNS:a.svc");
     b_ext_conf(&b, NID_ext_key_usage, "critical,serverAuth");
     der = b_der(&b, k_p256, &len);
@@ -844,6 +843,146 @@ static void test_check_request_is_ca_adds_cert_sign(void **state)
     assert_non_null(strstr(err.msg, "CSR keyUsage (digital signature, key encipherment) does "
                                     "not match spec.usages (digital signature, key "
                                     "encipherment) and spec.isCA true"));
+    csr_free(c);
+}
+
+/* An extension Ember neither copies nor checks would be missing from the certificate: refused
+ * even when not critical, naming it, instead of being dropped silently. */
+static void test_unsupported_extensions_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext(&b, raw_ext("1.2.3.4", 0));
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension 1.2.3.4 is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext(&b, raw_ext("2.5.29.32", 0)); /* certificatePolicies */
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension certificatePolicies is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext_conf(&b, NID_subject_key_identifier, "0102030405");
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension subjectKeyIdentifier is not supported");
+    free(der);
+}
+
+/* The CSR nameConstraints cert-manager writes (spec.nameConstraints: DNS, IP, email, URI; not
+ * critical unless asked) parse; what RFC 5280 4.2.1.10 forbids or Ember cannot copy as asked
+ * is refused with a message. */
+static void test_name_constraints(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *needle; /* needle NULL: accepted */
+    } cases[] = {
+        {"permitted;DNS:.example.com,permitted;IP:10.0.0.0/255.0.0.0,excluded;email:.example.org,"
+         "excluded;URI:.example.net",
+         NULL},
+        {"critical,permitted;DNS:.example.com", NULL},
+        {"permitted;dirName:dir_sect", "directoryName"},
+        {"permitted;RID:1.2.3", "registeredID"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct builder b;
+        size_t len;
+        b_init(&b, k_p256);
+        b_subject(&b, "CN", "team-ca");
+        b_ext_conf(&b, NID_basic_constraints, "critical,CA:TRUE");
+        if (strstr(cases[i].value, "dirName") != NULL) {
+            /* X509V3_EXT_conf_nid needs a config section for a directoryName. */
+            X509_NAME *n = X509_NAME_new();
+            X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"x", -1, -1,
+                                       0);
+            NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+            GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+            st->base->type = GEN_DIRNAME;
+            st->base->d.directoryName = n;
+            nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+            sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, st);
+            b_ext(&b, X509V3_EXT_i2d(NID_name_constraints, 0, nc));
+            NAME_CONSTRAINTS_free(nc);
+        } else {
+            b_ext_conf(&b, NID_name_constraints, cases[i].value);
+        }
+        unsigned char *der = b_der(&b, k_p256, &len);
+        if (cases[i].needle == NULL) {
+            struct csr *c = expect_parse_der(der, len);
+            struct err err = {0};
+            if (csr_check_request(c, true, 0, &err) != 0)
+                print_error("%s: %s\n", cases[i].value, err.msg);
+            assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+            csr_free(c);
+        } else {
+            expect_reject_der(der, len, ERR_INVALID, cases[i].needle);
+        }
+        free(der);
+    }
+
+    /* An empty NameConstraints (neither permitted nor excluded subtrees): RFC 5280 says MUST NOT.
+     */
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "team-ca");
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+    b_ext(&b, X509V3_EXT_i2d(NID_name_constraints, 0, nc));
+    NAME_CONSTRAINTS_free(nc);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "nameConstraints is empty");
+    free(der);
+}
+
+/* nameConstraints belong in a CA certificate only (RFC 5280 4.2.1.10). */
+static void test_check_request_name_constraints_need_is_ca(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    b_ext_conf(&b, NID_name_constraints, "permitted;DNS:.example.com");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    struct err err = {0};
+    assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "nameConstraints"));
+    assert_non_null(strstr(err.msg, "spec.isCA"));
+    assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+    csr_free(c);
+    free(der);
+}
+
+/* basicConstraints pathLenConstraint: meaningful only with CA:TRUE (RFC 5280 4.2.1.9). */
+static void test_path_len(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    bc->ca = 0;
+    bc->pathlen = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(bc->pathlen, 1);
+    b_ext(&b, X509V3_EXT_i2d(NID_basic_constraints, 1, bc));
+    BASIC_CONSTRAINTS_free(bc);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "pathLenConstraint");
+    free(der);
+
+    struct csr *c = ext_csr(NULL, NULL, "critical,CA:TRUE,pathlen:2");
+    struct err err = {0};
+    assert_int_equal(csr_check_request(c, true, 0, &err), 0);
     csr_free(c);
 }
 
@@ -1030,6 +1169,10 @@ int main(void)
         cmocka_unit_test(test_embedded_nul_rejected),
         cmocka_unit_test(test_unsupported_san_types_rejected),
         cmocka_unit_test(test_critical_extensions),
+        cmocka_unit_test(test_unsupported_extensions_rejected),
+        cmocka_unit_test(test_name_constraints),
+        cmocka_unit_test(test_check_request_name_constraints_need_is_ca),
+        cmocka_unit_test(test_path_len),
         cmocka_unit_test(test_duplicate_extension_rejected),
         cmocka_unit_test(test_unknown_eku_rejected),
         cmocka_unit_test(test_check_request_matching),
