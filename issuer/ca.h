@@ -27,12 +27,14 @@ struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, siz
 
 /* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
  * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +
- * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical; SAN critical
- * when the subject is empty; KU (critical, omitted when the usages grant no KU bit) and EKU
- * from usages; no other CSR extension is copied. The result chain is normalised (leaf,
- * intermediates; root in ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at
- * p->now; ERR_PERMANENT when p->is_ca but the CA has pathlen:0; ERR_INVALID for bad
- * parameters or a CSR without a usable key. Thread-safe on one ca. */
+ * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical (with the CSR's
+ * pathLenConstraint when p->is_ca); SAN critical exactly when the subject is empty; KU
+ * (critical, omitted when the usages grant no KU bit) and EKU from usages; when p->is_ca the
+ * CSR's nameConstraints as requested, criticality included; no other CSR extension is copied
+ * (csr_parse refuses the others). The result chain is normalised (leaf, intermediates; root in
+ * ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now; ERR_PERMANENT when
+ * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen;
+ * ERR_INVALID for bad parameters or a CSR without a usable key. Thread-safe on one ca. */
 int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params *p,
             struct sign_result *out, struct err *err) WUR;
 
