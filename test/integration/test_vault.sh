@@ -78,7 +78,7 @@ post /v1/certificaterequests "$WORK/ok.json"
 check "issued through Vault (201)" test "$CODE" = 201
 chain_out "$BODY" "$WORK/ok"
 check "the chain verifies with openssl against status.ca" \
-  openssl verify -CAfile "$WORK/ok.ca.pem" -untrusted "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
+  verify_strict "$WORK/ok.ca.pem" "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
 check "status.ca is the root from Vault's ca_chain" cmp -s "$WORK/ok.ca.pem" "$WORK/ca/root.crt"
 check "status.certificate is leaf then Vault's issuing CA, no root" \
   test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/ok.chain.pem")" = 2

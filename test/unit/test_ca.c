@@ -223,7 +223,8 @@ static int count_certs(const char *pem)
     return n;
 }
 
-/* X509_verify_cert with root as the only trust anchor and the rest of chain_pem untrusted. */
+/* X509_verify_cert in strict mode with root as the only trust anchor and the rest of chain_pem
+ * untrusted. */
 static int verify_chain(const char *chain_pem, X509 *root, time_t at)
 {
     X509 *leaf = parse_pem(chain_pem, 0);
@@ -240,6 +241,8 @@ static int verify_chain(const char *chain_pem, X509 *root, time_t at)
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, untrusted), 1);
     X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at);
+    /* RFC 5280's rules on every certificate, as openssl verify -x509_strict. */
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT);
     int ok = X509_verify_cert(ctx);
     if (ok != 1)
         fprintf(stderr, "verify: %s\n",
@@ -589,6 +592,49 @@ static void test_validity_clamped_to_ca(void **state)
     free(crt);
     free(key);
     X509_free(shortca);
+    EVP_PKEY_free(k);
+}
+
+/* RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 on. */
+static void test_validity_encoding(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = key_ec("P-256");
+    time_t y2049 = 2524607999; /* 2049-12-31T23:59:59Z */
+    struct spec s = {"Long CA",
+                     k,
+                     F.root,
+                     F.kroot,
+                     "critical,CA:TRUE",
+                     "critical,keyCertSign",
+                     -DAY,
+                     (long)(y2049 - NOW) + 2 * 365 * DAY};
+    X509 *x = mkcert(&s);
+    char *crt = pem_cert(x), *key = pem_key(k);
+    struct err err = {0};
+    struct ca *ca = ca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    if (ca == NULL)
+        fail_msg("ca_load: %s", err.msg);
+    struct csr *csr = mkcsr(F.kleaf, "app", "DNS:app");
+    long long until_2049 = (long long)(y2049 - NOW);
+    struct sign_params p = params(until_2049, false, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notBefore(leaf)), V_ASN1_UTCTIME);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(leaf)), V_ASN1_UTCTIME);
+    X509_free(leaf);
+    sign_result_free(&out);
+    p.duration_s = until_2049 + 1; /* 2050-01-01T00:00:00Z */
+    leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(leaf)), V_ASN1_GENERALIZEDTIME);
+    assert_int_equal(ASN1_STRING_length(X509_get0_notAfter(leaf)), 15); /* YYYYMMDDHHMMSSZ */
+    X509_free(leaf);
+    sign_result_free(&out);
+    freecsr(csr);
+    ca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(x);
     EVP_PKEY_free(k);
 }
 
@@ -1197,6 +1243,7 @@ int main(void)
         cmocka_unit_test(test_san_copied_exactly),
         cmocka_unit_test(test_san_critical_when_subject_empty),
         cmocka_unit_test(test_validity_clamped_to_ca),
+        cmocka_unit_test(test_validity_encoding),
         cmocka_unit_test(test_public_key_equals_csr),
         cmocka_unit_test(test_is_ca_leaf),
         cmocka_unit_test(test_other_csr_extensions_not_copied),

@@ -986,6 +986,71 @@ static void test_path_len(void **state)
     csr_free(c);
 }
 
+/* A subjectAltName extension with no names: RFC 5280 4.2.1.6 requires at least one entry, and
+ * copying it would give a certificate strict verifiers reject. */
+static void test_empty_san_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    b_san_names(&b, GENERAL_NAMES_new());
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subjectAltName extension holds no names");
+    free(der);
+}
+
+/* RFC 5280 MUSTs that depend on the request, not the policy: a CA (4.1.2.6) and a CRL signer
+ * need a non-empty subject; keyCertSign only in a CA (4.2.1.3). */
+static void test_check_request_rfc5280_rules(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "critical,URI:spiffe://example.org");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *empty = expect_parse_der(der, len);
+    free(der);
+    struct csr *named = ext_csr(NULL, NULL, NULL);
+    static const struct {
+        bool empty_subject, is_ca;
+        usage_set usages;
+        const char *needle1, *needle2; /* NULL: accepted */
+    } cases[] = {
+        {true, true, 0, "spec.isCA", "subject"},
+        {true, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CRL_SIGN), "crl sign",
+         "subject"},
+        {false, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CERT_SIGN), "cert sign",
+         "spec.isCA"},
+        {false, true, USAGE_BIT(USAGE_CERT_SIGN) | USAGE_BIT(USAGE_CRL_SIGN), NULL, NULL},
+        {true, false, USAGE_DEFAULT, NULL, NULL},
+        {false, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CRL_SIGN), NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct err err = {0};
+        int rc = csr_check_request(cases[i].empty_subject ? empty : named, cases[i].is_ca,
+                                   cases[i].usages, &err);
+        if (cases[i].needle1 == NULL) {
+            if (rc != 0)
+                print_error("case %zu: unexpected refusal: %s\n", i, err.msg);
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        if (rc != -1 || strstr(err.msg, cases[i].needle1) == NULL ||
+            strstr(err.msg, cases[i].needle2) == NULL)
+            print_error("case %zu: want a refusal naming %s and %s, got %d: %s\n", i,
+                        cases[i].needle1, cases[i].needle2, rc, err.msg);
+        assert_int_equal(rc, -1);
+        assert_int_equal(err.kind, ERR_INVALID);
+        assert_non_null(strstr(err.msg, cases[i].needle1));
+        assert_non_null(strstr(err.msg, cases[i].needle2));
+    }
+    csr_free(empty);
+    csr_free(named);
+}
+
 /* A request that names nothing (no commonName, no subjectAltName) gives a certificate with no
  * identity, which RFC 5280 4.1.2.6 does not allow: refused whatever isCA and usages say. */
 static void test_check_request_no_identity(void **state)
@@ -1182,6 +1247,8 @@ int main(void)
         cmocka_unit_test(test_check_request_default_usages),
         cmocka_unit_test(test_check_request_is_ca_adds_cert_sign),
         cmocka_unit_test(test_check_request_no_identity),
+        cmocka_unit_test(test_empty_san_rejected),
+        cmocka_unit_test(test_check_request_rfc5280_rules),
         cmocka_unit_test(test_ec_point_off_curve_rejected),
         cmocka_unit_test(test_ec_compressed_point_accepted),
         cmocka_unit_test(test_parse_concurrent),
