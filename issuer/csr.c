@@ -649,7 +649,12 @@ static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct e
     }
     int n = sk_GENERAL_NAME_num(gens);
     int rc = 0;
-    if (n > CSR_MAX_SANS) {
+    if (n <= 0) {
+        err_set(err, ERR_INVALID,
+                "CSR: the subjectAltName extension holds no names; RFC 5280 requires at least "
+                "one (add a name or leave the extension out)");
+        rc = -1;
+    } else if (n > CSR_MAX_SANS) {
         err_set(err, ERR_INVALID, "CSR: %d subjectAltNames; the limit is %d", n, CSR_MAX_SANS);
         rc = -1;
     }
@@ -1036,6 +1041,27 @@ int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struc
         err_set(err, ERR_INVALID,
                 "CSR has no identity: no subject commonName and no subjectAltName; request a "
                 "commonName or at least one DNS name, IP address, URI or email address");
+        return -1;
+    }
+    /* RFC 5280 4.1.2.6: a CA's subject names the issuer of what it signs; a CRL's issuer too. */
+    if (csr->subject_empty && is_ca) {
+        err_set(err, ERR_INVALID,
+                "spec.isCA true needs a subject: RFC 5280 requires a CA certificate's subject to "
+                "be non-empty (it is the issuer name of every certificate the CA signs); request "
+                "a commonName or another subject attribute");
+        return -1;
+    }
+    if (csr->subject_empty && (usages & USAGE_BIT(USAGE_CRL_SIGN))) {
+        err_set(err, ERR_INVALID,
+                "usage crl sign needs a subject: RFC 5280 requires a CRL issuer's subject to be "
+                "non-empty; request a commonName or another subject attribute");
+        return -1;
+    }
+    /* RFC 5280 4.2.1.3: keyCertSign only with cA TRUE. */
+    if (!is_ca && (usages & USAGE_BIT(USAGE_CERT_SIGN))) {
+        err_set(err, ERR_INVALID,
+                "usage cert sign needs spec.isCA true: RFC 5280 allows keyCertSign only in a CA "
+                "certificate; set isCA or remove cert sign from the usages");
         return -1;
     }
     if (csr->has_name_constraints && !is_ca) {

@@ -61,7 +61,8 @@ struct csr {
  * or DER. Checks, each with an ERR_INVALID message a user can act on: size (ERR_TOO_BIG past
  * CSR_MAX_BYTES), one request only, version, the proof-of-possession signature, the key
  * (RSA >= 2048 bits, EC P-256/P-384/P-521, Ed25519; nothing else), SAN types (DNS, IP, URI,
- * email only), CSR_MAX_SANS and CSR_MAX_NAME, and the requested extensions: only
+ * email only; at least one when the extension is present), CSR_MAX_SANS and CSR_MAX_NAME, and
+ * the requested extensions: only
  * subjectAltName, basicConstraints (pathLenConstraint only with CA:TRUE, at most
  * CSR_MAX_PATH_LEN), keyUsage, extKeyUsage and nameConstraints (non-empty; DNS, IP, email and
  * URI subtrees without minimum/maximum; at most CSR_MAX_SANS of them) are accepted, critical
@@ -72,8 +73,9 @@ struct csr {
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
 /* Checks that the request can give a valid certificate, whatever a policy allows: it names an
- * identity (a subject commonName or a subjectAltName) and nameConstraints only with is_ca
- * (RFC 5280 4.2.1.10: CA certificates only); and checks the requested extensions
+ * identity (a subject commonName or a subjectAltName); RFC 5280's rules that depend on the
+ * request: a non-empty subject with is_ca or "crl sign" (4.1.2.6), "cert sign" only with
+ * is_ca (4.2.1.3), nameConstraints only with is_ca (4.2.1.10); and checks the requested extensions
  * against a request's isCA and usages as cert-manager's webhook does: a CSR basicConstraints
  * must equal is_ca; a CSR keyUsage/extKeyUsage must equal what usages (USAGE_DEFAULT when
  * usages is 0) and is_ca map to. ERR_INVALID with a message saying what to change. */
