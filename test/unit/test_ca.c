@@ -954,6 +954,25 @@ static void test_load_rejects_non_ca(void **state)
     free(key);
 }
 
+/* RFC 5280 4.1.2.4: a certificate's issuer MUST be non-empty, and it is the CA's subject. */
+static void test_load_rejects_empty_subject(void **state)
+{
+    (void)state;
+    struct spec s = {
+        "unnamed", F.kleaf, F.root, F.kroot, "critical,CA:TRUE", "critical,keyCertSign", -DAY, DAY};
+    X509 *x = mkcert(&s);
+    X509_NAME *empty = X509_NAME_new();
+    assert_int_equal(X509_set_subject_name(x, empty), 1);
+    X509_NAME_free(empty);
+    assert_true(X509_sign(x, F.kroot, EVP_sha256()) > 0);
+    char *crt = pem_cert(x), *key = pem_key(F.kleaf);
+    expect_load_error(crt, key, NULL, NOW, ERR_INVALID,
+                      "tls.crt: the CA certificate's subject is empty");
+    X509_free(x);
+    free(crt);
+    free(key);
+}
+
 static void test_load_rejects_expired_and_not_yet_valid(void **state)
 {
     (void)state;
@@ -1253,6 +1272,7 @@ int main(void)
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),
         cmocka_unit_test(test_load_rejects_non_ca),
+        cmocka_unit_test(test_load_rejects_empty_subject),
         cmocka_unit_test(test_load_rejects_expired_and_not_yet_valid),
         cmocka_unit_test(test_load_rejects_garbage),
         cmocka_unit_test(test_load_rejects_encrypted_key),
