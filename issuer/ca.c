@@ -383,6 +383,12 @@ struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, siz
     }
     if (ca_check_is_ca(ca, err) != 0)
         goto fail;
+    if (X509_NAME_entry_count(X509_get_subject_name(ca->cert)) == 0) {
+        err_set(err, ERR_INVALID,
+                "tls.crt: the CA certificate's subject is empty; it would be the issuer name of "
+                "every certificate Ember signs, which RFC 5280 requires to be non-empty");
+        goto fail;
+    }
     if (ca_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
         ca_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
         err_set(err, ERR_INVALID, "tls.crt: the CA certificate's validity dates are malformed");

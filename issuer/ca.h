@@ -18,7 +18,8 @@ struct ca; /* opaque; immutable after ca_load, so ca_sign is thread-safe */
  * P-256/P-384/P-521 or Ed25519), ca_crt = optional root(s) (PEM; may be NULL/0; certificates
  * in it that issued none of tls.crt are ignored). Checks, with a message naming tls.crt /
  * tls.key / ca.crt: the key matches the certificate; the certificate has basicConstraints
- * CA:TRUE (and keyCertSign when keyUsage is present); tls.crt (+ ca.crt) form one chain with
+ * CA:TRUE (and keyCertSign when keyUsage is present) and a non-empty subject (the issuer name
+ * of what it signs); tls.crt (+ ca.crt) form one chain with
  * the CA certificate at the bottom (ERR_INVALID, or ERR_TOO_BIG past a limit); it is valid at
  * now (ERR_ISSUER_NOT_READY). The key is kept in memory only. Returns a new ca (ca_free it)
  * or NULL. Thread-safe. */
