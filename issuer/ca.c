@@ -383,6 +383,12 @@ struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, siz
     }
     if (ca_check_is_ca(ca, err) != 0)
         goto fail;
+    if (X509_NAME_entry_count(X509_get_subject_name(ca->cert)) == 0) {
+        err_set(err, ERR_INVALID,
+                "tls.crt: the CA certificate's subject is empty; it would be the issuer name of "
+                "every certificate Ember signs, which RFC 5280 requires to be non-empty");
+        goto fail;
+    }
     if (ca_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
         ca_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
         err_set(err, ERR_INVALID, "tls.crt: the CA certificate's validity dates are malformed");
@@ -541,21 +547,22 @@ static int ca_add_ext_key_usage(X509 *x, const struct usage_x509 *ux)
     return rc;
 }
 
-/* Copies only the subjectAltName from the CSR's requested extensions, bytes unchanged. */
-static int ca_copy_san(X509 *x, X509_REQ *req, bool critical, struct err *err)
+/* Copies the requested extension nid from the CSR, bytes unchanged; critical is 0 or 1, or -1
+ * to keep the CSR's. */
+static int ca_copy_ext(X509 *x, X509_REQ *req, int nid, int critical, struct err *err)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     int rc = 0, found = 0;
     for (int i = 0; i < sk_X509_EXTENSION_num(exts) && rc == 0; i++) {
         X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
-        if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) != NID_subject_alt_name)
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) != nid)
             continue;
         if (++found > 1) {
-            err_set(err, ERR_INVALID, "the CSR requests subjectAltName more than once");
+            err_set(err, ERR_INVALID, "the CSR requests %s more than once", OBJ_nid2sn(nid));
             rc = -1;
-        } else if (X509_EXTENSION_set_critical(e, critical ? 1 : 0) != 1 ||
+        } else if ((critical >= 0 && X509_EXTENSION_set_critical(e, critical) != 1) ||
                    X509_add_ext(x, e, -1) != 1) {
-            err_set(err, ERR_INTERNAL, "cannot add the subjectAltName");
+            err_set(err, ERR_INTERNAL, "cannot add the %s", OBJ_nid2sn(nid));
             rc = -1;
         }
     }
@@ -564,9 +571,22 @@ static int ca_copy_san(X509 *x, X509_REQ *req, bool critical, struct err *err)
     return rc;
 }
 
-static X509 *ca_build_leaf(const struct ca *ca, X509_REQ *req, const struct sign_params *p,
+/* basicConstraints CA:TRUE with the pathLenConstraint the CSR asked for (critical). */
+static int ca_add_path_len(X509 *x, long path_len)
+{
+    BASIC_CONSTRAINTS bc = {.ca = 0xff, .pathlen = ASN1_INTEGER_new()};
+    int rc = bc.pathlen != NULL && ASN1_INTEGER_set(bc.pathlen, path_len) == 1 &&
+                     X509_add1_ext_i2d(x, NID_basic_constraints, &bc, 1, X509V3_ADD_DEFAULT) == 1
+                 ? 0
+                 : -1;
+    ASN1_INTEGER_free(bc.pathlen);
+    return rc;
+}
+
+static X509 *ca_build_leaf(const struct ca *ca, const struct csr *csr, const struct sign_params *p,
                            struct err *err)
 {
+    X509_REQ *req = csr->req;
     X509 *x = X509_new();
     if (x == NULL) {
         err_set(err, ERR_INTERNAL, "out of memory");
@@ -601,7 +621,8 @@ static X509 *ca_build_leaf(const struct ca *ca, X509_REQ *req, const struct sign
     if (X509_add_ext(x, ca->ext_aki, -1) != 1)
         goto fail;
     step = "basicConstraints";
-    if (X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
+    if (p->is_ca && csr->bc_has_path_len ? ca_add_path_len(x, csr->bc_path_len) != 0
+                                         : X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
         goto fail;
     struct usage_x509 ux;
     usage_to_x509(p->usages ? p->usages : USAGE_DEFAULT, p->is_ca, &ux);
@@ -611,7 +632,13 @@ static X509 *ca_build_leaf(const struct ca *ca, X509_REQ *req, const struct sign
     step = "extKeyUsage";
     if (ux.n_eku > 0 && ca_add_ext_key_usage(x, &ux) != 0)
         goto fail;
-    if (ca_copy_san(x, req, X509_NAME_entry_count(subject) == 0, err) != 0)
+    /* RFC 5280 4.2.1.6: critical exactly when the subject is empty. */
+    if (ca_copy_ext(x, req, NID_subject_alt_name, X509_NAME_entry_count(subject) == 0 ? 1 : 0,
+                    err) != 0)
+        goto fail_set;
+    /* As requested, criticality included (cert-manager's default is not critical). */
+    if (p->is_ca && csr->has_name_constraints &&
+        ca_copy_ext(x, req, NID_name_constraints, -1, err) != 0)
         goto fail_set;
 
     step = "signature";
@@ -649,7 +676,14 @@ int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params
                 ca->subject);
         return -1;
     }
-    X509 *leaf = ca_build_leaf(ca, csr->req, p, err);
+    if (p->is_ca && csr->bc_has_path_len && ca->pathlen >= 0 && csr->bc_path_len >= ca->pathlen) {
+        err_set(err, ERR_PERMANENT,
+                "the CSR asks for a CA with pathLen %ld, but the CA (%s) has pathlen:%ld, so a CA "
+                "it signs can have at most pathLen %ld; request a smaller pathLen",
+                csr->bc_path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
+        return -1;
+    }
+    X509 *leaf = ca_build_leaf(ca, csr, p, err);
     if (leaf == NULL)
         return -1;
     size_t leaf_len = 0;

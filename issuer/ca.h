@@ -18,7 +18,8 @@ struct ca; /* opaque; immutable after ca_load, so ca_sign is thread-safe */
  * P-256/P-384/P-521 or Ed25519), ca_crt = optional root(s) (PEM; may be NULL/0; certificates
  * in it that issued none of tls.crt are ignored). Checks, with a message naming tls.crt /
  * tls.key / ca.crt: the key matches the certificate; the certificate has basicConstraints
- * CA:TRUE (and keyCertSign when keyUsage is present); tls.crt (+ ca.crt) form one chain with
+ * CA:TRUE (and keyCertSign when keyUsage is present) and a non-empty subject (the issuer name
+ * of what it signs); tls.crt (+ ca.crt) form one chain with
  * the CA certificate at the bottom (ERR_INVALID, or ERR_TOO_BIG past a limit); it is valid at
  * now (ERR_ISSUER_NOT_READY). The key is kept in memory only. Returns a new ca (ca_free it)
  * or NULL. Thread-safe. */
@@ -27,12 +28,14 @@ struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, siz
 
 /* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
  * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +
- * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical; SAN critical
- * when the subject is empty; KU (critical, omitted when the usages grant no KU bit) and EKU
- * from usages; no other CSR extension is copied. The result chain is normalised (leaf,
- * intermediates; root in ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at
- * p->now; ERR_PERMANENT when p->is_ca but the CA has pathlen:0; ERR_INVALID for bad
- * parameters or a CSR without a usable key. Thread-safe on one ca. */
+ * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical (with the CSR's
+ * pathLenConstraint when p->is_ca); SAN critical exactly when the subject is empty; KU
+ * (critical, omitted when the usages grant no KU bit) and EKU from usages; when p->is_ca the
+ * CSR's nameConstraints as requested, criticality included; no other CSR extension is copied
+ * (csr_parse refuses the others). The result chain is normalised (leaf, intermediates; root in
+ * ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now; ERR_PERMANENT when
+ * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen;
+ * ERR_INVALID for bad parameters or a CSR without a usable key. Thread-safe on one ca. */
 int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params *p,
             struct sign_result *out, struct err *err) WUR;
 

@@ -649,7 +649,12 @@ static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct e
     }
     int n = sk_GENERAL_NAME_num(gens);
     int rc = 0;
-    if (n > CSR_MAX_SANS) {
+    if (n <= 0) {
+        err_set(err, ERR_INVALID,
+                "CSR: the subjectAltName extension holds no names; RFC 5280 requires at least "
+                "one (add a name or leave the extension out)");
+        rc = -1;
+    } else if (n > CSR_MAX_SANS) {
         err_set(err, ERR_INVALID, "CSR: %d subjectAltNames; the limit is %d", n, CSR_MAX_SANS);
         rc = -1;
     }
@@ -690,8 +695,9 @@ static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct e
     return rc;
 }
 
-/* Decodes value with d2i, requiring that it consumes every byte. */
-#define CSR_D2I_ALL(type, d2i, value, out)                                                         \
+/* Decodes value with d2i, requiring that it consumes every byte; when it does not decode,
+ * fills err naming the extension and returns -1 from the calling function. */
+#define CSR_D2I_ALL_OR_RETURN(type, d2i, value, out, ext_name, err)                                \
     do {                                                                                           \
         const unsigned char *p_ = ASN1_STRING_get0_data(value);                                    \
         long l_ = ASN1_STRING_length(value);                                                       \
@@ -700,17 +706,18 @@ static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct e
             type##_free(out);                                                                      \
             (out) = NULL;                                                                          \
         }                                                                                          \
+        if ((out) == NULL) {                                                                       \
+            ERR_clear_error();                                                                     \
+            err_set(err, ERR_INVALID, "CSR: the %s extension does not decode", ext_name);          \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static int csr_read_ext_key_usage(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
 {
     EXTENDED_KEY_USAGE *eku;
-    CSR_D2I_ALL(EXTENDED_KEY_USAGE, d2i_EXTENDED_KEY_USAGE, value, eku);
-    if (eku == NULL) {
-        ERR_clear_error();
-        err_set(err, ERR_INVALID, "CSR: the extKeyUsage extension does not decode");
-        return -1;
-    }
+    CSR_D2I_ALL_OR_RETURN(EXTENDED_KEY_USAGE, d2i_EXTENDED_KEY_USAGE, value, eku, "extKeyUsage",
+                          err);
     /* Every OID cert-manager has a usage name for. */
     struct usage_x509 known;
     usage_to_x509((usage_set)((1u << USAGE_COUNT) - 1), false, &known);
@@ -741,6 +748,108 @@ static int csr_read_ext_key_usage(struct csr *c, const ASN1_OCTET_STRING *value,
     return rc;
 }
 
+static int csr_read_path_len(struct csr *c, const ASN1_INTEGER *pathlen, struct err *err)
+{
+    if (!c->bc_is_ca) {
+        err_set(err, ERR_INVALID,
+                "CSR: basicConstraints has a pathLenConstraint with CA:FALSE; RFC 5280 allows "
+                "it only with CA:TRUE");
+        return -1;
+    }
+    long v = ASN1_INTEGER_get(pathlen);
+    if (v < 0 || v > CSR_MAX_PATH_LEN) {
+        ERR_clear_error();
+        err_set(err, ERR_INVALID,
+                "CSR: basicConstraints pathLenConstraint must be a whole number from 0 to %d",
+                CSR_MAX_PATH_LEN);
+        return -1;
+    }
+    c->bc_has_path_len = true;
+    c->bc_path_len = v;
+    return 0;
+}
+
+/* One subtree of a requested nameConstraints: a name form cert-manager can ask for, and no
+ * minimum or maximum (RFC 5280 4.2.1.10: minimum MUST be zero, maximum MUST be absent). */
+static int csr_check_subtree(const GENERAL_SUBTREE *st, struct err *err)
+{
+    if (st->minimum != NULL || st->maximum != NULL) {
+        err_set(err, ERR_INVALID,
+                "CSR: a nameConstraints subtree has a minimum or maximum; RFC 5280 allows "
+                "neither");
+        return -1;
+    }
+    const GENERAL_NAME *g = st->base;
+    switch (g->type) {
+    case GEN_DNS:
+    case GEN_EMAIL:
+    case GEN_URI: {
+        int n = ASN1_STRING_length(g->d.ia5);
+        if (n > CSR_MAX_NAME ||
+            memchr(ASN1_STRING_get0_data(g->d.ia5), '\0', (size_t)(n > 0 ? n : 0)) != NULL) {
+            err_set(err, ERR_INVALID,
+                    "CSR: a nameConstraints %s is longer than %d bytes or holds a NUL byte",
+                    csr_gen_type_name(g->type), CSR_MAX_NAME);
+            return -1;
+        }
+        return 0;
+    }
+    case GEN_IPADD: {
+        int n = ASN1_STRING_length(g->d.iPAddress);
+        if (n != 8 && n != 32) {
+            err_set(err, ERR_INVALID,
+                    "CSR: a nameConstraints IP address range has %d bytes; expected 8 (IPv4 "
+                    "address and mask) or 32 (IPv6)",
+                    n);
+            return -1;
+        }
+        return 0;
+    }
+    default:
+        err_set(err, ERR_INVALID,
+                "CSR: nameConstraints of type %s are not supported: only DNS names, IP address "
+                "ranges, email addresses and URIs (what cert-manager's spec.nameConstraints "
+                "holds)",
+                csr_gen_type_name(g->type));
+        return -1;
+    }
+}
+
+/* OpenSSL declares no d2i_NAME_CONSTRAINTS; this is it, for CSR_D2I_ALL_OR_RETURN. */
+static NAME_CONSTRAINTS *csr_d2i_name_constraints(NAME_CONSTRAINTS **a, const unsigned char **p,
+                                                  long len)
+{
+    return (NAME_CONSTRAINTS *)ASN1_item_d2i((ASN1_VALUE **)a, p, len,
+                                             ASN1_ITEM_rptr(NAME_CONSTRAINTS));
+}
+
+static int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
+{
+    NAME_CONSTRAINTS *nc;
+    CSR_D2I_ALL_OR_RETURN(NAME_CONSTRAINTS, csr_d2i_name_constraints, value, nc, "nameConstraints",
+                          err);
+    const STACK_OF(GENERAL_SUBTREE) * trees[2] = {nc->permittedSubtrees, nc->excludedSubtrees};
+    int total = sk_GENERAL_SUBTREE_num(trees[0]) + sk_GENERAL_SUBTREE_num(trees[1]);
+    int rc = 0;
+    if (sk_GENERAL_SUBTREE_num(trees[0]) <= 0 && sk_GENERAL_SUBTREE_num(trees[1]) <= 0) {
+        err_set(err, ERR_INVALID,
+                "CSR: nameConstraints is empty (no permitted or excluded subtrees); RFC 5280 "
+                "does not allow that");
+        rc = -1;
+    } else if (total > CSR_MAX_SANS) {
+        err_set(err, ERR_INVALID, "CSR: %d nameConstraints subtrees; the limit is %d", total,
+                CSR_MAX_SANS);
+        rc = -1;
+    }
+    for (int t = 0; t < 2 && rc == 0; t++)
+        for (int i = 0; i < sk_GENERAL_SUBTREE_num(trees[t]) && rc == 0; i++)
+            rc = csr_check_subtree(sk_GENERAL_SUBTREE_value(trees[t], i), err);
+    NAME_CONSTRAINTS_free(nc);
+    if (rc == 0)
+        c->has_name_constraints = true;
+    return rc;
+}
+
 static int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct err *err)
 {
     const ASN1_OBJECT *obj = X509_EXTENSION_get_object((X509_EXTENSION *)ext);
@@ -750,25 +859,20 @@ static int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct e
     case NID_subject_alt_name: return csr_read_sans(c, value, err);
     case NID_basic_constraints: {
         BASIC_CONSTRAINTS *bc;
-        CSR_D2I_ALL(BASIC_CONSTRAINTS, d2i_BASIC_CONSTRAINTS, value, bc);
-        if (bc == NULL) {
-            ERR_clear_error();
-            err_set(err, ERR_INVALID, "CSR: the basicConstraints extension does not decode");
-            return -1;
-        }
+        CSR_D2I_ALL_OR_RETURN(BASIC_CONSTRAINTS, d2i_BASIC_CONSTRAINTS, value, bc,
+                              "basicConstraints", err);
         c->has_basic_constraints = true;
         c->bc_is_ca = bc->ca != 0;
+        int rc = bc->pathlen != NULL ? csr_read_path_len(c, bc->pathlen, err) : 0;
         BASIC_CONSTRAINTS_free(bc);
-        return 0;
+        return rc;
     }
+    case NID_name_constraints:
+        c->name_constraints_critical = X509_EXTENSION_get_critical(ext) != 0;
+        return csr_read_name_constraints(c, value, err);
     case NID_key_usage: {
         ASN1_BIT_STRING *ku;
-        CSR_D2I_ALL(ASN1_BIT_STRING, d2i_ASN1_BIT_STRING, value, ku);
-        if (ku == NULL) {
-            ERR_clear_error();
-            err_set(err, ERR_INVALID, "CSR: the keyUsage extension does not decode");
-            return -1;
-        }
+        CSR_D2I_ALL_OR_RETURN(ASN1_BIT_STRING, d2i_ASN1_BIT_STRING, value, ku, "keyUsage", err);
         const unsigned char *d = ASN1_STRING_get0_data(ku);
         int n = ASN1_STRING_length(ku);
         /* OpenSSL's KU_* layout: first octet in the low byte, second in the high byte. */
@@ -778,16 +882,22 @@ static int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct e
         return 0;
     }
     case NID_ext_key_usage: return csr_read_ext_key_usage(c, value, err);
-    default:
-        if (X509_EXTENSION_get_critical(ext)) {
-            char name[80];
+    default: {
+        /* Copying it blindly could make the certificate more than was approved; leaving it out
+         * would issue something other than what was requested: refuse, naming it. */
+        char name[80];
+        if (X509_EXTENSION_get_critical(ext))
             err_set(err, ERR_INVALID,
-                    "CSR: requested extension %s is marked critical and is "
-                    "not supported",
+                    "CSR: requested extension %s is marked critical and is not supported",
                     csr_obj_name(obj, name, sizeof(name)));
-            return -1;
-        }
-        return 0;
+        else
+            err_set(err, ERR_INVALID,
+                    "CSR: requested extension %s is not supported and the certificate would not "
+                    "carry it; a CSR may request subjectAltName, keyUsage, extKeyUsage, "
+                    "basicConstraints and nameConstraints only: remove it from the CSR",
+                    csr_obj_name(obj, name, sizeof(name)));
+        return -1;
+    }
     }
 }
 
@@ -845,6 +955,11 @@ static int csr_read_extensions(struct csr *c, struct err *err)
     return rc;
 }
 
+static size_t csr_san_count(const struct csr *c)
+{
+    return c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+}
+
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
 {
     if (len > CSR_MAX_BYTES) {
@@ -888,7 +1003,7 @@ struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
     if (csr_build_key(c, err) != 0 || csr_verify_signature(c, err) != 0 ||
         csr_read_subject(c, err) != 0 || csr_read_extensions(c, err) != 0)
         goto fail;
-    size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+    size_t sans = csr_san_count(c);
     if (sans > CSR_MAX_SANS) {
         err_set(err, ERR_INVALID, "CSR: %zu subjectAltNames; the limit is %d", sans, CSR_MAX_SANS);
         goto fail;
@@ -920,6 +1035,41 @@ static usage_set csr_usages_of(uint32_t ku, const int *eku, size_t n_eku)
 
 int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struct err *err)
 {
+    /* RFC 5280 4.1.2.6: a certificate names its subject in the subject or in subjectAltName;
+     * one with neither is rejected by strict verifiers (openssl verify -x509_strict). */
+    if (csr->common_name.n == 0 && csr_san_count(csr) == 0) {
+        err_set(err, ERR_INVALID,
+                "CSR has no identity: no subject commonName and no subjectAltName; request a "
+                "commonName or at least one DNS name, IP address, URI or email address");
+        return -1;
+    }
+    /* RFC 5280 4.1.2.6: a CA's subject names the issuer of what it signs; a CRL's issuer too. */
+    if (csr->subject_empty && is_ca) {
+        err_set(err, ERR_INVALID,
+                "spec.isCA true needs a subject: RFC 5280 requires a CA certificate's subject to "
+                "be non-empty (it is the issuer name of every certificate the CA signs); request "
+                "a commonName or another subject attribute");
+        return -1;
+    }
+    if (csr->subject_empty && (usages & USAGE_BIT(USAGE_CRL_SIGN))) {
+        err_set(err, ERR_INVALID,
+                "usage crl sign needs a subject: RFC 5280 requires a CRL issuer's subject to be "
+                "non-empty; request a commonName or another subject attribute");
+        return -1;
+    }
+    /* RFC 5280 4.2.1.3: keyCertSign only with cA TRUE. */
+    if (!is_ca && (usages & USAGE_BIT(USAGE_CERT_SIGN))) {
+        err_set(err, ERR_INVALID,
+                "usage cert sign needs spec.isCA true: RFC 5280 allows keyCertSign only in a CA "
+                "certificate; set isCA or remove cert sign from the usages");
+        return -1;
+    }
+    if (csr->has_name_constraints && !is_ca) {
+        err_set(err, ERR_INVALID,
+                "CSR requests nameConstraints, which only a CA certificate may carry (RFC 5280 "
+                "4.2.1.10); set spec.isCA true or remove them from the CSR");
+        return -1;
+    }
     if (csr->has_basic_constraints && csr->bc_is_ca != is_ca) {
         err_set(err, ERR_INVALID, "CSR basicConstraints CA:%s does not match spec.isCA %s",
                 csr->bc_is_ca ? "TRUE" : "FALSE", is_ca ? "true" : "false");

@@ -15,6 +15,7 @@
 #define CSR_MAX_BYTES (64 * 1024) /* PEM or DER as received */
 #define CSR_MAX_SANS 1000         /* all SAN entries together */
 #define CSR_MAX_NAME 1024         /* bytes in one SAN or subject value */
+#define CSR_MAX_PATH_LEN 64       /* basicConstraints pathLenConstraint */
 
 enum csr_key_type { CSR_KEY_RSA, CSR_KEY_EC, CSR_KEY_ED25519 };
 
@@ -44,6 +45,11 @@ struct csr {
 
     /* Requested extensions other than SAN (cert-manager's webhook compares them with the spec). */
     bool has_basic_constraints, bc_is_ca;
+    bool bc_has_path_len; /* pathLenConstraint requested (only with CA:TRUE) */
+    long bc_path_len;     /* 0 .. CSR_MAX_PATH_LEN */
+    /* nameConstraints requested (DNS, IP, email and URI subtrees only): the local CA copies the
+     * extension as it is, criticality included; csr_check_request admits it only with isCA. */
+    bool has_name_constraints, name_constraints_critical;
     bool has_key_usage;
     uint32_t key_usage; /* OpenSSL KU_* bits */
     bool has_ext_key_usage;
@@ -55,16 +61,24 @@ struct csr {
  * or DER. Checks, each with an ERR_INVALID message a user can act on: size (ERR_TOO_BIG past
  * CSR_MAX_BYTES), one request only, version, the proof-of-possession signature, the key
  * (RSA >= 2048 bits, EC P-256/P-384/P-521, Ed25519; nothing else), SAN types (DNS, IP, URI,
- * email only), CSR_MAX_SANS and CSR_MAX_NAME, and that no requested extension other than
- * subjectAltName, basicConstraints, keyUsage and extKeyUsage is marked critical. Also refused:
+ * email only; at least one when the extension is present), CSR_MAX_SANS and CSR_MAX_NAME, and
+ * the requested extensions: only
+ * subjectAltName, basicConstraints (pathLenConstraint only with CA:TRUE, at most
+ * CSR_MAX_PATH_LEN), keyUsage, extKeyUsage and nameConstraints (non-empty; DNS, IP, email and
+ * URI subtrees without minimum/maximum; at most CSR_MAX_SANS of them) are accepted, critical
+ * or not: any other one would be missing from the certificate, so it is refused. Also refused:
  * BER or other non-canonical DER, an extension requested twice, MD5/MD4/MD2 signatures, and
  * names with NUL or (in SANs) control or non-ASCII bytes. Limits on SANs and names are
  * ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
-/* Checks the requested extensions against a request's isCA and usages as cert-manager's
- * webhook does: a CSR basicConstraints must equal is_ca; a CSR keyUsage/extKeyUsage must
- * equal what usages (USAGE_DEFAULT when usages is 0) and is_ca map to. ERR_INVALID. */
+/* Checks that the request can give a valid certificate, whatever a policy allows: it names an
+ * identity (a subject commonName or a subjectAltName); RFC 5280's rules that depend on the
+ * request: a non-empty subject with is_ca or "crl sign" (4.1.2.6), "cert sign" only with
+ * is_ca (4.2.1.3), nameConstraints only with is_ca (4.2.1.10); and checks the requested extensions
+ * against a request's isCA and usages as cert-manager's webhook does: a CSR basicConstraints
+ * must equal is_ca; a CSR keyUsage/extKeyUsage must equal what usages (USAGE_DEFAULT when
+ * usages is 0) and is_ca map to. ERR_INVALID with a message saying what to change. */
 int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struct err *err) WUR;
 
 void csr_free(struct csr *csr);

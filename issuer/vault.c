@@ -880,6 +880,15 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
 {
     out->chain_pem = NULL;
     out->ca_pem = NULL;
+    /* Vault's sign endpoints build extensions from the role, not the CSR: these would be lost. */
+    if (csr->has_name_constraints || csr->bc_has_path_len) {
+        err_set(err, ERR_PERMANENT,
+                "the CSR requests %s, which a Vault issuer cannot honour (Vault builds the "
+                "certificate's extensions from its role, not from the CSR); use an issuer with "
+                "spec.ca, or remove them from the CSR",
+                csr->has_name_constraints ? "nameConstraints" : "a basicConstraints pathLen");
+        return -1;
+    }
     char *body = NULL;
     if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
         return -1;

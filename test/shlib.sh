@@ -15,6 +15,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# verify_strict ROOT CHAIN LEAF: LEAF verifies through the untrusted CHAIN to ROOT under
+# `openssl verify -x509_strict`, which adds RFC 5280's rules on every certificate (a subject or a
+# SAN, SAN critical when the subject is empty, AKI and SKI, a CA's basicConstraints critical and
+# keyUsage present, keyCertSign only in a CA...). Prints openssl's complaint as "#" lines.
+verify_strict() {
+  local out
+  out=$(openssl verify -x509_strict -CAfile "$1" -untrusted "$2" "$3" 2>&1) && return 0
+  printf '%s\n' "$out" | sed 's/^/#   /'
+  return 1
+}
+
 # make_csr OUT_PREFIX [openssl req options...]: EC P-256 key and CSR (PEM) via the openssl CLI.
 make_csr() {
   local out=$1; shift

@@ -63,7 +63,7 @@ openssl x509 -req -sha384 -in "$out/intermediate.csr" -CA "$out/root.crt" -CAkey
   -set_serial "0x$(openssl rand -hex 16)" -days "$inter_days" -extfile "$out/intermediate.ext" \
   -out "$out/intermediate.crt" 2>"$out/openssl.log" ||
   fail "signing the intermediate: $(cat "$out/openssl.log")"
-openssl verify -CAfile "$out/root.crt" "$out/intermediate.crt" >/dev/null 2>"$out/openssl.log" ||
+openssl verify -x509_strict -CAfile "$out/root.crt" "$out/intermediate.crt" >/dev/null 2>"$out/openssl.log" ||
   fail "the intermediate does not verify against the root: $(cat "$out/openssl.log")"
 rm -f "$out/intermediate.csr" "$out/intermediate.ext" "$out/openssl.log"
 chmod 644 "$out/root.crt" "$out/intermediate.crt"

@@ -522,7 +522,8 @@ def sign_with_openssl(issuer, csr_pem, subject, sans, role, not_before, not_afte
         ext.append("subjectKeyIdentifier = hash")
         ext.append("authorityKeyIdentifier = keyid")
         if sans:
-            ext.append("subjectAltName = " + ",".join(sans))
+            # As Vault's Go x509 does (RFC 5280 4.2.1.6): critical when the subject is empty.
+            ext.append("subjectAltName = " + ("critical," if subject in ("", "/") else "") + ",".join(sans))
         conf = "\n".join([
             "[ ca ]", "default_ca = fake",
             "[ fake ]",

@@ -119,11 +119,15 @@ PY
 has_message() { messages "$2" | grep -qF -- "$1"; }
 
 # chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
-# PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem.
+# PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem, and checks (an "ok"/"not ok" line) that
+# the chain passes `openssl verify -x509_strict` against status.ca: every certificate a test
+# takes out of a response goes through it.
 chain_out() {
   jqpy 'd["status"]["certificate"]' "$1" | base64 -d >"$2.chain.pem"
   jqpy 'd["status"]["ca"]' "$1" | base64 -d >"$2.ca.pem"
   openssl x509 -in "$2.chain.pem" -out "$2.leaf.pem"
+  check "$(basename "$2"): the issued chain passes openssl verify -x509_strict against status.ca" \
+    verify_strict "$2.ca.pem" "$2.chain.pem" "$2.leaf.pem"
 }
 
 # no_secrets_in LOGFILE KEYFILES...: the log holds no line of any private key given.

@@ -173,7 +173,7 @@ call /v1/certificatesigningrequest "$WORK/ff-team-a.json" $(cert client-a)
 check "a team-a client certificate under policy team-a: 200" test "$CODE" = 200
 jqpy 'd["certificateChain"]' "$BODY" >"$WORK/a.chain.pem"
 check "... the chain verifies against the dev root" bash -c \
-  'openssl x509 -in "$1" -out "$1.leaf" && b64=$(sed -n "s/^  ca.crt: //p" "$2") && echo "$b64" | base64 -d >"$1.root" && openssl verify -CAfile "$1.root" -untrusted "$1" "$1.leaf" >/dev/null' \
+  'openssl x509 -in "$1" -out "$1.leaf" && b64=$(sed -n "s/^  ca.crt: //p" "$2") && echo "$b64" | base64 -d >"$1.root" && openssl verify -x509_strict -CAfile "$1.root" -untrusted "$1" "$1.leaf" >/dev/null' \
   _ "$WORK/a.chain.pem" "$WORK/dev-ca.yaml"
 call /v1/certificaterequests "$WORK/cr-team-a.json" $(cert client-a)
 check "... and a CertificateRequest from it: 201" test "$CODE" = 201

@@ -45,7 +45,7 @@ obj $CM CertificateRequest default ok
 cp "$WORK/obj.json" "$WORK/ok.out"
 chain_out "$WORK/ok.out" "$WORK/ok"
 check "... status.certificate verifies against status.ca with openssl" \
-  openssl verify -CAfile "$WORK/ok.ca.pem" -untrusted "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
+  verify_strict "$WORK/ok.ca.pem" "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
 check "... status.ca is the root" cmp -s "$WORK/ok.ca.pem" "$WORK/ca/root.crt"
 check "... the leaf has the requested DNS name" \
   bash -c 'openssl x509 -in "$1" -noout -ext subjectAltName | grep -q "DNS:app.example.com"' _ "$WORK/ok.leaf.pem"

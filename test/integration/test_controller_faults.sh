@@ -79,7 +79,6 @@ wait_final() {
 # show_unless CHECK... FILE: the check; on failure the messages of FILE (the last argument).
 show_unless() { "$@" || { echo "# messages: $(messages "${@: -1}" | tr '\n' '|')"; return 1; }; }
 jqpy_quiet() { jqpy "$@" >/dev/null; }
-openssl_verify() { openssl verify "$@" >/dev/null; }
 wait_readyz() {
   local i
   for i in $(seq 1 150); do curl -fs -o /dev/null "$PROBES/readyz" && return 0; sleep 0.1; done
@@ -186,14 +185,14 @@ cr s5a test-ca web s5a.example.com
 wait_cr s5a Ready reason Issued
 leaf_of s5a
 check "5: before the rotation the old CA signs" \
-  openssl_verify -CAfile "$WORK/ca/root.crt" -untrusted "$WORK/s5a.chain.pem" "$WORK/s5a.leaf.pem"
+  verify_strict "$WORK/ca/root.crt" "$WORK/s5a.chain.pem" "$WORK/s5a.leaf.pem"
 ca_secret test-ca "$WORK/ca2"
 sleep 2.5
 cr s5b test-ca web s5b.example.com
 check "5: a request after the rotation is issued" wait_cr s5b Ready reason Issued
 leaf_of s5b
 check "5: ... by the new CA (openssl verify against the new root)" \
-  openssl_verify -CAfile "$WORK/ca2/root.crt" -untrusted "$WORK/s5b.chain.pem" "$WORK/s5b.leaf.pem"
+  verify_strict "$WORK/ca2/root.crt" "$WORK/s5b.chain.pem" "$WORK/s5b.leaf.pem"
 check "5: ... status.ca is the new root" cmp -s "$WORK/s5b.ca.pem" "$WORK/ca2/root.crt"
 check "5: ... the leaf's issuer key is the new sub-CA's" bash -c \
   '[ "$(openssl x509 -in "$1" -noout -ext authorityKeyIdentifier | tail -1 | tr -d " ")" = "keyid:$(openssl x509 -in "$2" -noout -ext subjectKeyIdentifier | tail -1 | tr -d " ")" ] ||

@@ -63,7 +63,7 @@ check "make-ca.sh writes root, intermediate and secret.yaml" \
 check "make-ca.sh: keys and secret.yaml are readable by their owner only" \
   test "$(stat -c %a "$L/root.key" "$L/intermediate.key" "$L/secret.yaml" | sort -u)" = 600
 check "make-ca.sh: the intermediate verifies against the root" \
-  openssl verify -CAfile "$L/root.crt" "$L/intermediate.crt"
+  openssl verify -x509_strict -CAfile "$L/root.crt" "$L/intermediate.crt"
 check "make-ca.sh: the intermediate is a CA with pathlen 0 and keyCertSign" bash -c \
   'openssl x509 -in "$1" -noout -ext basicConstraints,keyUsage | tr -d " \n" | grep -q "critical.*CA:TRUE,pathlen:0.*critical.*CertificateSign"' _ "$L/intermediate.crt"
 check "make-ca.sh: the root is self-signed" bash -c \
@@ -131,7 +131,7 @@ sign() {
   if [ "$want" = 201 ]; then
     chain_out "$BODY" "$WORK/req$n"
     LEAF=$WORK/req$n.leaf.pem
-    if ! openssl verify -CAfile "$root" -untrusted "$WORK/req$n.chain.pem" "$LEAF" >/dev/null 2>&1; then
+    if ! verify_strict "$root" "$WORK/req$n.chain.pem" "$LEAF"; then
       not_ok "$label: 201 and the chain verifies against the example's root"; return
     fi
     if ! cmp -s <(openssl x509 -in "$root") <(openssl x509 -in "$WORK/req$n.ca.pem"); then
@@ -173,7 +173,7 @@ check "local-ca: the Certificate's request is issued by Issuer demo/local-ca (20
 if [ "$CODE" = 201 ]; then
   chain_out "$BODY" "$WORK/web"
   check "local-ca: openssl verify accepts the leaf against make-ca.sh's root.crt" \
-    openssl verify -CAfile "$L/root.crt" -untrusted "$WORK/web.chain.pem" "$WORK/web.leaf.pem"
+    verify_strict "$L/root.crt" "$WORK/web.chain.pem" "$WORK/web.leaf.pem"
   check "local-ca: status.certificate is leaf + intermediate, status.ca the root" bash -c \
     '[ "$(grep -c "BEGIN CERTIFICATE" "$1")" = 2 ] && cmp -s "$2" "$3"' _ "$WORK/web.chain.pem" "$WORK/web.ca.pem" "$L/root.crt"
   check "local-ca: the leaf has every DNS name of certificate.yaml" bash -c \

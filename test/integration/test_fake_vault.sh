@@ -143,7 +143,7 @@ j 'd["data"]["certificate"]' >"$WORK/leaf.pem"
 j 'd["data"]["ca_chain"][0]' >"$WORK/chain0.pem"
 check "sign: PEM values carry no trailing newline (as Vault trims them)" \
   [ "$(j 'd["data"]["certificate"].endswith("-----END CERTIFICATE-----")')" = True ]
-verify_leaf() { openssl verify -CAfile "$WORK/ca/root.crt" -untrusted "$WORK/chain0.pem" "$WORK/leaf.pem" >/dev/null 2>&1; }
+verify_leaf() { openssl verify -x509_strict -CAfile "$WORK/ca/root.crt" -untrusted "$WORK/chain0.pem" "$WORK/leaf.pem" >/dev/null 2>&1; }
 check "sign: leaf verifies with ca_chain up to the root" verify_leaf
 check "sign: ttl 2160h is truncated to the role max_ttl 72h with Vault's warning" \
   [ "$(j 'any("longer than permitted maxTTL \"72h0m0s\"" in w for w in d["warnings"])')" = True ]

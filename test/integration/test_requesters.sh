@@ -77,7 +77,7 @@ obj $CM CertificateRequest team-a built
 cp "$WORK/obj.json" "$WORK/built.out"
 chain_out "$WORK/built.out" "$WORK/built"
 check "... status.certificate verifies against status.ca with openssl" \
-  openssl verify -CAfile "$WORK/built.ca.pem" -untrusted "$WORK/built.chain.pem" "$WORK/built.leaf.pem"
+  verify_strict "$WORK/built.ca.pem" "$WORK/built.chain.pem" "$WORK/built.leaf.pem"
 
 # 2. another user: Denied, the message naming the requester and the policy.
 kcr_as tok-mallory sneaky team-a sneaky.example.com

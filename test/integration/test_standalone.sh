@@ -34,7 +34,7 @@ post /v1/certificaterequests "$WORK/cr.yaml" application/yaml
 check "walkthrough: 201 Created" test "$CODE" = 201
 chain_out "$BODY" "$WORK/app"
 check "walkthrough: openssl verify accepts the chain against status.ca" \
-  openssl verify -CAfile "$WORK/app.ca.pem" -untrusted "$WORK/app.chain.pem" "$WORK/app.leaf.pem"
+  verify_strict "$WORK/app.ca.pem" "$WORK/app.chain.pem" "$WORK/app.leaf.pem"
 check "walkthrough: the chain is leaf then sub-CA (no root)" test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/app.chain.pem")" = 2
 check "walkthrough: status.ca is self-signed" bash -c 'openssl x509 -in "$1" -noout -subject -issuer | sed "s/^[a-z]*=//" | uniq | wc -l | grep -qx 1' _ "$WORK/app.ca.pem"
 
@@ -45,7 +45,7 @@ check "firefly: 200" test "$CODE" = 200
 jqpy 'd["certificateChain"]' "$BODY" >"$WORK/ff.chain.pem"
 openssl x509 -in "$WORK/ff.chain.pem" -out "$WORK/ff.leaf.pem"
 check "firefly: the chain verifies against the dev root" \
-  openssl verify -CAfile "$WORK/app.ca.pem" -untrusted "$WORK/ff.chain.pem" "$WORK/ff.leaf.pem"
+  verify_strict "$WORK/app.ca.pem" "$WORK/ff.chain.pem" "$WORK/ff.leaf.pem"
 nb=$(date -d "$(openssl x509 -in "$WORK/ff.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)
 na=$(date -d "$(openssl x509 -in "$WORK/ff.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
 check "firefly: validityPeriod P7D gives 7 days" test $(((na - nb) / 86400)) = 7

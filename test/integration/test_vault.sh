@@ -79,7 +79,7 @@ post /v1/certificaterequests "$WORK/ok.json"
 check "issued through Vault (201)" test "$CODE" = 201
 chain_out "$BODY" "$WORK/ok"
 check "the chain verifies with openssl against status.ca" \
-  openssl verify -CAfile "$WORK/ok.ca.pem" -untrusted "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
+  verify_strict "$WORK/ok.ca.pem" "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
 check "status.ca is the root from Vault's ca_chain" cmp -s "$WORK/ok.ca.pem" "$WORK/ca/root.crt"
 check "status.certificate is leaf then Vault's issuing CA, no root" \
   test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/ok.chain.pem")" = 2
@@ -100,6 +100,18 @@ for i in 1 2 3 4 5; do
 done
 after=$(vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')
 check "5 certificates cost 5 Vault round trips besides health checks ($before -> $after)" test $((after - before)) = 5
+
+# A CA request whose nameConstraints or pathLen Vault's sign endpoint would leave out (Vault
+# builds extensions from its role): refused before Vault is asked, never dropped silently.
+for ext in 'nameConstraints nameConstraints=permitted;DNS:.example.com' \
+  'pathLen basicConstraints=critical,CA:TRUE,pathlen:0'; do
+  n=${ext%% *} ext=${ext#* }
+  make_csr "$WORK/$n" -subj "/CN=ca.example.com" -addext "subjectAltName=DNS:ca.example.com" -addext "$ext"
+  cr_json "$n" default "$WORK/$n.csr" ClusterIssuer vault all-optional "" '[]' true >"$WORK/$n.json"
+  post /v1/certificaterequests "$WORK/$n.json"
+  check "a CA request with $n through Vault is refused (422)" test "$CODE" = 422
+  check "... saying Vault cannot honour $n" has_message "$n" "$BODY"
+done
 
 req strict vault-strict www.example.com
 post /v1/certificaterequests "$WORK/strict.json"

@@ -75,7 +75,6 @@ WAIT_S=20
 crc() { cond $CM CertificateRequest "$@"; }
 wait_cr() { wait_cond $CM CertificateRequest "$@"; }
 # leaf_of NS NAME: the request's status into $WORK/NAME.{chain,leaf,ca}.pem.
-openssl_verify() { openssl verify "$@" >/dev/null; }
 leaf_of() { obj $CM CertificateRequest "$1" "$2"; cp "$WORK/obj.json" "$WORK/$2.out"; chain_out "$WORK/$2.out" "$WORK/$2"; }
 
 check "the Vault ClusterIssuer becomes Ready (Checked)" wait_cond $IV ClusterIssuer "" vault Ready reason Checked
@@ -87,7 +86,7 @@ check "the request is issued through Vault" wait_cr default ok Ready reason Issu
 check "... approved by policy web" test "$(crc default ok Approved message)" = 'Approved by IssuancePolicy "web"'
 leaf_of default ok
 check "... the chain verifies with openssl against status.ca" \
-  openssl_verify -CAfile "$WORK/ok.ca.pem" -untrusted "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
+  verify_strict "$WORK/ok.ca.pem" "$WORK/ok.chain.pem" "$WORK/ok.leaf.pem"
 check "... status.ca is the root from Vault's ca_chain" cmp -s "$WORK/ok.ca.pem" "$WORK/ca/root.crt"
 check "... status.certificate is the leaf then Vault's issuing CA, no root" \
   test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/ok.chain.pem")" = 2
@@ -100,7 +99,7 @@ kcr teamreq team Issuer team-vault web team.example.com
 check "a request for the namespaced Vault Issuer is issued" wait_cr team teamreq Ready reason Issued
 leaf_of team teamreq
 check "... and its chain verifies" \
-  openssl_verify -CAfile "$WORK/teamreq.ca.pem" -untrusted "$WORK/teamreq.chain.pem" "$WORK/teamreq.leaf.pem"
+  verify_strict "$WORK/teamreq.ca.pem" "$WORK/teamreq.chain.pem" "$WORK/teamreq.leaf.pem"
 
 # Steady state: one Vault round trip per certificate besides the issuers' health re-checks.
 rt() { vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)'; }

@@ -34,14 +34,20 @@ static char *int_pem, *int_key_pem, *root_pem;
 
 #include "testpki.h"
 
-/* A P-256 CSR (PEM) with DNS SANs; *pub receives its public key when pub is not NULL. */
-static char *make_csr_pem(const char *sans, EVP_PKEY **pub)
+/* A P-256 CSR (PEM) with DNS SANs and subject CN=cn (none when cn is NULL); *pub receives its
+ * public key when pub is not NULL. */
+static char *make_csr_pem(const char *cn, const char *sans, EVP_PKEY **pub)
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_non_null(k);
     X509_REQ *r = X509_REQ_new();
     X509_REQ_set_version(r, 0);
     X509_REQ_set_pubkey(r, k);
+    if (cn != NULL)
+        assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN",
+                                                    MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                                    -1, 0),
+                         1);
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
@@ -137,7 +143,8 @@ static int group_setup(void **state)
                    "\"allowed\":[\"[a-z0-9.-]+\\\\.example\\\\.com\"]}}}}");
     store_add_json("{" API_V ",\"kind\":\"IssuancePolicy\",\"metadata\":{\"name\":\"ca-ok\"},"
                    "\"spec\":{\"isCA\":true,\"usages\":[\"digital signature\",\"key encipherment\","
-                   "\"cert sign\"],\"sans\":{\"dnsNames\":{\"rule\":\"Optional\"}}}}");
+                   "\"cert sign\"],\"subject\":{\"commonName\":{\"rule\":\"Optional\"}},"
+                   "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\"}}}}");
     store_add_json("{" API_V ",\"kind\":\"IssuancePolicy\",\"metadata\":{\"name\":\"broken\"},"
                    "\"spec\":{\"validity\":{\"max\":\"1x\"}}}");
     store_resolve(st, NOW, on_report, NULL);
@@ -156,8 +163,8 @@ static int group_setup(void **state)
     struct err e = {0};
     assert_int_equal(api_set_issuer(&api, "ClusterIssuer/ca", &e), 0);
 
-    csr_ok_pem = make_csr_pem("DNS:a.example.com", &csr_ok_pub);
-    csr_evil_pem = make_csr_pem("DNS:evil.com", NULL);
+    csr_ok_pem = make_csr_pem(NULL, "DNS:a.example.com", &csr_ok_pub);
+    csr_evil_pem = make_csr_pem(NULL, "DNS:evil.com", NULL);
     csr_ok_b64 = b64_str(csr_ok_pem);
     csr_evil_b64 = b64_str(csr_evil_pem);
     return 0;
@@ -504,8 +511,13 @@ static void test_cr_invalid_422(void **state)
 static void test_cr_failed_422(void **state)
 {
     (void)state;
-    /* approved by policy ca-ok, but the signing CA has pathlen:0: a permanent signer refusal */
-    char *body = cr_body("ClusterIssuer", "ca", "ca-ok", csr_ok_b64, "\"isCA\":true,");
+    /* approved by policy ca-ok, but the signing CA has pathlen:0: a permanent signer refusal
+     * (a CA request names a subject: RFC 5280 wants one, csr_check_request refuses it else) */
+    char *pem = make_csr_pem("a.example.com", "DNS:a.example.com", NULL);
+    char *b64 = b64_str(pem);
+    char *body = cr_body("ClusterIssuer", "ca", "ca-ok", b64, "\"isCA\":true,");
+    free(pem);
+    free(b64);
     struct api_response out;
     cJSON *o = post_cr("application/json", body, &out);
     assert_int_equal(out.status, 422);

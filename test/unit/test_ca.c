@@ -223,7 +223,8 @@ static int count_certs(const char *pem)
     return n;
 }
 
-/* X509_verify_cert with root as the only trust anchor and the rest of chain_pem untrusted. */
+/* X509_verify_cert in strict mode with root as the only trust anchor and the rest of chain_pem
+ * untrusted. */
 static int verify_chain(const char *chain_pem, X509 *root, time_t at)
 {
     X509 *leaf = parse_pem(chain_pem, 0);
@@ -240,6 +241,8 @@ static int verify_chain(const char *chain_pem, X509 *root, time_t at)
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, untrusted), 1);
     X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at);
+    /* RFC 5280's rules on every certificate, as openssl verify -x509_strict. */
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT);
     int ok = X509_verify_cert(ctx);
     if (ok != 1)
         fprintf(stderr, "verify: %s\n",
@@ -592,6 +595,49 @@ static void test_validity_clamped_to_ca(void **state)
     EVP_PKEY_free(k);
 }
 
+/* RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 on. */
+static void test_validity_encoding(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = key_ec("P-256");
+    time_t y2049 = 2524607999; /* 2049-12-31T23:59:59Z */
+    struct spec s = {"Long CA",
+                     k,
+                     F.root,
+                     F.kroot,
+                     "critical,CA:TRUE",
+                     "critical,keyCertSign",
+                     -DAY,
+                     (long)(y2049 - NOW) + 2 * 365 * DAY};
+    X509 *x = mkcert(&s);
+    char *crt = pem_cert(x), *key = pem_key(k);
+    struct err err = {0};
+    struct ca *ca = ca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    if (ca == NULL)
+        fail_msg("ca_load: %s", err.msg);
+    struct csr *csr = mkcsr(F.kleaf, "app", "DNS:app");
+    long long until_2049 = (long long)(y2049 - NOW);
+    struct sign_params p = params(until_2049, false, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notBefore(leaf)), V_ASN1_UTCTIME);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(leaf)), V_ASN1_UTCTIME);
+    X509_free(leaf);
+    sign_result_free(&out);
+    p.duration_s = until_2049 + 1; /* 2050-01-01T00:00:00Z */
+    leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(leaf)), V_ASN1_GENERALIZEDTIME);
+    assert_int_equal(ASN1_STRING_length(X509_get0_notAfter(leaf)), 15); /* YYYYMMDDHHMMSSZ */
+    X509_free(leaf);
+    sign_result_free(&out);
+    freecsr(csr);
+    ca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 static void expect_same_public_key(EVP_PKEY *k)
 {
     struct csr *csr = mkcsr(k, "key test", NULL);
@@ -660,6 +706,109 @@ static void test_other_csr_extensions_not_copied(void **state)
     X509_free(leaf);
     sign_result_free(&out);
     X509_REQ_free(csr.req);
+}
+
+/* r through csr_parse, as the pipeline hands CSRs to ca_sign; r is freed. */
+static struct csr *parsed_csr(X509_REQ *r)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509_REQ(r, &der);
+    assert_true(n > 0);
+    X509_REQ_free(r);
+    struct err err = {0};
+    struct csr *c = csr_parse(der, (size_t)n, &err);
+    OPENSSL_free(der);
+    if (c == NULL)
+        fail_msg("csr_parse: %s", err.msg);
+    return c;
+}
+
+/* The DER of the extension nid in x (NULL when absent) and its criticality. */
+static const ASN1_OCTET_STRING *ext_data(X509 *x, int nid, int *critical)
+{
+    int i = X509_get_ext_by_NID(x, nid, -1);
+    if (i < 0)
+        return NULL;
+    X509_EXTENSION *e = X509_get_ext(x, i);
+    *critical = X509_EXTENSION_get_critical(e);
+    return X509_EXTENSION_get_data(e);
+}
+
+/* A CA request's nameConstraints reach the certificate as requested, bytes and criticality
+ * (cert-manager writes spec.nameConstraints there, not critical by default). */
+static void test_name_constraints_copied(void **state)
+{
+    (void)state;
+    const char *values[] = {"permitted;DNS:.team.example,excluded;IP:10.0.0.0/255.0.0.0",
+                            "critical,permitted;URI:.team.example"};
+    for (int i = 0; i < 2; i++) {
+        X509_REQ *r = mkreq(F.kleaf, "Team CA", NULL, NID_name_constraints, values[i]);
+        int want_crit = 0;
+        const ASN1_OCTET_STRING *want = NULL;
+        STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(r);
+        X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, 0);
+        want_crit = X509_EXTENSION_get_critical(e);
+        want = ASN1_OCTET_STRING_dup(X509_EXTENSION_get_data(e));
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        struct csr *csr = parsed_csr(r);
+        struct sign_params p = params(DAY, true, 0);
+        struct sign_result out = {0};
+        X509 *leaf = sign_ok(NULL, csr, &p, &out);
+        int crit = -1;
+        const ASN1_OCTET_STRING *got = ext_data(leaf, NID_name_constraints, &crit);
+        if (got == NULL)
+            fail_msg("%s: the certificate has no nameConstraints", values[i]);
+        assert_int_equal(ASN1_OCTET_STRING_cmp(got, want), 0);
+        assert_int_equal(crit, want_crit);
+        assert_int_equal(crit, i == 1);
+        assert_int_equal(verify_chain(out.chain_pem, F.root, NOW), 1);
+        ASN1_OCTET_STRING_free((ASN1_OCTET_STRING *)want);
+        X509_free(leaf);
+        sign_result_free(&out);
+        csr_free(csr);
+    }
+}
+
+/* A CA request's pathLenConstraint is kept; one the signing CA's own pathlen cannot give is
+ * refused rather than issued as a CA that claims more than its chain allows. */
+static void test_path_len_copied_and_bounded(void **state)
+{
+    (void)state;
+    struct csr *csr = parsed_csr(
+        mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+    struct sign_params p = params(DAY, true, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(NULL, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+
+    EVP_PKEY *k = key_ec("P-256");
+    struct spec s = {
+        "Pathlen1", k,       F.root, F.kroot, "critical,CA:TRUE,pathlen:1", "critical,keyCertSign",
+        -DAY,       30 * DAY};
+    X509 *x = mkcert(&s);
+    char *crt = pem_cert(x), *key = pem_key(k);
+    struct err err = {0};
+    struct ca *ca = ca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    assert_non_null(ca);
+    leaf = sign_ok(ca, csr, &p, &out); /* pathlen 0 under pathlen 1: fine */
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(csr);
+    csr = parsed_csr(
+        mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:1"));
+    assert_int_equal(ca_sign(ca, csr, &p, &out, &err), -1);
+    assert_int_equal(err.kind, ERR_PERMANENT);
+    if (strstr(err.msg, "pathLen 1") == NULL || strstr(err.msg, "pathlen:1") == NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    csr_free(csr);
+    ca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(x);
+    EVP_PKEY_free(k);
 }
 
 /* SPIRE's UpstreamAuthority asks for its CA as C=US, O=SPIFFE, serialNumber=<decimal>: the
@@ -800,6 +949,25 @@ static void test_load_rejects_non_ca(void **state)
     x = mkcert(&s3);
     crt = pem_cert(x);
     expect_load_error(crt, key, NULL, NOW, ERR_INVALID, "keyCertSign");
+    X509_free(x);
+    free(crt);
+    free(key);
+}
+
+/* RFC 5280 4.1.2.4: a certificate's issuer MUST be non-empty, and it is the CA's subject. */
+static void test_load_rejects_empty_subject(void **state)
+{
+    (void)state;
+    struct spec s = {
+        "unnamed", F.kleaf, F.root, F.kroot, "critical,CA:TRUE", "critical,keyCertSign", -DAY, DAY};
+    X509 *x = mkcert(&s);
+    X509_NAME *empty = X509_NAME_new();
+    assert_int_equal(X509_set_subject_name(x, empty), 1);
+    X509_NAME_free(empty);
+    assert_true(X509_sign(x, F.kroot, EVP_sha256()) > 0);
+    char *crt = pem_cert(x), *key = pem_key(F.kleaf);
+    expect_load_error(crt, key, NULL, NOW, ERR_INVALID,
+                      "tls.crt: the CA certificate's subject is empty");
     X509_free(x);
     free(crt);
     free(key);
@@ -1094,13 +1262,17 @@ int main(void)
         cmocka_unit_test(test_san_copied_exactly),
         cmocka_unit_test(test_san_critical_when_subject_empty),
         cmocka_unit_test(test_validity_clamped_to_ca),
+        cmocka_unit_test(test_validity_encoding),
         cmocka_unit_test(test_public_key_equals_csr),
         cmocka_unit_test(test_is_ca_leaf),
         cmocka_unit_test(test_other_csr_extensions_not_copied),
+        cmocka_unit_test(test_name_constraints_copied),
+        cmocka_unit_test(test_path_len_copied_and_bounded),
         cmocka_unit_test(test_subject_serial_number_kept),
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),
         cmocka_unit_test(test_load_rejects_non_ca),
+        cmocka_unit_test(test_load_rejects_empty_subject),
         cmocka_unit_test(test_load_rejects_expired_and_not_yet_valid),
         cmocka_unit_test(test_load_rejects_garbage),
         cmocka_unit_test(test_load_rejects_encrypted_key),

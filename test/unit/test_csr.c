@@ -694,9 +694,8 @@ static void test_critical_extensions(void **state)
     expect_reject_der(der, len, ERR_INVALID, "subjectKeyIdentifier is marked critical");
     free(der);
 
-    /* Not critical: ignored. Critical SAN / EKU: fine. */
+    /* Critical SAN / EKU: fine. */
     b_init(&b, k_p256);
-    b_ext(&b, raw_ext("1.2.3.4", 0));
     b_ext_conf(&b, NID_subject_alt_name, "critical,DNS:a.svc");
     b_ext_conf(&b, NID_ext_key_usage, "critical,serverAuth");
     der = b_der(&b, k_p256, &len);
@@ -847,6 +846,249 @@ static void test_check_request_is_ca_adds_cert_sign(void **state)
     csr_free(c);
 }
 
+/* An extension Ember neither copies nor checks would be missing from the certificate: refused
+ * even when not critical, naming it, instead of being dropped silently. */
+static void test_unsupported_extensions_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext(&b, raw_ext("1.2.3.4", 0));
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension 1.2.3.4 is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext(&b, raw_ext("2.5.29.32", 0)); /* certificatePolicies */
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension certificatePolicies is not supported");
+    free(der);
+
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "a.svc");
+    b_ext_conf(&b, NID_subject_key_identifier, "0102030405");
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "extension subjectKeyIdentifier is not supported");
+    free(der);
+}
+
+/* The CSR nameConstraints cert-manager writes (spec.nameConstraints: DNS, IP, email, URI; not
+ * critical unless asked) parse; what RFC 5280 4.2.1.10 forbids or Ember cannot copy as asked
+ * is refused with a message. */
+static void test_name_constraints(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *needle; /* needle NULL: accepted */
+    } cases[] = {
+        {"permitted;DNS:.example.com,permitted;IP:10.0.0.0/255.0.0.0,excluded;email:.example.org,"
+         "excluded;URI:.example.net",
+         NULL},
+        {"critical,permitted;DNS:.example.com", NULL},
+        {"permitted;dirName:dir_sect", "directoryName"},
+        {"permitted;RID:1.2.3", "registeredID"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct builder b;
+        size_t len;
+        b_init(&b, k_p256);
+        b_subject(&b, "CN", "team-ca");
+        b_ext_conf(&b, NID_basic_constraints, "critical,CA:TRUE");
+        if (strstr(cases[i].value, "dirName") != NULL) {
+            /* X509V3_EXT_conf_nid needs a config section for a directoryName. */
+            X509_NAME *n = X509_NAME_new();
+            X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"x", -1, -1,
+                                       0);
+            NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+            GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+            st->base->type = GEN_DIRNAME;
+            st->base->d.directoryName = n;
+            nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+            sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, st);
+            b_ext(&b, X509V3_EXT_i2d(NID_name_constraints, 0, nc));
+            NAME_CONSTRAINTS_free(nc);
+        } else {
+            b_ext_conf(&b, NID_name_constraints, cases[i].value);
+        }
+        unsigned char *der = b_der(&b, k_p256, &len);
+        if (cases[i].needle == NULL) {
+            struct csr *c = expect_parse_der(der, len);
+            struct err err = {0};
+            if (csr_check_request(c, true, 0, &err) != 0)
+                print_error("%s: %s\n", cases[i].value, err.msg);
+            assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+            csr_free(c);
+        } else {
+            expect_reject_der(der, len, ERR_INVALID, cases[i].needle);
+        }
+        free(der);
+    }
+
+    /* An empty NameConstraints (neither permitted nor excluded subtrees): RFC 5280 says MUST NOT.
+     */
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "team-ca");
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+    b_ext(&b, X509V3_EXT_i2d(NID_name_constraints, 0, nc));
+    NAME_CONSTRAINTS_free(nc);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "nameConstraints is empty");
+    free(der);
+}
+
+/* nameConstraints belong in a CA certificate only (RFC 5280 4.2.1.10). */
+static void test_check_request_name_constraints_need_is_ca(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    b_ext_conf(&b, NID_name_constraints, "permitted;DNS:.example.com");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    struct err err = {0};
+    assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_non_null(strstr(err.msg, "nameConstraints"));
+    assert_non_null(strstr(err.msg, "spec.isCA"));
+    assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+    csr_free(c);
+    free(der);
+}
+
+/* basicConstraints pathLenConstraint: meaningful only with CA:TRUE (RFC 5280 4.2.1.9). */
+static void test_path_len(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    bc->ca = 0;
+    bc->pathlen = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(bc->pathlen, 1);
+    b_ext(&b, X509V3_EXT_i2d(NID_basic_constraints, 1, bc));
+    BASIC_CONSTRAINTS_free(bc);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "pathLenConstraint");
+    free(der);
+
+    struct csr *c = ext_csr(NULL, NULL, "critical,CA:TRUE,pathlen:2");
+    struct err err = {0};
+    assert_int_equal(csr_check_request(c, true, 0, &err), 0);
+    csr_free(c);
+}
+
+/* A subjectAltName extension with no names: RFC 5280 4.2.1.6 requires at least one entry, and
+ * copying it would give a certificate strict verifiers reject. */
+static void test_empty_san_rejected(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    b_san_names(&b, GENERAL_NAMES_new());
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "subjectAltName extension holds no names");
+    free(der);
+}
+
+/* RFC 5280 MUSTs that depend on the request, not the policy: a CA (4.1.2.6) and a CRL signer
+ * need a non-empty subject; keyCertSign only in a CA (4.2.1.3). */
+static void test_check_request_rfc5280_rules(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "critical,URI:spiffe://example.org");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *empty = expect_parse_der(der, len);
+    free(der);
+    struct csr *named = ext_csr(NULL, NULL, NULL);
+    static const struct {
+        bool empty_subject, is_ca;
+        usage_set usages;
+        const char *needle1, *needle2; /* NULL: accepted */
+    } cases[] = {
+        {true, true, 0, "spec.isCA", "subject"},
+        {true, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CRL_SIGN), "crl sign",
+         "subject"},
+        {false, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CERT_SIGN), "cert sign",
+         "spec.isCA"},
+        {false, true, USAGE_BIT(USAGE_CERT_SIGN) | USAGE_BIT(USAGE_CRL_SIGN), NULL, NULL},
+        {true, false, USAGE_DEFAULT, NULL, NULL},
+        {false, false, USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_CRL_SIGN), NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct err err = {0};
+        int rc = csr_check_request(cases[i].empty_subject ? empty : named, cases[i].is_ca,
+                                   cases[i].usages, &err);
+        if (cases[i].needle1 == NULL) {
+            if (rc != 0)
+                print_error("case %zu: unexpected refusal: %s\n", i, err.msg);
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        if (rc != -1 || strstr(err.msg, cases[i].needle1) == NULL ||
+            strstr(err.msg, cases[i].needle2) == NULL)
+            print_error("case %zu: want a refusal naming %s and %s, got %d: %s\n", i,
+                        cases[i].needle1, cases[i].needle2, rc, err.msg);
+        assert_int_equal(rc, -1);
+        assert_int_equal(err.kind, ERR_INVALID);
+        assert_non_null(strstr(err.msg, cases[i].needle1));
+        assert_non_null(strstr(err.msg, cases[i].needle2));
+    }
+    csr_free(empty);
+    csr_free(named);
+}
+
+/* A request that names nothing (no commonName, no subjectAltName) gives a certificate with no
+ * identity, which RFC 5280 4.1.2.6 does not allow: refused whatever isCA and usages say. */
+static void test_check_request_no_identity(void **state)
+{
+    (void)state;
+    struct err err = {0};
+    struct builder b;
+    size_t len;
+    const char *orgs[] = {NULL, "Acme"};
+    for (size_t i = 0; i < 2; i++) {
+        b_init(&b, k_p256);
+        if (orgs[i] != NULL)
+            b_subject(&b, "O", orgs[i]);
+        unsigned char *der = b_der(&b, k_p256, &len);
+        struct csr *c = expect_parse_der(der, len);
+        err = (struct err){0};
+        assert_int_equal(csr_check_request(c, false, 0, &err), -1);
+        assert_int_equal(err.kind, ERR_INVALID);
+        if (strstr(err.msg, "no identity") == NULL || strstr(err.msg, "commonName") == NULL)
+            print_error("unexpected message: %s\n", err.msg);
+        assert_non_null(strstr(err.msg, "no identity"));
+        assert_non_null(strstr(err.msg, "commonName"));
+        csr_free(c);
+        free(der);
+    }
+    /* A SAN alone or a commonName alone is an identity. */
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name, "critical,URI:spiffe://cluster.local/ns/a/sa/b");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    csr_free(c);
+    free(der);
+    c = ext_csr(NULL, NULL, NULL);
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    csr_free(c);
+}
+
 /* The key's point as it sits in a CSR: uncompressed, or compressed when asked. */
 static size_t ec_point(EVP_PKEY *key, unsigned char *buf, size_t cap)
 {
@@ -992,6 +1234,10 @@ int main(void)
         cmocka_unit_test(test_embedded_nul_rejected),
         cmocka_unit_test(test_unsupported_san_types_rejected),
         cmocka_unit_test(test_critical_extensions),
+        cmocka_unit_test(test_unsupported_extensions_rejected),
+        cmocka_unit_test(test_name_constraints),
+        cmocka_unit_test(test_check_request_name_constraints_need_is_ca),
+        cmocka_unit_test(test_path_len),
         cmocka_unit_test(test_duplicate_extension_rejected),
         cmocka_unit_test(test_unknown_eku_rejected),
         cmocka_unit_test(test_check_request_matching),
@@ -1000,6 +1246,9 @@ int main(void)
         cmocka_unit_test(test_check_request_basic_constraints_mismatch),
         cmocka_unit_test(test_check_request_default_usages),
         cmocka_unit_test(test_check_request_is_ca_adds_cert_sign),
+        cmocka_unit_test(test_check_request_no_identity),
+        cmocka_unit_test(test_empty_san_rejected),
+        cmocka_unit_test(test_check_request_rfc5280_rules),
         cmocka_unit_test(test_ec_point_off_curve_rejected),
         cmocka_unit_test(test_ec_compressed_point_accepted),
         cmocka_unit_test(test_parse_concurrent),

@@ -34,7 +34,7 @@ secret_field demo web-tls tls.key "$out/tls.key"
 secret_field demo web-tls ca.crt "$out/ca.crt"
 check "the Secret's ca.crt is the root make-ca.sh wrote" cmp -s "$out/ca.crt" "$out/ca/root.crt"
 check "tls.crt verifies to ca.crt with the intermediate from tls.crt (openssl verify)" \
-  openssl verify -CAfile "$out/ca.crt" -untrusted "$out/tls.crt" "$out/tls.crt"
+  openssl verify -x509_strict -CAfile "$out/ca.crt" -untrusted "$out/tls.crt" "$out/tls.crt"
 check "tls.key is the leaf's key" \
   test "$(openssl x509 -in "$out/tls.crt" -noout -pubkey | sha256sum)" = "$(openssl pkey -in "$out/tls.key" -pubout | sha256sum)"
 openssl x509 -in "$out/tls.crt" -noout -ext subjectAltName >"$out/san.txt" 2>/dev/null
@@ -43,6 +43,6 @@ check "the leaf has the Certificate's DNS names" \
 # The README's last command, as written.
 check "examples/local-ca/README.md: the verify command as written" bash -c \
   'kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }; out=$1
-   kubectl -n demo get secret web-tls -o jsonpath="{.data.tls\.crt}" | base64 -d | openssl verify -CAfile "$out/ca/root.crt" -untrusted "$out/ca/intermediate.crt"' _ "$out"
+   kubectl -n demo get secret web-tls -o jsonpath="{.data.tls\.crt}" | base64 -d | openssl verify -x509_strict -CAfile "$out/ca/root.crt" -untrusted "$out/ca/intermediate.crt"' _ "$out"
 check "kubectl get certificaterequests shows APPROVED True and READY True" \
   bash -c 'kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }; kubectl -n demo get certificaterequests "$1" | grep -qE "^$1 +True +True"' _ "$cr"

@@ -40,7 +40,7 @@ kc -n $NS get secret web-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$CASE_D
 check "the Secret holds a new certificate (serial changed)" \
   test "$(openssl x509 -in "$CASE_DIR/new.crt" -noout -serial)" != "$old_serial"
 check "the new certificate verifies to the rotated root (ca.crt is the new root)" \
-  openssl verify -CAfile "$CASE_DIR/ca2/root.crt" -untrusted "$CASE_DIR/new.crt" "$CASE_DIR/new.crt"
+  openssl verify -x509_strict -CAfile "$CASE_DIR/ca2/root.crt" -untrusted "$CASE_DIR/new.crt" "$CASE_DIR/new.crt"
 check "... and the Secret's ca.crt is the rotated root" cmp -s "$CASE_DIR/new-ca.crt" "$CASE_DIR/ca2/root.crt"
 check "... its issuer is the rotated intermediate" \
   bash -c 'openssl x509 -in "$1" -noout -issuer | grep -q "Rotated Intermediate"' _ "$CASE_DIR/new.crt"

@@ -148,9 +148,9 @@ check "... Ready=True, reason Issued" test "$(cond certificaterequests $NS "$cr"
 secret_field $NS web-tls tls.crt "$CASE_DIR/web.crt"
 secret_field $NS web-tls ca.crt "$CASE_DIR/web-ca.crt"
 check "tls.crt verifies to vault-setup.sh's root.crt with its intermediate.crt (openssl verify)" \
-  openssl verify -CAfile "$OUT/root.crt" -untrusted "$OUT/intermediate.crt" "$CASE_DIR/web.crt"
+  openssl verify -x509_strict -CAfile "$OUT/root.crt" -untrusted "$OUT/intermediate.crt" "$CASE_DIR/web.crt"
 check "tls.crt verifies to root.crt with the chain tls.crt carries" \
-  openssl verify -CAfile "$OUT/root.crt" -untrusted "$CASE_DIR/web.crt" "$CASE_DIR/web.crt"
+  openssl verify -x509_strict -CAfile "$OUT/root.crt" -untrusted "$CASE_DIR/web.crt" "$CASE_DIR/web.crt"
 check "the Secret's ca.crt is Vault's root" test \
   "$(openssl x509 -in "$CASE_DIR/web-ca.crt" -noout -fingerprint -sha256 2>&1)" = "$(openssl x509 -in "$OUT/root.crt" -noout -fingerprint -sha256)"
 openssl x509 -in "$CASE_DIR/web.crt" -noout -ext subjectAltName >"$CASE_DIR/web.san" 2>/dev/null
@@ -313,7 +313,7 @@ for i in 1 2 3 4 5; do
 done
 kc -n $NS get certificaterequests u1 -o jsonpath='{.status.certificate}' | base64 -d >"$CASE_DIR/u1.crt"
 check "... u1's certificate verifies to root.crt" \
-  openssl verify -CAfile "$OUT/root.crt" -untrusted "$CASE_DIR/u1.crt" "$CASE_DIR/u1.crt"
+  openssl verify -x509_strict -CAfile "$OUT/root.crt" -untrusted "$CASE_DIR/u1.crt" "$CASE_DIR/u1.crt"
 # What Vault's audit device recorded from here on (responses only).
 tail -n +"$((audit_from + 1))" "$AUDIT" >"$CASE_DIR/audit-uses2.log"
 read -r logins signs sign_errs lookups num_uses_seen most_per_token <<<"$(python3 - "$CASE_DIR/audit-uses2.log" <<'PY'

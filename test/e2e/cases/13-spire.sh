@@ -312,7 +312,7 @@ cr = datetime.datetime.strptime(sys.argv[2], "%Y-%m-%dT%H:%M:%SZ")
 sys.exit(0 if abs((na - cr).total_seconds() - 86400) <= 120 else 1)
 PY
 check "... and SPIRE's chain verifies to make-ca.sh's root (openssl verify)" \
-  quiet openssl verify -CAfile "$D/ca/root.crt" -untrusted "$D/spire-ca-chain.pem" "$D/spire-ca.pem"
+  quiet openssl verify -x509_strict -CAfile "$D/ca/root.crt" -untrusted "$D/spire-ca-chain.pem" "$D/spire-ca.pem"
 SPIRE_USER=system:serviceaccount:$NS:spire-server
 verbs=$(python3 - "$AUDIT_LOG" "$SPIRE_USER" <<'PY'
 import json, sys
