@@ -43,6 +43,7 @@ struct accept_loop {
     int64_t pause_until_ms;
     unsigned long refused, cut; /* since the last warning */
     int64_t next_warn_ms;
+    int64_t next_poll_warn_ms; /* a failing poll() is logged at most every 10 s */
 };
 
 static int64_t accept_now_ms(void)
@@ -215,11 +216,14 @@ static void accept_sweep(struct accept_loop *l, int64_t now)
     do {
         pthread_mutex_lock(&l->lock);
         conntab_sweep(l->tab, now, &s);
-        pthread_mutex_unlock(&l->lock);
-        for (size_t i = 0; i < s.n_cut; i++) {
+        /* Under the lock: a cut hold stays in the table, and once the lock is released the
+         * server's thread may report the connection closed (accept_closed closes the hold and
+         * the number can be reused by any other socket). shutdown() does not block. */
+        for (size_t i = 0; i < s.n_cut; i++)
             shutdown(s.cut[i], SHUT_RDWR);
+        pthread_mutex_unlock(&l->lock);
+        for (size_t i = 0; i < s.n_cut; i++)
             accept_count(l, "ember_http_requests_timed_out_total", NULL);
-        }
         l->cut += s.n_cut;
         for (size_t i = 0; i < s.n_close; i++)
             close(s.close[i]);
@@ -273,8 +277,15 @@ static void *accept_main(void *arg)
             p[2 + i] = (struct pollfd){.fd = l->linger[i].fd, .events = POLLIN};
         int n = poll(p, 2 + n_linger, timeout);
         if (n < 0 && errno != EINTR) {
-            LOG(LOG_ERROR, "http", NULL, strerror(errno), "%s listener: poll failed", l->cfg.name);
-            return NULL;
+            /* ENOMEM and the like pass: keep the listener, never let its thread end silently. */
+            if (now >= l->next_poll_warn_ms) {
+                LOG(LOG_ERROR, "http", NULL, strerror(errno), "%s listener: poll failed; retrying",
+                    l->cfg.name);
+                l->next_poll_warn_ms = now + 10000;
+            }
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         if (n > 0 && (p[0].revents & POLLIN))
             return NULL; /* accept_stop */
@@ -360,9 +371,16 @@ struct accept_loop *accept_new(const struct sockaddr *addr, socklen_t len,
 
 int accept_start(struct accept_loop *l, struct err *err)
 {
-    if (l->wake_fd < 0 || pthread_create(&l->thread, NULL, accept_main, l) != 0) {
+    if (l->wake_fd < 0) {
+        err_set(err, ERR_INTERNAL,
+                "%s listener: cannot start its accept thread: eventfd failed when it was made",
+                l->cfg.name);
+        return -1;
+    }
+    int rc = pthread_create(&l->thread, NULL, accept_main, l);
+    if (rc != 0) {
         err_set(err, ERR_INTERNAL, "%s listener: cannot start its accept thread: %s", l->cfg.name,
-                strerror(errno));
+                strerror(rc));
         return -1;
     }
     l->running = true;

@@ -100,6 +100,12 @@ static void httpcheck_content_length(struct httpcheck *c, const char *v, size_t 
 static void httpcheck_transfer_encoding(struct httpcheck *c, const char *v, size_t n)
 {
     c->transfer_encodings++;
+    const char *whole = v;
+    size_t whole_len = n;
+    while (whole_len > 0 && (*whole == ' ' || *whole == '\t')) { /* as libmicrohttpd skips it */
+        whole++;
+        whole_len--;
+    }
     bool any = false;
     while (n > 0) {
         const char *comma = memchr(v, ',', n);
@@ -136,6 +142,10 @@ static void httpcheck_transfer_encoding(struct httpcheck *c, const char *v, size
     }
     if (!any)
         httpcheck_fail(c, 400, "Transfer-Encoding names no coding");
+    /* libmicrohttpd decodes chunked only when the value is exactly "chunked" (no blank after it,
+     * no empty list element): anything else that names chunked would be read another way. */
+    else if (c->status == 0 && !httpcheck_name_is(whole, whole_len, "chunked"))
+        httpcheck_fail(c, 400, "Transfer-Encoding must be exactly \"chunked\"");
 }
 
 void httpcheck_header(struct httpcheck *c, const char *name, size_t name_len, const char *value,

@@ -1110,6 +1110,18 @@ static bool glob_any(const struct strv *globs, const char *v, int flags)
     return false;
 }
 
+/* requesters.certificates against a certificate's identity: a pattern with "://" names URIs
+ * (SPIFFE IDs) and matches only a URI identity; any other pattern matches only a DNS name or a
+ * CN. So a certificate without a URI SAN whose CN or DNS name reads "spiffe://..." is not taken
+ * for that SPIFFE ID. */
+static bool cert_glob_any(const struct strv *globs, const char *v, int flags, bool uri)
+{
+    for (size_t i = 0; i < globs->n; i++)
+        if ((strstr(globs->v[i], "://") != NULL) == uri && fnmatch(globs->v[i], v, flags) == 0)
+            return true;
+    return false;
+}
+
 /* A serviceAccounts entry against a username system:serviceaccount:NS:NAME (as Kubernetes
  * writes it; NS and NAME are DNS names and never hold ':'). */
 static bool sa_admitted(const struct policy *p, const char *username)
@@ -1152,10 +1164,10 @@ static bool requester_admitted(const struct policy *p, const struct caller *c)
          * (a CN that reads like another team's SPIFFE ID or like a service account) are not
          * who it is. */
         switch (caller_mtls_identity(c)) {
-        case CALLER_ID_URI:
-        case CALLER_ID_CN: return glob_any(&p->req_certs, c->username, FNM_PATHNAME);
+        case CALLER_ID_URI: return cert_glob_any(&p->req_certs, c->username, FNM_PATHNAME, true);
+        case CALLER_ID_CN: return cert_glob_any(&p->req_certs, c->username, FNM_PATHNAME, false);
         case CALLER_ID_DNS:
-            return glob_any(&p->req_certs, c->username, FNM_PATHNAME | FNM_CASEFOLD);
+            return cert_glob_any(&p->req_certs, c->username, FNM_PATHNAME | FNM_CASEFOLD, false);
         default: return false;
         }
     default: return false; /* NONE, ANONYMOUS */

@@ -50,6 +50,11 @@ def build(case, second):
         "te-gzip-chunked": ([b"Transfer-Encoding: gzip, chunked"], chunked_end(h2)),
         "te-two-lines": ([b"Transfer-Encoding: chunked", b"Transfer-Encoding: identity"],
                          chunked_end(h2)),
+        # chunked named other than as the value "chunked": libmicrohttpd would not decode it
+        # (a body of unknown length, read until the close), while a proxy would.
+        "te-chunked-blank": ([b"Transfer-Encoding: chunked "], chunked_end(h2)),
+        "te-chunked-comma": ([b"Transfer-Encoding: chunked,"], chunked_end(h2)),
+        "te-comma-chunked": ([b"Transfer-Encoding: ,chunked"], chunked_end(h2)),
         # HTTP/1.1 without Host, with a body of 0 bytes and the hidden request after it.
         "no-host": ([b"Content-Length: 0"], h2),
     }

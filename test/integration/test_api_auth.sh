@@ -67,6 +67,10 @@ LEAF_SUBJ='/CN=spiffe:\/\/cluster.local\/ns\/team-a\/sa\/builder' leaf "$WORK/cl
   'subjectAltName=URI:spiffe://cluster.local/ns/team-c/sa/robot
 extendedKeyUsage=clientAuth'
 LEAF_SUBJ=/CN=system:serviceaccount:team-a:builder leaf "$WORK/clients" client-sa-cn 'extendedKeyUsage=clientAuth'
+# A certificate with no SAN at all whose CN spells team-a's SPIFFE ID: its identity is that CN,
+# which is not a URI.
+LEAF_SUBJ='/CN=spiffe:\/\/cluster.local\/ns\/team-a\/sa\/builder' leaf "$WORK/clients" client-cn-only-spiffe \
+  'extendedKeyUsage=clientAuth'
 leaf "$WORK/other" client-other "$CLIENT_EXT"
 leaf "$WORK/clients2" client-new "$CLIENT_EXT"
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=self \
@@ -188,6 +192,8 @@ check "... and the policy" has_message 'policy "team-a"' "$BODY"
 call /v1/certificatesigningrequest "$WORK/ff-team-a.json" $(cert client-cn-spoof)
 check "a certificate whose CN reads like team-a's SPIFFE ID but whose URI is team-c's: 403" test "$CODE" = 403
 check "... naming its identity" has_message '"spiffe://cluster.local/ns/team-c/sa/robot"' "$BODY"
+call /v1/certificatesigningrequest "$WORK/ff-team-a.json" $(cert client-cn-only-spiffe)
+check "a certificate without a URI SAN whose CN spells team-a's SPIFFE ID is not taken for it: 403" test "$CODE" = 403
 call /v1/certificatesigningrequest "$WORK/ff-users-a.json" $(cert client-sa-cn)
 check "a certificate with CN system:serviceaccount:team-a:builder is no user of requesters.users: 403" test "$CODE" = 403
 call /v1/certificatesigningrequest "$WORK/ff-users-a.json" -H "Authorization: Bearer sa-team-a-builder-7f3c"

@@ -26,7 +26,7 @@ run_cases() {
   local case want line n=0 before after name
   # case:status -- RFC 9112: conflicting framing 400, an unknown coding 501.
   for case in cl-cl:400 cl-cl-rev:400 cl-te:400 te-cl:400 te-space:400 te-space-only:400 \
-      te-chunked-identity:400 te-two-lines:400 te-xchunked:501 te-gzip-chunked:501 no-host:400; do
+      te-chunked-identity:400 te-chunked-blank:400 te-chunked-comma:400 te-comma-chunked:400 te-two-lines:400 te-xchunked:501 te-gzip-chunked:501 no-host:400; do
     want=${case#*:}; case=${case%%:*}
     n=$((n + 1))
     name="smuggled-$label-$n"

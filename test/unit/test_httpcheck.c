@@ -49,8 +49,7 @@ static void test_sound_framing_passes(void **state)
     (void)state;
     expect("HTTP/1.1", LINES("Host: a", "Content-Length: 12"), 0, NULL);
     expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: chunked"), 0, NULL);
-    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding:  Chunked "), 0, NULL);
-    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: , chunked,"), 0, NULL);
+    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding:  Chunked"), 0, NULL);
     expect("HTTP/1.1", LINES("Host: a"), 0, NULL);
     expect("HTTP/1.0", LINES("Content-Length: 3"), 0, NULL); /* Host is optional in 1.0 */
     /* The same length twice is one length (RFC 9110 section 8.6). */
@@ -89,6 +88,13 @@ static void test_codings(void **state)
     expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: chunked, chunked"), 400,
            "chunked must be the last coding");
     expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: chunked;x=1"), 400, "no parameters");
+    /* libmicrohttpd decodes chunked only for the value "chunked" itself: a list that names it
+     * any other way (a blank after it, empty elements) would be read as a body of unknown
+     * length, so it is refused. */
+    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: chunked "), 400, "exactly");
+    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: chunked,"), 400, "exactly");
+    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: ,chunked"), 400, "exactly");
+    expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: , chunked,"), 400, "exactly");
     expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: xchunked"), 501,
            "\"xchunked\" is not supported");
     expect("HTTP/1.1", LINES("Host: a", "Transfer-Encoding: gzip, chunked"), 501,
