@@ -33,6 +33,11 @@ check "absent: fails when one of several files is missing" \
   fails_saying "$WORK/nothing.log" absent 'tok-' "$WORK/clean.log" "$WORK/nothing.log"
 check "absent: fails when the second of several files matches" \
   fails_saying "leaky.log" absent -F "$(sed -n 2p "$WORK/app.key")" "$WORK/clean.log" "$WORK/leaky.log"
+check "absent: several -e patterns: fails when any one matches" \
+  fails_saying 'msg="stopped"' absent -F -e 'tok-' -e 'stopped' "$WORK/clean.log"
+check "absent: several -e patterns: passes when none matches" absent -F -e 'tok-' -e 'sid-' "$WORK/clean.log"
+check "absent -v: passes when every line matches, fails on one that does not" \
+  bash -c '. test/shlib.sh; printf "200\n200\n" >"$1.200" && absent -v -x 200 "$1.200" && printf "200\n401\n" >"$1.401" && ! absent -v -x 200 "$1.401" >/dev/null' _ "$WORK/codes"
 check "absent: a grep error (bad pattern) is a failure" fails_saying "grep" absent -E '(' "$WORK/clean.log"
 
 check "no_secrets_in: passes on a log without the key" no_secrets_in "$WORK/clean.log" "$WORK/app.key"
