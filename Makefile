@@ -16,6 +16,8 @@ FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := golang-cfssl
 # Only for `make lint` and `make valgrind`.
 LINT_PKGS  := clang-format cppcheck valgrind
+# Only for `make fresh-check` (a Debian minbase root with a network namespace of its own).
+FRESH_PKGS := debootstrap slirp4netns iproute2 util-linux curl git
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -51,7 +53,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all run test unit integration e2e fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench deps-lint
+.PHONY: all run test unit integration e2e fuzz bench lint valgrind image chart clean help deps deps-fuzz deps-bench deps-lint deps-fresh fresh-check
 
 ## all: build the ember-issuer binary (build/ember-issuer)
 all: $(BIN)
@@ -73,6 +75,8 @@ deps-bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
 deps-lint:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(LINT_PKGS)"
+deps-fresh:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(FRESH_PKGS)"
 
 # DEPS= skips the package check (the Dockerfile's build stage installs what it needs itself).
 DEPS ?= deps
@@ -141,6 +145,10 @@ bench: $(BIN) deps-bench
 ## lint: clang-format check, cppcheck, banned functions
 lint: deps-lint
 	$(Q)bash test/lint.sh
+
+## fresh-check: run README.md's first shell block, as written, in a new Debian 12 minbase root (debootstrap; as root; not part of `make test`; test/fresh-check.sh)
+fresh-check: deps-fresh
+	$(Q)bash test/fresh-check.sh
 
 ## valgrind: the unit tests under valgrind memcheck
 valgrind: deps-lint $(UNIT_BINS)
