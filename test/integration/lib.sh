@@ -123,8 +123,9 @@ elif isinstance(st, dict):
         print(c.get("message", ""))
 PY
 }
-# has_message TEXT FILE: some message in FILE (see messages) contains TEXT.
-has_message() { messages "$2" | grep -qF -- "$1"; }
+# has_message TEXT FILE: some message in FILE (see messages) contains TEXT (grep reads all of
+# it: with -q it would stop early and break the pipe of messages, which then prints a traceback).
+has_message() { messages "$2" | grep -F -- "$1" >/dev/null; }
 
 # chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
 # PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem.
