@@ -113,7 +113,7 @@ run_integration() {
 run_e2e() {
   local log p f line
   log=$(mktemp)
-  EMBER_BIN="$OUT/ember-issuer" bash test/e2e/run.sh 2>&1 | tee "$log" | grep -vE '^e2e: (building|built) '
+  EMBER_BIN="$OUT/ember-issuer" bash test/e2e/run.sh 2>&1 | tee "$log" | grep --line-buffered -vE '^e2e: (building|built) '
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   p=$(printf '%s' "$line" | sed -E 's/^([0-9]+) passed.*/\1/'); p=${p:-0}
   f=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); f=${f:-1}
