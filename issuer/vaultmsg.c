@@ -239,8 +239,8 @@ static int vaultmsg_login_fill(cJSON *root, struct vaultmsg_login *out, struct e
     const cJSON *nu = cJSON_GetObjectItemCaseSensitive(auth, "num_uses");
     long long num_uses = 0;
     bool has_num_uses = nu != NULL && !cJSON_IsNull(nu);
-    if (has_num_uses && vaultmsg_get_int(auth, "num_uses", "auth.num_uses", 0, 1LL << 40,
-                                         &num_uses, err) != 0)
+    if (has_num_uses &&
+        vaultmsg_get_int(auth, "num_uses", "auth.num_uses", 0, 1LL << 40, &num_uses, err) != 0)
         return -1;
     out->client_token = xstrndup(tok->valuestring, n);
     out->num_uses = num_uses;
