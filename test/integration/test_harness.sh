@@ -101,6 +101,12 @@ check "run.sh: a TAP \"# SKIP reason\" is listed as a skip, not a pass" \
   bash -c 'grep -qx "  integration: test_tap.sh: no IPv6 here" "$1/out"' _ "$T"
 check "run.sh: ... counted as such" last_line_is "1 passed, 0 failed"
 
+tree skipword
+script test_words "echo 'ok - the words \"# SKIP\" quoted in a name'"
+run_tree
+check "run.sh: an ok line that only names a \"# SKIP\" in quotes is a pass, not a skip" \
+  bash -c '. test/shlib.sh; [ "$(tail -1 "$1/out")" = "1 passed, 0 failed" ] && absent "^skipped:" "$1/out"' _ "$T"
+
 tree exits
 script test_exits 'echo "ok - one"; exit 3'
 run_tree
