@@ -346,8 +346,11 @@ PY
 )"
 echo "# audit (vault-uses2): logins=$logins signs=$signs sign-errors=$sign_errs lookup-self=$lookups (num_uses reported: $num_uses_seen)"
 check "Vault signed 5 certificates with approle2 tokens (audit log: $signs)" test "$signs" = 5
-check "Ember logged in again as tokens ran out: >= 3 approle2 logins for 5 signs (audit log: $logins)" \
-  test "$logins" -ge 3
+# The token Ember holds when the window opens comes from vault-uses2's re-check after the unseal,
+# with both its uses left (no lookup-self spends one since fc3b4dd): 2 signs on it, then 2 logins
+# for the other 3. A re-check that logs in during the window adds one; it never needs fewer.
+check "Ember logged in again as tokens ran out: >= 2 approle2 logins for 5 signs (audit log: $logins)" \
+  test "$logins" -ge 2
 check "no sign request was refused (audit log: $sign_errs errors on pki_int/sign/mesh)" test "$sign_errs" = 0
 check "no lookup-self spent a use: Vault's login answer says the token's uses (audit log: $lookups)" \
   test "$lookups" = 0
