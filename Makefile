@@ -17,6 +17,8 @@ BENCH_PKGS := golang-cfssl
 # Only for `make lint` (shellcheck: every shell script; gcc's -fanalyzer needs nothing more) and
 # `make valgrind`.
 LINT_PKGS  := clang-format cppcheck shellcheck valgrind
+# Only for `make fresh-check` (a Debian minbase root with a network namespace of its own).
+FRESH_PKGS := debootstrap slirp4netns iproute2 util-linux curl git
 
 comma := ,
 ifneq ($(SANITIZER),)
@@ -58,7 +60,7 @@ FUZZ_LIBFUZZER := $(FUZZ_SRCS:test/fuzz/%.c=$(BUILD)/libfuzzer/%)
 Q := $(if $(V),,@)
 
 .PHONY: all run test unit unit-bins integration e2e tsan fuzz bench lint analyze valgrind image chart clean help \
-        deps deps-fuzz deps-bench deps-lint
+        deps deps-fuzz deps-bench deps-lint deps-fresh fresh-check
 
 ## all: build the ember-issuer binary (build/ember-issuer)
 all: $(BIN)
@@ -80,6 +82,8 @@ deps-bench:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PKGS)"
 deps-lint:
 	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(LINT_PKGS)"
+deps-fresh:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(FRESH_PKGS)"
 
 # DEPS= skips the package check (the Dockerfile's build stage installs what it needs itself).
 DEPS ?= deps
@@ -171,6 +175,10 @@ $(BUILD)/analyze/%.o: issuer/%.c | $(DEPS)
 	$(if $(Q),@echo "  ANALYZE  $<")
 	$(Q)$(CC) $(CFLAGS_WARN) -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -Werror -fanalyzer \
 	  $(ANALYZE_FLAGS_$*) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+## fresh-check: run README.md's first shell block, as written, in a new Debian 12 minbase root (debootstrap; as root; not part of `make test`; test/fresh-check.sh)
+fresh-check: deps-fresh
+	$(Q)bash test/fresh-check.sh
 
 ## valgrind: the unit tests under valgrind memcheck
 valgrind: deps-lint $(UNIT_BINS)

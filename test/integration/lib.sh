@@ -1,6 +1,15 @@
 # lib.sh -- helpers for integration tests: a throwaway CA made with the openssl CLI, the real
 # ember-issuer binary on loopback, and "ok - / not ok - " lines that test/run.sh counts.
 # Source it; it makes $WORK (removed on exit) and stops every process it started.
+#
+# The rules test/run.sh holds every script to (helpers in test/shlib.sh, sourced below):
+#   - check absence with `absent`, never with `! grep` (which passes on a missing file):
+#       check "no token in the log" absent -E 'tok-[a-z]+|Bearer ' "$LOG"
+#       check "no private key in the log" no_secrets_in "$LOG" "$WORK/app.key"
+#     both fail when the file is missing or empty;
+#   - print at least one "ok - " line; a script that cannot run says why with
+#       skip "REASON"      # the line "# skip: REASON", listed by run.sh; no reason = failure
+#   - output is streamed by run.sh as the script runs, each line prefixed with its name.
 # shellcheck disable=SC2034 # sets API, METRICS, CODE... for the scripts that source it
 set -u
 EMBER_BIN=${EMBER_BIN:-build/ember-issuer}
@@ -16,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${KEEP_WORK:-}" ] && trap - EXIT
 
-# ok, not_ok, check, free_port, make_csr
+# ok, not_ok, check, skip, absent, free_port, make_csr
 . "$(dirname "${BASH_SOURCE[0]}")/../shlib.sh"
 
 # make_ca DIR: root (self-signed) -> intermediate -> sub-CA, EC P-256, with the openssl CLI.
@@ -115,8 +124,9 @@ elif isinstance(st, dict):
         print(c.get("message", ""))
 PY
 }
-# has_message TEXT FILE: some message in FILE (see messages) contains TEXT.
-has_message() { messages "$2" | grep -qF -- "$1"; }
+# has_message TEXT FILE: some message in FILE (see messages) contains TEXT (grep reads all of
+# it: with -q it would stop early and break the pipe of messages, which then prints a traceback).
+has_message() { messages "$2" | grep -F -- "$1" >/dev/null; }
 
 # chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
 # PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem, and checks (an "ok"/"not ok" line) that
@@ -130,17 +140,22 @@ chain_out() {
     verify_strict "$2.ca.pem" "$2.chain.pem" "$2.leaf.pem"
 }
 
-# no_secrets_in LOGFILE KEYFILES...: the log holds no line of any private key given.
+# no_secrets_in LOGFILE KEYFILES...: the log exists, is not empty and holds no "PRIVATE KEY"
+# and no line of any private key given. Fails when a key file is missing or has no key line.
 no_secrets_in() {
   local log=$1; shift
-  local k line
+  local k line n
+  absent -F -- 'PRIVATE KEY' "$log" || return 1
+  [ $# -gt 0 ] || { echo "no_secrets_in: no key file given"; return 1; }
   for k in "$@"; do
-    while read -r line; do
-      case "$line" in -----*|"") continue ;; esac
-      grep -qF -- "$line" "$log" && { echo "key material of $k found in $log"; return 1; }
-    done <"$k"
+    n=0
+    while IFS= read -r line; do
+      case "$line" in -----* | "") continue ;; esac
+      n=$((n + 1))
+      absent -F -- "$line" "$log" >/dev/null || { echo "no_secrets_in: a line of $k is in $log"; return 1; }
+    done < <(cat -- "$k" 2>/dev/null)
+    [ "$n" -gt 0 ] || { echo "no_secrets_in: $k is missing or holds no key line"; return 1; }
   done
-  grep -q 'PRIVATE KEY' "$log" && { echo "PRIVATE KEY in $log"; return 1; }
   return 0
 }
 

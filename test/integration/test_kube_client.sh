@@ -298,7 +298,7 @@ sleep 1
 touch "$WORK/stop"
 wait "$LOOP"
 ctl stats '' GET >"$WORK/fs3.json"
-! grep -qv '^200$' "$WORK/loop" && python3 - "$WORK/fs3.json" <<'PY'
+absent -v -x 200 "$WORK/loop" && python3 - "$WORK/fs3.json" <<'PY'
 import json, sys
 log = json.load(open(sys.argv[1]))["log"]
 codes = [e["code"] for e in log if e["verb"] == "get"]
@@ -326,7 +326,7 @@ sleep 1
 touch "$WORK/stop"
 wait "$LOOP"
 ctl stats '' GET >"$WORK/fs4.json"
-! grep -qv '^200$' "$WORK/loop2" && python3 - "$WORK/fs4.json" <<'PY'
+absent -v -x 200 "$WORK/loop2" && python3 - "$WORK/fs4.json" <<'PY'
 import json, sys
 log = json.load(open(sys.argv[1]))["log"]
 codes = [e["code"] for e in log if e["verb"] == "get"]

@@ -109,7 +109,7 @@ check "the leader renews (renewTime moves) and keeps the Lease (transitions unch
   bash -c '[ "$1" = "$2" ] && [ "$3" = "$4" ] && [ "$5" != "$6" ]' _ \
   "$(lease_field holderIdentity)" "$HOLDER" "$(lease_field leaseTransitions)" "$T0" "$(lease_field renewTime)" "$R0"
 check "only the leader logs that it leads" \
-  bash -c 'grep -q "acquired the Lease" "$1" && ! grep -q "acquired the Lease" "$2"' _ "$LLOG" "$FLOG"
+  bash -c '. test/shlib.sh && grep -q "acquired the Lease" "$1" && absent -F "acquired the Lease" "$2"' _ "$LLOG" "$FLOG"
 check "the follower sees who holds the Lease" grep -qF "the Lease is held by $ID_L" "$FLOG"
 
 # cr NAME DNS: a CertificateRequest as cert-manager creates it.
@@ -206,5 +206,5 @@ check "... leaseTransitions unchanged (same holder: $T2 -> $(lease_field leaseTr
   bash -c '[ "$1" = "$2" ] && [ "$3" = "$4" ]' _ "$(lease_field leaseTransitions)" "$T2" "$(lease_field holderIdentity)" "$ID_c"
 
 for f in "$LOG_a" "$LOG_b" "$LOG_c"; do
-  check "no bearer token in $(basename "$f")" bash -c '! grep -q "tok-ember" "$1"' _ "$f"
+  check "no bearer token in $(basename "$f")" absent -F "tok-ember" "$f"
 done

@@ -75,4 +75,4 @@ kc get issuancepolicies.ember.issuer.dev >"$CASE_DIR/pol.txt" 2>&1
 check "kubectl get issuancepolicies.ember.issuer.dev shows the printer columns ($(head -1 "$CASE_DIR/pol.txt" | tr -s ' '))" \
   bash -c 'head -1 "$1" | grep -qE "^NAME +.*READY" && grep -qE "^demo-apps +.*True" "$1"' _ "$CASE_DIR/pol.txt"
 kc get clusterissuers.ember.issuer.dev >"$CASE_DIR/ci.txt" 2>&1
-check "kubectl get clusterissuers.ember.issuer.dev answers (no error)" bash -c '! grep -qi error "$1"' _ "$CASE_DIR/ci.txt"
+check "kubectl get clusterissuers.ember.issuer.dev answers (no error)" absent -i error "$CASE_DIR/ci.txt"
