@@ -17,7 +17,6 @@
 # check fails); FRESH_TIMEOUT (seconds the block may take, default 5400).
 set -u
 cd "$(dirname "$0")/.." || exit 2
-SRC=$PWD
 CACHE=${FRESH_CACHE:-/var/cache/ember-fresh}
 LIMIT=${FRESH_TIMEOUT:-5400}
 E2E_HOST_CACHE=/var/cache/ember-e2e
@@ -87,7 +86,7 @@ cleanup() {
     for i in 1 2 3 4 5 6 7 8 9 10; do
       left=$(netns_pids)
       [ -z "$left" ] && break
-      # shellcheck disable=SC2086
+      # shellcheck disable=SC2086,SC2046 # $left is a list of PIDs; the signal is one word
       kill $([ "$i" -gt 5 ] && echo -KILL || echo -TERM) $left 2>/dev/null
       sleep 1
     done

@@ -120,7 +120,7 @@ tree stream
 script test_stream "echo 'ok - first'; for i in \$(seq 1 100); do [ -e '$T/seen' ] && { echo 'ok - second'; exit 0; }; sleep 0.1; done; echo 'not ok - run.sh did not show the first line while the script ran'"
 (cd "$T" && OUT=build ONLY=integration timeout 60 bash test/run.sh) >"$T/out" 2>&1 &
 runpid=$!
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
   grep -qx "test_stream: ok - first" "$T/out" && { touch "$T/seen"; break; }
   sleep 0.1
 done
