@@ -259,6 +259,41 @@ static bool ca_stack_has(STACK_OF(X509) * sk, X509 *x)
     return false;
 }
 
+/* The issuer of x among the CA's intermediates and roots, or NULL. */
+static X509 *ca_parent_of(const struct ca *ca, X509 *x)
+{
+    const STACK_OF(X509) * sets[2] = {ca->intermediates, ca->roots};
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < sk_X509_num(sets[s]); i++) {
+            X509 *p = sk_X509_value(sets[s], i);
+            if (p != x && chain_issued_by(x, p))
+                return p;
+        }
+    return NULL;
+}
+
+/* How many CAs may stand below the signing CA, as its whole chain allows (RFC 5280 6.1.4 (l),
+ * (m)): a CA k steps above it with pathlen:P leaves P - k, and the smallest limit wins, so a
+ * sub-CA it issues is never refused by path validation for a limit set higher up. */
+static void ca_chain_pathlen(struct ca *ca)
+{
+    long eff = X509_get_pathlen(ca->cert);
+    X509 *cur = ca->cert;
+    long most = (long)sk_X509_num(ca->intermediates) + sk_X509_num(ca->roots); /* no loops */
+    for (long k = 1; k <= most && !chain_issued_by(cur, cur); k++) {
+        X509 *p = ca_parent_of(ca, cur);
+        if (p == NULL)
+            break;
+        long pl = X509_get_pathlen(p);
+        if (pl >= 0) {
+            long left = pl - k > 0 ? pl - k : 0;
+            eff = eff < 0 || left < eff ? left : eff;
+        }
+        cur = p;
+    }
+    ca->pathlen = eff;
+}
+
 /* Normalises the CA's own chain once, so that each ca_sign only prepends the leaf. */
 static int ca_build_chain(struct ca *ca, struct err *err)
 {
@@ -398,6 +433,7 @@ struct ca *ca_load(const char *tls_crt, size_t crt_len, const char *tls_key, siz
         goto fail;
     if (ca_build_chain(ca, err) != 0)
         goto fail;
+    ca_chain_pathlen(ca);
     ca->subject = ca_name_text(X509_get_subject_name(ca->cert));
     if (ca_check(ca, now, err) != 0)
         goto fail;
@@ -671,15 +707,16 @@ int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params
         return -1;
     if (p->is_ca && ca->pathlen == 0) {
         err_set(err, ERR_PERMANENT,
-                "the CA (%s) has basicConstraints pathlen:0 and cannot issue CA certificates "
-                "(isCA: true)",
+                "the CA (%s) cannot issue CA certificates (isCA: true): basicConstraints "
+                "pathlen of it or of a CA above it allows no CA below it",
                 ca->subject);
         return -1;
     }
     if (p->is_ca && csr->bc_has_path_len && ca->pathlen >= 0 && csr->bc_path_len >= ca->pathlen) {
         err_set(err, ERR_PERMANENT,
-                "the CSR asks for a CA with pathLen %ld, but the CA (%s) has pathlen:%ld, so a CA "
-                "it signs can have at most pathLen %ld; request a smaller pathLen",
+                "the CSR asks for a CA with pathLen %ld, but the CA (%s) allows %ld CA(s) below "
+                "it (the basicConstraints pathlen of it or of a CA above it), so a CA it signs "
+                "can have at most pathLen %ld; request a smaller pathLen",
                 csr->bc_path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
         return -1;
     }

@@ -803,6 +803,27 @@ static int csr_check_subtree(const GENERAL_SUBTREE *st, struct err *err)
                     n);
             return -1;
         }
+        /* A CIDR range: the mask's ones first, and no address bit outside it (Go's x509 and
+         * others refuse to parse a CA certificate that breaks either). */
+        const unsigned char *ip = ASN1_STRING_get0_data(g->d.iPAddress);
+        const unsigned char *mask = ip + n / 2;
+        bool zeros = false, ok = true;
+        for (int i = 0; i < n / 2 && ok; i++) {
+            for (int bit = 7; bit >= 0; bit--) {
+                bool one = (mask[i] >> bit) & 1;
+                if (one && zeros)
+                    ok = false;
+                zeros = zeros || !one;
+            }
+            if ((ip[i] & (unsigned char)~mask[i]) != 0)
+                ok = false;
+        }
+        if (!ok) {
+            err_set(err, ERR_INVALID,
+                    "CSR: a nameConstraints IP address range is not a CIDR range (its mask is "
+                    "not ones then zeros, or the address has bits outside the mask)");
+            return -1;
+        }
         return 0;
     }
     default:
@@ -844,6 +865,20 @@ static int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING *val
     for (int t = 0; t < 2 && rc == 0; t++)
         for (int i = 0; i < sk_GENERAL_SUBTREE_num(trees[t]) && rc == 0; i++)
             rc = csr_check_subtree(sk_GENERAL_SUBTREE_value(trees[t], i), err);
+    if (rc == 0) {
+        /* The bytes are copied into the certificate as they are: they must be DER, which the
+         * request's own DER check does not look inside. */
+        unsigned char *der = NULL;
+        int n = ASN1_item_i2d((ASN1_VALUE *)nc, &der, ASN1_ITEM_rptr(NAME_CONSTRAINTS));
+        if (n != ASN1_STRING_length(value) ||
+            memcmp(der, ASN1_STRING_get0_data(value), (size_t)n) != 0) {
+            err_set(err, ERR_INVALID,
+                    "CSR: the nameConstraints extension is not DER-encoded (BER or a "
+                    "non-minimal length); encode it as DER");
+            rc = -1;
+        }
+        OPENSSL_free(der);
+    }
     NAME_CONSTRAINTS_free(nc);
     if (rc == 0)
         c->has_name_constraints = true;

@@ -336,7 +336,8 @@ result "with a 1 s re-read period the new token is used without any 401"
 
 san=""
 for f in "${OUTPUTS[@]}"; do
-  [ -f "$f" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" && san="$san $f"
+  [ -f "$f" ] || { san="$san $f(missing)"; continue; }
+  grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" && san="$san $f"
 done
 [ -z "$san" ]
 result "no sanitizer report in the driver's output"
@@ -345,8 +346,10 @@ result "no sanitizer report in the driver's output"
 
 # --- no token anywhere -----------------------------------------------------------------------------
 leak=""
+[ -s "$WORK/fake.log" ] || leak="$leak $WORK/fake.log(missing or empty)"
 for f in "${OUTPUTS[@]}" "$WORK/fake.log"; do
-  [ -f "$f" ] || continue
+  # A missing file cannot show that no token is in it.
+  [ -f "$f" ] || { leak="$leak $f(missing)"; continue; }
   for t in "$TOK" "$TOK2" "$TOK3"; do grep -qF -- "$t" "$f" && leak="$leak $f"; done
 done
 [ -z "$leak" ]

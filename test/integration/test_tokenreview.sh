@@ -252,6 +252,7 @@ result "the API server stopped (connection refused) -> TRANSIENT"
 # --- hygiene -----------------------------------------------------------------------------------------
 san=""
 for f in "${OUTPUTS[@]}"; do
+  [ -f "$f" ] || { san="$san $f(missing)"; continue; }
   grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" && san="$san $f"
 done
 [ -z "$san" ]
@@ -259,7 +260,12 @@ result "no sanitizer report in the driver's output"
 # shellcheck disable=SC2086 # $san is a list of file names made above
 [ -n "$san" ] && cat $san
 leak=""
+for f in "$WORK/fake.log" "$WORK/stats.json"; do
+  [ -s "$f" ] || leak="$leak $f(missing or empty)"
+done
 for f in "${OUTPUTS[@]}" "$WORK/fake.log" "$WORK/stats.json"; do
+  # A missing file cannot show that no token is in it (grep's error would read as "not found").
+  [ -f "$f" ] || { leak="$leak $f(missing)"; continue; }
   for t in "$CLIENT" "$CLIENT_JWT" "$CLIENT_VAULT" "$CLIENT_UNAWARE" "$CLIENT_LATE" "$UNKNOWN" "$TOK_EMBER" "$TOK_NORBAC"; do
     grep -qF -- "$t" "$f" && leak="$leak $f"
   done

@@ -801,7 +801,7 @@ static void test_path_len_copied_and_bounded(void **state)
         mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:1"));
     assert_int_equal(ca_sign(ca, csr, &p, &out, &err), -1);
     assert_int_equal(err.kind, ERR_PERMANENT);
-    if (strstr(err.msg, "pathLen 1") == NULL || strstr(err.msg, "pathlen:1") == NULL)
+    if (strstr(err.msg, "pathLen 1") == NULL || strstr(err.msg, "allows 1 CA(s) below") == NULL)
         fail_msg("unexpected message: %s", err.msg);
     csr_free(csr);
     ca_free(ca);
@@ -1141,6 +1141,43 @@ static void test_sign_refuses_when_expired(void **state)
     freecsr(csr);
 }
 
+/* A pathlen set higher up the chain binds the signing CA too (RFC 5280 6.1.4): under a root with
+ * pathlen:1, an intermediate without one may not issue a CA (it would be the second CA below
+ * the root, and path validation refuses the leaves of such a sub-CA). */
+static void test_pathlen_of_a_ca_above_binds(void **state)
+{
+    (void)state;
+    EVP_PKEY *kr = key_ec("P-256"), *ki = key_ec("P-256");
+    struct spec rs = {"Root pathlen 1",       kr,   NULL,      NULL, "critical,CA:TRUE,pathlen:1",
+                      "critical,keyCertSign", -DAY, 3650 * DAY};
+    X509 *root = mkcert(&rs);
+    X509 *inter = mksub("Inter", ki, root, kr, 30 * DAY);
+    char *crt = pem_cert(inter), *key = pem_key(ki), *ca_crt = pem_cert(root);
+    struct err err = {0};
+    struct ca *ca = ca_load(crt, strlen(crt), key, strlen(key), ca_crt, strlen(ca_crt), NOW, &err);
+    assert_non_null(ca);
+    struct csr *csr = mkcsr(F.kleaf, "team-ca", NULL);
+    struct sign_params p = params(DAY, true, 0);
+    struct sign_result out = {0};
+    assert_int_equal(ca_sign(ca, csr, &p, &out, &err), -1);
+    assert_int_equal(err.kind, ERR_PERMANENT);
+    if (strstr(err.msg, "allows no CA below it") == NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    p.is_ca = false; /* leaves are fine */
+    X509 *leaf = sign_ok(ca, csr, &p, &out);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(csr);
+    ca_free(ca);
+    free(crt);
+    free(key);
+    free(ca_crt);
+    X509_free(inter);
+    X509_free(root);
+    EVP_PKEY_free(ki);
+    EVP_PKEY_free(kr);
+}
+
 static void test_pathlen_zero_refuses_ca_leaf(void **state)
 {
     (void)state;
@@ -1158,7 +1195,7 @@ static void test_pathlen_zero_refuses_ca_leaf(void **state)
     struct sign_result out = {0};
     assert_int_equal(ca_sign(ca, csr, &p, &out, &err), -1);
     assert_int_equal(err.kind, ERR_PERMANENT);
-    assert_non_null(strstr(err.msg, "pathlen:0"));
+    assert_non_null(strstr(err.msg, "allows no CA below it"));
     p.is_ca = false;
     X509 *leaf = sign_ok(ca, csr, &p, &out);
     X509_free(leaf);
@@ -1281,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_three_level_hierarchy),
         cmocka_unit_test(test_sign_refuses_when_expired),
         cmocka_unit_test(test_pathlen_zero_refuses_ca_leaf),
+        cmocka_unit_test(test_pathlen_of_a_ca_above_binds),
         cmocka_unit_test(test_signer_row),
         cmocka_unit_test(test_concurrent_signing),
     };

@@ -890,6 +890,10 @@ static void test_name_constraints(void **state)
         {"critical,permitted;DNS:.example.com", NULL},
         {"permitted;dirName:dir_sect", "directoryName"},
         {"permitted;RID:1.2.3", "registeredID"},
+        {"permitted;IP:10.0.0.0/255.0.255.0", "not a CIDR range"},
+        {"permitted;IP:10.0.0.1/255.0.0.0", "not a CIDR range"},
+        {"permitted;IP:fd00::/ffff:ffff::", NULL},
+        {"permitted;IP:fd00::1/ffff:ffff::", "not a CIDR range"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct builder b;
@@ -938,6 +942,21 @@ static void test_name_constraints(void **state)
     NAME_CONSTRAINTS_free(nc);
     unsigned char *der = b_der(&b, k_p256, &len);
     expect_reject_der(der, len, ERR_INVALID, "nameConstraints is empty");
+    free(der);
+
+    /* Copied byte for byte, so it must be DER: the same constraint with a non-minimal length
+     * (permitted DNS "a.example", the outer SEQUENCE's length 15 written as 0x81 0x0f). */
+    static const unsigned char ber[] = {0x30, 0x81, 0x0f, 0xa0, 0x0d, 0x30, 0x0b, 0x82, 0x09,
+                                        'a',  '.',  'e',  'x',  'a',  'm',  'p',  'l',  'e'};
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    assert_int_equal(ASN1_OCTET_STRING_set(os, ber, sizeof(ber)), 1);
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "team-ca");
+    b_ext_conf(&b, NID_basic_constraints, "critical,CA:TRUE");
+    b_ext(&b, X509_EXTENSION_create_by_NID(NULL, NID_name_constraints, 0, os));
+    ASN1_OCTET_STRING_free(os);
+    der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "not DER-encoded");
     free(der);
 }
 
