@@ -97,14 +97,21 @@ for c in test/e2e/cases/[0-9]*.sh; do
   if [ -n "${E2E_CASES:-}" ] && ! printf '%s\n' "$name" | grep -qE -- "$E2E_CASES"; then continue; fi
   log="$E2E_DIR/case-$name.log"
   t0=$(date +%s)
-  timeout -k 10 900 bash "$c" >"$log" 2>&1
-  rc=$?
+  echo "# $name: started"
+  # Results are counted and printed as the case prints them, so a hang shows where it is. The
+  # case writes to $log and tail follows the file until the case ends: a process the case left
+  # behind may keep the file open, but never holds up the reading of a pipe.
+  : >"$log"
+  timeout -k 10 900 bash "$c" >"$log" 2>&1 &
+  cpid=$!
   while IFS= read -r line; do
     case "$line" in
       "ok - "*) result ok "$name: ${line#ok - }" ;;
       "not ok - "*) result not_ok "$name: ${line#not ok - }" ;;
     esac
-  done < <(grep -E '^(ok|not ok) - ' "$log")
+  done < <(tail -n +1 -s 0.2 -f --pid="$cpid" "$log")
+  wait "$cpid"
+  rc=$?
   grep -qE '^(ok|not ok) - ' "$log" || result not_ok "$name printed no result"
   # A case's exit status counts when it printed no failure (its last check may have failed) or
   # when it was stopped (timeout: 124, killed: 137).
