@@ -706,10 +706,17 @@ int ca_sign(const struct ca *ca, const struct csr *csr, const struct sign_params
     if (ca_check(ca, p->now, err) != 0)
         return -1;
     if (p->is_ca && ca->pathlen == 0) {
-        err_set(err, ERR_PERMANENT,
-                "the CA (%s) cannot issue CA certificates (isCA: true): basicConstraints "
-                "pathlen of it or of a CA above it allows no CA below it",
-                ca->subject);
+        long own = X509_get_pathlen(ca->cert);
+        if (own == 0)
+            err_set(err, ERR_PERMANENT,
+                    "the CA (%s) cannot issue CA certificates (isCA: true): it has "
+                    "basicConstraints pathlen:0",
+                    ca->subject);
+        else
+            err_set(err, ERR_PERMANENT,
+                    "the CA (%s) cannot issue CA certificates (isCA: true): the basicConstraints "
+                    "pathlen of a CA above it allows no CA below it",
+                    ca->subject);
         return -1;
     }
     if (p->is_ca && csr->bc_has_path_len && ca->pathlen >= 0 && csr->bc_path_len >= ca->pathlen) {

@@ -397,7 +397,7 @@ gate pathlen0 $TD spire-leaf-only
 msg=$(crw cond "$cr" Ready message)
 echo "# make-ca.sh's intermediate (pathlen:0): $msg"
 check "make-ca.sh's own intermediate (pathlen:0): SPIRE's request ($cr, serialNumber $gate_serial) is Approved but Failed with Ember's pathlen message" bash -c \
-  '[ "$1" = ember.issuer.dev ] && [ "$2" = Failed ] && [[ "$3" == *pathlen:0* ]] && [[ "$4" =~ ^[0-9]+$ ]]' \
+  '[ "$1" = ember.issuer.dev ] && [ "$2" = Failed ] && [[ "$3" == *"cannot issue CA certificates"*pathlen:0* ]] && [[ "$4" =~ ^[0-9]+$ ]]' \
   _ "$(crw cond "$cr" Approved reason)" "$(crw cond "$cr" Ready reason)" "$msg" "$gate_serial"
 check "... spire-server does not start (request has failed)" bash -c \
   '[ "$1" = no ] && grep -q "request has failed" "$2"' _ $gate_healthy "$SPIRE_LOG"
