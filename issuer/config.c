@@ -1,9 +1,9 @@
 /* config.c -- one table drives every flag: parsing, environment, defaults, bounds and --help. */
 #include "config.h"
 
-#include "duration.h"
-#include "k8sname.h"
-#include "mem.h"
+#include "base/duration.h"
+#include "base/k8sname.h"
+#include "base/mem.h"
 
 #include <ctype.h>
 #include <errno.h>

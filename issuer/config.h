@@ -2,8 +2,9 @@
 #ifndef EMBER_CONFIG_H
 #define EMBER_CONFIG_H
 
-#include "err.h"
-#include "strv.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/strv.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,9 +17,6 @@
 #define CONFIG_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 /* Longest value accepted for any flag or environment variable, in bytes. */
 #define CONFIG_VALUE_MAX 4096
-
-enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct config {
     char *api_bind_address;          /* --api-bind-address, default "127.0.0.1:8080"; "0" = off */

@@ -12,22 +12,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "audit.h"
-#include "ca.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
 #include "config.h"
-#include "controller.h"
-#include "devca.h"
-#include "http.h"
-#include "issuer.h"
-#include "kube.h"
-#include "lease.h"
-#include "log.h"
-#include "mem.h"
-#include "metrics.h"
-#include "pipeline.h"
-#include "store.h"
-#include "tokenreview.h"
+#include "controller/controller.h"
+#include "decide/audit.h"
+#include "decide/pipeline.h"
+#include "front/api.h"
+#include "front/http.h"
+#include "issuers/issuer.h"
+#include "kube/kube.h"
+#include "kube/lease.h"
+#include "kube/tokenreview.h"
+#include "signers/devca.h"
+#include "signers/localca.h"
+#include "standalone/store.h"
 
 extern char **environ;
 
@@ -273,7 +273,7 @@ static void main_issuer_metrics(struct metrics *m, const struct store *st)
         metrics_gauge_set(m, "ember_issuer_ready", labels, ready ? 1 : 0);
         if (ready && is->signer_kind == ISSUER_SIGNER_CA)
             metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels,
-                              (double)ca_not_after(is->signer.ctx));
+                              (double)localca_not_after(is->signer.ctx));
     }
 }
 

@@ -24,7 +24,7 @@ fail() {
     failed=1
 }
 
-ISSUER_C=(issuer/*.c issuer/*.h)
+ISSUER_C=(issuer/*.c issuer/*.h issuer/*/*.c issuer/*/*.h)
 FORMAT_FILES=("${ISSUER_C[@]}" test/unit/*.c test/unit/*.h test/fuzz/*.c test/fuzz/*.h
               test/bench/*.c test/bench/*.h)
 TEST_C=()
@@ -106,6 +106,42 @@ if [ -z "$nohdr" ]; then
     ok "header comments: all ${#ISSUER_C[@]} issuer/ files open with /* name -- purpose */"
 else
     fail "header comments: $(printf '%s' "$nohdr" | grep -c .) issuer/ files lack /* name -- purpose */" "$nohdr"
+fi
+
+# 4b. The layers of issuer/ (README "Code layout"): a file includes headers of its own folder
+#     and of folders below it, never above or beside. Lowest first; folders on one line are
+#     beside each other. issuer/*.c (main, config) sits on top and may include any folder.
+LAYERS=("base" "x509" "signers" "issuers" "decide" "kube standalone" "controller" "front")
+rank_of() {
+    local i d
+    for i in "${!LAYERS[@]}"; do
+        for d in ${LAYERS[$i]}; do [ "$d" = "$1" ] && { echo "$i"; return; }; done
+    done
+    echo -1
+}
+uplinks=""
+nfolders=0
+for f in issuer/*/*.c issuer/*/*.h; do
+    own=$(basename "$(dirname "$f")")
+    r=$(rank_of "$own")
+    if [ "$r" -lt 0 ]; then
+        uplinks+="$f: folder issuer/$own/ is not in test/lint.sh's LAYERS"$'\n'
+        continue
+    fi
+    while IFS=: read -r ln inc; do
+        d=${inc%%/*}
+        [ "$d" = "$own" ] && continue
+        ri=$(rank_of "$d")
+        if [ "$ri" -lt 0 ] || [ "$ri" -ge "$r" ]; then
+            uplinks+="$f:$ln: includes \"$inc\" (issuer/$d/), not below issuer/$own/"$'\n'
+        fi
+    done < <(grep -n '^#include "' "$f" | sed -E 's/^([0-9]+):#include "([^"]*)".*/\1:\2/')
+done
+nfolders=$(find issuer -mindepth 1 -maxdepth 1 -type d | wc -l)
+if [ -z "$uplinks" ]; then
+    ok "layers: includes in the $nfolders folders of issuer/ point only downwards"
+else
+    fail "layers: $(printf '%s' "$uplinks" | grep -c .) includes point up or sideways" "$uplinks"
 fi
 
 # 5. shellcheck over every shell script: *.sh and files whose shebang names sh or bash (.ci/run),

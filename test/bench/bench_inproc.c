@@ -12,15 +12,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
-#include "b64.h"
-#include "cr.h"
-#include "csr.h"
-#include "issuer.h"
-#include "mem.h"
-#include "pipeline.h"
-#include "policy.h"
-#include "store.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "decide/cr.h"
+#include "decide/pipeline.h"
+#include "decide/policy.h"
+#include "front/api.h"
+#include "issuers/issuer.h"
+#include "standalone/store.h"
+#include "x509/csr.h"
 
 #define BENCH_MSG_BYTES 300
 #define BENCH_NCSR 16 /* distinct CSRs cycled through, so nothing is cached by accident */
@@ -437,7 +437,7 @@ static void pipeline_bench(const char *examples, enum bench_key ca_key, enum ben
     for (int i = 0; i < 4; i++)
         sum += 1e6 / parts[i];
     printf("      per request: cr_from_json %.1f us, b64+csr_parse(+POP verify) %.1f us "
-           "[raw verify %.1f], policy_evaluate %.1f us, ca_sign+b64 %.1f us [raw sign %.1f]; "
+           "[raw verify %.1f], policy_evaluate %.1f us, localca_sign+b64 %.1f us [raw sign %.1f]; "
            "sum %.1f us, rest of pipeline_run %.1f us\n",
            1e6 / parts[0], 1e6 / parts[1], 1e6 / verify, 1e6 / parts[2], 1e6 / parts[3], 1e6 / sign,
            sum, 1e6 / rate - sum);
@@ -487,7 +487,7 @@ int main(int argc, char **argv)
         crypto_run((enum bench_key)k);
     if (strcmp(what, "crypto") != 0) {
         printf("\n2. in-process pipeline, one thread, %g s each: cr_from_json + pipeline_run "
-               "(approve, b64, csr_parse, policy, ca_sign, PEM, b64)\n"
+               "(approve, b64, csr_parse, policy, localca_sign, PEM, b64)\n"
                "   bound = 1/(1/sign[CA key] + 1/verify[CSR key]) from 1.\n",
                pipeline_seconds);
         pipeline_bench(argv[1], BENCH_EC256, BENCH_EC256);

@@ -76,7 +76,7 @@ KINDS = {
 
 LEASE = "ember-issuer-leader"  # fixed in issuer/main.c
 # (apiGroup, resource, verb, resourceName or "") the controller needs cluster-wide: what
-# issuer/controller.c calls (list+watch through the reflectors, PATCH of /status, GET of
+# issuer/controller/controller.c calls (list+watch through the reflectors, PATCH of /status, GET of
 # Secrets, POST+PATCH of core Events) -- contract.md §3.6 minus what Ember never calls.
 EXPECTED_CLUSTER = {
     ("cert-manager.io", "certificaterequests", "list", ""),
@@ -97,7 +97,7 @@ EXPECTED_APPROVE = {
 # The signing API's token authentication (a TokenReview per new token): only with api.enabled
 # and api.tokenAuth.enabled.
 EXPECTED_TOKENREVIEW = {("authentication.k8s.io", "tokenreviews", "create", "")}
-# In the release namespace only (issuer/lease.c: POST the collection, GET and PUT the item).
+# In the release namespace only (issuer/kube/lease.c: POST the collection, GET and PUT the item).
 EXPECTED_NAMESPACED = {
     ("coordination.k8s.io", "leases", "create", ""),
     ("coordination.k8s.io", "leases", "get", LEASE),

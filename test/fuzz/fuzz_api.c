@@ -3,11 +3,11 @@
  * The first byte picks the Content-Type: 'j' JSON, 'y' YAML, 't' text/plain, otherwise its low
  * bit (JSON or YAML). Invariants: a known status code, a body that is valid JSON, Retry-After
  * exactly on 503, a certificate only on success. */
-#include "api.h"
-#include "b64.h"
-#include "issuer.h"
-#include "mem.h"
-#include "store.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "front/api.h"
+#include "issuers/issuer.h"
+#include "standalone/store.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

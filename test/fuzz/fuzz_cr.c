@@ -1,8 +1,8 @@
 /* fuzz_cr.c -- arbitrary JSON into cr_from_json; when it is read, the status survives a round
  * trip through cr_status_to_json and cr_from_json unchanged, and the condition helpers keep the
  * object consistent. */
-#include "cr.h"
-#include "mem.h"
+#include "base/mem.h"
+#include "decide/cr.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* fuzz_csr.c -- csr_parse on arbitrary bytes: a clear error or a csr within its limits. */
-#include "csr.h"
+#include "x509/csr.h"
 
 #include <stdint.h>
 #include <stdlib.h>

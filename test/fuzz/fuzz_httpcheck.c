@@ -3,7 +3,7 @@
  * length could be read two ways. Input layout: byte 0 picks the version (bit 0: HTTP/1.0), the
  * rest is header lines separated by '\n', each split at its first ':' (a line without one is a
  * name with an empty value). */
-#include "httpcheck.h"
+#include "front/httpcheck.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* fuzz_manifest.c -- arbitrary bytes through manifest_parse: either an error with a message
  * or an array of objects, and every object printed as JSON parses back to the same text. */
-#include "manifest.h"
+#include "base/manifest.h"
 
 #include <stdbool.h>
 #include <stdint.h>

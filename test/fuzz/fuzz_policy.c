@@ -1,8 +1,8 @@
 /* fuzz_policy.c -- arbitrary JSON into policy_from_json, then evaluation of a fixed request. */
-#include "csr.h"
-#include "duration.h"
-#include "policy.h"
-#include "strv.h"
+#include "base/duration.h"
+#include "base/strv.h"
+#include "decide/policy.h"
+#include "x509/csr.h"
 
 #include <stdint.h>
 #include <stdio.h>

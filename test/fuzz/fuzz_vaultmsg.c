@@ -1,8 +1,8 @@
 /* fuzz_vaultmsg.c -- every Vault answer parser (and the login body) on arbitrary bytes: a clear
  * error, or output within the documented limits. */
-#include "duration.h"
-#include "mem.h"
-#include "vaultmsg.h"
+#include "base/duration.h"
+#include "base/mem.h"
+#include "signers/vaultmsg.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

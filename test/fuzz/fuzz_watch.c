@@ -2,8 +2,8 @@
  * well-formed events, bounded memory, and the same events as feeding everything at once.
  * Input layout: 2 bytes pick max_event_bytes, 8 bytes pick the chunk sizes, the rest is the
  * stream. */
-#include "mem.h"
-#include "watch.h"
+#include "base/mem.h"
+#include "kube/watch.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

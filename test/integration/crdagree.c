@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "issuer.h"
-#include "mem.h"
-#include "policy.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "decide/policy.h"
+#include "issuers/issuer.h"
 
 #define CRDAGREE_MAX_INPUT (16 * 1024 * 1024) /* bytes read from stdin */
 

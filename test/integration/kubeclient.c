@@ -1,4 +1,4 @@
-/* kubeclient.c -- drives issuer/kube.c and issuer/reflector.c for test_kube_client.sh.
+/* kubeclient.c -- drives issuer/kube/kube.c and issuer/kube/reflector.c for test_kube_client.sh.
  *
  * kubeclient [--kubeconfig F [--context C] | --in-cluster SA_DIR] [--token-reread S]
  *            [--page-limit N] [--watch-min S] [--watch-max S] [--backoff-base MS]
@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kube.h"
-#include "mem.h"
-#include "reflector.h"
+#include "base/mem.h"
+#include "kube/kube.h"
+#include "kube/reflector.h"
 
 static long mono_ms(void)
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_kube_client.sh -- issuer/kube.c and issuer/reflector.c against the strict fake API server
+# test_kube_client.sh -- issuer/kube/kube.c and issuer/kube/reflector.c against the strict fake API server
 # (test/integration/fake_apiserver.py), through the small driver test/integration/kubeclient.c:
 # kubeconfig and in-cluster configuration, pagination, watch events and bookmarks, resume after
 # a dropped watch, relist after 410, Retry-After on 429, token rotation, no token in any output.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_tokenreview.sh -- issuer/tokenreview.c (Kubernetes bearer tokens checked with a
+# test_tokenreview.sh -- issuer/kube/tokenreview.c (Kubernetes bearer tokens checked with a
 # TokenReview, api-auth.md §2) against the strict fake API server, through the small driver
 # test/integration/trclient.c; and the fake's own TokenReview endpoint with curl (wire format,
 # RBAC, audiences). A valid token names its service account; the cache spares the second review;

@@ -1,4 +1,4 @@
-/* trclient.c -- drives issuer/tokenreview.c against the fake API server for test_tokenreview.sh.
+/* trclient.c -- drives issuer/kube/tokenreview.c against the fake API server for test_tokenreview.sh.
  *
  * trclient --kubeconfig F [--audience A] [--ttl S] [--timeout-ms MS] check ARG...
  *   Each ARG is a file holding a client token (checked with tokenreview_check; the token is
@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "kube.h"
-#include "mem.h"
-#include "metrics.h"
-#include "tokenreview.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "kube/kube.h"
+#include "kube/tokenreview.h"
 
 static int usage(void)
 {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "manifest.h"
-#include "mem.h"
+#include "base/err.h"
+#include "base/manifest.h"
+#include "base/mem.h"
 
 /* Reads at most MANIFEST_MAX_BYTES + 1 bytes of path into a new buffer; NULL on error. */
 static char *yaml2json_read_file(const char *path, size_t *len)

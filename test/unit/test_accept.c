@@ -9,7 +9,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "accept.h"
+#include "front/accept.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

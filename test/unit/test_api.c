@@ -9,11 +9,11 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "api.h"
-#include "b64.h"
-#include "issuer.h"
-#include "mem.h"
-#include "store.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "front/api.h"
+#include "issuers/issuer.h"
+#include "standalone/store.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

@@ -11,13 +11,13 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "audit.h"
-#include "b64.h"
-#include "ca.h"
-#include "caller.h"
-#include "log.h"
-#include "mem.h"
-#include "timefmt.h"
+#include "base/b64.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timefmt.h"
+#include "decide/audit.h"
+#include "decide/caller.h"
+#include "signers/localca.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -38,7 +38,7 @@ static time_t NOW;
 
 /* ---- fixtures: a CA, CSRs, an issued chain ---- */
 
-static struct ca *ca;
+static struct localca *ca;
 static EVP_PKEY *leaf_key;
 static char *csr_b64;      /* P-256 CSR with DNS, IP, URI and email SANs (leaf_key) */
 static char *chain_b64;    /* the chain issued for it (leaf first), base64 as status.certificate */
@@ -112,10 +112,10 @@ static int group_setup(void **state)
                                "critical,CA:TRUE,pathlen:0", 2);
     char *root_pem = cert_pem(root), *int_pem = cert_pem(inter), *int_key_pem = key_pem(int_key);
     struct err e = {0};
-    ca = ca_load(int_pem, strlen(int_pem), int_key_pem, strlen(int_key_pem), root_pem,
-                 strlen(root_pem), NOW, &e);
+    ca = localca_load(int_pem, strlen(int_pem), int_key_pem, strlen(int_key_pem), root_pem,
+                      strlen(root_pem), NOW, &e);
     if (ca == NULL)
-        fail_msg("ca_load: %s", e.msg);
+        fail_msg("localca_load: %s", e.msg);
 
     leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     csr_b64 = make_csr_b64(leaf_key, "app.example.com",
@@ -130,8 +130,8 @@ static int group_setup(void **state)
         fail_msg("csr_parse: %s", e.msg);
     struct sign_params p = {.duration_s = 3600, .now = NOW};
     struct sign_result out = {0};
-    if (ca_sign(ca, csr, &p, &out, &e) != 0)
-        fail_msg("ca_sign: %s", e.msg);
+    if (localca_sign(ca, csr, &p, &out, &e) != 0)
+        fail_msg("localca_sign: %s", e.msg);
     csr_free(csr);
     chain_b64 = b64_encode(out.chain_pem, strlen(out.chain_pem));
     BIO *b = BIO_new_mem_buf(out.chain_pem, -1);
@@ -169,7 +169,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    ca_free(ca);
+    localca_free(ca);
     EVP_PKEY_free(leaf_key);
     free(csr_b64);
     free(chain_b64);
@@ -669,8 +669,8 @@ static void make_big_chain(void)
     assert_non_null(csr);
     struct sign_params p = {.duration_s = 3600, .now = NOW};
     struct sign_result out = {0};
-    if (ca_sign(ca, csr, &p, &out, &e) != 0)
-        fail_msg("ca_sign: %s", e.msg);
+    if (localca_sign(ca, csr, &p, &out, &e) != 0)
+        fail_msg("localca_sign: %s", e.msg);
     csr_free(csr);
     big_chain_b64 = b64_encode(out.chain_pem, strlen(out.chain_pem));
     BIO *b = BIO_new_mem_buf(out.chain_pem, -1);

@@ -8,14 +8,14 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "b64.h"
-#include "buf.h"
-#include "err.h"
-#include "mem.h"
-#include "strv.h"
-#include "timefmt.h"
-#include "usage.h"
-#include "utf8.h"
+#include "base/b64.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/strv.h"
+#include "base/timefmt.h"
+#include "base/utf8.h"
+#include "x509/usage.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

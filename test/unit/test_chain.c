@@ -8,10 +8,10 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "buf.h"
-#include "chain.h"
-#include "mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
 #include "testpki.h"
+#include "x509/chain.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

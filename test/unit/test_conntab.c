@@ -9,7 +9,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "conntab.h"
+#include "front/conntab.h"
 
 #include <string.h>
 

@@ -8,9 +8,9 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "cr.h"
-#include "mem.h"
-#include "timefmt.h"
+#include "base/mem.h"
+#include "base/timefmt.h"
+#include "decide/cr.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "csr.h"
+#include "x509/csr.h"
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>

@@ -1,4 +1,4 @@
-/* test_devca.c -- the development CA manifest: its shape, and that ca_load takes it. */
+/* test_devca.c -- the development CA manifest: its shape, and that localca_load takes it. */
 /* cmocka.h needs these headers first. */
 // clang-format off
 #include <setjmp.h>
@@ -8,10 +8,10 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "b64.h"
-#include "ca.h"
-#include "devca.h"
-#include "mem.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "signers/devca.h"
+#include "signers/localca.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -132,7 +132,7 @@ static void test_certificates(void **state)
     free(yaml);
 }
 
-/* ca_load takes the Secret as is, and what it signs verifies against ca.crt. */
+/* localca_load takes the Secret as is, and what it signs verifies against ca.crt. */
 static void test_ca_load_accepts_it(void **state)
 {
     (void)state;
@@ -144,10 +144,10 @@ static void test_ca_load_accepts_it(void **state)
     char *crt = data_value(yaml, "tls.crt", &crt_len);
     char *key = data_value(yaml, "tls.key", &key_len);
     char *cap = data_value(yaml, "ca.crt", &ca_len);
-    struct ca *ca = ca_load(crt, crt_len, key, key_len, cap, ca_len, now, &err);
+    struct localca *ca = localca_load(crt, crt_len, key, key_len, cap, ca_len, now, &err);
     if (ca == NULL)
-        fail_msg("ca_load: %s", err.msg);
-    assert_string_equal(ca_subject(ca), "CN=" DEVCA_SUB_CN);
+        fail_msg("localca_load: %s", err.msg);
+    assert_string_equal(localca_subject(ca), "CN=" DEVCA_SUB_CN);
 
     EVP_PKEY *lk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509_REQ *req = X509_REQ_new();
@@ -158,8 +158,8 @@ static void test_ca_load_accepts_it(void **state)
     struct csr csr = {.req = req, .key_type = CSR_KEY_EC, .key_alg = "EC_P256"};
     struct sign_params p = {.duration_s = 30 * DAY, .usages = 0, .now = now};
     struct sign_result out = {0};
-    if (ca_sign(ca, &csr, &p, &out, &err) != 0)
-        fail_msg("ca_sign: %s", err.msg);
+    if (localca_sign(ca, &csr, &p, &out, &err) != 0)
+        fail_msg("localca_sign: %s", err.msg);
     assert_string_equal(out.ca_pem, cap);
 
     X509 *leaf = first_cert(out.chain_pem), *root = first_cert(cap), *sub = first_cert(crt);
@@ -181,7 +181,7 @@ static void test_ca_load_accepts_it(void **state)
     sign_result_free(&out);
     X509_REQ_free(req);
     EVP_PKEY_free(lk);
-    ca_free(ca);
+    localca_free(ca);
     free(crt);
     xfree_secret(key, key_len);
     free(cap);

@@ -1,6 +1,6 @@
 /* test_duration.c -- Go and ISO-8601 duration parsing and Go formatting. */
-#include "duration.h"
-#include "err.h"
+#include "base/duration.h"
+#include "base/err.h"
 
 /* cmocka.h needs these first. */
 /* clang-format off */

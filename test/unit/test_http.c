@@ -8,7 +8,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "http.h"
+#include "front/http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

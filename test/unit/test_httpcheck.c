@@ -1,5 +1,5 @@
 /* test_httpcheck.c -- request body framing checks (RFC 9112 sections 3.2, 5.1, 6.1-6.3). */
-#include "httpcheck.h"
+#include "front/httpcheck.h"
 
 /* cmocka.h needs these first. */
 /* clang-format off */

@@ -8,9 +8,9 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "issuer.h"
-#include "mem.h"
-#include "store.h"
+#include "base/mem.h"
+#include "issuers/issuer.h"
+#include "standalone/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

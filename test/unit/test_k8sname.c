@@ -1,5 +1,5 @@
 /* test_k8sname.c -- DNS-1123 labels (namespaces) and subdomains (object names). */
-#include "k8sname.h"
+#include "base/k8sname.h"
 
 /* cmocka.h needs these first. */
 /* clang-format off */

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "b64.h"
-#include "kube.h"
-#include "mem.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "kube/kube.h"
 
 static const char CA_PEM[] =
     "-----BEGIN CERTIFICATE-----\nQ0EgYnl0ZXM=\n-----END CERTIFICATE-----\n";

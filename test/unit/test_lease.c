@@ -1,7 +1,7 @@
 /* test_lease.c -- leader election's pure parts: MicroTime, the Lease record <-> JSON, the
  * acquire/renew decision, jitter and the configuration invariants. */
-#include "err.h"
-#include "lease.h"
+#include "base/err.h"
+#include "kube/lease.h"
 
 /* cmocka.h needs these first. */
 /* clang-format off */

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "log.h"
+#include "base/log.h"
 
 #include <cJSON.h>
 #include <fcntl.h>

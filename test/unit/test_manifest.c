@@ -12,9 +12,9 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "buf.h"
-#include "manifest.h"
-#include "mem.h"
+#include "base/buf.h"
+#include "base/manifest.h"
+#include "base/mem.h"
 
 static cJSON *parse_ok(const char *text)
 {

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "metrics.h"
+#include "base/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>

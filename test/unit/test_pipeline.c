@@ -10,14 +10,14 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "b64.h"
-#include "ca.h"
-#include "cr.h"
-#include "issuer.h"
-#include "mem.h"
-#include "pipeline.h"
-#include "policy.h"
-#include "timefmt.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "base/timefmt.h"
+#include "decide/cr.h"
+#include "decide/pipeline.h"
+#include "decide/policy.h"
+#include "issuers/issuer.h"
+#include "signers/localca.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -181,11 +181,11 @@ static struct issuer *add_issuer(const char *json)
 static void set_ca_signer(struct issuer *is)
 {
     struct err e = {0};
-    struct ca *ca = ca_load(int_pem, strlen(int_pem), int_key_pem, strlen(int_key_pem), root_pem,
-                            strlen(root_pem), NOW, &e);
+    struct localca *ca = localca_load(int_pem, strlen(int_pem), int_key_pem, strlen(int_key_pem),
+                                      root_pem, strlen(root_pem), NOW, &e);
     if (ca == NULL)
-        fail_msg("ca_load: %s", e.msg);
-    issuer_set_signer(is, ca_signer(ca));
+        fail_msg("localca_load: %s", e.msg);
+    issuer_set_signer(is, localca_signer(ca));
 }
 
 static void add_policy(const char *name, const char *json)

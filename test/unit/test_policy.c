@@ -1,10 +1,10 @@
 /* test_policy.c -- IssuancePolicy loading, validation and evaluation. */
-#include "caller.h"
-#include "csr.h"
-#include "err.h"
-#include "policy.h"
-#include "strv.h"
-#include "usage.h"
+#include "base/err.h"
+#include "base/strv.h"
+#include "decide/caller.h"
+#include "decide/policy.h"
+#include "x509/csr.h"
+#include "x509/usage.h"
 
 /* cmocka.h needs these first. */
 /* clang-format off */

@@ -9,8 +9,8 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "err.h"
-#include "queue.h"
+#include "base/err.h"
+#include "kube/queue.h"
 
 #include <pthread.h>
 #include <sched.h>

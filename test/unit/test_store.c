@@ -9,11 +9,11 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "b64.h"
-#include "issuer.h"
-#include "mem.h"
-#include "store.h"
-#include "strv.h"
+#include "base/b64.h"
+#include "base/mem.h"
+#include "base/strv.h"
+#include "issuers/issuer.h"
+#include "standalone/store.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "tls.h"
+#include "front/tls.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
-#include "mem.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
 #include "testpki.h"
 
 static time_t NOW;

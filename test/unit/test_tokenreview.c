@@ -10,7 +10,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "tokenreview.h"
+#include "kube/tokenreview.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -19,10 +19,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "buf.h"
-#include "kube.h"
-#include "mem.h"
-#include "metrics.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "kube/kube.h"
 
 #define SA_USER "system:serviceaccount:team-a:builder"
 #define T0_MS 1700000000000LL /* the fake clock's start */

@@ -8,12 +8,12 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "buf.h"
-#include "chain.h"
-#include "csr.h"
-#include "mem.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "signers/vaultmsg.h"
 #include "testpki.h"
-#include "vaultmsg.h"
+#include "x509/chain.h"
+#include "x509/csr.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>

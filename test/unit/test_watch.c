@@ -8,9 +8,9 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "buf.h"
-#include "mem.h"
-#include "watch.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "kube/watch.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <openssl/x509v3.h>
 #include <time.h>
 
-#include "mem.h"
+#include "base/mem.h"
 
 /* The time certificates are issued at, owned by the including test. */
 static time_t *testpki_now __attribute__((unused));

@@ -1,0 +1,79 @@
+/* caller.c -- who sent a request (see caller.h). */
+#include "decide/caller.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+
+const char *caller_method_name(enum caller_method m)
+{
+    switch (m) {
+    case CALLER_ANONYMOUS: return "anonymous";
+    case CALLER_MTLS: return "mtls";
+    case CALLER_TOKEN: return "token";
+    case CALLER_CERT_MANAGER: return "cert-manager";
+    default: return "none";
+    }
+}
+
+static void strv_copy(struct strv *dst, const struct strv *src)
+{
+    for (size_t i = 0; i < src->n && dst->n < CALLER_MAX_NAMES; i++)
+        strv_push(dst, src->v[i]);
+}
+
+enum caller_identity caller_mtls_identity(const struct caller *c)
+{
+    if (c->method != CALLER_MTLS)
+        return CALLER_ID_NONE;
+    return c->uris.n > 0            ? CALLER_ID_URI
+           : c->dns_names.n > 0     ? CALLER_ID_DNS
+           : c->common_name != NULL ? CALLER_ID_CN
+                                    : CALLER_ID_NONE;
+}
+
+void caller_from_peer(struct caller *c, const struct tls_peer *p)
+{
+    memset(c, 0, sizeof(*c));
+    c->method = CALLER_MTLS;
+    strv_copy(&c->uris, &p->uris);
+    strv_copy(&c->dns_names, &p->dns_names);
+    if (p->common_name != NULL)
+        c->common_name = xstrdup(p->common_name);
+    switch (caller_mtls_identity(c)) {
+    case CALLER_ID_URI: c->username = xstrdup(c->uris.v[0]); break;
+    case CALLER_ID_DNS: c->username = xstrdup(c->dns_names.v[0]); break;
+    case CALLER_ID_CN: c->username = xstrdup(c->common_name); break;
+    default: c->username = NULL;
+    }
+}
+
+void caller_copy(struct caller *dst, const struct caller *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->method = src->method;
+    dst->username = src->username ? xstrdup(src->username) : NULL;
+    dst->common_name = src->common_name ? xstrdup(src->common_name) : NULL;
+    strv_copy(&dst->groups, &src->groups);
+    strv_copy(&dst->uris, &src->uris);
+    strv_copy(&dst->dns_names, &src->dns_names);
+}
+
+void caller_free(struct caller *c)
+{
+    free(c->username);
+    free(c->common_name);
+    strv_free(&c->groups);
+    strv_free(&c->uris);
+    strv_free(&c->dns_names);
+    memset(c, 0, sizeof(*c));
+}
+
+void tls_peer_free(struct tls_peer *p)
+{
+    strv_free(&p->uris);
+    strv_free(&p->dns_names);
+    free(p->common_name);
+    memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,107 @@
+/* policy.h -- IssuancePolicy: load and validate from a CRD-shaped object, evaluate requests.
+ * Pure: no I/O, no logging, no globals. A loaded policy is immutable and may be evaluated
+ * from many threads at once. */
+#ifndef EMBER_POLICY_H
+#define EMBER_POLICY_H
+
+#include "base/err.h"
+#include "decide/caller.h"
+#include "x509/csr.h"
+#include "x509/usage.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define POLICY_GROUP_VERSION "ember.issuer.dev/v1alpha1"
+#define POLICY_KIND "IssuancePolicy"
+#define POLICY_DEFAULT_MAX_SECONDS (90LL * 24 * 3600) /* cert-manager's default duration */
+#define POLICY_MAX_MESSAGE 4096 /* evaluate() messages are cut (with "...") beyond this */
+
+/* Named limits on what a policy object may hold (each exceeded limit is an ERR_INVALID naming
+ * the field and the limit). */
+#define POLICY_MAX_LIST 1000         /* entries in any list (allowed, namespaces, usages...) */
+#define POLICY_MAX_PATTERN 1024      /* bytes in one regex, glob or CIDR */
+#define POLICY_MAX_NAME 253          /* bytes in metadata.name */
+#define POLICY_MAX_COUNT 1000        /* largest min/max a rule may state (CSR_MAX_SANS) */
+#define POLICY_MAX_REGEX_COST 5000   /* one regex's size once its repeats ({n,m}, +) expand */
+#define POLICY_MAX_REGEX_TOTAL 50000 /* the same, summed over every regex of a policy */
+#define POLICY_MAX_VALUE_ECHO 128    /* bytes of a requested value quoted in a message */
+#define POLICY_MAX_GROUP_ECHO 8      /* a requester's groups (and SANs) quoted in a message */
+
+struct policy; /* opaque */
+
+/* Builds a policy from a whole IssuancePolicy object ({apiVersion, kind, metadata{name},
+ * spec{...}} as design.md §1 shows). Every problem is ERR_INVALID with a message naming the
+ * field path, e.g. `spec.sans.dnsNames.allowed[0]: invalid regex "[": ...`,
+ * `spec.validity.max: invalid duration "1x"`, `spec.subject.title: unknown field`.
+ * Also rejected: an empty list (omit the field instead), min/max/allowed under Forbidden, min
+ * under Optional, min > max, regexes with back-references or stacked repeats ("a**") or that
+ * expand past POLICY_MAX_REGEX_COST; under spec.selector.requesters: an object with no list
+ * ("say who, or leave requesters out"), an empty entry, a serviceAccounts entry that is not
+ * "<namespace glob>/<name glob>". JSON null counts as absent. The policy copies what it
+ * needs: obj may be deleted afterwards. Returns a new policy (policy_free it) or NULL. */
+struct policy *policy_from_json(const cJSON *obj, struct err *err) WUR;
+void policy_free(struct policy *p);
+
+/* Borrowed name (metadata.name). */
+const char *policy_name(const struct policy *p);
+
+/* True when the policy has spec.selector.requesters (who may use it, by identity). The signing
+ * API refuses a policy without it (policy_request.require_requesters). Thread-safe. */
+bool policy_has_requesters(const struct policy *p);
+
+/* What is asked, for evaluation. */
+struct policy_request {
+    const struct csr *csr;
+    long long duration_s; /* requested spec.duration in seconds; 0 = not given */
+    bool is_ca;
+    usage_set usages;        /* 0 = not given (cert-manager's default applies) */
+    const char *namespace;   /* the request's namespace (selector.namespaces) */
+    const char *issuer_kind; /* "Issuer" or "ClusterIssuer" (selector.issuers) */
+    const char *issuer_name;
+    /* Who asks (selector.requesters); borrowed. NULL = not checked, unless require_requesters.
+     * A policy with requesters admits a caller when one entry matches it:
+     * - users: the username (TOKEN, CERT_MANAGER only: never a certificate, however it reads);
+     * - serviceAccounts: "NS/NAME" against a username system:serviceaccount:NS:NAME (TOKEN and
+     *   CERT_MANAGER only: a certificate never names a service account);
+     * - groups: any of the caller's groups (TOKEN, CERT_MANAGER);
+     * - certificates: a client certificate's one identity (MTLS only; caller_mtls_identity:
+     *   the first URI SAN, else the first DNS SAN, else the CN), never its other names.
+     * Entries are fnmatch(3) globs ('*', '?', '[...]'). In users, groups and serviceAccounts '*'
+     * matches any characters. In certificates '*', '?' and '[...]' never match '/', so a glob
+     * stays within one path segment of a URI ("spiffe://td/ns/team-a/sa/" then '*' admits
+     * every service account of team-a and nothing deeper), and DNS SANs match
+     * case-insensitively. CALLER_ANONYMOUS and CALLER_NONE (a CertificateRequest without
+     * spec.username) are admitted by no requesters list: they pass only a policy without
+     * requesters, and only while require_requesters is false. */
+    const struct caller *requester;
+    /* The signing API with authentication on: a policy without selector.requesters is itself a
+     * violation, and a NULL requester counts as CALLER_NONE. */
+    bool require_requesters;
+};
+
+/* Evaluates r against p and returns the number of violations (0 = allowed). When there are
+ * violations, msg receives ONE message naming the policy and every violation, in a fixed
+ * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
+ * not allowed`. msg is always NUL-terminated (bounded by msglen).
+ * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
+ * organization, organizationalUnit, country, province, locality, serialNumber), other subject
+ * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * "; "-separated item counts one (the disallowed values of one field share an item). Values
+ * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
+ * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
+ * ending in "...". msg may be NULL (msglen 0) to only count. A NULL r->csr is itself a
+ * violation. Validity never is (see policy_validity). A requester not admitted is one item
+ * naming it and its groups (or its certificate's names), e.g. `requester
+ * "system:serviceaccount:team-b:ci" (groups "system:serviceaccounts",
+ * "system:serviceaccounts:team-b") is not admitted by spec.selector.requesters`. Thread-safe;
+ * deterministic. */
+int policy_evaluate(const struct policy *p, const struct policy_request *r, char *msg,
+                    size_t msglen);
+
+/* The lifetime to issue: requested_s clamped to validity.max; validity.default (or max when
+ * no default) when requested_s is 0. */
+long long policy_validity(const struct policy *p, long long requested_s);
+
+#endif

@@ -1,0 +1,628 @@
+/* reflector.c -- list + watch one collection on a thread, recovering as client-go's reflector. */
+#include "kube/reflector.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+/* ---- the keys ("namespace/name") of the objects mirrored ---------------------------------
+ * Only keys: the consumer keeps the objects it needs (one copy, in the form it wants); a relist
+ * needs no more than the keys to tell which objects vanished. */
+
+struct entry {
+    char *key;
+    struct entry *next;
+};
+
+struct cache {
+    struct entry **slots;
+    size_t nslots, count;
+};
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void cache_init(struct cache *c)
+{
+    c->nslots = 64;
+    c->count = 0;
+    c->slots = xcalloc(c->nslots, sizeof *c->slots);
+}
+
+static void cache_free(struct cache *c)
+{
+    for (size_t i = 0; i < c->nslots; i++) {
+        for (struct entry *e = c->slots[i], *n; e; e = n) {
+            n = e->next;
+            free(e->key);
+            free(e);
+        }
+    }
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static struct entry **cache_find(struct cache *c, const char *key)
+{
+    struct entry **p = &c->slots[hash_key(key) % c->nslots];
+    while (*p && strcmp((*p)->key, key) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void cache_grow(struct cache *c)
+{
+    size_t n = c->nslots * 2;
+    struct entry **slots = xcalloc(n, sizeof *slots);
+    for (size_t i = 0; i < c->nslots; i++) {
+        for (struct entry *e = c->slots[i], *nx; e; e = nx) {
+            nx = e->next;
+            size_t h = hash_key(e->key) % n;
+            e->next = slots[h];
+            slots[h] = e;
+        }
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = n;
+}
+
+static void cache_put(struct cache *c, const char *key)
+{
+    struct entry **p = cache_find(c, key);
+    if (*p)
+        return;
+    struct entry *e = xcalloc(1, sizeof *e);
+    e->key = xstrdup(key);
+    *p = e;
+    if (++c->count > c->nslots)
+        cache_grow(c);
+}
+
+static void cache_take(struct cache *c, const char *key)
+{
+    struct entry **p = cache_find(c, key);
+    if (!*p)
+        return;
+    struct entry *e = *p;
+    *p = e->next;
+    free(e->key);
+    free(e);
+    c->count--;
+}
+
+/* The object remove() gets for a key absent from a relist: metadata.namespace and name. */
+static cJSON *key_stub(const char *key)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(obj, "metadata");
+    const char *slash = strchr(key, '/');
+    if (slash) {
+        char *ns = xstrndup(key, (size_t)(slash - key));
+        cJSON_AddStringToObject(md, "namespace", ns);
+        free(ns);
+        cJSON_AddStringToObject(md, "name", slash + 1);
+    } else {
+        cJSON_AddStringToObject(md, "name", key);
+    }
+    return obj;
+}
+
+/* "namespace/name" or "name"; NULL when the object has no name. */
+static char *object_key(const cJSON *obj)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
+    if (!cJSON_IsString(name) || !name->valuestring[0])
+        return NULL;
+    if (cJSON_IsString(ns) && ns->valuestring[0])
+        return xasprintf("%s/%s", ns->valuestring, name->valuestring);
+    return xstrdup(name->valuestring);
+}
+
+/* ---- the reflector ----------------------------------------------------------------------- */
+
+struct reflector {
+    struct kube *k;
+    char *path;
+    struct reflector_ops ops;
+    void *ud;
+    struct reflector_opts o;
+    pthread_t thread;
+    pthread_mutex_t lock; /* stop, stats, synced */
+    pthread_cond_t cond;
+    bool stop;
+    bool synced;
+    struct reflector_stats stats;
+    unsigned seed;
+    struct cache cache;
+    char rv[WATCH_RV_MAX]; /* last seen resourceVersion (only the thread touches it) */
+    struct kube_backoff backoff;
+    /* per watch */
+    struct watch_reader *reader;
+    bool expired;     /* an ERROR event with 410 arrived */
+    bool event_error; /* another ERROR event arrived */
+    unsigned long watch_events;
+};
+
+enum list_result { LIST_OK, LIST_FAILED, LIST_EXPIRED, LIST_THROTTLED, LIST_STOPPED };
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stopping(struct reflector *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool s = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+static bool stop_cb(void *ud)
+{
+    return stopping(ud);
+}
+
+/* Sleeps ms unless stopped first; returns true when stopping. */
+static bool sleep_ms(struct reflector *r, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &ts) == 0)
+        ;
+    bool s = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+static double rnd(struct reflector *r)
+{
+    return (double)rand_r(&r->seed) / ((double)RAND_MAX + 1.0);
+}
+
+#define STAT_INC(r, field)                                                                         \
+    do {                                                                                           \
+        pthread_mutex_lock(&(r)->lock);                                                            \
+        (r)->stats.field++;                                                                        \
+        pthread_mutex_unlock(&(r)->lock);                                                          \
+    } while (0)
+
+static void set_rv(struct reflector *r, const char *rv)
+{
+    if (!rv[0])
+        return;
+    snprintf(r->rv, sizeof r->rv, "%s", rv);
+    pthread_mutex_lock(&r->lock);
+    memcpy(r->stats.last_rv, r->rv, sizeof r->rv);
+    r->stats.objects = r->cache.count;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Waits out a failure with the backoff; true when stopping. */
+static bool back_off(struct reflector *r, const char *what, const struct err *e)
+{
+    STAT_INC(r, errors);
+    long d = kube_backoff_next(&r->backoff, now_ms(), rnd(r));
+    LOG(LOG_DEBUG, "reflector", r->o.name, e ? e->msg : NULL, "%s failed; retrying in %ld ms", what,
+        d);
+    return sleep_ms(r, d);
+}
+
+static bool throttle(struct reflector *r, long retry_after_s)
+{
+    STAT_INC(r, throttled);
+    long d =
+        retry_after_s > 0 ? retry_after_s * 1000 : kube_backoff_next(&r->backoff, now_ms(), rnd(r));
+    LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "throttled (429); retrying in %ld ms", d);
+    return sleep_ms(r, d);
+}
+
+/* One full paged list at rv (NULL = quorum read); replaces the cache on success. */
+static enum list_result do_list(struct reflector *r, const char *rv, long *retry_after,
+                                struct err *err)
+{
+    struct cache fresh;
+    cache_init(&fresh);
+    char list_rv[WATCH_RV_MAX] = "";
+    char *cont = NULL;
+    enum list_result res = LIST_FAILED;
+    struct kube_stream_ops ops = {.data = NULL, .stop = stop_cb};
+    for (;;) {
+        char *path = cont ? kube_path_list(r->path, r->o.page_limit, NULL, cont, err)
+                          : kube_path_list(r->path, r->o.page_limit, rv, NULL, err);
+        free(cont);
+        cont = NULL;
+        if (!path)
+            goto out;
+        struct kube_response resp;
+        int rc = kube_get_stream(r->k, path, 0, &ops, r, &resp, err);
+        free(path);
+        if (rc < 0) {
+            kube_response_free(&resp);
+            res = stopping(r) ? LIST_STOPPED : LIST_FAILED;
+            goto out;
+        }
+        if (resp.code == 410 || (resp.code >= 400 && resp.status.too_large_rv)) {
+            res = LIST_EXPIRED;
+            err_set(err, ERR_TRANSIENT, "list %s: %ld %s: %s", r->path, resp.code,
+                    resp.status.reason, resp.status.message);
+            kube_response_free(&resp);
+            goto out;
+        }
+        if (resp.code == 429) {
+            *retry_after = resp.status.retry_after_s;
+            res = LIST_THROTTLED;
+            kube_response_free(&resp);
+            goto out;
+        }
+        if (resp.code != 200) {
+            err_set(err, resp.code >= 500 ? ERR_TRANSIENT : ERR_PERMANENT, "list %s: %ld %s: %s",
+                    r->path, resp.code, resp.status.reason, resp.status.message);
+            kube_response_free(&resp);
+            goto out;
+        }
+        STAT_INC(r, list_pages);
+        cJSON *page = cJSON_ParseWithLength(resp.body, resp.len);
+        kube_response_free(&resp);
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(page, "metadata");
+        const cJSON *prv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+        const cJSON *pcont = cJSON_GetObjectItemCaseSensitive(md, "continue");
+        cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+        if (!cJSON_IsObject(page) || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items)) ||
+            !cJSON_IsString(prv) || strlen(prv->valuestring) >= WATCH_RV_MAX) {
+            err_set(err, ERR_TRANSIENT,
+                    "list %s: the answer is not a list with metadata.resourceVersion", r->path);
+            cJSON_Delete(page);
+            goto out;
+        }
+        if (!list_rv[0])
+            snprintf(list_rv, sizeof list_rv, "%s", prv->valuestring);
+        while (cJSON_IsArray(items) && items->child) {
+            cJSON *it = cJSON_DetachItemViaPointer(items, items->child);
+            char *key = object_key(it);
+            if (!key) {
+                cJSON_Delete(it);
+                continue;
+            }
+            if (fresh.count >= REFLECTOR_MAX_OBJECTS) {
+                free(key);
+                cJSON_Delete(it);
+                cJSON_Delete(page);
+                err_set(err, ERR_TOO_BIG, "list %s: more than %d objects", r->path,
+                        REFLECTOR_MAX_OBJECTS);
+                goto out;
+            }
+            /* Level-triggered: every listed object is an upsert, page by page (a list given
+             * up half-way has only delivered states the server did hold). */
+            cache_put(&fresh, key);
+            free(key);
+            if (r->ops.upsert)
+                r->ops.upsert(r->ud, it);
+            cJSON_Delete(it);
+        }
+        if (cJSON_IsString(pcont) && pcont->valuestring[0])
+            cont = xstrdup(pcont->valuestring);
+        cJSON_Delete(page);
+        if (!cont)
+            break;
+    }
+    /* Those that vanished since the last list or event are removed. */
+    for (size_t i = 0; i < r->cache.nslots; i++) {
+        for (struct entry *e = r->cache.slots[i]; e; e = e->next) {
+            if (!*cache_find(&fresh, e->key) && r->ops.remove) {
+                cJSON *stub = key_stub(e->key);
+                r->ops.remove(r->ud, stub);
+                cJSON_Delete(stub);
+            }
+        }
+    }
+    cache_free(&r->cache);
+    r->cache = fresh;
+    memset(&fresh, 0, sizeof fresh);
+    pthread_mutex_lock(&r->lock);
+    r->stats.lists++;
+    if (r->synced)
+        r->stats.relists++;
+    r->synced = true;
+    pthread_mutex_unlock(&r->lock);
+    set_rv(r, list_rv);
+    if (r->ops.synced)
+        r->ops.synced(r->ud);
+    res = LIST_OK;
+out:
+    free(cont);
+    if (fresh.slots) {
+        /* A list given up half-way: what it delivered is known to the consumer now, so a later
+         * DELETED event or relist must be able to remove it. */
+        for (size_t i = 0; i < fresh.nslots; i++)
+            for (struct entry *e = fresh.slots[i]; e; e = e->next)
+                cache_put(&r->cache, e->key);
+        cache_free(&fresh);
+    }
+    return res;
+}
+
+static int apply_event(struct reflector *r, struct watch_event *ev, struct err *err)
+{
+    if (ev->type == WATCH_ERROR) {
+        /* watch.c read the Status object's code, reason and message already. */
+        if (ev->error_code == 410 || strcmp(ev->error_reason, "Expired") == 0 ||
+            strcmp(ev->error_reason, "Gone") == 0) {
+            r->expired = true;
+            err_set(err, ERR_TRANSIENT, "watch expired: %s", ev->error_message);
+        } else {
+            r->event_error = true;
+            err_set(err, ERR_TRANSIENT, "watch ERROR event %d %s: %s", ev->error_code,
+                    ev->error_reason, ev->error_message);
+        }
+        cJSON_Delete(ev->object);
+        return -1;
+    }
+    if (ev->type == WATCH_BOOKMARK) {
+        STAT_INC(r, bookmarks);
+        set_rv(r, ev->resource_version);
+        cJSON_Delete(ev->object);
+        return 0;
+    }
+    char *key = object_key(ev->object);
+    if (!key) {
+        cJSON_Delete(ev->object);
+        set_rv(r, ev->resource_version);
+        return 0;
+    }
+    if (ev->type == WATCH_DELETED) {
+        cache_take(&r->cache, key);
+        if (r->ops.remove)
+            r->ops.remove(r->ud, ev->object);
+        cJSON_Delete(ev->object);
+    } else if (r->cache.count >= REFLECTOR_MAX_OBJECTS && !*cache_find(&r->cache, key)) {
+        cJSON_Delete(ev->object);
+        free(key);
+        err_set(err, ERR_TOO_BIG, "more than %d objects", REFLECTOR_MAX_OBJECTS);
+        return -1;
+    } else {
+        cache_put(&r->cache, key);
+        if (r->ops.upsert)
+            r->ops.upsert(r->ud, ev->object);
+        cJSON_Delete(ev->object);
+    }
+    free(key);
+    r->watch_events++;
+    STAT_INC(r, events);
+    set_rv(r, ev->resource_version);
+    return 0;
+}
+
+static int on_watch_data(void *ud, const char *p, size_t n, struct err *err)
+{
+    struct reflector *r = ud;
+    if (watch_reader_feed(r->reader, p, n, err) < 0)
+        return -1;
+    for (;;) {
+        struct watch_event ev;
+        int rc = watch_reader_next(r->reader, &ev, err);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return 0;
+        if (apply_event(r, &ev, err) < 0)
+            return -1;
+    }
+}
+
+static void *run(void *arg)
+{
+    struct reflector *r = arg;
+    char list_rv[WATCH_RV_MAX] = "0";
+    bool list_rv_set = true; /* false: quorum read, no resourceVersion */
+    bool need_list = true;
+    struct err err;
+    while (!stopping(r)) {
+        if (need_list) {
+            long ra = 0;
+            err_clear(&err);
+            enum list_result lr = do_list(r, list_rv_set ? list_rv : NULL, &ra, &err);
+            if (lr == LIST_STOPPED)
+                break;
+            if (lr == LIST_OK) {
+                need_list = false;
+                continue;
+            }
+            if (lr == LIST_EXPIRED) {
+                STAT_INC(r, expired);
+                if (list_rv_set) {
+                    list_rv_set = false; /* "not older than" failed: quorum read now */
+                    continue;
+                }
+                list_rv_set = true; /* even a fresh list expired mid-pages: start over */
+                snprintf(list_rv, sizeof list_rv, "0");
+                if (back_off(r, "list", &err))
+                    break;
+                continue;
+            }
+            if (lr == LIST_THROTTLED) {
+                if (throttle(r, ra))
+                    break;
+                continue;
+            }
+            if (back_off(r, "list", &err))
+                break;
+            continue;
+        }
+        long span = r->o.watch_max_s - r->o.watch_min_s;
+        long timeout = r->o.watch_min_s + (long)(rnd(r) * (double)(span + 1));
+        err_clear(&err);
+        char *path = kube_path_watch(r->path, r->rv, timeout, &err);
+        if (!path) {
+            if (back_off(r, "watch", &err))
+                break;
+            continue;
+        }
+        r->reader = watch_reader_new(r->o.max_event_bytes);
+        r->expired = r->event_error = false;
+        r->watch_events = 0;
+        struct kube_stream_ops ops = {.data = on_watch_data, .stop = stop_cb};
+        struct kube_response resp;
+        long started = now_ms();
+        int rc = kube_get_stream(r->k, path, (timeout + 30) * 1000, &ops, r, &resp, &err);
+        free(path);
+        watch_reader_free(r->reader);
+        r->reader = NULL;
+        long code = resp.code;
+        struct kube_status st = resp.status;
+        kube_response_free(&resp);
+        if (stopping(r))
+            break;
+        if (code == 200)
+            STAT_INC(r, watches);
+        if (r->expired || code == 410) {
+            STAT_INC(r, expired);
+            LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "watch expired at %s; relisting", r->rv);
+            /* A quorum read, as client-go relists after "too old resource version": a paged
+             * list at the expired RV is served exactly at that RV (etcd may still hold it while
+             * the API server's watch cache does not), and watching from it again expires again:
+             * a relist loop that never catches up. */
+            list_rv_set = false;
+            need_list = true;
+            continue;
+        }
+        if (code == 429) {
+            if (throttle(r, st.retry_after_s))
+                break;
+            continue;
+        }
+        if (code == 200 && !r->event_error && err.kind != ERR_TOO_BIG && err.kind != ERR_INVALID) {
+            /* Closed by the server (timeout) or the connection dropped: resume from the last
+             * RV. A watch that dies at once without events is a failure, so it backs off. */
+            if (rc == 0 || r->watch_events > 0 || now_ms() - started >= 1000) {
+                STAT_INC(r, watch_restarts);
+                continue;
+            }
+        }
+        if (code != 200 && rc == 0)
+            err_set(&err, ERR_TRANSIENT, "watch %s: %ld %s: %s", r->path, code, st.reason,
+                    st.message);
+        if (back_off(r, "watch", &err))
+            break;
+    }
+    return NULL;
+}
+
+static void opts_defaults(struct reflector_opts *o, const char *path)
+{
+    if (o->page_limit <= 0)
+        o->page_limit = 500;
+    if (o->watch_min_s <= 0)
+        o->watch_min_s = 300;
+    if (o->watch_max_s < o->watch_min_s)
+        o->watch_max_s = o->watch_min_s == 300 ? 600 : o->watch_min_s;
+    if (o->backoff_base_ms <= 0)
+        o->backoff_base_ms = 800;
+    if (o->backoff_cap_ms <= 0)
+        o->backoff_cap_ms = 30000;
+    if (o->backoff_reset_ms <= 0)
+        o->backoff_reset_ms = 120000;
+    if (o->max_event_bytes == 0)
+        o->max_event_bytes = WATCH_MAX_EVENT_BYTES_DEFAULT;
+    o->name = xstrdup(o->name ? o->name : path);
+}
+
+struct reflector *reflector_start(struct kube *k, const char *list_path,
+                                  const struct reflector_ops *ops, void *ud,
+                                  const struct reflector_opts *o, struct err *err)
+{
+    if (!list_path || list_path[0] != '/' || strlen(list_path) >= KUBE_MAX_PATH_BYTES / 2) {
+        err_set(err, ERR_INVALID,
+                "reflector: the list path must start with '/' and be shorter "
+                "than %d bytes",
+                KUBE_MAX_PATH_BYTES / 2);
+        return NULL;
+    }
+    struct reflector *r = xcalloc(1, sizeof *r);
+    r->k = k;
+    r->path = xstrdup(list_path);
+    r->ops = *ops;
+    r->ud = ud;
+    if (o)
+        r->o = *o;
+    opts_defaults(&r->o, list_path);
+    r->seed = (unsigned)now_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)r;
+    cache_init(&r->cache);
+    kube_backoff_init(&r->backoff, r->o.backoff_base_ms, r->o.backoff_cap_ms,
+                      r->o.backoff_reset_ms);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = pthread_create(&r->thread, NULL, run, r);
+    if (rc != 0) {
+        err_set(err, ERR_INTERNAL, "reflector: cannot start a thread: %s", strerror(rc));
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        cache_free(&r->cache);
+        free((char *)r->o.name);
+        free(r->path);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reflector_stop(struct reflector *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    cache_free(&r->cache);
+    free((char *)r->o.name);
+    free(r->path);
+    free(r);
+}
+
+void reflector_get_stats(struct reflector *r, struct reflector_stats *out)
+{
+    pthread_mutex_lock(&r->lock);
+    *out = r->stats;
+    out->objects = r->stats.objects;
+    pthread_mutex_unlock(&r->lock);
+}
+
+bool reflector_has_synced(struct reflector *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool s = r->synced;
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}

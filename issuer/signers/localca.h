@@ -1,0 +1,57 @@
+/* localca.h -- the local sub-CA signer: a CA certificate, its chain and key, signing in-process. */
+#ifndef EMBER_LOCALCA_H
+#define EMBER_LOCALCA_H
+
+#include "base/err.h"
+#include "signers/signer.h"
+#include "x509/csr.h"
+
+#include <stddef.h>
+#include <time.h>
+
+struct localca; /* opaque; immutable after localca_load, so localca_sign is thread-safe */
+
+#define LOCALCA_MAX_KEY_BYTES (64 * 1024) /* tls.key PEM; tls.crt and ca.crt: CHAIN_MAX_BYTES */
+
+/* Loads a CA as found in a kubernetes.io/tls Secret: tls_crt = the CA certificate then its
+ * chain (PEM), tls_key = its private key (PEM, PKCS#8 or traditional, unencrypted; RSA, EC
+ * P-256/P-384/P-521 or Ed25519), ca_crt = optional root(s) (PEM; may be NULL/0; certificates
+ * in it that issued none of tls.crt are ignored). Checks, with a message naming tls.crt /
+ * tls.key / ca.crt: the key matches the certificate; the certificate has basicConstraints
+ * CA:TRUE (and keyCertSign when keyUsage is present) and a non-empty subject (the issuer name
+ * of what it signs); tls.crt (+ ca.crt) form one chain with
+ * the CA certificate at the bottom (ERR_INVALID, or ERR_TOO_BIG past a limit); it is valid at
+ * now (ERR_ISSUER_NOT_READY). The key is kept in memory only. Returns a new ca (localca_free it)
+ * or NULL. Thread-safe. */
+struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tls_key,
+                             size_t key_len, const char *ca_crt, size_t ca_len, time_t now,
+                             struct err *err) WUR;
+
+/* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
+ * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +
+ * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical (with the CSR's
+ * pathLenConstraint when p->is_ca); SAN critical exactly when the subject is empty; KU
+ * (critical, omitted when the usages grant no KU bit) and EKU from usages; when p->is_ca the
+ * CSR's nameConstraints as requested, criticality included; no other CSR extension is copied
+ * (csr_parse refuses the others). The result chain is normalised (leaf, intermediates; root in
+ * ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now; ERR_PERMANENT when
+ * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen;
+ * ERR_INVALID for bad parameters or a CSR without a usable key. Thread-safe on one ca. */
+int localca_sign(const struct localca *ca, const struct csr *csr, const struct sign_params *p,
+                 struct sign_result *out, struct err *err) WUR;
+
+/* Checks the CA is still valid at now (not expired, not yet valid); ERR_ISSUER_NOT_READY
+ * with the notBefore/notAfter date otherwise. Thread-safe. */
+int localca_check(const struct localca *ca, time_t now, struct err *err) WUR;
+
+time_t localca_not_after(const struct localca *ca);
+/* Borrowed subject of the CA certificate, one-line RFC 2253 text. */
+const char *localca_subject(const struct localca *ca);
+
+/* The signer row for a loaded CA; the signer owns ca afterwards (ops->free frees it). */
+struct signer localca_signer(struct localca *ca);
+
+/* Wipes and frees; NULL is a no-op. */
+void localca_free(struct localca *ca);
+
+#endif

@@ -1,0 +1,1044 @@
+/* vault.c -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health. */
+#include "signers/vault.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "signers/vaultmsg.h"
+#include "x509/chain.h"
+
+/* Idle easy handles kept for reuse (each keeps its connections alive, so a steady stream of
+ * signs costs one round trip each, not a TCP and TLS handshake each). */
+#define VAULT_POOL_MAX 8
+/* revoke-self at shutdown or for a replaced token must not hold anything up. */
+#define VAULT_REVOKE_TIMEOUT_MS 2000
+/* After a failed renewal or login while the old token still works, wait this long before
+ * trying again. */
+#define VAULT_REFRESH_RETRY_S 10.0
+/* A token is not used in the last 10% of its lifetime (at most this many seconds). */
+#define VAULT_EXPIRY_MARGIN_S 30.0
+
+/*
+ * num_uses: how Vault counts (hashicorp/vault vault/token_store.go, UseToken and handleLookup).
+ * Every request made with a token first goes through UseToken, which decrements the stored
+ * num_uses, or, on the last use, sets it to -1 ("revocation pending") and revokes the token
+ * when the request ends. Only then does the handler run; lookup-self reads the entry with
+ * tainted=true, so it reports the count AFTER its own use:
+ *   num_uses  0  -> the token is unlimited;
+ *   num_uses  N  -> N more requests may be made with it (the lookup already spent one);
+ *   num_uses -1  -> the lookup spent the last use: the role hands out single-use tokens.
+ * The login answer itself says how many uses the new token has (auth.num_uses, from the role's
+ * token_num_uses; hashicorp/vault sdk/logical/translate_response.go HTTPAuth): when it is there
+ * the client takes it and makes no lookup; lookup-self is only for answers without it.
+ * The client mirrors that count in uses_left (-1 = unlimited), decrements it for every
+ * authenticated request it sends (sign, renew-self, lookup-self, revoke-self) and logs in again
+ * instead of sending a request when it has reached 0, so it never spends a request on a dead
+ * token. When a lookup shows single-use tokens, the client stops calling lookup-self (it would
+ * eat the only use) and treats every later token of this role as good for one request.
+ */
+
+struct vault {
+    char *server; /* no trailing '/' */
+    char *path;   /* no leading '/' */
+    char *ns;     /* NULL = no X-Vault-Namespace */
+    char *ca_pem; /* NULL = system CAs */
+    size_t ca_len;
+    char *approle_path;
+    char *role_id;
+    vault_secret_fn secret_fn;
+    void *secret_ud;
+    char *secret_desc; /* names the Secret in messages */
+    char *name;
+    long connect_ms, total_ms;
+    bool https;
+
+    /* Token state, under mu. busy: one thread is logging in or renewing; others wait on cv when
+     * they have no usable token, or keep using the current one. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *token;           /* NULL = none */
+    unsigned long gen;     /* bumped for every new token */
+    double refresh_at;     /* monotonic seconds; 0 = never */
+    double expires_at;     /* monotonic seconds; 0 = never */
+    long long login_lease; /* lease of the last login, seconds */
+    bool renewable, batch;
+    long long uses_left; /* -1 = unlimited */
+    bool busy;
+    /* What the role's tokens are worth (see the num_uses comment above). */
+    bool single_use_role;          /* lookup-self showed single-use tokens: no more lookups */
+    bool suspect_single;           /* a token lookup-self called unlimited was refused at once */
+    unsigned long probe_unlimited; /* gen whose lookup said unlimited, first use pending */
+    unsigned long probe_single;    /* gen presumed single-use on suspicion, first use pending */
+    unsigned long login_seq;
+    bool login_failed;
+    struct err login_err;
+
+    pthread_mutex_t pool_mu;
+    CURL *pool[VAULT_POOL_MAX];
+    size_t npool;
+
+    atomic_ulong round_trips;
+};
+
+/* One HTTP answer. */
+struct vault_resp {
+    long status;
+    struct buf body;
+    bool too_big;
+};
+
+static double vault_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- configuration ---- */
+
+/* True when s has no byte that could break a URL or a header line. */
+static bool vault_clean(const char *s, const char *forbidden)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr(forbidden, *p) != NULL)
+            return false;
+    return true;
+}
+
+static bool vault_loopback_host(const char *after_scheme)
+{
+    static const char *const hosts[] = {"127.", "localhost:", "localhost/", "[::1]"};
+    if (strcmp(after_scheme, "localhost") == 0)
+        return true;
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        if (strncmp(after_scheme, hosts[i], strlen(hosts[i])) == 0)
+            return true;
+    return false;
+}
+
+static char *vault_strip(const char *s, bool leading, bool trailing)
+{
+    while (leading && *s == '/')
+        s++;
+    size_t n = strlen(s);
+    while (trailing && n > 0 && s[n - 1] == '/')
+        n--;
+    return xstrndup(s, n);
+}
+
+struct vault *vault_new(const struct vault_config *cfg, struct err *err)
+{
+    const char *server = cfg->server != NULL ? cfg->server : "";
+    bool https = strncmp(server, "https://", 8) == 0;
+    bool http = strncmp(server, "http://", 7) == 0;
+    if (!https && !http) {
+        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
+                server);
+        return NULL;
+    }
+    const char *host = server + (https ? 8 : 7);
+    if (host[0] == '\0' || host[0] == '/' || !vault_clean(server, "\"<>\\^`{|}?#")) {
+        err_set(err, ERR_INVALID, "spec.vault.server \"%.200s\" is not a valid URL", server);
+        return NULL;
+    }
+    if (http && !vault_loopback_host(host)) {
+        err_set(err, ERR_INVALID,
+                "spec.vault.server must use https:// (plain http:// is allowed only to a "
+                "loopback address): \"%.200s\"",
+                server);
+        return NULL;
+    }
+    const char *path = cfg->path != NULL ? cfg->path : "";
+    while (*path == '/')
+        path++;
+    if (path[0] == '\0' || !vault_clean(path, "\"<>\\^`{|}?#")) {
+        err_set(err, ERR_INVALID,
+                "spec.vault.path must be a Vault API path such as \"pki_int/sign/ROLE\", not "
+                "\"%.200s\"",
+                cfg->path != NULL ? cfg->path : "");
+        return NULL;
+    }
+    if (cfg->namespace != NULL && cfg->namespace[0] != '\0' &&
+        !vault_clean(cfg->namespace, "\"<>\\^`{|}?#")) {
+        err_set(err, ERR_INVALID, "spec.vault.namespace \"%.200s\" contains invalid characters",
+                cfg->namespace);
+        return NULL;
+    }
+    const char *mount =
+        cfg->approle_path != NULL && cfg->approle_path[0] != '\0' ? cfg->approle_path : "approle";
+    if (!vault_clean(mount, "\"<>\\^`{|}?#")) {
+        err_set(err, ERR_INVALID, "spec.vault.auth.appRole.path \"%.200s\" is not a valid path",
+                mount);
+        return NULL;
+    }
+    if (cfg->role_id == NULL || cfg->role_id[0] == '\0') {
+        err_set(err, ERR_INVALID, "AppRole auth requires spec.vault.auth.appRole.roleId");
+        return NULL;
+    }
+    if (cfg->secret_id == NULL) {
+        err_set(err, ERR_INVALID, "AppRole auth requires spec.vault.auth.appRole.secretRef");
+        return NULL;
+    }
+    if (cfg->connect_timeout_ms < 0 || cfg->total_timeout_ms < 0) {
+        err_set(err, ERR_INVALID, "Vault timeouts must not be negative");
+        return NULL;
+    }
+    struct vault *v = xcalloc(1, sizeof(*v));
+    v->server = vault_strip(server, false, true);
+    v->path = xstrdup(path);
+    v->ns = cfg->namespace != NULL && cfg->namespace[0] != '\0' ? xstrdup(cfg->namespace) : NULL;
+    if (cfg->ca_bundle_pem != NULL && cfg->ca_bundle_len > 0) {
+        v->ca_pem = xmalloc(cfg->ca_bundle_len);
+        memcpy(v->ca_pem, cfg->ca_bundle_pem, cfg->ca_bundle_len);
+        v->ca_len = cfg->ca_bundle_len;
+    }
+    v->approle_path = vault_strip(mount, true, true);
+    v->role_id = xstrdup(cfg->role_id);
+    v->secret_fn = cfg->secret_id;
+    v->secret_ud = cfg->secret_ud;
+    v->secret_desc = xstrdup(cfg->secret_name != NULL && cfg->secret_name[0] != '\0'
+                                 ? cfg->secret_name
+                                 : "the AppRole secret_id Secret");
+    v->name = xstrdup(cfg->name != NULL ? cfg->name : "vault");
+    v->connect_ms =
+        cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS;
+    v->total_ms = cfg->total_timeout_ms > 0 ? cfg->total_timeout_ms : VAULT_TOTAL_TIMEOUT_MS;
+    v->https = https;
+    v->uses_left = -1;
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    pthread_mutex_init(&v->pool_mu, NULL);
+    atomic_init(&v->round_trips, 0);
+    return v;
+}
+
+/* ---- HTTP ---- */
+
+static CURL *vault_handle_get(struct vault *v)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&v->pool_mu);
+    if (v->npool > 0)
+        h = v->pool[--v->npool];
+    pthread_mutex_unlock(&v->pool_mu);
+    if (h == NULL)
+        h = curl_easy_init();
+    return h;
+}
+
+static void vault_handle_put(struct vault *v, CURL *h)
+{
+    /* Forgets every option (the token header list) but keeps live connections. */
+    curl_easy_reset(h);
+    pthread_mutex_lock(&v->pool_mu);
+    if (v->npool < VAULT_POOL_MAX) {
+        v->pool[v->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&v->pool_mu);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+}
+
+static size_t vault_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct vault_resp *r = ud;
+    size_t n = size * nmemb;
+    if (buf_append(&r->body, ptr, n, NULL) != 0) {
+        r->too_big = true;
+        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+/* Frees a header list after wiping every entry (one holds the token). */
+static void vault_headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *p = h; p != NULL; p = p->next)
+        if (p->data != NULL)
+            OPENSSL_cleanse(p->data, strlen(p->data));
+    curl_slist_free_all(h);
+}
+
+static struct curl_slist *vault_header_add(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(list, line);
+    if (n == NULL) {
+        fprintf(stderr, "out of memory adding an HTTP header\n");
+        abort();
+    }
+    return n;
+}
+
+static void vault_resp_free(struct vault_resp *r, bool secret)
+{
+    if (secret)
+        buf_free_secret(&r->body);
+    else
+        buf_free(&r->body);
+}
+
+/* Sends one request (GET when body is NULL, else POST) to /v1/<api_path>, following 307/308
+ * from a standby by hand (same method, body and token, same scheme and CA trust) at most
+ * VAULT_MAX_REDIRECTS times. Fills r (vault_resp_free it, also on error). Returns 0 with any
+ * HTTP status, or -1 with ERR_TRANSIENT for network errors, timeouts, a too large answer or a
+ * bad redirect. */
+static int vault_http(struct vault *v, const char *api_path, const char *token, bool with_ns,
+                      const char *body, size_t body_len, long total_ms, struct vault_resp *r,
+                      struct err *err)
+{
+    r->status = 0;
+    r->too_big = false;
+    buf_init(&r->body, VAULT_MAX_RESPONSE);
+    const char *method = body != NULL ? "POST" : "GET";
+    char *url = xasprintf("%s/v1/%s", v->server, api_path);
+    struct curl_slist *hdrs = vault_header_add(NULL, "X-Vault-Request: true");
+    if (token != NULL) {
+        char *line = xasprintf("X-Vault-Token: %s", token);
+        hdrs = vault_header_add(hdrs, line);
+        xfree_secret(line, strlen(line));
+    }
+    if (with_ns && v->ns != NULL) {
+        char *line = xasprintf("X-Vault-Namespace: %s", v->ns);
+        hdrs = vault_header_add(hdrs, line);
+        free(line);
+    }
+    if (body != NULL)
+        hdrs = vault_header_add(hdrs, "Content-Type: application/json");
+    /* libcurl adds "Expect: 100-continue" to big POSTs; Vault does not need the extra wait. */
+    hdrs = vault_header_add(hdrs, "Expect:");
+
+    CURL *h = vault_handle_get(v);
+    int rc = -1;
+    if (h == NULL) {
+        err_set(err, ERR_INTERNAL, "cannot create a libcurl handle");
+        goto out;
+    }
+    for (int hop = 0;; hop++) {
+        char errbuf[CURL_ERROR_SIZE] = "";
+        buf_reset(&r->body);
+        r->too_big = false;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, v->https ? "https" : "http");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, v->connect_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (v->ca_pem != NULL) {
+            struct curl_blob blob = {
+                .data = v->ca_pem, .len = v->ca_len, .flags = CURL_BLOB_NOCOPY};
+            curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)VAULT_MAX_RESPONSE);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, vault_write_cb);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+        if (body != NULL) {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        } else {
+            curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        }
+        CURLcode cc = curl_easy_perform(h);
+        atomic_fetch_add(&v->round_trips, 1);
+        if (cc != CURLE_OK) {
+            if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: response larger than %d bytes",
+                        method, api_path, VAULT_MAX_RESPONSE);
+            else if (cc == CURLE_OPERATION_TIMEDOUT)
+                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: timed out (%s)", method, api_path,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+                err_set(err, ERR_TRANSIENT,
+                        "Vault %s /v1/%s: Vault's TLS certificate is not trusted (check "
+                        "spec.vault.caBundle): %s",
+                        method, api_path, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            else
+                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            goto out;
+        }
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+        if (r->status != 307 && r->status != 308)
+            break;
+        char *loc = NULL;
+        curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
+        if (loc == NULL || loc[0] == '\0') {
+            err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: HTTP %ld redirect without a Location",
+                    method, api_path, r->status);
+            goto out;
+        }
+        if (hop >= VAULT_MAX_REDIRECTS) {
+            err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: more than %d redirects", method, api_path,
+                    VAULT_MAX_REDIRECTS);
+            goto out;
+        }
+        const char *scheme = v->https ? "https://" : "http://";
+        if (strncmp(loc, scheme, strlen(scheme)) != 0 || !vault_clean(loc, "\"<>\\^`{|}")) {
+            err_set(err, ERR_TRANSIENT,
+                    "Vault %s /v1/%s: refusing a redirect to \"%.200s\" (not %s)", method, api_path,
+                    loc, scheme);
+            goto out;
+        }
+        /* loc belongs to the handle and changes with the next request: copy it first. */
+        char *next = xstrdup(loc);
+        free(url);
+        url = next;
+    }
+    rc = 0;
+out:
+    if (h != NULL)
+        vault_handle_put(v, h);
+    vault_headers_free(hdrs);
+    free(url);
+    return rc;
+}
+
+/* Vault's "errors" of an answer, or "HTTP <status>" when it has none. */
+static void vault_errors(const struct vault_resp *r, char *out, size_t outlen)
+{
+    if (vaultmsg_errors(r->body.data, r->body.len, out, outlen) == 0)
+        snprintf(out, outlen, "no error message in the answer");
+}
+
+/* ---- token life cycle ---- */
+
+struct vault_tok {
+    char *token;
+    long long lease;
+    bool renewable, batch;
+    long long uses;        /* -1 = unlimited */
+    bool login_uses;       /* the login answer said how many (auth.num_uses): no lookup needed */
+    bool looked_unlimited; /* lookup-self said num_uses 0 */
+    bool presumed_single;  /* no lookup: taken as single-use on suspicion */
+};
+
+static void vault_tok_clear(struct vault_tok *t)
+{
+    if (t->token != NULL)
+        xfree_secret(t->token, strlen(t->token));
+    memset(t, 0, sizeof(*t));
+}
+
+static void vault_wipe_str(char **s)
+{
+    if (*s != NULL)
+        xfree_secret(*s, strlen(*s));
+    *s = NULL;
+}
+
+/* Best-effort revoke-self of token (taken and wiped). */
+static void vault_revoke(struct vault *v, char *token)
+{
+    struct vault_resp r;
+    struct err e = {0};
+    if (vault_http(v, "auth/token/revoke-self", token, true, "{}", 2, VAULT_REVOKE_TIMEOUT_MS, &r,
+                   &e) != 0)
+        LOG(LOG_DEBUG, "vault", v->name, e.msg, "revoke-self of the old Vault token failed");
+    else if (r.status != 200 && r.status != 204)
+        LOG(LOG_DEBUG, "vault", v->name, NULL, "revoke-self of the old Vault token: HTTP %ld",
+            r.status);
+    vault_resp_free(&r, true);
+    xfree_secret(token, strlen(token));
+}
+
+/* Applies lookup-self's num_uses rule (see the comment at the top) to a new token t. Returns 1
+ * when the lookup used the token up (single-use role), else 0. */
+static int vault_lookup_uses(struct vault *v, struct vault_tok *t)
+{
+    struct vault_resp r;
+    struct err e = {0};
+    struct vaultmsg_lookup lk;
+    t->uses = -1;
+    t->looked_unlimited = false;
+    if (vault_http(v, "auth/token/lookup-self", t->token, true, NULL, 0, v->total_ms, &r, &e) !=
+        0) {
+        LOG(LOG_WARN, "vault", v->name, e.msg,
+            "lookup-self failed; assuming the Vault token has no use limit");
+    } else if (r.status != 200) {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        LOG(LOG_WARN, "vault", v->name, msg,
+            "lookup-self answered HTTP %ld; assuming the Vault token has no use limit", r.status);
+    } else if (vaultmsg_parse_lookup(r.body.data, r.body.len, &lk, &e) != 0) {
+        LOG(LOG_WARN, "vault", v->name, e.msg,
+            "cannot read lookup-self; assuming the Vault token has no use limit");
+    } else if (lk.num_uses < 0) {
+        vault_resp_free(&r, true);
+        return 1;
+    } else {
+        t->uses = lk.num_uses == 0 ? -1 : lk.num_uses;
+        t->looked_unlimited = lk.num_uses == 0;
+    }
+    vault_resp_free(&r, true);
+    return 0;
+}
+
+/* POST auth/<mount>/login once; fills t->token, lease, renewable, batch. */
+static int vault_login_once(struct vault *v, struct vault_tok *t, struct err *err)
+{
+    char *secret = NULL;
+    size_t slen = 0;
+    struct err se = {0};
+    if (v->secret_fn(v->secret_ud, &secret, &slen, &se) != 0) {
+        xfree_secret(secret, slen);
+        if (se.msg[0] != '\0')
+            err_set(err, ERR_ISSUER_NOT_READY, "%s", se.msg);
+        else
+            err_set(err, ERR_ISSUER_NOT_READY, "cannot read %s", v->secret_desc);
+        return -1;
+    }
+    char *body = NULL;
+    size_t blen = 0;
+    int rc = vaultmsg_login_body(v->role_id, secret, slen, &body, &blen, err);
+    xfree_secret(secret, slen);
+    if (rc != 0) {
+        if (err != NULL)
+            err->kind = ERR_ISSUER_NOT_READY;
+        err_prefix(err, "AppRole login with %s", v->secret_desc);
+        return -1;
+    }
+    char *api = xasprintf("auth/%s/login", v->approle_path);
+    struct vault_resp r;
+    rc = vault_http(v, api, NULL, true, body, blen, v->total_ms, &r, err);
+    xfree_secret(body, blen);
+    if (rc != 0) {
+        err_prefix(err, "AppRole login");
+        goto out;
+    }
+    rc = -1;
+    if (r.status == 400 || r.status == 403 || r.status == 401) {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Vault refused the AppRole login at /v1/%s (HTTP %ld): %s; check "
+                "spec.vault.auth.appRole.roleId and %s",
+                api, r.status, msg, v->secret_desc);
+        goto out;
+    }
+    if (r.status < 200 || r.status > 299) {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        err_set(err, r.status == 404 || r.status == 405 ? ERR_ISSUER_NOT_READY : ERR_TRANSIENT,
+                "Vault AppRole login at /v1/%s failed (HTTP %ld): %s%s", api, r.status, msg,
+                r.status == 404 ? "; check spec.vault.auth.appRole.path" : "");
+        goto out;
+    }
+    struct vaultmsg_login lg;
+    if (vaultmsg_parse_login(r.body.data, r.body.len, &lg, err) != 0) {
+        if (err != NULL && err->kind != ERR_TRANSIENT)
+            err->kind = ERR_ISSUER_NOT_READY;
+        err_prefix(err, "AppRole login");
+        goto out;
+    }
+    t->token = lg.client_token;
+    lg.client_token = NULL;
+    t->lease = lg.lease_duration;
+    t->renewable = lg.renewable;
+    t->batch = strcmp(lg.token_type, "batch") == 0 || strncmp(t->token, "hvb.", 4) == 0;
+    t->uses = lg.has_num_uses && lg.num_uses > 0 ? lg.num_uses : -1;
+    t->login_uses = lg.has_num_uses;
+    vaultmsg_login_clear(&lg);
+    rc = 0;
+out:
+    vault_resp_free(&r, true);
+    free(api);
+    return rc;
+}
+
+/* A new token: login, then learn its use limit. Only the busy thread calls this. */
+static int vault_login(struct vault *v, struct vault_tok *t, struct err *err)
+{
+    if (vault_login_once(v, t, err) != 0)
+        return -1;
+    pthread_mutex_lock(&v->mu);
+    bool single = v->single_use_role, suspect = v->suspect_single;
+    pthread_mutex_unlock(&v->mu);
+    if (t->login_uses) {
+        /* The login said how many uses the token has: nothing to look up. */
+    } else if (single || suspect) {
+        t->uses = 1;
+        t->presumed_single = !single;
+    } else if (vault_lookup_uses(v, t) != 0) {
+        /* The lookup ate the only use: log in once more and keep that token for one request,
+         * and skip the lookup from now on (it would eat the only use every time). */
+        LOG(LOG_INFO, "vault", v->name, NULL,
+            "the AppRole role gives single-use Vault tokens: every request needs a new login");
+        pthread_mutex_lock(&v->mu);
+        v->single_use_role = true;
+        pthread_mutex_unlock(&v->mu);
+        vault_tok_clear(t);
+        if (vault_login_once(v, t, err) != 0)
+            return -1;
+        t->uses = 1;
+    }
+    LOG(LOG_INFO, "vault", v->name, NULL,
+        "logged in to Vault with AppRole (token lease %llds, %s, %s uses)", t->lease,
+        t->renewable && !t->batch ? "renewable" : "not renewable",
+        t->uses < 0 ? "unlimited" : "limited");
+    return 0;
+}
+
+/* renew-self of token; fills t's lease and renewable (not the token). */
+static int vault_renew(struct vault *v, const char *token, struct vault_tok *t, struct err *err)
+{
+    struct vault_resp r;
+    if (vault_http(v, "auth/token/renew-self", token, true, "{}", 2, v->total_ms, &r, err) != 0) {
+        vault_resp_free(&r, true);
+        return -1;
+    }
+    int rc = -1;
+    if (r.status != 200) {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        err_set(err, ERR_TRANSIENT, "renew-self answered HTTP %ld: %s", r.status, msg);
+    } else {
+        struct vaultmsg_login lg;
+        if (vaultmsg_parse_login(r.body.data, r.body.len, &lg, err) == 0) {
+            t->lease = lg.lease_duration;
+            t->renewable = lg.renewable;
+            vaultmsg_login_clear(&lg);
+            rc = 0;
+        }
+    }
+    vault_resp_free(&r, true);
+    return rc;
+}
+
+static void vault_set_times(struct vault *v, double t0, long long lease)
+{
+    if (lease <= 0) {
+        v->refresh_at = 0;
+        v->expires_at = 0;
+        return;
+    }
+    double l = (double)lease;
+    v->refresh_at = t0 + l * 2.0 / 3.0;
+    v->expires_at = t0 + l - fmin(l / 10.0, VAULT_EXPIRY_MARGIN_S);
+}
+
+/* Called with mu held. */
+static bool vault_tok_usable(const struct vault *v, double now)
+{
+    return v->token != NULL && v->uses_left != 0 && (v->expires_at == 0 || now < v->expires_at);
+}
+
+/* Gets a token to use: the cached one, or a renewed or new one. With reserve, counts one use
+ * of it. *tok (when tok is not NULL) is a copy to wipe with xfree_secret; *gen identifies the
+ * token for vault_token_drop. */
+static int vault_token_get(struct vault *v, bool reserve, char **tok, unsigned long *gen,
+                           struct err *err)
+{
+    pthread_mutex_lock(&v->mu);
+    unsigned long seen = v->login_seq;
+    bool waited = false;
+    for (;;) {
+        double now = vault_now();
+        bool usable = vault_tok_usable(v, now);
+        bool due = usable && v->refresh_at > 0 && now >= v->refresh_at;
+        if (usable && (!due || v->busy)) {
+            if (reserve && v->uses_left > 0)
+                v->uses_left--;
+            if (tok != NULL)
+                *tok = xstrdup(v->token);
+            if (gen != NULL)
+                *gen = v->gen;
+            pthread_mutex_unlock(&v->mu);
+            return 0;
+        }
+        if (v->busy) {
+            waited = true;
+            pthread_cond_wait(&v->cv, &v->mu);
+            continue;
+        }
+        if (waited && v->login_seq != seen && v->login_failed) {
+            /* The login this thread waited for failed: share its error instead of sending
+             * Vault one more login per waiting thread. */
+            if (err != NULL)
+                *err = v->login_err;
+            pthread_mutex_unlock(&v->mu);
+            return -1;
+        }
+        v->busy = true;
+        bool renew = usable && v->renewable && !v->batch && (v->uses_left < 0 || v->uses_left > 1);
+        char *old = usable ? xstrdup(v->token) : NULL;
+        unsigned long old_gen = v->gen;
+        if (renew && v->uses_left > 0)
+            v->uses_left--;
+        pthread_mutex_unlock(&v->mu);
+
+        struct vault_tok t = {0};
+        struct err e = {0};
+        double t0 = vault_now();
+        bool renewed = false;
+        int rc = -1;
+        if (renew) {
+            rc = vault_renew(v, old, &t, &e);
+            renewed = rc == 0;
+            if (rc != 0)
+                LOG(LOG_INFO, "vault", v->name, e.msg,
+                    "renewing the Vault token failed; logging in again");
+            else
+                LOG(LOG_DEBUG, "vault", v->name, NULL, "renewed the Vault token (lease %llds)",
+                    t.lease);
+        }
+        if (rc != 0) {
+            err_clear(&e);
+            t0 = vault_now();
+            rc = vault_login(v, &t, &e);
+        }
+
+        char *revoke = NULL;
+        pthread_mutex_lock(&v->mu);
+        v->busy = false;
+        v->login_seq++;
+        seen = v->login_seq;
+        if (rc == 0 && renewed) {
+            if (v->token != NULL && v->gen == old_gen) {
+                vault_set_times(v, t0, t.lease);
+                /* Close to the role's max TTL, Vault renews for less and less: then log in. */
+                v->renewable = t.renewable && t.lease * 3 >= v->login_lease;
+            }
+            v->login_failed = false;
+        } else if (rc == 0) {
+            if (v->token != NULL) {
+                if (usable && v->gen == old_gen && v->uses_left != 0 && !v->batch)
+                    revoke = v->token; /* replaced while still valid: revoke it below */
+                else
+                    xfree_secret(v->token, strlen(v->token));
+            }
+            v->token = t.token;
+            t.token = NULL;
+            v->gen++;
+            v->login_lease = t.lease;
+            vault_set_times(v, t0, t.lease);
+            v->renewable = t.renewable;
+            v->batch = t.batch;
+            v->uses_left = t.uses;
+            v->probe_unlimited = t.looked_unlimited ? v->gen : 0;
+            v->probe_single = t.presumed_single ? v->gen : 0;
+            v->login_failed = false;
+        } else {
+            v->login_failed = true;
+            v->login_err = e;
+            if (usable && v->token != NULL && v->gen == old_gen)
+                v->refresh_at = now + VAULT_REFRESH_RETRY_S;
+        }
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+
+        vault_tok_clear(&t);
+        vault_wipe_str(&old);
+        if (revoke != NULL)
+            vault_revoke(v, revoke);
+        pthread_mutex_lock(&v->mu);
+        if (rc != 0 && !vault_tok_usable(v, vault_now())) {
+            if (err != NULL)
+                *err = e;
+            pthread_mutex_unlock(&v->mu);
+            return -1;
+        }
+        if (rc != 0)
+            LOG(LOG_WARN, "vault", v->name, e.msg,
+                "refreshing the Vault token failed; using the current token while it lasts");
+        waited = false;
+    }
+}
+
+/* Records how Vault took the first request made with token gen (denied: a 403). Some servers
+ * (and fakes) report a single-use token as num_uses 0 after lookup-self spent its only use,
+ * which reads as "unlimited"; a 403 on the first request after such a lookup makes the next
+ * token be taken as single-use without a lookup, and if that one works the role is single-use.
+ * A 403 on that one too means the policy is the problem: lookups resume. */
+static void vault_token_outcome(struct vault *v, unsigned long gen, bool denied)
+{
+    pthread_mutex_lock(&v->mu);
+    if (gen != 0 && gen == v->probe_unlimited) {
+        v->probe_unlimited = 0;
+        if (denied)
+            v->suspect_single = true;
+    }
+    if (gen != 0 && gen == v->probe_single) {
+        v->probe_single = 0;
+        if (!denied && v->suspect_single) {
+            v->single_use_role = true;
+            LOG(LOG_INFO, "vault", v->name, NULL,
+                "the AppRole role gives single-use Vault tokens: every request needs a new "
+                "login");
+        }
+        v->suspect_single = false;
+    }
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* Forgets the token gen after Vault refused it (403), unless a newer one replaced it. Returns
+ * the token unless it is a batch token: it may still be alive (refused for its policy, and then
+ * our use count means nothing), so the caller revokes it, best effort, so that refused tokens
+ * do not pile up as leases; else NULL. */
+static char *vault_token_drop(struct vault *v, unsigned long gen)
+{
+    char *revoke = NULL;
+    pthread_mutex_lock(&v->mu);
+    if (v->token != NULL && v->gen == gen) {
+        if (!v->batch)
+            revoke = v->token;
+        else
+            xfree_secret(v->token, strlen(v->token));
+        v->token = NULL;
+    }
+    pthread_mutex_unlock(&v->mu);
+    return revoke;
+}
+
+/* ---- health, sign ---- */
+
+int vault_check(struct vault *v, struct err *err)
+{
+    unsigned long gen = 0;
+    if (vault_token_get(v, false, NULL, &gen, err) != 0)
+        return -1;
+    struct vault_resp r;
+    if (vault_http(v, "sys/health", NULL, false, NULL, 0, v->total_ms, &r, err) != 0) {
+        err_prefix(err, "Failed to verify Vault is initialized and unsealed");
+        vault_resp_free(&r, false);
+        return -1;
+    }
+    int rc = -1;
+    switch (r.status) {
+    case 200:
+    case 429:
+    case 472:
+    case 473: rc = 0; break;
+    case 501: err_set(err, ERR_TRANSIENT, "Vault is not initialized"); break;
+    case 503: err_set(err, ERR_TRANSIENT, "Vault is sealed"); break;
+    default: {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        err_set(err, ERR_TRANSIENT,
+                "Failed to verify Vault is initialized and unsealed: error calling Vault "
+                "/v1/sys/health: HTTP %ld: %s",
+                r.status, msg);
+        break;
+    }
+    }
+    vault_resp_free(&r, false);
+    return rc;
+}
+
+/* Checks what Vault issued against the request: cert-manager refuses (and retries forever) a
+ * certificate whose key is not the CSR's or that is already expired. */
+static int vault_check_leaf(const char *chain_pem, const struct csr *csr, time_t now,
+                            struct err *err)
+{
+    BIO *b = BIO_new_mem_buf(chain_pem, -1);
+    X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    int rc = -1;
+    if (x == NULL) {
+        err_set(err, ERR_PERMANENT, "cannot read the certificate Vault issued");
+        err_append_openssl(err);
+        goto out;
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (pk == NULL || csr->pkey == NULL || EVP_PKEY_eq(pk, csr->pkey) != 1) {
+        err_set(err, ERR_PERMANENT,
+                "Vault issued a certificate whose public key is not the CSR's (is "
+                "spec.vault.path a sign endpoint?)");
+        goto out;
+    }
+    if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0) {
+        err_set(err, ERR_PERMANENT,
+                "Vault issued a certificate that is already expired (is Vault's issuing CA "
+                "expired? see leaf_not_after_behavior)");
+        goto out;
+    }
+    rc = 0;
+out:
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
+int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params *p,
+               struct sign_result *out, struct err *err)
+{
+    out->chain_pem = NULL;
+    out->ca_pem = NULL;
+    /* Vault's sign endpoints build extensions from the role, not the CSR: these would be lost. */
+    if (csr->has_name_constraints || csr->bc_has_path_len) {
+        err_set(err, ERR_PERMANENT,
+                "the CSR requests %s, which a Vault issuer cannot honour (Vault builds the "
+                "certificate's extensions from its role, not from the CSR); use an issuer with "
+                "spec.ca, or remove them from the CSR",
+                csr->has_name_constraints ? "nameConstraints" : "a basicConstraints pathLen");
+        return -1;
+    }
+    char *body = NULL;
+    if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
+        return -1;
+    size_t blen = strlen(body);
+    /* Tokens Vault refused, revoked once the answer is known (off the retry's path). */
+    char *refused[2] = {NULL, NULL};
+    int n_refused = 0;
+    struct vault_resp r = {0};
+    buf_init(&r.body, VAULT_MAX_RESPONSE);
+    int rc = -1;
+    for (int attempt = 0;; attempt++) {
+        char *tok = NULL;
+        unsigned long gen = 0;
+        vault_resp_free(&r, false);
+        buf_init(&r.body, VAULT_MAX_RESPONSE);
+        if (vault_token_get(v, true, &tok, &gen, err) != 0)
+            goto out;
+        int hr = vault_http(v, v->path, tok, true, body, blen, v->total_ms, &r, err);
+        vault_wipe_str(&tok);
+        if (hr != 0)
+            goto out;
+        vault_token_outcome(v, gen, r.status == 403);
+        if (r.status == 403) {
+            char *dead = vault_token_drop(v, gen);
+            if (dead != NULL) {
+                if (n_refused < 2)
+                    refused[n_refused++] = dead;
+                else
+                    vault_wipe_str(&dead);
+            }
+        }
+        if (r.status == 403 && attempt == 0) {
+            LOG(LOG_INFO, "vault", v->name, NULL,
+                "Vault answered 403 to a sign request; logging in again");
+            continue;
+        }
+        break;
+    }
+    if (r.status < 200 || r.status > 299) {
+        char msg[VAULTMSG_MAX_ERROR_TEXT];
+        vault_errors(&r, msg, sizeof(msg));
+        enum err_kind kind = ERR_TRANSIENT;
+        const char *hint = "";
+        if (r.status == 400) {
+            kind = ERR_PERMANENT;
+        } else if (r.status == 403) {
+            hint = " (even after a new AppRole login: does the role's policy allow this path?)";
+        } else if (r.status == 404 || r.status == 405) {
+            kind = ERR_PERMANENT;
+            hint = " (check spec.vault.path)";
+        } else if (r.status >= 300 && r.status < 400) {
+            hint = " (unexpected redirect)";
+        } else if (r.status > 400 && r.status < 500 && r.status != 412 && r.status != 429) {
+            kind = ERR_PERMANENT;
+        }
+        err_set(err, kind, "Vault %s to sign (HTTP %ld from POST /v1/%s): %s%s",
+                r.status < 500 ? "refused" : "failed", r.status, v->path, msg, hint);
+        goto out;
+    }
+    char *pem = NULL;
+    if (vaultmsg_parse_sign(r.body.data, r.body.len, &pem, err) != 0) {
+        if (err != NULL && err->kind != ERR_TRANSIENT)
+            err->kind = ERR_PERMANENT;
+        goto out;
+    }
+    if (chain_normalise(pem, strlen(pem), &out->chain_pem, &out->ca_pem, err) != 0) {
+        free(pem);
+        if (err != NULL)
+            err->kind = ERR_PERMANENT;
+        err_prefix(err, "the certificate chain Vault returned");
+        goto out;
+    }
+    free(pem);
+    if (vault_check_leaf(out->chain_pem, csr, p->now != 0 ? p->now : time(NULL), err) != 0) {
+        sign_result_free(out);
+        goto out;
+    }
+    rc = 0;
+out:
+    vault_resp_free(&r, false);
+    free(body);
+    for (int i = 0; i < n_refused; i++)
+        vault_revoke(v, refused[i]);
+    return rc;
+}
+
+unsigned long vault_round_trips(const struct vault *v)
+{
+    return atomic_load(&((struct vault *)v)->round_trips);
+}
+
+/* ---- signer row, free ---- */
+
+static int vault_op_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
+                         struct sign_result *out, struct err *err)
+{
+    return vault_sign(ctx, csr, p, out, err);
+}
+
+static int vault_op_check(void *ctx, time_t now, struct err *err)
+{
+    (void)now;
+    return vault_check(ctx, err);
+}
+
+static void vault_op_free(void *ctx)
+{
+    vault_free(ctx);
+}
+
+static const struct signer_ops vault_ops = {
+    .name = "vault",
+    .sign = vault_op_sign,
+    .check = vault_op_check,
+    .free = vault_op_free,
+};
+
+struct signer vault_signer(struct vault *v)
+{
+    return (struct signer){.ops = &vault_ops, .ctx = v};
+}
+
+void vault_free(struct vault *v)
+{
+    if (v == NULL)
+        return;
+    pthread_mutex_lock(&v->mu);
+    char *tok = NULL;
+    /* A batch token cannot be revoked; a used-up one is gone already. */
+    if (v->token != NULL && v->uses_left != 0 && !v->batch &&
+        (v->expires_at == 0 || vault_now() < v->expires_at))
+        tok = v->token;
+    else if (v->token != NULL)
+        xfree_secret(v->token, strlen(v->token));
+    v->token = NULL;
+    pthread_mutex_unlock(&v->mu);
+    if (tok != NULL)
+        vault_revoke(v, tok);
+    for (size_t i = 0; i < v->npool; i++)
+        curl_easy_cleanup(v->pool[i]);
+    pthread_mutex_destroy(&v->pool_mu);
+    pthread_cond_destroy(&v->cv);
+    pthread_mutex_destroy(&v->mu);
+    free(v->server);
+    free(v->path);
+    free(v->ns);
+    free(v->ca_pem);
+    free(v->approle_path);
+    free(v->role_id);
+    free(v->secret_desc);
+    free(v->name);
+    free(v);
+}

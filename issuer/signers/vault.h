@@ -1,0 +1,69 @@
+/* vault.h -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health.
+ * Does network I/O (libcurl); thread-safe: one vault object is shared by every signing thread. */
+#ifndef EMBER_VAULT_H
+#define EMBER_VAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "signers/signer.h"
+#include "x509/csr.h"
+
+#define VAULT_MAX_RESPONSE (1024 * 1024) /* any Vault response body */
+#define VAULT_CONNECT_TIMEOUT_MS 5000
+#define VAULT_TOTAL_TIMEOUT_MS 30000
+#define VAULT_MAX_REDIRECTS 3
+
+/* Fetches the AppRole secret_id (from the Secret named by auth.appRole.secretRef) each time a
+ * login needs it; the vault module wipes and frees *out right after the login. Returns 0, or
+ * -1 with err naming the Secret and key (ERR_ISSUER_NOT_READY). */
+typedef int (*vault_secret_fn)(void *ud, char **out, size_t *len, struct err *err);
+
+struct vault_config {
+    const char *server;        /* "https://vault.example:8200" (http:// only for loopback tests) */
+    const char *path;          /* "pki_int/sign/mesh": POST /v1/<path> */
+    const char *namespace;     /* X-Vault-Namespace on login and sign, or NULL */
+    const char *ca_bundle_pem; /* trust for Vault's TLS certificate, or NULL = system CAs */
+    size_t ca_bundle_len;
+    const char *approle_path; /* auth mount, default "approle" */
+    const char *role_id;
+    vault_secret_fn secret_id;
+    void *secret_ud;
+    const char *secret_name; /* for messages when Vault refuses the login: "Secret ns/name key
+                              * secretId"; NULL = "the AppRole secret_id Secret" */
+    const char *name;        /* for messages: "ClusterIssuer/vault" */
+    long connect_timeout_ms; /* 0 = VAULT_CONNECT_TIMEOUT_MS */
+    long total_timeout_ms;   /* 0 = VAULT_TOTAL_TIMEOUT_MS */
+};
+
+struct vault;
+
+/* Copies cfg; does no I/O. NULL with ERR_INVALID for a bad server URL. */
+struct vault *vault_new(const struct vault_config *cfg, struct err *err) WUR;
+
+/* Logs in when there is no usable token, then GET /v1/sys/health (without the namespace
+ * header): 200/429/472/473 ok; 501 "Vault is not initialized"; 503 "Vault is sealed".
+ * Errors: ERR_ISSUER_NOT_READY (credentials, Secret), ERR_TRANSIENT (network, sealed, 5xx). */
+int vault_check(struct vault *v, struct err *err) WUR;
+
+/* POST /v1/<path> for csr with ttl = p->duration_s; the response's certificate, issuing_ca and
+ * ca_chain are normalised as chain_normalise() does. Reuses the cached token; renews or logs in
+ * again as needed; after a 403 logs in once more and retries once. Errors: ERR_PERMANENT (400:
+ * Vault's message; a CSR with nameConstraints or a pathLen, which Vault would leave out, before
+ * Vault is asked), ERR_TRANSIENT (412, 429, 5xx, sealed, network, timeouts, a 403 that
+ * persists), ERR_ISSUER_NOT_READY (login refused). */
+int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params *p,
+               struct sign_result *out, struct err *err) WUR;
+
+/* Round trips made so far (for benchmarks and tests). */
+unsigned long vault_round_trips(const struct vault *v);
+
+/* The signer row; the signer owns v afterwards. */
+struct signer vault_signer(struct vault *v);
+
+/* Revokes the token (revoke-self, best effort), wipes it, frees. NULL is a no-op. */
+void vault_free(struct vault *v);
+
+#endif
