@@ -40,10 +40,27 @@ e2e_key() {
 # e2e_build COMP: prints the folder holding COMP's binaries, building them first when that
 # folder is not there yet. The build log goes to $E2E_CACHE/bin/COMP-KEY.log.
 e2e_build() {
-  local comp=$1 key out t0
+  local comp=$1 key out lockfd rc
   e2e_go_env || return 1
   key=$(e2e_key "$comp")
   out="$E2E_CACHE/bin/$comp-$key"
+  # Two runs at once (make test while make e2e runs) build one after the other: the second
+  # finds the first's result.
+  mkdir -p "$E2E_CACHE/bin" || return 1
+  exec {lockfd}>"$E2E_CACHE/bin/.$comp.lock" || return 1
+  if flock "$lockfd"; then
+    e2e_build_locked "$comp" "$out"; rc=$?
+  else
+    echo "e2e: cannot lock $E2E_CACHE/bin/.$comp.lock" >&2; rc=1
+  fi
+  exec {lockfd}>&-
+  [ "$rc" -eq 0 ] && echo "$out"
+  return "$rc"
+}
+
+# e2e_build_locked COMP OUT: e2e_build's work, under its lock.
+e2e_build_locked() {
+  local comp=$1 out=$2 t0 old
   if [ ! -f "$out/.built" ]; then
     t0=$(date +%s)
     rm -rf "$out.tmp"; mkdir -p "$out.tmp"
@@ -58,12 +75,10 @@ e2e_build() {
     rm -rf "$out"; mv "$out.tmp" "$out"
     echo "e2e: built $comp in $(cat "$out/.built") s" >&2
     # Older builds of this component go (the build cache keeps what they shared).
-    local old
     for old in "$E2E_CACHE/bin/$comp"-*; do
       case "$old" in "$out"|"$out.log") ;; *.tmp) ;; *) rm -rf "$old" ;; esac
     done
   fi
   [ -L "$E2E_CACHE/bin/$comp" ] || rm -rf "${E2E_CACHE:?}/bin/${comp:?}"
   ln -sfn "$out" "$E2E_CACHE/bin/$comp"
-  echo "$out"
 }

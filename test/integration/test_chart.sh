@@ -26,7 +26,8 @@ if ! goerr=$( (. test/e2e/lib.sh && e2e_go_env) 2>&1 ); then
   printf '# %s\n' "$goerr"
   exit 1
 fi
-if TOOLS=$( (. test/e2e/lib.sh && e2e_build tools) 2>"$WORK/tools.log" ); then
+if TOOLS=$( (. test/e2e/lib.sh && e2e_build tools) 2>"$WORK/tools.log" ) &&
+   [ -x "$TOOLS/helm" ] && [ -x "$TOOLS/chart-render" ]; then
   ok "helm and chart-render are built from test/e2e/tools ($("$TOOLS/helm" version --template '{{.Version}}' 2>&1))"
 else
   not_ok "helm and chart-render are built from test/e2e/tools"; cat "$WORK/tools.log"; exit 1
