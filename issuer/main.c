@@ -26,7 +26,6 @@
 #include "kube/lease.h"
 #include "kube/tokenreview.h"
 #include "signers/devca.h"
-#include "signers/localca.h"
 #include "standalone/store.h"
 
 extern char **environ;
@@ -254,27 +253,14 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
 
 static void main_declare_metrics(struct metrics *m)
 {
-    metrics_declare(m, "ember_issuer_ready", "gauge", "1 when the issuer can sign, else 0.");
-    metrics_declare(m, "ember_ca_expiry_timestamp_seconds", "gauge",
-                    "notAfter of a local CA issuer's certificate, Unix seconds.");
+    issuer_declare_metrics(m);
     metrics_declare(m, "ember_build_info", "gauge", "Ember's version.");
     metrics_gauge_set(m, "ember_build_info", "version=\"" EMBER_VERSION "\"", 1);
 }
 
 static void main_issuer_metrics(struct metrics *m, const struct store *st)
 {
-    for (size_t i = 0; i < store_count_issuers(st); i++) {
-        struct issuer *is = store_issuer_at(st, i);
-        char ref[600], esc[700], labels[800];
-        issuer_format_ref(is, ref, sizeof(ref));
-        metrics_escape_label(ref, esc, sizeof(esc));
-        snprintf(labels, sizeof(labels), "issuer=\"%s\"", esc);
-        bool ready = issuer_is_ready(is);
-        metrics_gauge_set(m, "ember_issuer_ready", labels, ready ? 1 : 0);
-        if (ready && is->signer_kind == ISSUER_SIGNER_CA)
-            metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels,
-                              (double)localca_not_after(is->signer.ctx));
-    }
+    issuer_publish_metrics(m, store_issuers(st), store_count_issuers(st));
 }
 
 /* Re-checks issuers in the background: every --issuer-recheck-period when all are Ready,

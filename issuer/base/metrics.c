@@ -247,6 +247,27 @@ void metrics_gauge_set(struct metrics *m, const char *name, const char *labels, 
     pthread_mutex_unlock(&m->mu);
 }
 
+void metrics_gauge_retain(struct metrics *m, const char *name,
+                          bool (*keep)(void *ud, const char *labels), void *ud)
+{
+    pthread_mutex_lock(&m->mu);
+    long fi = name != NULL ? family_find(m, name) : -1;
+    if (fi >= 0 && m->f[fi].kind == KIND_GAUGE) {
+        struct family *f = &m->f[fi];
+        size_t kept = 0;
+        for (size_t i = 0; i < f->n; i++) {
+            if (keep(ud, f->s[i].labels)) {
+                f->s[kept++] = f->s[i]; /* order kept: still sorted */
+                continue;
+            }
+            free(f->s[i].labels);
+            m->nseries--;
+        }
+        f->n = kept;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
 void metrics_histogram_observe(struct metrics *m, const char *name, const char *labels, double v)
 {
     if (isnan(v))

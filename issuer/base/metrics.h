@@ -2,6 +2,7 @@
 #ifndef EMBER_METRICS_H
 #define EMBER_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Hard caps, so hostile label values cannot grow memory without bound. Calls that would create
@@ -32,6 +33,10 @@ void metrics_free(struct metrics *m);
 void metrics_declare(struct metrics *m, const char *name, const char *type, const char *help);
 void metrics_counter_add(struct metrics *m, const char *name, const char *labels, double v);
 void metrics_gauge_set(struct metrics *m, const char *name, const char *labels, double v);
+/* Removes the series of the gauge name whose label string keep(ud, labels) refuses (a gauge of
+ * something that is gone). keep runs with the registry locked: it must not call metrics_*. */
+void metrics_gauge_retain(struct metrics *m, const char *name,
+                          bool (*keep)(void *ud, const char *labels), void *ud);
 /* Buckets .0005 .001 .0025 .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 +Inf (seconds), rendered as
  * cumulative _bucket{le="..."} lines, then _sum and _count. */
 void metrics_histogram_observe(struct metrics *m, const char *name, const char *labels, double v);

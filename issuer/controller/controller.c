@@ -15,9 +15,9 @@
 #include "decide/audit.h"
 #include "decide/cr.h"
 #include "decide/pipeline.h"
-#include "issuers/secret.h"
 #include "kube/queue.h"
 #include "kube/reflector.h"
+#include "signers/secret.h"
 
 #define CTL_BUCKETS 4096
 #define CTL_EVENT_CACHE 512 /* recent Events remembered for aggregation */
@@ -817,7 +817,7 @@ static void ctl_write_ready(struct controller *c, const cJSON *obj, const char *
     free(body);
 }
 
-/* issuer_secrets.get: a Secret read from the API server with get (never listed or watched). */
+/* signer_env.get_secret: a Secret read from the API server with get (never listed or watched). */
 static cJSON *ctl_get_secret(void *ud, const char *ns, const char *name, struct err *err)
 {
     struct controller *c = ud;
@@ -920,11 +920,9 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
     struct err e = {0};
     struct issuer *is = NULL;
     bool was_ready = current != NULL && issuer_is_ready(current);
-    if (current != NULL && slot_gen == gen && current->signer_kind == ISSUER_SIGNER_VAULT &&
-        issuer_has_signer(current)) {
-        /* Periodic re-check of a Vault issuer: keep its cached token, log in only if needed.
-         * One whose client could not be built (a caBundle Secret missing) is built again. */
-        issuer_check(current, now);
+    if (current != NULL && slot_gen == gen && issuer_recheck(current, now)) {
+        /* Periodic re-check in place, when the signer row has one (Vault: keeps its cached
+         * token). Otherwise (a local CA; a signer that could not be built) it is loaded again. */
         is = current;
         current = NULL;
     } else {
@@ -939,8 +937,8 @@ static void ctl_reconcile_issuer(struct controller *c, const char *key, const ch
             ctl_enqueue_all_crs(c);
             return;
         }
-        struct issuer_secrets src = {.get = ctl_get_secret, .ud = c};
-        issuer_load_signer(is, &src, c->cfg.cluster_ns, now);
+        struct signer_env env = {.get_secret = ctl_get_secret, .ud = c};
+        issuer_load_signer(is, &env, c->cfg.cluster_ns, now);
         issuer_unref(current);
         current = NULL;
     }
@@ -1080,7 +1078,8 @@ static int ctl_watch(struct controller *c, enum ctl_kind k, const char *path, st
     return 0;
 }
 
-/* Publishes the watches' counters every 2 s: restarts, relists, expired histories. */
+/* Publishes every 2 s the watches' counters (restarts, relists, expired histories) and the
+ * gauges of the issuers loaded (issuer_publish_metrics, as standalone mode does). */
 static void *ctl_metrics_thread(void *arg)
 {
     struct controller *c = arg;
@@ -1107,6 +1106,16 @@ static void *ctl_metrics_thread(void *arg)
             *last = st;
         }
         metrics_gauge_set(c->cfg.metrics, "ember_queue_depth", "", (double)queue_len(c->q));
+        pthread_mutex_lock(&c->lock);
+        struct issuer **issuers = xcalloc(c->n_slots + 1, sizeof(*issuers));
+        size_t n = c->n_slots;
+        for (size_t i = 0; i < n; i++)
+            issuers[i] = issuer_ref(c->slots[i].is);
+        pthread_mutex_unlock(&c->lock);
+        issuer_publish_metrics(c->cfg.metrics, issuers, n);
+        for (size_t i = 0; i < n; i++)
+            issuer_unref(issuers[i]);
+        free(issuers);
     }
     pthread_mutex_unlock(&c->stop_lock);
     return NULL;

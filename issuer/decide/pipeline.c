@@ -199,6 +199,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
         res->action = PIPELINE_WRITE;
         res->state = PIPELINE_STATE_ISSUED;
         res->requeue = false;
+        res->signer = is->signer.ops->name;
         pipeline_event(res, "Normal", "Issued", "Succeeded signing the CertificateRequest");
         return;
     }

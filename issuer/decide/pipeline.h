@@ -65,6 +65,7 @@ struct pipeline_result {
                                          (CSR, spec), not because of policy */
     char policy[POLICY_MAX_NAME + 1]; /* the IssuancePolicy this step evaluated (the annotation
                                          or the issuer's defaultPolicy); "" when none was */
+    const char *signer; /* the signer table row that signed (signer_ops.name, static), or NULL */
     /* Events for this step (Kubernetes Events; log lines for the HTTP API). */
     struct pipeline_event {
         const char *type; /* "Normal" or "Warning" */

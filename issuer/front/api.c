@@ -257,9 +257,11 @@ static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
         env.synced = api->synced(env.ud);
     double t0 = api_now_seconds();
     pipeline_run(&env, cr, res);
-    if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED)
-        metrics_histogram_observe(api->metrics, "ember_signing_duration_seconds",
-                                  "signer=\"local\"", api_now_seconds() - t0);
+    char label[64]; /* a table name needs no escaping */
+    if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED && res->signer != NULL &&
+        (size_t)snprintf(label, sizeof(label), "signer=\"%s\"", res->signer) < sizeof(label))
+        metrics_histogram_observe(api->metrics, "ember_signing_duration_seconds", label,
+                                  api_now_seconds() - t0);
 }
 
 static const char *api_last_message(const struct pipeline_result *res, const struct cr *cr)

@@ -6,192 +6,68 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/b64.h"
 #include "base/mem.h"
-#include "issuers/secret.h"
-#include "signers/localca.h"
-#include "signers/vault.h"
+#include "base/metrics.h"
 
-static int issuer_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
-                             struct err *err)
+/* "ca or vault": the table's spec keys, for messages. */
+static void issuer_spec_choices(char *out, size_t outlen)
 {
-    const cJSON *c;
-    cJSON_ArrayForEach(c, obj)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            ok = ok || strcmp(c->string, allowed[i]) == 0;
-        if (!ok) {
-            err_set(err, ERR_INVALID, "%s.%.64s: unknown field", path, c->string);
-            return -1;
-        }
+    size_t n = 0;
+    while (signer_row(n) != NULL)
+        n++;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "%s%s",
+                 i == 0       ? ""
+                 : i + 1 == n ? " or "
+                              : ", ",
+                 signer_row(i)->spec_key);
     }
-    return 0;
 }
 
-static int issuer_read_string(const cJSON *obj, const char *key, const char *path, bool required,
-                              char **out, struct err *err)
+/* The row whose spec key is set in spec (exactly one), parsed into is->row and is->spec. */
+static int issuer_read_signer(struct issuer *is, const cJSON *spec, struct err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL || cJSON_IsNull(v)) {
-        if (required) {
-            err_set(err, ERR_INVALID, "%s.%s is required", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v)) {
-        err_set(err, ERR_INVALID, "%s.%s must be a string", path, key);
-        return -1;
-    }
-    if (required && v->valuestring[0] == '\0') {
-        err_set(err, ERR_INVALID, "%s.%s must not be empty", path, key);
-        return -1;
-    }
-    *out = xstrdup(v->valuestring);
-    return 0;
-}
-
-/* spec.vault, with cert-manager's Vault issuer messages where they apply. */
-static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *err)
-{
-    static const char *const vault_keys[] = {
-        "server", "path", "namespace", "caBundle", "caBundleSecretRef", "auth", NULL};
-    static const char *const ref_keys[] = {"name", "key", NULL};
-    static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
-    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
-                                              "aws", NULL};
-    struct issuer_vault *v = &is->vault;
-    if (issuer_check_keys(vault, "spec.vault", vault_keys, err) != 0 ||
-        issuer_read_string(vault, "server", "spec.vault", false, &v->server, err) != 0 ||
-        issuer_read_string(vault, "path", "spec.vault", false, &v->path, err) != 0 ||
-        issuer_read_string(vault, "namespace", "spec.vault", false, &v->namespace, err) != 0)
-        return -1;
-    if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault server and path are required fields");
-        return -1;
-    }
-    if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
-        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
-                v->server);
-        return -1;
-    }
-    if (v->path[0] == '/') {
-        err_set(err, ERR_INVALID,
-                "spec.vault.path is used after /v1/: write \"pki_int/sign/ROLE\", not \"%.200s\"",
-                v->path);
-        return -1;
-    }
-    char *bundle = NULL;
-    if (issuer_read_string(vault, "caBundle", "spec.vault", false, &bundle, err) != 0)
-        return -1;
-    const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
-    if (bundle != NULL && bref != NULL) {
-        free(bundle);
-        err_set(err, ERR_INVALID,
-                "specified caBundle and caBundleSecretRef cannot be used together");
-        return -1;
-    }
-    if (bundle != NULL) {
-        int rc = b64_decode(bundle, strlen(bundle), ISSUER_MAX_CA_BUNDLE, &v->ca_bundle,
-                            &v->ca_bundle_len, err);
-        free(bundle);
-        if (rc != 0) {
-            err_prefix(err, "spec.vault.caBundle");
-            return -1;
+    const struct signer_ops *row = NULL, *r;
+    const cJSON *obj = NULL;
+    size_t set = 0;
+    for (size_t i = 0; (r = signer_row(i)) != NULL; i++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(spec, r->spec_key);
+        if (o != NULL) {
+            row = r;
+            obj = o;
+            set++;
         }
     }
-    if (bref != NULL) {
-        if (!cJSON_IsObject(bref) ||
-            issuer_check_keys(bref, "spec.vault.caBundleSecretRef", ref_keys, err) != 0 ||
-            issuer_read_string(bref, "name", "spec.vault.caBundleSecretRef", true,
-                               &v->ca_bundle_secret_name, err) != 0 ||
-            issuer_read_string(bref, "key", "spec.vault.caBundleSecretRef", false,
-                               &v->ca_bundle_secret_key, err) != 0) {
-            if (err != NULL && err->msg[0] == '\0')
-                err_set(err, ERR_INVALID, "spec.vault.caBundleSecretRef must be an object");
-            return -1;
-        }
-        if (v->ca_bundle_secret_key == NULL)
-            v->ca_bundle_secret_key = xstrdup("ca.crt");
-    }
-
-    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(vault, "auth");
-    const cJSON *approle = cJSON_GetObjectItemCaseSensitive(auth, "appRole");
-    for (size_t i = 0; unsupported[i] != NULL; i++) {
-        if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
-            err_set(err, ERR_INVALID,
-                    "spec.vault.auth.%s: Ember supports AppRole only (spec.vault.auth.appRole)",
-                    unsupported[i]);
-            return -1;
-        }
-    }
-    static const char *const auth_keys[] = {"appRole", NULL};
-    if (!cJSON_IsObject(auth) || !cJSON_IsObject(approle)) {
-        err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
+    if (set != 1) {
+        char choices[256];
+        issuer_spec_choices(choices, sizeof(choices));
+        err_set(err, ERR_INVALID, "spec must set exactly one signer: %s", choices);
         return -1;
     }
-    const cJSON *sref = cJSON_GetObjectItemCaseSensitive(approle, "secretRef");
-    if (issuer_check_keys(auth, "spec.vault.auth", auth_keys, err) != 0 ||
-        issuer_check_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
-        issuer_read_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
-                           err) != 0 ||
-        issuer_read_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id, err) !=
-            0)
-        return -1;
-    if (cJSON_IsObject(sref) &&
-        (issuer_check_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
-         issuer_read_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
-                            &v->secret_name, err) != 0 ||
-         issuer_read_string(sref, "key", "spec.vault.auth.appRole.secretRef", false, &v->secret_key,
-                            err) != 0))
-        return -1;
-    if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
-        v->secret_name[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault AppRole auth requires both roleId and secretRef.name");
+    if (!cJSON_IsObject(obj)) {
+        err_set(err, ERR_INVALID, "spec.%s must be an object", row->spec_key);
         return -1;
     }
-    if (v->secret_key == NULL || v->secret_key[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault AppRole auth requires secretRef.key");
+    if (row->parse(obj, &is->spec, err) != 0)
         return -1;
-    }
-    if (v->approle_path == NULL || v->approle_path[0] == '\0') {
-        free(v->approle_path);
-        v->approle_path = xstrdup("approle");
-    }
+    is->row = row;
     return 0;
 }
 
 static int issuer_read_spec(struct issuer *is, const cJSON *spec, struct err *err)
 {
-    static const char *const spec_keys[] = {"defaultPolicy", "ca", "vault", NULL};
-    static const char *const ca_keys[] = {"secretName", NULL};
-    if (issuer_check_keys(spec, "spec", spec_keys, err) != 0)
+    const char *keys[SIGNER_MAX_ROWS + 2] = {"defaultPolicy"};
+    size_t n = 1;
+    const struct signer_ops *r;
+    while ((r = signer_row(n - 1)) != NULL)
+        keys[n++] = r->spec_key;
+    keys[n] = NULL;
+    if (signer_spec_keys(spec, "spec", keys, err) != 0 ||
+        signer_spec_string(spec, "defaultPolicy", "spec", false, &is->default_policy, err) != 0)
         return -1;
-    if (issuer_read_string(spec, "defaultPolicy", "spec", false, &is->default_policy, err) != 0)
-        return -1;
-    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(spec, "ca");
-    const cJSON *vault = cJSON_GetObjectItemCaseSensitive(spec, "vault");
-    if ((ca != NULL) == (vault != NULL)) {
-        err_set(err, ERR_INVALID, "spec must set exactly one signer: ca or vault");
-        return -1;
-    }
-    if (ca != NULL) {
-        if (!cJSON_IsObject(ca)) {
-            err_set(err, ERR_INVALID, "spec.ca must be an object");
-            return -1;
-        }
-        if (issuer_check_keys(ca, "spec.ca", ca_keys, err) != 0)
-            return -1;
-        is->signer_kind = ISSUER_SIGNER_CA;
-        return issuer_read_string(ca, "secretName", "spec.ca", true, &is->ca_secret_name, err);
-    }
-    if (!cJSON_IsObject(vault)) {
-        err_set(err, ERR_INVALID, "spec.vault must be an object");
-        return -1;
-    }
-    is->signer_kind = ISSUER_SIGNER_VAULT;
-    return issuer_read_vault(is, vault, err);
+    return issuer_read_signer(is, spec, err);
 }
 
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err)
@@ -298,170 +174,120 @@ bool issuer_is_ready(struct issuer *is)
     return ready;
 }
 
-/* Where a Vault issuer's secret_id is read from at each login; owned by the issuer. */
-struct issuer_secret_ref {
-    struct issuer_secrets src;
-    char *ns, *name, *key;
-};
-
-static void issuer_secret_ref_free(void *p)
-{
-    struct issuer_secret_ref *ref = p;
-    if (ref == NULL)
-        return;
-    free(ref->ns);
-    free(ref->name);
-    free(ref->key);
-    free(ref);
-}
-
-/* The value of one key of a Secret, or an error naming the Secret and what is wrong. */
-static int issuer_secret_key(const struct issuer_secrets *src, const char *ns, const char *name,
-                             const char *key, const char *field, char **out, size_t *len,
-                             struct err *err)
-{
-    cJSON *secret = src->get(src->ud, ns, name, err);
-    if (secret == NULL) {
-        err_prefix(err, "Secret %s/%s (%s)", ns, name, field);
-        return -1;
-    }
-    int rc = secret_value(secret, key, out, len, err);
-    secret_delete(secret);
-    if (rc != 0) {
-        err_prefix(err, "Secret %s/%s", ns, name);
-        err->kind = ERR_ISSUER_NOT_READY;
-        return -1;
-    }
-    if (*out == NULL) {
-        err_set(err, ERR_ISSUER_NOT_READY, "Secret %s/%s (%s) has no key %s", ns, name, field, key);
-        return -1;
-    }
-    return 0;
-}
-
-/* vault_secret_fn: the AppRole secret_id, read again at each login. */
-static int issuer_vault_secret(void *ud, char **out, size_t *len, struct err *err)
-{
-    const struct issuer_secret_ref *ref = ud;
-    if (issuer_secret_key(&ref->src, ref->ns, ref->name, ref->key,
-                          "spec.vault.auth.appRole.secretRef", out, len, err) != 0) {
-        err->kind = ERR_ISSUER_NOT_READY;
-        return -1;
-    }
-    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
-    while (*len > 0 &&
-           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
-        (*out)[--*len] = '\0';
-    return 0;
-}
-
-static void issuer_load_ca(struct issuer *is, const struct issuer_secrets *src, const char *ns,
-                           time_t now)
-{
-    struct err e = {0};
-    cJSON *secret = src->get(src->ud, ns, is->ca_secret_name, &e);
-    if (secret == NULL) {
-        issuer_set_not_ready(is, "Pending", "Secret %s/%s named by spec.ca.secretName: %s", ns,
-                             is->ca_secret_name, e.msg[0] ? e.msg : "not found");
-        return;
-    }
-    char *crt = NULL, *key = NULL, *ca = NULL;
-    size_t crt_len = 0, key_len = 0, ca_len = 0;
-    if (secret_value(secret, "tls.crt", &crt, &crt_len, &e) == 0 &&
-        secret_value(secret, "tls.key", &key, &key_len, &e) == 0 &&
-        secret_value(secret, "ca.crt", &ca, &ca_len, &e) == 0) {
-        if (crt == NULL || key == NULL) {
-            err_set(&e, ERR_INVALID, "it needs the keys tls.crt and tls.key");
-        } else {
-            struct localca *loaded = localca_load(crt, crt_len, key, key_len, ca, ca_len, now, &e);
-            if (loaded != NULL)
-                issuer_set_signer(is, localca_signer(loaded));
-        }
-    }
-    secret_delete(secret);
-    if (is->signer.ops == NULL)
-        issuer_set_not_ready(is, "Pending", "Secret %s/%s: %s", ns, is->ca_secret_name, e.msg);
-    xfree_secret(crt, crt_len);
-    xfree_secret(key, key_len);
-    xfree_secret(ca, ca_len);
-}
-
-static void issuer_load_vault(struct issuer *is, const struct issuer_secrets *src, const char *ns)
-{
-    const struct issuer_vault *v = &is->vault;
-    char *bundle = NULL;
-    size_t bundle_len = 0;
-    struct err e = {0};
-    if (v->ca_bundle_secret_name != NULL &&
-        issuer_secret_key(src, ns, v->ca_bundle_secret_name, v->ca_bundle_secret_key,
-                          "spec.vault.caBundleSecretRef", &bundle, &bundle_len, &e) != 0) {
-        issuer_set_not_ready(is, "Pending", "%s", e.msg);
-        return;
-    }
-    struct issuer_secret_ref *ref = xcalloc(1, sizeof(*ref));
-    ref->src = *src;
-    ref->ns = xstrdup(ns);
-    ref->name = xstrdup(v->secret_name);
-    ref->key = xstrdup(v->secret_key);
-    char name[600], secret_name[600];
-    issuer_format_ref(is, name, sizeof(name));
-    snprintf(secret_name, sizeof(secret_name), "%s/%s", ns, v->secret_name);
-    struct vault_config cfg = {
-        .server = v->server,
-        .path = v->path,
-        .namespace = v->namespace,
-        .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
-        .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
-        .approle_path = v->approle_path,
-        .role_id = v->role_id,
-        .secret_id = issuer_vault_secret,
-        .secret_ud = ref,
-        .secret_name = secret_name,
-        .name = name,
-    };
-    struct vault *client = vault_new(&cfg, &e);
-    free(bundle);
-    if (client == NULL) {
-        issuer_secret_ref_free(ref);
-        issuer_set_not_ready(is, "Failed", "%s", e.msg);
-        return;
-    }
-    is->signer_aux = ref;
-    issuer_set_signer(is, vault_signer(client));
-}
-
-void issuer_load_signer(struct issuer *is, const struct issuer_secrets *src, const char *cluster_ns,
+void issuer_load_signer(struct issuer *is, const struct signer_env *env, const char *cluster_ns,
                         time_t now)
 {
-    const char *ns = issuer_secret_namespace(is, cluster_ns);
-    if (is->signer_kind == ISSUER_SIGNER_CA)
-        issuer_load_ca(is, src, ns, now);
+    char ref[600];
+    issuer_format_ref(is, ref, sizeof(ref));
+    struct signer_where where = {.ns = issuer_secret_namespace(is, cluster_ns), .ref = ref};
+    struct err e = {0};
+    void *ctx = NULL;
+    if (is->row->load(is->spec, env, &where, now, &ctx, &e) != 0)
+        issuer_set_not_ready(is, e.kind == ERR_PERMANENT ? "Failed" : "Pending", "%s", e.msg);
     else
-        issuer_load_vault(is, src, ns);
+        issuer_set_signer(is, (struct signer){.ops = is->row, .ctx = ctx});
     issuer_check(is, now);
 }
 
-bool issuer_check(struct issuer *is, time_t now)
+/* Records the outcome of a check; true when the state changed. */
+static bool issuer_record(struct issuer *is, int rc, const struct err *e)
 {
     struct issuer_state before;
     issuer_get_state(is, &before);
-    if (is->signer.ops == NULL)
-        return false;
-    struct err e = {0};
-    if (is->signer.ops->check(is->signer.ctx, now, &e) == 0)
+    if (rc == 0)
         issuer_set_ready(is);
     else
         issuer_set_not_ready(
-            is, e.kind == ERR_PERMANENT || e.kind == ERR_INVALID ? "Failed" : "Pending", "%s",
-            e.msg);
+            is, e->kind == ERR_PERMANENT || e->kind == ERR_INVALID ? "Failed" : "Pending", "%s",
+            e->msg);
     struct issuer_state after;
     issuer_get_state(is, &after);
     return before.ready != after.ready || strcmp(before.message, after.message) != 0;
 }
 
-bool issuer_has_signer(const struct issuer *is)
+bool issuer_check(struct issuer *is, time_t now)
 {
-    return is->signer.ops != NULL;
+    if (is->signer.ops == NULL)
+        return false;
+    struct err e = {0};
+    int rc = is->signer.ops->check(is->signer.ctx, now, &e);
+    return issuer_record(is, rc, &e);
+}
+
+bool issuer_recheck(struct issuer *is, time_t now)
+{
+    if (is->signer.ops == NULL || is->signer.ops->recheck == NULL)
+        return false;
+    struct err e = {0};
+    int rc = is->signer.ops->recheck(is->signer.ctx, now, &e);
+    issuer_record(is, rc, &e);
+    return true;
+}
+
+void issuer_declare_metrics(struct metrics *m)
+{
+    metrics_declare(m, "ember_issuer_ready", "gauge", "1 when the issuer can sign, else 0.");
+    metrics_declare(m, "ember_ca_expiry_timestamp_seconds", "gauge",
+                    "notAfter of the CA that signs for the issuer, Unix seconds.");
+}
+
+/* The label sets published in one pass, sorted, for metrics_gauge_retain. */
+struct issuer_labels {
+    char **v;
+    size_t n;
+};
+
+static int issuer_labels_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool issuer_labels_keep(void *ud, const char *labels)
+{
+    const struct issuer_labels *l = ud;
+    return l->n > 0 && bsearch(&labels, l->v, l->n, sizeof(*l->v), issuer_labels_cmp) != NULL;
+}
+
+static void issuer_labels_free(struct issuer_labels *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* issuer="Kind/ns/name" into out; false when it does not fit. */
+static bool issuer_metric_labels(const struct issuer *is, char *out, size_t outlen)
+{
+    char ref[600], esc[700];
+    issuer_format_ref(is, ref, sizeof(ref));
+    metrics_escape_label(ref, esc, sizeof(esc));
+    int w = snprintf(out, outlen, "issuer=\"%s\"", esc);
+    return w > 0 && (size_t)w < outlen;
+}
+
+void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_t n)
+{
+    struct issuer_labels ready = {xcalloc(n + 1, sizeof(char *)), 0};
+    struct issuer_labels expiry = {xcalloc(n + 1, sizeof(char *)), 0};
+    for (size_t i = 0; i < n; i++) {
+        char labels[800];
+        if (!issuer_metric_labels(list[i], labels, sizeof(labels)))
+            continue;
+        metrics_gauge_set(m, "ember_issuer_ready", labels, issuer_is_ready(list[i]) ? 1 : 0);
+        ready.v[ready.n++] = xstrdup(labels);
+        const struct signer *s = &list[i]->signer;
+        time_t not_after = s->ops != NULL ? s->ops->expiry(s->ctx) : 0;
+        if (not_after == 0)
+            continue;
+        metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels, (double)not_after);
+        expiry.v[expiry.n++] = xstrdup(labels);
+    }
+    qsort(ready.v, ready.n, sizeof(*ready.v), issuer_labels_cmp);
+    qsort(expiry.v, expiry.n, sizeof(*expiry.v), issuer_labels_cmp);
+    metrics_gauge_retain(m, "ember_issuer_ready", issuer_labels_keep, &ready);
+    metrics_gauge_retain(m, "ember_ca_expiry_timestamp_seconds", issuer_labels_keep, &expiry);
+    issuer_labels_free(&ready);
+    issuer_labels_free(&expiry);
 }
 
 struct issuer *issuer_ref(struct issuer *is)
@@ -476,22 +302,12 @@ void issuer_unref(struct issuer *is)
         return;
     if (is->signer.ops != NULL)
         is->signer.ops->free(is->signer.ctx);
-    issuer_secret_ref_free(is->signer_aux);
+    if (is->row != NULL)
+        is->row->free_spec(is->spec);
     free(is->kind);
     free(is->namespace);
     free(is->name);
     free(is->default_policy);
-    free(is->ca_secret_name);
-    free(is->vault.server);
-    free(is->vault.path);
-    free(is->vault.namespace);
-    free(is->vault.ca_bundle);
-    free(is->vault.ca_bundle_secret_name);
-    free(is->vault.ca_bundle_secret_key);
-    free(is->vault.approle_path);
-    free(is->vault.role_id);
-    free(is->vault.secret_name);
-    free(is->vault.secret_key);
     pthread_mutex_destroy(&is->lock);
     free(is);
 }

@@ -12,9 +12,8 @@
 
 #define ISSUER_GROUP "ember.issuer.dev"
 #define ISSUER_API_VERSION "ember.issuer.dev/v1alpha1"
-#define ISSUER_MAX_CA_BUNDLE (1024 * 1024) /* decoded spec.vault.caBundle */
 
-enum issuer_signer_kind { ISSUER_SIGNER_CA, ISSUER_SIGNER_VAULT };
+struct metrics;
 
 /* The Ready condition of an issuer. */
 struct issuer_state {
@@ -31,20 +30,12 @@ struct issuer {
     char *name;
     long long generation;
     char *default_policy; /* NULL when none */
-    enum issuer_signer_kind signer_kind;
-    char *ca_secret_name; /* spec.ca.secretName */
-    struct issuer_vault { /* spec.vault, field names as cert-manager's Vault issuer */
-        char *server, *path, *namespace;
-        unsigned char *ca_bundle; /* decoded spec.vault.caBundle (PEM), or NULL */
-        size_t ca_bundle_len;
-        char *ca_bundle_secret_name, *ca_bundle_secret_key; /* caBundleSecretRef; key: ca.crt */
-        char *approle_path; /* auth.appRole.path, default "approle" */
-        char *role_id;
-        char *secret_name, *secret_key; /* auth.appRole.secretRef (key required) */
-    } vault;
+    /* The signer its spec names: the table row whose spec_key is set, and what the row's
+     * parse made of spec.<spec_key> (the row's own type, freed by the row). */
+    const struct signer_ops *row;
+    void *spec;
 
     struct signer signer; /* ops == NULL until a signer is loaded; set before publishing */
-    void *signer_aux;     /* owned by the signer's callbacks (the Vault secret_id source) */
     pthread_mutex_t lock; /* guards state: re-checks update it while requests read it */
     struct issuer_state state;
     int refs; /* atomic */
@@ -52,10 +43,8 @@ struct issuer {
 
 /* Reads an Issuer or ClusterIssuer object. ERR_INVALID names the field: wrong
  * apiVersion/kind, metadata.name missing, spec not an object, unknown fields, not exactly one
- * of spec.ca / spec.vault, spec.ca.secretName missing; for spec.vault the messages of
- * cert-manager's Vault issuer where they apply ("Vault server and path are required fields",
- * "Vault AppRole auth requires both roleId and secretRef.name", ...), and a clear refusal of
- * the auth methods Ember does not support (tokenSecretRef, kubernetes, clientCertificate). The
+ * of the signer table's spec keys (spec.ca / spec.vault) set, or that one not an object; then
+ * the row's parse says what is wrong inside it (signers/localca.h, signers/vaultspec.h). The
  * issuer starts not ready (reason Pending) with one reference. */
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err) WUR;
 
@@ -76,28 +65,32 @@ bool issuer_is_ready(struct issuer *is);
 void issuer_set_not_ready(struct issuer *is, const char *reason, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
 
-/* Where an issuer's Secrets come from: the standalone store or the API server. */
-struct issuer_secrets {
-    /* Returns the Secret namespace/name (the caller deletes it with secret_delete), or NULL
-     * with err: ERR_ISSUER_NOT_READY when it does not exist, ERR_TRANSIENT when it could not be
-     * read now. Called from signing threads too (Vault logins): must be thread-safe. */
-    cJSON *(*get)(void *ud, const char *ns, const char *name, struct err *err);
-    void *ud; /* must outlive every issuer loaded from it */
-};
-
-/* Builds the issuer's signer from its Secrets, before the issuer is published: a local CA from
- * spec.ca.secretName (tls.crt, tls.key, ca.crt), or a Vault client (caBundleSecretRef read now,
- * the AppRole secret_id read again at each login). On failure the issuer stays not ready with
- * a message naming the Secret. cluster_ns: where a ClusterIssuer's Secrets live. Then runs
+/* Loads the issuer's signer with its row's load (signers/signer.h), before the issuer is
+ * published: Secrets are read through env (cluster_ns: where a ClusterIssuer's Secrets live).
+ * On failure the issuer stays not ready with the row's message naming the Secret: reason
+ * Failed when the row says it can never load (ERR_PERMANENT), else Pending. Then runs
  * issuer_check. */
-void issuer_load_signer(struct issuer *is, const struct issuer_secrets *src, const char *cluster_ns,
+void issuer_load_signer(struct issuer *is, const struct signer_env *env, const char *cluster_ns,
                         time_t now);
 /* Runs the signer's own check (CA validity; Vault login and health) and records Ready or not.
  * Returns true when the state changed. Thread-safe. */
 bool issuer_check(struct issuer *is, time_t now);
-/* True once issuer_load_signer built a signer (a CA loaded, a Vault client made), ready or
- * not; false when a Secret it needs was missing or invalid, so a re-check must load again. */
-bool issuer_has_signer(const struct issuer *is);
+/* The controller's periodic re-check in place, when the issuer has a loaded signer whose row
+ * has one (Vault: keeps its cached token): runs it, records Ready or not and returns true.
+ * Returns false, doing nothing, otherwise: the caller loads the issuer again from its object
+ * and Secrets (a local CA's Secret may have been rotated; a Secret that was missing may be
+ * there now). Thread-safe. */
+bool issuer_recheck(struct issuer *is, time_t now);
+
+/* Declares the issuer gauges below (TYPE and HELP). */
+void issuer_declare_metrics(struct metrics *m);
+/* Publishes the issuer gauges for the n issuers of list, labelled issuer="Kind/ns/name":
+ * ember_issuer_ready (1 when Ready, else 0) and, when the signer knows it (signer_ops.expiry),
+ * ember_ca_expiry_timestamp_seconds, the notAfter of the CA that signs. Series of issuers not
+ * in list, and expiry series no longer known, are removed: list is every issuer m shows (one
+ * caller per registry). Standalone mode (every issuer of the store) and the controller (every
+ * issuer it loaded) both publish through this. Thread-safe. */
+void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_t n);
 
 struct issuer *issuer_ref(struct issuer *is);
 /* Drops a reference; the last one frees the issuer and its signer. NULL is a no-op. */

@@ -4,6 +4,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
+#include "signers/secret.h"
 #include "x509/chain.h"
 
 #include <openssl/bio.h>
@@ -37,7 +38,7 @@ struct localca {
 };
 
 /* Never prompts for a pass phrase; records that one was wanted. */
-static int ca_no_password(char *buf, int size, int rwflag, void *u)
+static int localca_no_password(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
     (void)size;
@@ -46,16 +47,7 @@ static int ca_no_password(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-static int ca_asn1_time(const ASN1_TIME *t, time_t *out)
-{
-    struct tm tm;
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-        return -1;
-    *out = timegm(&tm);
-    return 0;
-}
-
-static char *ca_name_text(const X509_NAME *name)
+static char *localca_name_text(const X509_NAME *name)
 {
     BIO *b = BIO_new(BIO_s_mem());
     if (b == NULL)
@@ -75,7 +67,7 @@ static char *ca_name_text(const X509_NAME *name)
 #define CA_PEM_LINE 48 /* DER bytes per 64-column line */
 
 /* PEM of x, as PEM_write_bio_X509 writes it, encoded straight from one i2d_X509. */
-static char *ca_pem_of(X509 *x, size_t *len)
+static char *localca_pem_of(X509 *x, size_t *len)
 {
     unsigned char *der = NULL;
     int n = i2d_X509(x, &der);
@@ -102,7 +94,7 @@ static char *ca_pem_of(X509 *x, size_t *len)
 }
 
 /* Picks the signature digest for the CA key, or fails for a key type we do not sign with. */
-static int ca_pick_digest(struct localca *ca, struct err *err)
+static int localca_pick_digest(struct localca *ca, struct err *err)
 {
     switch (EVP_PKEY_get_base_id(ca->key)) {
     case EVP_PKEY_RSA:
@@ -165,7 +157,7 @@ static int localca_load_key(struct localca *ca, const char *tls_key, size_t key_
     }
     int wanted_password = 0;
     ERR_clear_error();
-    ca->key = PEM_read_bio_PrivateKey(bio, NULL, ca_no_password, &wanted_password);
+    ca->key = PEM_read_bio_PrivateKey(bio, NULL, localca_no_password, &wanted_password);
     BIO_free(bio);
     ERR_clear_error();
     if (ca->key == NULL) {
@@ -177,11 +169,11 @@ static int localca_load_key(struct localca *ca, const char *tls_key, size_t key_
                     "KEY\" or \"EC PRIVATE KEY\")");
         return -1;
     }
-    return ca_pick_digest(ca, err);
+    return localca_pick_digest(ca, err);
 }
 
 /* basicConstraints CA:TRUE, keyCertSign when keyUsage is present. */
-static int ca_check_is_ca(struct localca *ca, struct err *err)
+static int localca_check_is_ca(struct localca *ca, struct err *err)
 {
     int crit = 0;
     BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(ca->cert, NID_basic_constraints, &crit, NULL);
@@ -213,7 +205,7 @@ static int ca_check_is_ca(struct localca *ca, struct err *err)
 }
 
 /* The key identifier leaves name in their AKI: the CA's SKI, else SHA-1 of its key bits. */
-static int ca_set_keyid(struct localca *ca, struct err *err)
+static int localca_set_keyid(struct localca *ca, struct err *err)
 {
     const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca->cert);
     if (ski != NULL) {
@@ -252,7 +244,7 @@ static int ca_set_keyid(struct localca *ca, struct err *err)
     return 0;
 }
 
-static bool ca_stack_has(STACK_OF(X509) * sk, X509 *x)
+static bool localca_stack_has(STACK_OF(X509) * sk, X509 *x)
 {
     for (int i = 0; i < sk_X509_num(sk); i++)
         if (X509_cmp(sk_X509_value(sk, i), x) == 0)
@@ -261,7 +253,7 @@ static bool ca_stack_has(STACK_OF(X509) * sk, X509 *x)
 }
 
 /* The issuer of x among the CA's intermediates and roots, or NULL. */
-static X509 *ca_parent_of(const struct localca *ca, X509 *x)
+static X509 *localca_parent_of(const struct localca *ca, X509 *x)
 {
     const STACK_OF(X509) * sets[2] = {ca->intermediates, ca->roots};
     for (int s = 0; s < 2; s++)
@@ -276,13 +268,13 @@ static X509 *ca_parent_of(const struct localca *ca, X509 *x)
 /* How many CAs may stand below the signing CA, as its whole chain allows (RFC 5280 6.1.4 (l),
  * (m)): a CA k steps above it with pathlen:P leaves P - k, and the smallest limit wins, so a
  * sub-CA it issues is never refused by path validation for a limit set higher up. */
-static void ca_chain_pathlen(struct localca *ca)
+static void localca_chain_pathlen(struct localca *ca)
 {
     long eff = X509_get_pathlen(ca->cert);
     X509 *cur = ca->cert;
     long most = (long)sk_X509_num(ca->intermediates) + sk_X509_num(ca->roots); /* no loops */
     for (long k = 1; k <= most && !chain_issued_by(cur, cur); k++) {
-        X509 *p = ca_parent_of(ca, cur);
+        X509 *p = localca_parent_of(ca, cur);
         if (p == NULL)
             break;
         long pl = X509_get_pathlen(p);
@@ -296,65 +288,83 @@ static void ca_chain_pathlen(struct localca *ca)
 }
 
 /* Normalises the CA's own chain once, so that each localca_sign only prepends the leaf. */
-static int ca_build_chain(struct localca *ca, struct err *err)
+/* True when root issued a certificate of set. */
+static bool localca_issued_one(STACK_OF(X509) * set, X509 *root)
 {
-    int rc = -1;
-    STACK_OF(X509) *set = sk_X509_new_null();
-    struct buf all;
-    buf_init(&all, CHAIN_MAX_BYTES);
-    char *chain = NULL, *anchor = NULL, *mine = NULL;
-    if (set == NULL || sk_X509_push(set, ca->cert) <= 0) {
-        err_set(err, ERR_INTERNAL, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < sk_X509_num(ca->intermediates); i++)
-        if (sk_X509_push(set, sk_X509_value(ca->intermediates, i)) <= 0) {
-            err_set(err, ERR_INTERNAL, "out of memory");
-            goto out;
-        }
-    /* From ca.crt take the certificates that issued one already in the set, repeatedly, so
-     * a bundle of several roots only contributes the one (or ones) above this CA. */
-    int from_ca_crt = 0, already_known = 0;
-    for (bool grew = true; grew;) {
-        grew = false;
-        for (int r = 0; r < sk_X509_num(ca->roots); r++) {
-            X509 *root = sk_X509_value(ca->roots, r);
-            if (ca_stack_has(set, root))
-                continue;
-            for (int i = 0; i < sk_X509_num(set); i++) {
-                if (chain_issued_by(sk_X509_value(set, i), root)) {
-                    if (sk_X509_push(set, root) <= 0) {
-                        err_set(err, ERR_INTERNAL, "out of memory");
-                        goto out;
-                    }
-                    from_ca_crt++;
-                    grew = true;
-                    break;
-                }
-            }
-        }
-    }
-    for (int r = 0; r < sk_X509_num(ca->roots); r++)
-        already_known += ca_stack_has(set, sk_X509_value(ca->roots, r)) ? 1 : 0;
-    bool ca_self_signed = chain_issued_by(ca->cert, ca->cert);
+    for (int i = 0; i < sk_X509_num(set); i++)
+        if (chain_issued_by(sk_X509_value(set, i), root))
+            return true;
+    return false;
+}
 
+/* The certificates of the chain: the CA, tls.crt's intermediates, and from ca.crt those that
+ * issued one already in the set, repeatedly, so a bundle of several roots only contributes the
+ * one (or ones) above this CA (*from_ca_crt counts them). NULL when out of memory. */
+static STACK_OF(X509) *
+    localca_chain_set(const struct localca *ca, int *from_ca_crt, struct err *err)
+{
+    STACK_OF(X509) *set = sk_X509_new_null();
+    bool ok = set != NULL && sk_X509_push(set, ca->cert) > 0;
+    for (int i = 0; ok && i < sk_X509_num(ca->intermediates); i++)
+        ok = sk_X509_push(set, sk_X509_value(ca->intermediates, i)) > 0;
+    *from_ca_crt = 0;
+    for (bool grew = ok; grew;) {
+        grew = false;
+        for (int r = 0; ok && r < sk_X509_num(ca->roots); r++) {
+            X509 *root = sk_X509_value(ca->roots, r);
+            if (localca_stack_has(set, root) || !localca_issued_one(set, root))
+                continue;
+            ok = sk_X509_push(set, root) > 0;
+            (*from_ca_crt)++;
+            grew = true;
+        }
+    }
+    if (!ok) {
+        sk_X509_free(set);
+        err_set(err, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    return set;
+}
+
+/* The PEM of every certificate of set, appended to all. */
+static int localca_set_pem(STACK_OF(X509) * set, struct buf *all, struct err *err)
+{
     for (int i = 0; i < sk_X509_num(set); i++) {
         size_t n = 0;
-        char *p = ca_pem_of(sk_X509_value(set, i), &n);
-        int arc = p ? buf_append(&all, p, n, err) : -1;
+        char *p = localca_pem_of(sk_X509_value(set, i), &n);
+        int arc = p ? buf_append(all, p, n, err) : -1;
         free(p);
         if (arc != 0) {
             if (p == NULL)
                 err_set(err, ERR_INTERNAL, "cannot encode a certificate as PEM");
-            goto out;
+            return -1;
         }
     }
+    return 0;
+}
+
+static int localca_build_chain(struct localca *ca, struct err *err)
+{
+    int rc = -1;
+    struct buf all;
+    buf_init(&all, CHAIN_MAX_BYTES);
+    char *chain = NULL, *anchor = NULL, *mine = NULL;
+    int from_ca_crt = 0, already_known = 0;
+    STACK_OF(X509) *set = localca_chain_set(ca, &from_ca_crt, err);
+    if (set == NULL)
+        goto out;
+    for (int r = 0; r < sk_X509_num(ca->roots); r++)
+        already_known += localca_stack_has(set, sk_X509_value(ca->roots, r)) ? 1 : 0;
+    bool ca_self_signed = chain_issued_by(ca->cert, ca->cert);
+    if (localca_set_pem(set, &all, err) != 0)
+        goto out;
     if (chain_normalise(all.data, all.len, &chain, &anchor, err) != 0) {
         err_prefix(err, sk_X509_num(ca->roots) > 0 ? "tls.crt and ca.crt" : "tls.crt");
         goto out;
     }
     size_t mine_len = 0;
-    mine = ca_pem_of(ca->cert, &mine_len);
+    mine = localca_pem_of(ca->cert, &mine_len);
     if (mine == NULL || strncmp(chain, mine, mine_len) != 0) {
         err_set(err, ERR_INVALID,
                 "tls.crt: its first certificate must be the signing CA, the lowest of the chain; "
@@ -418,7 +428,7 @@ struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tl
         err_set(err, ERR_INVALID, "tls.key does not match the certificate in tls.crt");
         goto fail;
     }
-    if (ca_check_is_ca(ca, err) != 0)
+    if (localca_check_is_ca(ca, err) != 0)
         goto fail;
     if (X509_NAME_entry_count(X509_get_subject_name(ca->cert)) == 0) {
         err_set(err, ERR_INVALID,
@@ -426,17 +436,17 @@ struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tl
                 "every certificate Ember signs, which RFC 5280 requires to be non-empty");
         goto fail;
     }
-    if (ca_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
-        ca_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
+    if (signer_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
+        signer_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
         err_set(err, ERR_INVALID, "tls.crt: the CA certificate's validity dates are malformed");
         goto fail;
     }
-    if (ca_set_keyid(ca, err) != 0)
+    if (localca_set_keyid(ca, err) != 0)
         goto fail;
-    if (ca_build_chain(ca, err) != 0)
+    if (localca_build_chain(ca, err) != 0)
         goto fail;
-    ca_chain_pathlen(ca);
-    ca->subject = ca_name_text(X509_get_subject_name(ca->cert));
+    localca_chain_pathlen(ca);
+    ca->subject = localca_name_text(X509_get_subject_name(ca->cert));
     if (localca_check(ca, now, err) != 0)
         goto fail;
     return ca;
@@ -474,7 +484,7 @@ const char *localca_subject(const struct localca *ca)
 }
 
 /* 128 random bits, top bit cleared so the INTEGER is positive, never zero. */
-static int ca_set_serial(X509 *x)
+static int localca_set_serial(X509 *x)
 {
     unsigned char b[CA_SERIAL_BYTES];
     bool zero = true;
@@ -493,7 +503,7 @@ static int ca_set_serial(X509 *x)
 
 /* Copies the CSR's SubjectPublicKeyInfo as it is (no decode and re-encode of the key) and
  * adds the SKI computed from it. */
-static int ca_copy_pubkey(X509 *x, X509_REQ *req, struct err *err)
+static int localca_copy_pubkey(X509 *x, X509_REQ *req, struct err *err)
 {
     X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(req);
     X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
@@ -554,7 +564,7 @@ nomem:
 
 /* The KeyUsage BIT STRING for OpenSSL KU_* bits: bit n of the extension is 0x80 >> n of the
  * first byte (n < 8), decipherOnly (n = 8) is KU_DECIPHER_ONLY. */
-static int ca_add_key_usage(X509 *x, uint32_t ku)
+static int localca_add_key_usage(X509 *x, uint32_t ku)
 {
     ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
     int rc = bs != NULL ? 0 : -1;
@@ -569,7 +579,7 @@ static int ca_add_key_usage(X509 *x, uint32_t ku)
     return rc;
 }
 
-static int ca_add_ext_key_usage(X509 *x, const struct usage_x509 *ux)
+static int localca_add_ext_key_usage(X509 *x, const struct usage_x509 *ux)
 {
     EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
     int rc = eku != NULL ? 0 : -1;
@@ -587,7 +597,7 @@ static int ca_add_ext_key_usage(X509 *x, const struct usage_x509 *ux)
 
 /* Copies the requested extension nid from the CSR, bytes unchanged; critical is 0 or 1, or -1
  * to keep the CSR's. */
-static int ca_copy_ext(X509 *x, X509_REQ *req, int nid, int critical, struct err *err)
+static int localca_copy_ext(X509 *x, X509_REQ *req, int nid, int critical, struct err *err)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     int rc = 0, found = 0;
@@ -610,7 +620,7 @@ static int ca_copy_ext(X509 *x, X509_REQ *req, int nid, int critical, struct err
 }
 
 /* basicConstraints CA:TRUE with the pathLenConstraint the CSR asked for (critical). */
-static int ca_add_path_len(X509 *x, long path_len)
+static int localca_add_path_len(X509 *x, long path_len)
 {
     BASIC_CONSTRAINTS bc = {.ca = 0xff, .pathlen = ASN1_INTEGER_new()};
     int rc = bc.pathlen != NULL && ASN1_INTEGER_set(bc.pathlen, path_len) == 1 &&
@@ -621,8 +631,8 @@ static int ca_add_path_len(X509 *x, long path_len)
     return rc;
 }
 
-static X509 *ca_build_leaf(const struct localca *ca, const struct csr *csr,
-                           const struct sign_params *p, struct err *err)
+static X509 *localca_build_leaf(const struct localca *ca, const struct csr *csr,
+                                const struct sign_params *p, struct err *err)
 {
     X509_REQ *req = csr->req;
     X509 *x = X509_new();
@@ -634,7 +644,7 @@ static X509 *ca_build_leaf(const struct localca *ca, const struct csr *csr,
     if (X509_set_version(x, X509_VERSION_3) != 1)
         goto fail;
     step = "serial number";
-    if (ca_set_serial(x) != 0)
+    if (localca_set_serial(x) != 0)
         goto fail;
     step = "subject";
     const X509_NAME *subject = X509_REQ_get_subject_name(req);
@@ -652,31 +662,31 @@ static X509 *ca_build_leaf(const struct localca *ca, const struct csr *csr,
         ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL)
         goto fail;
 
-    if (ca_copy_pubkey(x, req, err) != 0)
+    if (localca_copy_pubkey(x, req, err) != 0)
         goto fail_set;
 
     step = "authorityKeyIdentifier";
     if (X509_add_ext(x, ca->ext_aki, -1) != 1)
         goto fail;
     step = "basicConstraints";
-    if (p->is_ca && csr->bc_has_path_len ? ca_add_path_len(x, csr->bc_path_len) != 0
+    if (p->is_ca && csr->bc_has_path_len ? localca_add_path_len(x, csr->bc_path_len) != 0
                                          : X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
         goto fail;
     struct usage_x509 ux;
     usage_to_x509(p->usages ? p->usages : USAGE_DEFAULT, p->is_ca, &ux);
     step = "keyUsage";
-    if (ux.ku != 0 && ca_add_key_usage(x, ux.ku) != 0)
+    if (ux.ku != 0 && localca_add_key_usage(x, ux.ku) != 0)
         goto fail;
     step = "extKeyUsage";
-    if (ux.n_eku > 0 && ca_add_ext_key_usage(x, &ux) != 0)
+    if (ux.n_eku > 0 && localca_add_ext_key_usage(x, &ux) != 0)
         goto fail;
     /* RFC 5280 4.2.1.6: critical exactly when the subject is empty. */
-    if (ca_copy_ext(x, req, NID_subject_alt_name, X509_NAME_entry_count(subject) == 0 ? 1 : 0,
-                    err) != 0)
+    if (localca_copy_ext(x, req, NID_subject_alt_name, X509_NAME_entry_count(subject) == 0 ? 1 : 0,
+                         err) != 0)
         goto fail_set;
     /* As requested, criticality included (cert-manager's default is not critical). */
     if (p->is_ca && csr->has_name_constraints &&
-        ca_copy_ext(x, req, NID_name_constraints, -1, err) != 0)
+        localca_copy_ext(x, req, NID_name_constraints, -1, err) != 0)
         goto fail_set;
 
     step = "signature";
@@ -729,11 +739,11 @@ int localca_sign(const struct localca *ca, const struct csr *csr, const struct s
                 csr->bc_path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
         return -1;
     }
-    X509 *leaf = ca_build_leaf(ca, csr, p, err);
+    X509 *leaf = localca_build_leaf(ca, csr, p, err);
     if (leaf == NULL)
         return -1;
     size_t leaf_len = 0;
-    char *leaf_pem = ca_pem_of(leaf, &leaf_len);
+    char *leaf_pem = localca_pem_of(leaf, &leaf_len);
     X509_free(leaf);
     if (leaf_pem == NULL) {
         err_set(err, ERR_INTERNAL, "cannot encode the certificate as PEM");
@@ -766,30 +776,111 @@ void localca_free(struct localca *ca)
     free(ca);
 }
 
-static int ca_op_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
-                      struct sign_result *out, struct err *err)
+/* ---- the row of the signer table ---- */
+
+static int localca_row_parse(const cJSON *obj, void **out, struct err *err)
+{
+    static const char *const keys[] = {"secretName", NULL};
+    struct localca_spec *s = xcalloc(1, sizeof(*s));
+    if (signer_spec_keys(obj, "spec.ca", keys, err) != 0 ||
+        signer_spec_string(obj, "secretName", "spec.ca", true, &s->secret_name, err) != 0) {
+        free(s->secret_name);
+        free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+static void localca_row_free_spec(void *spec)
+{
+    struct localca_spec *s = spec;
+    if (s == NULL)
+        return;
+    free(s->secret_name);
+    free(s);
+}
+
+/* The CA from the Secret's tls.crt, tls.key and ca.crt; NULL with e. */
+static struct localca *localca_from_secret(const cJSON *secret, time_t now, struct err *e)
+{
+    char *crt = NULL, *key = NULL, *ca = NULL;
+    size_t crt_len = 0, key_len = 0, ca_len = 0;
+    struct localca *loaded = NULL;
+    if (secret_value(secret, "tls.crt", &crt, &crt_len, e) == 0 &&
+        secret_value(secret, "tls.key", &key, &key_len, e) == 0 &&
+        secret_value(secret, "ca.crt", &ca, &ca_len, e) == 0) {
+        if (crt == NULL || key == NULL)
+            err_set(e, ERR_INVALID, "it needs the keys tls.crt and tls.key");
+        else
+            loaded = localca_load(crt, crt_len, key, key_len, ca, ca_len, now, e);
+    }
+    xfree_secret(crt, crt_len);
+    xfree_secret(key, key_len);
+    xfree_secret(ca, ca_len);
+    return loaded;
+}
+
+static int localca_row_load(const void *spec, const struct signer_env *env,
+                            const struct signer_where *where, time_t now, void **ctx,
+                            struct err *err)
+{
+    const struct localca_spec *s = spec;
+    struct err e = {0};
+    cJSON *secret = env->get_secret(env->ud, where->ns, s->secret_name, &e);
+    if (secret == NULL) {
+        err_set(err, e.kind == ERR_TRANSIENT ? ERR_TRANSIENT : ERR_ISSUER_NOT_READY,
+                "Secret %s/%s named by spec.ca.secretName: %s", where->ns, s->secret_name,
+                e.msg[0] ? e.msg : "not found");
+        return -1;
+    }
+    struct localca *ca = localca_from_secret(secret, now, &e);
+    secret_delete(secret);
+    if (ca == NULL) {
+        /* A CA Secret can be fixed: never ERR_PERMANENT (the issuer stays Pending). */
+        err_set(err, e.kind == ERR_PERMANENT ? ERR_INVALID : e.kind, "Secret %s/%s: %s", where->ns,
+                s->secret_name, e.msg);
+        return -1;
+    }
+    *ctx = ca;
+    return 0;
+}
+
+static int localca_row_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
+                            struct sign_result *out, struct err *err)
 {
     return localca_sign(ctx, csr, p, out, err);
 }
 
-static int ca_op_check(void *ctx, time_t now, struct err *err)
+static int localca_row_check(void *ctx, time_t now, struct err *err)
 {
     return localca_check(ctx, now, err);
 }
 
-static void ca_op_free(void *ctx)
+static time_t localca_row_expiry(void *ctx)
+{
+    return localca_not_after(ctx);
+}
+
+static void localca_row_free(void *ctx)
 {
     localca_free(ctx);
 }
 
-static const struct signer_ops ca_ops = {
-    .name = "ca",
-    .sign = ca_op_sign,
-    .check = ca_op_check,
-    .free = ca_op_free,
+const struct signer_ops localca_row = {
+    .name = "local",
+    .spec_key = "ca",
+    .parse = localca_row_parse,
+    .free_spec = localca_row_free_spec,
+    .load = localca_row_load,
+    .sign = localca_row_sign,
+    .check = localca_row_check,
+    .recheck = NULL,
+    .expiry = localca_row_expiry,
+    .free = localca_row_free,
 };
 
 struct signer localca_signer(struct localca *ca)
 {
-    return (struct signer){.ops = &ca_ops, .ctx = ca};
+    return (struct signer){.ops = &localca_row, .ctx = ca};
 }

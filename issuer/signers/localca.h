@@ -48,7 +48,20 @@ time_t localca_not_after(const struct localca *ca);
 /* Borrowed subject of the CA certificate, one-line RFC 2253 text. */
 const char *localca_subject(const struct localca *ca);
 
-/* The signer row for a loaded CA; the signer owns ca afterwards (ops->free frees it). */
+/* spec.ca: where the CA is. */
+struct localca_spec {
+    char *secret_name; /* spec.ca.secretName: a kubernetes.io/tls Secret (tls.crt, tls.key,
+                        * optional ca.crt) */
+};
+
+/* The local CA's row of the signer table: name "local" (the metrics label), spec key "ca".
+ * load reads the Secret spec.ca.secretName (a message names it when it is missing or wrong) and
+ * runs localca_load; check is localca_check; no in-place recheck (the controller reads the
+ * Secret again, so a rotated CA is picked up); expiry is the CA certificate's notAfter. */
+extern const struct signer_ops localca_row;
+
+/* A loaded CA as a signer of localca_row; the signer owns ca afterwards (ops->free frees
+ * it). */
 struct signer localca_signer(struct localca *ca);
 
 /* Wipes and frees; NULL is a no-op. */

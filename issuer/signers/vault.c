@@ -980,36 +980,7 @@ unsigned long vault_round_trips(const struct vault *v)
     return atomic_load(&((struct vault *)v)->round_trips);
 }
 
-/* ---- signer row, free ---- */
-
-static int vault_op_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
-                         struct sign_result *out, struct err *err)
-{
-    return vault_sign(ctx, csr, p, out, err);
-}
-
-static int vault_op_check(void *ctx, time_t now, struct err *err)
-{
-    (void)now;
-    return vault_check(ctx, err);
-}
-
-static void vault_op_free(void *ctx)
-{
-    vault_free(ctx);
-}
-
-static const struct signer_ops vault_ops = {
-    .name = "vault",
-    .sign = vault_op_sign,
-    .check = vault_op_check,
-    .free = vault_op_free,
-};
-
-struct signer vault_signer(struct vault *v)
-{
-    return (struct signer){.ops = &vault_ops, .ctx = v};
-}
+/* ---- free ---- */
 
 void vault_free(struct vault *v)
 {

@@ -60,9 +60,6 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
 /* Round trips made so far (for benchmarks and tests). */
 unsigned long vault_round_trips(const struct vault *v);
 
-/* The signer row; the signer owns v afterwards. */
-struct signer vault_signer(struct vault *v);
-
 /* Revokes the token (revoke-self, best effort), wipes it, frees. NULL is a no-op. */
 void vault_free(struct vault *v);
 

@@ -11,7 +11,7 @@
 #include "base/buf.h"
 #include "base/manifest.h"
 #include "base/mem.h"
-#include "issuers/secret.h"
+#include "signers/secret.h"
 
 struct store_policy {
     char *name;
@@ -276,7 +276,7 @@ static const struct store_secret *store_find_secret(const struct store *st, cons
     return NULL;
 }
 
-/* issuer_secrets.get over the Secrets loaded from the manifests (immutable: thread-safe). */
+/* signer_env.get_secret over the Secrets loaded from the manifests (immutable: thread-safe). */
 static cJSON *store_get_secret(void *ud, const char *ns, const char *name, struct err *err)
 {
     const struct store_secret *s = store_find_secret(ud, ns, name);
@@ -307,10 +307,11 @@ void store_resolve(struct store *st, time_t now, store_report_fn report, void *u
             report(ud, obj, st->policies[i].invalid);
         }
     }
-    struct issuer_secrets src = {.get = store_get_secret, .ud = st};
+    /* No token source: there is no API server to ask for service account tokens. */
+    struct signer_env env = {.get_secret = store_get_secret, .ud = st};
     for (size_t i = 0; i < st->n_issuers; i++) {
         struct issuer *is = st->issuers[i];
-        issuer_load_signer(is, &src, st->cluster_ns, now);
+        issuer_load_signer(is, &env, st->cluster_ns, now);
         if (!issuer_is_ready(is))
             store_report_issuer(is, report, ud);
     }
@@ -370,4 +371,9 @@ size_t store_count_policies(const struct store *st)
 struct issuer *store_issuer_at(const struct store *st, size_t i)
 {
     return i < st->n_issuers ? st->issuers[i] : NULL;
+}
+
+struct issuer *const *store_issuers(const struct store *st)
+{
+    return st->issuers;
 }

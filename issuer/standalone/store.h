@@ -44,6 +44,9 @@ size_t store_count_issuers(const struct store *st);
 size_t store_count_policies(const struct store *st);
 /* The i-th issuer (borrowed), for metrics and readiness. */
 struct issuer *store_issuer_at(const struct store *st, size_t i);
+/* All store_count_issuers() issuers (borrowed; NULL when there are none), for
+ * issuer_publish_metrics. */
+struct issuer *const *store_issuers(const struct store *st);
 
 /* Checks every issuer that has a signer again (CA expiry; Vault login and health) and updates
  * its Ready state; reports each issuer whose state changed. Returns how many are not ready.

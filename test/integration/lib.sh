@@ -128,6 +128,21 @@ PY
 # it: with -q it would stop early and break the pipe of messages, which then prints a traceback).
 has_message() { messages "$2" | grep -F -- "$1" >/dev/null; }
 
+# metric SAMPLE: the value of one sample on $METRICS/metrics, SAMPLE written as rendered
+# ('name{label="value"}' or a bare name); "" when there is no such sample.
+metric() { curl -s "$METRICS/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+# wait_metric SAMPLE VALUE: polls metric until it prints VALUE ("" waits for the sample to go),
+# $WAIT_S seconds at most (default 10).
+wait_metric() {
+  for _ in $(seq 1 $((${WAIT_S:-10} * 10))); do
+    [ "$(metric "$1")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# not_after CERT: the certificate's notAfter, Unix seconds.
+not_after() { date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s; }
+
 # chain_out FILE PREFIX: decodes status.certificate and status.ca of a response into
 # PREFIX.chain.pem, PREFIX.leaf.pem and PREFIX.ca.pem, and checks (an "ok"/"not ok" line) that
 # the chain passes `openssl verify -x509_strict` against status.ca: every certificate a test

@@ -3,7 +3,8 @@
 # fake API server: CertificateRequests made as cert-manager makes them are approved by policy
 # and issued (chain checked with openssl), denied with every violation, left alone when they
 # are not ours; Issuers and IssuancePolicies get Ready conditions; an issuer created after
-# its request; an invalid policy never causes a denial; Events are recorded; clean shutdown.
+# its request; an invalid policy never causes a denial; Events are recorded; the issuer gauges
+# (Ready, CA expiry) are published and go with a deleted issuer; clean shutdown.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh
@@ -83,6 +84,18 @@ check "a request for an issuer not created yet waits (Pending)" \
 check "... 'Waiting for it to be created'" bash -c 'grep -q "Waiting for it to be created" "$1"' _ "$WORK/obj.json"
 cluster_issuer late test-ca >/dev/null
 check "... and is issued once the issuer appears" wait_cond $CM CertificateRequest default late Ready reason Issued
+
+# The issuer gauges, published in controller mode as in standalone mode (every 2 s).
+check "metrics: ember_issuer_ready is 1 for the Ready ClusterIssuer" \
+  wait_metric 'ember_issuer_ready{issuer="ClusterIssuer/test-ca"}' 1
+check "metrics: ember_ca_expiry_timestamp_seconds is the sub-CA's notAfter" \
+  wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/test-ca"}' "$(not_after "$WORK/ca/subca.crt")"
+check "metrics: ... for the issuer created later too" \
+  wait_metric 'ember_issuer_ready{issuer="ClusterIssuer/late"}' 1
+admin delete-object "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"namespace\":\"\",\"name\":\"late\"}" >/dev/null
+check "metrics: a deleted issuer's gauges go" wait_metric 'ember_issuer_ready{issuer="ClusterIssuer/late"}' ""
+check "metrics: ... its expiry too" wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/late"}' ""
+check "metrics: ... and the other issuer's stay" test "$(metric 'ember_issuer_ready{issuer="ClusterIssuer/test-ca"}')" = 1
 
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"

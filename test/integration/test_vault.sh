@@ -2,7 +2,8 @@
 # test_vault.sh -- the Vault signer through the real binary (standalone, HTTP front door)
 # against the strict fake Vault: AppRole with a cached token, PKI sign, chains checked with
 # openssl, failure classes (role violation, sealed, faults, num_uses, revoked secret_id), a
-# standby's 307, and one round trip per certificate in steady state.
+# standby's 307, one round trip per certificate in steady state, and the metrics of a Vault
+# issuer (signer="vault", the expiry of Vault's issuing CA).
 # shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -90,6 +91,16 @@ na=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -enddate | cut -d= -
 check "Vault's role max_ttl (72h) truncates the policy's 720h" test $(((na - nb + 60) / 3600)) = 72
 check "the sign call carried the namespace header" \
   test "$(vault_stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
+
+check "metrics: the signing histogram is labelled with the Vault signer" \
+  test "$(metric 'ember_signing_duration_seconds_count{signer="vault"}')" = 1
+check "metrics: ... not with the local CA's" test -z "$(metric 'ember_signing_duration_seconds_count{signer="local"}')"
+check "metrics: a Vault issuer's CA expiry is the notAfter of Vault's issuing CA once it signed" \
+  wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/vault"}' "$(not_after "$WORK/ca/inter.crt")"
+check "metrics: ... and absent for one that has not signed yet (not known)" \
+  test -z "$(metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/vault-standby"}')"
+check "metrics: ... which is Ready all the same" \
+  test "$(metric 'ember_issuer_ready{issuer="ClusterIssuer/vault-standby"}')" = 1
 
 # Steady state: one round trip per certificate (the token is cached).
 before=$(vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)')

@@ -7,8 +7,7 @@
 # unsealing without a new request; a token used up by num_uses replaced silently; a standby's
 # 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; a caBundle
 # Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
-# re-checked; no secret_id,
-# token or key in the log.
+# re-checked; the issuer gauges; no secret_id, token or key in the log.
 # shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -100,6 +99,12 @@ check "a request for the namespaced Vault Issuer is issued" wait_cr team teamreq
 leaf_of team teamreq
 check "... and its chain verifies" \
   verify_strict "$WORK/teamreq.ca.pem" "$WORK/teamreq.chain.pem" "$WORK/teamreq.leaf.pem"
+
+# The issuer gauges in controller mode, for Vault issuers as for local CAs.
+check "metrics: ember_issuer_ready is 1 for the Vault Issuer in team" \
+  wait_metric 'ember_issuer_ready{issuer="Issuer/team/team-vault"}' 1
+check "metrics: the Vault ClusterIssuer's CA expiry is that of Vault's issuing CA" \
+  wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/vault"}' "$(not_after "$WORK/ca/inter.crt")"
 
 # Steady state: one Vault round trip per certificate besides the issuers' health re-checks.
 rt() { vault_stats "$active_URL" 'sum(v for k, v in d["requests"].items() if "sys/health" not in k)'; }

@@ -9,7 +9,10 @@
 // clang-format on
 
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "issuers/issuer.h"
+#include "signers/localca.h"
+#include "signers/vaultspec.h"
 #include "standalone/store.h"
 
 #include <stdio.h>
@@ -45,7 +48,7 @@ static void fake_free(void *ctx)
     (void)ctx;
     frees++;
 }
-static const struct signer_ops fake_ops = {"fake", NULL, NULL, fake_free};
+static const struct signer_ops fake_ops = {.name = "fake", .free = fake_free};
 
 static void test_issuer_read(void **state)
 {
@@ -62,8 +65,8 @@ static void test_issuer_read(void **state)
     assert_string_equal(is->name, "mesh-ca");
     assert_int_equal(is->generation, 3);
     assert_string_equal(is->default_policy, "mesh");
-    assert_int_equal(is->signer_kind, ISSUER_SIGNER_CA);
-    assert_string_equal(is->ca_secret_name, "sub-ca");
+    assert_ptr_equal(is->row, &localca_row);
+    assert_string_equal(((const struct localca_spec *)is->spec)->secret_name, "sub-ca");
     assert_null(is->signer.ops);
     /* starts not ready, reason Pending */
     struct issuer_state s;
@@ -113,10 +116,11 @@ static void test_vault_issuer(void **state)
                               &e);
     if (is == NULL)
         fail_msg("%s", e.msg);
-    assert_int_equal(is->signer_kind, ISSUER_SIGNER_VAULT);
-    assert_null(is->ca_secret_name);
+    assert_ptr_equal(is->row, &vault_row);
     issuer_unref(is);
 }
+
+#define VS(is) ((const struct vault_spec *)(is)->spec)
 
 /* spec.vault: cert-manager's Vault issuer messages where they apply, and every field read. */
 static void test_vault_spec(void **state)
@@ -132,15 +136,15 @@ static void test_vault_spec(void **state)
                               &e);
     if (is == NULL)
         fail_msg("%s", e.msg);
-    assert_string_equal(is->vault.server, "https://v:8200");
-    assert_string_equal(is->vault.path, "pki/sign/web");
-    assert_string_equal(is->vault.namespace, "team");
-    assert_int_equal(is->vault.ca_bundle_len, 5);
-    assert_memory_equal(is->vault.ca_bundle, "hello", 5);
-    assert_string_equal(is->vault.approle_path, "approle"); /* cert-manager's default */
-    assert_string_equal(is->vault.role_id, "r");
-    assert_string_equal(is->vault.secret_name, "s");
-    assert_string_equal(is->vault.secret_key, "k");
+    assert_string_equal(VS(is)->server, "https://v:8200");
+    assert_string_equal(VS(is)->path, "pki/sign/web");
+    assert_string_equal(VS(is)->namespace, "team");
+    assert_int_equal(VS(is)->ca_bundle_len, 5);
+    assert_memory_equal(VS(is)->ca_bundle, "hello", 5);
+    assert_string_equal(VS(is)->approle_path, "approle"); /* cert-manager's default */
+    assert_string_equal(VS(is)->role_id, "r");
+    assert_string_equal(VS(is)->secret_name, "s");
+    assert_string_equal(VS(is)->secret_key, "k");
     issuer_unref(is);
 
     is = parse(VI("{\"server\":\"https://v\",\"path\":\"p/sign/r\",\"caBundleSecretRef\":{"
@@ -148,8 +152,8 @@ static void test_vault_spec(void **state)
                &e);
     if (is == NULL)
         fail_msg("%s", e.msg);
-    assert_string_equal(is->vault.ca_bundle_secret_name, "ca");
-    assert_string_equal(is->vault.ca_bundle_secret_key, "ca.crt"); /* cert-manager's default */
+    assert_string_equal(VS(is)->ca_bundle_secret_name, "ca");
+    assert_string_equal(VS(is)->ca_bundle_secret_key, "ca.crt"); /* cert-manager's default */
     issuer_unref(is);
 
     const struct {
@@ -360,6 +364,230 @@ static void test_ref_outlives_store(void **state)
     issuer_unref(is);
 }
 
+/* ---- the signer table ---- */
+
+static void test_signer_table(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    bool local = false, vault = false;
+    for (const struct signer_ops *r; (r = signer_row(n)) != NULL; n++) {
+        /* a row does the whole job: every entry but the optional in-place recheck */
+        assert_non_null(r->name);
+        assert_non_null(r->spec_key);
+        assert_non_null(r->parse);
+        assert_non_null(r->free_spec);
+        assert_non_null(r->load);
+        assert_non_null(r->sign);
+        assert_non_null(r->check);
+        assert_non_null(r->expiry);
+        assert_non_null(r->free);
+        /* the name is a metrics label value written without escaping */
+        assert_true(r->name[0] != '\0' &&
+                    strspn(r->name, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(r->name));
+        for (size_t j = 0; j < n; j++) {
+            assert_string_not_equal(signer_row(j)->name, r->name);
+            assert_string_not_equal(signer_row(j)->spec_key, r->spec_key);
+        }
+        local = local || r == &localca_row;
+        vault = vault || r == &vault_row;
+    }
+    assert_true(n >= 2 && n <= SIGNER_MAX_ROWS);
+    assert_true(local && vault);
+    assert_null(signer_row(n + 1));
+    assert_string_equal(localca_row.name, "local");
+    assert_string_equal(vault_row.name, "vault");
+    assert_null(localca_row.recheck);
+    assert_non_null(vault_row.recheck);
+}
+
+/* A fake row with an in-place recheck that fails as told, and an expiry. */
+static int rechecks;
+static enum err_kind recheck_fails;
+static time_t fake_not_after;
+static int fake_recheck(void *ctx, time_t now, struct err *err)
+{
+    (void)ctx;
+    (void)now;
+    rechecks++;
+    if (recheck_fails == ERR_NONE)
+        return 0;
+    err_set(err, recheck_fails, "recheck said no");
+    return -1;
+}
+static time_t fake_expiry(void *ctx)
+{
+    (void)ctx;
+    return fake_not_after;
+}
+static const struct signer_ops fake_recheck_ops = {
+    .name = "fake", .recheck = fake_recheck, .expiry = fake_expiry, .free = fake_free};
+
+static void test_recheck_in_place(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct issuer *is = parse("{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"a\"},"
+                              "\"spec\":{\"ca\":{\"secretName\":\"s\"}}}",
+                              &e);
+    rechecks = 0;
+    assert_false(issuer_recheck(is, 0)); /* no signer loaded: load it again */
+    static int ctx;
+    issuer_set_signer(is, (struct signer){&fake_ops, &ctx});
+    assert_false(issuer_recheck(is, 0)); /* a row without recheck (a local CA): load again */
+    issuer_set_signer(is, (struct signer){&fake_recheck_ops, &ctx});
+    recheck_fails = ERR_TRANSIENT;
+    assert_true(issuer_recheck(is, 0));
+    assert_int_equal(rechecks, 1);
+    struct issuer_state s;
+    issuer_get_state(is, &s);
+    assert_false(s.ready);
+    assert_string_equal(s.reason, "Pending");
+    assert_string_equal(s.message, "recheck said no");
+    recheck_fails = ERR_PERMANENT;
+    assert_true(issuer_recheck(is, 0));
+    issuer_get_state(is, &s);
+    assert_string_equal(s.reason, "Failed");
+    recheck_fails = ERR_NONE;
+    assert_true(issuer_recheck(is, 0));
+    assert_true(issuer_is_ready(is));
+    assert_int_equal(rechecks, 3);
+    issuer_unref(is);
+}
+
+/* ---- loading a Vault signer through the injected environment ---- */
+
+static char secrets_asked[4][128];
+static int n_asked;
+static cJSON *bundle_secret; /* returned for "ca"; everything else is not found */
+
+static cJSON *env_get_secret(void *ud, const char *ns, const char *name, struct err *err)
+{
+    assert_ptr_equal(ud, &bundle_secret);
+    if (n_asked < 4)
+        snprintf(secrets_asked[n_asked++], sizeof(*secrets_asked), "%s/%s", ns, name);
+    if (strcmp(name, "ca") == 0 && bundle_secret != NULL)
+        return cJSON_Duplicate(bundle_secret, 1);
+    err_set(err, ERR_ISSUER_NOT_READY, "not found");
+    return NULL;
+}
+
+static struct issuer *load_vault(const char *vault_json, struct issuer_state *s)
+{
+    char *json = xasprintf("{" API_V ",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":\"v\"},"
+                           "\"spec\":{\"vault\":%s}}",
+                           vault_json);
+    struct err e = {0};
+    struct issuer *is = parse(json, &e);
+    free(json);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    n_asked = 0;
+    struct signer_env env = {.get_secret = env_get_secret, .ud = &bundle_secret};
+    issuer_load_signer(is, &env, "ember-system", 0);
+    issuer_get_state(is, s);
+    return is;
+}
+
+static void test_load_vault_signer(void **state)
+{
+    (void)state;
+#define AR                                                                                         \
+    "\"auth\":{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"approle\",\"key\":\"k\"}}}"
+    struct issuer_state s;
+    /* the caBundle Secret is read at load: missing, the issuer waits (Pending) naming it */
+    bundle_secret = NULL;
+    struct issuer *is = load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\","
+                                   "\"caBundleSecretRef\":{\"name\":\"ca\"}," AR "}",
+                                   &s);
+    assert_null(is->signer.ops);
+    assert_false(s.ready);
+    assert_string_equal(s.reason, "Pending");
+    assert_string_equal(s.message,
+                        "Secret ember-system/ca (spec.vault.caBundleSecretRef): not found");
+    issuer_unref(is);
+    /* there but without the key */
+    bundle_secret = cJSON_Parse("{\"stringData\":{\"other\":\"x\"}}");
+    is = load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\","
+                    "\"caBundleSecretRef\":{\"name\":\"ca\"}," AR "}",
+                    &s);
+    assert_string_equal(s.reason, "Pending");
+    assert_string_equal(s.message,
+                        "Secret ember-system/ca (spec.vault.caBundleSecretRef) has no key ca.crt");
+    issuer_unref(is);
+    cJSON_Delete(bundle_secret);
+    bundle_secret = NULL;
+    /* a spec the client refuses can never work: Failed */
+    is = load_vault("{\"server\":\"http://vault.example\",\"path\":\"p/sign/r\"," AR "}", &s);
+    assert_null(is->signer.ops);
+    assert_string_equal(s.reason, "Failed");
+    assert_contains(s.message, "plain http:// is allowed only to a loopback address");
+    issuer_unref(is);
+    /* built: the check's login reads the secret_id through the env, in the Secret namespace */
+    is = load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\"," AR "}", &s);
+    assert_ptr_equal(is->signer.ops, &vault_row);
+    assert_string_equal(s.reason, "Pending");
+    assert_contains(s.message, "ember-system/approle");
+    assert_int_equal(n_asked, 1);
+    assert_string_equal(secrets_asked[0], "ember-system/approle");
+    assert_int_equal(is->signer.ops->expiry(is->signer.ctx), 0); /* nothing signed yet */
+    /* re-checked in place: the same client logs in again, reading the Secret again */
+    assert_true(issuer_recheck(is, 0));
+    assert_int_equal(n_asked, 2);
+    issuer_unref(is);
+#undef AR
+}
+
+/* ---- the issuer gauges ---- */
+
+static void test_publish_metrics(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct issuer *a = parse("{" API_V ",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":"
+                             "\"a\"},\"spec\":{\"ca\":{\"secretName\":\"s\"}}}",
+                             &e);
+    struct issuer *b = parse("{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"b\\\"q\","
+                             "\"namespace\":\"ns\"},\"spec\":{\"ca\":{\"secretName\":\"s\"}}}",
+                             &e);
+    assert_non_null(a);
+    assert_non_null(b);
+    static int ctx;
+    issuer_set_signer(a, (struct signer){&fake_recheck_ops, &ctx});
+    fake_not_after = 1767225600;
+    struct metrics *m = metrics_new();
+    issuer_declare_metrics(m);
+    struct issuer *both[] = {a, b};
+    issuer_publish_metrics(m, both, 2);
+    char *text = metrics_render(m);
+    assert_contains(text, "# TYPE ember_issuer_ready gauge\n");
+    assert_contains(text, "# TYPE ember_ca_expiry_timestamp_seconds gauge\n");
+    assert_contains(text, "\nember_issuer_ready{issuer=\"ClusterIssuer/a\"} 1\n");
+    assert_contains(text, "\nember_issuer_ready{issuer=\"Issuer/ns/b\\\"q\"} 0\n");
+    assert_contains(text,
+                    "\nember_ca_expiry_timestamp_seconds{issuer=\"ClusterIssuer/a\"} 1767225600\n");
+    /* b has no signer: its CA's expiry is not known, so not published */
+    assert_null(strstr(text, "ember_ca_expiry_timestamp_seconds{issuer=\"Issuer/ns/b"));
+    free(text);
+
+    /* a turns not ready and forgets its expiry; b is gone */
+    issuer_set_not_ready(a, "Pending", "x");
+    fake_not_after = 0;
+    issuer_publish_metrics(m, both, 1);
+    text = metrics_render(m);
+    assert_contains(text, "\nember_issuer_ready{issuer=\"ClusterIssuer/a\"} 0\n");
+    assert_null(strstr(text, "Issuer/ns/b"));
+    assert_null(strstr(text, "ember_ca_expiry_timestamp_seconds{"));
+    free(text);
+    issuer_publish_metrics(m, NULL, 0);
+    text = metrics_render(m);
+    assert_null(strstr(text, "ember_issuer_ready{"));
+    free(text);
+    metrics_free(m);
+    issuer_unref(a);
+    issuer_unref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_issuer_errors),      cmocka_unit_test(test_format_ref),
         cmocka_unit_test(test_readiness),          cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_ref_outlives_store), cmocka_unit_test(test_vault_spec),
+        cmocka_unit_test(test_signer_table),       cmocka_unit_test(test_recheck_in_place),
+        cmocka_unit_test(test_load_vault_signer),  cmocka_unit_test(test_publish_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

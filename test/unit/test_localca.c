@@ -1,4 +1,5 @@
-/* test_ca.c -- the local sub-CA signer: loading checks, the certificate it issues, its chain. */
+/* test_localca.c -- the local sub-CA signer: loading checks, the certificate it issues, its chain.
+ */
 /* cmocka.h needs these headers first. */
 // clang-format off
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 
 #include "base/mem.h"
 #include "signers/localca.h"
+#include "signers/secret.h"
 #include "x509/csr.h"
 
 #include <openssl/bn.h>
@@ -1218,7 +1220,7 @@ static void test_signer_row(void **state)
     assert_non_null(ca);
     assert_string_equal(localca_subject(ca), "CN=Test Sub-CA");
     struct signer s = localca_signer(ca);
-    assert_string_equal(s.ops->name, "ca");
+    assert_string_equal(s.ops->name, "local"); /* the metrics label */
     assert_int_equal(s.ops->check(s.ctx, NOW, &err), 0);
     assert_int_equal(s.ops->check(s.ctx, NOW + 400 * DAY, &err), -1);
     struct csr *csr = mkcsr(F.kleaf, "app", NULL);
@@ -1231,6 +1233,128 @@ static void test_signer_row(void **state)
     freecsr(csr);
     s.ops->free(s.ctx);
     localca_free(NULL);
+}
+
+/* ---- the row's spec and load, through an injected Secret getter ---- */
+
+static cJSON *row_secret; /* what the fake getter returns a copy of; NULL: not found */
+static char row_asked[128];
+
+static cJSON *row_get_secret(void *ud, const char *ns, const char *name, struct err *err)
+{
+    assert_ptr_equal(ud, &row_secret);
+    snprintf(row_asked, sizeof(row_asked), "%s/%s", ns, name);
+    if (row_secret == NULL) {
+        err_set(err, ERR_ISSUER_NOT_READY, "not found");
+        return NULL;
+    }
+    return cJSON_Duplicate(row_secret, 1);
+}
+
+static cJSON *tls_secret(const char *crt, const char *key, const char *ca)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON *d = cJSON_AddObjectToObject(s, "stringData");
+    if (crt != NULL)
+        cJSON_AddStringToObject(d, "tls.crt", crt);
+    if (key != NULL)
+        cJSON_AddStringToObject(d, "tls.key", key);
+    if (ca != NULL)
+        cJSON_AddStringToObject(d, "ca.crt", ca);
+    return s;
+}
+
+static void test_row_parse(void **state)
+{
+    (void)state;
+    const struct signer_ops *r = &localca_row;
+    assert_string_equal(r->spec_key, "ca");
+    void *spec = NULL;
+    struct err err = {0};
+    cJSON *o = cJSON_Parse("{\"secretName\":\"sub-ca\"}");
+    assert_int_equal(r->parse(o, &spec, &err), 0);
+    assert_string_equal(((struct localca_spec *)spec)->secret_name, "sub-ca");
+    r->free_spec(spec);
+    cJSON_Delete(o);
+    const char *bad[][2] = {{"{}", "spec.ca.secretName is required"},
+                            {"{\"secretName\":\"\"}", "spec.ca.secretName must not be empty"},
+                            {"{\"secretName\":1}", "spec.ca.secretName must be a string"},
+                            {"{\"secretName\":\"s\",\"x\":1}", "spec.ca.x: unknown field"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        o = cJSON_Parse(bad[i][0]);
+        spec = NULL;
+        assert_int_equal(r->parse(o, &spec, &err), -1);
+        assert_null(spec);
+        assert_int_equal(err.kind, ERR_INVALID);
+        assert_string_equal(err.msg, bad[i][1]);
+        cJSON_Delete(o);
+    }
+}
+
+static void test_row_load(void **state)
+{
+    (void)state;
+    const struct signer_ops *r = &localca_row;
+    struct localca_spec spec = {.secret_name = "sub-ca"};
+    struct signer_env env = {.get_secret = row_get_secret, .ud = &row_secret};
+    struct signer_where where = {.ns = "team-a", .ref = "Issuer/team-a/ca"};
+    void *ctx = NULL;
+    struct err err = {0};
+    /* no Secret: Pending (never ERR_PERMANENT), naming it */
+    row_secret = NULL;
+    assert_int_equal(r->load(&spec, &env, &where, NOW, &ctx, &err), -1);
+    assert_int_not_equal(err.kind, ERR_PERMANENT);
+    assert_string_equal(row_asked, "team-a/sub-ca");
+    assert_string_equal(err.msg, "Secret team-a/sub-ca named by spec.ca.secretName: not found");
+    /* a key missing */
+    row_secret = tls_secret(F.sub_pem, NULL, F.root_pem);
+    assert_int_equal(r->load(&spec, &env, &where, NOW, &ctx, &err), -1);
+    assert_int_not_equal(err.kind, ERR_PERMANENT);
+    assert_string_equal(err.msg, "Secret team-a/sub-ca: it needs the keys tls.crt and tls.key");
+    secret_delete(row_secret);
+    /* localca_load's own refusal, after the Secret's name: an expired CA */
+    row_secret = tls_secret(F.sub_pem, F.sub_key, F.root_pem);
+    assert_int_equal(r->load(&spec, &env, &where, NOW + 400 * DAY, &ctx, &err), -1);
+    assert_int_equal(err.kind, ERR_ISSUER_NOT_READY);
+    assert_true(strncmp(err.msg, "Secret team-a/sub-ca: the CA certificate in tls.crt expired",
+                        strlen("Secret team-a/sub-ca: the CA certificate in tls.crt expired")) ==
+                0);
+    /* loaded: the row signs, checks, and knows its CA's notAfter */
+    assert_int_equal(r->load(&spec, &env, &where, NOW, &ctx, &err), 0);
+    secret_delete(row_secret);
+    row_secret = NULL;
+    assert_non_null(ctx);
+    assert_int_equal(r->check(ctx, NOW, &err), 0);
+    assert_int_equal(r->expiry(ctx), asn1_to_time(X509_get0_notAfter(F.sub)));
+    assert_null(r->recheck); /* the controller reads the Secret again: rotation */
+    struct csr *csr = mkcsr(F.kleaf, "app", NULL);
+    struct sign_params p = params(DAY, false, 0);
+    struct sign_result out = {0};
+    assert_int_equal(r->sign(ctx, csr, &p, &out, &err), 0);
+    assert_int_equal(verify_chain(out.chain_pem, F.root, NOW + 1), 1);
+    /* the CA that issued the leaf: the sub-CA, second in the chain */
+    time_t na = 0;
+    assert_int_equal(signer_issuer_not_after(&out, &na), 0);
+    assert_int_equal(na, asn1_to_time(X509_get0_notAfter(F.sub)));
+    sign_result_free(&out);
+    freecsr(csr);
+    r->free(ctx);
+}
+
+/* signer_issuer_not_after: the second certificate of the chain, else the first of ca_pem. */
+static void test_issuer_not_after(void **state)
+{
+    (void)state;
+    time_t na = 0;
+    char *leaf_only = xstrdup(F.sub_pem), *root = xstrdup(F.root_pem);
+    struct sign_result r = {.chain_pem = leaf_only, .ca_pem = root};
+    assert_int_equal(signer_issuer_not_after(&r, &na), 0);
+    assert_int_equal(na, asn1_to_time(X509_get0_notAfter(F.root)));
+    r.ca_pem[0] = '\0'; /* a lone leaf, issuer unknown */
+    assert_int_equal(signer_issuer_not_after(&r, &na), -1);
+    struct sign_result none = {0};
+    assert_int_equal(signer_issuer_not_after(&none, &na), -1);
+    sign_result_free(&r);
 }
 
 #define THREADS 4
@@ -1321,6 +1445,9 @@ int main(void)
         cmocka_unit_test(test_pathlen_zero_refuses_ca_leaf),
         cmocka_unit_test(test_pathlen_of_a_ca_above_binds),
         cmocka_unit_test(test_signer_row),
+        cmocka_unit_test(test_row_parse),
+        cmocka_unit_test(test_row_load),
+        cmocka_unit_test(test_issuer_not_after),
         cmocka_unit_test(test_concurrent_signing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -292,6 +292,57 @@ static void test_escaped_label_renders(void **state)
     metrics_free(m);
 }
 
+/* metrics_gauge_retain: keeps the series keep() accepts, in order; counts them out of the cap. */
+static bool keep_a_or_c(void *ud, const char *labels)
+{
+    (*(int *)ud)++;
+    return strcmp(labels, "k=\"a\"") == 0 || strcmp(labels, "k=\"c\"") == 0;
+}
+
+static void test_gauge_retain(void **state)
+{
+    (void)state;
+    struct metrics *m = metrics_new();
+    metrics_declare(m, "g", "gauge", "G.");
+    metrics_gauge_set(m, "g", "k=\"a\"", 1);
+    metrics_gauge_set(m, "g", "k=\"b\"", 2);
+    metrics_gauge_set(m, "g", "k=\"c\"", 3);
+    metrics_counter_add(m, "c_total", "k=\"b\"", 1);
+    int calls = 0;
+    metrics_gauge_retain(m, "g", keep_a_or_c, &calls);
+    assert_int_equal(calls, 3);
+    metrics_gauge_retain(m, "c_total", keep_a_or_c, &calls); /* not a gauge: left alone */
+    metrics_gauge_retain(m, "absent", keep_a_or_c, &calls);
+    assert_int_equal(calls, 3);
+    char *text = metrics_render(m);
+    assert_non_null(strstr(text, "# TYPE g gauge\ng{k=\"a\"} 1\ng{k=\"c\"} 3\n"));
+    assert_non_null(strstr(text, "c_total{k=\"b\"} 1\n"));
+    free(text);
+    /* a removed series is set again as new */
+    metrics_gauge_set(m, "g", "k=\"b\"", 4);
+    text = metrics_render(m);
+    assert_non_null(strstr(text, "g{k=\"a\"} 1\ng{k=\"b\"} 4\ng{k=\"c\"} 3\n"));
+    free(text);
+    metrics_free(m);
+
+    /* removed series no longer count against METRICS_MAX_SERIES */
+    m = metrics_new();
+    char labels[32];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < METRICS_MAX_SERIES - 1; i++) {
+            snprintf(labels, sizeof(labels), "k=\"%d\"", i);
+            metrics_gauge_set(m, "g", labels, 1);
+        }
+        calls = 0;
+        metrics_gauge_retain(m, "g", keep_a_or_c, &calls);
+        assert_int_equal(calls, METRICS_MAX_SERIES - 1);
+    }
+    text = metrics_render(m);
+    assert_non_null(strstr(text, METRICS_DROPPED_NAME " 0\n"));
+    free(text);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_bad_names_and_labels_dropped),
         cmocka_unit_test(test_escape_label),
         cmocka_unit_test(test_escaped_label_renders),
+        cmocka_unit_test(test_gauge_retain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,7 +118,8 @@ static void fake_free(void *ctx)
     (void)ctx;
 }
 
-static const struct signer_ops fake_ops = {"fake", fake_sign, fake_check, fake_free};
+static const struct signer_ops fake_ops = {
+    .name = "fake", .sign = fake_sign, .check = fake_check, .free = fake_free};
 
 /* ---- issuer and policy tables, lookups ---- */
 

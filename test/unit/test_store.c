@@ -11,6 +11,7 @@
 
 #include "base/b64.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/strv.h"
 #include "issuers/issuer.h"
 #include "standalone/store.h"
@@ -209,6 +210,17 @@ static void assert_contains(const char *hay, const char *needle)
 static struct issuer *find(struct store *st, const char *kind, const char *ns, const char *name)
 {
     return store_find_issuer(st, kind, ns, name);
+}
+
+/* A store of the manifests in dir, resolved at NOW, its reports into *reports. */
+static struct store *resolved_store(const char *cluster_ns, struct strv *reports)
+{
+    struct store *st = store_new(cluster_ns);
+    struct err e = {0};
+    if (store_load_path(st, dir, &e) != 0)
+        fail_msg("%s", e.msg);
+    store_resolve(st, NOW, on_report, reports);
+    return st;
 }
 
 /* ---- tests ---- */
@@ -446,12 +458,8 @@ static void test_cluster_issuer_reads_cluster_namespace(void **state)
     char *ni = issuer_yaml("Issuer", "default", "nsd", "ca");
     char *all = xasprintf("%s\n---\n%s---\n%s", sec, ci, ni);
     write_file("all.yaml", all);
-    struct store *st = store_new("ember-system");
-    struct err e = {0};
-    if (store_load_path(st, dir, &e) != 0)
-        fail_msg("%s", e.msg);
     struct strv reports = {0};
-    store_resolve(st, NOW, on_report, &reports);
+    struct store *st = resolved_store("ember-system", &reports);
     struct issuer *c = find(st, "ClusterIssuer", "", "c");
     struct issuer *n = find(st, "Issuer", "default", "nsd");
     assert_non_null(c);
@@ -467,9 +475,7 @@ static void test_cluster_issuer_reads_cluster_namespace(void **state)
     store_free(st);
 
     /* with another cluster namespace, it is found */
-    st = store_new("default");
-    assert_int_equal(store_load_path(st, dir, &e), 0);
-    store_resolve(st, NOW, on_report, &reports);
+    st = resolved_store("default", &reports);
     c = find(st, "ClusterIssuer", "", "c");
     assert_true(issuer_is_ready(c));
     issuer_unref(c);
@@ -577,6 +583,43 @@ static void test_find_functions(void **state)
     issuer_unref(is);
 }
 
+/* Standalone mode's issuer gauges: every issuer of the store, through issuer_publish_metrics. */
+static void test_issuer_gauges(void **state)
+{
+    (void)state;
+    char *good = issuer_yaml("ClusterIssuer", NULL, "cluster-ca", "cluster-secret");
+    char *missing = issuer_yaml("Issuer", "team-a", "no-secret", "gone");
+    char *sec = secret_yaml_string("ember-system", "cluster-secret", ca_pem, ca_key_pem);
+    char *all = xasprintf("%s---\n%s---\n%s", good, missing, sec);
+    write_file("all.yaml", all);
+    struct strv reports = {0};
+    struct store *st = resolved_store("ember-system", &reports);
+    assert_int_equal(store_count_issuers(st), 2);
+    assert_ptr_equal(store_issuers(st)[0], store_issuer_at(st, 0));
+    assert_ptr_equal(store_issuers(st)[1], store_issuer_at(st, 1));
+    struct metrics *m = metrics_new();
+    issuer_declare_metrics(m);
+    issuer_publish_metrics(m, store_issuers(st), store_count_issuers(st));
+    char *text = metrics_render(m);
+    char want[200];
+    /* the CA of group_setup: notAfter 30 days after NOW */
+    snprintf(want, sizeof(want),
+             "\nember_ca_expiry_timestamp_seconds{issuer=\"ClusterIssuer/cluster-ca\"} %lld\n",
+             (long long)NOW + 30 * 86400LL);
+    assert_contains(text, want);
+    assert_contains(text, "\nember_issuer_ready{issuer=\"ClusterIssuer/cluster-ca\"} 1\n");
+    assert_contains(text, "\nember_issuer_ready{issuer=\"Issuer/team-a/no-secret\"} 0\n");
+    assert_null(strstr(text, "ember_ca_expiry_timestamp_seconds{issuer=\"Issuer/team-a"));
+    free(text);
+    metrics_free(m);
+    strv_free(&reports);
+    store_free(st);
+    free(good);
+    free(missing);
+    free(sec);
+    free(all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +634,7 @@ int main(void)
         T(test_cluster_issuer_reads_cluster_namespace),
         T(test_string_data_overrides_data),
         T(test_find_functions),
+        T(test_issuer_gauges),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

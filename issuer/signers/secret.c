@@ -1,5 +1,5 @@
 /* secret.c -- core/v1 Secrets: read a key's value, delete a Secret's JSON wiping it. */
-#include "issuers/secret.h"
+#include "signers/secret.h"
 
 #include <openssl/crypto.h>
 #include <string.h>

@@ -1,0 +1,290 @@
+/* vaultspec.c -- the Vault signer's row: spec.vault, the client it loads, the CA expiry. */
+#include "signers/vaultspec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/b64.h"
+#include "base/mem.h"
+#include "signers/vault.h"
+
+/* spec.vault.server, path and namespace. */
+static int vaultspec_read_server(struct vault_spec *v, const cJSON *vault, struct err *err)
+{
+    static const char *const vault_keys[] = {
+        "server", "path", "namespace", "caBundle", "caBundleSecretRef", "auth", NULL};
+    if (signer_spec_keys(vault, "spec.vault", vault_keys, err) != 0 ||
+        signer_spec_string(vault, "server", "spec.vault", false, &v->server, err) != 0 ||
+        signer_spec_string(vault, "path", "spec.vault", false, &v->path, err) != 0 ||
+        signer_spec_string(vault, "namespace", "spec.vault", false, &v->namespace, err) != 0)
+        return -1;
+    if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault server and path are required fields");
+        return -1;
+    }
+    if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
+        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
+                v->server);
+        return -1;
+    }
+    if (v->path[0] == '/') {
+        err_set(err, ERR_INVALID,
+                "spec.vault.path is used after /v1/: write \"pki_int/sign/ROLE\", not \"%.200s\"",
+                v->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* spec.vault.caBundle or caBundleSecretRef. */
+static int vaultspec_read_bundle(struct vault_spec *v, const cJSON *vault, struct err *err)
+{
+    static const char *const ref_keys[] = {"name", "key", NULL};
+    char *bundle = NULL;
+    if (signer_spec_string(vault, "caBundle", "spec.vault", false, &bundle, err) != 0)
+        return -1;
+    const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
+    if (bundle != NULL && bref != NULL) {
+        free(bundle);
+        err_set(err, ERR_INVALID,
+                "specified caBundle and caBundleSecretRef cannot be used together");
+        return -1;
+    }
+    if (bundle != NULL) {
+        int rc = b64_decode(bundle, strlen(bundle), VAULTSPEC_MAX_CA_BUNDLE, &v->ca_bundle,
+                            &v->ca_bundle_len, err);
+        free(bundle);
+        if (rc != 0) {
+            err_prefix(err, "spec.vault.caBundle");
+            return -1;
+        }
+    }
+    if (bref != NULL) {
+        if (!cJSON_IsObject(bref) ||
+            signer_spec_keys(bref, "spec.vault.caBundleSecretRef", ref_keys, err) != 0 ||
+            signer_spec_string(bref, "name", "spec.vault.caBundleSecretRef", true,
+                               &v->ca_bundle_secret_name, err) != 0 ||
+            signer_spec_string(bref, "key", "spec.vault.caBundleSecretRef", false,
+                               &v->ca_bundle_secret_key, err) != 0) {
+            if (err != NULL && err->msg[0] == '\0')
+                err_set(err, ERR_INVALID, "spec.vault.caBundleSecretRef must be an object");
+            return -1;
+        }
+        if (v->ca_bundle_secret_key == NULL)
+            v->ca_bundle_secret_key = xstrdup("ca.crt");
+    }
+    return 0;
+}
+
+/* spec.vault.auth.appRole.secretRef and the rules on roleId, secretRef and path. */
+static int vaultspec_read_secret_ref(struct vault_spec *v, const cJSON *approle, struct err *err)
+{
+    static const char *const ref_keys[] = {"name", "key", NULL};
+    const cJSON *sref = cJSON_GetObjectItemCaseSensitive(approle, "secretRef");
+    if (cJSON_IsObject(sref) &&
+        (signer_spec_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
+         signer_spec_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
+                            &v->secret_name, err) != 0 ||
+         signer_spec_string(sref, "key", "spec.vault.auth.appRole.secretRef", false, &v->secret_key,
+                            err) != 0))
+        return -1;
+    if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
+        v->secret_name[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault AppRole auth requires both roleId and secretRef.name");
+        return -1;
+    }
+    if (v->secret_key == NULL || v->secret_key[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault AppRole auth requires secretRef.key");
+        return -1;
+    }
+    if (v->approle_path == NULL || v->approle_path[0] == '\0') {
+        free(v->approle_path);
+        v->approle_path = xstrdup("approle");
+    }
+    return 0;
+}
+
+/* spec.vault.auth: AppRole only. */
+static int vaultspec_read_auth(struct vault_spec *v, const cJSON *vault, struct err *err)
+{
+    static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
+    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
+                                              "aws", NULL};
+    static const char *const auth_keys[] = {"appRole", NULL};
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(vault, "auth");
+    const cJSON *approle = cJSON_GetObjectItemCaseSensitive(auth, "appRole");
+    for (size_t i = 0; unsupported[i] != NULL; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
+            err_set(err, ERR_INVALID,
+                    "spec.vault.auth.%s: Ember supports AppRole only (spec.vault.auth.appRole)",
+                    unsupported[i]);
+            return -1;
+        }
+    }
+    if (!cJSON_IsObject(auth) || !cJSON_IsObject(approle)) {
+        err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
+        return -1;
+    }
+    if (signer_spec_keys(auth, "spec.vault.auth", auth_keys, err) != 0 ||
+        signer_spec_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
+        signer_spec_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
+                           err) != 0 ||
+        signer_spec_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id, err) !=
+            0)
+        return -1;
+    return vaultspec_read_secret_ref(v, approle, err);
+}
+
+static void vaultspec_free_spec(void *spec)
+{
+    struct vault_spec *v = spec;
+    if (v == NULL)
+        return;
+    free(v->server);
+    free(v->path);
+    free(v->namespace);
+    free(v->ca_bundle);
+    free(v->ca_bundle_secret_name);
+    free(v->ca_bundle_secret_key);
+    free(v->approle_path);
+    free(v->role_id);
+    free(v->secret_name);
+    free(v->secret_key);
+    free(v);
+}
+
+static int vaultspec_parse(const cJSON *obj, void **out, struct err *err)
+{
+    struct vault_spec *v = xcalloc(1, sizeof(*v));
+    if (vaultspec_read_server(v, obj, err) != 0 || vaultspec_read_bundle(v, obj, err) != 0 ||
+        vaultspec_read_auth(v, obj, err) != 0) {
+        vaultspec_free_spec(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- the loaded signer ---- */
+
+struct vaultspec_signer {
+    struct vault *client;
+    struct signer_env env;
+    char *ns, *name, *key; /* the AppRole secret_id: key of the Secret ns/name */
+    time_t ca_not_after;   /* atomic; 0 until a certificate was signed */
+};
+
+static void vaultspec_signer_free(struct vaultspec_signer *s)
+{
+    if (s == NULL)
+        return;
+    vault_free(s->client);
+    free(s->ns);
+    free(s->name);
+    free(s->key);
+    free(s);
+}
+
+/* vault_secret_fn: the AppRole secret_id, read again at each login. */
+static int vaultspec_secret_id(void *ud, char **out, size_t *len, struct err *err)
+{
+    const struct vaultspec_signer *s = ud;
+    if (signer_secret_key(&s->env, s->ns, s->name, s->key, "spec.vault.auth.appRole.secretRef", out,
+                          len, err) != 0) {
+        err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
+    while (*len > 0 &&
+           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
+        (*out)[--*len] = '\0';
+    return 0;
+}
+
+static int vaultspec_load(const void *spec, const struct signer_env *env,
+                          const struct signer_where *where, time_t now, void **ctx, struct err *err)
+{
+    (void)now;
+    const struct vault_spec *v = spec;
+    char *bundle = NULL;
+    size_t bundle_len = 0;
+    if (v->ca_bundle_secret_name != NULL &&
+        signer_secret_key(env, where->ns, v->ca_bundle_secret_name, v->ca_bundle_secret_key,
+                          "spec.vault.caBundleSecretRef", &bundle, &bundle_len, err) != 0) {
+        if (err->kind == ERR_PERMANENT)
+            err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    struct vaultspec_signer *s = xcalloc(1, sizeof(*s));
+    s->env = *env;
+    s->ns = xstrdup(where->ns);
+    s->name = xstrdup(v->secret_name);
+    s->key = xstrdup(v->secret_key);
+    char secret_desc[600];
+    snprintf(secret_desc, sizeof(secret_desc), "%s/%s", where->ns, v->secret_name);
+    struct vault_config cfg = {
+        .server = v->server,
+        .path = v->path,
+        .namespace = v->namespace,
+        .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
+        .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
+        .approle_path = v->approle_path,
+        .role_id = v->role_id,
+        .secret_id = vaultspec_secret_id,
+        .secret_ud = s,
+        .secret_name = secret_desc,
+        .name = where->ref,
+    };
+    s->client = vault_new(&cfg, err);
+    xfree_secret(bundle, bundle_len);
+    if (s->client == NULL) {
+        vaultspec_signer_free(s);
+        err->kind = ERR_PERMANENT; /* the spec as written: it fails the same way every time */
+        return -1;
+    }
+    *ctx = s;
+    return 0;
+}
+
+static int vaultspec_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
+                          struct sign_result *out, struct err *err)
+{
+    struct vaultspec_signer *s = ctx;
+    if (vault_sign(s->client, csr, p, out, err) != 0)
+        return -1;
+    time_t not_after;
+    if (signer_issuer_not_after(out, &not_after) == 0)
+        __atomic_store_n(&s->ca_not_after, not_after, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int vaultspec_check(void *ctx, time_t now, struct err *err)
+{
+    (void)now;
+    struct vaultspec_signer *s = ctx;
+    return vault_check(s->client, err);
+}
+
+static time_t vaultspec_expiry(void *ctx)
+{
+    struct vaultspec_signer *s = ctx;
+    return __atomic_load_n(&s->ca_not_after, __ATOMIC_RELAXED);
+}
+
+static void vaultspec_free(void *ctx)
+{
+    vaultspec_signer_free(ctx);
+}
+
+const struct signer_ops vault_row = {
+    .name = "vault",
+    .spec_key = "vault",
+    .parse = vaultspec_parse,
+    .free_spec = vaultspec_free_spec,
+    .load = vaultspec_load,
+    .sign = vaultspec_sign,
+    .check = vaultspec_check,
+    .recheck = vaultspec_check,
+    .expiry = vaultspec_expiry,
+    .free = vaultspec_free,
+};

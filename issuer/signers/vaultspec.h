@@ -1,0 +1,35 @@
+/* vaultspec.h -- the Vault signer's row of the signer table: spec.vault as cert-manager's Vault
+ * issuer spells it, the client it loads (vault.h), the notAfter of the CA Vault signs with. */
+#ifndef EMBER_VAULTSPEC_H
+#define EMBER_VAULTSPEC_H
+
+#include <stddef.h>
+
+#include "signers/signer.h"
+
+#define VAULTSPEC_MAX_CA_BUNDLE (1024 * 1024) /* decoded spec.vault.caBundle */
+
+/* spec.vault, field names as cert-manager's Vault issuer. */
+struct vault_spec {
+    char *server, *path, *namespace;
+    unsigned char *ca_bundle; /* decoded spec.vault.caBundle (PEM), or NULL */
+    size_t ca_bundle_len;
+    char *ca_bundle_secret_name, *ca_bundle_secret_key; /* caBundleSecretRef; key: ca.crt */
+    char *approle_path;                                 /* auth.appRole.path, default "approle" */
+    char *role_id;
+    char *secret_name, *secret_key; /* auth.appRole.secretRef (key required) */
+};
+
+/* The Vault row: name "vault" (the metrics label), spec key "vault".
+ * parse: cert-manager's Vault issuer messages where they apply ("Vault server and path are
+ * required fields", "Vault AppRole auth requires both roleId and secretRef.name", ...), and a
+ * clear refusal of the auth methods Ember does not support (tokenSecretRef, kubernetes,
+ * clientCertificate, aws). load: reads caBundleSecretRef now (Pending with a message naming
+ * the Secret when it cannot), makes the client (no I/O; Failed when vault_new refuses the
+ * spec); the AppRole secret_id is read again through the env at each login. check and recheck:
+ * vault_check (the controller re-checks in place, keeping the cached token). expiry: the
+ * notAfter of the CA that issued the last certificate Vault signed through this signer (Vault
+ * is not asked for its CA otherwise), 0 until the first one. */
+extern const struct signer_ops vault_row;
+
+#endif
