@@ -15,7 +15,6 @@
 #define API_PATH_CR "/v1/certificaterequests"
 #define API_PATH_FIREFLY "/v1/certificatesigningrequest"
 #define API_RETRY_AFTER_SECONDS 5
-#define API_MAX_CHAIN (1024 * 1024) /* a decoded certificate chain */
 
 struct api {
     struct pipeline_env env; /* lookups, annotations, group, synced; now and approve are set
@@ -68,7 +67,8 @@ void api_declare_metrics(struct api *api);
 void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
                    const char *body, size_t len, struct api_response *out);
 /* POST /v1/certificatesigningrequest: Firefly's REST shape {"request","policyName",
- * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. */
+ * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. The PEM
+ * CSR goes to the pipeline as it came and the chain comes back as the signer wrote it. */
 void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
                         const char *body, size_t len, struct api_response *out);
 

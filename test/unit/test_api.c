@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static time_t NOW;
 
@@ -826,6 +827,62 @@ static void test_firefly_errors(void **state)
     free(body);
 }
 
+/* The Firefly endpoint's audit lines: the leaf's fields when issued, the CSR's when denied,
+ * read from the PEM the request and the signer gave. */
+static void test_firefly_audit(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_api.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/audit.jsonl", dir);
+    struct err e = {0};
+    api.audit = audit_open(path, true, &e);
+    if (api.audit == NULL)
+        fail_msg("audit_open: %s", e.msg);
+    const char *pems[] = {csr_ok_pem, csr_evil_pem};
+    for (size_t i = 0; i < 2; i++) {
+        char *body = ff_body(pems[i], "\"policyName\":\"web\"");
+        struct api_response out;
+        api_handle_firefly(&api, NULL, "application/json", body, strlen(body), &out);
+        assert_int_equal(out.status, i == 0 ? 200 : 403);
+        api_response_free(&out);
+        free(body);
+    }
+    audit_close(api.audit);
+    api.audit = NULL;
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[16384];
+    for (size_t i = 0; i < 2; i++) {
+        assert_non_null(fgets(line, sizeof(line), f));
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        assert_string_equal(field(o, "outcome"), i == 0 ? "issued" : "denied");
+        assert_string_equal(field(o, "issuer"), "ClusterIssuer/ca");
+        assert_string_equal(field(o, "namespace"), "ember-system");
+        assert_true(strncmp(field(o, "name"), "api-", 4) == 0);
+        assert_int_equal(strlen(field(o, "public_key_sha256")), 64);
+        const cJSON *dns =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "sans"), "dns");
+        assert_string_equal(cJSON_GetArrayItem(dns, 0)->valuestring,
+                            i == 0 ? "a.example.com" : "evil.com");
+        if (i == 0) {
+            assert_non_null(field(o, "serial"));
+            assert_non_null(field(o, "not_after"));
+            assert_contains(field(o, "certificate"), "-----BEGIN CERTIFICATE-----");
+        } else {
+            assert_null(field(o, "serial"));
+        }
+        cJSON_Delete(o);
+    }
+    assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
 static void test_firefly_404_without_api_issuer(void **state)
 {
     (void)state;
@@ -920,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_firefly_200_with_chain),
         cmocka_unit_test(test_firefly_validity_period),
         cmocka_unit_test(test_firefly_errors),
+        cmocka_unit_test(test_firefly_audit),
         cmocka_unit_test(test_firefly_404_without_api_issuer),
         cmocka_unit_test(test_firefly_pending_503),
         cmocka_unit_test(test_set_issuer),
