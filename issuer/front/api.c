@@ -11,31 +11,11 @@
 
 #include "base/duration.h"
 #include "base/k8sname.h"
-#include "base/manifest.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
 #include "base/utf8.h"
 #include "decide/cr.h"
-
-enum api_body_type { API_BODY_JSON, API_BODY_YAML, API_BODY_OTHER };
-
-static enum api_body_type api_body_type(const char *content_type)
-{
-    if (content_type == NULL)
-        return API_BODY_OTHER;
-    size_t n = strcspn(content_type, ";");
-    while (n > 0 && content_type[n - 1] == ' ')
-        n--;
-    static const char *const json[] = {"application/json"};
-    static const char *const yaml[] = {"application/yaml", "application/x-yaml", "text/yaml"};
-    for (size_t i = 0; i < sizeof(json) / sizeof(*json); i++)
-        if (strlen(json[i]) == n && strncasecmp(content_type, json[i], n) == 0)
-            return API_BODY_JSON;
-    for (size_t i = 0; i < sizeof(yaml) / sizeof(*yaml); i++)
-        if (strlen(yaml[i]) == n && strncasecmp(content_type, yaml[i], n) == 0)
-            return API_BODY_YAML;
-    return API_BODY_OTHER;
-}
+#include "front/body.h"
 
 static const char *api_reason(unsigned code)
 {
@@ -293,18 +273,26 @@ static unsigned api_outcome(struct api *api, const struct pipeline_result *res,
     }
 }
 
+/* The body as one object, read by the parser its Content-Type names; NULL with the 415 or 400
+ * in out. */
 static cJSON *api_parse_body(const char *content_type, const char *body, size_t len,
                              struct api_response *out)
 {
-    if (api_body_type(content_type) == API_BODY_OTHER) {
+    enum body_type type = body_type(content_type);
+    if (type == BODY_OTHER) {
         api_error(out, 415, "Content-Type must be application/json or application/yaml, not %.100s",
                   content_type ? content_type : "(none)");
         return NULL;
     }
     struct err e = {0};
-    cJSON *obj = manifest_parse_one(body, len, &e);
-    if (obj == NULL)
-        api_error(out, 400, "the body is not valid JSON or YAML: %s", e.msg);
+    cJSON *obj = body_parse(type, body, len, &e);
+    if (obj == NULL && type == BODY_JSON)
+        api_error(out, 400,
+                  "the body is not one valid JSON object (Content-Type application/json is read "
+                  "as JSON only; YAML goes as application/yaml): %s",
+                  e.msg);
+    else if (obj == NULL)
+        api_error(out, 400, "the body is not one valid YAML object: %s", e.msg);
     return obj;
 }
 

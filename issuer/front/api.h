@@ -60,10 +60,11 @@ int api_set_issuer(struct api *api, const char *ref, struct err *err) WUR;
 /* Declares the API's metrics in api->metrics. */
 void api_declare_metrics(struct api *api);
 
-/* POST /v1/certificaterequests: a CertificateRequest (JSON or YAML per content_type) in, the
- * same object with its status out: 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending
- * (with Retry-After), 400 unparsable, 415 other content types. Any status sent is ignored.
- * call may be NULL (no credentials, plain HTTP). */
+/* POST /v1/certificaterequests: a CertificateRequest in, the same object with its status out:
+ * 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending (with Retry-After), 400
+ * unparsable, 415 other content types. content_type picks the one parser (front/body.h: JSON
+ * with cJSON, YAML with libyaml). Any status sent is ignored. call may be NULL (no
+ * credentials, plain HTTP). */
 void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
                    const char *body, size_t len, struct api_response *out);
 /* POST /v1/certificatesigningrequest: Firefly's REST shape {"request","policyName",
