@@ -252,13 +252,27 @@ static void audit_sans_strv(struct audit_sans *s, cJSON *arr, const struct strv 
         audit_sans_add(s, arr, v->v[i], strlen(v->v[i]));
 }
 
-/* The leaf's fields; false when cert_b64 holds no certificate. */
-static bool audit_from_certificate(struct audit *a, cJSON *obj, const char *cert_b64)
+/* The bytes of a PEM given as it is (pem) or in base64 (b64), at most max, in *out (free()
+ * it); false when there are none. */
+static bool audit_pem(const char *pem, const char *b64, size_t max, unsigned char **out,
+                      size_t *len)
+{
+    struct err e = {0};
+    if (pem != NULL && pem[0] != '\0') {
+        *len = strlen(pem);
+        *out = *len <= max ? (unsigned char *)xstrndup(pem, *len) : NULL;
+        return *out != NULL;
+    }
+    return b64 != NULL && b64[0] != '\0' && b64_decode(b64, strlen(b64), max, out, len, &e) == 0;
+}
+
+/* The leaf's fields; false when r holds no certificate. */
+static bool audit_from_certificate(struct audit *a, cJSON *obj, const struct audit_record *r)
 {
     unsigned char *pem = NULL;
     size_t pem_len = 0;
     struct err e = {0};
-    if (b64_decode(cert_b64, strlen(cert_b64), CHAIN_MAX_BYTES, &pem, &pem_len, &e) != 0)
+    if (!audit_pem(r->chain_pem, r->certificate_b64, CHAIN_MAX_BYTES, &pem, &pem_len))
         return false;
     STACK_OF(X509) *certs = NULL;
     int rc = chain_parse_pem((const char *)pem, pem_len, "status.certificate", &certs, &e);
@@ -329,12 +343,12 @@ static bool audit_from_certificate(struct audit *a, cJSON *obj, const char *cert
 }
 
 /* The CSR's fields (no serial or notAfter); nothing when it is not a valid CSR. */
-static void audit_from_csr(cJSON *obj, const char *csr_b64)
+static void audit_from_csr(cJSON *obj, const struct audit_record *r)
 {
     unsigned char *der = NULL;
     size_t len = 0;
     struct err e = {0};
-    if (b64_decode(csr_b64, strlen(csr_b64), CSR_MAX_BYTES, &der, &len, &e) != 0)
+    if (!audit_pem(r->csr_pem, r->csr_b64, CSR_MAX_BYTES, &der, &len))
         return;
     struct csr *csr = csr_parse(der, len, &e);
     free(der);
@@ -427,10 +441,8 @@ void audit_record(struct audit *a, const struct audit_record *r)
     audit_add_str(obj, "namespace", r->ns, AUDIT_FIELD_MAX);
     audit_add_str(obj, "name", r->name, AUDIT_FIELD_MAX);
     audit_add_str(obj, "uid", r->uid, AUDIT_FIELD_MAX);
-    bool from_cert = r->certificate_b64 != NULL && r->certificate_b64[0] != '\0' &&
-                     audit_from_certificate(a, obj, r->certificate_b64);
-    if (!from_cert && r->csr_b64 != NULL && r->csr_b64[0] != '\0')
-        audit_from_csr(obj, r->csr_b64);
+    if (!audit_from_certificate(a, obj, r))
+        audit_from_csr(obj, r);
     audit_add_str(obj, "outcome", r->outcome, AUDIT_FIELD_MAX);
     if (r->reason != NULL && r->reason[0] != '\0') {
         char *reason = audit_scrub_reason(r->reason);
@@ -477,7 +489,9 @@ void audit_request(struct audit *a, const char *front_door, const struct caller 
         .name = cr != NULL ? cr->name : NULL,
         .uid = cr != NULL ? cr->uid : NULL,
         .csr_b64 = cr != NULL ? cr->request_b64 : NULL,
+        .csr_pem = cr != NULL ? cr->request_pem : NULL,
         .certificate_b64 = cr != NULL && strcmp(outcome, "issued") == 0 ? cr->certificate : NULL,
+        .chain_pem = cr != NULL && strcmp(outcome, "issued") == 0 ? cr->chain_pem : NULL,
         .outcome = outcome,
         .reason = reason,
     };

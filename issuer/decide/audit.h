@@ -39,7 +39,9 @@ struct audit_record {
     const char *ns, *name;       /* the request's namespace/name (none for the Firefly shape) */
     const char *uid;             /* the request's metadata.uid (none before it is stored) */
     const char *csr_b64;         /* spec.request as sent (base64 of a PEM CSR) */
+    const char *csr_pem;         /* or the PEM CSR itself (the Firefly endpoint) */
     const char *certificate_b64; /* status.certificate (base64 of a PEM chain, leaf first) */
+    const char *chain_pem;       /* or the PEM chain itself (the Firefly endpoint) */
     const char *outcome;         /* "issued", "denied", "failed", "pending", "unauthenticated",
                                     "forbidden", "invalid" */
     const char *reason;          /* the condition message or the HTTP error message */
@@ -61,7 +63,8 @@ void audit_request(struct audit *a, const char *front_door, const struct caller 
  * come from the leaf of certificate_b64 when it parses, else (no serial, no notAfter) from
  * csr_b64 when that is a valid CSR; what cannot be computed is left out. The line is written
  * with one write(2) under a lock, so lines from several threads never interleave; a write
- * that fails is reported with LOG once per run of failures. Thread-safe. */
+ * that fails is reported with LOG once per run of failures. Thread-safe. chain_pem and csr_pem,
+ * when set, stand for certificate_b64 and csr_b64. */
 void audit_record(struct audit *a, const struct audit_record *r);
 
 /* Closes the file (stderr stays open) and frees a. NULL is a no-op. */

@@ -253,6 +253,7 @@ void cr_clear_status(struct cr *cr)
     cr_set_status_field(&cr->certificate, NULL);
     cr_set_status_field(&cr->ca, NULL);
     cr_set_status_field(&cr->failure_time, NULL);
+    cr_set_status_field(&cr->chain_pem, NULL);
 }
 
 void cr_free(struct cr *cr)
@@ -267,6 +268,7 @@ void cr_free(struct cr *cr)
     free(cr->issuer_kind);
     free(cr->issuer_name);
     free(cr->request_b64);
+    free(cr->request_pem);
     free(cr->spec_error);
     caller_free(&cr->requester);
     cr_clear_status(cr);

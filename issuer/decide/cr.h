@@ -30,6 +30,8 @@ struct cr {
     char *issuer_kind;  /* "Issuer" when absent or empty */
     char *issuer_name;
     char *request_b64;    /* spec.request as sent (base64 of PEM) */
+    char *request_pem;    /* or, from a front door that has the PEM itself (the Firefly
+                             endpoint), the PEM CSR: request_b64 is then NULL */
     long long duration_s; /* 0 = not given */
     bool is_ca;
     usage_set usages; /* 0 = not given */
@@ -48,6 +50,7 @@ struct cr {
     size_t n_conds, cap_conds;
     char *certificate;  /* status.certificate (base64) or NULL */
     char *ca;           /* status.ca (base64) or NULL */
+    char *chain_pem;    /* instead of certificate and ca for a request_pem: the chain as PEM */
     char *failure_time; /* status.failureTime or NULL */
 };
 

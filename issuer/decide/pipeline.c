@@ -65,6 +65,32 @@ static void check_free(const struct pipeline_env *env, struct check *c)
     c->policy = NULL;
 }
 
+/* The request's CSR: the PEM a front door gave as it is, else spec.request decoded. NULL with
+ * err when there is none or it does not parse. */
+static struct csr *pipeline_parse_csr(const struct cr *cr, struct err *err)
+{
+    if (cr->request_pem != NULL) {
+        size_t n = strlen(cr->request_pem);
+        if (n > CSR_MAX_BYTES) {
+            err_set(err, ERR_TOO_BIG, "the CSR is larger than %d bytes", CSR_MAX_BYTES);
+            return NULL;
+        }
+        return csr_parse((const unsigned char *)cr->request_pem, n, err);
+    }
+    if (cr->request_b64 == NULL) {
+        err_set(err, ERR_INVALID, "no CSR");
+        return NULL;
+    }
+    unsigned char *pem = NULL;
+    size_t pem_len = 0;
+    if (b64_decode(cr->request_b64, strlen(cr->request_b64), CSR_MAX_BYTES, &pem, &pem_len, err) !=
+        0)
+        return NULL;
+    struct csr *csr = csr_parse(pem, pem_len, err);
+    free(pem);
+    return csr;
+}
+
 /* Parses the request's CSR and evaluates it against the named policy. */
 static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
                            const char *policy_name, struct check *c)
@@ -92,16 +118,7 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         return;
     }
     struct err e = {0};
-    unsigned char *pem = NULL;
-    size_t pem_len = 0;
-    if (b64_decode(cr->request_b64, strlen(cr->request_b64), CSR_MAX_BYTES, &pem, &pem_len, &e) !=
-        0) {
-        c->outcome = CHECK_BAD_REQUEST;
-        snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
-        return;
-    }
-    c->csr = csr_parse(pem, pem_len, &e);
-    free(pem);
+    c->csr = pipeline_parse_csr(cr, &e);
     if (c->csr == NULL || csr_check_request(c->csr, cr->is_ca, cr->usages, &e) != 0) {
         c->outcome = CHECK_BAD_REQUEST;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
@@ -176,6 +193,25 @@ static bool pipeline_recorded_policy(const struct cr *cr, char *out, size_t outl
     return true;
 }
 
+/* Keeps a signed chain in cr: as PEM for a request given as PEM (its front door answers with
+ * the chain itself), else base64 in status.certificate and status.ca. Takes out's strings. */
+static void pipeline_keep_chain(struct cr *cr, struct sign_result *out)
+{
+    if (cr->request_pem != NULL) {
+        free(cr->chain_pem);
+        cr->chain_pem = out->chain_pem;
+        out->chain_pem = NULL;
+    } else {
+        char *chain = b64_encode(out->chain_pem, strlen(out->chain_pem));
+        char *ca = out->ca_pem ? b64_encode(out->ca_pem, strlen(out->ca_pem)) : NULL;
+        cr_set_status_field(&cr->certificate, chain);
+        cr_set_status_field(&cr->ca, ca);
+        free(chain);
+        free(ca);
+    }
+    sign_result_free(out);
+}
+
 static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct issuer *is,
                           const struct check *c, struct pipeline_result *res)
 {
@@ -188,13 +224,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
     struct sign_result out = {0};
     struct err e = {0};
     if (is->signer.ops->sign(is->signer.ctx, c->csr, &p, &out, &e) == 0) {
-        char *chain = b64_encode(out.chain_pem, strlen(out.chain_pem));
-        char *ca = out.ca_pem ? b64_encode(out.ca_pem, strlen(out.ca_pem)) : NULL;
-        cr_set_status_field(&cr->certificate, chain);
-        cr_set_status_field(&cr->ca, ca);
-        free(chain);
-        free(ca);
-        sign_result_free(&out);
+        pipeline_keep_chain(cr, &out);
         pipeline_set_ready(env, cr, "True", "Issued", "Succeeded signing the CertificateRequest");
         res->action = PIPELINE_WRITE;
         res->state = PIPELINE_STATE_ISSUED;

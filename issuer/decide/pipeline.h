@@ -81,6 +81,9 @@ struct pipeline_result {
  * not admit, CALLER_NONE (no spec.username) included, with a message naming the requester
  * and the policy. A policy without requesters does not look at the requester. The signing
  * API puts the authenticated caller into cr->requester first.
+ * A request whose CSR came as PEM (cr->request_pem: the Firefly endpoint) is read as it is and
+ * gets its chain as PEM in cr->chain_pem, status.certificate and status.ca left unset: no
+ * base64 either way. Any other reads spec.request and gets status.certificate and status.ca.
  * Approval and signing happen in the same step, so one write carries Approved and Ready; the
  * HTTP API needs one call, the controller writes and runs again on the next watch event.
  * Events are emitted on every run that decides them (WaitingForApproval each time): the

@@ -9,34 +9,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "base/b64.h"
 #include "base/duration.h"
 #include "base/k8sname.h"
-#include "base/manifest.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
 #include "base/utf8.h"
 #include "decide/cr.h"
-
-enum api_body_type { API_BODY_JSON, API_BODY_YAML, API_BODY_OTHER };
-
-static enum api_body_type api_body_type(const char *content_type)
-{
-    if (content_type == NULL)
-        return API_BODY_OTHER;
-    size_t n = strcspn(content_type, ";");
-    while (n > 0 && content_type[n - 1] == ' ')
-        n--;
-    static const char *const json[] = {"application/json"};
-    static const char *const yaml[] = {"application/yaml", "application/x-yaml", "text/yaml"};
-    for (size_t i = 0; i < sizeof(json) / sizeof(*json); i++)
-        if (strlen(json[i]) == n && strncasecmp(content_type, json[i], n) == 0)
-            return API_BODY_JSON;
-    for (size_t i = 0; i < sizeof(yaml) / sizeof(*yaml); i++)
-        if (strlen(yaml[i]) == n && strncasecmp(content_type, yaml[i], n) == 0)
-            return API_BODY_YAML;
-    return API_BODY_OTHER;
-}
+#include "front/body.h"
 
 static const char *api_reason(unsigned code)
 {
@@ -296,18 +275,26 @@ static unsigned api_outcome(struct api *api, const struct pipeline_result *res,
     }
 }
 
+/* The body as one object, read by the parser its Content-Type names; NULL with the 415 or 400
+ * in out. */
 static cJSON *api_parse_body(const char *content_type, const char *body, size_t len,
                              struct api_response *out)
 {
-    if (api_body_type(content_type) == API_BODY_OTHER) {
+    enum body_type type = body_type(content_type);
+    if (type == BODY_OTHER) {
         api_error(out, 415, "Content-Type must be application/json or application/yaml, not %.100s",
                   content_type ? content_type : "(none)");
         return NULL;
     }
     struct err e = {0};
-    cJSON *obj = manifest_parse_one(body, len, &e);
-    if (obj == NULL)
-        api_error(out, 400, "the body is not valid JSON or YAML: %s", e.msg);
+    cJSON *obj = body_parse(type, body, len, &e);
+    if (obj == NULL && type == BODY_JSON)
+        api_error(out, 400,
+                  "the body is not one valid JSON object (Content-Type application/json is read "
+                  "as JSON only; YAML goes as application/yaml): %s",
+                  e.msg);
+    else if (obj == NULL)
+        api_error(out, 400, "the body is not one valid YAML object: %s", e.msg);
     return obj;
 }
 
@@ -320,6 +307,16 @@ static void api_random_suffix(char *out, size_t n)
     for (size_t i = 0; i + 1 < n && i < 2 * sizeof(rnd); i++)
         out[i] = "0123456789abcdef"[(rnd[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
     out[n - 1 < 2 * sizeof(rnd) ? n - 1 : 2 * sizeof(rnd)] = '\0';
+}
+
+/* A name as the API server makes one from a generateName: the prefix (its first 200 bytes)
+ * and five random hex digits. */
+#define API_NAME_MAX 210
+static void api_generate_name(const char *prefix, char buf[API_NAME_MAX])
+{
+    char suffix[6];
+    api_random_suffix(suffix, sizeof(suffix));
+    snprintf(buf, API_NAME_MAX, "%.200s%s", prefix, suffix);
 }
 
 /* Gives an object without metadata.name one from metadata.generateName (as the API server
@@ -335,11 +332,8 @@ static void api_name_object(cJSON *obj)
     if (cJSON_IsString(name) && name->valuestring[0] != '\0')
         return;
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generateName");
-    char suffix[6];
-    api_random_suffix(suffix, sizeof(suffix));
-    char buf[300];
-    snprintf(buf, sizeof(buf), "%.200s%s",
-             cJSON_IsString(gen) && gen->valuestring[0] ? gen->valuestring : "api-", suffix);
+    char buf[API_NAME_MAX];
+    api_generate_name(cJSON_IsString(gen) && gen->valuestring[0] ? gen->valuestring : "api-", buf);
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
     cJSON_AddStringToObject(meta, "name", buf);
 }
@@ -374,27 +368,35 @@ static int api_check_names(const struct cr *cr, struct api_response *out)
                           out);
 }
 
-/* The part both endpoints share: read the CertificateRequest obj, run the pipeline with a
- * status of our own, and map the end state to a code. Returns 0 when the pipeline ran (cr and
- * res are filled, cr to be freed), -1 when the request was refused (out holds the error). */
-static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pipeline_result *res,
-                       struct api_response *out)
+/* Reads the CertificateRequest obj into cr, with a name of its own when it has none and no
+ * status (a client's own, an Approved condition say, is never trusted, nor even read).
+ * Returns 0, or -1 with the 422 in out, counted and audited (cr freed). */
+static int api_read_cr(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct api_response *out)
 {
-    struct api *api = ctx->api;
-    /* A client's own status (an Approved condition, say) is never trusted, nor even read. */
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
     if (cJSON_IsObject(obj))
         api_name_object(obj);
     struct err e = {0};
-    bool read = cr_from_json(obj, cr, &e) == 0; /* a request that is not one has no fields */
-    if (!read) {
-        api_error(out, 422, "%s", e.msg);
+    if (cr_from_json(obj, cr, &e) == 0)
+        return 0;
+    api_error(out, 422, "%s", e.msg);
+    api_count(ctx->api, "invalid");
+    api_audit(ctx, NULL, NULL, out); /* a request that is not one has no fields */
+    cr_free(cr);
+    return -1;
+}
+
+/* The part both endpoints share: check the request cr, run the pipeline with a status of our
+ * own, and map the end state to a code. Returns 0 when the pipeline ran (cr and res are
+ * filled, cr to be freed), -1 when the request was refused (out holds the error, cr freed). */
+static int api_process(struct api_ctx *ctx, struct cr *cr, struct pipeline_result *res,
+                       struct api_response *out)
+{
+    struct api *api = ctx->api;
+    bool named = false; /* not audited under a name that is not one */
+    if (api_check_names(cr, out) != 0)
         goto invalid;
-    }
-    if (api_check_names(cr, out) != 0) {
-        read = false; /* not audited under a name that is not one */
-        goto invalid;
-    }
+    named = true;
     snprintf(out->log_object, sizeof(out->log_object), "%s/%s", cr->namespace, cr->name);
     if (cr->spec_error != NULL) {
         api_error(out, 422, "%s", cr->spec_error);
@@ -434,7 +436,8 @@ static int api_process(struct api_ctx *ctx, cJSON *obj, struct cr *cr, struct pi
     return 0;
 invalid:
     api_count(api, "invalid");
-    api_audit(ctx, read ? cr : NULL, read ? pipeline_policy_annotation(&api->env, cr) : NULL, out);
+    api_audit(ctx, named ? cr : NULL, named ? pipeline_policy_annotation(&api->env, cr) : NULL,
+              out);
     cr_free(cr);
     return -1;
 }
@@ -455,7 +458,7 @@ void api_handle_cr(struct api *api, const struct api_call *call, const char *con
     }
     struct cr cr;
     struct pipeline_result res;
-    if (api_process(&ctx, obj, &cr, &res, out) == 0) {
+    if (api_read_cr(&ctx, obj, &cr, out) == 0 && api_process(&ctx, &cr, &res, out) == 0) {
         cJSON_AddItemToObject(obj, "status", cr_status_to_json(&cr));
         out->body = cJSON_PrintUnformatted(obj);
         cr_free(&cr);
@@ -466,8 +469,47 @@ done:
     caller_free(&ctx.caller);
 }
 
-/* Builds the CertificateRequest a Firefly-shaped body stands for. */
-static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_response *out)
+/* The request a Firefly body stands for, built field by field: in the namespace of the
+ * --api-issuer (a ClusterIssuer's: the cluster resource namespace, else "default", as a
+ * request without one gets), policy the policyName or NULL, seconds 0 when not asked. */
+static struct cr *api_firefly_request(const struct api *api, const char *pem, const char *policy,
+                                      long long seconds)
+{
+    struct cr *cr = xcalloc(1, sizeof(*cr));
+    char name[API_NAME_MAX];
+    api_generate_name("api-", name);
+    cr->name = xstrdup(name);
+    const char *ns = api->issuer_namespace[0] ? api->issuer_namespace : api->cluster_ns;
+    cr->namespace = xstrdup(ns != NULL && ns[0] != '\0' ? ns : "default");
+    cr->annotations = cJSON_CreateObject();
+    if (policy != NULL && policy[0] != '\0')
+        cJSON_AddStringToObject(cr->annotations, PIPELINE_POLICY_ANNOTATION, policy);
+    cr->issuer_group = xstrdup(api->env.group);
+    cr->issuer_kind = xstrdup(api->issuer_kind);
+    cr->issuer_name = xstrdup(api->issuer_name);
+    cr->request_pem = xstrdup(pem);
+    cr->duration_s = seconds;
+    return cr;
+}
+
+/* 200 {"certificateChain": PEM}: the chain the signer returned, as it returned it. */
+static void api_firefly_answer(const struct cr *cr, struct api_response *out)
+{
+    if (cr->chain_pem == NULL) { /* the pipeline keeps one for every issued PEM request */
+        api_error(out, 500, "internal error: the request was issued without a chain");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "certificateChain", cr->chain_pem);
+    out->body = cJSON_PrintUnformatted(o);
+    out->status = 200;
+    cJSON_Delete(o);
+}
+
+/* Builds the request a Firefly-shaped body stands for, as the pipeline reads it: the PEM CSR
+ * as it came (no base64 in between), the issuer of --api-issuer, a generated name. Returns
+ * the request (cr_free and free it), or NULL with a 422 in out. */
+static struct cr *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_response *out)
 {
     static const char *const keys[] = {"request", "policyName", "validityPeriod", NULL};
     const cJSON *c;
@@ -511,30 +553,8 @@ static cJSON *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_res
             return NULL;
         }
     }
-    cJSON *cr = cJSON_CreateObject();
-    cJSON_AddStringToObject(cr, "apiVersion", CR_API_VERSION);
-    cJSON_AddStringToObject(cr, "kind", CR_KIND);
-    cJSON *meta = cJSON_AddObjectToObject(cr, "metadata");
-    cJSON_AddStringToObject(meta, "generateName", "api-");
-    cJSON_AddStringToObject(meta, "namespace",
-                            api->issuer_namespace[0] ? api->issuer_namespace : api->cluster_ns);
-    cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
-    if (cJSON_IsString(pol) && pol->valuestring[0] != '\0')
-        cJSON_AddStringToObject(ann, PIPELINE_POLICY_ANNOTATION, pol->valuestring);
-    cJSON *spec = cJSON_AddObjectToObject(cr, "spec");
-    char *b64 = b64_encode(req->valuestring, strlen(req->valuestring));
-    cJSON_AddStringToObject(spec, "request", b64);
-    free(b64);
-    if (seconds > 0) {
-        char d[48];
-        duration_format_go(seconds, d, sizeof(d));
-        cJSON_AddStringToObject(spec, "duration", d);
-    }
-    cJSON *ref = cJSON_AddObjectToObject(spec, "issuerRef");
-    cJSON_AddStringToObject(ref, "group", api->env.group);
-    cJSON_AddStringToObject(ref, "kind", api->issuer_kind);
-    cJSON_AddStringToObject(ref, "name", api->issuer_name);
-    return cr;
+    return api_firefly_request(api, req->valuestring, cJSON_IsString(pol) ? pol->valuestring : NULL,
+                               seconds);
 }
 
 void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
@@ -556,38 +576,25 @@ void api_handle_firefly(struct api *api, const struct api_call *call, const char
         api_count(api, "invalid");
         goto done;
     }
-    cJSON *obj = NULL;
+    struct cr *cr = NULL;
     if (!cJSON_IsObject(in))
         api_error(out, 422, "the body must be an object {\"request\": PEM, \"policyName\": ...}");
     else
-        obj = api_firefly_to_cr(api, in, out);
+        cr = api_firefly_to_cr(api, in, out);
     cJSON_Delete(in);
-    if (obj == NULL) {
+    if (cr == NULL) {
         api_count(api, "invalid");
         goto done;
     }
-    struct cr cr;
     struct pipeline_result res;
-    if (api_process(&ctx, obj, &cr, &res, out) == 0) {
-        struct err e = {0};
-        unsigned char *chain = NULL;
-        size_t chain_len = 0;
-        if (out->status != 201) {
-            api_error(out, out->status, "%s", api_last_message(&res, &cr));
-        } else if (b64_decode(cr.certificate, strlen(cr.certificate), API_MAX_CHAIN, &chain,
-                              &chain_len, &e) != 0) {
-            api_error(out, 500, "internal error decoding the chain: %s", e.msg);
-        } else {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "certificateChain", (char *)chain);
-            out->body = cJSON_PrintUnformatted(o);
-            out->status = 200;
-            cJSON_Delete(o);
-            free(chain);
-        }
-        cr_free(&cr);
+    if (api_process(&ctx, cr, &res, out) == 0) {
+        if (out->status != 201)
+            api_error(out, out->status, "%s", api_last_message(&res, cr));
+        else
+            api_firefly_answer(cr, out);
+        cr_free(cr);
     }
-    cJSON_Delete(obj);
+    free(cr);
 done:
     api_audit(&ctx, NULL, NULL, out);
     caller_free(&ctx.caller);

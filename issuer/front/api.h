@@ -15,7 +15,6 @@
 #define API_PATH_CR "/v1/certificaterequests"
 #define API_PATH_FIREFLY "/v1/certificatesigningrequest"
 #define API_RETRY_AFTER_SECONDS 5
-#define API_MAX_CHAIN (1024 * 1024) /* a decoded certificate chain */
 
 struct api {
     struct pipeline_env env; /* lookups, annotations, group, synced; now and approve are set
@@ -61,14 +60,16 @@ int api_set_issuer(struct api *api, const char *ref, struct err *err) WUR;
 /* Declares the API's metrics in api->metrics. */
 void api_declare_metrics(struct api *api);
 
-/* POST /v1/certificaterequests: a CertificateRequest (JSON or YAML per content_type) in, the
- * same object with its status out: 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending
- * (with Retry-After), 400 unparsable, 415 other content types. Any status sent is ignored.
- * call may be NULL (no credentials, plain HTTP). */
+/* POST /v1/certificaterequests: a CertificateRequest in, the same object with its status out:
+ * 201 Issued, 403 Denied, 422 invalid or Failed, 503 Pending (with Retry-After), 400
+ * unparsable, 415 other content types. content_type picks the one parser (front/body.h: JSON
+ * with cJSON, YAML with libyaml). Any status sent is ignored. call may be NULL (no
+ * credentials, plain HTTP). */
 void api_handle_cr(struct api *api, const struct api_call *call, const char *content_type,
                    const char *body, size_t len, struct api_response *out);
 /* POST /v1/certificatesigningrequest: Firefly's REST shape {"request","policyName",
- * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. */
+ * "validityPeriod"} in, {"certificateChain"} out (200), errors as for api_handle_cr. The PEM
+ * CSR goes to the pipeline as it came and the chain comes back as the signer wrote it. */
 void api_handle_firefly(struct api *api, const struct api_call *call, const char *content_type,
                         const char *body, size_t len, struct api_response *out);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_api_cases.sh -- POST /v1/certificaterequests for every case in cases/: each folder holds
 # `csr` (openssl req options), `request` (key=value: namespace, issuer, policy, duration, usages,
-# isCA) and `expect` (one check a line: code N | message TEXT (in a condition's message, or a
+# isCA; body json (default) or yaml: how the request is written; content_type, by default
+# application/json or application/yaml as body says) and `expect` (one check a line: code N | message TEXT (in a condition's message, or a
 # Status error's) | contains TEXT (anywhere in the body) | not-contains TEXT | reason R | verify (the
 # chain passes openssl verify -x509_strict against status.ca) |
 # ca | pubkey | subject TEXT (as "C=US, O=SPIFFE") | sans TEXT | eku TEXT | ku TEXT |
@@ -15,6 +16,21 @@ make_ca "$WORK/ca"
 cp "$WORK/ca/secret.yaml" "$WORK/secret.yaml"
 start_ember cases --manifests test/integration/manifests --manifests "$WORK/secret.yaml" || exit 1
 
+# to_yaml FILE: the JSON object in FILE as block YAML (strings double-quoted) on stdout.
+to_yaml() {
+  python3 - "$1" <<'PY'
+import json, sys
+def out(v, ind):
+    pad = " " * ind
+    for k, x in v.items():
+        if isinstance(x, dict) and x:
+            print("%s%s:" % (pad, k)); out(x, ind + 2)
+        else:
+            print("%s%s: %s" % (pad, k, json.dumps(x)))
+out(json.load(open(sys.argv[1])), 0)
+PY
+}
+
 # leaf_ext CERT NAME: the extension's lines as the `ext` expectation compares them, or "none".
 leaf_ext() {
   local out
@@ -26,10 +42,11 @@ for dir in test/integration/cases/*/; do
   case=$(basename "$dir")
   # shellcheck disable=SC2046
   eval "make_csr \"$WORK/$case\" $(cat "$dir/csr")"
-  ns=default issuer=ClusterIssuer/test-ca policy='' duration='' usages='[]' isCA=false
+  ns=default issuer=ClusterIssuer/test-ca policy='' duration='' usages='[]' isCA=false body=json content_type=''
   while IFS='=' read -r k v; do [ -n "$k" ] && printf -v "$k" '%s' "$v"; done <"$dir/request"
   cr_json "$case" "$ns" "$WORK/$case.csr" "${issuer%%/*}" "${issuer#*/}" "$policy" "$duration" "$usages" "$isCA" >"$WORK/$case.json"
-  post /v1/certificaterequests "$WORK/$case.json"
+  if [ "$body" = yaml ]; then to_yaml "$WORK/$case.json" >"$WORK/$case.body"; else cp "$WORK/$case.json" "$WORK/$case.body"; fi
+  post /v1/certificaterequests "$WORK/$case.body" "${content_type:-application/$body}"
   resp=$BODY; [ -n "${DEBUG_CASES:-}" ] && { echo "# $case: $CODE"; messages "$resp" | sed "s/^/#   /"; }
   while read -r what arg; do
     [ -z "$what" ] && continue

@@ -20,7 +20,7 @@ expect_code() {
 }
 
 printf '{"apiVersion": "cert-manager.io/v1", "kind":' >"$WORK/truncated.json"
-expect_code "truncated JSON is 400" 400 "$WORK/truncated.json" application/json "not valid JSON or YAML"
+expect_code "truncated JSON is 400" 400 "$WORK/truncated.json" application/json "not one valid JSON object"
 printf '\x00\x01\x02\xff\xfe' >"$WORK/binary.bin"
 expect_code "binary garbage is 400" 400 "$WORK/binary.bin"
 expect_code "text/plain is 415" 415 "$WORK/good.json" text/plain "Content-Type"

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static time_t NOW;
 
@@ -693,6 +694,92 @@ static void test_cr_client_status_ignored(void **state)
     free(base);
 }
 
+/* The Content-Type picks the one parser: application/json is cJSON's, application/yaml
+ * libyaml's, and neither body goes through the other. */
+static void test_cr_content_type_chooses_the_parser(void **state)
+{
+    (void)state;
+    char *yaml =
+        xasprintf("apiVersion: cert-manager.io/v1\nkind: CertificateRequest\n"
+                  "metadata: {name: y2, namespace: team-a}\n"
+                  "spec:\n  request: %s\n"
+                  "  issuerRef: {group: ember.issuer.dev, kind: ClusterIssuer, name: ca}\n",
+                  csr_ok_b64);
+    struct api_response out;
+    cJSON *o = post_cr("application/json", yaml, &out);
+    assert_int_equal(out.status, 400);
+    assert_status_body(o, 400, "not one valid JSON object");
+    assert_contains(out.body, "line 1 column 1: syntax error");
+    assert_contains(out.body, "YAML goes as application/yaml");
+    cJSON_Delete(o);
+    api_response_free(&out);
+    o = post_cr("application/yaml", yaml, &out);
+    assert_int_equal(out.status, 201);
+    cJSON_Delete(o);
+    api_response_free(&out);
+    free(yaml);
+
+    /* JSON is YAML: a JSON body may go as application/yaml */
+    char *json = cr_body("ClusterIssuer", "ca", "web", csr_ok_b64, "");
+    o = post_cr("application/yaml", json, &out);
+    assert_int_equal(out.status, 201);
+    assert_ready(o, "True", "Issued");
+    cJSON_Delete(o);
+    api_response_free(&out);
+    free(json);
+
+    /* except what only JSON has: libyaml takes no UTF-16 surrogate escape, cJSON does */
+    json = cr_body("ClusterIssuer", "ca", "web", csr_ok_b64, "");
+    char *note = strstr(json, "\"annotations\":{") + strlen("\"annotations\":{");
+    char *smile = xasprintf("%.*s\"note\":\"\\ud83d\\ude00\",%s", (int)(note - json), json, note);
+    o = post_cr("application/json", smile, &out);
+    assert_int_equal(out.status, 201);
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations");
+    assert_string_equal(field(ann, "note"), "\xf0\x9f\x98\x80");
+    cJSON_Delete(o);
+    api_response_free(&out);
+    o = post_cr("application/yaml", smile, &out);
+    assert_int_equal(out.status, 400);
+    assert_status_body(o, 400, "not one valid YAML object");
+    assert_contains(out.body, "surrogate");
+    cJSON_Delete(o);
+    api_response_free(&out);
+    free(smile);
+    free(json);
+}
+
+/* What the YAML reader refuses in a JSON body, cJSON's reading refuses too. */
+static void test_cr_json_rules(void **state)
+{
+    (void)state;
+    char *json = cr_body("ClusterIssuer", "ca", "web", csr_ok_b64, "");
+    char *dup = xasprintf("{\"kind\":\"CertificateRequest\",%s", json + 1);
+    char *nul = xstrdup(json);
+    char *name = strstr(nul, "\"req-1\"");
+    memcpy(name, "\"\\u0000\"", 8);
+    const struct {
+        const char *body, *msg;
+    } cases[] = {
+        {dup, "duplicate key \"kind\""},
+        {nul, "NUL character"},
+        {"[{\"kind\":\"CertificateRequest\"}]", "the top level is not an object"},
+        {"{\"a\":1} trailing", "more after the end"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct api_response out;
+        cJSON *o = post_cr("application/json", cases[i].body, &out);
+        if (out.status != 400)
+            fail_msg("case %zu: status %u, body %s", i, out.status, out.body);
+        assert_status_body(o, 400, cases[i].msg);
+        cJSON_Delete(o);
+        api_response_free(&out);
+    }
+    free(nul);
+    free(dup);
+    free(json);
+}
+
 /* ---- POST /v1/certificatesigningrequest (Firefly's shape) ---- */
 
 static char *ff_body(const char *pem, const char *extra)
@@ -826,6 +913,100 @@ static void test_firefly_errors(void **state)
     free(body);
 }
 
+/* Firefly's shape in YAML, as application/yaml; not as application/json. */
+static void test_firefly_yaml(void **state)
+{
+    (void)state;
+    /* the PEM as a literal block, indented */
+    char *indented = xstrdup("");
+    for (const char *l = csr_ok_pem; *l != '\0';) {
+        size_t n = strcspn(l, "\n");
+        char *t = xasprintf("%s  %.*s\n", indented, (int)n, l);
+        free(indented);
+        indented = t;
+        l += n + (l[n] == '\n');
+    }
+    char *yaml = xasprintf("policyName: web\nvalidityPeriod: PT2H\nrequest: |\n%s", indented);
+    free(indented);
+    struct api_response out;
+    api_handle_firefly(&api, NULL, "application/yaml", yaml, strlen(yaml), &out);
+    if (out.status != 200)
+        fail_msg("status %u: %s", out.status, out.body);
+    cJSON *o = cJSON_Parse(out.body);
+    const char *pem = field(o, "certificateChain");
+    assert_non_null(pem);
+    STACK_OF(X509) *chain = pem_certs(pem, strlen(pem));
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, 0)), csr_ok_pub), 1);
+    assert_true(llabs(lifetime(sk_X509_value(chain, 0)) - 7200) <= 1);
+    sk_X509_pop_free(chain, X509_free);
+    cJSON_Delete(o);
+    api_response_free(&out);
+
+    api_handle_firefly(&api, NULL, "application/json", yaml, strlen(yaml), &out);
+    assert_int_equal(out.status, 400);
+    o = cJSON_Parse(out.body);
+    assert_status_body(o, 400, "not one valid JSON object");
+    cJSON_Delete(o);
+    api_response_free(&out);
+    free(yaml);
+}
+
+/* The Firefly endpoint's audit lines: the leaf's fields when issued, the CSR's when denied,
+ * read from the PEM the request and the signer gave. */
+static void test_firefly_audit(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_api.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/audit.jsonl", dir);
+    struct err e = {0};
+    api.audit = audit_open(path, true, &e);
+    if (api.audit == NULL)
+        fail_msg("audit_open: %s", e.msg);
+    const char *pems[] = {csr_ok_pem, csr_evil_pem};
+    for (size_t i = 0; i < 2; i++) {
+        char *body = ff_body(pems[i], "\"policyName\":\"web\"");
+        struct api_response out;
+        api_handle_firefly(&api, NULL, "application/json", body, strlen(body), &out);
+        assert_int_equal(out.status, i == 0 ? 200 : 403);
+        api_response_free(&out);
+        free(body);
+    }
+    audit_close(api.audit);
+    api.audit = NULL;
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[16384];
+    for (size_t i = 0; i < 2; i++) {
+        assert_non_null(fgets(line, sizeof(line), f));
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        assert_string_equal(field(o, "outcome"), i == 0 ? "issued" : "denied");
+        assert_string_equal(field(o, "issuer"), "ClusterIssuer/ca");
+        assert_string_equal(field(o, "namespace"), "ember-system");
+        assert_true(strncmp(field(o, "name"), "api-", 4) == 0);
+        assert_int_equal(strlen(field(o, "public_key_sha256")), 64);
+        const cJSON *dns =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "sans"), "dns");
+        assert_string_equal(cJSON_GetArrayItem(dns, 0)->valuestring,
+                            i == 0 ? "a.example.com" : "evil.com");
+        if (i == 0) {
+            assert_non_null(field(o, "serial"));
+            assert_non_null(field(o, "not_after"));
+            assert_contains(field(o, "certificate"), "-----BEGIN CERTIFICATE-----");
+        } else {
+            assert_null(field(o, "serial"));
+        }
+        cJSON_Delete(o);
+    }
+    assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
 static void test_firefly_404_without_api_issuer(void **state)
 {
     (void)state;
@@ -917,9 +1098,13 @@ int main(void)
         cmocka_unit_test(test_non_object_bodies),
         cmocka_unit_test(test_cr_other_content_types_415),
         cmocka_unit_test(test_cr_client_status_ignored),
+        cmocka_unit_test(test_cr_content_type_chooses_the_parser),
+        cmocka_unit_test(test_cr_json_rules),
         cmocka_unit_test(test_firefly_200_with_chain),
         cmocka_unit_test(test_firefly_validity_period),
         cmocka_unit_test(test_firefly_errors),
+        cmocka_unit_test(test_firefly_yaml),
+        cmocka_unit_test(test_firefly_audit),
         cmocka_unit_test(test_firefly_404_without_api_issuer),
         cmocka_unit_test(test_firefly_pending_503),
         cmocka_unit_test(test_set_issuer),

@@ -18,6 +18,7 @@
 #include "decide/policy.h"
 #include "issuers/issuer.h"
 #include "signers/localca.h"
+#include "x509/csr.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -1548,6 +1549,104 @@ static void test_approval_and_pending_in_one_step(void **state)
     cr_free(&cr);
 }
 
+/* ---- a request given as PEM (the signing API's Firefly endpoint) ---- */
+
+/* Turns cr's spec.request into the PEM it holds, as a front door that has the PEM gives it. */
+static void use_pem(struct cr *cr, const char *pem)
+{
+    free(cr->request_b64);
+    cr->request_b64 = NULL;
+    cr->request_pem = xstrdup(pem);
+}
+
+static char *pem_of(const char *b64)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    struct err e = {0};
+    assert_int_equal(b64_decode(b64, strlen(b64), 1 << 20, &pem, &len, &e), 0);
+    return (char *)pem;
+}
+
+static void test_pem_request_gets_pem_chain(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    struct cr cr;
+    load(cr_obj(ISSUER_GROUP, "Issuer", "ca", "web", csr_ok), &cr);
+    char *pem = pem_of(csr_ok);
+    use_pem(&cr, pem);
+    free(pem);
+    struct pipeline_result res;
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    assert_ready(&cr, "True", "Issued");
+    /* the chain as the signer wrote it, and no base64 status */
+    assert_null(cr.certificate);
+    assert_null(cr.ca);
+    assert_non_null(cr.chain_pem);
+    assert_true(strncmp(cr.chain_pem, "-----BEGIN CERTIFICATE-----", 27) == 0);
+    BIO *b = BIO_new_mem_buf(cr.chain_pem, -1);
+    X509 *leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    X509 *next = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(leaf);
+    assert_non_null(next);
+    EVP_PKEY *want = csr_key(csr_ok);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(leaf), want), 1);
+    assert_int_equal(X509_cmp(next, int_cert), 0);
+    EVP_PKEY_free(want);
+    X509_free(leaf);
+    X509_free(next);
+    /* the status written is the usual one, without certificate and ca */
+    char *status = status_text(&cr);
+    assert_null(strstr(status, "\"certificate\""));
+    free(status);
+    cr_clear_status(&cr);
+    assert_null(cr.chain_pem);
+    cr_free(&cr);
+}
+
+static void test_pem_request_checked_as_spec_request(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    char *evil = pem_of(csr_evil);
+    char *big = xmalloc(CSR_MAX_BYTES + 2);
+    memset(big, 'A', CSR_MAX_BYTES + 1);
+    big[CSR_MAX_BYTES + 1] = '\0';
+    const struct {
+        const char *pem; /* NULL: neither PEM nor spec.request */
+        bool bad_request;
+        const char *msg;
+    } cases[] = {
+        {evil, false, "evil.com"},
+        {"hello, not a CSR", true, "policy \"web\": spec.request: "},
+        {big, true, "larger than 65536 bytes"},
+        {NULL, true, "spec.request: no CSR"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct cr cr;
+        load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok), &cr);
+        if (cases[i].pem != NULL) {
+            use_pem(&cr, cases[i].pem);
+        } else {
+            free(cr.request_b64);
+            cr.request_b64 = NULL;
+        }
+        struct pipeline_result res;
+        pipeline_run(&env, &cr, &res);
+        assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+        assert_int_equal(res.bad_request, cases[i].bad_request);
+        assert_contains(cond(&cr, "Denied")->message, cases[i].msg);
+        assert_null(cr.chain_pem);
+        assert_int_equal(fake.calls, 0);
+        cr_free(&cr);
+    }
+    free(big);
+    free(evil);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1592,6 +1691,8 @@ int main(void)
         T(test_extra_policy_annotation_and_precedence),
         T(test_duration_clamped_to_policy_max),
         T(test_approval_and_pending_in_one_step),
+        T(test_pem_request_gets_pem_chain),
+        T(test_pem_request_checked_as_spec_request),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
