@@ -33,6 +33,10 @@ struct controller_config {
     struct metrics *metrics; /* may be NULL */
     struct audit *audit;     /* borrowed, may be NULL (off): one line per CertificateRequest
                                 decision written (Issued, Denied, Failed, entering Pending) */
+    /* Every API call the reconcilers and the Event recorder make (not the watches) goes
+     * through this, called with kube; NULL = kube_request. A unit test answers in-process. */
+    int (*request)(struct kube *k, const char *method, const char *path, const char *content_type,
+                   const char *body, size_t len, struct kube_response *out, struct err *err);
 };
 
 struct controller;

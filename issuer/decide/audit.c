@@ -472,14 +472,10 @@ void audit_request(struct audit *a, const char *front_door, const struct caller 
 {
     if (a == NULL)
         return;
-    char issuer[600] = "";
-    if (cr != NULL) {
-        if (strcmp(cr->issuer_kind, "ClusterIssuer") == 0)
-            snprintf(issuer, sizeof(issuer), "ClusterIssuer/%.253s", cr->issuer_name);
-        else
-            snprintf(issuer, sizeof(issuer), "Issuer/%.253s/%.253s", cr->namespace,
-                     cr->issuer_name);
-    }
+    char issuer[CR_ISSUER_REF_MAX] = "";
+    if (cr != NULL) /* a name longer than Kubernetes allows is recorded cut short */
+        (void)cr_issuer_ref(cr->issuer_kind, cr->namespace, cr->issuer_name, issuer,
+                            sizeof(issuer));
     struct audit_record r = {
         .front_door = front_door,
         .caller = caller,

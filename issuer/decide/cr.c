@@ -276,6 +276,72 @@ void cr_free(struct cr *cr)
     memset(cr, 0, sizeof(*cr));
 }
 
+static char *cr_dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+void cr_copy(struct cr *dst, const struct cr *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->name = cr_dup_or_null(src->name);
+    dst->namespace = cr_dup_or_null(src->namespace);
+    dst->uid = cr_dup_or_null(src->uid);
+    dst->resource_version = cr_dup_or_null(src->resource_version);
+    dst->creation_timestamp = cr_dup_or_null(src->creation_timestamp);
+    dst->annotations = src->annotations != NULL ? cJSON_Duplicate(src->annotations, 1) : NULL;
+    dst->issuer_group = cr_dup_or_null(src->issuer_group);
+    dst->issuer_kind = cr_dup_or_null(src->issuer_kind);
+    dst->issuer_name = cr_dup_or_null(src->issuer_name);
+    dst->request_b64 = cr_dup_or_null(src->request_b64);
+    dst->request_pem = cr_dup_or_null(src->request_pem);
+    dst->duration_s = src->duration_s;
+    dst->is_ca = src->is_ca;
+    dst->usages = src->usages;
+    caller_copy(&dst->requester, &src->requester);
+    dst->spec_error = cr_dup_or_null(src->spec_error);
+    for (size_t i = 0; i < src->n_conds; i++) {
+        const struct cr_condition *c = &src->conds[i];
+        struct cr_condition *d = cr_add_condition(dst);
+        d->type = cr_dup_or_null(c->type);
+        d->status = cr_dup_or_null(c->status);
+        d->reason = cr_dup_or_null(c->reason);
+        d->message = cr_dup_or_null(c->message);
+        d->last_transition_time = cr_dup_or_null(c->last_transition_time);
+    }
+    dst->certificate = cr_dup_or_null(src->certificate);
+    dst->ca = cr_dup_or_null(src->ca);
+    dst->chain_pem = cr_dup_or_null(src->chain_pem);
+    dst->failure_time = cr_dup_or_null(src->failure_time);
+}
+
+void cr_keep_annotations(struct cr *cr, const char *const *keys, size_t n)
+{
+    cJSON *kept = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(cr->annotations, keys[i]);
+        if (v != NULL && cJSON_GetObjectItemCaseSensitive(kept, keys[i]) == NULL)
+            cJSON_AddItemToObject(kept, keys[i], v);
+        else
+            cJSON_Delete(v);
+    }
+    cJSON_Delete(cr->annotations);
+    cr->annotations = kept;
+}
+
+bool cr_issuer_ref(const char *kind, const char *ns, const char *name, char *out, size_t len)
+{
+    bool cut = strlen(name) > CR_REF_PART_MAX;
+    int n;
+    if (strcmp(kind, "ClusterIssuer") == 0) {
+        n = snprintf(out, len, "ClusterIssuer/%.*s", CR_REF_PART_MAX, name);
+    } else {
+        cut = cut || strlen(ns) > CR_REF_PART_MAX;
+        n = snprintf(out, len, "Issuer/%.*s/%.*s", CR_REF_PART_MAX, ns, CR_REF_PART_MAX, name);
+    }
+    return !cut && n >= 0 && (size_t)n < len;
+}
+
 const char *cr_annotation(const struct cr *cr, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cr->annotations, key);

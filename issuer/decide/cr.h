@@ -17,6 +17,8 @@
 #define CR_MAX_CONDITIONS 64           /* more in one object is refused as hostile */
 #define CR_MAX_REQUEST_B64 (96 * 1024) /* base64 of a CSR_MAX_BYTES PEM */
 #define CR_MAX_USER_NAME 1024          /* bytes in spec.username or one of spec.groups */
+#define CR_REF_PART_MAX 253            /* a namespace or name in cr_issuer_ref (Kubernetes' own) */
+#define CR_ISSUER_REF_MAX 600          /* buffer that holds any cr_issuer_ref string */
 
 struct cr_condition {
     char *type, *status, *reason, *message, *last_transition_time;
@@ -60,6 +62,18 @@ struct cr {
  * namespace defaults to "default". cr_free() it afterwards (also after failure). */
 int cr_from_json(const cJSON *obj, struct cr *cr, struct err *err) WUR;
 void cr_free(struct cr *cr);
+/* A deep copy of src into dst (dst is overwritten, not freed first): cr_free both. */
+void cr_copy(struct cr *dst, const struct cr *src);
+/* Drops every annotation but those named in keys[0..n) (what a cache of thousands of requests
+ * needs to keep: the policy annotations, not kubectl's last-applied-configuration). */
+void cr_keep_annotations(struct cr *cr, const char *const *keys, size_t n);
+
+/* How logs, messages, audit records and the controller's caches name an issuer:
+ * "ClusterIssuer/NAME" when kind is "ClusterIssuer", else "Issuer/NS/NAME" (ns ignored for a
+ * ClusterIssuer). Each part is cut at CR_REF_PART_MAX bytes, so CR_ISSUER_REF_MAX bytes hold any
+ * result. Returns false when something was cut (a part longer than any Kubernetes name, or len
+ * too small): fine for a message, but no Kubernetes object has that name, so it is no key. */
+bool cr_issuer_ref(const char *kind, const char *ns, const char *name, char *out, size_t len);
 
 /* Borrowed annotation value, or NULL. */
 const char *cr_annotation(const struct cr *cr, const char *key);

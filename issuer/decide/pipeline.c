@@ -272,10 +272,7 @@ static struct issuer *pipeline_find_issuer(const struct pipeline_env *env, const
                                            char *ref, size_t reflen)
 {
     bool cluster = strcmp(cr->issuer_kind, "ClusterIssuer") == 0;
-    if (cluster)
-        snprintf(ref, reflen, "ClusterIssuer/%.253s", cr->issuer_name);
-    else
-        snprintf(ref, reflen, "Issuer/%.253s/%.253s", cr->namespace, cr->issuer_name);
+    (void)cr_issuer_ref(cr->issuer_kind, cr->namespace, cr->issuer_name, ref, reflen);
     return env->find_issuer(env->ud, cr->issuer_kind, cluster ? "" : cr->namespace,
                             cr->issuer_name);
 }

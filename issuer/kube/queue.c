@@ -11,18 +11,18 @@
 
 #include "base/mem.h"
 
-#define NO_HEAP SIZE_MAX
-#define TABLE_MIN 16
+#define QUEUE_NO_HEAP SIZE_MAX
+#define QUEUE_TABLE_MIN 16
 /* Longest single condvar wait; the loop recomputes the deadline after it. */
-#define WAIT_MAX_MS (3600UL * 1000UL)
+#define QUEUE_WAIT_MAX_MS (3600UL * 1000UL)
 
 /* One per tracked key. It is in the FIFO exactly when dirty && !processing. */
-struct qent {
+struct queue_ent {
     uint64_t hash;
-    uint64_t ready_at; /* monotonic ms, valid when heap_idx != NO_HEAP */
+    uint64_t ready_at; /* monotonic ms, valid when heap_idx != QUEUE_NO_HEAP */
     uint64_t seq;      /* tie-break for equal ready_at: earlier schedule first */
     size_t heap_idx;
-    struct qent *next; /* FIFO link */
+    struct queue_ent *next; /* FIFO link */
     unsigned failures;
     unsigned char dirty;      /* needs processing */
     unsigned char processing; /* handed out by queue_get, no queue_done yet */
@@ -38,15 +38,15 @@ struct queue {
     int shut;
 
     /* open addressing, linear probing, backward-shift deletion */
-    struct qent **slots;
+    struct queue_ent **slots;
     size_t nslots; /* power of two */
     size_t count;
     uint64_t sipkey[2];
 
-    struct qent *head, *tail;
+    struct queue_ent *head, *tail;
     size_t fifo_len;
 
-    struct qent **heap;
+    struct queue_ent **heap;
     size_t heap_len, heap_cap;
     uint64_t seq;
 
@@ -56,26 +56,26 @@ struct queue {
 
 /* ---- SipHash-2-4: keys come from the cluster, so the table is keyed against flooding ---- */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
+#define QUEUE_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define QUEUE_SIPROUND                                                                             \
     do {                                                                                           \
         v0 += v1;                                                                                  \
-        v1 = ROTL(v1, 13);                                                                         \
+        v1 = QUEUE_ROTL(v1, 13);                                                                   \
         v1 ^= v0;                                                                                  \
-        v0 = ROTL(v0, 32);                                                                         \
+        v0 = QUEUE_ROTL(v0, 32);                                                                   \
         v2 += v3;                                                                                  \
-        v3 = ROTL(v3, 16);                                                                         \
+        v3 = QUEUE_ROTL(v3, 16);                                                                   \
         v3 ^= v2;                                                                                  \
         v0 += v3;                                                                                  \
-        v3 = ROTL(v3, 21);                                                                         \
+        v3 = QUEUE_ROTL(v3, 21);                                                                   \
         v3 ^= v0;                                                                                  \
         v2 += v1;                                                                                  \
-        v1 = ROTL(v1, 17);                                                                         \
+        v1 = QUEUE_ROTL(v1, 17);                                                                   \
         v1 ^= v2;                                                                                  \
-        v2 = ROTL(v2, 32);                                                                         \
+        v2 = QUEUE_ROTL(v2, 32);                                                                   \
     } while (0)
 
-static uint64_t load64_le(const unsigned char *p)
+static uint64_t queue_load64_le(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
@@ -83,7 +83,7 @@ static uint64_t load64_le(const unsigned char *p)
     return v;
 }
 
-static uint64_t siphash(const uint64_t k[2], const void *data, size_t len)
+static uint64_t queue_siphash(const uint64_t k[2], const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
@@ -92,37 +92,37 @@ static uint64_t siphash(const uint64_t k[2], const void *data, size_t len)
     uint64_t v3 = 0x7465646279746573ULL ^ k[1];
     size_t full = len & ~(size_t)7;
     for (size_t i = 0; i < full; i += 8) {
-        uint64_t m = load64_le(p + i);
+        uint64_t m = queue_load64_le(p + i);
         v3 ^= m;
-        SIPROUND;
-        SIPROUND;
+        QUEUE_SIPROUND;
+        QUEUE_SIPROUND;
         v0 ^= m;
     }
     uint64_t b = (uint64_t)len << 56;
     for (size_t i = 0; i < (len & 7); i++)
         b |= (uint64_t)p[full + i] << (8 * i);
     v3 ^= b;
-    SIPROUND;
-    SIPROUND;
+    QUEUE_SIPROUND;
+    QUEUE_SIPROUND;
     v0 ^= b;
     v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
+    QUEUE_SIPROUND;
+    QUEUE_SIPROUND;
+    QUEUE_SIPROUND;
+    QUEUE_SIPROUND;
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* ---- time ---- */
 
-static uint64_t now_ms(void)
+static uint64_t queue_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static uint64_t add_sat(uint64_t a, uint64_t b)
+static uint64_t queue_add_sat(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
@@ -139,40 +139,40 @@ unsigned long queue_backoff_ms(unsigned long base_ms, unsigned long max_ms, unsi
 
 /* ---- hash table ---- */
 
-static size_t slot_home(const struct queue *q, uint64_t h)
+static size_t queue_slot_home(const struct queue *q, uint64_t h)
 {
     return (size_t)h & (q->nslots - 1);
 }
 
 /* Index of key's slot, or of the empty slot where it would go. */
-static size_t table_find(const struct queue *q, const char *key, size_t len, uint64_t h)
+static size_t queue_table_find(const struct queue *q, const char *key, size_t len, uint64_t h)
 {
-    size_t i = slot_home(q, h);
+    size_t i = queue_slot_home(q, h);
     for (;;) {
-        const struct qent *e = q->slots[i];
+        const struct queue_ent *e = q->slots[i];
         if (!e || (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0))
             return i;
         i = (i + 1) & (q->nslots - 1);
     }
 }
 
-static struct qent *table_get(const struct queue *q, const char *key, size_t len)
+static struct queue_ent *queue_table_get(const struct queue *q, const char *key, size_t len)
 {
-    uint64_t h = siphash(q->sipkey, key, len);
-    return q->slots[table_find(q, key, len, h)];
+    uint64_t h = queue_siphash(q->sipkey, key, len);
+    return q->slots[queue_table_find(q, key, len, h)];
 }
 
-static void table_grow(struct queue *q)
+static void queue_table_grow(struct queue *q)
 {
     size_t old_n = q->nslots;
-    struct qent **old = q->slots;
+    struct queue_ent **old = q->slots;
     q->nslots = old_n * 2;
     q->slots = xcalloc(q->nslots, sizeof(*q->slots));
     for (size_t i = 0; i < old_n; i++) {
-        struct qent *e = old[i];
+        struct queue_ent *e = old[i];
         if (!e)
             continue;
-        size_t j = slot_home(q, e->hash);
+        size_t j = queue_slot_home(q, e->hash);
         while (q->slots[j])
             j = (j + 1) & (q->nslots - 1);
         q->slots[j] = e;
@@ -180,18 +180,18 @@ static void table_grow(struct queue *q)
     free(old);
 }
 
-static void table_remove(struct queue *q, const struct qent *e)
+static void queue_table_remove(struct queue *q, const struct queue_ent *e)
 {
     size_t mask = q->nslots - 1;
-    size_t i = table_find(q, e->key, e->len, e->hash);
+    size_t i = queue_table_find(q, e->key, e->len, e->hash);
     /* Shift later members of the probe run back so lookups never stop at a hole. */
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        struct qent *n = q->slots[j];
+        struct queue_ent *n = q->slots[j];
         if (!n)
             break;
-        size_t k = slot_home(q, n->hash);
+        size_t k = queue_slot_home(q, n->hash);
         /* n may move to i only if its home is not cyclically within (i, j]. */
         int in_range = i <= j ? (k > i && k <= j) : (k > i || k <= j);
         if (!in_range) {
@@ -205,80 +205,80 @@ static void table_remove(struct queue *q, const struct qent *e)
 
 /* ---- timer heap, ordered by (ready_at, seq) ---- */
 
-static int heap_less(const struct qent *a, const struct qent *b)
+static int queue_heap_less(const struct queue_ent *a, const struct queue_ent *b)
 {
     return a->ready_at != b->ready_at ? a->ready_at < b->ready_at : a->seq < b->seq;
 }
 
-static void heap_set(struct queue *q, size_t i, struct qent *e)
+static void queue_heap_set(struct queue *q, size_t i, struct queue_ent *e)
 {
     q->heap[i] = e;
     e->heap_idx = i;
 }
 
-static void heap_up(struct queue *q, size_t i)
+static void queue_heap_up(struct queue *q, size_t i)
 {
-    struct qent *e = q->heap[i];
+    struct queue_ent *e = q->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!heap_less(e, q->heap[p]))
+        if (!queue_heap_less(e, q->heap[p]))
             break;
-        heap_set(q, i, q->heap[p]);
+        queue_heap_set(q, i, q->heap[p]);
         i = p;
     }
-    heap_set(q, i, e);
+    queue_heap_set(q, i, e);
 }
 
-static void heap_down(struct queue *q, size_t i)
+static void queue_heap_down(struct queue *q, size_t i)
 {
-    struct qent *e = q->heap[i];
+    struct queue_ent *e = q->heap[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= q->heap_len)
             break;
-        if (c + 1 < q->heap_len && heap_less(q->heap[c + 1], q->heap[c]))
+        if (c + 1 < q->heap_len && queue_heap_less(q->heap[c + 1], q->heap[c]))
             c++;
-        if (!heap_less(q->heap[c], e))
+        if (!queue_heap_less(q->heap[c], e))
             break;
-        heap_set(q, i, q->heap[c]);
+        queue_heap_set(q, i, q->heap[c]);
         i = c;
     }
-    heap_set(q, i, e);
+    queue_heap_set(q, i, e);
 }
 
-static void heap_push(struct queue *q, struct qent *e)
+static void queue_heap_push(struct queue *q, struct queue_ent *e)
 {
     if (q->heap_len == q->heap_cap) {
         q->heap_cap = q->heap_cap ? q->heap_cap * 2 : 16;
         q->heap = xrealloc(q->heap, q->heap_cap * sizeof(*q->heap));
     }
     q->heap[q->heap_len++] = e;
-    heap_up(q, q->heap_len - 1);
+    queue_heap_up(q, q->heap_len - 1);
 }
 
-static struct qent *heap_pop(struct queue *q)
+static struct queue_ent *queue_heap_pop(struct queue *q)
 {
-    struct qent *top = q->heap[0];
-    top->heap_idx = NO_HEAP;
+    struct queue_ent *top = q->heap[0];
+    top->heap_idx = QUEUE_NO_HEAP;
     q->heap_len--;
     if (q->heap_len > 0) {
         q->heap[0] = q->heap[q->heap_len];
-        heap_down(q, 0);
+        queue_heap_down(q, 0);
     }
     return top;
 }
 
 /* ---- entries ---- */
 
-static void ent_release_if_idle(struct queue *q, struct qent *e)
+static void queue_ent_release_if_idle(struct queue *q, struct queue_ent *e)
 {
-    if (e->dirty || e->processing || e->heap_idx != NO_HEAP || e->failures > 0)
+    if (e->dirty || e->processing || e->heap_idx != QUEUE_NO_HEAP || e->failures > 0)
         return;
-    table_remove(q, e);
+    queue_table_remove(q, e);
     free(e);
 }
 
-static int key_check(const char *key, size_t *len, struct err *err)
+static int queue_key_check(const char *key, size_t *len, struct err *err)
 {
     if (!key || !key[0]) {
         err_set(err, ERR_INVALID, "work queue key is empty");
@@ -296,10 +296,11 @@ static int key_check(const char *key, size_t *len, struct err *err)
 }
 
 /* Finds key's entry, creating it when there is room under max_keys. */
-static struct qent *ent_get_or_create(struct queue *q, const char *key, size_t len, struct err *err)
+static struct queue_ent *queue_ent_get_or_create(struct queue *q, const char *key, size_t len,
+                                                 struct err *err)
 {
-    uint64_t h = siphash(q->sipkey, key, len);
-    size_t i = table_find(q, key, len, h);
+    uint64_t h = queue_siphash(q->sipkey, key, len);
+    size_t i = queue_table_find(q, key, len, h);
     if (q->slots[i])
         return q->slots[i];
     if (q->count >= q->max_keys) {
@@ -309,12 +310,12 @@ static struct qent *ent_get_or_create(struct queue *q, const char *key, size_t l
         return NULL;
     }
     if ((q->count + 1) * 2 > q->nslots) {
-        table_grow(q);
-        i = table_find(q, key, len, h);
+        queue_table_grow(q);
+        i = queue_table_find(q, key, len, h);
     }
-    struct qent *e = xcalloc(1, sizeof(*e) + len + 1);
+    struct queue_ent *e = xcalloc(1, sizeof(*e) + len + 1);
     e->hash = h;
-    e->heap_idx = NO_HEAP;
+    e->heap_idx = QUEUE_NO_HEAP;
     e->len = len;
     memcpy(e->key, key, len);
     e->key[len] = '\0';
@@ -323,7 +324,7 @@ static struct qent *ent_get_or_create(struct queue *q, const char *key, size_t l
     return e;
 }
 
-static void fifo_push(struct queue *q, struct qent *e)
+static void queue_fifo_push(struct queue *q, struct queue_ent *e)
 {
     e->next = NULL;
     if (q->tail)
@@ -334,9 +335,9 @@ static void fifo_push(struct queue *q, struct qent *e)
     q->fifo_len++;
 }
 
-static struct qent *fifo_pop(struct queue *q)
+static struct queue_ent *queue_fifo_pop(struct queue *q)
 {
-    struct qent *e = q->head;
+    struct queue_ent *e = q->head;
     q->head = e->next;
     if (!q->head)
         q->tail = NULL;
@@ -346,43 +347,43 @@ static struct qent *fifo_pop(struct queue *q)
 }
 
 /* client-go's Add: dedup while waiting, defer while processing. */
-static void ent_add_now(struct queue *q, struct qent *e)
+static void queue_ent_add_now(struct queue *q, struct queue_ent *e)
 {
     if (e->dirty)
         return;
     e->dirty = 1;
     if (e->processing)
         return;
-    fifo_push(q, e);
+    queue_fifo_push(q, e);
     pthread_cond_signal(&q->cond);
 }
 
-static void ent_add_at(struct queue *q, struct qent *e, uint64_t ready_at)
+static void queue_ent_add_at(struct queue *q, struct queue_ent *e, uint64_t ready_at)
 {
-    if (e->heap_idx != NO_HEAP) {
+    if (e->heap_idx != QUEUE_NO_HEAP) {
         if (ready_at < e->ready_at) {
             e->ready_at = ready_at;
-            heap_up(q, e->heap_idx);
+            queue_heap_up(q, e->heap_idx);
         }
     } else {
         e->ready_at = ready_at;
         e->seq = q->seq++;
-        heap_push(q, e);
+        queue_heap_push(q, e);
     }
     /* Blocked getters wait for the old earliest time; let them recompute. */
     if (q->heap[0] == e)
         pthread_cond_broadcast(&q->cond);
 }
 
-static void promote_due(struct queue *q, uint64_t now)
+static void queue_promote_due(struct queue *q, uint64_t now)
 {
     while (q->heap_len > 0 && q->heap[0]->ready_at <= now)
-        ent_add_now(q, heap_pop(q));
+        queue_ent_add_now(q, queue_heap_pop(q));
 }
 
 /* Delay (ms) from the global token bucket, consuming one token (golang.org/x/time/rate's
  * Reserve: tokens may go negative and the caller waits until they are back to zero). */
-static uint64_t bucket_reserve(struct queue *q, uint64_t now)
+static uint64_t queue_bucket_reserve(struct queue *q, uint64_t now)
 {
     double elapsed = (double)(now - q->tokens_at) / 1000.0;
     q->tokens_at = now;
@@ -422,15 +423,15 @@ struct queue *queue_new(unsigned long base_ms, unsigned long max_ms, size_t max_
     q->base_ms = base_ms;
     q->max_ms = max_ms;
     q->max_keys = max_keys;
-    q->nslots = TABLE_MIN;
+    q->nslots = QUEUE_TABLE_MIN;
     q->slots = xcalloc(q->nslots, sizeof(*q->slots));
     if (getrandom(q->sipkey, sizeof(q->sipkey), 0) != (ssize_t)sizeof(q->sipkey)) {
         /* No entropy (very old kernel): still a working table, just not flood-resistant. */
-        q->sipkey[0] = now_ms() ^ (uint64_t)(uintptr_t)q;
+        q->sipkey[0] = queue_now_ms() ^ (uint64_t)(uintptr_t)q;
         q->sipkey[1] = (uint64_t)(uintptr_t)&q ^ 0x9e3779b97f4a7c15ULL;
     }
     q->tokens = QUEUE_BUCKET_BURST;
-    q->tokens_at = now_ms();
+    q->tokens_at = queue_now_ms();
     return q;
 }
 
@@ -448,63 +449,63 @@ void queue_free(struct queue *q)
 }
 
 /* delay_ms == 0: now; rate_limited: count a failure and compute the delay. */
-static int add_common(struct queue *q, const char *key, unsigned long delay_ms, int rate_limited,
-                      struct err *err)
+static int queue_add_common(struct queue *q, const char *key, unsigned long delay_ms,
+                            int rate_limited, struct err *err)
 {
     size_t len = 0;
-    if (key_check(key, &len, err) != 0)
+    if (queue_key_check(key, &len, err) != 0)
         return -1;
     pthread_mutex_lock(&q->mu);
     if (q->shut) {
         pthread_mutex_unlock(&q->mu);
         return 0;
     }
-    struct qent *e = ent_get_or_create(q, key, len, err);
+    struct queue_ent *e = queue_ent_get_or_create(q, key, len, err);
     if (!e) {
         pthread_mutex_unlock(&q->mu);
         return -1;
     }
-    uint64_t now = now_ms();
+    uint64_t now = queue_now_ms();
     if (rate_limited) {
         uint64_t item = queue_backoff_ms(q->base_ms, q->max_ms, e->failures);
         if (e->failures < UINT_MAX)
             e->failures++;
-        uint64_t bucket = bucket_reserve(q, now);
+        uint64_t bucket = queue_bucket_reserve(q, now);
         delay_ms = (unsigned long)(item > bucket ? item : bucket);
     }
     if (delay_ms == 0)
-        ent_add_now(q, e);
+        queue_ent_add_now(q, e);
     else
-        ent_add_at(q, e, add_sat(now, delay_ms));
+        queue_ent_add_at(q, e, queue_add_sat(now, delay_ms));
     pthread_mutex_unlock(&q->mu);
     return 0;
 }
 
 int queue_add(struct queue *q, const char *key, struct err *err)
 {
-    return add_common(q, key, 0, 0, err);
+    return queue_add_common(q, key, 0, 0, err);
 }
 
 int queue_add_after(struct queue *q, const char *key, unsigned long delay_ms, struct err *err)
 {
-    return add_common(q, key, delay_ms, 0, err);
+    return queue_add_common(q, key, delay_ms, 0, err);
 }
 
 int queue_add_rate_limited(struct queue *q, const char *key, struct err *err)
 {
-    return add_common(q, key, 0, 1, err);
+    return queue_add_common(q, key, 0, 1, err);
 }
 
 void queue_forget(struct queue *q, const char *key)
 {
     size_t len = 0;
-    if (key_check(key, &len, NULL) != 0)
+    if (queue_key_check(key, &len, NULL) != 0)
         return;
     pthread_mutex_lock(&q->mu);
-    struct qent *e = table_get(q, key, len);
+    struct queue_ent *e = queue_table_get(q, key, len);
     if (e) {
         e->failures = 0;
-        ent_release_if_idle(q, e);
+        queue_ent_release_if_idle(q, e);
     }
     pthread_mutex_unlock(&q->mu);
 }
@@ -512,10 +513,10 @@ void queue_forget(struct queue *q, const char *key)
 unsigned queue_num_requeues(struct queue *q, const char *key)
 {
     size_t len = 0;
-    if (key_check(key, &len, NULL) != 0)
+    if (queue_key_check(key, &len, NULL) != 0)
         return 0;
     pthread_mutex_lock(&q->mu);
-    const struct qent *e = table_get(q, key, len);
+    const struct queue_ent *e = queue_table_get(q, key, len);
     unsigned n = e ? e->failures : 0;
     pthread_mutex_unlock(&q->mu);
     return n;
@@ -531,8 +532,8 @@ int queue_get(struct queue *q, char *key_out, size_t len)
             pthread_mutex_unlock(&q->mu);
             return 0;
         }
-        uint64_t now = now_ms();
-        promote_due(q, now);
+        uint64_t now = queue_now_ms();
+        queue_promote_due(q, now);
         if (q->head)
             break;
         if (q->heap_len == 0) {
@@ -540,8 +541,8 @@ int queue_get(struct queue *q, char *key_out, size_t len)
             continue;
         }
         uint64_t wait = q->heap[0]->ready_at - now;
-        if (wait > WAIT_MAX_MS)
-            wait = WAIT_MAX_MS;
+        if (wait > QUEUE_WAIT_MAX_MS)
+            wait = QUEUE_WAIT_MAX_MS;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t ns = (uint64_t)ts.tv_nsec + (wait % 1000u) * 1000000u;
@@ -550,7 +551,7 @@ int queue_get(struct queue *q, char *key_out, size_t len)
         int rc = pthread_cond_timedwait(&q->cond, &q->mu, &ts);
         (void)rc; /* ETIMEDOUT or a wake-up: either way, look again */
     }
-    struct qent *e = fifo_pop(q);
+    struct queue_ent *e = queue_fifo_pop(q);
     e->dirty = 0;
     e->processing = 1;
     memcpy(key_out, e->key, e->len + 1);
@@ -561,19 +562,19 @@ int queue_get(struct queue *q, char *key_out, size_t len)
 void queue_done(struct queue *q, const char *key)
 {
     size_t len = 0;
-    if (key_check(key, &len, NULL) != 0)
+    if (queue_key_check(key, &len, NULL) != 0)
         return;
     pthread_mutex_lock(&q->mu);
-    struct qent *e = table_get(q, key, len);
+    struct queue_ent *e = queue_table_get(q, key, len);
     if (e && e->processing) {
         e->processing = 0;
         if (e->dirty && !q->shut) {
-            fifo_push(q, e);
+            queue_fifo_push(q, e);
             pthread_cond_signal(&q->cond);
         } else {
             /* After shutdown nothing will be handed out again, so drop the re-add. */
             e->dirty = 0;
-            ent_release_if_idle(q, e);
+            queue_ent_release_if_idle(q, e);
         }
     }
     pthread_mutex_unlock(&q->mu);
@@ -583,7 +584,7 @@ size_t queue_len(struct queue *q)
 {
     pthread_mutex_lock(&q->mu);
     if (!q->shut)
-        promote_due(q, now_ms());
+        queue_promote_due(q, queue_now_ms());
     size_t n = q->fifo_len;
     pthread_mutex_unlock(&q->mu);
     return n;

@@ -1,4 +1,5 @@
-/* test_cr.c -- CertificateRequest objects: reading (cr_from_json), conditions, status JSON. */
+/* test_cr.c -- CertificateRequest objects: reading (cr_from_json), copying, conditions, status
+ * JSON, the issuer reference formatter. */
 /* cmocka.h needs these headers first. */
 // clang-format off
 #include <setjmp.h>
@@ -545,6 +546,112 @@ static void test_conditions_without_type_are_skipped(void **state)
     cr_free(&cr);
 }
 
+/* A copy owns everything: changing or freeing the original leaves it whole. */
+static void test_copy_is_deep(void **state)
+{
+    (void)state;
+    struct cr cr, copy;
+    struct err e = {0};
+    assert_int_equal(
+        parse("{\"metadata\":{\"name\":\"r\",\"namespace\":\"ns\",\"uid\":\"u\","
+              "\"resourceVersion\":\"7\",\"creationTimestamp\":\"2025-01-01T00:00:00Z\","
+              "\"annotations\":{\"a\":\"1\"}},\"spec\":{\"request\":\"QUJD\",\"issuerRef\":{"
+              "\"group\":\"g\",\"kind\":\"ClusterIssuer\",\"name\":\"ca\"},\"duration\":\"1h\","
+              "\"isCA\":true,\"usages\":[\"server auth\"],\"username\":\"alice\",\"groups\":["
+              "\"devs\"]},\"status\":{\"conditions\":[{\"type\":\"Approved\",\"status\":\"True\","
+              "\"reason\":\"r\",\"message\":\"m\",\"lastTransitionTime\":\"t\"}],"
+              "\"certificate\":\"Yw==\",\"ca\":\"YQ==\",\"failureTime\":\"f\"}}",
+              &cr, &e),
+        0);
+    cr_copy(&copy, &cr);
+    cJSON *a = cr_status_to_json(&cr), *b = cr_status_to_json(&copy);
+    assert_true(cJSON_Compare(a, b, 1));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cr_set_condition(&cr, "Approved", "False", "x", "y", T0);
+    cr_free(&cr);
+    assert_string_equal(copy.name, "r");
+    assert_string_equal(copy.namespace, "ns");
+    assert_string_equal(copy.uid, "u");
+    assert_string_equal(copy.resource_version, "7");
+    assert_string_equal(copy.creation_timestamp, "2025-01-01T00:00:00Z");
+    assert_string_equal(cr_annotation(&copy, "a"), "1");
+    assert_string_equal(copy.issuer_group, "g");
+    assert_string_equal(copy.issuer_kind, "ClusterIssuer");
+    assert_string_equal(copy.issuer_name, "ca");
+    assert_string_equal(copy.request_b64, "QUJD");
+    assert_int_equal(copy.duration_s, 3600);
+    assert_true(copy.is_ca);
+    assert_int_not_equal(copy.usages, 0);
+    assert_int_equal(copy.requester.method, CALLER_CERT_MANAGER);
+    assert_string_equal(copy.requester.username, "alice");
+    assert_int_equal(copy.requester.groups.n, 1);
+    assert_true(cr_condition_true(&copy, "Approved"));
+    assert_string_equal(cr_condition(&copy, "Approved")->last_transition_time, "t");
+    assert_string_equal(copy.certificate, "Yw==");
+    assert_string_equal(copy.ca, "YQ==");
+    assert_string_equal(copy.failure_time, "f");
+    /* A copy's status grows on its own. */
+    cr_set_condition(&copy, "Ready", "True", "Issued", "ok", T0);
+    assert_int_equal(copy.n_conds, 2);
+    cr_free(&copy);
+    /* A spec error is copied too. */
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\"},\"spec\":{}}", &cr, &e), 0);
+    cr_copy(&copy, &cr);
+    assert_string_equal(copy.spec_error, cr.spec_error);
+    cr_free(&cr);
+    cr_free(&copy);
+}
+
+static void test_keep_annotations(void **state)
+{
+    (void)state;
+    struct cr cr;
+    struct err e = {0};
+    assert_int_equal(parse("{\"metadata\":{\"name\":\"r\",\"annotations\":{\"big\":\"xxxx\","
+                           "\"p\":\"web\",\"q\":\"mesh\",\"n\":7}}," SPEC_OK "}",
+                           &cr, &e),
+                     0);
+    static const char *const keys[] = {"q", "missing", "p", "q"};
+    cr_keep_annotations(&cr, keys, 4);
+    assert_string_equal(cr_annotation(&cr, "p"), "web");
+    assert_string_equal(cr_annotation(&cr, "q"), "mesh");
+    assert_null(cr_annotation(&cr, "big"));
+    assert_int_equal(cJSON_GetArraySize(cr.annotations), 2);
+    cr_keep_annotations(&cr, NULL, 0);
+    assert_int_equal(cJSON_GetArraySize(cr.annotations), 0);
+    assert_null(cr_annotation(&cr, "p"));
+    cr_free(&cr);
+}
+
+/* One spelling of "Kind/ns/name" for messages, audit lines and cache keys. */
+static void test_issuer_ref(void **state)
+{
+    (void)state;
+    char out[CR_ISSUER_REF_MAX];
+    assert_true(cr_issuer_ref("Issuer", "team-a", "ca", out, sizeof(out)));
+    assert_string_equal(out, "Issuer/team-a/ca");
+    assert_true(cr_issuer_ref("ClusterIssuer", "team-a", "ca", out, sizeof(out)));
+    assert_string_equal(out, "ClusterIssuer/ca");
+    assert_true(cr_issuer_ref("Foo", "ns", "x", out, sizeof(out))); /* other kinds: as Issuer */
+    assert_string_equal(out, "Issuer/ns/x");
+    /* Parts longer than any Kubernetes name are cut (and said to be). */
+    char big[400];
+    memset(big, 'n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_false(cr_issuer_ref("Issuer", big, "ca", out, sizeof(out)));
+    assert_int_equal(strlen(out), 7 + CR_REF_PART_MAX + 3);
+    assert_false(cr_issuer_ref("ClusterIssuer", "", big, out, sizeof(out)));
+    assert_int_equal(strlen(out), 14 + CR_REF_PART_MAX);
+    big[CR_REF_PART_MAX] = '\0';
+    assert_true(cr_issuer_ref("Issuer", big, big, out, sizeof(out))); /* the longest fits */
+    assert_int_equal(strlen(out), 7 + 2 * CR_REF_PART_MAX + 1);
+    /* A buffer too small: cut, false. */
+    char small[12];
+    assert_false(cr_issuer_ref("Issuer", "team-a", "ca", small, sizeof(small)));
+    assert_string_equal(small, "Issuer/team");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +669,9 @@ int main(void)
         cmocka_unit_test(test_status_round_trip),
         cmocka_unit_test(test_clear_status),
         cmocka_unit_test(test_conditions_without_type_are_skipped),
+        cmocka_unit_test(test_copy_is_deep),
+        cmocka_unit_test(test_keep_annotations),
+        cmocka_unit_test(test_issuer_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
