@@ -479,10 +479,10 @@ void tokenreview_free(struct tokenreview *tr)
 
 static void tokenreview_count(struct tokenreview *tr, const char *result)
 {
-    if (!tr->metrics)
+    char labels[64]; /* result is one of three words: a series key is never cut */
+    if (!tr->metrics ||
+        snprintf(labels, sizeof labels, "result=\"%s\"", result) >= (int)sizeof labels)
         return;
-    char labels[64];
-    snprintf(labels, sizeof labels, "result=\"%s\"", result);
     metrics_counter_add(tr->metrics, "ember_tokenreview_requests_total", labels, 1);
 }
 
