@@ -162,7 +162,7 @@ sub parse
                     sig => line_of($text, $sig),
                     first => line_of($text, $open),
                     last => line_of($text, $i),
-                    static => ($head =~ /\bstatic\b/ ? 1 : 0),
+                    static => ($head =~ /^[^(]*\bstatic\b/ ? 1 : 0),
                 };
                 $kind = '';
                 $outer = '';

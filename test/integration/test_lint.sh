@@ -9,22 +9,22 @@ LINTC="$PWD/test/lint-c.pl"
 D="$WORK/c"
 mkdir -p "$D"
 
-# fails_saying TEXT COMMAND...: the command fails and its output says TEXT.
-fails_saying() {
-  local text=$1 out rc; shift
-  out=$("$@" 2>&1); rc=$?
-  [ "$rc" -eq 1 ] && grep -qF -- "$text" <<<"$out" && return 0
-  echo "# expected exit 1 and \"$text\"; exit $rc, output: ${out:0:400}"
+# lintc CODE TEXT ARGS...: test/lint-c.pl ARGS exits with CODE, and its output holds TEXT (with
+# TEXT "": is empty).
+lintc() {
+  local code=$1 text=$2 out rc; shift 2
+  out=$(perl "$LINTC" "$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$code" ]; then
+    if [ -z "$text" ]; then
+      [ -z "$out" ] && return 0
+    elif grep -qF -- "$text" <<<"$out"; then
+      return 0
+    fi
+  fi
+  echo "# lint-c.pl $*: expected exit $code and ${text:-no output}; exit $rc, output: ${out:0:400}"
   return 1
 }
-# passes COMMAND...: the command succeeds and prints nothing.
-passes() {
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  [ "$rc" -eq 0 ] && [ -z "$out" ] && return 0
-  echo "# expected a silent success; exit $rc, output: ${out:0:400}"
-  return 1
-}
+
 # func NAME LINES [SIG_LINES]: a C function of exactly LINES lines from its signature (SIG_LINES
 # lines long, default 1) to its closing brace.
 func() {
@@ -44,16 +44,16 @@ func() {
 # --- length ---------------------------------------------------------------------------------
 { echo '/* a.c -- test */'; func a_ok 80; echo; func a_long 81; echo; func a_sig 80 3; } >"$D/a.c"
 check "length: an 81-line function fails, named with its length and the fix" \
-  fails_saying "$D/a.c:" perl "$LINTC" length "$D/a.c"
+  lintc 1 "$D/a.c:" length "$D/a.c"
 check "length: ... the message names the function, its length and the way out" \
-  fails_saying "a_long() is 81 lines (lines 83-163), over the limit of 80 -- split it" \
-  perl "$LINTC" length "$D/a.c"
+  lintc 1 "a_long() is 81 lines (lines 83-163), over the limit of 80 -- split it" \
+  length "$D/a.c"
 perl "$LINTC" length "$D/a.c" >"$D/a.out" 2>&1
 check "length: an 80-line function passes, also one whose signature takes 3 of its lines" \
   absent -e 'a_ok' -e 'a_sig' "$D/a.out"
 { echo '/* b.c -- test */'; func b_sig 81 3; } >"$D/b.c"
 check "length: the signature's lines count (3 of them + 78 = 81)" \
-  fails_saying "b_sig() is 81 lines" perl "$LINTC" length "$D/b.c"
+  lintc 1 "b_sig() is 81 lines" length "$D/b.c"
 # Braces in strings, characters and comments, an initializer and a struct at file scope, and a
 # macro with braces do not count.
 cat >"$D/c.c" <<'EOF'
@@ -71,32 +71,32 @@ int c_f(void)
 EOF
 func c_long 81 >>"$D/c.c"
 check "length: braces in strings, comments and macros are not blocks (c_long is found at 81)" \
-  fails_saying "c_long() is 81 lines (lines 12-92)" perl "$LINTC" length "$D/c.c"
-check "length: --max sets the limit" passes perl "$LINTC" length --max 81 "$D/c.c"
+  lintc 1 "c_long() is 81 lines (lines 12-92)" length "$D/c.c"
+check "length: --max sets the limit" lintc 0 "" length --max 81 "$D/c.c"
 
 # The exemption list.
 printf '# comment\n\n%s:a_long -- one table, read top to bottom\n' "$D/a.c" >"$D/ex1"
-check "exempt: a listed function passes" passes perl "$LINTC" length --exempt "$D/ex1" "$D/a.c"
+check "exempt: a listed function passes" lintc 0 "" length --exempt "$D/ex1" "$D/a.c"
 printf '%s:a_long\n' "$D/a.c" >"$D/ex2"
 check "exempt: an entry without a reason fails" \
-  fails_saying "is not \`path:function -- reason\`" perl "$LINTC" length --exempt "$D/ex2" "$D/a.c"
+  lintc 1 "is not \`path:function -- reason\`" length --exempt "$D/ex2" "$D/a.c"
 printf '%s:a_long -- why\n%s:a_gone -- why\n' "$D/a.c" "$D/a.c" >"$D/ex3"
 check "exempt: an entry for a function that does not exist fails" \
-  fails_saying "$D/a.c:a_gone: no such function" perl "$LINTC" length --exempt "$D/ex3" "$D/a.c"
+  lintc 1 "$D/a.c:a_gone: no such function" length --exempt "$D/ex3" "$D/a.c"
 printf '%s:a_long -- why\n%s:a_ok -- why\n' "$D/a.c" "$D/a.c" >"$D/ex4"
 check "exempt: an entry for a function no longer long fails" \
-  fails_saying "$D/a.c:a_ok is 80 lines, not over 80 any more -- remove the entry" \
-  perl "$LINTC" length --exempt "$D/ex4" "$D/a.c"
+  lintc 1 "$D/a.c:a_ok is 80 lines, not over 80 any more -- remove the entry" \
+  length --exempt "$D/ex4" "$D/a.c"
 {
   echo '/* six.c -- test */'
   for i in 1 2 3 4 5 6; do func "six_$i" 90; done
 } >"$D/six.c"
 for i in 1 2 3 4 5 6; do echo "$D/six.c:six_$i -- reason $i"; done >"$D/ex6"
 check "exempt: six entries are one too many" \
-  fails_saying "6 exemptions, at most 5 are allowed" perl "$LINTC" length --exempt "$D/ex6" "$D/six.c"
+  lintc 1 "6 exemptions, at most 5 are allowed" length --exempt "$D/ex6" "$D/six.c"
 head -5 "$D/ex6" >"$D/ex5"
 check "exempt: five entries are allowed (the sixth long function is reported)" \
-  fails_saying "six_6() is 90 lines" perl "$LINTC" length --exempt "$D/ex5" "$D/six.c"
+  lintc 1 "six_6() is 90 lines" length --exempt "$D/ex5" "$D/six.c"
 out=$(perl "$LINTC" length --exempt "$D/ex5" "$D/six.c" 2>&1)
 check "exempt: ... and only that one" \
   bash -c '[ "$(printf "%s\n" "$1" | grep -c .)" -eq 1 ]' _ "$out"
@@ -154,23 +154,22 @@ sed -e 's/\bcache\b/refl_cache/; s/\bhits\b/refl_hits/g; s/stray_second/refl_sec
   -e 's/\bhook\b/refl_hook/g; s/\bhelper\b/refl_helper/g' "$D/kube/refl.c" >"$D/kube/refl2.c"
 sed -i 's/refl\.c --/refl2.c --/' "$D/kube/refl2.c"
 printf '%s refl -- the short name\n' "$D/kube/refl2.c" >"$D/alias1"
-check "prefix: the fixed file passes with its alias" passes perl "$LINTC" prefix --alias "$D/alias1" "$D/kube/refl2.c"
+check "prefix: the fixed file passes with its alias" lintc 0 "" prefix --alias "$D/alias1" "$D/kube/refl2.c"
 check "prefix: ... and without it fails (refl is not refl2)" \
-  fails_saying "lacks the file's prefix \`refl2_\`" perl "$LINTC" prefix "$D/kube/refl2.c"
+  lintc 1 "lacks the file's prefix \`refl2_\`" prefix "$D/kube/refl2.c"
 printf '%s refl\n' "$D/kube/refl2.c" >"$D/alias2"
 check "prefix: an alias without a reason fails" \
-  fails_saying "is not \`path alias -- reason\`" perl "$LINTC" prefix --alias "$D/alias2" "$D/kube/refl2.c"
+  lintc 1 "is not \`path alias -- reason\`" prefix --alias "$D/alias2" "$D/kube/refl2.c"
 printf '%s refl -- why\n%s/gone.c g -- why\n' "$D/kube/refl2.c" "$D" >"$D/alias3"
 check "prefix: an alias for a file not checked fails" \
-  fails_saying "gone.c is not among the files checked -- remove its alias" \
-  perl "$LINTC" prefix --alias "$D/alias3" "$D/kube/refl2.c"
+  lintc 1 "gone.c is not among the files checked -- remove its alias" \
+  prefix --alias "$D/alias3" "$D/kube/refl2.c"
 printf '/* refl.h -- a header */\nstruct anything {\n    int a;\n};\n' >"$D/kube/refl.h"
-check "prefix: struct tags in a header are its interface, not file-local" passes perl "$LINTC" prefix "$D/kube/refl.h"
+check "prefix: struct tags in a header are its interface, not file-local" lintc 0 "" prefix "$D/kube/refl.h"
 
-check "usage: an unknown mode is a usage error (exit 2)" \
-  bash -c 'perl "$1" lengthy "$2" 2>/dev/null; [ $? -eq 2 ]' _ "$LINTC" "$D/a.c"
+check "usage: an unknown mode is a usage error (exit 2)" lintc 2 "usage: lint-c.pl" lengthy "$D/a.c"
 check "usage: an unreadable file is an error (exit 2), not a pass" \
-  bash -c 'perl "$1" length "$2/none.c" 2>/dev/null; [ $? -eq 2 ]' _ "$LINTC" "$D"
+  lintc 2 "cannot read $D/none.c" length "$D/none.c"
 
 # --- test/lint.sh on a throwaway tree ---------------------------------------------------------
 if ! command -v clang-format >/dev/null || ! command -v cppcheck >/dev/null ||

@@ -559,6 +559,19 @@ static void test_check_exp_shortens_ttl(void **state)
     fake_done(&f, tr);
 }
 
+/* Checks a JWT whose exp claim is exp_s twice; by then the fake has seen posts_want reviews. */
+static void check_exp_twice(struct tokenreview *tr, const struct fake *f, long long exp_s,
+                            unsigned long posts_want)
+{
+    char *claims = xasprintf("{\"exp\":%lld}", exp_s);
+    char *t = jwt(claims);
+    check_token(tr, t, 0, ERR_NONE);
+    check_token(tr, t, 0, ERR_NONE);
+    assert_int_equal(f->posts, posts_want);
+    free(t);
+    free(claims);
+}
+
 /* The default clocks: cached answers are timed on the monotonic clock, a token's exp (Unix
  * seconds) is compared with the wall clock. A token valid for another minute is cached; one that
  * expired 30 s ago is not (comparing exp with the monotonic clock, which counts from boot, would
@@ -575,20 +588,8 @@ static void test_check_exp_with_the_default_clocks(void **state)
     tokenreview_set_hooks(tr, NULL, fake_post, &f); /* no clock: the real ones */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    char *claims = xasprintf("{\"exp\":%lld}", (long long)now.tv_sec + 60);
-    char *t = jwt(claims);
-    check_token(tr, t, 0, ERR_NONE);
-    check_token(tr, t, 0, ERR_NONE);
-    assert_int_equal(f.posts, 1);
-    free(t);
-    free(claims);
-    claims = xasprintf("{\"exp\":%lld}", (long long)now.tv_sec - 30);
-    t = jwt(claims);
-    check_token(tr, t, 0, ERR_NONE);
-    check_token(tr, t, 0, ERR_NONE);
-    assert_int_equal(f.posts, 3);
-    free(t);
-    free(claims);
+    check_exp_twice(tr, &f, (long long)now.tv_sec + 60, 1);
+    check_exp_twice(tr, &f, (long long)now.tv_sec - 30, 3);
     fake_done(&f, tr);
 }
 
