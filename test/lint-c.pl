@@ -12,9 +12,9 @@
 #
 # length: a function's length is the number of lines from the first line of its definition
 #   (where the return type, `static` and the like begin; a comment above is not counted) to the
-#   line of its closing brace, both counted: `int f(void)`, `{`, 77 lines, `}` is 80 lines. A function longer than
-#   --max (default 80) is a finding unless LIST has a line `path:function -- reason` for it.
-#   LIST holds at most 5 entries (blank lines and lines starting with # aside); each must
+#   line of its closing brace, both counted: `int f(void)`, `{`, 77 lines, `}` make 80. A
+#   function longer than --max (default 80) is a finding unless LIST has a line
+#   `path:function -- reason` for it (path as given on the command line). LIST holds at most 5 entries (blank lines and lines starting with # aside); each must
 #   give a reason, name a function that exists in the files checked, and that function must
 #   still be longer than the limit -- an entry that no longer applies is a finding too.
 # prefix: in each file, every file-static function (`static` in its definition or
@@ -115,8 +115,8 @@ sub declared_name
     return @ids ? $ids[-1] : undef;
 }
 
-# Parses one file: its functions (name, line of the signature, first and last line of the
-# body, static or not) and its file-scope static names and tags.
+# Parses one file: its functions (name, first line of the definition, line of the closing
+# brace, static or not) and its file-scope static names and tags.
 sub parse
 {
     my ($path) = @_;
@@ -128,12 +128,11 @@ sub parse
     my $depth = 0;
     my $stmt_start = 0;     # offset where the current file-scope declaration began
     my $outer = '';         # its text at depth 0, brace contents left out
-    my ($open, $kind) = (0, '');
+    my $kind = '';          # of the block open at depth 1: 'function' or 'block'
     for (my $i = 0; $i < length $text; $i++) {
         my $c = substr($text, $i, 1);
         if ($c eq '{') {
             if ($depth == 0) {
-                $open = $i;
                 my $head = drop_attributes($outer);
                 if ($head =~ /\)\s*$/) {
                     $kind = 'function';
@@ -160,7 +159,6 @@ sub parse
                 push @funcs, {
                     name => $name,
                     sig => line_of($text, $sig),
-                    first => line_of($text, $open),
                     last => line_of($text, $i),
                     static => ($head =~ /^[^(]*\bstatic\b/ ? 1 : 0),
                 };
@@ -225,7 +223,7 @@ if ($mode eq 'list') {
 }
 
 if ($mode eq 'length') {
-    my %exempt;    # "path:function" -> { reason, line, seen }
+    my %exempt;    # "path:function" -> { line, reason, found (its length, once seen) }
     if (defined $exempt_file) {
         my @entries = read_list($exempt_file);
         if (@entries > 5) {
