@@ -33,14 +33,14 @@ struct cfg_flag {
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum fields are written as int");
 
-static const char *const log_format_names[] = {"json", "text", NULL};
-static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const cfg_log_format_names[] = {"json", "text", NULL};
+static const char *const cfg_log_level_names[] = {"debug", "info", "warn", "error", NULL};
 
-static int check_bind_address(const char *v, struct err *err);
-static int check_issuer_ref(const char *v, struct err *err);
-static int check_namespace(const char *v, struct err *err);
-static int check_annotation_key(const char *v, struct err *err);
-static int check_path(const char *v, struct err *err);
+static WUR int cfg_check_bind_address(const char *v, struct err *err);
+static WUR int cfg_check_issuer_ref(const char *v, struct err *err);
+static WUR int cfg_check_namespace(const char *v, struct err *err);
+static WUR int cfg_check_annotation_key(const char *v, struct err *err);
+static WUR int cfg_check_path(const char *v, struct err *err);
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -49,28 +49,28 @@ static const struct cfg_flag cfg_flags[] = {
      .type = CFG_STRING,
      .offset = OFF(api_bind_address),
      .def = "127.0.0.1:8080",
-     .check = check_bind_address,
+     .check = cfg_check_bind_address,
      .metavar = "ADDR",
      .help = "address of the signing API, HOST:PORT (0 turns it off)"},
     {.name = "health-probe-bind-address",
      .type = CFG_STRING,
      .offset = OFF(health_probe_bind_address),
      .def = ":8081",
-     .check = check_bind_address,
+     .check = cfg_check_bind_address,
      .metavar = "ADDR",
      .help = "address of /healthz and /readyz (0 turns it off)"},
     {.name = "metrics-bind-address",
      .type = CFG_STRING,
      .offset = OFF(metrics_bind_address),
      .def = ":8082",
-     .check = check_bind_address,
+     .check = cfg_check_bind_address,
      .metavar = "ADDR",
      .help = "address of /metrics (0 turns it off)"},
     {.name = "api-issuer",
      .type = CFG_STRING,
      .offset = OFF(api_issuer),
      .def = "",
-     .check = check_issuer_ref,
+     .check = cfg_check_issuer_ref,
      .metavar = "REF",
      .help = "issuer the Firefly-style API signs with: Issuer/NAMESPACE/NAME or "
              "ClusterIssuer/NAME"},
@@ -195,7 +195,7 @@ static const struct cfg_flag cfg_flags[] = {
     {.name = "manifests",
      .type = CFG_STRV,
      .offset = OFF(manifests),
-     .check = check_path,
+     .check = cfg_check_path,
      .metavar = "PATH",
      .help = "read Issuers, ClusterIssuers, IssuancePolicies and Secrets from a file or a "
              "directory (*.yaml, *.yml, *.json) instead of the Kubernetes API; repeatable "
@@ -236,7 +236,7 @@ static const struct cfg_flag cfg_flags[] = {
     {.name = "namespace",
      .type = CFG_STRV,
      .offset = OFF(namespaces),
-     .check = check_namespace,
+     .check = cfg_check_namespace,
      .metavar = "NS",
      .help = "watch CertificateRequests and Issuers in this namespace only; repeatable "
              "(comma-separated in the environment); default: all namespaces"},
@@ -250,7 +250,7 @@ static const struct cfg_flag cfg_flags[] = {
      .type = CFG_STRING,
      .offset = OFF(leader_election_namespace),
      .def = "",
-     .check = check_namespace,
+     .check = cfg_check_namespace,
      .metavar = "NS",
      .help = "namespace of the Lease",
      .def_help = "the cluster resource namespace"},
@@ -283,14 +283,14 @@ static const struct cfg_flag cfg_flags[] = {
      .type = CFG_STRING,
      .offset = OFF(cluster_resource_namespace),
      .def = "",
-     .check = check_namespace,
+     .check = cfg_check_namespace,
      .metavar = "NS",
      .help = "namespace of the Secrets a ClusterIssuer names",
      .def_help = "the pod's namespace, else default"},
     {.name = "policy-annotation",
      .type = CFG_STRV,
      .offset = OFF(policy_annotations),
-     .check = check_annotation_key,
+     .check = cfg_check_annotation_key,
      .metavar = "KEY",
      .help = "another annotation naming a request's IssuancePolicy, besides "
              "ember.issuer.dev/policy-name; repeatable (comma-separated in the environment)"},
@@ -321,14 +321,14 @@ static const struct cfg_flag cfg_flags[] = {
      .type = CFG_ENUM,
      .offset = OFF(log_format),
      .def = "json",
-     .choices = log_format_names,
+     .choices = cfg_log_format_names,
      .metavar = "FORMAT",
      .help = "json or text"},
     {.name = "log-level",
      .type = CFG_ENUM,
      .offset = OFF(log_level),
      .def = "info",
-     .choices = log_level_names,
+     .choices = cfg_log_level_names,
      .metavar = "LEVEL",
      .help = "debug, info, warn or error"},
 };
@@ -337,7 +337,7 @@ static const struct cfg_flag cfg_flags[] = {
 
 /* ---- validators (messages do not name the flag: the caller prefixes it) ---- */
 
-static bool is_port(const char *p)
+static bool cfg_is_port(const char *p)
 {
     size_t n = strlen(p);
     if (n == 0 || n > 5)
@@ -348,12 +348,12 @@ static bool is_port(const char *p)
     return strtol(p, NULL, 10) <= 65535;
 }
 
-static int check_bind_address(const char *v, struct err *err)
+static WUR int cfg_check_bind_address(const char *v, struct err *err)
 {
     if (strcmp(v, "0") == 0)
         return 0;
     const char *colon = strrchr(v, ':');
-    bool ok = colon != NULL && is_port(colon + 1);
+    bool ok = colon != NULL && cfg_is_port(colon + 1);
     if (ok && v[0] == '[') {
         /* IPv6 literal: [::1]:8080 */
         ok = colon > v + 1 && colon[-1] == ']';
@@ -370,7 +370,7 @@ static int check_bind_address(const char *v, struct err *err)
     return 0;
 }
 
-static int check_issuer_ref(const char *v, struct err *err)
+static WUR int cfg_check_issuer_ref(const char *v, struct err *err)
 {
     if (v[0] == '\0')
         return 0;
@@ -390,7 +390,7 @@ static int check_issuer_ref(const char *v, struct err *err)
     return 0;
 }
 
-static int check_namespace(const char *v, struct err *err)
+static WUR int cfg_check_namespace(const char *v, struct err *err)
 {
     if (v[0] == '\0' || k8sname_is_label(v, strlen(v)))
         return 0;
@@ -399,7 +399,7 @@ static int check_namespace(const char *v, struct err *err)
     return -1;
 }
 
-static int check_annotation_key(const char *v, struct err *err)
+static WUR int cfg_check_annotation_key(const char *v, struct err *err)
 {
     const char *slash = strchr(v, '/');
     const char *name = slash ? slash + 1 : v;
@@ -423,7 +423,7 @@ static int check_annotation_key(const char *v, struct err *err)
     return 0;
 }
 
-static int check_path(const char *v, struct err *err)
+static WUR int cfg_check_path(const char *v, struct err *err)
 {
     if (v[0] == '\0') {
         err_set(err, ERR_INVALID, "empty path");
@@ -434,7 +434,7 @@ static int check_path(const char *v, struct err *err)
 
 /* ---- values ---- */
 
-static int parse_bool(const char *v, bool *out)
+static WUR int cfg_parse_bool(const char *v, bool *out)
 {
     if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
         *out = true;
@@ -447,7 +447,7 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
-static int parse_integer(const char *v, long long *out)
+static WUR int cfg_parse_integer(const char *v, long long *out)
 {
     /* strtoll accepts leading blanks and "+"; a flag value should be exactly a number. */
     if (v[0] == '\0' || !(isdigit((unsigned char)v[0]) || v[0] == '-'))
@@ -466,9 +466,72 @@ static void *cfg_field(struct config *cfg, const struct cfg_flag *f)
     return (char *)cfg + f->offset;
 }
 
+/* An integer value of flag f, within its bounds, into field (an int or a long long). */
+static WUR int cfg_set_integer(const struct cfg_flag *f, void *field, const char *src,
+                               const char *v, struct err *err)
+{
+    long long n = 0;
+    if (cfg_parse_integer(v, &n) != 0) {
+        err_set(err, ERR_INVALID, "%s: \"%s\" is not an integer", src, v);
+        return -1;
+    }
+    if (n < f->min) {
+        err_set(err, ERR_INVALID, "%s: %lld is below the minimum %lld", src, n, f->min);
+        return -1;
+    }
+    if (n > f->max) {
+        err_set(err, ERR_INVALID, "%s: %lld is above the maximum %lld", src, n, f->max);
+        return -1;
+    }
+    if (f->type == CFG_INT)
+        *(int *)field = (int)n;
+    else
+        *(long long *)field = n;
+    return 0;
+}
+
+/* A Go duration value of flag f, within its bounds, into field (seconds, a long long). */
+static WUR int cfg_set_duration(const struct cfg_flag *f, void *field, const char *src,
+                                const char *v, struct err *err)
+{
+    long long s = 0;
+    if (duration_parse_go(v, &s, err) != 0) {
+        err_prefix(err, "%s", src);
+        return -1;
+    }
+    char bound[32];
+    if (s < f->min || s > f->max) {
+        duration_format_go(s < f->min ? f->min : f->max, bound, sizeof(bound));
+        err_set(err, ERR_INVALID, "%s: %s is %s %s", src, v,
+                s < f->min ? "below the minimum" : "above the maximum", bound);
+        return -1;
+    }
+    *(long long *)field = s;
+    return 0;
+}
+
+/* One of flag f's choices, as its index into field (an int). */
+static WUR int cfg_set_enum(const struct cfg_flag *f, void *field, const char *src, const char *v,
+                            struct err *err)
+{
+    for (int i = 0; f->choices[i] != NULL; i++) {
+        if (strcmp(v, f->choices[i]) == 0) {
+            *(int *)field = i;
+            return 0;
+        }
+    }
+    char list[256] = "";
+    size_t len = 0;
+    for (int i = 0; f->choices[i] != NULL && len < sizeof(list); i++)
+        len +=
+            (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", f->choices[i]);
+    err_set(err, ERR_INVALID, "%s: must be one of %s", src, list);
+    return -1;
+}
+
 /* Sets one value of flag f; src ("--name" or "EMBER_NAME") prefixes error messages. */
-static int cfg_set(struct config *cfg, const struct cfg_flag *f, const char *src, const char *v,
-                   struct err *err)
+static WUR int cfg_set(struct config *cfg, const struct cfg_flag *f, const char *src, const char *v,
+                       struct err *err)
 {
     if (strlen(v) > CONFIG_VALUE_MAX) {
         err_set(err, ERR_INVALID, "%s: value longer than %d bytes", src, CONFIG_VALUE_MAX);
@@ -491,64 +554,15 @@ static int cfg_set(struct config *cfg, const struct cfg_flag *f, const char *src
         }
         return 0;
     case CFG_BOOL:
-        if (parse_bool(v, field) != 0) {
+        if (cfg_parse_bool(v, field) != 0) {
             err_set(err, ERR_INVALID, "%s: \"%s\" is not a boolean (true, false, 1 or 0)", src, v);
             return -1;
         }
         return 0;
     case CFG_INT:
-    case CFG_LLONG: {
-        long long n = 0;
-        if (parse_integer(v, &n) != 0) {
-            err_set(err, ERR_INVALID, "%s: \"%s\" is not an integer", src, v);
-            return -1;
-        }
-        if (n < f->min) {
-            err_set(err, ERR_INVALID, "%s: %lld is below the minimum %lld", src, n, f->min);
-            return -1;
-        }
-        if (n > f->max) {
-            err_set(err, ERR_INVALID, "%s: %lld is above the maximum %lld", src, n, f->max);
-            return -1;
-        }
-        if (f->type == CFG_INT)
-            *(int *)field = (int)n;
-        else
-            *(long long *)field = n;
-        return 0;
-    }
-    case CFG_DURATION: {
-        long long s = 0;
-        if (duration_parse_go(v, &s, err) != 0) {
-            err_prefix(err, "%s", src);
-            return -1;
-        }
-        char bound[32];
-        if (s < f->min || s > f->max) {
-            duration_format_go(s < f->min ? f->min : f->max, bound, sizeof(bound));
-            err_set(err, ERR_INVALID, "%s: %s is %s %s", src, v,
-                    s < f->min ? "below the minimum" : "above the maximum", bound);
-            return -1;
-        }
-        *(long long *)field = s;
-        return 0;
-    }
-    case CFG_ENUM:
-        for (int i = 0; f->choices[i] != NULL; i++) {
-            if (strcmp(v, f->choices[i]) == 0) {
-                *(int *)field = i;
-                return 0;
-            }
-        }
-        {
-            char list[256] = "";
-            size_t len = 0;
-            for (int i = 0; f->choices[i] != NULL && len < sizeof(list); i++)
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
-                                        f->choices[i]);
-            err_set(err, ERR_INVALID, "%s: must be one of %s", src, list);
-        }
-        return -1;
+    case CFG_LLONG: return cfg_set_integer(f, field, src, v, err);
+    case CFG_DURATION: return cfg_set_duration(f, field, src, v, err);
+    case CFG_ENUM: return cfg_set_enum(f, field, src, v, err);
     }
     err_set(err, ERR_INTERNAL, "%s: unknown flag type", src);
     return -1;
@@ -556,8 +570,8 @@ static int cfg_set(struct config *cfg, const struct cfg_flag *f, const char *src
 
 /* A repeatable flag's environment value: comma-separated, blanks around items and empty items
  * ignored. */
-static int cfg_set_list(struct config *cfg, const struct cfg_flag *f, const char *src,
-                        const char *v, struct err *err)
+static WUR int cfg_set_list(struct config *cfg, const struct cfg_flag *f, const char *src,
+                            const char *v, struct err *err)
 {
     const char *p = v;
     while (*p != '\0') {
@@ -581,12 +595,19 @@ static int cfg_set_list(struct config *cfg, const struct cfg_flag *f, const char
     return 0;
 }
 
-static void cfg_env_name(const struct cfg_flag *f, char *out, size_t outlen)
+/* Writes flag f's environment variable name (EMBER_API_BIND_ADDRESS) into out; -1 when it
+ * does not fit (a flag name too long for CONFIG_NAME_MAX: a bug in the table). */
+static WUR int cfg_env_name(const struct cfg_flag *f, char *out, size_t outlen)
 {
-    size_t n = (size_t)snprintf(out, outlen, "%s", CONFIG_ENV_PREFIX);
-    for (const char *p = f->name; *p != '\0' && n + 1 < outlen; p++)
+    if (strlen(CONFIG_ENV_PREFIX) + strlen(f->name) >= outlen)
+        return -1;
+    size_t n = 0;
+    for (const char *p = CONFIG_ENV_PREFIX; *p != '\0'; p++)
+        out[n++] = *p;
+    for (const char *p = f->name; *p != '\0'; p++)
         out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     out[n] = '\0';
+    return 0;
 }
 
 static const char *cfg_getenv(char **envp, const char *name)
@@ -646,41 +667,41 @@ struct cfg_arg {
     const char *value;
 };
 
-int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *out, struct err *err)
+/* The error for argv's a, which is not a flag: an unknown short flag, a value given to the
+ * boolean before it (prev_bool) without '=', or a stray argument. */
+static void cfg_not_a_flag(const char *a, const struct cfg_flag *prev_bool, struct err *err)
 {
-    cfg_defaults(cfg);
-    if (out == NULL)
-        out = stdout;
-    struct cfg_arg *args = xcalloc(argc > 0 ? (size_t)argc : 1, sizeof(*args));
-    size_t nargs = 0;
-    bool given[CFG_NFLAGS] = {false};
-    int rc = -1;
-    const struct cfg_flag *prev_bool = NULL;
+    bool b;
+    if (a[0] == '-' && a[1] != '\0' && strcmp(a, "--") != 0)
+        err_set(err, ERR_INVALID, "unknown flag %.64s", a);
+    else if (prev_bool != NULL && cfg_parse_bool(a, &b) == 0)
+        err_set(err, ERR_INVALID,
+                "unexpected argument \"%.64s\" (a boolean takes its value as --%s=%s)", a,
+                prev_bool->name, a);
+    else
+        err_set(err, ERR_INVALID, "unexpected argument \"%.64s\"", a);
+}
 
-    /* Pass 1: syntax only, so --help works even when the environment holds a bad value. */
+/* Pass 1 over argv: syntax only, so --help works even when the environment holds a bad value.
+ * Fills args[*nargs] and given[]. Returns 0, 1 after --help or --version (written to out), or
+ * -1 with err. */
+static WUR int cfg_read_args(int argc, char **argv, FILE *out, struct cfg_arg *args, size_t *nargs,
+                             bool given[CFG_NFLAGS], struct err *err)
+{
+    const struct cfg_flag *prev_bool = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             config_print_help(out);
-            rc = 1;
-            goto done;
+            return 1;
         }
         if (strcmp(a, "--version") == 0) {
             fprintf(out, "ember-issuer %s\n", EMBER_VERSION);
-            rc = 1;
-            goto done;
+            return 1;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            bool b;
-            if (a[0] == '-' && a[1] != '\0' && strcmp(a, "--") != 0)
-                err_set(err, ERR_INVALID, "unknown flag %.64s", a);
-            else if (prev_bool != NULL && parse_bool(a, &b) == 0)
-                err_set(err, ERR_INVALID,
-                        "unexpected argument \"%.64s\" (a boolean takes its value as --%s=%s)", a,
-                        prev_bool->name, a);
-            else
-                err_set(err, ERR_INVALID, "unexpected argument \"%.64s\"", a);
-            goto done;
+            cfg_not_a_flag(a, prev_bool, err);
+            return -1;
         }
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
@@ -688,7 +709,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *o
         const struct cfg_flag *f = cfg_lookup(name, nlen);
         if (f == NULL) {
             err_set(err, ERR_INVALID, "unknown flag --%.*s", (int)(nlen > 64 ? 64 : nlen), name);
-            goto done;
+            return -1;
         }
         prev_bool = NULL;
         const char *value;
@@ -701,44 +722,63 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *o
             value = argv[++i];
         } else {
             err_set(err, ERR_INVALID, "--%s: missing value (%s)", f->name, f->metavar);
-            goto done;
+            return -1;
         }
-        args[nargs].f = f;
-        args[nargs].value = value;
-        nargs++;
+        args[*nargs] = (struct cfg_arg){.f = f, .value = value};
+        (*nargs)++;
         given[f - cfg_flags] = true;
     }
+    return 0;
+}
 
-    /* Pass 2: the environment, for flags not given on the command line. */
+/* Pass 2: the environment, for flags not given on the command line. */
+static WUR int cfg_read_env(struct config *cfg, char **envp, const bool given[CFG_NFLAGS],
+                            struct err *err)
+{
     for (size_t i = 0; i < CFG_NFLAGS; i++) {
         const struct cfg_flag *f = &cfg_flags[i];
         char env[CONFIG_NAME_MAX];
-        cfg_env_name(f, env, sizeof(env));
+        if (cfg_env_name(f, env, sizeof(env)) != 0) {
+            err_set(err, ERR_INTERNAL,
+                    "--%.64s: the flag name is too long for an environment "
+                    "variable",
+                    f->name);
+            return -1;
+        }
         const char *v = cfg_getenv(envp, env);
         if (given[i] || v == NULL || v[0] == '\0')
             continue;
         int r =
             f->type == CFG_STRV ? cfg_set_list(cfg, f, env, v, err) : cfg_set(cfg, f, env, v, err);
         if (r != 0)
-            goto done;
+            return -1;
     }
+    return 0;
+}
 
+int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *out, struct err *err)
+{
+    cfg_defaults(cfg);
+    if (out == NULL)
+        out = stdout;
+    struct cfg_arg *args = xcalloc(argc > 0 ? (size_t)argc : 1, sizeof(*args));
+    size_t nargs = 0;
+    bool given[CFG_NFLAGS] = {false};
+    int rc = cfg_read_args(argc, argv, out, args, &nargs, given, err);
+    if (rc == 0 && cfg_read_env(cfg, envp, given, err) != 0)
+        rc = -1;
     /* Pass 3: the command line, in order (the last of a repeated single-value flag wins). */
-    for (size_t i = 0; i < nargs; i++) {
+    for (size_t i = 0; rc == 0 && i < nargs; i++) {
         char src[CONFIG_NAME_MAX];
         snprintf(src, sizeof(src), "--%s", args[i].f->name);
         if (cfg_set(cfg, args[i].f, src, args[i].value, err) != 0)
-            goto done;
+            rc = -1;
     }
-
-    if (cfg->cluster_resource_namespace[0] == '\0') {
+    if (rc == 0 && cfg->cluster_resource_namespace[0] == '\0') {
         char *ns = config_read_namespace_file(CONFIG_NAMESPACE_FILE);
         free(cfg->cluster_resource_namespace);
         cfg->cluster_resource_namespace = ns ? ns : xstrdup("default");
     }
-    rc = 0;
-
-done:
     free(args);
     if (rc != 0)
         config_free(cfg);
@@ -762,8 +802,8 @@ void config_free(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-static void help_line(FILE *out, int width, const char *left, const char *help, const char *def,
-                      const char *env)
+static void cfg_help_line(FILE *out, int width, const char *left, const char *help, const char *def,
+                          const char *env)
 {
     fprintf(out, "  %-*s %s", width, left, help);
     if (def != NULL)
@@ -798,12 +838,12 @@ void config_print_help(FILE *out)
     for (size_t i = 0; i < CFG_NFLAGS; i++) {
         const struct cfg_flag *f = &cfg_flags[i];
         char env[CONFIG_NAME_MAX];
-        cfg_env_name(f, env, sizeof(env));
+        bool has_env = cfg_env_name(f, env, sizeof(env)) == 0;
         const char *def = f->def_help;
         if (def == NULL && f->def != NULL && f->def[0] != '\0')
             def = f->def;
-        help_line(out, width, left[i], f->help, def, env);
+        cfg_help_line(out, width, left[i], f->help, def, has_env ? env : NULL);
     }
-    help_line(out, width, "-h, --help", "print this help and exit", NULL, NULL);
-    help_line(out, width, "--version", "print the version and exit", NULL, NULL);
+    cfg_help_line(out, width, "-h, --help", "print this help and exit", NULL, NULL);
+    cfg_help_line(out, width, "--version", "print the version and exit", NULL, NULL);
 }

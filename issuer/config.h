@@ -80,6 +80,6 @@ void config_free(struct config *cfg);
 void config_print_help(FILE *out);
 /* Reads a namespace name from path (the service account namespace file): returns an owned
  * string, or NULL when the file is missing, empty, too long or not a DNS-1123 label. */
-char *config_read_namespace_file(const char *path);
+char *config_read_namespace_file(const char *path) WUR;
 
 #endif

@@ -66,7 +66,11 @@ static int main_dev_ca(int argc, char **argv)
     /* The file holds a private key: a new file readable by its owner only, never through a
      * symbolic link, renamed into place once complete. */
     char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", output);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", output) >= (int)sizeof(tmp)) {
+        fprintf(stderr, "ember-issuer dev-ca: --output: the path is too long\n");
+        xfree_secret(yaml, strlen(yaml));
+        return 2;
+    }
     int rc = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     size_t len = strlen(yaml), done = 0;
@@ -110,7 +114,7 @@ static void main_report(void *ud, const char *object, const char *problem)
 }
 
 /* What answers the lookups: the standalone store, or the controller's caches. */
-struct backend {
+struct main_backend {
     struct store *st;
     struct kube *kube;
     struct controller *ctl;
@@ -132,7 +136,7 @@ static int main_token_auth(void *ud, const char *token, struct caller *out, stru
 /* lease_config.on_change: only the leader writes. */
 static void main_leader_changed(void *ud, bool leader)
 {
-    struct backend *be = ud;
+    struct main_backend *be = ud;
     LOG(LOG_INFO, "leader", NULL, NULL, "%s",
         leader ? "leading: writing" : "following: not writing");
     if (be->ctl != NULL)
@@ -141,7 +145,7 @@ static void main_leader_changed(void *ud, bool leader)
 
 static bool main_ready(void *ud)
 {
-    const struct backend *be = ud;
+    const struct main_backend *be = ud;
     if (be->ctl != NULL)
         return controller_synced(be->ctl);
     for (size_t i = 0; i < store_count_issuers(be->st); i++)
@@ -164,8 +168,15 @@ static int main_kube(const struct config *cfg, const char *why, long request_tim
     struct err e = {0};
     char path[4096] = "";
     const char *env = getenv("KUBECONFIG");
-    snprintf(path, sizeof(path), "%s", cfg->kubeconfig[0] ? cfg->kubeconfig : env ? env : "");
-    path[strcspn(path, ":")] = '\0'; /* $KUBECONFIG may list several files: the first wins */
+    const char *paths = cfg->kubeconfig[0] ? cfg->kubeconfig : env ? env : "";
+    size_t n = strcspn(paths, ":"); /* $KUBECONFIG may list several files: the first wins */
+    if (n >= sizeof(path)) {
+        LOG(LOG_ERROR, "main", NULL, NULL, "the kubeconfig path is longer than %zu bytes",
+            sizeof(path) - 1);
+        return -1;
+    }
+    memcpy(path, paths, n);
+    path[n] = '\0';
     int rc = path[0] ? kube_config_from_kubeconfig(path, NULL, &kc, &e)
                      : kube_config_in_cluster(NULL, &kc, &e);
     if (rc != 0) {
@@ -187,7 +198,7 @@ static int main_kube(const struct config *cfg, const char *why, long request_tim
 
 /* Controller mode. */
 static int main_start_controller(const struct config *cfg, const char *const *keys, size_t nkeys,
-                                 struct metrics *m, struct backend *be)
+                                 struct metrics *m, struct main_backend *be)
 {
     struct err e = {0};
     if (main_kube(cfg,
@@ -228,9 +239,12 @@ static int main_start_controller(const struct config *cfg, const char *const *ke
     unsigned char rnd[4] = {0};
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         memset(rnd, 0, sizeof(rnd));
-    char identity[320];
-    snprintf(identity, sizeof(identity), "%s_%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2],
-             rnd[3]);
+    char identity[320]; /* the Lease holder: never cut (host is at most 255 bytes) */
+    if (snprintf(identity, sizeof(identity), "%s_%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2],
+                 rnd[3]) >= (int)sizeof(identity)) {
+        LOG(LOG_ERROR, "main", NULL, NULL, "the leader election identity is too long");
+        return -1;
+    }
     struct lease_config lc = {
         .kube = be->kube,
         .ns = cfg->leader_election_namespace[0] ? cfg->leader_election_namespace
@@ -265,7 +279,7 @@ static void main_issuer_metrics(struct metrics *m, const struct store *st)
 
 /* Re-checks issuers in the background: every --issuer-recheck-period when all are Ready,
  * sooner (1 s doubling up to the period) while some are not. */
-struct recheck {
+struct main_recheck {
     struct store *st;
     struct metrics *m;
     long long period_s;
@@ -276,12 +290,12 @@ struct recheck {
 
 static void *main_recheck_thread(void *arg)
 {
-    struct recheck *rc = arg;
+    struct main_recheck *rc = arg;
     long long wait_s = 1;
     pthread_mutex_lock(&rc->lock);
     while (!rc->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        struct timespec until; /* rc->cond waits on CLOCK_MONOTONIC */
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += (time_t)wait_s;
         pthread_cond_timedwait(&rc->cond, &rc->lock, &until);
         if (rc->stop)
@@ -300,7 +314,7 @@ static void *main_recheck_thread(void *arg)
 
 /* The three listeners; bind "0" turns one off. */
 static int main_listen(const struct config *cfg, struct api *api, struct metrics *m,
-                       struct backend *be, struct http_listener *out[3])
+                       struct main_backend *be, struct http_listener *out[3])
 {
     const struct {
         const char *name, *bind;
@@ -406,178 +420,248 @@ static int main_check_api_exposure(const struct config *cfg)
     return 0;
 }
 
+/* Everything main() starts, stopped in reverse by main_stop. */
+struct main_run {
+    struct config cfg;
+    const char **keys; /* policy annotations: PIPELINE_POLICY_ANNOTATION, --policy-annotation */
+    size_t nkeys;
+    struct metrics *m;
+    struct main_backend be;
+    struct http_listener *listeners[3];
+    struct main_recheck rc;
+    pthread_t recheck_thread;
+    bool recheck_started;
+    struct api api;
+};
+
+/* Reads the flags, sets up the logger and libcurl, and checks the signing API's exposure.
+ * Returns true to go on, else false with *exit_code (0 after --help or --version). */
+static bool main_configure(struct main_run *r, int argc, char **argv, int *exit_code)
+{
+    struct err e = {0};
+    int parsed = config_parse(&r->cfg, argc, argv, environ, stdout, &e);
+    if (parsed != 0) {
+        if (parsed < 0)
+            main_usage_error(e.msg);
+        config_free(&r->cfg);
+        *exit_code = parsed < 0 ? 2 : 0;
+        return false;
+    }
+    log_init(r->cfg.log_format, r->cfg.log_level, 2);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
+    if (main_check_api_exposure(&r->cfg) != 0) {
+        config_free(&r->cfg);
+        *exit_code = 2;
+        return false;
+    }
+    return true;
+}
+
+/* Signals are taken by sigwait in main(); every thread started later inherits the mask. */
+static void main_block_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The policy annotation keys, the metrics, the re-check's lock and the signing API, before
+ * anything starts. */
+static void main_init(struct main_run *r)
+{
+    const struct config *cfg = &r->cfg;
+    r->nkeys = cfg->policy_annotations.n + 1;
+    r->keys = xcalloc(r->nkeys, sizeof(*r->keys));
+    r->keys[0] = PIPELINE_POLICY_ANNOTATION;
+    for (size_t i = 0; i < cfg->policy_annotations.n; i++)
+        r->keys[i + 1] = cfg->policy_annotations.v[i];
+    r->m = metrics_new();
+    r->rc = (struct main_recheck){.m = r->m, .period_s = cfg->issuer_recheck_period_s};
+    pthread_mutex_init(&r->rc.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->rc.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    r->api = (struct api){
+        .env =
+            {
+                .group = ISSUER_GROUP,
+                .policy_annotations = r->keys,
+                .n_policy_annotations = r->nkeys,
+                .max_retry_s = cfg->max_retry_duration_s,
+            },
+        .cluster_ns = xstrdup(cfg->cluster_resource_namespace),
+        .metrics = r->m,
+        .auth_required = cfg->api_client_ca_file[0] != '\0' || cfg->api_token_auth,
+        .mtls = cfg->api_client_ca_file[0] != '\0',
+        .token_audience = cfg->api_token_audience,
+    };
+    api_declare_metrics(&r->api);
+    http_declare_metrics(r->m);
+    main_declare_metrics(r->m);
+}
+
+/* --audit-log: opened before anything can issue. Returns 0 or the exit code. */
+static int main_open_audit(struct main_run *r)
+{
+    if (r->cfg.audit_log[0] == '\0')
+        return 0;
+    struct err e = {0};
+    r->be.audit = audit_open(r->cfg.audit_log, r->cfg.audit_log_include_certificate, &e);
+    if (r->be.audit == NULL) {
+        LOG(LOG_ERROR, "main", NULL, e.msg, "cannot open --audit-log %s", r->cfg.audit_log);
+        return 2;
+    }
+    r->api.audit = r->be.audit;
+    return 0;
+}
+
+/* Standalone: everything is loaded before serving; issuers are re-checked in the background.
+ * Returns 0 or the exit code. */
+static int main_start_standalone(struct main_run *r)
+{
+    const struct config *cfg = &r->cfg;
+    struct err e = {0};
+    r->be.st = store_new(cfg->cluster_resource_namespace);
+    for (size_t i = 0; i < cfg->manifests.n; i++) {
+        if (store_load_path(r->be.st, cfg->manifests.v[i], &e) != 0) {
+            LOG(LOG_ERROR, "store", NULL, e.msg, "cannot load --manifests %s", cfg->manifests.v[i]);
+            return 2;
+        }
+    }
+    store_resolve(r->be.st, time(NULL), main_report, NULL);
+    LOG(LOG_INFO, "store", NULL, NULL, "loaded %zu issuers and %zu policies",
+        store_count_issuers(r->be.st), store_count_policies(r->be.st));
+    r->api.env.synced = true;
+    r->api.env.find_issuer = store_find_issuer;
+    r->api.env.find_policy = store_find_policy;
+    r->api.env.ud = r->be.st;
+    if (r->api.issuer_kind != NULL) {
+        struct issuer *is = store_find_issuer(r->be.st, r->api.issuer_kind, r->api.issuer_namespace,
+                                              r->api.issuer_name);
+        if (is == NULL)
+            LOG(LOG_WARN, "api", NULL, NULL,
+                "--api-issuer %s names no issuer in --manifests: %s answers 503", cfg->api_issuer,
+                API_PATH_FIREFLY);
+        issuer_unref(is);
+    }
+    main_issuer_metrics(r->m, r->be.st);
+    r->rc.st = r->be.st;
+    r->recheck_started = pthread_create(&r->recheck_thread, NULL, main_recheck_thread, &r->rc) == 0;
+    return 0;
+}
+
+/* Controller mode: the lookups answer from the controller's caches. Returns 0 or the exit
+ * code. */
+static int main_start_controller_mode(struct main_run *r)
+{
+    if (main_start_controller(&r->cfg, r->keys, r->nkeys, r->m, &r->be) != 0)
+        return 1;
+    r->api.env.find_issuer = controller_find_issuer;
+    r->api.env.find_policy = controller_find_policy;
+    r->api.env.release_policy = controller_release_policy;
+    r->api.env.ud = r->be.ctl;
+    r->api.synced = main_controller_synced;
+    return 0;
+}
+
+/* --api-token-auth: bearer tokens checked with TokenReviews, through a client of its own with a
+ * short timeout (a caller waits for the review). Returns 0 or the exit code. */
+static int main_start_token_auth(struct main_run *r)
+{
+    if (!r->cfg.api_token_auth)
+        return 0;
+    if (main_kube(&r->cfg,
+                  "--api-token-auth checks tokens with TokenReviews: give --kubeconfig (or "
+                  "$KUBECONFIG) or run in a pod",
+                  MAIN_TOKENREVIEW_TIMEOUT_MS, &r->be.tr_kube) != 0)
+        return 1;
+    r->be.tr = tokenreview_new(r->be.tr_kube, r->cfg.api_token_audience,
+                               r->cfg.api_token_cache_ttl_s, r->m);
+    if (r->be.tr == NULL) {
+        main_usage_error("--api-token-audience must be 1 to 256 printable ASCII characters "
+                         "without spaces");
+        return 2;
+    }
+    r->api.authenticate_token = main_token_auth;
+    r->api.token_ud = r->be.tr;
+    return 0;
+}
+
+/* Starts everything, in order. Returns 0 once serving, else the exit code. */
+static int main_start(struct main_run *r)
+{
+    struct err e = {0};
+    if (api_set_issuer(&r->api, r->cfg.api_issuer, &e) != 0) {
+        main_usage_error(e.msg);
+        return 2;
+    }
+    int code = main_open_audit(r);
+    if (code == 0)
+        code = r->cfg.manifests.n > 0 ? main_start_standalone(r) : main_start_controller_mode(r);
+    if (code == 0)
+        code = main_start_token_auth(r);
+    if (code == 0 && main_listen(&r->cfg, &r->api, r->m, &r->be, r->listeners) != 0)
+        code = 1;
+    return code;
+}
+
+/* Stops and frees what main_init and main_start set up (whatever part of it started). */
+static void main_stop(struct main_run *r)
+{
+    for (int i = 0; i < 3; i++)
+        http_stop(r->listeners[i]);
+    if (r->recheck_started) {
+        pthread_mutex_lock(&r->rc.lock);
+        r->rc.stop = true;
+        pthread_cond_signal(&r->rc.cond);
+        pthread_mutex_unlock(&r->rc.lock);
+        pthread_join(r->recheck_thread, NULL);
+    }
+    pthread_cond_destroy(&r->rc.cond);
+    pthread_mutex_destroy(&r->rc.lock);
+    if (r->be.lease != NULL) {
+        /* Stop writing, then release the Lease so another replica takes over at once (the
+         * lease thread is joined, so no callback reaches the controller after this). */
+        if (r->be.ctl != NULL)
+            controller_set_leader(r->be.ctl, false);
+        lease_stop(r->be.lease);
+    }
+    controller_stop(r->be.ctl);
+    tokenreview_free(r->be.tr);
+    kube_free(r->be.tr_kube);
+    kube_free(r->be.kube);
+    audit_close(r->be.audit);
+    api_free(&r->api);
+    metrics_free(r->m);
+    free(r->keys);
+    store_free(r->be.st);
+    config_free(&r->cfg);
+    curl_global_cleanup();
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dev-ca") == 0)
         return main_dev_ca(argc - 1, argv + 1);
-
-    struct config cfg;
-    struct err e = {0};
-    int parsed = config_parse(&cfg, argc, argv, environ, stdout, &e);
-    if (parsed != 0) {
-        if (parsed < 0)
-            main_usage_error(e.msg);
-        config_free(&cfg);
-        return parsed < 0 ? 2 : 0;
-    }
-    log_init(cfg.log_format, cfg.log_level, 2);
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
-    if (main_check_api_exposure(&cfg) != 0) {
-        config_free(&cfg);
-        return 2;
-    }
-
-    /* Signals are taken by sigwait below; every thread started later inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    const char **keys = xcalloc(cfg.policy_annotations.n + 1, sizeof(*keys));
-    keys[0] = PIPELINE_POLICY_ANNOTATION;
-    for (size_t i = 0; i < cfg.policy_annotations.n; i++)
-        keys[i + 1] = cfg.policy_annotations.v[i];
-    struct metrics *m = metrics_new();
-    struct backend be = {0};
-    struct http_listener *listeners[3] = {0};
+    struct main_run r = {0};
     int exit_code = 0;
-    struct recheck rc = {.m = m, .period_s = cfg.issuer_recheck_period_s};
-    pthread_mutex_init(&rc.lock, NULL);
-    pthread_cond_init(&rc.cond, NULL);
-    pthread_t recheck_thread;
-    bool recheck_started = false;
-    struct api api = {
-        .env =
-            {
-                .group = ISSUER_GROUP,
-                .policy_annotations = keys,
-                .n_policy_annotations = cfg.policy_annotations.n + 1,
-                .max_retry_s = cfg.max_retry_duration_s,
-            },
-        .cluster_ns = xstrdup(cfg.cluster_resource_namespace),
-        .metrics = m,
-        .auth_required = cfg.api_client_ca_file[0] != '\0' || cfg.api_token_auth,
-        .mtls = cfg.api_client_ca_file[0] != '\0',
-        .token_audience = cfg.api_token_audience,
-    };
-    api_declare_metrics(&api);
-    http_declare_metrics(m);
-    main_declare_metrics(m);
-    if (api_set_issuer(&api, cfg.api_issuer, &e) != 0) {
-        main_usage_error(e.msg);
-        exit_code = 2;
-        goto out;
+    if (!main_configure(&r, argc, argv, &exit_code))
+        return exit_code;
+    sigset_t sigs;
+    main_block_signals(&sigs);
+    main_init(&r);
+    exit_code = main_start(&r);
+    if (exit_code == 0) {
+        LOG(LOG_INFO, "main", NULL, NULL, "ember-issuer %s ready", EMBER_VERSION);
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        LOG(LOG_INFO, "main", NULL, NULL, "received %s, shutting down",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
     }
-    if (cfg.audit_log[0] != '\0') {
-        be.audit = audit_open(cfg.audit_log, cfg.audit_log_include_certificate, &e);
-        if (be.audit == NULL) {
-            LOG(LOG_ERROR, "main", NULL, e.msg, "cannot open --audit-log %s", cfg.audit_log);
-            exit_code = 2;
-            goto out;
-        }
-        api.audit = be.audit;
-    }
-
-    if (cfg.manifests.n > 0) {
-        /* Standalone: everything is loaded before serving. */
-        be.st = store_new(cfg.cluster_resource_namespace);
-        for (size_t i = 0; i < cfg.manifests.n; i++) {
-            if (store_load_path(be.st, cfg.manifests.v[i], &e) != 0) {
-                LOG(LOG_ERROR, "store", NULL, e.msg, "cannot load --manifests %s",
-                    cfg.manifests.v[i]);
-                exit_code = 2;
-                goto out;
-            }
-        }
-        store_resolve(be.st, time(NULL), main_report, NULL);
-        LOG(LOG_INFO, "store", NULL, NULL, "loaded %zu issuers and %zu policies",
-            store_count_issuers(be.st), store_count_policies(be.st));
-        api.env.synced = true;
-        api.env.find_issuer = store_find_issuer;
-        api.env.find_policy = store_find_policy;
-        api.env.ud = be.st;
-        if (api.issuer_kind != NULL) {
-            struct issuer *is =
-                store_find_issuer(be.st, api.issuer_kind, api.issuer_namespace, api.issuer_name);
-            if (is == NULL)
-                LOG(LOG_WARN, "api", NULL, NULL,
-                    "--api-issuer %s names no issuer in --manifests: %s answers 503",
-                    cfg.api_issuer, API_PATH_FIREFLY);
-            issuer_unref(is);
-        }
-        main_issuer_metrics(m, be.st);
-        rc.st = be.st;
-        recheck_started = pthread_create(&recheck_thread, NULL, main_recheck_thread, &rc) == 0;
-    } else {
-        if (main_start_controller(&cfg, keys, cfg.policy_annotations.n + 1, m, &be) != 0) {
-            exit_code = 1;
-            goto out;
-        }
-        api.env.find_issuer = controller_find_issuer;
-        api.env.find_policy = controller_find_policy;
-        api.env.release_policy = controller_release_policy;
-        api.env.ud = be.ctl;
-        api.synced = main_controller_synced;
-    }
-    if (cfg.api_token_auth) {
-        /* Its own client, with a short timeout: a caller waits for the TokenReview. */
-        if (main_kube(&cfg,
-                      "--api-token-auth checks tokens with TokenReviews: give --kubeconfig (or "
-                      "$KUBECONFIG) or run in a pod",
-                      MAIN_TOKENREVIEW_TIMEOUT_MS, &be.tr_kube) != 0) {
-            exit_code = 1;
-            goto out;
-        }
-        be.tr = tokenreview_new(be.tr_kube, cfg.api_token_audience, cfg.api_token_cache_ttl_s, m);
-        if (be.tr == NULL) {
-            main_usage_error("--api-token-audience must be 1 to 256 printable ASCII characters "
-                             "without spaces");
-            exit_code = 2;
-            goto out;
-        }
-        api.authenticate_token = main_token_auth;
-        api.token_ud = be.tr;
-    }
-    if (main_listen(&cfg, &api, m, &be, listeners) != 0) {
-        exit_code = 1;
-        goto out;
-    }
-    LOG(LOG_INFO, "main", NULL, NULL, "ember-issuer %s ready", EMBER_VERSION);
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    LOG(LOG_INFO, "main", NULL, NULL, "received %s, shutting down",
-        sig == SIGTERM ? "SIGTERM" : "SIGINT");
-out:
-    for (int i = 0; i < 3; i++)
-        http_stop(listeners[i]);
-    if (recheck_started) {
-        pthread_mutex_lock(&rc.lock);
-        rc.stop = true;
-        pthread_cond_signal(&rc.cond);
-        pthread_mutex_unlock(&rc.lock);
-        pthread_join(recheck_thread, NULL);
-    }
-    pthread_cond_destroy(&rc.cond);
-    pthread_mutex_destroy(&rc.lock);
-    if (be.lease != NULL) {
-        /* Stop writing, then release the Lease so another replica takes over at once (the
-         * lease thread is joined, so no callback reaches the controller after this). */
-        if (be.ctl != NULL)
-            controller_set_leader(be.ctl, false);
-        lease_stop(be.lease);
-    }
-    controller_stop(be.ctl);
-    tokenreview_free(be.tr);
-    kube_free(be.tr_kube);
-    kube_free(be.kube);
-    audit_close(be.audit);
-    api_free(&api);
-    metrics_free(m);
-    free(keys);
-    store_free(be.st);
-    config_free(&cfg);
-    curl_global_cleanup();
+    main_stop(&r);
     return exit_code;
 }

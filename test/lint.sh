@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# lint.sh -- `make lint`: clang-format, cppcheck, banned functions, file header comments and
-# ShellCheck (gcc's -fanalyzer is `make analyze`, which `make lint` runs after this).
+# lint.sh -- `make lint`: clang-format, cppcheck, banned functions, file header comments, layers,
+# function length and file prefixes (test/lint-c.pl) and ShellCheck (gcc's -fanalyzer is
+# `make analyze`, which `make lint` runs after this).
 #
 # Prints one line per check (ok/FAIL), then the details of any failure, and exits 1 when a
 # check failed (2 when a tool is missing). Run from anywhere; it works on the repository that
@@ -142,6 +143,30 @@ if [ -z "$uplinks" ]; then
     ok "layers: includes in the $nfolders folders of issuer/ point only downwards"
 else
     fail "layers: $(printf '%s' "$uplinks" | grep -c .) includes point up or sideways" "$uplinks"
+fi
+
+# 4c. No function in issuer/ is longer than 80 lines (style.md: a function fits a screen). The
+#     length runs from the first line of the definition (return type, `static`) to the closing
+#     brace, both counted; test/lint-c.pl says how it is read. The exceptions, at most five, are
+#     in test/lint-long-functions.txt as `path:function -- reason`; an entry for a function
+#     gone or no longer long fails too.
+ISSUER_SRC=(issuer/*.c issuer/*/*.c)
+if out=$(perl test/lint-c.pl length --max 80 --exempt test/lint-long-functions.txt \
+    "${ISSUER_SRC[@]}" 2>&1); then
+    ok "function length: no function of issuer/ over 80 lines but the listed exceptions"
+else
+    fail "function length: $(printf '%s\n' "$out" | grep -c .) findings" "$out"
+fi
+
+# 4d. File-static names carry their file's prefix (style.md: functions named foo_verb_object in
+#     foo.c): every static function, file-scope static variable and struct/union/enum tag
+#     defined in a .c file starts with the file's base name and `_` (`reflector_run` in
+#     reflector.c), in either case, or with the short alias test/lint-prefixes.txt gives the
+#     file (`path alias -- reason`); `main` is allowed. test/lint-c.pl says how it is read.
+if out=$(perl test/lint-c.pl prefix --alias test/lint-prefixes.txt "${ISSUER_C[@]}" 2>&1); then
+    ok "file prefixes: every file-static name of issuer/ carries its file's prefix"
+else
+    fail "file prefixes: $(printf '%s\n' "$out" | grep -c .) names lack their file's prefix" "$out"
 fi
 
 # 5. shellcheck over every shell script: *.sh and files whose shebang names sh or bash (.ci/run),

@@ -36,7 +36,7 @@ bool log_enabled(enum log_level level)
     return (int)level >= atomic_load(&log_level_cur);
 }
 
-enum esc_mode {
+enum log_esc_mode {
     ESC_JSON,        /* inside a JSON string */
     ESC_TEXT,        /* text format, unquoted: control characters only */
     ESC_TEXT_QUOTED, /* text format, inside "...": also quotes and backslashes */
@@ -44,7 +44,7 @@ enum esc_mode {
 
 /* Escapes in[0..n) into out (cap bytes, NUL-terminated) one whole character or escape at a
  * time; when it does not all fit (or cut is set), ends with LOG_CUT_MARK. Returns the length. */
-static size_t log_escape(const char *in, size_t n, char *out, size_t cap, enum esc_mode mode,
+static size_t log_escape(const char *in, size_t n, char *out, size_t cap, enum log_esc_mode mode,
                          bool cut)
 {
     if (cap == 0)
@@ -100,7 +100,7 @@ static size_t log_escape(const char *in, size_t n, char *out, size_t cap, enum e
     return len;
 }
 
-static const char *level_name(enum log_level level, bool upper)
+static const char *log_level_name(enum log_level level, bool upper)
 {
     switch (level) {
     case LOG_DEBUG: return upper ? "DEBUG" : "debug";
@@ -128,7 +128,7 @@ static void log_emit(const char *line, size_t len)
 }
 
 /* Appends a literal to line (callers size the literals to always fit). */
-static void put(char *line, size_t *len, const char *s)
+static void log_put(char *line, size_t *len, const char *s)
 {
     size_t n = strlen(s);
     if (*len + n < LOG_LINE_MAX) {
@@ -150,8 +150,8 @@ void log_write(enum log_level level, const char *logger, const char *object, con
     size_t msg_len = mlen < 0 ? 0 : msg_cut ? sizeof(msg) - 1 : (size_t)mlen;
 
     bool json = atomic_load(&log_format_cur) == LOG_FORMAT_JSON;
-    enum esc_mode plain = json ? ESC_JSON : ESC_TEXT;
-    enum esc_mode quoted = json ? ESC_JSON : ESC_TEXT_QUOTED;
+    enum log_esc_mode plain = json ? ESC_JSON : ESC_TEXT;
+    enum log_esc_mode quoted = json ? ESC_JSON : ESC_TEXT_QUOTED;
     char lg[LOG_LOGGER_MAX], ob[LOG_OBJECT_MAX], er[LOG_ERROR_MAX];
     if (logger != NULL)
         log_escape(logger, strlen(logger), lg, sizeof(lg), plain, false);
@@ -165,27 +165,27 @@ void log_write(enum log_level level, const char *logger, const char *object, con
     char head[64];
     if (json) {
         snprintf(head, sizeof(head), "{\"level\":\"%s\",\"ts\":%lld.%06ld",
-                 level_name(level, false), (long long)ts.tv_sec, ts.tv_nsec / 1000);
+                 log_level_name(level, false), (long long)ts.tv_sec, ts.tv_nsec / 1000);
     } else {
         struct tm tm;
         gmtime_r(&ts.tv_sec, &tm);
         char date[32];
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(head, sizeof(head), "%s.%03ldZ %-5s ", date, ts.tv_nsec / 1000000,
-                 level_name(level, true));
+                 log_level_name(level, true));
     }
 
     /* Everything but the message is bounded above, so the message gets what is left. */
     char line[LOG_LINE_MAX];
     size_t len = 0;
     line[0] = '\0';
-    put(line, &len, head);
+    log_put(line, &len, head);
     if (logger != NULL) {
-        put(line, &len, json ? ",\"logger\":\"" : "");
-        put(line, &len, lg);
-        put(line, &len, json ? "\"" : ": ");
+        log_put(line, &len, json ? ",\"logger\":\"" : "");
+        log_put(line, &len, lg);
+        log_put(line, &len, json ? "\"" : ": ");
     }
-    put(line, &len, json ? ",\"msg\":\"" : "");
+    log_put(line, &len, json ? ",\"msg\":\"" : "");
     size_t tail = 0;
     if (object != NULL)
         tail += strlen(ob) + 16;
@@ -194,17 +194,17 @@ void log_write(enum log_level level, const char *logger, const char *object, con
     tail += 8; /* closing quote, brace, newline, NUL */
     size_t room = LOG_LINE_MAX - len - tail;
     len += log_escape(msg, msg_len, line + len, room, plain, msg_cut);
-    put(line, &len, json ? "\"" : "");
+    log_put(line, &len, json ? "\"" : "");
     if (object != NULL) {
-        put(line, &len, json ? ",\"object\":\"" : " object=");
-        put(line, &len, ob);
-        put(line, &len, json ? "\"" : "");
+        log_put(line, &len, json ? ",\"object\":\"" : " object=");
+        log_put(line, &len, ob);
+        log_put(line, &len, json ? "\"" : "");
     }
     if (error != NULL) {
-        put(line, &len, json ? ",\"error\":\"" : " error=\"");
-        put(line, &len, er);
-        put(line, &len, "\"");
+        log_put(line, &len, json ? ",\"error\":\"" : " error=\"");
+        log_put(line, &len, er);
+        log_put(line, &len, "\"");
     }
-    put(line, &len, json ? "}\n" : "\n");
+    log_put(line, &len, json ? "}\n" : "\n");
     log_emit(line, len);
 }

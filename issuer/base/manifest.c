@@ -17,12 +17,12 @@
 #define TAG_PREFIX "tag:yaml.org,2002:"
 #define SHOW_MAX 60 /* bytes of a scalar quoted in an error message */
 
-enum scalar_kind { SK_NULL, SK_BOOL, SK_INT, SK_FLOAT, SK_STR };
+enum manifest_scalar_kind { SK_NULL, SK_BOOL, SK_INT, SK_FLOAT, SK_STR };
 
 /* A resolved scalar. SK_INT keeps the exact magnitude; overflow marks an integer that does
  * not fit in 64 bits. */
-struct scalar {
-    enum scalar_kind kind;
+struct manifest_scalar {
+    enum manifest_scalar_kind kind;
     bool b;
     bool neg;
     bool overflow;
@@ -31,13 +31,13 @@ struct scalar {
 };
 
 /* A key already seen in an open mapping, for the duplicate check at the mapping's end. */
-struct keyrec {
+struct manifest_keyrec {
     const char *key; /* the cJSON item's own string: alive while the parse runs */
     size_t seq;      /* order of appearance */
     yaml_mark_t mark;
 };
 
-struct frame {
+struct manifest_frame {
     cJSON *node;
     bool is_map;
     char *key; /* mapping: converted key awaiting its value (owned), or NULL */
@@ -45,10 +45,10 @@ struct frame {
     size_t rec_start; /* this mapping's first entry in ctx.recs */
 };
 
-struct ctx {
-    struct frame stack[MANIFEST_MAX_DEPTH];
+struct manifest_ctx {
+    struct manifest_frame stack[MANIFEST_MAX_DEPTH];
     int depth;
-    struct keyrec *recs;
+    struct manifest_keyrec *recs;
     size_t nrecs, caprecs, seq;
     size_t nodes, docs;
     cJSON *out;  /* the result array */
@@ -57,7 +57,7 @@ struct ctx {
     struct err *err;
 };
 
-static cJSON *must(cJSON *p)
+static cJSON *manifest_must(cJSON *p)
 {
     if (p == NULL) {
         fputs("ember: out of memory in cJSON\n", stderr);
@@ -67,7 +67,7 @@ static cJSON *must(cJSON *p)
 }
 
 /* Copies at most SHOW_MAX bytes of s into buf for a message, replacing control bytes. */
-static const char *show(const char *s, size_t n, char *buf, size_t cap)
+static const char *manifest_show(const char *s, size_t n, char *buf, size_t cap)
 {
     size_t k = n < SHOW_MAX ? n : SHOW_MAX;
     if (k > cap - 4)
@@ -82,10 +82,11 @@ static const char *show(const char *s, size_t n, char *buf, size_t cap)
     return buf;
 }
 
-static void ctx_fail(struct ctx *c, enum err_kind kind, yaml_mark_t mark, const char *fmt, ...)
-    PRINTF_LIKE(4, 5);
+static void manifest_ctx_fail(struct manifest_ctx *c, enum err_kind kind, yaml_mark_t mark,
+                              const char *fmt, ...) PRINTF_LIKE(4, 5);
 
-static void ctx_fail(struct ctx *c, enum err_kind kind, yaml_mark_t mark, const char *fmt, ...)
+static void manifest_ctx_fail(struct manifest_ctx *c, enum err_kind kind, yaml_mark_t mark,
+                              const char *fmt, ...)
 {
     char msg[ERR_MSG_MAX];
     va_list ap;
@@ -96,33 +97,33 @@ static void ctx_fail(struct ctx *c, enum err_kind kind, yaml_mark_t mark, const 
 }
 
 /* A tag as a user wrote it: "!!str" for the core schema's long form. */
-static const char *tag_show(const char *tag, char *buf, size_t cap)
+static const char *manifest_tag_show(const char *tag, char *buf, size_t cap)
 {
     if (strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) == 0) {
         const char *rest = tag + strlen(TAG_PREFIX);
         char tmp[SHOW_MAX + 8];
-        snprintf(buf, cap, "!!%s", show(rest, strlen(rest), tmp, sizeof(tmp)));
+        snprintf(buf, cap, "!!%s", manifest_show(rest, strlen(rest), tmp, sizeof(tmp)));
         return buf;
     }
-    return show(tag, strlen(tag), buf, cap);
+    return manifest_show(tag, strlen(tag), buf, cap);
 }
 
 /* ---- scalar resolution (go-yaml v2 resolve.go, re-implemented) ---- */
 
-static bool eq(const char *s, size_t n, const char *lit)
+static bool manifest_eq(const char *s, size_t n, const char *lit)
 {
     return n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
-static bool eq_any(const char *s, size_t n, const char *const *list)
+static bool manifest_eq_any(const char *s, size_t n, const char *const *list)
 {
     for (; *list != NULL; list++)
-        if (eq(s, n, *list))
+        if (manifest_eq(s, n, *list))
             return true;
     return false;
 }
 
-static int digit_value(char ch)
+static int manifest_digit_value(char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -135,7 +136,7 @@ static int digit_value(char ch)
 
 /* Go's strconv.ParseInt/ParseUint with base 0 (sign, 0x, 0o, 0b, leading 0 = octal) on s,
  * which has no underscores. Returns true when s is an integer. */
-static bool parse_int(const char *s, size_t n, struct scalar *out)
+static bool manifest_parse_int(const char *s, size_t n, struct manifest_scalar *out)
 {
     bool neg = false;
     if (n > 0 && (s[0] == '+' || s[0] == '-')) {
@@ -161,7 +162,7 @@ static bool parse_int(const char *s, size_t n, struct scalar *out)
     uint64_t v = 0;
     bool overflow = false;
     for (size_t i = 0; i < n; i++) {
-        int dv = digit_value(s[i]);
+        int dv = manifest_digit_value(s[i]);
         if (dv >= (int)base)
             return false;
         if (v > (UINT64_MAX - (uint64_t)dv) / base)
@@ -177,7 +178,7 @@ static bool parse_int(const char *s, size_t n, struct scalar *out)
 }
 
 /* go-yaml's yamlStyleFloat: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
-static bool float_syntax(const char *s, size_t n)
+static bool manifest_float_syntax(const char *s, size_t n)
 {
     size_t i = 0;
     if (i < n && (s[i] == '+' || s[i] == '-'))
@@ -212,9 +213,9 @@ static bool float_syntax(const char *s, size_t n)
     return i == n;
 }
 
-static bool parse_float(const char *s, size_t n, struct scalar *out)
+static bool manifest_parse_float(const char *s, size_t n, struct manifest_scalar *out)
 {
-    if (!float_syntax(s, n))
+    if (!manifest_float_syntax(s, n))
         return false;
     char *tmp = xstrndup(s, n);
     double d = strtod(tmp, NULL);
@@ -227,7 +228,7 @@ static bool parse_float(const char *s, size_t n, struct scalar *out)
 }
 
 /* Resolves a plain scalar (or one with an explicit core tag) like go-yaml v2. */
-static void resolve_plain(const char *s, size_t n, struct scalar *out)
+static void manifest_resolve_plain(const char *s, size_t n, struct manifest_scalar *out)
 {
     static const char *const yes[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
                                       "True", "TRUE", "on",  "On",  "ON",  NULL};
@@ -240,23 +241,25 @@ static void resolve_plain(const char *s, size_t n, struct scalar *out)
 
     memset(out, 0, sizeof(*out));
     out->kind = SK_STR;
-    if (eq_any(s, n, yes) || eq_any(s, n, no)) {
+    if (manifest_eq_any(s, n, yes) || manifest_eq_any(s, n, no)) {
         out->kind = SK_BOOL;
-        out->b = eq_any(s, n, yes);
+        out->b = manifest_eq_any(s, n, yes);
         return;
     }
-    if (eq_any(s, n, null)) {
+    if (manifest_eq_any(s, n, null)) {
         out->kind = SK_NULL;
         return;
     }
-    if (eq_any(s, n, nan) || eq_any(s, n, pinf) || eq_any(s, n, ninf)) {
+    if (manifest_eq_any(s, n, nan) || manifest_eq_any(s, n, pinf) || manifest_eq_any(s, n, ninf)) {
         out->kind = SK_FLOAT;
-        out->d = eq_any(s, n, nan) ? NAN : eq_any(s, n, pinf) ? INFINITY : -INFINITY;
+        out->d = manifest_eq_any(s, n, nan)    ? NAN
+                 : manifest_eq_any(s, n, pinf) ? INFINITY
+                                               : -INFINITY;
         return;
     }
     char c0 = s[0];
     if (c0 == '.') {
-        (void)parse_float(s, n, out);
+        (void)manifest_parse_float(s, n, out);
         return;
     }
     if (!(c0 == '+' || c0 == '-' || (c0 >= '0' && c0 <= '9')))
@@ -268,13 +271,14 @@ static void resolve_plain(const char *s, size_t n, struct scalar *out)
         if (s[i] != '_')
             plain[k++] = s[i];
     plain[k] = '\0';
-    if (!parse_int(plain, k, out))
-        (void)parse_float(plain, k, out);
+    if (!manifest_parse_int(plain, k, out))
+        (void)manifest_parse_float(plain, k, out);
     free(plain);
 }
 
 /* Resolves a scalar event's value with its tag and style. Returns 0, or -1 on a bad tag. */
-static int resolve_scalar(struct ctx *c, const yaml_event_t *ev, struct scalar *out)
+static WUR int manifest_resolve_scalar(struct manifest_ctx *c, const yaml_event_t *ev,
+                                       struct manifest_scalar *out)
 {
     const char *s = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
@@ -285,13 +289,13 @@ static int resolve_scalar(struct ctx *c, const yaml_event_t *ev, struct scalar *
     out->kind = SK_STR;
     if (tag == NULL) {
         if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-            resolve_plain(s, n, out);
+            manifest_resolve_plain(s, n, out);
         return 0;
     }
     if (strcmp(tag, "!") == 0 || strcmp(tag, TAG_PREFIX "str") == 0 ||
         strcmp(tag, TAG_PREFIX "binary") == 0)
         return 0;
-    enum scalar_kind want;
+    enum manifest_scalar_kind want;
     if (strcmp(tag, TAG_PREFIX "int") == 0) {
         want = SK_INT;
     } else if (strcmp(tag, TAG_PREFIX "float") == 0) {
@@ -301,61 +305,62 @@ static int resolve_scalar(struct ctx *c, const yaml_event_t *ev, struct scalar *
     } else if (strcmp(tag, TAG_PREFIX "null") == 0) {
         want = SK_NULL;
     } else {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "unsupported tag \"%s\" on a scalar",
-                 tag_show(tag, shown, sizeof(shown)));
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark, "unsupported tag \"%s\" on a scalar",
+                          manifest_tag_show(tag, shown, sizeof(shown)));
         return -1;
     }
-    resolve_plain(s, n, out);
+    manifest_resolve_plain(s, n, out);
     if (want == SK_FLOAT && out->kind == SK_INT && !out->overflow) {
         out->kind = SK_FLOAT;
         out->d = out->neg ? -(double)out->mag : (double)out->mag;
     }
     if (out->kind != want) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "cannot decode \"%s\" as !!%s",
-                 show(s, n, shown, sizeof(shown)), tag + strlen(TAG_PREFIX));
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark, "cannot decode \"%s\" as !!%s",
+                          manifest_show(s, n, shown, sizeof(shown)), tag + strlen(TAG_PREFIX));
         return -1;
     }
     return 0;
 }
 
 /* The scalar as a JSON value, or NULL with the error set (non-finite, inexact integer). */
-static cJSON *scalar_to_json(struct ctx *c, const yaml_event_t *ev, const struct scalar *sc)
+static WUR cJSON *manifest_scalar_to_json(struct manifest_ctx *c, const yaml_event_t *ev,
+                                          const struct manifest_scalar *sc)
 {
     const char *s = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
     char shown[SHOW_MAX + 16];
 
     switch (sc->kind) {
-    case SK_NULL: return must(cJSON_CreateNull());
-    case SK_BOOL: return must(cJSON_CreateBool(sc->b));
+    case SK_NULL: return manifest_must(cJSON_CreateNull());
+    case SK_BOOL: return manifest_must(cJSON_CreateBool(sc->b));
     case SK_INT: {
         double d = (double)sc->mag;
         /* Only integers a double holds exactly: never change a number silently. */
         if (sc->overflow || d >= 18446744073709551616.0 || (uint64_t)d != sc->mag) {
-            ctx_fail(c, ERR_INVALID, ev->start_mark,
-                     "integer out of range: %s cannot be stored exactly in a JSON number "
-                     "(beyond 2^53); quote it to make it a string",
-                     show(s, n, shown, sizeof(shown)));
+            manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                              "integer out of range: %s cannot be stored exactly in a JSON number "
+                              "(beyond 2^53); quote it to make it a string",
+                              manifest_show(s, n, shown, sizeof(shown)));
             return NULL;
         }
-        return must(cJSON_CreateNumber(sc->neg ? -d : d));
+        return manifest_must(cJSON_CreateNumber(sc->neg ? -d : d));
     }
     case SK_FLOAT:
         if (!isfinite(sc->d)) {
-            ctx_fail(c, ERR_INVALID, ev->start_mark,
-                     "%s is not representable in JSON; quote it to make it a string",
-                     show(s, n, shown, sizeof(shown)));
+            manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                              "%s is not representable in JSON; quote it to make it a string",
+                              manifest_show(s, n, shown, sizeof(shown)));
             return NULL;
         }
         /* -0.0 would print as "-0", which reads back as the integer 0 */
-        return must(cJSON_CreateNumber(sc->d == 0 ? 0.0 : sc->d));
+        return manifest_must(cJSON_CreateNumber(sc->d == 0 ? 0.0 : sc->d));
     case SK_STR: break;
     }
-    return must(cJSON_CreateString(s));
+    return manifest_must(cJSON_CreateString(s));
 }
 
 /* strconv.FormatFloat(d, 'g', -1, 32), which sigs.k8s.io/yaml uses for float keys. */
-static void format_float32(double d, char *buf, size_t cap)
+static void manifest_format_float32(double d, char *buf, size_t cap)
 {
     float f = (float)d;
     if (isnan(f)) {
@@ -386,32 +391,36 @@ static void format_float32(double d, char *buf, size_t cap)
 
 /* The text of a mapping key (owned), converted as sigs.k8s.io/yaml converts non-string
  * keys; NULL with the error set. */
-static char *key_text(struct ctx *c, const yaml_event_t *ev)
+static WUR char *manifest_key_text(struct manifest_ctx *c, const yaml_event_t *ev)
 {
     const char *s = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
-    struct scalar sc;
+    struct manifest_scalar sc;
 
     if (ev->data.scalar.tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-        eq(s, n, "<<")) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark,
-                 "YAML anchors and aliases are not supported (merge key \"<<\")");
+        manifest_eq(s, n, "<<")) {
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "YAML anchors and aliases are not supported (merge key \"<<\")");
         return NULL;
     }
-    if (resolve_scalar(c, ev, &sc) != 0)
+    if (manifest_resolve_scalar(c, ev, &sc) != 0)
         return NULL;
     char buf[64];
     switch (sc.kind) {
     case SK_NULL:
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "a mapping key is null; quote it");
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark, "a mapping key is null; quote it");
         return NULL;
     case SK_BOOL: return xstrdup(sc.b ? "true" : "false");
     case SK_INT:
         if (sc.overflow)
             return xstrndup(s, n);
-        snprintf(buf, sizeof(buf), "%s%" PRIu64, sc.neg ? "-" : "", sc.mag);
+        if (snprintf(buf, sizeof(buf), "%s%" PRIu64, sc.neg ? "-" : "", sc.mag) >=
+            (int)sizeof(buf)) {
+            manifest_ctx_fail(c, ERR_INTERNAL, ev->start_mark, "an integer key is too long");
+            return NULL;
+        }
         return xstrdup(buf);
-    case SK_FLOAT: format_float32(sc.d, buf, sizeof(buf)); return xstrdup(buf);
+    case SK_FLOAT: manifest_format_float32(sc.d, buf, sizeof(buf)); return xstrdup(buf);
     case SK_STR: break;
     }
     return xstrndup(s, n);
@@ -419,7 +428,7 @@ static char *key_text(struct ctx *c, const yaml_event_t *ev)
 
 /* ---- building the tree ---- */
 
-static const char *json_type_name(const cJSON *item)
+static const char *manifest_json_type_name(const cJSON *item)
 {
     if (cJSON_IsArray(item))
         return "a sequence";
@@ -433,7 +442,7 @@ static const char *json_type_name(const cJSON *item)
 }
 
 /* Hangs item (owned) under the open collection, or makes it the document's root. */
-static int ctx_attach(struct ctx *c, cJSON *item, yaml_mark_t mark)
+static WUR int manifest_ctx_attach(struct manifest_ctx *c, cJSON *item, yaml_mark_t mark)
 {
     if (c->depth == 0) {
         if (cJSON_IsObject(item)) {
@@ -443,33 +452,33 @@ static int ctx_attach(struct ctx *c, cJSON *item, yaml_mark_t mark)
         }
         bool null = cJSON_IsNull(item);
         if (!null)
-            ctx_fail(c, ERR_INVALID, mark, "document %zu is not an object (found %s)", c->docs,
-                     json_type_name(item));
+            manifest_ctx_fail(c, ERR_INVALID, mark, "document %zu is not an object (found %s)",
+                              c->docs, manifest_json_type_name(item));
         cJSON_Delete(item);
         return null ? 0 : -1;
     }
-    struct frame *f = &c->stack[c->depth - 1];
+    struct manifest_frame *f = &c->stack[c->depth - 1];
     if (!f->is_map) {
         if (!cJSON_AddItemToArray(f->node, item))
-            must(NULL);
+            manifest_must(NULL);
         return 0;
     }
     if (!cJSON_AddItemToObject(f->node, f->key, item))
-        must(NULL);
+        manifest_must(NULL);
     if (c->nrecs == c->caprecs) {
         c->caprecs = c->caprecs ? c->caprecs * 2 : 64;
         c->recs = xrealloc(c->recs, c->caprecs * sizeof(*c->recs));
     }
     c->recs[c->nrecs++] =
-        (struct keyrec){.key = item->string, .seq = c->seq++, .mark = f->key_mark};
+        (struct manifest_keyrec){.key = item->string, .seq = c->seq++, .mark = f->key_mark};
     free(f->key);
     f->key = NULL;
     return 0;
 }
 
-static int keyrec_cmp(const void *a, const void *b)
+static int manifest_keyrec_cmp(const void *a, const void *b)
 {
-    const struct keyrec *x = a, *y = b;
+    const struct manifest_keyrec *x = a, *y = b;
     int r = strcmp(x->key, y->key);
     if (r != 0)
         return r;
@@ -477,29 +486,29 @@ static int keyrec_cmp(const void *a, const void *b)
 }
 
 /* Sorting instead of hashing: O(n log n) whatever keys a hostile input picks. */
-static int ctx_check_duplicates(struct ctx *c, size_t start)
+static WUR int manifest_ctx_check_duplicates(struct manifest_ctx *c, size_t start)
 {
     size_t n = c->nrecs - start;
-    const struct keyrec *dup = NULL;
+    const struct manifest_keyrec *dup = NULL;
     char shown[SHOW_MAX + 16];
 
     if (n > 1) {
-        struct keyrec *r = c->recs + start;
-        qsort(r, n, sizeof(*r), keyrec_cmp);
+        struct manifest_keyrec *r = c->recs + start;
+        qsort(r, n, sizeof(*r), manifest_keyrec_cmp);
         for (size_t i = 1; i < n; i++)
             if (strcmp(r[i - 1].key, r[i].key) == 0 && (dup == NULL || r[i].seq < dup->seq))
                 dup = &r[i];
     }
     if (dup != NULL) {
-        ctx_fail(c, ERR_INVALID, dup->mark, "duplicate key \"%s\"",
-                 show(dup->key, strlen(dup->key), shown, sizeof(shown)));
+        manifest_ctx_fail(c, ERR_INVALID, dup->mark, "duplicate key \"%s\"",
+                          manifest_show(dup->key, strlen(dup->key), shown, sizeof(shown)));
         return -1;
     }
     c->nrecs = start;
     return 0;
 }
 
-static bool ends_with_list(const char *kind)
+static bool manifest_ends_with_list(const char *kind)
 {
     size_t n = strlen(kind);
     return n >= 4 && strcmp(kind + n - 4, "List") == 0;
@@ -507,26 +516,26 @@ static bool ends_with_list(const char *kind)
 
 /* Appends obj (owned) to out, expanding "kind: List" (and FooList with items) into its items.
  * level bounds the recursion for lists of lists. */
-static int ctx_emit(struct ctx *c, cJSON *obj, int level)
+static WUR int manifest_ctx_emit(struct manifest_ctx *c, cJSON *obj, int level)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
     cJSON *items = cJSON_GetObjectItemCaseSensitive(obj, "items");
-    bool list = cJSON_IsString(kind) && ends_with_list(kind->valuestring);
+    bool list = cJSON_IsString(kind) && manifest_ends_with_list(kind->valuestring);
     bool plain_list = list && strcmp(kind->valuestring, "List") == 0;
 
     if (list && !cJSON_IsArray(items)) {
         if (!plain_list) {
             list = false;
         } else if (items != NULL && !cJSON_IsNull(items)) {
-            ctx_fail(c, ERR_INVALID, c->root_mark,
-                     "document %zu: kind List needs items to be a sequence", c->docs);
+            manifest_ctx_fail(c, ERR_INVALID, c->root_mark,
+                              "document %zu: kind List needs items to be a sequence", c->docs);
             cJSON_Delete(obj);
             return -1;
         }
     }
     if (!list) {
         if (!cJSON_AddItemToArray(c->out, obj))
-            must(NULL);
+            manifest_must(NULL);
         return 0;
     }
     int i = 0;
@@ -535,14 +544,14 @@ static int ctx_emit(struct ctx *c, cJSON *obj, int level)
         cJSON *next = it->next;
         cJSON_DetachItemViaPointer(items, it);
         if (!cJSON_IsObject(it) || level >= MANIFEST_MAX_DEPTH) {
-            ctx_fail(c, ERR_INVALID, c->root_mark,
-                     "document %zu (kind %s): items[%d] is not an object", c->docs,
-                     kind->valuestring, i);
+            manifest_ctx_fail(c, ERR_INVALID, c->root_mark,
+                              "document %zu (kind %s): items[%d] is not an object", c->docs,
+                              kind->valuestring, i);
             cJSON_Delete(it);
             cJSON_Delete(obj);
             return -1;
         }
-        if (ctx_emit(c, it, level + 1) != 0) {
+        if (manifest_ctx_emit(c, it, level + 1) != 0) {
             cJSON_Delete(obj);
             return -1;
         }
@@ -553,17 +562,18 @@ static int ctx_emit(struct ctx *c, cJSON *obj, int level)
     return 0;
 }
 
-static int ctx_count_node(struct ctx *c, yaml_mark_t mark)
+static WUR int manifest_ctx_count_node(struct manifest_ctx *c, yaml_mark_t mark)
 {
     if (++c->nodes > MANIFEST_MAX_NODES) {
-        ctx_fail(c, ERR_TOO_BIG, mark, "more than %d nodes (MANIFEST_MAX_NODES)",
-                 MANIFEST_MAX_NODES);
+        manifest_ctx_fail(c, ERR_TOO_BIG, mark, "more than %d nodes (MANIFEST_MAX_NODES)",
+                          MANIFEST_MAX_NODES);
         return -1;
     }
     return 0;
 }
 
-static int ctx_collection_start(struct ctx *c, const yaml_event_t *ev, bool is_map)
+static WUR int manifest_ctx_collection_start(struct manifest_ctx *c, const yaml_event_t *ev,
+                                             bool is_map)
 {
     const yaml_char_t *anchor =
         is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
@@ -573,67 +583,72 @@ static int ctx_collection_start(struct ctx *c, const yaml_event_t *ev, bool is_m
     char shown[SHOW_MAX + 16];
 
     if (anchor != NULL) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "YAML anchors and aliases are not supported");
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "YAML anchors and aliases are not supported");
         return -1;
     }
     if (tag != NULL && strcmp(tag, "!") != 0 &&
         strcmp(tag, is_map ? TAG_PREFIX "map" : TAG_PREFIX "seq") != 0) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "unsupported tag \"%s\" on a %s",
-                 tag_show(tag, shown, sizeof(shown)), what);
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark, "unsupported tag \"%s\" on a %s",
+                          manifest_tag_show(tag, shown, sizeof(shown)), what);
         return -1;
     }
-    if (ctx_count_node(c, ev->start_mark) != 0)
+    if (manifest_ctx_count_node(c, ev->start_mark) != 0)
         return -1;
     if (c->depth > 0 && c->stack[c->depth - 1].is_map && c->stack[c->depth - 1].key == NULL) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "a mapping key must be a scalar, found a %s",
-                 what);
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "a mapping key must be a scalar, found a %s", what);
         return -1;
     }
     if (c->depth == 0 && !is_map) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "document %zu is not an object (found a sequence)",
-                 c->docs);
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "document %zu is not an object (found a sequence)", c->docs);
         return -1;
     }
     if (c->depth == MANIFEST_MAX_DEPTH) {
-        ctx_fail(c, ERR_TOO_BIG, ev->start_mark,
-                 "more than %d levels of nesting (MANIFEST_MAX_DEPTH)", MANIFEST_MAX_DEPTH);
+        manifest_ctx_fail(c, ERR_TOO_BIG, ev->start_mark,
+                          "more than %d levels of nesting (MANIFEST_MAX_DEPTH)",
+                          MANIFEST_MAX_DEPTH);
         return -1;
     }
-    cJSON *node = must(is_map ? cJSON_CreateObject() : cJSON_CreateArray());
-    if (ctx_attach(c, node, ev->start_mark) != 0)
+    cJSON *node = manifest_must(is_map ? cJSON_CreateObject() : cJSON_CreateArray());
+    if (manifest_ctx_attach(c, node, ev->start_mark) != 0)
         return -1;
-    c->stack[c->depth++] = (struct frame){.node = node, .is_map = is_map, .rec_start = c->nrecs};
+    c->stack[c->depth++] =
+        (struct manifest_frame){.node = node, .is_map = is_map, .rec_start = c->nrecs};
     return 0;
 }
 
-static int ctx_scalar(struct ctx *c, const yaml_event_t *ev)
+static WUR int manifest_ctx_scalar(struct manifest_ctx *c, const yaml_event_t *ev)
 {
     if (ev->data.scalar.anchor != NULL) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "YAML anchors and aliases are not supported");
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "YAML anchors and aliases are not supported");
         return -1;
     }
-    if (ctx_count_node(c, ev->start_mark) != 0)
+    if (manifest_ctx_count_node(c, ev->start_mark) != 0)
         return -1;
     if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length) != NULL) {
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "a string contains a NUL character (\\0)");
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "a string contains a NUL character (\\0)");
         return -1;
     }
-    struct frame *f = c->depth > 0 ? &c->stack[c->depth - 1] : NULL;
+    struct manifest_frame *f = c->depth > 0 ? &c->stack[c->depth - 1] : NULL;
     if (f != NULL && f->is_map && f->key == NULL) {
-        f->key = key_text(c, ev);
+        f->key = manifest_key_text(c, ev);
         f->key_mark = ev->start_mark;
         return f->key != NULL ? 0 : -1;
     }
-    struct scalar sc;
-    if (resolve_scalar(c, ev, &sc) != 0)
+    struct manifest_scalar sc;
+    if (manifest_resolve_scalar(c, ev, &sc) != 0)
         return -1;
-    cJSON *item = scalar_to_json(c, ev, &sc);
+    cJSON *item = manifest_scalar_to_json(c, ev, &sc);
     if (item == NULL)
         return -1;
-    return ctx_attach(c, item, ev->start_mark);
+    return manifest_ctx_attach(c, item, ev->start_mark);
 }
 
-static int ctx_event(struct ctx *c, const yaml_event_t *ev)
+static WUR int manifest_ctx_event(struct manifest_ctx *c, const yaml_event_t *ev)
 {
     switch (ev->type) {
     case YAML_NO_EVENT:
@@ -641,32 +656,34 @@ static int ctx_event(struct ctx *c, const yaml_event_t *ev)
     case YAML_STREAM_END_EVENT: return 0;
     case YAML_DOCUMENT_START_EVENT:
         if (++c->docs > MANIFEST_MAX_DOCS) {
-            ctx_fail(c, ERR_TOO_BIG, ev->start_mark, "more than %d documents (MANIFEST_MAX_DOCS)",
-                     MANIFEST_MAX_DOCS);
+            manifest_ctx_fail(c, ERR_TOO_BIG, ev->start_mark,
+                              "more than %d documents (MANIFEST_MAX_DOCS)", MANIFEST_MAX_DOCS);
             return -1;
         }
         return 0;
     case YAML_DOCUMENT_END_EVENT: {
         cJSON *root = c->root;
         c->root = NULL;
-        return root != NULL ? ctx_emit(c, root, 0) : 0;
+        return root != NULL ? manifest_ctx_emit(c, root, 0) : 0;
     }
     case YAML_ALIAS_EVENT:
-        ctx_fail(c, ERR_INVALID, ev->start_mark, "YAML anchors and aliases are not supported");
+        manifest_ctx_fail(c, ERR_INVALID, ev->start_mark,
+                          "YAML anchors and aliases are not supported");
         return -1;
-    case YAML_SCALAR_EVENT: return ctx_scalar(c, ev);
-    case YAML_SEQUENCE_START_EVENT: return ctx_collection_start(c, ev, false);
-    case YAML_MAPPING_START_EVENT: return ctx_collection_start(c, ev, true);
+    case YAML_SCALAR_EVENT: return manifest_ctx_scalar(c, ev);
+    case YAML_SEQUENCE_START_EVENT: return manifest_ctx_collection_start(c, ev, false);
+    case YAML_MAPPING_START_EVENT: return manifest_ctx_collection_start(c, ev, true);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT: {
         /* libyaml balances start and end events; an end without a start would be its bug, and
            must not read stack[-1] (gcc -fanalyzer's use-of-uninitialized-value). */
         if (c->depth == 0) {
-            ctx_fail(c, ERR_INTERNAL, ev->start_mark, "an end of a collection that never started");
+            manifest_ctx_fail(c, ERR_INTERNAL, ev->start_mark,
+                              "an end of a collection that never started");
             return -1;
         }
-        struct frame *f = &c->stack[c->depth - 1];
-        if (f->is_map && ctx_check_duplicates(c, f->rec_start) != 0)
+        struct manifest_frame *f = &c->stack[c->depth - 1];
+        if (f->is_map && manifest_ctx_check_duplicates(c, f->rec_start) != 0)
             return -1;
         c->depth--;
         return 0;
@@ -676,7 +693,8 @@ static int ctx_event(struct ctx *c, const yaml_event_t *ev)
 }
 
 /* Line and column (1-based) of a byte offset, for reader errors that carry no mark. */
-static void offset_position(const char *data, size_t len, size_t off, size_t *line, size_t *col)
+static void manifest_offset_position(const char *data, size_t len, size_t off, size_t *line,
+                                     size_t *col)
 {
     *line = 1;
     *col = 1;
@@ -690,7 +708,8 @@ static void offset_position(const char *data, size_t len, size_t off, size_t *li
     }
 }
 
-static void parser_error(const yaml_parser_t *p, const char *data, size_t len, struct err *err)
+static void manifest_parser_error(const yaml_parser_t *p, const char *data, size_t len,
+                                  struct err *err)
 {
     const char *problem = p->problem != NULL ? p->problem : "invalid YAML";
     if (p->error == YAML_MEMORY_ERROR) {
@@ -699,7 +718,7 @@ static void parser_error(const yaml_parser_t *p, const char *data, size_t len, s
     }
     if (p->error == YAML_READER_ERROR) {
         size_t line, col;
-        offset_position(data, len, p->problem_offset, &line, &col);
+        manifest_offset_position(data, len, p->problem_offset, &line, &col);
         if (p->problem_value != -1)
             err_set(err, ERR_INVALID, "line %zu column %zu: %s (#x%X)", line, col, problem,
                     (unsigned)p->problem_value);
@@ -731,8 +750,8 @@ cJSON *manifest_parse(const char *data, size_t len, struct err *err)
     }
     if (data == NULL)
         len = 0;
-    struct ctx c = {.err = err};
-    c.out = must(cJSON_CreateArray());
+    struct manifest_ctx c = {.err = err};
+    c.out = manifest_must(cJSON_CreateArray());
 
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
@@ -745,11 +764,11 @@ cJSON *manifest_parse(const char *data, size_t len, struct err *err)
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
-            parser_error(&parser, data, len, err);
+            manifest_parser_error(&parser, data, len, err);
             rc = -1;
             break;
         }
-        rc = ctx_event(&c, &ev);
+        rc = manifest_ctx_event(&c, &ev);
         bool end = ev.type == YAML_STREAM_END_EVENT;
         yaml_event_delete(&ev);
         if (rc != 0 || end)

@@ -17,16 +17,16 @@
 /* Bounded by the caps in metrics.h: 10000 series x 17 lines x ~700 bytes stays below this. */
 #define METRICS_RENDER_MAX ((size_t)256 << 20)
 
-enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
+enum metrics_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
 
 #define N_BUCKETS 15 /* the last one is +Inf */
-static const double bucket_le[N_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-static const char *const bucket_le_text[N_BUCKETS] = {"0.0005", "0.001", "0.0025", "0.005", "0.01",
-                                                      "0.025",  "0.05",  "0.1",    "0.25",  "0.5",
-                                                      "1",      "2.5",   "5",      "10",    "+Inf"};
+static const double metrics_bucket_le[N_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const char *const metrics_bucket_le_text[N_BUCKETS] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25",   "0.5",   "1",      "2.5",   "5",    "10",    "+Inf"};
 
-struct series {
+struct metrics_series {
     char *labels;
     double value;               /* counter, gauge */
     uint64_t bucket[N_BUCKETS]; /* histogram: per bucket, not cumulative */
@@ -34,22 +34,22 @@ struct series {
     uint64_t count;
 };
 
-struct family {
+struct metrics_family {
     char *name;
     char *help; /* NULL until declared */
-    enum metric_kind kind;
-    struct series *s; /* sorted by labels */
+    enum metrics_kind kind;
+    struct metrics_series *s; /* sorted by labels */
     size_t n, cap;
 };
 
 struct metrics {
     pthread_mutex_t mu;
-    struct family *f; /* sorted by name */
+    struct metrics_family *f; /* sorted by name */
     size_t n, cap;
     size_t nseries;
 };
 
-static bool name_valid(const char *name)
+static bool metrics_name_valid(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > METRICS_MAX_NAME_LEN)
@@ -65,7 +65,7 @@ static bool name_valid(const char *name)
 }
 
 /* Index of name in m->f, or -(insertion point) - 1. */
-static long family_find(const struct metrics *m, const char *name)
+static long metrics_family_find(const struct metrics *m, const char *name)
 {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
@@ -81,7 +81,7 @@ static long family_find(const struct metrics *m, const char *name)
     return -(long)lo - 1;
 }
 
-static long series_find(const struct family *f, const char *labels)
+static long metrics_series_find(const struct metrics_family *f, const char *labels)
 {
     size_t lo = 0, hi = f->n;
     while (lo < hi) {
@@ -97,8 +97,8 @@ static long series_find(const struct family *f, const char *labels)
     return -(long)lo - 1;
 }
 
-static struct family *family_add(struct metrics *m, size_t at, const char *name,
-                                 enum metric_kind kind)
+static struct metrics_family *metrics_family_add(struct metrics *m, size_t at, const char *name,
+                                                 enum metrics_kind kind)
 {
     if (m->n == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 16;
@@ -106,14 +106,15 @@ static struct family *family_add(struct metrics *m, size_t at, const char *name,
     }
     memmove(&m->f[at + 1], &m->f[at], (m->n - at) * sizeof(*m->f));
     m->n++;
-    struct family *f = &m->f[at];
+    struct metrics_family *f = &m->f[at];
     memset(f, 0, sizeof(*f));
     f->name = xstrdup(name);
     f->kind = kind;
     return f;
 }
 
-static struct series *series_add(struct metrics *m, struct family *f, size_t at, const char *labels)
+static struct metrics_series *metrics_series_add(struct metrics *m, struct metrics_family *f,
+                                                 size_t at, const char *labels)
 {
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 4;
@@ -122,7 +123,7 @@ static struct series *series_add(struct metrics *m, struct family *f, size_t at,
     memmove(&f->s[at + 1], &f->s[at], (f->n - at) * sizeof(*f->s));
     f->n++;
     m->nseries++;
-    struct series *s = &f->s[at];
+    struct metrics_series *s = &f->s[at];
     memset(s, 0, sizeof(*s));
     s->labels = xstrdup(labels);
     return s;
@@ -131,25 +132,25 @@ static struct series *series_add(struct metrics *m, struct family *f, size_t at,
 /* Counts a dropped sample in METRICS_DROPPED_NAME (created by metrics_new, so always there). */
 static void metrics_drop(struct metrics *m)
 {
-    long i = family_find(m, METRICS_DROPPED_NAME);
+    long i = metrics_family_find(m, METRICS_DROPPED_NAME);
     if (i >= 0 && m->f[i].n > 0)
         m->f[i].s[0].value += 1;
 }
 
 /* The series for (name, labels), created when missing; NULL (and counted) when it may not be.
  * Called with m->mu held. */
-static struct series *series_get(struct metrics *m, const char *name, const char *labels,
-                                 enum metric_kind kind)
+static struct metrics_series *metrics_series_get(struct metrics *m, const char *name,
+                                                 const char *labels, enum metrics_kind kind)
 {
     if (labels == NULL)
         labels = "";
-    if (name == NULL || !name_valid(name) || strlen(labels) > METRICS_MAX_LABELS_LEN ||
+    if (name == NULL || !metrics_name_valid(name) || strlen(labels) > METRICS_MAX_LABELS_LEN ||
         strchr(labels, '\n') != NULL) {
         metrics_drop(m);
         return NULL;
     }
-    long fi = family_find(m, name);
-    struct family *f;
+    long fi = metrics_family_find(m, name);
+    struct metrics_family *f;
     if (fi >= 0) {
         f = &m->f[fi];
         if (f->kind != kind)
@@ -159,16 +160,16 @@ static struct series *series_get(struct metrics *m, const char *name, const char
             metrics_drop(m);
             return NULL;
         }
-        f = family_add(m, (size_t)(-fi - 1), name, kind);
+        f = metrics_family_add(m, (size_t)(-fi - 1), name, kind);
     }
-    long si = series_find(f, labels);
+    long si = metrics_series_find(f, labels);
     if (si >= 0)
         return &f->s[si];
     if (m->nseries >= METRICS_MAX_SERIES) {
         metrics_drop(m);
         return NULL;
     }
-    return series_add(m, f, (size_t)(-si - 1), labels);
+    return metrics_series_add(m, f, (size_t)(-si - 1), labels);
 }
 
 struct metrics *metrics_new(void)
@@ -187,7 +188,7 @@ void metrics_free(struct metrics *m)
     if (m == NULL)
         return;
     for (size_t i = 0; i < m->n; i++) {
-        struct family *f = &m->f[i];
+        struct metrics_family *f = &m->f[i];
         for (size_t j = 0; j < f->n; j++)
             free(f->s[j].labels);
         free(f->s);
@@ -201,7 +202,7 @@ void metrics_free(struct metrics *m)
 
 void metrics_declare(struct metrics *m, const char *name, const char *type, const char *help)
 {
-    enum metric_kind kind;
+    enum metrics_kind kind;
     if (type == NULL)
         return;
     if (strcmp(type, "counter") == 0)
@@ -212,15 +213,15 @@ void metrics_declare(struct metrics *m, const char *name, const char *type, cons
         kind = KIND_HISTOGRAM;
     else
         return;
-    if (name == NULL || !name_valid(name))
+    if (name == NULL || !metrics_name_valid(name))
         return;
     pthread_mutex_lock(&m->mu);
-    long fi = family_find(m, name);
-    struct family *f = NULL;
+    long fi = metrics_family_find(m, name);
+    struct metrics_family *f = NULL;
     if (fi >= 0)
         f = &m->f[fi];
     else if (m->n < METRICS_MAX_FAMILIES)
-        f = family_add(m, (size_t)(-fi - 1), name, kind);
+        f = metrics_family_add(m, (size_t)(-fi - 1), name, kind);
     /* A sample may have created the family first; the declaration still brings its HELP. */
     if (f != NULL && f->kind == kind && f->help == NULL && help != NULL)
         f->help = xstrndup(help, METRICS_MAX_HELP_LEN);
@@ -232,7 +233,7 @@ void metrics_counter_add(struct metrics *m, const char *name, const char *labels
     if (isnan(v) || v < 0)
         return;
     pthread_mutex_lock(&m->mu);
-    struct series *s = series_get(m, name, labels, KIND_COUNTER);
+    struct metrics_series *s = metrics_series_get(m, name, labels, KIND_COUNTER);
     if (s != NULL)
         s->value += v;
     pthread_mutex_unlock(&m->mu);
@@ -241,7 +242,7 @@ void metrics_counter_add(struct metrics *m, const char *name, const char *labels
 void metrics_gauge_set(struct metrics *m, const char *name, const char *labels, double v)
 {
     pthread_mutex_lock(&m->mu);
-    struct series *s = series_get(m, name, labels, KIND_GAUGE);
+    struct metrics_series *s = metrics_series_get(m, name, labels, KIND_GAUGE);
     if (s != NULL)
         s->value = v;
     pthread_mutex_unlock(&m->mu);
@@ -273,10 +274,10 @@ void metrics_histogram_observe(struct metrics *m, const char *name, const char *
     if (isnan(v))
         return;
     size_t b = 0;
-    while (b < N_BUCKETS - 1 && v > bucket_le[b])
+    while (b < N_BUCKETS - 1 && v > metrics_bucket_le[b])
         b++;
     pthread_mutex_lock(&m->mu);
-    struct series *s = series_get(m, name, labels, KIND_HISTOGRAM);
+    struct metrics_series *s = metrics_series_get(m, name, labels, KIND_HISTOGRAM);
     if (s != NULL) {
         s->bucket[b]++;
         s->sum += v;
@@ -286,7 +287,7 @@ void metrics_histogram_observe(struct metrics *m, const char *name, const char *
 }
 
 /* Shortest "%g" form that reads back as v; Prometheus spellings for NaN and infinities. */
-static void format_value(double v, char *out, size_t outlen)
+static void metrics_format_value(double v, char *out, size_t outlen)
 {
     if (isnan(v)) {
         snprintf(out, outlen, "NaN");
@@ -299,7 +300,7 @@ static void format_value(double v, char *out, size_t outlen)
     }
 }
 
-static int render_help(struct buf *b, const struct family *f)
+static WUR int metrics_render_help(struct buf *b, const struct metrics_family *f)
 {
     static const char *const kind_name[] = {"counter", "gauge", "histogram"};
     if (f->help != NULL) {
@@ -318,23 +319,24 @@ static int render_help(struct buf *b, const struct family *f)
     return buf_printf(b, NULL, "# TYPE %s %s\n", f->name, kind_name[f->kind]);
 }
 
-static int render_series(struct buf *b, const struct family *f, const struct series *s)
+static WUR int metrics_render_series(struct buf *b, const struct metrics_family *f,
+                                     const struct metrics_series *s)
 {
     char v[64];
     const char *lb = s->labels[0] ? "{" : "";
     const char *rb = s->labels[0] ? "}" : "";
     if (f->kind != KIND_HISTOGRAM) {
-        format_value(s->value, v, sizeof(v));
+        metrics_format_value(s->value, v, sizeof(v));
         return buf_printf(b, NULL, "%s%s%s%s %s\n", f->name, lb, s->labels, rb, v);
     }
     uint64_t cum = 0;
     for (size_t i = 0; i < N_BUCKETS; i++) {
         cum += s->bucket[i];
         if (buf_printf(b, NULL, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", f->name, s->labels,
-                       s->labels[0] ? "," : "", bucket_le_text[i], cum) != 0)
+                       s->labels[0] ? "," : "", metrics_bucket_le_text[i], cum) != 0)
             return -1;
     }
-    format_value(s->sum, v, sizeof(v));
+    metrics_format_value(s->sum, v, sizeof(v));
     if (buf_printf(b, NULL, "%s_sum%s%s%s %s\n", f->name, lb, s->labels, rb, v) != 0)
         return -1;
     return buf_printf(b, NULL, "%s_count%s%s%s %" PRIu64 "\n", f->name, lb, s->labels, rb,
@@ -349,13 +351,13 @@ char *metrics_render(const struct metrics *m)
     pthread_mutex_t *mu = (pthread_mutex_t *)&m->mu;
     pthread_mutex_lock(mu);
     for (size_t i = 0; i < m->n; i++) {
-        const struct family *f = &m->f[i];
+        const struct metrics_family *f = &m->f[i];
         if (f->n == 0)
             continue;
-        if (render_help(&b, f) != 0)
+        if (metrics_render_help(&b, f) != 0)
             break;
         size_t j = 0;
-        while (j < f->n && render_series(&b, f, &f->s[j]) == 0)
+        while (j < f->n && metrics_render_series(&b, f, &f->s[j]) == 0)
             j++;
         if (j < f->n)
             break;

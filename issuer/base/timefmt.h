@@ -5,12 +5,14 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "base/err.h"
+
 #define TIMEFMT_LEN 32
 
 /* Writes "2025-01-02T03:04:05Z" into out (at least TIMEFMT_LEN bytes). */
 void timefmt_rfc3339(time_t t, char out[TIMEFMT_LEN]);
 /* Parses "2025-01-02T03:04:05Z" or with fractional seconds / a numeric offset.
  * Returns 0 and *t, or -1. */
-int timefmt_parse_rfc3339(const char *s, time_t *t);
+int timefmt_parse_rfc3339(const char *s, time_t *t) WUR;
 
 #endif

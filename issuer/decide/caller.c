@@ -17,7 +17,7 @@ const char *caller_method_name(enum caller_method m)
     }
 }
 
-static void strv_copy(struct strv *dst, const struct strv *src)
+static void caller_copy_names(struct strv *dst, const struct strv *src)
 {
     for (size_t i = 0; i < src->n && dst->n < CALLER_MAX_NAMES; i++)
         strv_push(dst, src->v[i]);
@@ -37,8 +37,8 @@ void caller_from_peer(struct caller *c, const struct tls_peer *p)
 {
     memset(c, 0, sizeof(*c));
     c->method = CALLER_MTLS;
-    strv_copy(&c->uris, &p->uris);
-    strv_copy(&c->dns_names, &p->dns_names);
+    caller_copy_names(&c->uris, &p->uris);
+    caller_copy_names(&c->dns_names, &p->dns_names);
     if (p->common_name != NULL)
         c->common_name = xstrdup(p->common_name);
     switch (caller_mtls_identity(c)) {
@@ -55,9 +55,9 @@ void caller_copy(struct caller *dst, const struct caller *src)
     dst->method = src->method;
     dst->username = src->username ? xstrdup(src->username) : NULL;
     dst->common_name = src->common_name ? xstrdup(src->common_name) : NULL;
-    strv_copy(&dst->groups, &src->groups);
-    strv_copy(&dst->uris, &src->uris);
-    strv_copy(&dst->dns_names, &src->dns_names);
+    caller_copy_names(&dst->groups, &src->groups);
+    caller_copy_names(&dst->uris, &src->uris);
+    caller_copy_names(&dst->dns_names, &src->dns_names);
 }
 
 void caller_free(struct caller *c)

@@ -68,10 +68,11 @@ static void accept_count(struct accept_loop *l, const char *name, const char *re
     if (l->cfg.metrics == NULL)
         return;
     char labels[160];
-    if (reason != NULL)
-        snprintf(labels, sizeof(labels), "listener=\"%s\",reason=\"%s\"", l->cfg.name, reason);
-    else
-        snprintf(labels, sizeof(labels), "listener=\"%s\"", l->cfg.name);
+    int n = reason != NULL ? snprintf(labels, sizeof(labels), "listener=\"%s\",reason=\"%s\"",
+                                      l->cfg.name, reason)
+                           : snprintf(labels, sizeof(labels), "listener=\"%s\"", l->cfg.name);
+    if (n >= (int)sizeof(labels))
+        return; /* a series key is never cut (the names are main.c's: it cannot happen) */
     metrics_counter_add(l->cfg.metrics, name, labels, 1);
 }
 
@@ -322,8 +323,8 @@ static void accept_raise_nofile(const struct accept_config *cfg)
             cfg->name, (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_conns);
 }
 
-static int accept_bind(const struct sockaddr *addr, socklen_t len, const char *name,
-                       struct err *err)
+static WUR int accept_bind(const struct sockaddr *addr, socklen_t len, const char *name,
+                           struct err *err)
 {
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {

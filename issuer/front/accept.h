@@ -76,7 +76,7 @@ void accept_free(struct accept_loop *l);
 /* Events from the server, each by the descriptor the connection was handed off with. All are
  * thread-safe and ignore a descriptor the loop does not know. */
 /* The request's headers are in. Returns true when the connection is over a cap (answer 503). */
-bool accept_headers(struct accept_loop *l, int fd);
+bool accept_headers(struct accept_loop *l, int fd) WUR;
 /* The request is in whole (no deadline while it is answered). */
 void accept_arrived(struct accept_loop *l, int fd);
 /* The request was answered; the next one on the connection starts now. */

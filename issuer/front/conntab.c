@@ -57,7 +57,7 @@ static struct conntab_entry *conntab_find(const struct conntab *t, int key)
 }
 
 /* Removes v[i] (the last entry moves into its place); returns its hold. */
-static int conntab_drop(struct conntab *t, size_t i)
+static WUR int conntab_drop(struct conntab *t, size_t i)
 {
     int hold = t->v[i].hold;
     if (t->v[i].refusing)

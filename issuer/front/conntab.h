@@ -54,15 +54,15 @@ int conntab_add(struct conntab *t, int key, int hold, const struct conntab_addr 
                 bool refusing, int64_t now, int *stale, struct err *err) WUR;
 /* The request's headers are in: its deadline becomes the whole request's. Returns true when the
  * connection is a refusing one (answer 503); false too for an unknown key. */
-bool conntab_headers(struct conntab *t, int key);
+bool conntab_headers(struct conntab *t, int key) WUR;
 /* The request is in whole: no deadline while it is answered. */
 void conntab_arrived(struct conntab *t, int key);
 /* The request was answered at now: the next one on the connection starts. */
 void conntab_completed(struct conntab *t, int key, int64_t now);
 /* Forgets the connection. Returns its hold (the caller closes it), or -1 for an unknown key. */
-int conntab_remove(struct conntab *t, int key);
+int conntab_remove(struct conntab *t, int key) WUR;
 /* Forgets any one connection and returns its hold, or -1 when the table is empty. */
-int conntab_take_any(struct conntab *t);
+int conntab_take_any(struct conntab *t) WUR;
 
 /* What a sweep at one moment found: holds to cut now (shutdown: the request is late), and
  * holds to close (connections cut CONNTAB_REAP_GRACE_MS ago that their server never reported

@@ -25,7 +25,6 @@ static size_t http_body_bytes; /* atomic: bytes buffered by requests in flight *
 struct http_listener {
     struct MHD_Daemon *daemon;
     struct http_routes routes;
-    char bind[128];
     struct tls_server *tls;  /* HTTPS: the certificate, key and client CAs; NULL on HTTP */
     struct accept_loop *acc; /* accepts, caps and deadlines; hands sockets to daemon */
     char *reject_response;   /* plain HTTP: the 503 written over a cap */
@@ -116,6 +115,18 @@ static const char *http_path_label(const char *url)
     return "other";
 }
 
+/* Counts an answer in ember_http_requests_total. The listener's name is one of main.c's and the
+ * path one of http_path_label's, so the labels always fit; a series key is never cut. */
+static void http_count(struct http_listener *l, const char *url, unsigned status)
+{
+    char labels[160];
+    if (l->routes.metrics == NULL ||
+        snprintf(labels, sizeof(labels), "listener=\"%s\",path=\"%s\",code=\"%u\"", l->routes.name,
+                 http_path_label(url), status) >= (int)sizeof(labels))
+        return;
+    metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
+}
+
 /* Queues body (taken) with status; close: the connection ends after this answer. */
 static enum MHD_Result http_queue(struct http_listener *l, struct MHD_Connection *conn,
                                   const char *url, unsigned status, const char *content_type,
@@ -134,12 +145,7 @@ static enum MHD_Result http_queue(struct http_listener *l, struct MHD_Connection
     }
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
-    if (l->routes.metrics != NULL) {
-        char labels[160];
-        snprintf(labels, sizeof(labels), "listener=\"%s\",path=\"%s\",code=\"%u\"", l->routes.name,
-                 http_path_label(url), status);
-        metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
-    }
+    http_count(l, url, status);
     return r;
 }
 
@@ -295,8 +301,9 @@ static enum MHD_Result http_check_header(void *cls, enum MHD_ValueKind kind, con
 /* A request whose body framing is ambiguous (RFC 9112 sections 6.3 and 5.1: another request
  * could hide in its body) is answered before its body is read, and its connection closed, so
  * nothing after its head is ever read as a request. Returns 0 when the framing is sound. */
-static int http_check_framing(struct http_listener *l, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, enum MHD_Result *result)
+static WUR int http_check_framing(struct http_listener *l, struct MHD_Connection *conn,
+                                  const char *url, const char *method, const char *version,
+                                  enum MHD_Result *result)
 {
     struct httpcheck hc;
     httpcheck_init(&hc);
@@ -396,12 +403,7 @@ static enum MHD_Result http_refuse(struct http_listener *l, struct MHD_Connectio
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     enum MHD_Result r = MHD_queue_response(conn, 503, resp);
     MHD_destroy_response(resp);
-    if (l->routes.metrics != NULL) {
-        char labels[160];
-        snprintf(labels, sizeof(labels), "listener=\"%s\",path=\"%s\",code=\"503\"", l->routes.name,
-                 http_path_label(url));
-        metrics_counter_add(l->routes.metrics, "ember_http_requests_total", labels, 1);
-    }
+    http_count(l, url, 503);
     return r;
 }
 
@@ -484,8 +486,8 @@ static void http_log_mhd(void *cls, const char *fmt, va_list ap)
 }
 
 /* Validates the HTTPS files of routes and loads them into l->tls (left NULL for plain HTTP). */
-static int http_setup_tls(struct http_listener *l, const struct http_routes *routes,
-                          struct err *err)
+static WUR int http_setup_tls(struct http_listener *l, const struct http_routes *routes,
+                              struct err *err)
 {
     struct tls_files files = {
         .cert_file = routes->tls_cert_file != NULL ? routes->tls_cert_file : "",
@@ -524,27 +526,11 @@ static void http_free(struct http_listener *l)
     free(l);
 }
 
-struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
-                                  struct err *err)
+/* The accept loop's settings for routes (zeros take the HTTP_DEFAULT_* values). */
+static struct accept_config http_accept_config(const struct http_routes *routes)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool loopback;
-    if (http_parse_bind(bind, &ss, &len, &loopback, err) != 0)
-        return NULL;
-    struct http_listener *l = xcalloc(1, sizeof(*l));
-    l->routes = *routes;
-    snprintf(l->bind, sizeof(l->bind), "%s", bind);
-    if (http_setup_tls(l, routes, err) != 0) {
-        free(l);
-        return NULL;
-    }
-    /* Ember's accept loop listens and hands the daemon its sockets (accept.h); poll or epoll,
-     * as descriptors go beyond select's 1024. */
-    unsigned flags =
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct accept_config ac = {
-        .name = l->routes.name,
+    return (struct accept_config){
+        .name = routes->name,
         .max_conns = routes->max_conns > 0 ? routes->max_conns : HTTP_DEFAULT_MAX_CONNS,
         .max_per_addr = routes->max_conns_per_addr > 0 ? routes->max_conns_per_addr
                                                        : HTTP_DEFAULT_MAX_CONNS_PER_ADDR,
@@ -555,15 +541,25 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
         .idle_ms = 1000LL * HTTP_IDLE_TIMEOUT_S,
         .metrics = routes->metrics,
     };
+}
+
+/* Starts l's daemon, which listens on nothing itself: Ember's accept loop hands it its sockets
+ * (accept.h); poll or epoll, as descriptors go beyond select's 1024. max_conns is the loop's
+ * cap. */
+static WUR int http_start_daemon(struct http_listener *l, unsigned max_conns, const char *bind,
+                                 struct err *err)
+{
+    unsigned flags =
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     /* threads 0: a thread per connection, so two busy keep-alive clients never queue behind
      * each other on one pool thread (the connection limits bound the threads). A pool of one
      * is no pool: libmicrohttpd warns on stderr, so it becomes a single polling thread. */
-    unsigned threads = (unsigned)(routes->threads > 0 ? routes->threads : 0);
+    unsigned threads = (unsigned)(l->routes.threads > 0 ? l->routes.threads : 0);
     if (threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     struct MHD_OptionItem opts[16] = {
         /* The caps are the accept loop's; the daemon's limit is never the one reached. */
-        {MHD_OPTION_CONNECTION_LIMIT, ac.max_conns + ACCEPT_MAX_REFUSING + 16, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, max_conns + ACCEPT_MAX_REFUSING + 16, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_S, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed_front, l},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify_connection, l},
@@ -589,15 +585,35 @@ struct http_listener *http_listen(const char *bind, const struct http_routes *ro
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access_front, l, MHD_OPTION_ARRAY, opts,
                                  MHD_OPTION_END);
-    if (l->daemon == NULL) {
-        if (l->tls != NULL)
-            err_set(err, ERR_TRANSIENT,
-                    "cannot serve HTTPS on %s (a TLS setting libmicrohttpd refused, or no thread "
-                    "could start: see the debug log)",
-                    bind);
-        else
-            err_set(err, ERR_TRANSIENT,
-                    "cannot serve %s (no thread could start: see the debug log)", bind);
+    if (l->daemon != NULL)
+        return 0;
+    if (l->tls != NULL)
+        err_set(err, ERR_TRANSIENT,
+                "cannot serve HTTPS on %s (a TLS setting libmicrohttpd refused, or no thread "
+                "could start: see the debug log)",
+                bind);
+    else
+        err_set(err, ERR_TRANSIENT, "cannot serve %s (no thread could start: see the debug log)",
+                bind);
+    return -1;
+}
+
+struct http_listener *http_listen(const char *bind, const struct http_routes *routes,
+                                  struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool loopback;
+    if (http_parse_bind(bind, &ss, &len, &loopback, err) != 0)
+        return NULL;
+    struct http_listener *l = xcalloc(1, sizeof(*l));
+    l->routes = *routes;
+    if (http_setup_tls(l, routes, err) != 0) {
+        free(l);
+        return NULL;
+    }
+    struct accept_config ac = http_accept_config(&l->routes);
+    if (http_start_daemon(l, ac.max_conns, bind, err) != 0) {
         http_free(l);
         return NULL;
     }

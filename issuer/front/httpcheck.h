@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/err.h"
+
 #define HTTPCHECK_MSG_MAX 200
 
 /* What has been seen of one request's header lines. Zero it with httpcheck_init. */
@@ -29,6 +31,6 @@ void httpcheck_header(struct httpcheck *c, const char *name, size_t name_len, co
 /* The verdict once every line is in, for a request of this version ("HTTP/1.1", "HTTP/1.0"):
  * 0 when the framing is unambiguous, else the status to answer (400 or 501, the connection to be
  * closed after it) with why in c->msg. A failing check outranks a 501. */
-unsigned httpcheck_verdict(struct httpcheck *c, const char *version);
+unsigned httpcheck_verdict(struct httpcheck *c, const char *version) WUR;
 
 #endif

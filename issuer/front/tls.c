@@ -79,6 +79,95 @@ static int64_t tls_now_ms(void)
 
 /* ---- the server pair ---- */
 
+/* Imports the PEM chain into p->pcert (p->n certificates, leaf first, each issued by the
+ * next). */
+static WUR int tls_pair_import_chain(struct tls_pair *p, const char *cert_pem, size_t cert_len,
+                                     const char *cert_name, struct err *err)
+{
+    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)cert_len};
+    unsigned n = TLS_MAX_CHAIN;
+    int rc = gnutls_pcert_list_import_x509_raw(p->pcert, &n, &cd, GNUTLS_X509_FMT_PEM,
+                                               GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED |
+                                                   GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
+    if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+        err_set(err, ERR_INVALID, "%s: more than %d certificates in the chain", cert_name,
+                TLS_MAX_CHAIN);
+        return -1;
+    }
+    if (rc == GNUTLS_E_CERTIFICATE_LIST_UNSORTED) {
+        err_set(err, ERR_INVALID,
+                "%s: the certificates are out of order: the server certificate first, then the "
+                "CA that issued it, and so on",
+                cert_name);
+        return -1;
+    }
+    if (rc < 0 || n == 0) {
+        err_set(err, ERR_INVALID, "%s: not a PEM certificate (chain): %s", cert_name,
+                rc < 0 ? gnutls_strerror(rc) : "no certificate in it");
+        return -1;
+    }
+    p->n = n;
+    return 0;
+}
+
+/* Imports the PEM private key into p->key: unencrypted, RSA, ECDSA or Ed25519. */
+static WUR int tls_pair_import_key(struct tls_pair *p, const char *key_pem, size_t key_len,
+                                   const char *key_name, struct err *err)
+{
+    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)key_len};
+    if (gnutls_privkey_init(&p->key) < 0) {
+        err_set(err, ERR_INTERNAL, "gnutls_privkey_init failed");
+        return -1;
+    }
+    int rc = gnutls_privkey_import_x509_raw(p->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+    if (rc < 0) {
+        err_set(err, ERR_INVALID, "%s: not an unencrypted PEM private key: %s", key_name,
+                gnutls_strerror(rc));
+        return -1;
+    }
+    int alg = gnutls_privkey_get_pk_algorithm(p->key, NULL);
+    if (alg != GNUTLS_PK_RSA && alg != GNUTLS_PK_RSA_PSS && alg != GNUTLS_PK_ECDSA &&
+        alg != GNUTLS_PK_EDDSA_ED25519) {
+        const char *name = alg >= 0 ? gnutls_pk_get_name((gnutls_pk_algorithm_t)alg) : NULL;
+        err_set(err, ERR_INVALID, "%s: a %s key: use an ECDSA, RSA or Ed25519 key", key_name,
+                name != NULL ? name : "unknown");
+        return -1;
+    }
+    return 0;
+}
+
+/* True when p->key is the key of the leaf (a key of another certificate would fail every
+ * handshake). */
+static bool tls_pair_key_matches(const struct tls_pair *p)
+{
+    gnutls_pubkey_t pub = NULL;
+    gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
+    bool match = gnutls_pubkey_init(&pub) >= 0 &&
+                 gnutls_pubkey_import_privkey(pub, p->key, 0, 0) >= 0 &&
+                 gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) >= 0 &&
+                 gnutls_pubkey_export2(p->pcert[0].pubkey, GNUTLS_X509_FMT_DER, &b) >= 0 &&
+                 a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+    gnutls_free(a.data);
+    gnutls_free(b.data);
+    gnutls_pubkey_deinit(pub);
+    return match;
+}
+
+/* The leaf's serial and notAfter, for the logs and tls_pair_serial(). */
+static void tls_pair_read_leaf(struct tls_pair *p)
+{
+    gnutls_x509_crt_t leaf = NULL;
+    if (gnutls_x509_crt_init(&leaf) >= 0 &&
+        gnutls_x509_crt_import(leaf, &p->pcert[0].cert, GNUTLS_X509_FMT_DER) >= 0) {
+        unsigned char serial[64];
+        size_t len = sizeof(serial);
+        if (gnutls_x509_crt_get_serial(leaf, serial, &len) >= 0)
+            hex_encode(serial, len, p->serial); /* len <= 64: p->serial holds 128 digits */
+        p->not_after = gnutls_x509_crt_get_expiration_time(leaf);
+    }
+    gnutls_x509_crt_deinit(leaf);
+}
+
 struct tls_pair *tls_pair_parse(const char *cert_pem, size_t cert_len, const char *cert_name,
                                 const char *key_pem, size_t key_len, const char *key_name,
                                 struct err *err)
@@ -93,84 +182,21 @@ struct tls_pair *tls_pair_parse(const char *cert_pem, size_t cert_len, const cha
         return NULL;
     }
     struct tls_pair *p = xcalloc(1, sizeof(*p));
-    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)cert_len};
-    unsigned n = TLS_MAX_CHAIN;
-    int rc = gnutls_pcert_list_import_x509_raw(p->pcert, &n, &cd, GNUTLS_X509_FMT_PEM,
-                                               GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED |
-                                                   GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
-    if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-        err_set(err, ERR_INVALID, "%s: more than %d certificates in the chain", cert_name,
-                TLS_MAX_CHAIN);
+    if (tls_pair_import_chain(p, cert_pem, cert_len, cert_name, err) != 0) {
         free(p);
         return NULL;
     }
-    if (rc == GNUTLS_E_CERTIFICATE_LIST_UNSORTED) {
-        err_set(err, ERR_INVALID,
-                "%s: the certificates are out of order: the server certificate first, then the "
-                "CA that issued it, and so on",
-                cert_name);
-        free(p);
-        return NULL;
-    }
-    if (rc < 0 || n == 0) {
-        err_set(err, ERR_INVALID, "%s: not a PEM certificate (chain): %s", cert_name,
-                rc < 0 ? gnutls_strerror(rc) : "no certificate in it");
-        free(p);
-        return NULL;
-    }
-    p->n = n;
-
-    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)key_len};
-    if (gnutls_privkey_init(&p->key) < 0) {
-        err_set(err, ERR_INTERNAL, "gnutls_privkey_init failed");
+    if (tls_pair_import_key(p, key_pem, key_len, key_name, err) != 0) {
         tls_pair_free(p);
         return NULL;
     }
-    rc = gnutls_privkey_import_x509_raw(p->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
-    if (rc < 0) {
-        err_set(err, ERR_INVALID, "%s: not an unencrypted PEM private key: %s", key_name,
-                gnutls_strerror(rc));
-        tls_pair_free(p);
-        return NULL;
-    }
-    int alg = gnutls_privkey_get_pk_algorithm(p->key, NULL);
-    if (alg != GNUTLS_PK_RSA && alg != GNUTLS_PK_RSA_PSS && alg != GNUTLS_PK_ECDSA &&
-        alg != GNUTLS_PK_EDDSA_ED25519) {
-        const char *name = alg >= 0 ? gnutls_pk_get_name((gnutls_pk_algorithm_t)alg) : NULL;
-        err_set(err, ERR_INVALID, "%s: a %s key: use an ECDSA, RSA or Ed25519 key", key_name,
-                name != NULL ? name : "unknown");
-        tls_pair_free(p);
-        return NULL;
-    }
-
-    /* A key of another certificate would fail every handshake: refuse it here. */
-    gnutls_pubkey_t pub = NULL;
-    gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
-    bool match = gnutls_pubkey_init(&pub) >= 0 &&
-                 gnutls_pubkey_import_privkey(pub, p->key, 0, 0) >= 0 &&
-                 gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) >= 0 &&
-                 gnutls_pubkey_export2(p->pcert[0].pubkey, GNUTLS_X509_FMT_DER, &b) >= 0 &&
-                 a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
-    gnutls_free(a.data);
-    gnutls_free(b.data);
-    gnutls_pubkey_deinit(pub);
-    if (!match) {
+    if (!tls_pair_key_matches(p)) {
         err_set(err, ERR_INVALID, "%s is not the key of the first certificate of %s", key_name,
                 cert_name);
         tls_pair_free(p);
         return NULL;
     }
-
-    gnutls_x509_crt_t leaf = NULL;
-    if (gnutls_x509_crt_init(&leaf) >= 0 &&
-        gnutls_x509_crt_import(leaf, &p->pcert[0].cert, GNUTLS_X509_FMT_DER) >= 0) {
-        unsigned char serial[64];
-        size_t len = sizeof(serial);
-        if (gnutls_x509_crt_get_serial(leaf, serial, &len) >= 0)
-            hex_encode(serial, len, p->serial); /* len <= 64: p->serial holds 128 digits */
-        p->not_after = gnutls_x509_crt_get_expiration_time(leaf);
-    }
-    gnutls_x509_crt_deinit(leaf);
+    tls_pair_read_leaf(p);
     return p;
 }
 
@@ -422,8 +448,8 @@ static bool tls_sig_equal(const struct tls_sig *a, const struct tls_sig *b)
 
 /* Reads a whole regular file of at most TLS_MAX_FILE_BYTES into out (buf_init'ed here); sig
  * describes what was read. name prefixes the error ("--flag path"). */
-static int tls_read_file(const char *path, const char *name, struct buf *out, struct tls_sig *sig,
-                         struct err *err)
+static WUR int tls_read_file(const char *path, const char *name, struct buf *out,
+                             struct tls_sig *sig, struct err *err)
 {
     buf_init(out, TLS_MAX_FILE_BYTES);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -472,8 +498,8 @@ static int tls_read_file(const char *path, const char *name, struct buf *out, st
     return -1;
 }
 
-static struct tls_pair *tls_load_pair(const struct tls_server *s, struct tls_sig *cert_sig,
-                                      struct tls_sig *key_sig, struct err *err)
+static WUR struct tls_pair *tls_load_pair(const struct tls_server *s, struct tls_sig *cert_sig,
+                                          struct tls_sig *key_sig, struct err *err)
 {
     char cname[PATH_MAX + 32], kname[PATH_MAX + 32];
     snprintf(cname, sizeof(cname), "--api-tls-cert-file %s", s->cert_file);
@@ -491,8 +517,8 @@ static struct tls_pair *tls_load_pair(const struct tls_server *s, struct tls_sig
     return p;
 }
 
-static struct tls_trust *tls_load_trust(const struct tls_server *s, struct tls_sig *sig, char **pem,
-                                        struct err *err)
+static WUR struct tls_trust *tls_load_trust(const struct tls_server *s, struct tls_sig *sig,
+                                            char **pem, struct err *err)
 {
     char name[PATH_MAX + 32];
     snprintf(name, sizeof(name), "--api-client-ca-file %s", s->ca_file);
@@ -592,72 +618,78 @@ bool tls_server_wants_clients(const struct tls_server *s)
     return s->ca_file != NULL;
 }
 
-/* Looks at the files now; look_lock held. */
-static void tls_server_look(struct tls_server *s)
+/* Loads the certificate and key again when either changed on disk since they were loaded
+ * (unless that change already failed and was warned about); look_lock held. */
+static void tls_look_pair(struct tls_server *s)
 {
     struct tls_sig cert, key;
     tls_sig_stat(s->cert_file, &cert);
     tls_sig_stat(s->key_file, &key);
     bool changed = !tls_sig_equal(&cert, &s->cert_seen) || !tls_sig_equal(&key, &s->key_seen);
     bool warned = tls_sig_equal(&cert, &s->cert_failed) && tls_sig_equal(&key, &s->key_failed);
-    if (changed && !warned) {
-        struct tls_sig cert_read, key_read;
-        struct err e = {0};
-        struct tls_pair *p = tls_load_pair(s, &cert_read, &key_read, &e);
-        if (p != NULL) {
-            pthread_mutex_lock(&s->lock);
-            struct tls_pair *old = s->pair;
-            old->retired_ms = tls_now_ms();
-            old->next = s->retired;
-            s->retired = old;
-            s->pair = p;
-            s->pair_gen++;
-            pthread_mutex_unlock(&s->lock);
-            s->cert_seen = cert_read;
-            s->key_seen = key_read;
-            memset(&s->cert_failed, 0, sizeof(s->cert_failed));
-            memset(&s->key_failed, 0, sizeof(s->key_failed));
-            tls_log_pair(s, p, "now serving");
-        } else {
-            s->cert_failed = cert;
-            s->key_failed = key;
-            LOG(LOG_WARN, "tls", NULL, e.msg,
-                "the server certificate or key changed on disk but cannot be used; still "
-                "serving the previous one (serial %s)",
-                s->pair->serial);
-        }
+    if (!changed || warned)
+        return;
+    struct tls_sig cert_read, key_read;
+    struct err e = {0};
+    struct tls_pair *p = tls_load_pair(s, &cert_read, &key_read, &e);
+    if (p == NULL) {
+        s->cert_failed = cert;
+        s->key_failed = key;
+        LOG(LOG_WARN, "tls", NULL, e.msg,
+            "the server certificate or key changed on disk but cannot be used; still "
+            "serving the previous one (serial %s)",
+            s->pair->serial);
+        return;
     }
+    pthread_mutex_lock(&s->lock);
+    struct tls_pair *old = s->pair;
+    old->retired_ms = tls_now_ms();
+    old->next = s->retired;
+    s->retired = old;
+    s->pair = p;
+    s->pair_gen++;
+    pthread_mutex_unlock(&s->lock);
+    s->cert_seen = cert_read;
+    s->key_seen = key_read;
+    memset(&s->cert_failed, 0, sizeof(s->cert_failed));
+    memset(&s->key_failed, 0, sizeof(s->key_failed));
+    tls_log_pair(s, p, "now serving");
+}
 
-    if (s->ca_file != NULL) {
-        struct tls_sig ca;
-        tls_sig_stat(s->ca_file, &ca);
-        if (!tls_sig_equal(&ca, &s->ca_seen) && !tls_sig_equal(&ca, &s->ca_failed)) {
-            struct tls_sig ca_read;
-            struct err e = {0};
-            struct tls_trust *t = tls_load_trust(s, &ca_read, NULL, &e);
-            if (t != NULL) {
-                pthread_mutex_lock(&s->lock);
-                struct tls_trust *old = s->trust;
-                s->trust = t;
-                s->trust_gen++;
-                pthread_mutex_unlock(&s->lock);
-                tls_trust_unref(old);
-                s->ca_seen = ca_read;
-                memset(&s->ca_failed, 0, sizeof(s->ca_failed));
-                LOG(LOG_INFO, "tls", NULL, NULL,
-                    "now checking client certificates against the %u CA(s) of "
-                    "--api-client-ca-file %s",
-                    t->count, s->ca_file);
-            } else {
-                s->ca_failed = ca;
-                LOG(LOG_WARN, "tls", NULL, e.msg,
-                    "the client CA file changed on disk but cannot be used; still checking "
-                    "client certificates against the previous CAs");
-            }
-        }
+/* Loads the client CA file again when it changed on disk (the same way); look_lock held. */
+static void tls_look_trust(struct tls_server *s)
+{
+    struct tls_sig ca;
+    tls_sig_stat(s->ca_file, &ca);
+    if (tls_sig_equal(&ca, &s->ca_seen) || tls_sig_equal(&ca, &s->ca_failed))
+        return;
+    struct tls_sig ca_read;
+    struct err e = {0};
+    struct tls_trust *t = tls_load_trust(s, &ca_read, NULL, &e);
+    if (t == NULL) {
+        s->ca_failed = ca;
+        LOG(LOG_WARN, "tls", NULL, e.msg,
+            "the client CA file changed on disk but cannot be used; still checking "
+            "client certificates against the previous CAs");
+        return;
     }
+    pthread_mutex_lock(&s->lock);
+    struct tls_trust *old = s->trust;
+    s->trust = t;
+    s->trust_gen++;
+    pthread_mutex_unlock(&s->lock);
+    tls_trust_unref(old);
+    s->ca_seen = ca_read;
+    memset(&s->ca_failed, 0, sizeof(s->ca_failed));
+    LOG(LOG_INFO, "tls", NULL, NULL,
+        "now checking client certificates against the %u CA(s) of "
+        "--api-client-ca-file %s",
+        t->count, s->ca_file);
+}
 
-    /* Free the pairs replaced long enough ago that no handshake can still hold them. */
+/* Frees the pairs replaced long enough ago that no handshake can still hold them. */
+static void tls_reap_retired(struct tls_server *s)
+{
     int64_t now = tls_now_ms();
     struct tls_pair *expired = NULL;
     pthread_mutex_lock(&s->lock);
@@ -677,6 +709,15 @@ static void tls_server_look(struct tls_server *s)
         tls_pair_free(expired);
         expired = next;
     }
+}
+
+/* Looks at the files now; look_lock held. */
+static void tls_server_look(struct tls_server *s)
+{
+    tls_look_pair(s);
+    if (s->ca_file != NULL)
+        tls_look_trust(s);
+    tls_reap_retired(s);
 }
 
 void tls_server_refresh(struct tls_server *s)
@@ -794,15 +835,15 @@ const struct tls_peer *tls_server_peer(struct tls_server *s, gnutls_session_t se
     if (s->ca_file == NULL)
         return &c->peer; /* no certificate was asked for: none presented */
     tls_server_refresh(s);
-    time_t now = time(NULL);
+    int64_t now = tls_now_ms();
     if (c->trust_generation != 0 && c->trust_generation == tls_server_trust_generation(s) &&
-        now >= c->checked_at && now - c->checked_at < TLS_PEER_RECHECK_SECONDS)
+        now - c->checked_ms < TLS_PEER_RECHECK_SECONDS * 1000)
         return &c->peer;
     unsigned n = 0;
     const gnutls_datum_t *chain =
         session != NULL ? gnutls_certificate_get_peers(session, &n) : NULL;
     tls_server_verify_gen(s, chain, chain != NULL ? n : 0, &c->peer, &c->trust_generation);
-    c->checked_at = now;
+    c->checked_ms = now;
     return &c->peer;
 }
 

@@ -10,6 +10,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "base/err.h"
@@ -136,7 +137,7 @@ void tls_server_verify_chain(struct tls_server *s, const gnutls_datum_t *chain, 
 struct tls_conn {
     struct tls_peer peer;
     unsigned trust_generation; /* of the CA list peer was verified against; 0 = not yet */
-    time_t checked_at;
+    int64_t checked_ms;        /* when, in CLOCK_MONOTONIC milliseconds */
 };
 
 /* Returns &c->peer for the connection's session: verified against the current client CA

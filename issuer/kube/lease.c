@@ -21,7 +21,7 @@
 /* ---- Pure parts ---- */
 
 /* Lowercase letters, digits, '-' and '.', 1..LEASE_NAME_MAX characters: safe in a path. */
-static bool dns_name_ok(const char *s)
+static bool lease_dns_name_ok(const char *s)
 {
     size_t n = strnlen(s, LEASE_NAME_MAX + 1);
     if (n == 0 || n > LEASE_NAME_MAX)
@@ -48,14 +48,14 @@ int lease_config_check(const struct lease_config *cfg, struct err *err)
         err_set(err, ERR_INVALID, "the leader election Lease name must not be empty");
         return -1;
     }
-    if (!dns_name_ok(cfg->ns)) {
+    if (!lease_dns_name_ok(cfg->ns)) {
         err_set(err, ERR_INVALID,
                 "--leader-election-namespace \"%.253s\" is not a DNS name (lowercase letters, "
                 "digits, '-' and '.', at most %d characters)",
                 cfg->ns, LEASE_NAME_MAX);
         return -1;
     }
-    if (!dns_name_ok(cfg->name)) {
+    if (!lease_dns_name_ok(cfg->name)) {
         err_set(err, ERR_INVALID,
                 "the leader election Lease name \"%.253s\" is not a DNS name (lowercase "
                 "letters, digits, '-' and '.', at most %d characters)",
@@ -113,7 +113,7 @@ void lease_format_microtime(long long unix_us, char out[LEASE_MICROTIME_LEN])
              tm.tm_min % 100, tm.tm_sec % 100, us);
 }
 
-static bool is_digit(char c)
+static bool lease_is_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
@@ -128,7 +128,7 @@ int lease_parse_microtime(const char *s, long long *unix_us)
     /* The fixed part "YYYY-MM-DDTHH:MM:SS": strptime alone would accept short fields. */
     static const char shape[] = "dddd-dd-ddTdd:dd:dd";
     for (size_t i = 0; i < sizeof(shape) - 1; i++) {
-        if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
+        if (shape[i] == 'd' ? !lease_is_digit(s[i]) : s[i] != shape[i])
             return -1;
     }
     const char *p = s + 19;
@@ -136,7 +136,7 @@ int lease_parse_microtime(const char *s, long long *unix_us)
     if (*p == '.') {
         p++;
         int digits = 0;
-        while (is_digit(*p)) {
+        while (lease_is_digit(*p)) {
             if (digits < 6)
                 frac_us = frac_us * 10 + (*p - '0');
             digits++;
@@ -172,7 +172,7 @@ bool lease_record_equal(const struct lease_record *a, const struct lease_record 
 }
 
 /* An optional int32 field of spec (0 when absent or null). */
-static int spec_int(const cJSON *spec, const char *field, long *out, struct err *err)
+static WUR int lease_spec_int(const cJSON *spec, const char *field, long *out, struct err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, field);
     *out = 0;
@@ -188,8 +188,8 @@ static int spec_int(const cJSON *spec, const char *field, long *out, struct err 
 }
 
 /* An optional MicroTime field of spec, copied into out ("" when absent or null). */
-static int spec_time(const cJSON *spec, const char *field, char out[LEASE_MICROTIME_LEN],
-                     struct err *err)
+static WUR int lease_spec_time(const cJSON *spec, const char *field, char out[LEASE_MICROTIME_LEN],
+                               struct err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, field);
     out[0] = '\0';
@@ -259,10 +259,10 @@ int lease_record_parse(const char *body, size_t len, struct lease_record *rec,
             }
             snprintf(r.holder, sizeof(r.holder), "%s", h->valuestring);
         }
-        if (spec_int(spec, "leaseDurationSeconds", &r.duration_s, err) != 0 ||
-            spec_int(spec, "leaseTransitions", &r.transitions, err) != 0 ||
-            spec_time(spec, "acquireTime", r.acquire_time, err) != 0 ||
-            spec_time(spec, "renewTime", r.renew_time, err) != 0)
+        if (lease_spec_int(spec, "leaseDurationSeconds", &r.duration_s, err) != 0 ||
+            lease_spec_int(spec, "leaseTransitions", &r.transitions, err) != 0 ||
+            lease_spec_time(spec, "acquireTime", r.acquire_time, err) != 0 ||
+            lease_spec_time(spec, "renewTime", r.renew_time, err) != 0)
             goto out;
     }
     snprintf(rv, LEASE_RV_MAX, "%s", rvj->valuestring);
@@ -368,14 +368,14 @@ struct lease {
     uint64_t rng;
 };
 
-static long long mono_ms(void)
+static long long lease_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void now_microtime(char out[LEASE_MICROTIME_LEN])
+static void lease_now_microtime(char out[LEASE_MICROTIME_LEN])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -446,12 +446,12 @@ static void lease_observe(struct lease *l, const struct lease_record *rec, long 
     }
 }
 
-enum try_result { TRY_OK, TRY_HELD, TRY_FAILED };
+enum lease_try_result { TRY_OK, TRY_HELD, TRY_FAILED };
 
 /* Writes rec (POST when create, else PUT with l->rv); on success observes the record the
  * server returned. Returns TRY_OK, TRY_HELD (409: someone else wrote first) or TRY_FAILED. */
-static enum try_result lease_write(struct lease *l, bool create, const struct lease_record *rec,
-                                   long long now_ms)
+static enum lease_try_result lease_write(struct lease *l, bool create,
+                                         const struct lease_record *rec, long long now_ms)
 {
     char *body = lease_record_json(l->ns, l->name, create ? NULL : l->rv, rec);
     struct kube_response r;
@@ -460,7 +460,7 @@ static enum try_result lease_write(struct lease *l, bool create, const struct le
     int rc = kube_request(l->kube, create ? "POST" : "PUT", create ? l->path_coll : l->path_item,
                           "application/json", body, strlen(body), &r, &e);
     free(body);
-    enum try_result res = TRY_FAILED;
+    enum lease_try_result res = TRY_FAILED;
     if (rc != 0) {
         LOG(LOG_WARN, LEASE_LOGGER, l->object, e.msg, "cannot %s the Lease",
             create ? "create" : "update");
@@ -490,10 +490,10 @@ static enum try_result lease_write(struct lease *l, bool create, const struct le
 }
 
 /* client-go's tryAcquireOrRenew; now_ms is taken before any request. */
-static enum try_result lease_try(struct lease *l, long long now_ms)
+static enum lease_try_result lease_try(struct lease *l, long long now_ms)
 {
     char now[LEASE_MICROTIME_LEN];
-    now_microtime(now);
+    lease_now_microtime(now);
     struct lease_record rec;
 
     /* Fast path: still ours by our own observation: update with the RV we wrote last. */
@@ -552,7 +552,7 @@ static void lease_release(struct lease *l)
     struct lease_record rec;
     memset(&rec, 0, sizeof(rec));
     rec.duration_s = 1;
-    now_microtime(rec.renew_time);
+    lease_now_microtime(rec.renew_time);
     memcpy(rec.acquire_time, rec.renew_time, sizeof(rec.acquire_time));
     rec.transitions = l->observed.transitions;
     char *body = lease_record_json(l->ns, l->name, l->rv, &rec);
@@ -595,12 +595,12 @@ static void *lease_thread(void *arg)
         long long t0 = 0;
         bool got = false;
         while (!got) {
-            t0 = mono_ms();
+            t0 = lease_mono_ms();
             if (lease_try(l, t0) == TRY_OK) {
                 got = true;
                 break;
             }
-            if (lease_sleep_until(l, lease_next_acquire(l, mono_ms())))
+            if (lease_sleep_until(l, lease_next_acquire(l, lease_mono_ms())))
                 break;
         }
         if (!got)
@@ -618,15 +618,15 @@ static void *lease_thread(void *arg)
         while (why == NULL) {
             if (lease_sleep_until(l, next))
                 break;
-            long long t = mono_ms();
-            enum try_result res = lease_try(l, t);
+            long long t = lease_mono_ms();
+            enum lease_try_result res = lease_try(l, t);
             if (res == TRY_OK) {
                 last_ok = t;
                 lease_set_leader(l, true, t + l->renew_deadline_s * 1000);
                 next = t + l->retry_s * 1000;
                 continue;
             }
-            long long now = mono_ms();
+            long long now = lease_mono_ms();
             if (res == TRY_HELD && l->have_observed && strcmp(l->observed.holder, l->identity) != 0)
                 why = "another replica holds the Lease";
             else if (now - last_ok >= l->renew_deadline_s * 1000)
@@ -683,7 +683,7 @@ struct lease *lease_start(const struct lease_config *cfg, struct err *err)
     l->path_coll = xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", l->ns);
     l->path_item = xasprintf("%s/%s", l->path_coll, l->name);
     if (getrandom(&l->rng, sizeof(l->rng), 0) != (ssize_t)sizeof(l->rng))
-        l->rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ULL;
+        l->rng = (uint64_t)lease_mono_ms() * 0x9E3779B97F4A7C15ULL;
     if (l->rng == 0)
         l->rng = 0x9E3779B97F4A7C15ULL;
 
@@ -717,7 +717,7 @@ bool lease_is_leader(struct lease *l)
 {
     if (l == NULL)
         return false;
-    long long now = mono_ms();
+    long long now = lease_mono_ms();
     pthread_mutex_lock(&l->mu);
     bool leader = l->leader && now < l->valid_until_ms;
     pthread_mutex_unlock(&l->mu);

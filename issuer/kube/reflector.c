@@ -16,17 +16,17 @@
  * Only keys: the consumer keeps the objects it needs (one copy, in the form it wants); a relist
  * needs no more than the keys to tell which objects vanished. */
 
-struct entry {
+struct reflector_entry {
     char *key;
-    struct entry *next;
+    struct reflector_entry *next;
 };
 
-struct cache {
-    struct entry **slots;
+struct reflector_cache {
+    struct reflector_entry **slots;
     size_t nslots, count;
 };
 
-static uint64_t hash_key(const char *s)
+static uint64_t reflector_hash_key(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++)
@@ -34,17 +34,17 @@ static uint64_t hash_key(const char *s)
     return h;
 }
 
-static void cache_init(struct cache *c)
+static void reflector_cache_init(struct reflector_cache *c)
 {
     c->nslots = 64;
     c->count = 0;
     c->slots = xcalloc(c->nslots, sizeof *c->slots);
 }
 
-static void cache_free(struct cache *c)
+static void reflector_cache_free(struct reflector_cache *c)
 {
     for (size_t i = 0; i < c->nslots; i++) {
-        for (struct entry *e = c->slots[i], *n; e; e = n) {
+        for (struct reflector_entry *e = c->slots[i], *n; e; e = n) {
             n = e->next;
             free(e->key);
             free(e);
@@ -54,22 +54,22 @@ static void cache_free(struct cache *c)
     memset(c, 0, sizeof *c);
 }
 
-static struct entry **cache_find(struct cache *c, const char *key)
+static struct reflector_entry **reflector_cache_find(struct reflector_cache *c, const char *key)
 {
-    struct entry **p = &c->slots[hash_key(key) % c->nslots];
+    struct reflector_entry **p = &c->slots[reflector_hash_key(key) % c->nslots];
     while (*p && strcmp((*p)->key, key) != 0)
         p = &(*p)->next;
     return p;
 }
 
-static void cache_grow(struct cache *c)
+static void reflector_cache_grow(struct reflector_cache *c)
 {
     size_t n = c->nslots * 2;
-    struct entry **slots = xcalloc(n, sizeof *slots);
+    struct reflector_entry **slots = xcalloc(n, sizeof *slots);
     for (size_t i = 0; i < c->nslots; i++) {
-        for (struct entry *e = c->slots[i], *nx; e; e = nx) {
+        for (struct reflector_entry *e = c->slots[i], *nx; e; e = nx) {
             nx = e->next;
-            size_t h = hash_key(e->key) % n;
+            size_t h = reflector_hash_key(e->key) % n;
             e->next = slots[h];
             slots[h] = e;
         }
@@ -79,24 +79,24 @@ static void cache_grow(struct cache *c)
     c->nslots = n;
 }
 
-static void cache_put(struct cache *c, const char *key)
+static void reflector_cache_put(struct reflector_cache *c, const char *key)
 {
-    struct entry **p = cache_find(c, key);
+    struct reflector_entry **p = reflector_cache_find(c, key);
     if (*p)
         return;
-    struct entry *e = xcalloc(1, sizeof *e);
+    struct reflector_entry *e = xcalloc(1, sizeof *e);
     e->key = xstrdup(key);
     *p = e;
     if (++c->count > c->nslots)
-        cache_grow(c);
+        reflector_cache_grow(c);
 }
 
-static void cache_take(struct cache *c, const char *key)
+static void reflector_cache_take(struct reflector_cache *c, const char *key)
 {
-    struct entry **p = cache_find(c, key);
+    struct reflector_entry **p = reflector_cache_find(c, key);
     if (!*p)
         return;
-    struct entry *e = *p;
+    struct reflector_entry *e = *p;
     *p = e->next;
     free(e->key);
     free(e);
@@ -104,7 +104,7 @@ static void cache_take(struct cache *c, const char *key)
 }
 
 /* The object remove() gets for a key absent from a relist: metadata.namespace and name. */
-static cJSON *key_stub(const char *key)
+static cJSON *reflector_key_stub(const char *key)
 {
     cJSON *obj = cJSON_CreateObject();
     cJSON *md = cJSON_AddObjectToObject(obj, "metadata");
@@ -121,7 +121,7 @@ static cJSON *key_stub(const char *key)
 }
 
 /* "namespace/name" or "name"; NULL when the object has no name. */
-static char *object_key(const cJSON *obj)
+static char *reflector_object_key(const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
@@ -148,9 +148,13 @@ struct reflector {
     bool synced;
     struct reflector_stats stats;
     unsigned seed;
-    struct cache cache;
+    struct reflector_cache cache;
     char rv[WATCH_RV_MAX]; /* last seen resourceVersion (only the thread touches it) */
     struct kube_backoff backoff;
+    /* the next list (only the thread touches these) */
+    bool need_list;
+    bool list_rv_set;           /* false: a quorum read, no resourceVersion */
+    char list_rv[WATCH_RV_MAX]; /* when list_rv_set */
     /* per watch */
     struct watch_reader *reader;
     bool expired;     /* an ERROR event with 410 arrived */
@@ -158,16 +162,16 @@ struct reflector {
     unsigned long watch_events;
 };
 
-enum list_result { LIST_OK, LIST_FAILED, LIST_EXPIRED, LIST_THROTTLED, LIST_STOPPED };
+enum reflector_list_result { LIST_OK, LIST_FAILED, LIST_EXPIRED, LIST_THROTTLED, LIST_STOPPED };
 
-static long now_ms(void)
+static long reflector_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool stopping(struct reflector *r)
+static bool reflector_stopping(struct reflector *r)
 {
     pthread_mutex_lock(&r->lock);
     bool s = r->stop;
@@ -175,13 +179,13 @@ static bool stopping(struct reflector *r)
     return s;
 }
 
-static bool stop_cb(void *ud)
+static bool reflector_stop_cb(void *ud)
 {
-    return stopping(ud);
+    return reflector_stopping(ud);
 }
 
 /* Sleeps ms unless stopped first; returns true when stopping. */
-static bool sleep_ms(struct reflector *r, long ms)
+static bool reflector_sleep_ms(struct reflector *r, long ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -199,7 +203,7 @@ static bool sleep_ms(struct reflector *r, long ms)
     return s;
 }
 
-static double rnd(struct reflector *r)
+static double reflector_rnd(struct reflector *r)
 {
     return (double)rand_r(&r->seed) / ((double)RAND_MAX + 1.0);
 }
@@ -211,11 +215,15 @@ static double rnd(struct reflector *r)
         pthread_mutex_unlock(&(r)->lock);                                                          \
     } while (0)
 
-static void set_rv(struct reflector *r, const char *rv)
+/* Keeps rv (when not "") as the RV to resume from. Every caller passes one of at most
+ * WATCH_RV_MAX-1 bytes (watch.c and the list check it); a longer one would resume a watch from
+ * a cut RV, so it is not kept. */
+static void reflector_set_rv(struct reflector *r, const char *rv)
 {
-    if (!rv[0])
+    size_t n = strlen(rv);
+    if (n == 0 || n >= sizeof r->rv)
         return;
-    snprintf(r->rv, sizeof r->rv, "%s", rv);
+    memcpy(r->rv, rv, n + 1);
     pthread_mutex_lock(&r->lock);
     memcpy(r->stats.last_rv, r->rv, sizeof r->rv);
     r->stats.objects = r->cache.count;
@@ -223,150 +231,181 @@ static void set_rv(struct reflector *r, const char *rv)
 }
 
 /* Waits out a failure with the backoff; true when stopping. */
-static bool back_off(struct reflector *r, const char *what, const struct err *e)
+static bool reflector_back_off(struct reflector *r, const char *what, const struct err *e)
 {
     STAT_INC(r, errors);
-    long d = kube_backoff_next(&r->backoff, now_ms(), rnd(r));
+    long d = kube_backoff_next(&r->backoff, reflector_now_ms(), reflector_rnd(r));
     LOG(LOG_DEBUG, "reflector", r->o.name, e ? e->msg : NULL, "%s failed; retrying in %ld ms", what,
         d);
-    return sleep_ms(r, d);
+    return reflector_sleep_ms(r, d);
 }
 
-static bool throttle(struct reflector *r, long retry_after_s)
+static bool reflector_throttle(struct reflector *r, long retry_after_s)
 {
     STAT_INC(r, throttled);
-    long d =
-        retry_after_s > 0 ? retry_after_s * 1000 : kube_backoff_next(&r->backoff, now_ms(), rnd(r));
+    long d = retry_after_s > 0
+                 ? retry_after_s * 1000
+                 : kube_backoff_next(&r->backoff, reflector_now_ms(), reflector_rnd(r));
     LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "throttled (429); retrying in %ld ms", d);
-    return sleep_ms(r, d);
+    return reflector_sleep_ms(r, d);
 }
 
-/* One full paged list at rv (NULL = quorum read); replaces the cache on success. */
-static enum list_result do_list(struct reflector *r, const char *rv, long *retry_after,
-                                struct err *err)
+/* GETs one page of the list at path: LIST_OK with *page (cJSON_Delete it; NULL when the body is
+ * not JSON), else what went wrong. */
+static enum reflector_list_result reflector_list_get(struct reflector *r, const char *path,
+                                                     long *retry_after, cJSON **page,
+                                                     struct err *err)
 {
-    struct cache fresh;
-    cache_init(&fresh);
-    char list_rv[WATCH_RV_MAX] = "";
-    char *cont = NULL;
-    enum list_result res = LIST_FAILED;
-    struct kube_stream_ops ops = {.data = NULL, .stop = stop_cb};
-    for (;;) {
-        char *path = cont ? kube_path_list(r->path, r->o.page_limit, NULL, cont, err)
-                          : kube_path_list(r->path, r->o.page_limit, rv, NULL, err);
-        free(cont);
-        cont = NULL;
-        if (!path)
-            goto out;
-        struct kube_response resp;
-        int rc = kube_get_stream(r->k, path, 0, &ops, r, &resp, err);
-        free(path);
-        if (rc < 0) {
-            kube_response_free(&resp);
-            res = stopping(r) ? LIST_STOPPED : LIST_FAILED;
-            goto out;
-        }
-        if (resp.code == 410 || (resp.code >= 400 && resp.status.too_large_rv)) {
-            res = LIST_EXPIRED;
-            err_set(err, ERR_TRANSIENT, "list %s: %ld %s: %s", r->path, resp.code,
-                    resp.status.reason, resp.status.message);
-            kube_response_free(&resp);
-            goto out;
-        }
-        if (resp.code == 429) {
-            *retry_after = resp.status.retry_after_s;
-            res = LIST_THROTTLED;
-            kube_response_free(&resp);
-            goto out;
-        }
-        if (resp.code != 200) {
-            err_set(err, resp.code >= 500 ? ERR_TRANSIENT : ERR_PERMANENT, "list %s: %ld %s: %s",
-                    r->path, resp.code, resp.status.reason, resp.status.message);
-            kube_response_free(&resp);
-            goto out;
-        }
-        STAT_INC(r, list_pages);
-        cJSON *page = cJSON_ParseWithLength(resp.body, resp.len);
+    struct kube_stream_ops ops = {.data = NULL, .stop = reflector_stop_cb};
+    struct kube_response resp;
+    *page = NULL;
+    if (kube_get_stream(r->k, path, 0, &ops, r, &resp, err) < 0) {
         kube_response_free(&resp);
-        const cJSON *md = cJSON_GetObjectItemCaseSensitive(page, "metadata");
-        const cJSON *prv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
-        const cJSON *pcont = cJSON_GetObjectItemCaseSensitive(md, "continue");
-        cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
-        if (!cJSON_IsObject(page) || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items)) ||
-            !cJSON_IsString(prv) || strlen(prv->valuestring) >= WATCH_RV_MAX) {
-            err_set(err, ERR_TRANSIENT,
-                    "list %s: the answer is not a list with metadata.resourceVersion", r->path);
-            cJSON_Delete(page);
-            goto out;
-        }
-        if (!list_rv[0])
-            snprintf(list_rv, sizeof list_rv, "%s", prv->valuestring);
-        while (cJSON_IsArray(items) && items->child) {
-            cJSON *it = cJSON_DetachItemViaPointer(items, items->child);
-            char *key = object_key(it);
-            if (!key) {
-                cJSON_Delete(it);
-                continue;
-            }
-            if (fresh.count >= REFLECTOR_MAX_OBJECTS) {
-                free(key);
-                cJSON_Delete(it);
-                cJSON_Delete(page);
-                err_set(err, ERR_TOO_BIG, "list %s: more than %d objects", r->path,
-                        REFLECTOR_MAX_OBJECTS);
-                goto out;
-            }
-            /* Level-triggered: every listed object is an upsert, page by page (a list given
-             * up half-way has only delivered states the server did hold). */
-            cache_put(&fresh, key);
-            free(key);
-            if (r->ops.upsert)
-                r->ops.upsert(r->ud, it);
-            cJSON_Delete(it);
-        }
-        if (cJSON_IsString(pcont) && pcont->valuestring[0])
-            cont = xstrdup(pcont->valuestring);
-        cJSON_Delete(page);
-        if (!cont)
-            break;
+        return reflector_stopping(r) ? LIST_STOPPED : LIST_FAILED;
     }
-    /* Those that vanished since the last list or event are removed. */
+    enum reflector_list_result res = LIST_FAILED;
+    if (resp.code == 410 || (resp.code >= 400 && resp.status.too_large_rv)) {
+        res = LIST_EXPIRED;
+        err_set(err, ERR_TRANSIENT, "list %s: %ld %s: %s", r->path, resp.code, resp.status.reason,
+                resp.status.message);
+    } else if (resp.code == 429) {
+        *retry_after = resp.status.retry_after_s;
+        res = LIST_THROTTLED;
+    } else if (resp.code != 200) {
+        err_set(err, resp.code >= 500 ? ERR_TRANSIENT : ERR_PERMANENT, "list %s: %ld %s: %s",
+                r->path, resp.code, resp.status.reason, resp.status.message);
+    } else {
+        STAT_INC(r, list_pages);
+        *page = cJSON_ParseWithLength(resp.body, resp.len);
+        res = LIST_OK;
+    }
+    kube_response_free(&resp);
+    return res;
+}
+
+/* Hands every item of a page to upsert and keeps its key in fresh. Level-triggered: every listed
+ * object is an upsert, page by page (a list given up half-way has only delivered states the
+ * server did hold). */
+static WUR int reflector_list_items(struct reflector *r, cJSON *items,
+                                    struct reflector_cache *fresh, struct err *err)
+{
+    while (cJSON_IsArray(items) && items->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(items, items->child);
+        char *key = reflector_object_key(it);
+        if (!key) {
+            cJSON_Delete(it);
+            continue;
+        }
+        if (fresh->count >= REFLECTOR_MAX_OBJECTS) {
+            free(key);
+            cJSON_Delete(it);
+            err_set(err, ERR_TOO_BIG, "list %s: more than %d objects", r->path,
+                    REFLECTOR_MAX_OBJECTS);
+            return -1;
+        }
+        reflector_cache_put(fresh, key);
+        free(key);
+        if (r->ops.upsert)
+            r->ops.upsert(r->ud, it);
+        cJSON_Delete(it);
+    }
+    return 0;
+}
+
+/* One page of a list: its items delivered (their keys in fresh), the first page's
+ * resourceVersion in list_rv, the next page's continue token in *cont (NULL after the last). */
+static enum reflector_list_result reflector_list_page(struct reflector *r, const char *path,
+                                                      struct reflector_cache *fresh,
+                                                      char list_rv[WATCH_RV_MAX], char **cont,
+                                                      long *retry_after, struct err *err)
+{
+    cJSON *page = NULL;
+    enum reflector_list_result res = reflector_list_get(r, path, retry_after, &page, err);
+    if (res != LIST_OK)
+        return res;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(page, "metadata");
+    const cJSON *prv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+    const cJSON *pcont = cJSON_GetObjectItemCaseSensitive(md, "continue");
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+    if (!cJSON_IsObject(page) || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items)) ||
+        !cJSON_IsString(prv) || strlen(prv->valuestring) >= WATCH_RV_MAX) {
+        err_set(err, ERR_TRANSIENT,
+                "list %s: the answer is not a list with metadata.resourceVersion", r->path);
+        cJSON_Delete(page);
+        return LIST_FAILED;
+    }
+    if (!list_rv[0])
+        memcpy(list_rv, prv->valuestring, strlen(prv->valuestring) + 1);
+    if (reflector_list_items(r, items, fresh, err) != 0) {
+        cJSON_Delete(page);
+        return LIST_FAILED;
+    }
+    if (cJSON_IsString(pcont) && pcont->valuestring[0])
+        *cont = xstrdup(pcont->valuestring);
+    cJSON_Delete(page);
+    return LIST_OK;
+}
+
+/* A complete list: the objects that vanished since the last list or event are removed, and
+ * fresh becomes the cache (fresh is left empty). */
+static void reflector_list_done(struct reflector *r, struct reflector_cache *fresh,
+                                const char *list_rv)
+{
     for (size_t i = 0; i < r->cache.nslots; i++) {
-        for (struct entry *e = r->cache.slots[i]; e; e = e->next) {
-            if (!*cache_find(&fresh, e->key) && r->ops.remove) {
-                cJSON *stub = key_stub(e->key);
+        for (struct reflector_entry *e = r->cache.slots[i]; e; e = e->next) {
+            if (!*reflector_cache_find(fresh, e->key) && r->ops.remove) {
+                cJSON *stub = reflector_key_stub(e->key);
                 r->ops.remove(r->ud, stub);
                 cJSON_Delete(stub);
             }
         }
     }
-    cache_free(&r->cache);
-    r->cache = fresh;
-    memset(&fresh, 0, sizeof fresh);
+    reflector_cache_free(&r->cache);
+    r->cache = *fresh;
+    memset(fresh, 0, sizeof *fresh);
     pthread_mutex_lock(&r->lock);
     r->stats.lists++;
     if (r->synced)
         r->stats.relists++;
     r->synced = true;
     pthread_mutex_unlock(&r->lock);
-    set_rv(r, list_rv);
+    reflector_set_rv(r, list_rv);
     if (r->ops.synced)
         r->ops.synced(r->ud);
-    res = LIST_OK;
-out:
-    free(cont);
+}
+
+/* One full paged list at rv (NULL = quorum read); replaces the cache on success. */
+static enum reflector_list_result reflector_list(struct reflector *r, const char *rv,
+                                                 long *retry_after, struct err *err)
+{
+    struct reflector_cache fresh;
+    reflector_cache_init(&fresh);
+    char list_rv[WATCH_RV_MAX] = "";
+    char *cont = NULL;
+    enum reflector_list_result res = LIST_OK;
+    do {
+        char *path = cont ? kube_path_list(r->path, r->o.page_limit, NULL, cont, err)
+                          : kube_path_list(r->path, r->o.page_limit, rv, NULL, err);
+        free(cont);
+        cont = NULL;
+        res = path ? reflector_list_page(r, path, &fresh, list_rv, &cont, retry_after, err)
+                   : LIST_FAILED;
+        free(path);
+    } while (res == LIST_OK && cont != NULL);
+    if (res == LIST_OK)
+        reflector_list_done(r, &fresh, list_rv);
     if (fresh.slots) {
         /* A list given up half-way: what it delivered is known to the consumer now, so a later
          * DELETED event or relist must be able to remove it. */
         for (size_t i = 0; i < fresh.nslots; i++)
-            for (struct entry *e = fresh.slots[i]; e; e = e->next)
-                cache_put(&r->cache, e->key);
-        cache_free(&fresh);
+            for (struct reflector_entry *e = fresh.slots[i]; e; e = e->next)
+                reflector_cache_put(&r->cache, e->key);
+        reflector_cache_free(&fresh);
     }
     return res;
 }
 
-static int apply_event(struct reflector *r, struct watch_event *ev, struct err *err)
+static WUR int reflector_apply_event(struct reflector *r, struct watch_event *ev, struct err *err)
 {
     if (ev->type == WATCH_ERROR) {
         /* watch.c read the Status object's code, reason and message already. */
@@ -384,28 +423,28 @@ static int apply_event(struct reflector *r, struct watch_event *ev, struct err *
     }
     if (ev->type == WATCH_BOOKMARK) {
         STAT_INC(r, bookmarks);
-        set_rv(r, ev->resource_version);
+        reflector_set_rv(r, ev->resource_version);
         cJSON_Delete(ev->object);
         return 0;
     }
-    char *key = object_key(ev->object);
+    char *key = reflector_object_key(ev->object);
     if (!key) {
         cJSON_Delete(ev->object);
-        set_rv(r, ev->resource_version);
+        reflector_set_rv(r, ev->resource_version);
         return 0;
     }
     if (ev->type == WATCH_DELETED) {
-        cache_take(&r->cache, key);
+        reflector_cache_take(&r->cache, key);
         if (r->ops.remove)
             r->ops.remove(r->ud, ev->object);
         cJSON_Delete(ev->object);
-    } else if (r->cache.count >= REFLECTOR_MAX_OBJECTS && !*cache_find(&r->cache, key)) {
+    } else if (r->cache.count >= REFLECTOR_MAX_OBJECTS && !*reflector_cache_find(&r->cache, key)) {
         cJSON_Delete(ev->object);
         free(key);
         err_set(err, ERR_TOO_BIG, "more than %d objects", REFLECTOR_MAX_OBJECTS);
         return -1;
     } else {
-        cache_put(&r->cache, key);
+        reflector_cache_put(&r->cache, key);
         if (r->ops.upsert)
             r->ops.upsert(r->ud, ev->object);
         cJSON_Delete(ev->object);
@@ -413,11 +452,11 @@ static int apply_event(struct reflector *r, struct watch_event *ev, struct err *
     free(key);
     r->watch_events++;
     STAT_INC(r, events);
-    set_rv(r, ev->resource_version);
+    reflector_set_rv(r, ev->resource_version);
     return 0;
 }
 
-static int on_watch_data(void *ud, const char *p, size_t n, struct err *err)
+static WUR int reflector_on_watch_data(void *ud, const char *p, size_t n, struct err *err)
 {
     struct reflector *r = ud;
     if (watch_reader_feed(r->reader, p, n, err) < 0)
@@ -429,110 +468,104 @@ static int on_watch_data(void *ud, const char *p, size_t n, struct err *err)
             return -1;
         if (rc == 0)
             return 0;
-        if (apply_event(r, &ev, err) < 0)
+        if (reflector_apply_event(r, &ev, err) < 0)
             return -1;
     }
 }
 
-static void *run(void *arg)
+/* One list attempt; true when stopping. On success the next step is a watch. */
+static bool reflector_list_step(struct reflector *r)
+{
+    long ra = 0;
+    struct err err;
+    err_clear(&err);
+    enum reflector_list_result lr =
+        reflector_list(r, r->list_rv_set ? r->list_rv : NULL, &ra, &err);
+    switch (lr) {
+    case LIST_STOPPED: return true;
+    case LIST_OK: r->need_list = false; return false;
+    case LIST_EXPIRED:
+        STAT_INC(r, expired);
+        if (r->list_rv_set) {
+            r->list_rv_set = false; /* "not older than" failed: quorum read now */
+            return false;
+        }
+        r->list_rv_set = true; /* even a fresh list expired mid-pages: start over */
+        snprintf(r->list_rv, sizeof r->list_rv, "0");
+        return reflector_back_off(r, "list", &err);
+    case LIST_THROTTLED: return reflector_throttle(r, ra);
+    case LIST_FAILED: break;
+    }
+    return reflector_back_off(r, "list", &err);
+}
+
+/* One watch from the last RV, until it ends; true when stopping. */
+static bool reflector_watch_step(struct reflector *r)
+{
+    long span = r->o.watch_max_s - r->o.watch_min_s;
+    long timeout = r->o.watch_min_s + (long)(reflector_rnd(r) * (double)(span + 1));
+    struct err err;
+    err_clear(&err);
+    char *path = kube_path_watch(r->path, r->rv, timeout, &err);
+    if (!path)
+        return reflector_back_off(r, "watch", &err);
+    r->reader = watch_reader_new(r->o.max_event_bytes);
+    r->expired = r->event_error = false;
+    r->watch_events = 0;
+    struct kube_stream_ops ops = {.data = reflector_on_watch_data, .stop = reflector_stop_cb};
+    struct kube_response resp;
+    long started = reflector_now_ms();
+    int rc = kube_get_stream(r->k, path, (timeout + 30) * 1000, &ops, r, &resp, &err);
+    free(path);
+    watch_reader_free(r->reader);
+    r->reader = NULL;
+    long code = resp.code;
+    struct kube_status st = resp.status;
+    kube_response_free(&resp);
+    if (reflector_stopping(r))
+        return true;
+    if (code == 200)
+        STAT_INC(r, watches);
+    if (r->expired || code == 410) {
+        STAT_INC(r, expired);
+        LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "watch expired at %s; relisting", r->rv);
+        /* A quorum read, as client-go relists after "too old resource version": a paged list
+         * at the expired RV is served exactly at that RV (etcd may still hold it while the API
+         * server's watch cache does not), and watching from it again expires again: a relist
+         * loop that never catches up. */
+        r->list_rv_set = false;
+        r->need_list = true;
+        return false;
+    }
+    if (code == 429)
+        return reflector_throttle(r, st.retry_after_s);
+    if (code == 200 && !r->event_error && err.kind != ERR_TOO_BIG && err.kind != ERR_INVALID) {
+        /* Closed by the server (timeout) or the connection dropped: resume from the last RV. A
+         * watch that dies at once without events is a failure, so it backs off. */
+        if (rc == 0 || r->watch_events > 0 || reflector_now_ms() - started >= 1000) {
+            STAT_INC(r, watch_restarts);
+            return false;
+        }
+    }
+    if (code != 200 && rc == 0)
+        err_set(&err, ERR_TRANSIENT, "watch %s: %ld %s: %s", r->path, code, st.reason, st.message);
+    return reflector_back_off(r, "watch", &err);
+}
+
+static void *reflector_run(void *arg)
 {
     struct reflector *r = arg;
-    char list_rv[WATCH_RV_MAX] = "0";
-    bool list_rv_set = true; /* false: quorum read, no resourceVersion */
-    bool need_list = true;
-    struct err err;
-    while (!stopping(r)) {
-        if (need_list) {
-            long ra = 0;
-            err_clear(&err);
-            enum list_result lr = do_list(r, list_rv_set ? list_rv : NULL, &ra, &err);
-            if (lr == LIST_STOPPED)
-                break;
-            if (lr == LIST_OK) {
-                need_list = false;
-                continue;
-            }
-            if (lr == LIST_EXPIRED) {
-                STAT_INC(r, expired);
-                if (list_rv_set) {
-                    list_rv_set = false; /* "not older than" failed: quorum read now */
-                    continue;
-                }
-                list_rv_set = true; /* even a fresh list expired mid-pages: start over */
-                snprintf(list_rv, sizeof list_rv, "0");
-                if (back_off(r, "list", &err))
-                    break;
-                continue;
-            }
-            if (lr == LIST_THROTTLED) {
-                if (throttle(r, ra))
-                    break;
-                continue;
-            }
-            if (back_off(r, "list", &err))
-                break;
-            continue;
-        }
-        long span = r->o.watch_max_s - r->o.watch_min_s;
-        long timeout = r->o.watch_min_s + (long)(rnd(r) * (double)(span + 1));
-        err_clear(&err);
-        char *path = kube_path_watch(r->path, r->rv, timeout, &err);
-        if (!path) {
-            if (back_off(r, "watch", &err))
-                break;
-            continue;
-        }
-        r->reader = watch_reader_new(r->o.max_event_bytes);
-        r->expired = r->event_error = false;
-        r->watch_events = 0;
-        struct kube_stream_ops ops = {.data = on_watch_data, .stop = stop_cb};
-        struct kube_response resp;
-        long started = now_ms();
-        int rc = kube_get_stream(r->k, path, (timeout + 30) * 1000, &ops, r, &resp, &err);
-        free(path);
-        watch_reader_free(r->reader);
-        r->reader = NULL;
-        long code = resp.code;
-        struct kube_status st = resp.status;
-        kube_response_free(&resp);
-        if (stopping(r))
-            break;
-        if (code == 200)
-            STAT_INC(r, watches);
-        if (r->expired || code == 410) {
-            STAT_INC(r, expired);
-            LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "watch expired at %s; relisting", r->rv);
-            /* A quorum read, as client-go relists after "too old resource version": a paged
-             * list at the expired RV is served exactly at that RV (etcd may still hold it while
-             * the API server's watch cache does not), and watching from it again expires again:
-             * a relist loop that never catches up. */
-            list_rv_set = false;
-            need_list = true;
-            continue;
-        }
-        if (code == 429) {
-            if (throttle(r, st.retry_after_s))
-                break;
-            continue;
-        }
-        if (code == 200 && !r->event_error && err.kind != ERR_TOO_BIG && err.kind != ERR_INVALID) {
-            /* Closed by the server (timeout) or the connection dropped: resume from the last
-             * RV. A watch that dies at once without events is a failure, so it backs off. */
-            if (rc == 0 || r->watch_events > 0 || now_ms() - started >= 1000) {
-                STAT_INC(r, watch_restarts);
-                continue;
-            }
-        }
-        if (code != 200 && rc == 0)
-            err_set(&err, ERR_TRANSIENT, "watch %s: %ld %s: %s", r->path, code, st.reason,
-                    st.message);
-        if (back_off(r, "watch", &err))
+    r->need_list = true;
+    r->list_rv_set = true;
+    snprintf(r->list_rv, sizeof r->list_rv, "0");
+    while (!reflector_stopping(r)) {
+        if (r->need_list ? reflector_list_step(r) : reflector_watch_step(r))
             break;
     }
     return NULL;
 }
 
-static void opts_defaults(struct reflector_opts *o, const char *path)
+static void reflector_opts_defaults(struct reflector_opts *o, const char *path)
 {
     if (o->page_limit <= 0)
         o->page_limit = 500;
@@ -569,9 +602,9 @@ struct reflector *reflector_start(struct kube *k, const char *list_path,
     r->ud = ud;
     if (o)
         r->o = *o;
-    opts_defaults(&r->o, list_path);
-    r->seed = (unsigned)now_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)r;
-    cache_init(&r->cache);
+    reflector_opts_defaults(&r->o, list_path);
+    r->seed = (unsigned)reflector_now_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)r;
+    reflector_cache_init(&r->cache);
     kube_backoff_init(&r->backoff, r->o.backoff_base_ms, r->o.backoff_cap_ms,
                       r->o.backoff_reset_ms);
     pthread_mutex_init(&r->lock, NULL);
@@ -580,12 +613,12 @@ struct reflector *reflector_start(struct kube *k, const char *list_path,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = pthread_create(&r->thread, NULL, run, r);
+    int rc = pthread_create(&r->thread, NULL, reflector_run, r);
     if (rc != 0) {
         err_set(err, ERR_INTERNAL, "reflector: cannot start a thread: %s", strerror(rc));
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->lock);
-        cache_free(&r->cache);
+        reflector_cache_free(&r->cache);
         free((char *)r->o.name);
         free(r->path);
         free(r);
@@ -605,7 +638,7 @@ void reflector_stop(struct reflector *r)
     pthread_join(r->thread, NULL);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
-    cache_free(&r->cache);
+    reflector_cache_free(&r->cache);
     free((char *)r->o.name);
     free(r->path);
     free(r);

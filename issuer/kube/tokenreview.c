@@ -23,16 +23,16 @@
 #include "kube/kube.h"
 
 /* Hash buckets of the cache: a power of two, twice the entries, so chains stay short. */
-#define TR_BUCKETS 8192
+#define TOKENREVIEW_BUCKETS 8192
 
 /* One cached positive answer. The key is SHA-256 of the token; the audience is the
  * authenticator's own (one cache per audience), so the full key is SHA-256(token) || audience. */
-struct tr_entry {
+struct tokenreview_entry {
     unsigned char key[SHA256_DIGEST_LENGTH];
     struct caller who;
     long long added_ms, expires_ms;
-    struct tr_entry *hnext;         /* bucket chain */
-    struct tr_entry *newer, *older; /* recency list: head is the most recently used */
+    struct tokenreview_entry *hnext;         /* bucket chain */
+    struct tokenreview_entry *newer, *older; /* recency list: head is the most recently used */
 };
 
 struct tokenreview {
@@ -40,13 +40,14 @@ struct tokenreview {
     char *audience;
     long long ttl_ms;
     struct metrics *metrics;
-    tokenreview_clock_fn clock;
+    tokenreview_clock_fn clock; /* monotonic: the cache's lifetimes */
+    tokenreview_clock_fn wall;  /* since the Unix epoch: a token's exp */
     void *clock_ud;
     tokenreview_post_fn post;
     void *post_ud;
     pthread_mutex_t lock; /* everything below */
-    struct tr_entry *buckets[TR_BUCKETS];
-    struct tr_entry *head, *tail;
+    struct tokenreview_entry *buckets[TOKENREVIEW_BUCKETS];
+    struct tokenreview_entry *head, *tail;
     size_t n;
     long long last_sweep_ms;
     unsigned long calls;
@@ -54,7 +55,7 @@ struct tokenreview {
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
 
-static bool has_control(const char *s)
+static bool tokenreview_has_control(const char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -63,7 +64,7 @@ static bool has_control(const char *s)
 }
 
 /* Wipes spec.token of a parsed TokenReview (the API server echoes the spec). */
-static void wipe_spec_token(cJSON *root)
+static void tokenreview_wipe_spec_token(cJSON *root)
 {
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
     cJSON *tok = cJSON_GetObjectItemCaseSensitive(spec, "token");
@@ -71,42 +72,26 @@ static void wipe_spec_token(cJSON *root)
         OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
 }
 
-int tokenreview_parse(const char *body, size_t len, const char *audience, struct caller *out,
-                      struct err *err)
+/* Checks the status of a TokenReview answer: no error, authenticated, and audience among the
+ * audiences the API server confirmed. */
+static WUR int tokenreview_check_status(const cJSON *st, const char *audience, struct err *err)
 {
-    memset(out, 0, sizeof *out);
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    int rc = -1;
-    if (!cJSON_IsObject(root)) {
-        err_set(err, ERR_PERMANENT, "the TokenReview answer is not a JSON object");
-        goto done;
-    }
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
-    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "TokenReview") != 0) {
-        err_set(err, ERR_PERMANENT, "the answer to the TokenReview is not a TokenReview");
-        goto done;
-    }
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
-    if (!cJSON_IsObject(st)) {
-        err_set(err, ERR_PERMANENT, "the TokenReview answer has no status");
-        goto done;
-    }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(st, "error");
     if (e && !cJSON_IsNull(e) && !cJSON_IsString(e)) {
         err_set(err, ERR_PERMANENT, "the TokenReview answer's status.error is not a string");
-        goto done;
+        return -1;
     }
     if (cJSON_IsString(e) && e->valuestring[0]) {
         char why[TOKENREVIEW_MAX_ERROR_BYTES + 1];
         utf8_copy_printable(why, sizeof why, e->valuestring, TOKENREVIEW_MAX_ERROR_BYTES);
         err_set(err, ERR_PERMANENT, "the token is not valid: the API server's TokenReview says: %s",
                 why);
-        goto done;
+        return -1;
     }
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "authenticated"))) {
         err_set(err, ERR_PERMANENT,
                 "the token is not valid: the API server did not authenticate it");
-        goto done;
+        return -1;
     }
     const cJSON *auds = cJSON_GetObjectItemCaseSensitive(st, "audiences");
     if (!cJSON_IsArray(auds) || cJSON_GetArraySize(auds) == 0) {
@@ -115,7 +100,7 @@ int tokenreview_parse(const char *body, size_t len, const char *audience, struct
         err_set(err, ERR_PERMANENT,
                 "the token is not valid for audience \"%s\": the API server confirmed no audience",
                 audience);
-        goto done;
+        return -1;
     }
     bool found = false;
     const cJSON *a;
@@ -127,19 +112,26 @@ int tokenreview_parse(const char *body, size_t len, const char *audience, struct
     if (!found) {
         err_set(err, ERR_PERMANENT,
                 "the token is not valid for audience \"%s\" (it was made for another)", audience);
-        goto done;
+        return -1;
     }
+    return 0;
+}
+
+/* Fills out (method TOKEN) with status.user: its username and the usable groups. */
+static WUR int tokenreview_read_user(const cJSON *st, struct caller *out, struct err *err)
+{
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(st, "user");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(user, "username");
     if (!cJSON_IsString(name) || !name->valuestring[0] ||
-        strlen(name->valuestring) > TOKENREVIEW_MAX_NAME_BYTES || has_control(name->valuestring)) {
+        strlen(name->valuestring) > TOKENREVIEW_MAX_NAME_BYTES ||
+        tokenreview_has_control(name->valuestring)) {
         err_set(err, ERR_PERMANENT, "the TokenReview answer names no usable user");
-        goto done;
+        return -1;
     }
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(user, "groups");
     if (groups && !cJSON_IsNull(groups) && !cJSON_IsArray(groups)) {
         err_set(err, ERR_PERMANENT, "the TokenReview answer's user.groups is not a list");
-        goto done;
+        return -1;
     }
     out->method = CALLER_TOKEN;
     out->username = xstrdup(name->valuestring);
@@ -151,21 +143,40 @@ int tokenreview_parse(const char *body, size_t len, const char *audience, struct
             break;
         /* Dropping a group can only deny (groups grant), so odd ones are skipped, not fatal. */
         if (cJSON_IsString(g) && g->valuestring[0] &&
-            strlen(g->valuestring) <= TOKENREVIEW_MAX_NAME_BYTES && !has_control(g->valuestring))
+            strlen(g->valuestring) <= TOKENREVIEW_MAX_NAME_BYTES &&
+            !tokenreview_has_control(g->valuestring))
             strv_push(&out->groups, g->valuestring);
     }
-    rc = 0;
-done:
+    return 0;
+}
+
+int tokenreview_parse(const char *body, size_t len, const char *audience, struct caller *out,
+                      struct err *err)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    int rc = -1;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (!cJSON_IsObject(root))
+        err_set(err, ERR_PERMANENT, "the TokenReview answer is not a JSON object");
+    else if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "TokenReview") != 0)
+        err_set(err, ERR_PERMANENT, "the answer to the TokenReview is not a TokenReview");
+    else if (!cJSON_IsObject(st))
+        err_set(err, ERR_PERMANENT, "the TokenReview answer has no status");
+    else if (tokenreview_check_status(st, audience, err) == 0 &&
+             tokenreview_read_user(st, out, err) == 0)
+        rc = 0;
     if (rc < 0)
         caller_free(out);
     if (root) {
-        wipe_spec_token(root);
+        tokenreview_wipe_spec_token(root);
         cJSON_Delete(root);
     }
     return rc;
 }
 
-static int b64url_value(unsigned char c)
+static int tokenreview_b64url_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -181,7 +192,7 @@ static int b64url_value(unsigned char c)
 }
 
 /* Decodes n base64url characters (no padding) into a new NUL-terminated buffer. */
-static unsigned char *b64url_decode(const char *s, size_t n, size_t *out_len)
+static WUR unsigned char *tokenreview_b64url_decode(const char *s, size_t n, size_t *out_len)
 {
     if (n % 4 == 1)
         return NULL;
@@ -190,7 +201,7 @@ static unsigned char *b64url_decode(const char *s, size_t n, size_t *out_len)
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64url_value((unsigned char)s[i]);
+        int v = tokenreview_b64url_value((unsigned char)s[i]);
         if (v < 0) {
             xfree_secret(out, n / 4 * 3 + 3);
             return NULL;
@@ -220,7 +231,7 @@ int tokenreview_token_exp(const char *token, long long *exp)
     if (n == 0 || n > KUBE_MAX_TOKEN_BYTES)
         return -1;
     size_t len = 0;
-    unsigned char *payload = b64url_decode(p1 + 1, n, &len);
+    unsigned char *payload = tokenreview_b64url_decode(p1 + 1, n, &len);
     if (!payload)
         return -1;
     cJSON *claims = cJSON_ParseWithLength((const char *)payload, len);
@@ -237,7 +248,7 @@ int tokenreview_token_exp(const char *token, long long *exp)
 }
 
 /* Bytes of s once escaped for a JSON string (quotes not counted). */
-static size_t json_len(const char *s)
+static size_t tokenreview_json_len(const char *s)
 {
     size_t n = 0;
     for (; *s; s++)
@@ -247,14 +258,14 @@ static size_t json_len(const char *s)
 
 /* ---- cache (lock held) ----------------------------------------------------------------------- */
 
-static size_t bucket_of(const unsigned char *key)
+static size_t tokenreview_bucket_of(const unsigned char *key)
 {
     uint64_t h;
     memcpy(&h, key, sizeof h);
-    return (size_t)(h & (TR_BUCKETS - 1));
+    return (size_t)(h & (TOKENREVIEW_BUCKETS - 1));
 }
 
-static void lru_unlink(struct tokenreview *tr, struct tr_entry *e)
+static void tokenreview_lru_unlink(struct tokenreview *tr, struct tokenreview_entry *e)
 {
     if (e->newer)
         e->newer->older = e->older;
@@ -267,7 +278,7 @@ static void lru_unlink(struct tokenreview *tr, struct tr_entry *e)
     e->newer = e->older = NULL;
 }
 
-static void lru_push_head(struct tokenreview *tr, struct tr_entry *e)
+static void tokenreview_lru_push_head(struct tokenreview *tr, struct tokenreview_entry *e)
 {
     e->newer = NULL;
     e->older = tr->head;
@@ -278,98 +289,110 @@ static void lru_push_head(struct tokenreview *tr, struct tr_entry *e)
         tr->tail = e;
 }
 
-static void entry_remove(struct tokenreview *tr, struct tr_entry *e)
+static void tokenreview_entry_remove(struct tokenreview *tr, struct tokenreview_entry *e)
 {
-    struct tr_entry **pp = &tr->buckets[bucket_of(e->key)];
+    struct tokenreview_entry **pp = &tr->buckets[tokenreview_bucket_of(e->key)];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = e->hnext;
-    lru_unlink(tr, e);
+    tokenreview_lru_unlink(tr, e);
     caller_free(&e->who);
     OPENSSL_cleanse(e->key, sizeof e->key);
     free(e);
     tr->n--;
 }
 
-static bool entry_live(const struct tr_entry *e, long long now)
+static bool tokenreview_entry_live(const struct tokenreview_entry *e, long long now)
 {
     /* a clock set back before the entry was added also ends it */
     return now >= e->added_ms && now < e->expires_ms;
 }
 
-static void cache_sweep(struct tokenreview *tr, long long now)
+static void tokenreview_cache_sweep(struct tokenreview *tr, long long now)
 {
-    struct tr_entry *e = tr->tail;
+    struct tokenreview_entry *e = tr->tail;
     while (e) {
-        struct tr_entry *newer = e->newer;
-        if (!entry_live(e, now))
-            entry_remove(tr, e);
+        struct tokenreview_entry *newer = e->newer;
+        if (!tokenreview_entry_live(e, now))
+            tokenreview_entry_remove(tr, e);
         e = newer;
     }
     tr->last_sweep_ms = now;
 }
 
-static struct tr_entry *cache_find(struct tokenreview *tr, const unsigned char *key)
+static struct tokenreview_entry *tokenreview_cache_find(struct tokenreview *tr,
+                                                        const unsigned char *key)
 {
-    for (struct tr_entry *e = tr->buckets[bucket_of(key)]; e; e = e->hnext)
+    for (struct tokenreview_entry *e = tr->buckets[tokenreview_bucket_of(key)]; e; e = e->hnext)
         if (CRYPTO_memcmp(e->key, key, sizeof e->key) == 0)
             return e;
     return NULL;
 }
 
 /* True (and *out a copy of the identity) on a live entry; an expired one is dropped. */
-static bool cache_get(struct tokenreview *tr, const unsigned char *key, long long now,
-                      struct caller *out)
+static bool tokenreview_cache_get(struct tokenreview *tr, const unsigned char *key, long long now,
+                                  struct caller *out)
 {
-    struct tr_entry *e = cache_find(tr, key);
+    struct tokenreview_entry *e = tokenreview_cache_find(tr, key);
     if (!e)
         return false;
-    if (!entry_live(e, now)) {
-        entry_remove(tr, e);
+    if (!tokenreview_entry_live(e, now)) {
+        tokenreview_entry_remove(tr, e);
         return false;
     }
-    lru_unlink(tr, e);
-    lru_push_head(tr, e);
+    tokenreview_lru_unlink(tr, e);
+    tokenreview_lru_push_head(tr, e);
     caller_copy(out, &e->who);
     return true;
 }
 
-static void cache_put(struct tokenreview *tr, const unsigned char *key, const struct caller *who,
-                      long long now, long long expires)
+static void tokenreview_cache_put(struct tokenreview *tr, const unsigned char *key,
+                                  const struct caller *who, long long now, long long expires)
 {
-    struct tr_entry *e = cache_find(tr, key);
+    struct tokenreview_entry *e = tokenreview_cache_find(tr, key);
     if (e) /* two checks of the same token raced: keep the newer answer */
-        entry_remove(tr, e);
+        tokenreview_entry_remove(tr, e);
     if (tr->n >= TOKENREVIEW_CACHE_MAX || now - tr->last_sweep_ms >= tr->ttl_ms ||
         now < tr->last_sweep_ms)
-        cache_sweep(tr, now);
+        tokenreview_cache_sweep(tr, now);
     while (tr->n >= TOKENREVIEW_CACHE_MAX && tr->tail)
-        entry_remove(tr, tr->tail);
+        tokenreview_entry_remove(tr, tr->tail);
     e = xcalloc(1, sizeof *e);
     memcpy(e->key, key, sizeof e->key);
     caller_copy(&e->who, who);
     e->added_ms = now;
     e->expires_ms = expires;
-    size_t b = bucket_of(key);
+    size_t b = tokenreview_bucket_of(key);
     e->hnext = tr->buckets[b];
     tr->buckets[b] = e;
-    lru_push_head(tr, e);
+    tokenreview_lru_push_head(tr, e);
     tr->n++;
 }
 
 /* ---- the authenticator ----------------------------------------------------------------------- */
 
-static long long clock_realtime_ms(void *ud)
+static long long tokenreview_clock_ms(clockid_t id)
 {
-    (void)ud;
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int post_kube(void *ud, const char *body, size_t len, struct kube_response *out,
-                     struct err *err)
+static long long tokenreview_clock_monotonic_ms(void *ud)
+{
+    (void)ud;
+    return tokenreview_clock_ms(CLOCK_MONOTONIC);
+}
+
+static long long tokenreview_clock_realtime_ms(void *ud)
+{
+    (void)ud;
+    return tokenreview_clock_ms(CLOCK_REALTIME);
+}
+
+static WUR int tokenreview_post_kube(void *ud, const char *body, size_t len,
+                                     struct kube_response *out, struct err *err)
 {
     struct tokenreview *tr = ud;
     if (!tr->kube) {
@@ -398,8 +421,9 @@ struct tokenreview *tokenreview_new(struct kube *k, const char *audience, long l
         cache_ttl_s = TOKENREVIEW_MAX_TTL_S;
     tr->ttl_ms = cache_ttl_s * 1000;
     tr->metrics = m;
-    tr->clock = clock_realtime_ms;
-    tr->post = post_kube;
+    tr->clock = tokenreview_clock_monotonic_ms;
+    tr->wall = tokenreview_clock_realtime_ms;
+    tr->post = tokenreview_post_kube;
     tr->post_ud = tr;
     pthread_mutex_init(&tr->lock, NULL);
     if (m) {
@@ -417,6 +441,7 @@ void tokenreview_set_hooks(struct tokenreview *tr, tokenreview_clock_fn clock,
 {
     if (clock) {
         tr->clock = clock;
+        tr->wall = clock;
         tr->clock_ud = ud;
     }
     if (post) {
@@ -446,23 +471,23 @@ void tokenreview_free(struct tokenreview *tr)
     if (!tr)
         return;
     while (tr->tail)
-        entry_remove(tr, tr->tail);
+        tokenreview_entry_remove(tr, tr->tail);
     pthread_mutex_destroy(&tr->lock);
     free(tr->audience);
     free(tr);
 }
 
-static void count(struct tokenreview *tr, const char *result)
+static void tokenreview_count(struct tokenreview *tr, const char *result)
 {
-    if (!tr->metrics)
+    char labels[64]; /* result is one of three words: a series key is never cut */
+    if (!tr->metrics ||
+        snprintf(labels, sizeof labels, "result=\"%s\"", result) >= (int)sizeof labels)
         return;
-    char labels[64];
-    snprintf(labels, sizeof labels, "result=\"%s\"", result);
     metrics_counter_add(tr->metrics, "ember_tokenreview_requests_total", labels, 1);
 }
 
 /* Refuses, without asking the API server, what cannot be a token. */
-static int token_shape_ok(const char *token, size_t *len, struct err *err)
+static WUR int tokenreview_token_shape_ok(const char *token, size_t *len, struct err *err)
 {
     if (!token || !token[0]) {
         err_set(err, ERR_PERMANENT, "the bearer token is empty");
@@ -489,15 +514,15 @@ static int token_shape_ok(const char *token, size_t *len, struct err *err)
 /* The request body (*len bytes, NUL-terminated). It holds the token and is allocated once at
  * its final size, so no reallocation leaves a copy behind: free it with xfree_secret(p, *len + 1).
  */
-static char *review_body(const char *token, const char *audience, size_t *len)
+static char *tokenreview_review_body(const char *token, const char *audience, size_t *len)
 {
     static const char head[] =
         "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\","
         "\"spec\":{\"token\":\"";
     static const char mid[] = "\",\"audiences\":[\"";
     static const char tail[] = "\"]}}";
-    size_t n =
-        sizeof head - 1 + json_len(token) + sizeof mid - 1 + json_len(audience) + sizeof tail - 1;
+    size_t n = sizeof head - 1 + tokenreview_json_len(token) + sizeof mid - 1 +
+               tokenreview_json_len(audience) + sizeof tail - 1;
     char *out = xmalloc(n + 1);
     char *p = out;
     memcpy(p, head, sizeof head - 1);
@@ -510,7 +535,7 @@ static char *review_body(const char *token, const char *audience, size_t *len)
 }
 
 /* The error of a non-2xx answer: always transient (Ember's side, never the caller's token). */
-static void answer_error(const struct kube_response *r, struct err *err)
+static void tokenreview_answer_error(const struct kube_response *r, struct err *err)
 {
     const char *msg = r->status.message[0] ? r->status.message : "no message";
     if (r->code == 403)
@@ -534,13 +559,13 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
 {
     memset(out, 0, sizeof *out);
     size_t len = 0;
-    if (token_shape_ok(token, &len, err) < 0)
+    if (tokenreview_token_shape_ok(token, &len, err) < 0)
         return -1;
     unsigned char key[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, len, key);
     long long t0 = tr->clock(tr->clock_ud);
     pthread_mutex_lock(&tr->lock);
-    bool hit = tr->ttl_ms > 0 && cache_get(tr, key, t0, out);
+    bool hit = tr->ttl_ms > 0 && tokenreview_cache_get(tr, key, t0, out);
     if (!hit)
         tr->calls++;
     pthread_mutex_unlock(&tr->lock);
@@ -552,7 +577,7 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
 
     struct err e = {0};
     size_t blen = 0;
-    char *body = review_body(token, tr->audience, &blen);
+    char *body = tokenreview_review_body(token, tr->audience, &blen);
     struct kube_response r;
     memset(&r, 0, sizeof r);
     int rc = tr->post(tr->post_ud, body, blen, &r, &e);
@@ -566,7 +591,7 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
     } else if (r.code == 200 || r.code == 201) {
         rc = tokenreview_parse(r.body, r.len, tr->audience, out, &e);
     } else {
-        answer_error(&r, &e);
+        tokenreview_answer_error(&r, &e);
         rc = -1;
     }
     /* The answer echoes spec.token. */
@@ -576,7 +601,9 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
     if (rc < 0 && len >= 8 && strstr(e.msg, token)) /* never hand the token back */
         err_set(&e, e.kind,
                 "the TokenReview failed (its message is withheld: it quoted the token)");
-    count(tr, rc == 0 ? "authenticated" : e.kind == ERR_TRANSIENT ? "error" : "unauthenticated");
+    tokenreview_count(tr, rc == 0                   ? "authenticated"
+                          : e.kind == ERR_TRANSIENT ? "error"
+                                                    : "unauthenticated");
     if (rc < 0) {
         if (err)
             *err = e;
@@ -584,17 +611,19 @@ int tokenreview_check(struct tokenreview *tr, const char *token, struct caller *
     }
 
     /* Cached until min(now + TTL, the token's own exp); exp is read unverified, only to
-     * shorten the lifetime. */
+     * shorten the lifetime. The TTL runs on the monotonic clock; exp is a wall-clock time, so
+     * what is left of it now is what counts. */
     long long expires = t0 + tr->ttl_ms;
     long long exp_s;
     if (tokenreview_token_exp(token, &exp_s) == 0) {
         long long exp_ms = exp_s > LLONG_MAX / 1000 ? LLONG_MAX : exp_s * 1000;
-        if (exp_ms < expires)
-            expires = exp_ms;
+        long long left = exp_ms - tr->wall(tr->clock_ud);
+        if (left < tr->ttl_ms)
+            expires = t0 + left;
     }
     if (tr->ttl_ms > 0 && expires > t0) {
         pthread_mutex_lock(&tr->lock);
-        cache_put(tr, key, out, t0, expires);
+        tokenreview_cache_put(tr, key, out, t0, expires);
         pthread_mutex_unlock(&tr->lock);
     }
     return 0;

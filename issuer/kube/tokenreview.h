@@ -29,7 +29,7 @@ struct tokenreview; /* opaque, thread-safe */
  * (else declares/counts ember_tokenreview_requests_total{result} and
  * ember_tokenreview_cache_hits_total). NULL when the audience is not acceptable. */
 struct tokenreview *tokenreview_new(struct kube *k, const char *audience, long long cache_ttl_s,
-                                    struct metrics *m);
+                                    struct metrics *m) WUR;
 
 /* Authenticates a bearer token. 0: *out filled (method CALLER_TOKEN, username, groups; free it
  * with caller_free). -1 with *out zeroed:
@@ -61,10 +61,12 @@ int tokenreview_parse(const char *body, size_t len, const char *audience, struct
  * *exp set, -1 when the token is not a JWT or has no numeric exp. */
 int tokenreview_token_exp(const char *token, long long *exp) WUR;
 
-/* For tests. The clock gives milliseconds since the Unix epoch (default: CLOCK_REALTIME); post
- * replaces kube_request for the POST of one review (body of len bytes, holding the token: the
- * hook must not keep it); it fills *out as kube_request does (body malloc()ed) or returns -1 with
- * err set. NULL keeps the default. Call before the first check; not thread-safe. */
+/* For tests. The clock gives milliseconds since the Unix epoch and stands for both of the
+ * authenticator's clocks: the one that times cached answers (default: CLOCK_MONOTONIC) and the
+ * one a token's exp is compared with (default: CLOCK_REALTIME). post replaces kube_request for
+ * the POST of one review (body of len bytes, holding the token: the hook must not keep it); it
+ * fills *out as kube_request does (body malloc()ed) or returns -1 with err set. NULL keeps the
+ * default. Call before the first check; not thread-safe. */
 typedef long long (*tokenreview_clock_fn)(void *ud);
 typedef int (*tokenreview_post_fn)(void *ud, const char *body, size_t len,
                                    struct kube_response *out, struct err *err);

@@ -104,7 +104,7 @@ const char *watch_type_name(enum watch_type type)
 }
 
 /* Breaks the reader for good: the error is kept for every later call, the memory released. */
-static int watch_break(struct watch_reader *r, const struct err *e, struct err *err)
+static WUR int watch_break(struct watch_reader *r, const struct err *e, struct err *err)
 {
     r->broken = true;
     r->broken_err = *e;
@@ -116,7 +116,7 @@ static int watch_break(struct watch_reader *r, const struct err *e, struct err *
     return -1;
 }
 
-static int watch_fail_broken(const struct watch_reader *r, struct err *err)
+static WUR int watch_fail_broken(const struct watch_reader *r, struct err *err)
 {
     if (err != NULL)
         *err = r->broken_err;
@@ -220,9 +220,89 @@ static void watch_parse_status(const cJSON *obj, struct watch_event *ev)
                             SIZE_MAX);
 }
 
+static const struct {
+    const char *name;
+    enum watch_type type;
+} watch_types[] = {
+    {"ADDED", WATCH_ADDED},       {"MODIFIED", WATCH_MODIFIED}, {"DELETED", WATCH_DELETED},
+    {"BOOKMARK", WATCH_BOOKMARK}, {"ERROR", WATCH_ERROR},
+};
+#define WATCH_NTYPES (sizeof(watch_types) / sizeof(watch_types[0]))
+
+/* The index in watch_types of the event's "type". */
+static WUR int watch_event_type(const cJSON *root, uint64_t at, size_t *t, struct err *err)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (!cJSON_IsString(type)) {
+        err_set(err, ERR_INVALID, "watch event at byte %llu of the stream has no \"type\" string",
+                (unsigned long long)at);
+        return -1;
+    }
+    *t = 0;
+    while (*t < WATCH_NTYPES && strcmp(watch_types[*t].name, type->valuestring) != 0)
+        (*t)++;
+    if (*t == WATCH_NTYPES) {
+        char shown[48];
+        utf8_copy_printable(shown, sizeof(shown), type->valuestring, SIZE_MAX);
+        err_set(err, ERR_INVALID,
+                "watch event at byte %llu of the stream has unknown type \"%s\" (expected "
+                "ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)",
+                (unsigned long long)at, shown);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies obj.metadata.resourceVersion, when there is one, into ev->resource_version: a string
+ * of at most WATCH_RV_MAX-1 bytes without control characters. */
+static WUR int watch_event_rv(const cJSON *obj, uint64_t at, struct watch_event *ev,
+                              struct err *err)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *rv = NULL;
+    if (meta != NULL && !cJSON_IsNull(meta)) {
+        if (!cJSON_IsObject(meta)) {
+            err_set(err, ERR_INVALID,
+                    "watch event at byte %llu of the stream: object.metadata is not an object",
+                    (unsigned long long)at);
+            return -1;
+        }
+        rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    }
+    if (rv == NULL || cJSON_IsNull(rv))
+        return 0;
+    if (!cJSON_IsString(rv)) {
+        err_set(err, ERR_INVALID,
+                "watch event at byte %llu of the stream: object.metadata.resourceVersion "
+                "is not a string",
+                (unsigned long long)at);
+        return -1;
+    }
+    size_t rvlen = strlen(rv->valuestring);
+    if (rvlen >= sizeof(ev->resource_version)) {
+        err_set(err, ERR_INVALID,
+                "watch event at byte %llu of the stream: object.metadata.resourceVersion "
+                "is %zu bytes, more than the %zu allowed",
+                (unsigned long long)at, rvlen, sizeof(ev->resource_version) - 1);
+        return -1;
+    }
+    for (size_t i = 0; i < rvlen; i++) {
+        unsigned char c = (unsigned char)rv->valuestring[i];
+        if (c < 0x20 || c == 0x7f) {
+            err_set(err, ERR_INVALID,
+                    "watch event at byte %llu of the stream: "
+                    "object.metadata.resourceVersion holds a control character",
+                    (unsigned long long)at);
+            return -1;
+        }
+    }
+    memcpy(ev->resource_version, rv->valuestring, rvlen + 1);
+    return 0;
+}
+
 /* Maps one complete event's text into *ev. On error *ev is left zeroed. */
-static int watch_parse_event(const char *text, size_t n, uint64_t at, struct watch_event *ev,
-                             struct err *err)
+static WUR int watch_parse_event(const char *text, size_t n, uint64_t at, struct watch_event *ev,
+                                 struct err *err)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, n, &end, 0);
@@ -241,89 +321,24 @@ static int watch_parse_event(const char *text, size_t n, uint64_t at, struct wat
                 (unsigned long long)at);
         return -1;
     }
-
-    static const struct {
-        const char *name;
-        enum watch_type type;
-    } types[] = {
-        {"ADDED", WATCH_ADDED},       {"MODIFIED", WATCH_MODIFIED}, {"DELETED", WATCH_DELETED},
-        {"BOOKMARK", WATCH_BOOKMARK}, {"ERROR", WATCH_ERROR},
-    };
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-    if (!cJSON_IsString(type)) {
-        cJSON_Delete(root);
-        err_set(err, ERR_INVALID, "watch event at byte %llu of the stream has no \"type\" string",
-                (unsigned long long)at);
-        return -1;
-    }
     size_t t = 0;
-    while (t < sizeof(types) / sizeof(types[0]) && strcmp(types[t].name, type->valuestring) != 0)
-        t++;
-    if (t == sizeof(types) / sizeof(types[0])) {
-        char shown[48];
-        utf8_copy_printable(shown, sizeof(shown), type->valuestring, SIZE_MAX);
+    if (watch_event_type(root, at, &t, err) != 0) {
         cJSON_Delete(root);
-        err_set(err, ERR_INVALID,
-                "watch event at byte %llu of the stream has unknown type \"%s\" (expected "
-                "ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)",
-                (unsigned long long)at, shown);
         return -1;
     }
-
     cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, "object");
     if (!cJSON_IsObject(obj)) {
         cJSON_Delete(root);
         err_set(err, ERR_INVALID,
                 "watch event at byte %llu of the stream (%s) has no \"object\" object",
-                (unsigned long long)at, types[t].name);
+                (unsigned long long)at, watch_types[t].name);
         return -1;
     }
-
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *rv = NULL;
-    if (meta != NULL && !cJSON_IsNull(meta)) {
-        if (!cJSON_IsObject(meta)) {
-            cJSON_Delete(root);
-            err_set(err, ERR_INVALID,
-                    "watch event at byte %llu of the stream: object.metadata is not an object",
-                    (unsigned long long)at);
-            return -1;
-        }
-        rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    if (watch_event_rv(obj, at, ev, err) != 0) {
+        cJSON_Delete(root);
+        return -1;
     }
-    if (rv != NULL && !cJSON_IsNull(rv)) {
-        if (!cJSON_IsString(rv)) {
-            cJSON_Delete(root);
-            err_set(err, ERR_INVALID,
-                    "watch event at byte %llu of the stream: object.metadata.resourceVersion "
-                    "is not a string",
-                    (unsigned long long)at);
-            return -1;
-        }
-        size_t rvlen = strlen(rv->valuestring);
-        if (rvlen >= sizeof(ev->resource_version)) {
-            cJSON_Delete(root);
-            err_set(err, ERR_INVALID,
-                    "watch event at byte %llu of the stream: object.metadata.resourceVersion "
-                    "is %zu bytes, more than the %zu allowed",
-                    (unsigned long long)at, rvlen, sizeof(ev->resource_version) - 1);
-            return -1;
-        }
-        for (size_t i = 0; i < rvlen; i++) {
-            unsigned char c = (unsigned char)rv->valuestring[i];
-            if (c < 0x20 || c == 0x7f) {
-                cJSON_Delete(root);
-                err_set(err, ERR_INVALID,
-                        "watch event at byte %llu of the stream: "
-                        "object.metadata.resourceVersion holds a control character",
-                        (unsigned long long)at);
-                return -1;
-            }
-        }
-        memcpy(ev->resource_version, rv->valuestring, rvlen + 1);
-    }
-
-    ev->type = types[t].type;
+    ev->type = watch_types[t].type;
     if (ev->type == WATCH_ERROR)
         watch_parse_status(obj, ev);
     ev->object = cJSON_DetachItemViaPointer(root, obj);

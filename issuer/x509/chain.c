@@ -134,7 +134,7 @@ struct chain_node {
     bool self_signed;
 };
 
-static int chain_append_pem(struct buf *b, X509 *x, struct err *err)
+static WUR int chain_append_pem(struct buf *b, X509 *x, struct err *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio == NULL || PEM_write_bio_X509(bio, x) != 1) {
@@ -196,21 +196,12 @@ static void chain_explain(const struct chain_node *nodes, int n, struct err *err
     }
 }
 
-int chain_normalise(const char *pem, size_t len, char **chain_pem, char **ca_pem, struct err *err)
+/* Fills nodes[0..*n) with the certificates of certs, de-duplicated by DER (the first occurrence
+ * kept). */
+static WUR int chain_dedup(STACK_OF(X509) * certs, struct chain_node *nodes, int *n,
+                           struct err *err)
 {
-    *chain_pem = NULL;
-    *ca_pem = NULL;
-    STACK_OF(X509) *certs = NULL;
-    if (chain_parse_pem(pem, len, "certificate chain", &certs, err) != 0)
-        return -1;
-
-    int total = sk_X509_num(certs), n = 0, rc = -1;
-    struct chain_node *nodes = xcalloc((size_t)total, sizeof(*nodes));
-    struct buf chain, ca;
-    buf_init(&chain, CHAIN_MAX_BYTES * 2);
-    buf_init(&ca, CHAIN_MAX_BYTES);
-
-    /* De-duplicate by DER, keeping the first occurrence. */
+    int total = sk_X509_num(certs);
     for (int i = 0; i < total; i++) {
         X509 *x = sk_X509_value(certs, i);
         unsigned char *der = NULL;
@@ -218,28 +209,33 @@ int chain_normalise(const char *pem, size_t len, char **chain_pem, char **ca_pem
         if (der_len <= 0) {
             ERR_clear_error();
             err_set(err, ERR_INVALID, "certificate %d cannot be re-encoded", i + 1);
-            goto out;
+            return -1;
         }
         bool dup = false;
-        for (int j = 0; j < n && !dup; j++)
+        for (int j = 0; j < *n && !dup; j++)
             dup = nodes[j].der_len == der_len && memcmp(nodes[j].der, der, (size_t)der_len) == 0;
         if (dup) {
             OPENSSL_free(der);
             continue;
         }
-        if (n == CHAIN_MAX_CERTS) {
+        if (*n == CHAIN_MAX_CERTS) {
             OPENSSL_free(der);
             err_set(err, ERR_TOO_BIG, "certificate chain holds more than %d distinct certificates",
                     CHAIN_MAX_CERTS);
-            goto out;
+            return -1;
         }
-        nodes[n] = (struct chain_node){.cert = x, .der = der, .der_len = der_len, .parent = -1};
-        n++;
+        nodes[*n] = (struct chain_node){.cert = x, .der = der, .der_len = der_len, .parent = -1};
+        (*n)++;
     }
+    return 0;
+}
 
+/* Links each certificate to its issuer: a self-signed certificate ends its chain; any other
+ * takes the first issuer found. */
+static void chain_link(struct chain_node *nodes, int n)
+{
     for (int i = 0; i < n; i++)
         nodes[i].self_signed = chain_issued_by(nodes[i].cert, nodes[i].cert);
-    /* A self-signed certificate ends its chain; any other takes the first issuer found. */
     for (int i = 0; i < n; i++) {
         if (nodes[i].self_signed)
             continue;
@@ -251,27 +247,51 @@ int chain_normalise(const char *pem, size_t len, char **chain_pem, char **ca_pem
             }
         }
     }
+}
 
-    int leaf = -1, leaves = 0;
+/* True when the linked certificates form one chain: a single leaf (*leaf) whose walk up to
+ * *top visits every certificate exactly once. */
+static bool chain_is_one(const struct chain_node *nodes, int n, int *leaf, int *top)
+{
+    int leaves = 0;
+    *leaf = -1;
+    *top = -1;
     for (int i = 0; i < n; i++) {
         if (nodes[i].children == 0) {
             leaves++;
-            leaf = i;
+            *leaf = i;
         }
     }
-    /* Walk up from the single leaf; the walk must visit every certificate exactly once. */
-    int visited = 0, top = -1;
-    if (leaves == 1) {
-        for (int i = leaf; i >= 0 && visited <= n; i = nodes[i].parent) {
-            top = i;
-            visited++;
-        }
+    if (leaves != 1)
+        return false;
+    int visited = 0;
+    for (int i = *leaf; i >= 0 && visited <= n; i = nodes[i].parent) {
+        *top = i;
+        visited++;
     }
-    if (leaves != 1 || visited != n) {
+    return visited == n;
+}
+
+int chain_normalise(const char *pem, size_t len, char **chain_pem, char **ca_pem, struct err *err)
+{
+    *chain_pem = NULL;
+    *ca_pem = NULL;
+    STACK_OF(X509) *certs = NULL;
+    if (chain_parse_pem(pem, len, "certificate chain", &certs, err) != 0)
+        return -1;
+
+    int n = 0, rc = -1, leaf = -1, top = -1;
+    struct chain_node *nodes = xcalloc((size_t)sk_X509_num(certs), sizeof(*nodes));
+    struct buf chain, ca;
+    buf_init(&chain, CHAIN_MAX_BYTES * 2);
+    buf_init(&ca, CHAIN_MAX_BYTES);
+    if (chain_dedup(certs, nodes, &n, err) != 0)
+        goto out;
+    chain_link(nodes, n);
+    if (!chain_is_one(nodes, n, &leaf, &top)) {
         chain_explain(nodes, n, err);
         goto out;
     }
-
     for (int i = leaf; i >= 0; i = nodes[i].parent) {
         if (i == top && nodes[i].self_signed && i != leaf)
             break;

@@ -58,11 +58,12 @@ static const char *csr_pem_label_kind(const char *label)
     return NULL;
 }
 
-/* Decodes the one PEM block in data into DER (free() it). Only whitespace may surround it. */
-static int csr_pem_to_der(const unsigned char *data, size_t len, unsigned char **der,
-                          size_t *der_len, struct err *err)
+/* Reads the BEGIN line of the PEM block at *pp (white space before it is skipped) and its label
+ * into label, which must name a CSR; *pp moves past the line. */
+static WUR int csr_pem_begin(const unsigned char **pp, const unsigned char *end,
+                             char label[CSR_PEM_LABEL_MAX + 1], struct err *err)
 {
-    const unsigned char *p = data, *end = data + len;
+    const unsigned char *p = *pp;
     while (p < end && csr_is_space(*p))
         p++;
     if (!csr_starts(p, end, "-----BEGIN ")) {
@@ -70,7 +71,6 @@ static int csr_pem_to_der(const unsigned char *data, size_t len, unsigned char *
         return -1;
     }
     p += strlen("-----BEGIN ");
-    char label[CSR_PEM_LABEL_MAX + 1];
     size_t ln = 0;
     while (p < end && *p != '-' && *p != '\n' && ln < CSR_PEM_LABEL_MAX)
         label[ln++] = (char)*p++;
@@ -97,25 +97,26 @@ static int csr_pem_to_der(const unsigned char *data, size_t len, unsigned char *
         err_set(err, ERR_INVALID, "CSR: unexpected text after the PEM BEGIN line");
         return -1;
     }
+    *pp = p;
+    return 0;
+}
 
-    /* Gather the base64 characters of the body (no PEM headers: CSRs are never encrypted). */
-    char *b64 = xmalloc((size_t)(end - p) + 1);
-    size_t n = 0;
+/* Gathers the base64 characters of the body at *pp, up to the END line of label, into a new
+ * string *b64 of *n bytes (free() it); *pp moves past the END line. No PEM headers: CSRs are
+ * never encrypted. */
+static WUR int csr_pem_body(const unsigned char **pp, const unsigned char *end, const char *label,
+                            char **b64, size_t *n, struct err *err)
+{
+    const unsigned char *p = *pp;
+    char want[CSR_PEM_LABEL_MAX + 16];
+    if (snprintf(want, sizeof(want), "-----END %s-----", label) >= (int)sizeof(want)) {
+        err_set(err, ERR_INTERNAL, "CSR: the PEM label is too long");
+        return -1;
+    }
+    char *out = xmalloc((size_t)(end - p) + 1);
+    size_t k = 0;
     int line = 1;
-    bool ended = false;
-    while (p < end) {
-        if (*p == '-') {
-            char want[CSR_PEM_LABEL_MAX + 16];
-            snprintf(want, sizeof(want), "-----END %s-----", label);
-            if (!csr_starts(p, end, want)) {
-                free(b64);
-                err_set(err, ERR_INVALID, "CSR: malformed PEM END line (expected %s)", want);
-                return -1;
-            }
-            p += strlen(want);
-            ended = true;
-            break;
-        }
+    while (p < end && *p != '-') {
         if (*p == '\n')
             line++;
         if (csr_is_space(*p)) {
@@ -123,18 +124,39 @@ static int csr_pem_to_der(const unsigned char *data, size_t len, unsigned char *
             continue;
         }
         if (!csr_is_b64(*p)) {
-            free(b64);
+            free(out);
             err_set(err, ERR_INVALID, "CSR: PEM body line %d holds a character that is not base64",
                     line);
             return -1;
         }
-        b64[n++] = (char)*p++;
+        out[k++] = (char)*p++;
     }
-    if (!ended) {
-        free(b64);
+    if (p == end) {
+        free(out);
         err_set(err, ERR_INVALID, "CSR: PEM block has no -----END %s----- line", label);
         return -1;
     }
+    if (!csr_starts(p, end, want)) {
+        free(out);
+        err_set(err, ERR_INVALID, "CSR: malformed PEM END line (expected %s)", want);
+        return -1;
+    }
+    *pp = p + strlen(want);
+    *b64 = out;
+    *n = k;
+    return 0;
+}
+
+/* Decodes the one PEM block in data into DER (free() it). Only whitespace may surround it. */
+static WUR int csr_pem_to_der(const unsigned char *data, size_t len, unsigned char **der,
+                              size_t *der_len, struct err *err)
+{
+    const unsigned char *p = data, *end = data + len;
+    char label[CSR_PEM_LABEL_MAX + 1];
+    char *b64 = NULL;
+    size_t n = 0;
+    if (csr_pem_begin(&p, end, label, err) != 0 || csr_pem_body(&p, end, label, &b64, &n, err) != 0)
+        return -1;
     while (p < end && csr_is_space(*p))
         p++;
     if (p < end) {
@@ -177,8 +199,8 @@ struct csr_layout {
 };
 
 /* Reads one definite-length header at *p; returns the content length or -1. */
-static long csr_der_header(const unsigned char **p, const unsigned char *end, int want_tag,
-                           bool constructed)
+static WUR long csr_der_header(const unsigned char **p, const unsigned char *end, int want_tag,
+                               bool constructed)
 {
     long len = 0;
     int tag = 0, cls = 0;
@@ -191,7 +213,7 @@ static long csr_der_header(const unsigned char **p, const unsigned char *end, in
 
 /* Walks CertificationRequest -> CertificationRequestInfo -> version, subject ->
  * SubjectPublicKeyInfo -> AlgorithmIdentifier -> OID. */
-static int csr_der_layout(const unsigned char *der, size_t der_len, struct csr_layout *lo)
+static WUR int csr_der_layout(const unsigned char *der, size_t der_len, struct csr_layout *lo)
 {
     const unsigned char *p = der, *end = der + der_len;
     if (csr_der_header(&p, end, V_ASN1_SEQUENCE, true) < 0)
@@ -261,7 +283,7 @@ static void csr_cache_init(void)
  * which costs more than the signature check, only to find the key it cannot decode is not
  * needed: csr_build_key builds it straight from its parameters. So the request is decoded in
  * a library context without providers, where that search finds nothing at once. */
-static X509_REQ *csr_decode_der(const unsigned char *der, size_t der_len, struct err *err)
+static WUR X509_REQ *csr_decode_der(const unsigned char *der, size_t der_len, struct err *err)
 {
     struct csr_layout lo;
     if (csr_der_layout(der, der_len, &lo) != 0) {
@@ -308,7 +330,7 @@ static X509_REQ *csr_decode_der(const unsigned char *der, size_t der_len, struct
     return req;
 }
 
-static EVP_PKEY *csr_key_fromdata(const char *type, OSSL_PARAM *params)
+static WUR EVP_PKEY *csr_key_fromdata(const char *type, OSSL_PARAM *params)
 {
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
@@ -321,7 +343,7 @@ static EVP_PKEY *csr_key_fromdata(const char *type, OSSL_PARAM *params)
 
 /* A public key on a named curve. EC_POINT_oct2point, under both paths, refuses a point that
  * is not on the curve. */
-static EVP_PKEY *csr_key_ec(int curve, const unsigned char *pk, int pklen)
+static WUR EVP_PKEY *csr_key_ec(int curve, const unsigned char *pk, int pklen)
 {
     EVP_PKEY *tmpl = NULL;
     for (size_t i = 0; i < sizeof(csr_ec_curves) / sizeof(csr_ec_curves[0]); i++)
@@ -344,7 +366,7 @@ static EVP_PKEY *csr_key_ec(int curve, const unsigned char *pk, int pklen)
 }
 
 /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, both positive. */
-static EVP_PKEY *csr_key_rsa(const unsigned char *pk, int pklen, int *bits)
+static WUR EVP_PKEY *csr_key_rsa(const unsigned char *pk, int pklen, int *bits)
 {
     const unsigned char *p = pk;
     ASN1_SEQUENCE_ANY *seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, pklen);
@@ -382,8 +404,106 @@ out:
     return pkey;
 }
 
+/* An RSA key: c->pkey from the RSAPublicKey pk (pklen bytes), at least 2048 bits. */
+static WUR int csr_build_rsa(struct csr *c, int ptype, const unsigned char *pk, int pklen,
+                             struct err *err)
+{
+    int bits = 0;
+    if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        err_set(err, ERR_INVALID, "CSR: the RSA key has unexpected algorithm parameters");
+        return -1;
+    }
+    c->pkey = csr_key_rsa(pk, pklen, &bits);
+    if (bits != 0 && bits < 2048) {
+        err_set(err, ERR_INVALID,
+                "CSR: key algorithm RSA with %d bits is not allowed: RSA "
+                "keys need at least 2048 bits",
+                bits);
+        return -1;
+    }
+    if (bits > CSR_RSA_MAX_BITS) {
+        err_set(err, ERR_INVALID,
+                "CSR: key algorithm RSA with %d bits is not allowed: at most "
+                "%d bits",
+                bits, CSR_RSA_MAX_BITS);
+        return -1;
+    }
+    if (c->pkey == NULL) {
+        err_set(err, ERR_INVALID, "CSR: the RSA public key does not decode or is not valid");
+        ERR_clear_error();
+        return -1;
+    }
+    c->key_type = CSR_KEY_RSA;
+    c->key_bits = bits;
+    snprintf(c->key_alg, sizeof(c->key_alg), "RSA_%d", bits);
+    return 0;
+}
+
+/* An EC key on a named curve pval (P-256, P-384 or P-521): c->pkey from the point pk. */
+static WUR int csr_build_ec(struct csr *c, int ptype, const void *pval, const unsigned char *pk,
+                            int pklen, struct err *err)
+{
+    if (ptype != V_ASN1_OBJECT || pval == NULL) {
+        err_set(err, ERR_INVALID,
+                "CSR: EC key with explicit curve parameters is not allowed: "
+                "use a named curve (P-256, P-384 or P-521)");
+        return -1;
+    }
+    int curve = OBJ_obj2nid(pval);
+    c->key_type = CSR_KEY_EC;
+    switch (curve) {
+    case NID_X9_62_prime256v1:
+        c->key_bits = 256;
+        snprintf(c->key_alg, sizeof(c->key_alg), "EC_P256");
+        break;
+    case NID_secp384r1:
+        c->key_bits = 384;
+        snprintf(c->key_alg, sizeof(c->key_alg), "EC_P384");
+        break;
+    case NID_secp521r1:
+        c->key_bits = 521;
+        snprintf(c->key_alg, sizeof(c->key_alg), "EC_P521");
+        break;
+    default: {
+        char name[80];
+        err_set(err, ERR_INVALID,
+                "CSR: key algorithm EC on curve %s is not allowed: use "
+                "P-256, P-384 or P-521",
+                csr_obj_name(pval, name, sizeof(name)));
+        return -1;
+    }
+    }
+    c->pkey = pklen > 0 ? csr_key_ec(curve, pk, pklen) : NULL;
+    if (c->pkey == NULL) {
+        err_set(err, ERR_INVALID, "CSR: the EC public key is not a point on %s", OBJ_nid2sn(curve));
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+/* An Ed25519 key: c->pkey from the 32 bytes of pk. */
+static WUR int csr_build_ed25519(struct csr *c, int ptype, const unsigned char *pk, int pklen,
+                                 struct err *err)
+{
+    if (ptype != V_ASN1_UNDEF || pklen != 32) {
+        err_set(err, ERR_INVALID, "CSR: the Ed25519 public key is malformed");
+        return -1;
+    }
+    c->pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pk, 32);
+    if (c->pkey == NULL) {
+        err_set(err, ERR_INTERNAL, "CSR: cannot load the Ed25519 public key");
+        err_append_openssl(err);
+        return -1;
+    }
+    c->key_type = CSR_KEY_ED25519;
+    c->key_bits = 256;
+    snprintf(c->key_alg, sizeof(c->key_alg), "EC_ED25519");
+    return 0;
+}
+
 /* Classifies the key (naming what is not allowed) and builds c->pkey from its parameters. */
-static int csr_build_key(struct csr *c, struct err *err)
+static WUR int csr_build_key(struct csr *c, struct err *err)
 {
     const ASN1_OBJECT *alg = NULL;
     const unsigned char *pk = NULL;
@@ -401,92 +521,9 @@ static int csr_build_key(struct csr *c, struct err *err)
     X509_ALGOR_get0(NULL, &ptype, &pval, algor);
     int nid = OBJ_obj2nid(alg);
     switch (nid) {
-    case NID_rsaEncryption: {
-        int bits = 0;
-        if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
-            err_set(err, ERR_INVALID, "CSR: the RSA key has unexpected algorithm parameters");
-            return -1;
-        }
-        c->pkey = csr_key_rsa(pk, pklen, &bits);
-        if (bits != 0 && bits < 2048) {
-            err_set(err, ERR_INVALID,
-                    "CSR: key algorithm RSA with %d bits is not allowed: RSA "
-                    "keys need at least 2048 bits",
-                    bits);
-            return -1;
-        }
-        if (bits > CSR_RSA_MAX_BITS) {
-            err_set(err, ERR_INVALID,
-                    "CSR: key algorithm RSA with %d bits is not allowed: at most "
-                    "%d bits",
-                    bits, CSR_RSA_MAX_BITS);
-            return -1;
-        }
-        if (c->pkey == NULL) {
-            err_set(err, ERR_INVALID, "CSR: the RSA public key does not decode or is not valid");
-            ERR_clear_error();
-            return -1;
-        }
-        c->key_type = CSR_KEY_RSA;
-        c->key_bits = bits;
-        snprintf(c->key_alg, sizeof(c->key_alg), "RSA_%d", bits);
-        return 0;
-    }
-    case NID_X9_62_id_ecPublicKey: {
-        if (ptype != V_ASN1_OBJECT || pval == NULL) {
-            err_set(err, ERR_INVALID,
-                    "CSR: EC key with explicit curve parameters is not allowed: "
-                    "use a named curve (P-256, P-384 or P-521)");
-            return -1;
-        }
-        int curve = OBJ_obj2nid(pval);
-        c->key_type = CSR_KEY_EC;
-        switch (curve) {
-        case NID_X9_62_prime256v1:
-            c->key_bits = 256;
-            snprintf(c->key_alg, sizeof(c->key_alg), "EC_P256");
-            break;
-        case NID_secp384r1:
-            c->key_bits = 384;
-            snprintf(c->key_alg, sizeof(c->key_alg), "EC_P384");
-            break;
-        case NID_secp521r1:
-            c->key_bits = 521;
-            snprintf(c->key_alg, sizeof(c->key_alg), "EC_P521");
-            break;
-        default: {
-            char name[80];
-            err_set(err, ERR_INVALID,
-                    "CSR: key algorithm EC on curve %s is not allowed: use "
-                    "P-256, P-384 or P-521",
-                    csr_obj_name(pval, name, sizeof(name)));
-            return -1;
-        }
-        }
-        c->pkey = pklen > 0 ? csr_key_ec(curve, pk, pklen) : NULL;
-        if (c->pkey == NULL) {
-            err_set(err, ERR_INVALID, "CSR: the EC public key is not a point on %s",
-                    OBJ_nid2sn(curve));
-            ERR_clear_error();
-            return -1;
-        }
-        return 0;
-    }
-    case NID_ED25519:
-        if (ptype != V_ASN1_UNDEF || pklen != 32) {
-            err_set(err, ERR_INVALID, "CSR: the Ed25519 public key is malformed");
-            return -1;
-        }
-        c->pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, pk, 32);
-        if (c->pkey == NULL) {
-            err_set(err, ERR_INTERNAL, "CSR: cannot load the Ed25519 public key");
-            err_append_openssl(err);
-            return -1;
-        }
-        c->key_type = CSR_KEY_ED25519;
-        c->key_bits = 256;
-        snprintf(c->key_alg, sizeof(c->key_alg), "EC_ED25519");
-        return 0;
+    case NID_rsaEncryption: return csr_build_rsa(c, ptype, pk, pklen, err);
+    case NID_X9_62_id_ecPublicKey: return csr_build_ec(c, ptype, pval, pk, pklen, err);
+    case NID_ED25519: return csr_build_ed25519(c, ptype, pk, pklen, err);
     default: {
         char name[80];
         const char *n = nid == NID_dsa         ? "DSA"
@@ -504,7 +541,7 @@ static int csr_build_key(struct csr *c, struct err *err)
     }
 }
 
-static int csr_verify_signature(struct csr *c, struct err *err)
+static WUR int csr_verify_signature(struct csr *c, struct err *err)
 {
     const X509_ALGOR *sigalg = NULL;
     X509_REQ_get0_signature(c->req, NULL, &sigalg);
@@ -528,7 +565,7 @@ static int csr_verify_signature(struct csr *c, struct err *err)
 }
 
 /* Copies a subject value as UTF-8, refusing NUL bytes and over-long values. */
-static char *csr_string_utf8(const ASN1_STRING *s, const char *what, struct err *err)
+static WUR char *csr_string_utf8(const ASN1_STRING *s, const char *what, struct err *err)
 {
     unsigned char *utf8 = NULL;
     int n = ASN1_STRING_to_UTF8(&utf8, s);
@@ -553,7 +590,7 @@ static char *csr_string_utf8(const ASN1_STRING *s, const char *what, struct err 
     return out;
 }
 
-static int csr_read_subject(struct csr *c, struct err *err)
+static WUR int csr_read_subject(struct csr *c, struct err *err)
 {
     const X509_NAME *name = X509_REQ_get_subject_name(c->req);
     int count = name != NULL ? X509_NAME_entry_count(name) : 0;
@@ -591,7 +628,8 @@ static int csr_read_subject(struct csr *c, struct err *err)
 }
 
 /* A SAN value: IA5 text without NUL or control bytes, non-empty, within CSR_MAX_NAME. */
-static int csr_push_ia5(struct strv *dst, const ASN1_STRING *s, const char *what, struct err *err)
+static WUR int csr_push_ia5(struct strv *dst, const ASN1_STRING *s, const char *what,
+                            struct err *err)
 {
     int n = ASN1_STRING_length(s);
     const unsigned char *d = ASN1_STRING_get0_data(s);
@@ -636,7 +674,7 @@ static const char *csr_gen_type_name(int type)
     return "unknown";
 }
 
-static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
+static WUR int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
 {
     const unsigned char *p = ASN1_STRING_get0_data(value);
     long len = ASN1_STRING_length(value);
@@ -713,7 +751,8 @@ static int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct e
         }                                                                                          \
     } while (0)
 
-static int csr_read_ext_key_usage(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
+static WUR int csr_read_ext_key_usage(struct csr *c, const ASN1_OCTET_STRING *value,
+                                      struct err *err)
 {
     EXTENDED_KEY_USAGE *eku;
     CSR_D2I_ALL_OR_RETURN(EXTENDED_KEY_USAGE, d2i_EXTENDED_KEY_USAGE, value, eku, "extKeyUsage",
@@ -748,7 +787,7 @@ static int csr_read_ext_key_usage(struct csr *c, const ASN1_OCTET_STRING *value,
     return rc;
 }
 
-static int csr_read_path_len(struct csr *c, const ASN1_INTEGER *pathlen, struct err *err)
+static WUR int csr_read_path_len(struct csr *c, const ASN1_INTEGER *pathlen, struct err *err)
 {
     if (!c->bc_is_ca) {
         err_set(err, ERR_INVALID,
@@ -771,7 +810,7 @@ static int csr_read_path_len(struct csr *c, const ASN1_INTEGER *pathlen, struct 
 
 /* One subtree of a requested nameConstraints: a name form cert-manager can ask for, and no
  * minimum or maximum (RFC 5280 4.2.1.10: minimum MUST be zero, maximum MUST be absent). */
-static int csr_check_subtree(const GENERAL_SUBTREE *st, struct err *err)
+static WUR int csr_check_subtree(const GENERAL_SUBTREE *st, struct err *err)
 {
     if (st->minimum != NULL || st->maximum != NULL) {
         err_set(err, ERR_INVALID,
@@ -844,7 +883,8 @@ static NAME_CONSTRAINTS *csr_d2i_name_constraints(NAME_CONSTRAINTS **a, const un
                                              ASN1_ITEM_rptr(NAME_CONSTRAINTS));
 }
 
-static int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
+static WUR int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING *value,
+                                         struct err *err)
 {
     NAME_CONSTRAINTS *nc;
     CSR_D2I_ALL_OR_RETURN(NAME_CONSTRAINTS, csr_d2i_name_constraints, value, nc, "nameConstraints",
@@ -885,7 +925,7 @@ static int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING *val
     return rc;
 }
 
-static int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct err *err)
+static WUR int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct err *err)
 {
     const ASN1_OBJECT *obj = X509_EXTENSION_get_object((X509_EXTENSION *)ext);
     const ASN1_OCTET_STRING *value = X509_EXTENSION_get_data((X509_EXTENSION *)ext);
@@ -937,7 +977,7 @@ static int csr_read_extension(struct csr *c, const X509_EXTENSION *ext, struct e
 }
 
 /* Reads the (single) extensionRequest attribute, refusing duplicates that could hide names. */
-static int csr_read_extensions(struct csr *c, struct err *err)
+static WUR int csr_read_extensions(struct csr *c, struct err *err)
 {
     const ASN1_TYPE *found = NULL;
     int nattr = X509_REQ_get_attr_count(c->req);

@@ -42,7 +42,7 @@ typedef uint32_t usage_set;
 #define USAGE_DEFAULT (USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_KEY_ENCIPHERMENT))
 
 /* Returns the usage for a cert-manager name ("server auth"), or -1. Thread-safe. */
-int usage_from_name(const char *name);
+int usage_from_name(const char *name) WUR;
 /* Static cert-manager name of u. */
 const char *usage_name(enum usage u);
 

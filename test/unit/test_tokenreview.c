@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -558,6 +559,40 @@ static void test_check_exp_shortens_ttl(void **state)
     fake_done(&f, tr);
 }
 
+/* Checks a JWT whose exp claim is exp_s twice; by then the fake has seen posts_want reviews. */
+static void check_exp_twice(struct tokenreview *tr, const struct fake *f, long long exp_s,
+                            unsigned long posts_want)
+{
+    char *claims = xasprintf("{\"exp\":%lld}", exp_s);
+    char *t = jwt(claims);
+    check_token(tr, t, 0, ERR_NONE);
+    check_token(tr, t, 0, ERR_NONE);
+    assert_int_equal(f->posts, posts_want);
+    free(t);
+    free(claims);
+}
+
+/* The default clocks: cached answers are timed on the monotonic clock, a token's exp (Unix
+ * seconds) is compared with the wall clock. A token valid for another minute is cached; one that
+ * expired 30 s ago is not (comparing exp with the monotonic clock, which counts from boot, would
+ * cache it). */
+static void test_check_exp_with_the_default_clocks(void **state)
+{
+    (void)state;
+    struct fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.lock, NULL);
+    f.code = 201;
+    struct tokenreview *tr = tokenreview_new(NULL, "ember", 10, NULL);
+    assert_non_null(tr);
+    tokenreview_set_hooks(tr, NULL, fake_post, &f); /* no clock: the real ones */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    check_exp_twice(tr, &f, (long long)now.tv_sec + 60, 1);
+    check_exp_twice(tr, &f, (long long)now.tv_sec - 30, 3);
+    fake_done(&f, tr);
+}
+
 static void test_check_negative_not_cached(void **state)
 {
     (void)state;
@@ -804,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_check_cache_ttl),
         cmocka_unit_test(test_check_ttl_zero_never_caches),
         cmocka_unit_test(test_check_exp_shortens_ttl),
+        cmocka_unit_test(test_check_exp_with_the_default_clocks),
         cmocka_unit_test(test_check_negative_not_cached),
         cmocka_unit_test(test_check_cache_bounded_lru),
         cmocka_unit_test(test_check_http_errors_are_transient),
