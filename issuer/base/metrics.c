@@ -252,9 +252,9 @@ void metrics_gauge_retain(struct metrics *m, const char *name,
                           bool (*keep)(void *ud, const char *labels), void *ud)
 {
     pthread_mutex_lock(&m->mu);
-    long fi = name != NULL ? family_find(m, name) : -1;
+    long fi = name != NULL ? metrics_family_find(m, name) : -1;
     if (fi >= 0 && m->f[fi].kind == KIND_GAUGE) {
-        struct family *f = &m->f[fi];
+        struct metrics_family *f = &m->f[fi];
         size_t kept = 0;
         for (size_t i = 0; i < f->n; i++) {
             if (keep(ud, f->s[i].labels)) {
