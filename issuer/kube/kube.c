@@ -1,4 +1,4 @@
-/* kube.c -- Kubernetes API client: configuration, HTTPS requests with libcurl, token re-reading. */
+/* kube.c -- Kubernetes API client: configuration, HTTPS requests (base/httpc), token re-reading. */
 #include "kube/kube.h"
 
 #include <ctype.h>
@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "base/b64.h"
+#include "base/httpc.h"
 #include "base/log.h"
 #include "base/manifest.h"
 #include "base/mem.h"
@@ -575,39 +575,13 @@ long kube_backoff_next(struct kube_backoff *b, long now_ms, double u)
 /* ---- client ------------------------------------------------------------------------------ */
 
 struct kube {
-    struct kube_config cfg;
-    CURLSH *share;
-    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+    struct kube_config cfg; /* server, token, token file, namespace, timeouts (TLS: in http) */
+    struct httpc *http;
     pthread_mutex_t lock; /* token, stats */
     char *token;
     struct timespec token_read;
     struct kube_stats stats;
 };
-
-static void share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
-{
-    (void)h;
-    (void)access;
-    struct kube *k = ud;
-    pthread_mutex_lock(&k->share_lock[data < CURL_LOCK_DATA_LAST ? data : 0]);
-}
-
-static void share_unlock_fn(CURL *h, curl_lock_data data, void *ud)
-{
-    (void)h;
-    struct kube *k = ud;
-    pthread_mutex_unlock(&k->share_lock[data < CURL_LOCK_DATA_LAST ? data : 0]);
-}
-
-static char *dup_mem(const char *p, size_t n)
-{
-    if (!p)
-        return NULL;
-    char *d = xmalloc(n + 1);
-    memcpy(d, p, n);
-    d[n] = '\0';
-    return d;
-}
 
 /* Re-reads the token file (lock held). force: regardless of the period. */
 static int token_refresh_locked(struct kube *k, bool force, struct err *err)
@@ -629,6 +603,27 @@ static int token_refresh_locked(struct kube *k, bool force, struct err *err)
     return 0;
 }
 
+/* The libcurl client for cfg's server: its CA, client certificate and connect timeout. */
+static struct httpc *kube_http_new(const struct kube_config *cfg, long connect_ms, struct err *err)
+{
+    struct httpc_opts o = {
+        .ca_pem = cfg->ca_pem,
+        .ca_len = cfg->ca_len,
+        .client_cert_pem = cfg->client_cert_pem,
+        .client_cert_len = cfg->client_cert_len,
+        .client_key_pem = cfg->client_key_pem,
+        .client_key_len = cfg->client_key_len,
+        .connect_timeout_ms = connect_ms,
+        .pool_max = KUBE_MAX_CONNECTIONS,
+        .user_agent = "ember-issuer",
+        .decompress = true,
+    };
+    struct httpc *h = httpc_new(&o, err);
+    if (!h)
+        err_prefix(err, "kube");
+    return h;
+}
+
 struct kube *kube_new(const struct kube_config *cfg, struct err *err)
 {
     if (!cfg->server) {
@@ -637,39 +632,24 @@ struct kube *kube_new(const struct kube_config *cfg, struct err *err)
     }
     struct kube *k = xcalloc(1, sizeof *k);
     k->cfg.server = xstrdup(cfg->server);
-    k->cfg.ca_pem = dup_mem(cfg->ca_pem, cfg->ca_len);
-    k->cfg.ca_len = cfg->ca_len;
     k->cfg.token = cfg->token ? xstrdup(cfg->token) : NULL;
     k->cfg.token_file = cfg->token_file ? xstrdup(cfg->token_file) : NULL;
-    k->cfg.client_cert_pem = dup_mem(cfg->client_cert_pem, cfg->client_cert_len);
-    k->cfg.client_cert_len = cfg->client_cert_len;
-    k->cfg.client_key_pem = dup_mem(cfg->client_key_pem, cfg->client_key_len);
-    k->cfg.client_key_len = cfg->client_key_len;
     k->cfg.namespace = xstrdup(cfg->namespace ? cfg->namespace : "default");
     k->cfg.token_reread_s = cfg->token_reread_s > 0 ? cfg->token_reread_s : 60;
     k->cfg.connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000;
     k->cfg.request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 60000;
     pthread_mutex_init(&k->lock, NULL);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&k->share_lock[i], NULL);
     if (k->cfg.token)
         k->token = xstrdup(k->cfg.token);
     if (token_refresh_locked(k, true, err) < 0) {
         kube_free(k);
         return NULL;
     }
-    k->share = curl_share_init();
-    if (!k->share) {
-        err_set(err, ERR_INTERNAL, "kube: curl_share_init failed");
+    k->http = kube_http_new(cfg, k->cfg.connect_timeout_ms, err);
+    if (!k->http) {
         kube_free(k);
         return NULL;
     }
-    curl_share_setopt(k->share, CURLSHOPT_LOCKFUNC, share_lock_fn);
-    curl_share_setopt(k->share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn);
-    curl_share_setopt(k->share, CURLSHOPT_USERDATA, k);
-    curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     return k;
 }
 
@@ -677,14 +657,11 @@ void kube_free(struct kube *k)
 {
     if (!k)
         return;
-    if (k->share)
-        curl_share_cleanup(k->share);
+    httpc_free(k->http);
     if (k->token)
         xfree_secret(k->token, strlen(k->token));
     kube_config_free(&k->cfg);
     pthread_mutex_destroy(&k->lock);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&k->share_lock[i]);
     free(k);
 }
 
@@ -708,69 +685,24 @@ void kube_get_stats(struct kube *k, struct kube_stats *out)
     pthread_mutex_unlock(&k->lock);
 }
 
-struct xfer {
-    CURL *h;
-    const struct kube_stream_ops *ops;
-    void *ud;
-    struct buf body;
-    char retry_after[32];
-    bool streaming; /* a 2xx answer goes to ops->data */
-    bool checked;
-    bool stopped;
-    struct err cb_err;
-};
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+/* "Authorization: Bearer <token>" (wipe it with xfree_secret) or NULL without a token; re-reads
+ * the token file when its period is over, and counts the request. */
+static char *auth_header(struct kube *k)
 {
-    struct xfer *x = ud;
-    size_t len = size * n;
-    if (!x->checked) {
-        long code = 0;
-        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
-        x->streaming = x->ops && x->ops->data && code >= 200 && code < 300;
-        if (!x->streaming && x->ops && x->ops->data)
-            x->body.max = KUBE_MAX_ERROR_BODY_BYTES;
-        x->checked = true;
-    }
-    if (x->streaming)
-        return x->ops->data(x->ud, p, len, &x->cb_err) < 0 ? 0 : len;
-    if (buf_append(&x->body, p, len, NULL) < 0) {
-        err_set(&x->cb_err, ERR_TOO_BIG, "response body is larger than %zu bytes", x->body.max);
-        return 0;
-    }
-    return len;
+    char *auth = NULL;
+    pthread_mutex_lock(&k->lock);
+    struct err terr;
+    if (token_refresh_locked(k, false, &terr) < 0)
+        LOG(LOG_WARN, "kube", NULL, terr.msg, "token re-read failed, keeping the previous token");
+    if (k->token)
+        auth = xasprintf("Authorization: Bearer %s", k->token);
+    k->stats.requests++;
+    pthread_mutex_unlock(&k->lock);
+    return auth;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct xfer *x = ud;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        size_t vl = len - (sizeof name - 1);
-        if (vl >= sizeof x->retry_after)
-            vl = sizeof x->retry_after - 1;
-        memcpy(x->retry_after, p + sizeof name - 1, vl);
-        x->retry_after[vl] = '\0';
-    }
-    /* A new response (a redirect or 100-continue) starts over. */
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
-        x->checked = false;
-    return len;
-}
-
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    (void)dt, (void)dn, (void)ut, (void)un;
-    struct xfer *x = ud;
-    if (x->ops && x->ops->stop && x->ops->stop(x->ud)) {
-        x->stopped = true;
-        return 1;
-    }
-    return 0;
-}
-
-/* One attempt. Returns 0 with out filled, or -1. */
+/* One attempt. Returns 0 with out filled, or -1 (out->code still says how an answer that ended
+ * badly began). */
 static int attempt(struct kube *k, const char *method, const char *path, const char *ctype,
                    const char *body, size_t len, long timeout_ms, const struct kube_stream_ops *ops,
                    void *ud, struct kube_response *out, struct err *err)
@@ -781,107 +713,48 @@ static int attempt(struct kube *k, const char *method, const char *path, const c
                 KUBE_MAX_PATH_BYTES);
         return -1;
     }
-    CURL *h = curl_easy_init();
-    if (!h) {
-        err_set(err, ERR_INTERNAL, "curl_easy_init failed");
-        return -1;
-    }
-    struct xfer x = {.h = h, .ops = ops, .ud = ud};
-    buf_init(&x.body, KUBE_MAX_BODY_BYTES);
     char *url = xasprintf("%s%s", k->cfg.server, path);
-    struct curl_slist *hdrs = NULL;
-    char *auth = NULL;
-    pthread_mutex_lock(&k->lock);
-    struct err terr;
-    if (token_refresh_locked(k, false, &terr) < 0)
-        LOG(LOG_WARN, "kube", NULL, terr.msg, "token re-read failed, keeping the previous token");
-    if (k->token)
-        auth = xasprintf("Authorization: Bearer %s", k->token);
-    k->stats.requests++;
-    pthread_mutex_unlock(&k->lock);
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    char *auth = auth_header(k);
+    char *ct = ctype ? xasprintf("Content-Type: %s", ctype) : NULL;
+    const char *hdrs[4] = {"Accept: application/json", NULL, NULL, NULL};
+    size_t n = 1;
     if (auth)
-        hdrs = curl_slist_append(hdrs, auth);
-    char *ct = NULL;
-    if (ctype) {
-        ct = xasprintf("Content-Type: %s", ctype);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_SHARE, k->share);
-    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)KUBE_MAX_CONNECTIONS);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->cfg.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                     timeout_ms > 0 ? timeout_ms : k->cfg.request_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "ember-issuer");
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-    if (ops && ops->stop) {
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
-    if (k->cfg.ca_pem) {
-        struct curl_blob blob = {k->cfg.ca_pem, k->cfg.ca_len, CURL_BLOB_COPY};
-        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-    }
-    if (k->cfg.client_cert_pem) {
-        struct curl_blob cb = {k->cfg.client_cert_pem, k->cfg.client_cert_len, CURL_BLOB_COPY};
-        struct curl_blob kb = {k->cfg.client_key_pem, k->cfg.client_key_len, CURL_BLOB_COPY};
-        curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
-        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
-        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-        strcmp(method, "PATCH") == 0) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    } else if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    }
-    CURLcode rc = curl_easy_perform(h);
-    long code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
+        hdrs[n++] = auth;
+    if (ct)
+        hdrs[n++] = ct;
+    bool stream = ops && ops->data;
+    struct httpc_req req = {
+        .method = method,
+        .url = url,
+        .headers = hdrs,
+        .body = body,
+        .body_len = len,
+        .timeout_ms = timeout_ms > 0 ? timeout_ms : k->cfg.request_timeout_ms,
+        .max_body = stream ? KUBE_MAX_ERROR_BODY_BYTES : KUBE_MAX_BODY_BYTES,
+        .data = stream ? ops->data : NULL,
+        .stop = ops ? ops->stop : NULL,
+        .ud = ud,
+    };
+    struct httpc_resp r;
+    int ret = httpc_request(k->http, &req, &r, err);
     if (auth)
         xfree_secret(auth, strlen(auth));
     free(ct);
-    int ret = 0;
-    if (x.stopped) {
-        err_set(err, ERR_TRANSIENT, "%s %s: stopped", method, path);
-        ret = -1;
-    } else if (x.cb_err.kind != ERR_NONE) {
-        *err = x.cb_err;
-        err_prefix(err, "%s %s", method, path);
-        ret = -1;
-    } else if (rc != CURLE_OK) {
-        err_set(err, ERR_TRANSIENT, "%s %s%s: %s", method, k->cfg.server, path,
-                curl_easy_strerror(rc));
-        ret = -1;
-    }
-    out->code = code;
-    out->body = buf_take(&x.body, &out->len);
-    if (code >= 300)
-        kube_status_parse(out->body, out->len, code, x.retry_after[0] ? x.retry_after : NULL,
-                          &out->status);
-    free(url);
     if (ret < 0) {
-        /* A stream that ended badly still tells the caller its HTTP code. */
-        free(out->body);
-        out->body = NULL;
-        out->len = 0;
+        /* A failed exchange names the server; what Ember stopped or refused, the path. */
+        bool net = r.fail == HTTPC_FAIL_CONNECT || r.fail == HTTPC_FAIL_TIMEOUT ||
+                   r.fail == HTTPC_FAIL_TLS_VERIFY || r.fail == HTTPC_FAIL_TRANSPORT;
+        err_prefix(err, "%s %s", method, net ? url : path);
     }
+    out->code = r.code;
+    out->body = r.body;
+    out->len = r.len;
+    r.body = NULL;
+    if (out->code >= 300)
+        kube_status_parse(out->body, out->len, out->code, r.retry_after[0] ? r.retry_after : NULL,
+                          &out->status);
+    httpc_resp_free(&r);
+    free(url);
     return ret;
 }
 

@@ -1,5 +1,5 @@
 /* kube.h -- Kubernetes API client: configuration (in cluster or kubeconfig) and one-shot or
- * streamed HTTPS requests with libcurl, bearer-token re-reading, and the pure helpers the
+ * streamed HTTPS requests (base/httpc, libcurl), bearer-token re-reading, and the pure helpers the
  * reflector uses (URL building, Status parsing, backoff). Call curl_global_init() before
  * kube_new(), while the process has one thread. */
 #ifndef EMBER_KUBE_H
@@ -22,9 +22,9 @@
 #define KUBE_STATUS_REASON_MAX 64
 #define KUBE_STATUS_MESSAGE_MAX 512
 #define KUBE_RETRY_AFTER_MAX_S 600 /* a larger Retry-After is cut to this */
-/* Connections the shared cache keeps, busy ones included: every open watch holds one, so a
- * cap below watches + workers would close a connection after each request (libcurl's default
- * is 5) and every write would pay a new TCP and TLS handshake. */
+/* Idle connections kept for reuse (httpc's pool: one libcurl handle each): every open watch
+ * holds one while it runs, so a cap below watches + workers would close a connection after
+ * each request and every write would pay a new TCP and TLS handshake. */
 #define KUBE_MAX_CONNECTIONS 256
 #define KUBE_DEFAULT_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 

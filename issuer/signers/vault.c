@@ -1,9 +1,7 @@
 /* vault.c -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health. */
 #include "signers/vault.h"
 
-#include <curl/curl.h>
 #include <math.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <pthread.h>
@@ -13,13 +11,14 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/httpc.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "signers/vaultmsg.h"
 #include "x509/chain.h"
 
-/* Idle easy handles kept for reuse (each keeps its connections alive, so a steady stream of
- * signs costs one round trip each, not a TCP and TLS handshake each). */
+/* Idle connections kept for reuse (httpc's pool), so a steady stream of signs costs one round
+ * trip each, not a TCP and TLS handshake each. */
 #define VAULT_POOL_MAX 8
 /* revoke-self at shutdown or for a replaced token must not hold anything up. */
 #define VAULT_REVOKE_TIMEOUT_MS 2000
@@ -52,16 +51,15 @@ struct vault {
     char *server; /* no trailing '/' */
     char *path;   /* no leading '/' */
     char *ns;     /* NULL = no X-Vault-Namespace */
-    char *ca_pem; /* NULL = system CAs */
-    size_t ca_len;
     char *approle_path;
     char *role_id;
     vault_secret_fn secret_fn;
     void *secret_ud;
     char *secret_desc; /* names the Secret in messages */
     char *name;
-    long connect_ms, total_ms;
+    long total_ms;
     bool https;
+    struct httpc *http; /* keeps connections alive between requests */
 
     /* Token state, under mu. busy: one thread is logging in or renewing; others wait on cv when
      * they have no usable token, or keep using the current one. */
@@ -84,10 +82,6 @@ struct vault {
     bool login_failed;
     struct err login_err;
 
-    pthread_mutex_t pool_mu;
-    CURL *pool[VAULT_POOL_MAX];
-    size_t npool;
-
     atomic_ulong round_trips;
 };
 
@@ -95,7 +89,6 @@ struct vault {
 struct vault_resp {
     long status;
     struct buf body;
-    bool too_big;
 };
 
 static double vault_now(void)
@@ -137,28 +130,55 @@ static char *vault_strip(const char *s, bool leading, bool trailing)
     return xstrndup(s, n);
 }
 
-struct vault *vault_new(const struct vault_config *cfg, struct err *err)
+/* The client for Vault: its scheme, CA bundle and connect timeout. */
+static struct httpc *vault_http_new(const struct vault_config *cfg, bool https, struct err *err)
 {
-    const char *server = cfg->server != NULL ? cfg->server : "";
-    bool https = strncmp(server, "https://", 8) == 0;
+    bool ca = cfg->ca_bundle_pem != NULL && cfg->ca_bundle_len > 0;
+    struct httpc_opts o = {
+        .plain_http = !https,
+        .ca_pem = ca ? cfg->ca_bundle_pem : NULL,
+        .ca_len = ca ? cfg->ca_bundle_len : 0,
+        .connect_timeout_ms =
+            cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS,
+        .pool_max = VAULT_POOL_MAX,
+    };
+    struct httpc *h = httpc_new(&o, err);
+    if (h == NULL)
+        err_prefix(err, "Vault client");
+    return h;
+}
+
+/* spec.vault.server: an https:// URL, or http:// to a loopback address; *https says which. */
+static int vault_server_check(const char *server, bool *https, struct err *err)
+{
+    *https = strncmp(server, "https://", 8) == 0;
     bool http = strncmp(server, "http://", 7) == 0;
-    if (!https && !http) {
+    if (!*https && !http) {
         err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
                 server);
-        return NULL;
+        return -1;
     }
-    const char *host = server + (https ? 8 : 7);
+    const char *host = server + (*https ? 8 : 7);
     if (host[0] == '\0' || host[0] == '/' || !vault_clean(server, "\"<>\\^`{|}?#")) {
         err_set(err, ERR_INVALID, "spec.vault.server \"%.200s\" is not a valid URL", server);
-        return NULL;
+        return -1;
     }
     if (http && !vault_loopback_host(host)) {
         err_set(err, ERR_INVALID,
                 "spec.vault.server must use https:// (plain http:// is allowed only to a "
                 "loopback address): \"%.200s\"",
                 server);
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+struct vault *vault_new(const struct vault_config *cfg, struct err *err)
+{
+    const char *server = cfg->server != NULL ? cfg->server : "";
+    bool https = false;
+    if (vault_server_check(server, &https, err) != 0)
+        return NULL;
     const char *path = cfg->path != NULL ? cfg->path : "";
     while (*path == '/')
         path++;
@@ -198,11 +218,6 @@ struct vault *vault_new(const struct vault_config *cfg, struct err *err)
     v->server = vault_strip(server, false, true);
     v->path = xstrdup(path);
     v->ns = cfg->namespace != NULL && cfg->namespace[0] != '\0' ? xstrdup(cfg->namespace) : NULL;
-    if (cfg->ca_bundle_pem != NULL && cfg->ca_bundle_len > 0) {
-        v->ca_pem = xmalloc(cfg->ca_bundle_len);
-        memcpy(v->ca_pem, cfg->ca_bundle_pem, cfg->ca_bundle_len);
-        v->ca_len = cfg->ca_bundle_len;
-    }
     v->approle_path = vault_strip(mount, true, true);
     v->role_id = xstrdup(cfg->role_id);
     v->secret_fn = cfg->secret_id;
@@ -211,75 +226,21 @@ struct vault *vault_new(const struct vault_config *cfg, struct err *err)
                                  ? cfg->secret_name
                                  : "the AppRole secret_id Secret");
     v->name = xstrdup(cfg->name != NULL ? cfg->name : "vault");
-    v->connect_ms =
-        cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS;
     v->total_ms = cfg->total_timeout_ms > 0 ? cfg->total_timeout_ms : VAULT_TOTAL_TIMEOUT_MS;
     v->https = https;
     v->uses_left = -1;
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
-    pthread_mutex_init(&v->pool_mu, NULL);
     atomic_init(&v->round_trips, 0);
+    v->http = vault_http_new(cfg, https, err);
+    if (v->http == NULL) {
+        vault_free(v);
+        return NULL;
+    }
     return v;
 }
 
 /* ---- HTTP ---- */
-
-static CURL *vault_handle_get(struct vault *v)
-{
-    CURL *h = NULL;
-    pthread_mutex_lock(&v->pool_mu);
-    if (v->npool > 0)
-        h = v->pool[--v->npool];
-    pthread_mutex_unlock(&v->pool_mu);
-    if (h == NULL)
-        h = curl_easy_init();
-    return h;
-}
-
-static void vault_handle_put(struct vault *v, CURL *h)
-{
-    /* Forgets every option (the token header list) but keeps live connections. */
-    curl_easy_reset(h);
-    pthread_mutex_lock(&v->pool_mu);
-    if (v->npool < VAULT_POOL_MAX) {
-        v->pool[v->npool++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&v->pool_mu);
-    if (h != NULL)
-        curl_easy_cleanup(h);
-}
-
-static size_t vault_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    struct vault_resp *r = ud;
-    size_t n = size * nmemb;
-    if (buf_append(&r->body, ptr, n, NULL) != 0) {
-        r->too_big = true;
-        return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-    }
-    return n;
-}
-
-/* Frees a header list after wiping every entry (one holds the token). */
-static void vault_headers_free(struct curl_slist *h)
-{
-    for (struct curl_slist *p = h; p != NULL; p = p->next)
-        if (p->data != NULL)
-            OPENSSL_cleanse(p->data, strlen(p->data));
-    curl_slist_free_all(h);
-}
-
-static struct curl_slist *vault_header_add(struct curl_slist *list, const char *line)
-{
-    struct curl_slist *n = curl_slist_append(list, line);
-    if (n == NULL) {
-        fprintf(stderr, "out of memory adding an HTTP header\n");
-        abort();
-    }
-    return n;
-}
 
 static void vault_resp_free(struct vault_resp *r, bool secret)
 {
@@ -287,6 +248,57 @@ static void vault_resp_free(struct vault_resp *r, bool secret)
         buf_free_secret(&r->body);
     else
         buf_free(&r->body);
+}
+
+/* The error of a request that got no answer, as Vault's messages have always put it. */
+static void vault_http_error(const char *method, const char *api_path, const struct httpc_resp *hr,
+                             struct err *err)
+{
+    switch (hr->fail) {
+    case HTTPC_FAIL_TOO_BIG:
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: response larger than %d bytes", method,
+                api_path, VAULT_MAX_RESPONSE);
+        break;
+    case HTTPC_FAIL_TIMEOUT:
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: timed out (%s)", method, api_path,
+                hr->detail);
+        break;
+    case HTTPC_FAIL_TLS_VERIFY:
+        err_set(err, ERR_TRANSIENT,
+                "Vault %s /v1/%s: Vault's TLS certificate is not trusted (check "
+                "spec.vault.caBundle): %s",
+                method, api_path, hr->detail);
+        break;
+    case HTTPC_FAIL_SETUP: err_prefix(err, "Vault %s /v1/%s", method, api_path); break;
+    default:
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path, hr->detail);
+        break;
+    }
+}
+
+/* Checks the Location of a 307/308 (hop redirects followed so far) and returns a copy of it,
+ * or NULL with ERR_TRANSIENT: none, too many, or another scheme or a suspicious URL. */
+static char *vault_redirect(const struct vault *v, const char *method, const char *api_path,
+                            int hop, const struct httpc_resp *hr, struct err *err)
+{
+    const char *loc = hr->location;
+    if (loc == NULL || loc[0] == '\0') {
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: HTTP %ld redirect without a Location", method,
+                api_path, hr->code);
+        return NULL;
+    }
+    if (hop >= VAULT_MAX_REDIRECTS) {
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: more than %d redirects", method, api_path,
+                VAULT_MAX_REDIRECTS);
+        return NULL;
+    }
+    const char *scheme = v->https ? "https://" : "http://";
+    if (strncmp(loc, scheme, strlen(scheme)) != 0 || !vault_clean(loc, "\"<>\\^`{|}")) {
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: refusing a redirect to \"%.200s\" (not %s)",
+                method, api_path, loc, scheme);
+        return NULL;
+    }
+    return xstrdup(loc);
 }
 
 /* Sends one request (GET when body is NULL, else POST) to /v1/<api_path>, following 307/308
@@ -299,113 +311,58 @@ static int vault_http(struct vault *v, const char *api_path, const char *token, 
                       struct err *err)
 {
     r->status = 0;
-    r->too_big = false;
     buf_init(&r->body, VAULT_MAX_RESPONSE);
     const char *method = body != NULL ? "POST" : "GET";
     char *url = xasprintf("%s/v1/%s", v->server, api_path);
-    struct curl_slist *hdrs = vault_header_add(NULL, "X-Vault-Request: true");
-    if (token != NULL) {
-        char *line = xasprintf("X-Vault-Token: %s", token);
-        hdrs = vault_header_add(hdrs, line);
-        xfree_secret(line, strlen(line));
-    }
-    if (with_ns && v->ns != NULL) {
-        char *line = xasprintf("X-Vault-Namespace: %s", v->ns);
-        hdrs = vault_header_add(hdrs, line);
-        free(line);
-    }
+    char *tok_line = token != NULL ? xasprintf("X-Vault-Token: %s", token) : NULL;
+    char *ns_line = with_ns && v->ns != NULL ? xasprintf("X-Vault-Namespace: %s", v->ns) : NULL;
+    const char *hdrs[6];
+    size_t n = 0;
+    hdrs[n++] = "X-Vault-Request: true";
+    if (tok_line != NULL)
+        hdrs[n++] = tok_line;
+    if (ns_line != NULL)
+        hdrs[n++] = ns_line;
     if (body != NULL)
-        hdrs = vault_header_add(hdrs, "Content-Type: application/json");
+        hdrs[n++] = "Content-Type: application/json";
     /* libcurl adds "Expect: 100-continue" to big POSTs; Vault does not need the extra wait. */
-    hdrs = vault_header_add(hdrs, "Expect:");
-
-    CURL *h = vault_handle_get(v);
+    hdrs[n++] = "Expect:";
+    hdrs[n] = NULL;
+    struct httpc_req req = {.method = method,
+                            .headers = hdrs,
+                            .body = body,
+                            .body_len = body_len,
+                            .timeout_ms = total_ms,
+                            .max_body = VAULT_MAX_RESPONSE};
     int rc = -1;
-    if (h == NULL) {
-        err_set(err, ERR_INTERNAL, "cannot create a libcurl handle");
-        goto out;
-    }
     for (int hop = 0;; hop++) {
-        char errbuf[CURL_ERROR_SIZE] = "";
-        buf_reset(&r->body);
-        r->too_big = false;
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, v->https ? "https" : "http");
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, v->connect_ms);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (v->ca_pem != NULL) {
-            struct curl_blob blob = {
-                .data = v->ca_pem, .len = v->ca_len, .flags = CURL_BLOB_NOCOPY};
-            curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-        }
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)VAULT_MAX_RESPONSE);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, vault_write_cb);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-        if (body != NULL) {
-            curl_easy_setopt(h, CURLOPT_POST, 1L);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        } else {
-            curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        }
-        CURLcode cc = curl_easy_perform(h);
-        atomic_fetch_add(&v->round_trips, 1);
-        if (cc != CURLE_OK) {
-            if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED)
-                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: response larger than %d bytes",
-                        method, api_path, VAULT_MAX_RESPONSE);
-            else if (cc == CURLE_OPERATION_TIMEDOUT)
-                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: timed out (%s)", method, api_path,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
-            else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
-                err_set(err, ERR_TRANSIENT,
-                        "Vault %s /v1/%s: Vault's TLS certificate is not trusted (check "
-                        "spec.vault.caBundle): %s",
-                        method, api_path, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-            else
-                err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
-            goto out;
-        }
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-        if (r->status != 307 && r->status != 308)
+        struct httpc_resp hr;
+        req.url = url;
+        int hrc = httpc_request(v->http, &req, &hr, err);
+        if (hr.fail != HTTPC_FAIL_SETUP)
+            atomic_fetch_add(&v->round_trips, 1);
+        r->status = hr.code;
+        if (hrc != 0) {
+            vault_http_error(method, api_path, &hr, err);
+            httpc_resp_free_secret(&hr);
             break;
-        char *loc = NULL;
-        curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);
-        if (loc == NULL || loc[0] == '\0') {
-            err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: HTTP %ld redirect without a Location",
-                    method, api_path, r->status);
-            goto out;
         }
-        if (hop >= VAULT_MAX_REDIRECTS) {
-            err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: more than %d redirects", method, api_path,
-                    VAULT_MAX_REDIRECTS);
-            goto out;
+        if (hr.code != 307 && hr.code != 308) {
+            /* Within the same cap as httpc's: cannot fail. */
+            rc = buf_append(&r->body, hr.body, hr.len, err);
+            httpc_resp_free_secret(&hr);
+            break;
         }
-        const char *scheme = v->https ? "https://" : "http://";
-        if (strncmp(loc, scheme, strlen(scheme)) != 0 || !vault_clean(loc, "\"<>\\^`{|}")) {
-            err_set(err, ERR_TRANSIENT,
-                    "Vault %s /v1/%s: refusing a redirect to \"%.200s\" (not %s)", method, api_path,
-                    loc, scheme);
-            goto out;
-        }
-        /* loc belongs to the handle and changes with the next request: copy it first. */
-        char *next = xstrdup(loc);
+        char *next = vault_redirect(v, method, api_path, hop, &hr, err);
+        httpc_resp_free(&hr);
+        if (next == NULL)
+            break;
         free(url);
         url = next;
     }
-    rc = 0;
-out:
-    if (h != NULL)
-        vault_handle_put(v, h);
-    vault_headers_free(hdrs);
+    if (tok_line != NULL)
+        xfree_secret(tok_line, strlen(tok_line));
+    free(ns_line);
     free(url);
     return rc;
 }
@@ -998,15 +955,12 @@ void vault_free(struct vault *v)
     pthread_mutex_unlock(&v->mu);
     if (tok != NULL)
         vault_revoke(v, tok);
-    for (size_t i = 0; i < v->npool; i++)
-        curl_easy_cleanup(v->pool[i]);
-    pthread_mutex_destroy(&v->pool_mu);
+    httpc_free(v->http);
     pthread_cond_destroy(&v->cv);
     pthread_mutex_destroy(&v->mu);
     free(v->server);
     free(v->path);
     free(v->ns);
-    free(v->ca_pem);
     free(v->approle_path);
     free(v->role_id);
     free(v->secret_desc);

@@ -1,5 +1,5 @@
 /* vault.h -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health.
- * Does network I/O (libcurl); thread-safe: one vault object is shared by every signing thread. */
+ * Does network I/O (base/httpc); thread-safe: one vault object serves every signing thread. */
 #ifndef EMBER_VAULT_H
 #define EMBER_VAULT_H
 
@@ -40,7 +40,8 @@ struct vault_config {
 
 struct vault;
 
-/* Copies cfg; does no I/O. NULL with ERR_INVALID for a bad server URL. */
+/* Copies cfg; does no I/O. NULL with ERR_INVALID for a bad server URL, ERR_INTERNAL when
+ * libcurl cannot be set up. */
 struct vault *vault_new(const struct vault_config *cfg, struct err *err) WUR;
 
 /* Logs in when there is no usable token, then GET /v1/sys/health (without the namespace
