@@ -7,85 +7,72 @@
 #include <string.h>
 
 #include "base/b64.h"
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "issuers/secret.h"
 #include "signers/localca.h"
 #include "signers/vault.h"
 
-static int issuer_check_keys(const cJSON *obj, const char *path, const char *const *allowed,
-                             struct err *err)
+/* The members of each object of an Issuer's spec, cert-manager's names for spec.vault. */
+static const struct jsonfield issuer_spec_fields[] = {
+    {.name = "defaultPolicy", .type = JSONFIELD_STRING},
+    {.name = "ca", .type = JSONFIELD_OBJECT},
+    {.name = "vault", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield issuer_ca_fields[] = {
+    {.name = "secretName", .type = JSONFIELD_STRING, .required = true},
+    {0},
+};
+static const struct jsonfield issuer_vault_fields[] = {
+    {.name = "server", .type = JSONFIELD_STRING},
+    {.name = "path", .type = JSONFIELD_STRING},
+    {.name = "namespace", .type = JSONFIELD_STRING},
+    {.name = "caBundle", .type = JSONFIELD_STRING},
+    {.name = "caBundleSecretRef", .type = JSONFIELD_OBJECT},
+    {.name = "auth", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield issuer_bundle_ref_fields[] = {
+    {.name = "name", .type = JSONFIELD_STRING, .required = true},
+    {.name = "key", .type = JSONFIELD_STRING},
+    {0},
+};
+static const struct jsonfield issuer_auth_fields[] = {
+    {.name = "appRole", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield issuer_approle_fields[] = {
+    {.name = "path", .type = JSONFIELD_STRING},
+    {.name = "roleId", .type = JSONFIELD_STRING},
+    {.name = "secretRef", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield issuer_secret_ref_fields[] = {
+    {.name = "name", .type = JSONFIELD_STRING},
+    {.name = "key", .type = JSONFIELD_STRING},
+    {0},
+};
+
+/* A copy of the string member key of obj into *out; absent leaves *out NULL. */
+static int issuer_read_string(const cJSON *obj, const char *path, const char *key, char **out,
+                              struct err *err)
 {
-    const cJSON *c;
-    cJSON_ArrayForEach(c, obj)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            ok = ok || strcmp(c->string, allowed[i]) == 0;
-        if (!ok) {
-            err_set(err, ERR_INVALID, "%s.%.64s: unknown field", path, c->string);
-            return -1;
-        }
-    }
+    const char *s;
+    if (jsonfield_string(obj, path, key, &s, err) != 0)
+        return -1;
+    if (s != NULL)
+        *out = xstrdup(s);
     return 0;
 }
 
-static int issuer_read_string(const cJSON *obj, const char *key, const char *path, bool required,
-                              char **out, struct err *err)
+/* spec.vault.caBundle or spec.vault.caBundleSecretRef (at most one of them). */
+static int issuer_read_bundle(struct issuer_vault *v, const cJSON *vault, struct err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL || cJSON_IsNull(v)) {
-        if (required) {
-            err_set(err, ERR_INVALID, "%s.%s is required", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v)) {
-        err_set(err, ERR_INVALID, "%s.%s must be a string", path, key);
-        return -1;
-    }
-    if (required && v->valuestring[0] == '\0') {
-        err_set(err, ERR_INVALID, "%s.%s must not be empty", path, key);
-        return -1;
-    }
-    *out = xstrdup(v->valuestring);
-    return 0;
-}
-
-/* spec.vault, with cert-manager's Vault issuer messages where they apply. */
-static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *err)
-{
-    static const char *const vault_keys[] = {
-        "server", "path", "namespace", "caBundle", "caBundleSecretRef", "auth", NULL};
-    static const char *const ref_keys[] = {"name", "key", NULL};
-    static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
-    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
-                                              "aws", NULL};
-    struct issuer_vault *v = &is->vault;
-    if (issuer_check_keys(vault, "spec.vault", vault_keys, err) != 0 ||
-        issuer_read_string(vault, "server", "spec.vault", false, &v->server, err) != 0 ||
-        issuer_read_string(vault, "path", "spec.vault", false, &v->path, err) != 0 ||
-        issuer_read_string(vault, "namespace", "spec.vault", false, &v->namespace, err) != 0)
-        return -1;
-    if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault server and path are required fields");
-        return -1;
-    }
-    if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
-        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
-                v->server);
-        return -1;
-    }
-    if (v->path[0] == '/') {
-        err_set(err, ERR_INVALID,
-                "spec.vault.path is used after /v1/: write \"pki_int/sign/ROLE\", not \"%.200s\"",
-                v->path);
-        return -1;
-    }
     char *bundle = NULL;
-    if (issuer_read_string(vault, "caBundle", "spec.vault", false, &bundle, err) != 0)
+    if (issuer_read_string(vault, "spec.vault", "caBundle", &bundle, err) != 0)
         return -1;
-    const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
+    const cJSON *bref = jsonfield_get(vault, "caBundleSecretRef");
     if (bundle != NULL && bref != NULL) {
         free(bundle);
         err_set(err, ERR_INVALID,
@@ -102,22 +89,26 @@ static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *
         }
     }
     if (bref != NULL) {
-        if (!cJSON_IsObject(bref) ||
-            issuer_check_keys(bref, "spec.vault.caBundleSecretRef", ref_keys, err) != 0 ||
-            issuer_read_string(bref, "name", "spec.vault.caBundleSecretRef", true,
+        if (jsonfield_check(bref, "spec.vault.caBundleSecretRef", issuer_bundle_ref_fields, 0,
+                            err) != 0 ||
+            issuer_read_string(bref, "spec.vault.caBundleSecretRef", "name",
                                &v->ca_bundle_secret_name, err) != 0 ||
-            issuer_read_string(bref, "key", "spec.vault.caBundleSecretRef", false,
-                               &v->ca_bundle_secret_key, err) != 0) {
-            if (err != NULL && err->msg[0] == '\0')
-                err_set(err, ERR_INVALID, "spec.vault.caBundleSecretRef must be an object");
+            issuer_read_string(bref, "spec.vault.caBundleSecretRef", "key",
+                               &v->ca_bundle_secret_key, err) != 0)
             return -1;
-        }
         if (v->ca_bundle_secret_key == NULL)
             v->ca_bundle_secret_key = xstrdup("ca.crt");
     }
+    return 0;
+}
 
-    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(vault, "auth");
-    const cJSON *approle = cJSON_GetObjectItemCaseSensitive(auth, "appRole");
+/* spec.vault.auth: AppRole, the one method Ember supports. */
+static int issuer_read_approle(struct issuer_vault *v, const cJSON *vault, struct err *err)
+{
+    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
+                                              "aws", NULL};
+    const cJSON *auth = jsonfield_get(vault, "auth");
+    const cJSON *approle = jsonfield_get(auth, "appRole");
     for (size_t i = 0; unsupported[i] != NULL; i++) {
         if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
             err_set(err, ERR_INVALID,
@@ -126,25 +117,23 @@ static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *
             return -1;
         }
     }
-    static const char *const auth_keys[] = {"appRole", NULL};
-    if (!cJSON_IsObject(auth) || !cJSON_IsObject(approle)) {
+    if (approle == NULL) {
         err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
         return -1;
     }
-    const cJSON *sref = cJSON_GetObjectItemCaseSensitive(approle, "secretRef");
-    if (issuer_check_keys(auth, "spec.vault.auth", auth_keys, err) != 0 ||
-        issuer_check_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
-        issuer_read_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
-                           err) != 0 ||
-        issuer_read_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id, err) !=
-            0)
+    const cJSON *sref = jsonfield_get(approle, "secretRef");
+    if (jsonfield_check(auth, "spec.vault.auth", issuer_auth_fields, 0, err) != 0 ||
+        jsonfield_check(approle, "spec.vault.auth.appRole", issuer_approle_fields, 0, err) != 0 ||
+        issuer_read_string(approle, "spec.vault.auth.appRole", "path", &v->approle_path, err) !=
+            0 ||
+        issuer_read_string(approle, "spec.vault.auth.appRole", "roleId", &v->role_id, err) != 0)
         return -1;
-    if (cJSON_IsObject(sref) &&
-        (issuer_check_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
-         issuer_read_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
-                            &v->secret_name, err) != 0 ||
-         issuer_read_string(sref, "key", "spec.vault.auth.appRole.secretRef", false, &v->secret_key,
-                            err) != 0))
+    if (sref != NULL && (jsonfield_check(sref, "spec.vault.auth.appRole.secretRef",
+                                         issuer_secret_ref_fields, 0, err) != 0 ||
+                         issuer_read_string(sref, "spec.vault.auth.appRole.secretRef", "name",
+                                            &v->secret_name, err) != 0 ||
+                         issuer_read_string(sref, "spec.vault.auth.appRole.secretRef", "key",
+                                            &v->secret_key, err) != 0))
         return -1;
     if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
         v->secret_name[0] == '\0') {
@@ -162,33 +151,51 @@ static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *
     return 0;
 }
 
+/* spec.vault, with cert-manager's Vault issuer messages where they apply. */
+static int issuer_read_vault(struct issuer *is, const cJSON *vault, struct err *err)
+{
+    struct issuer_vault *v = &is->vault;
+    if (jsonfield_check(vault, "spec.vault", issuer_vault_fields, 0, err) != 0 ||
+        issuer_read_string(vault, "spec.vault", "server", &v->server, err) != 0 ||
+        issuer_read_string(vault, "spec.vault", "path", &v->path, err) != 0 ||
+        issuer_read_string(vault, "spec.vault", "namespace", &v->namespace, err) != 0)
+        return -1;
+    if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
+        err_set(err, ERR_INVALID, "Vault server and path are required fields");
+        return -1;
+    }
+    if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
+        err_set(err, ERR_INVALID, "spec.vault.server must be an https:// URL, not \"%.200s\"",
+                v->server);
+        return -1;
+    }
+    if (v->path[0] == '/') {
+        err_set(err, ERR_INVALID,
+                "spec.vault.path is used after /v1/: write \"pki_int/sign/ROLE\", not \"%.200s\"",
+                v->path);
+        return -1;
+    }
+    if (issuer_read_bundle(v, vault, err) != 0)
+        return -1;
+    return issuer_read_approle(v, vault, err);
+}
+
 static int issuer_read_spec(struct issuer *is, const cJSON *spec, struct err *err)
 {
-    static const char *const spec_keys[] = {"defaultPolicy", "ca", "vault", NULL};
-    static const char *const ca_keys[] = {"secretName", NULL};
-    if (issuer_check_keys(spec, "spec", spec_keys, err) != 0)
+    if (jsonfield_check(spec, "spec", issuer_spec_fields, 0, err) != 0 ||
+        issuer_read_string(spec, "spec", "defaultPolicy", &is->default_policy, err) != 0)
         return -1;
-    if (issuer_read_string(spec, "defaultPolicy", "spec", false, &is->default_policy, err) != 0)
-        return -1;
-    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(spec, "ca");
-    const cJSON *vault = cJSON_GetObjectItemCaseSensitive(spec, "vault");
+    const cJSON *ca = jsonfield_get(spec, "ca");
+    const cJSON *vault = jsonfield_get(spec, "vault");
     if ((ca != NULL) == (vault != NULL)) {
         err_set(err, ERR_INVALID, "spec must set exactly one signer: ca or vault");
         return -1;
     }
     if (ca != NULL) {
-        if (!cJSON_IsObject(ca)) {
-            err_set(err, ERR_INVALID, "spec.ca must be an object");
-            return -1;
-        }
-        if (issuer_check_keys(ca, "spec.ca", ca_keys, err) != 0)
+        if (jsonfield_check(ca, "spec.ca", issuer_ca_fields, 0, err) != 0)
             return -1;
         is->signer_kind = ISSUER_SIGNER_CA;
-        return issuer_read_string(ca, "secretName", "spec.ca", true, &is->ca_secret_name, err);
-    }
-    if (!cJSON_IsObject(vault)) {
-        err_set(err, ERR_INVALID, "spec.vault must be an object");
-        return -1;
+        return issuer_read_string(ca, "spec.ca", "secretName", &is->ca_secret_name, err);
     }
     is->signer_kind = ISSUER_SIGNER_VAULT;
     return issuer_read_vault(is, vault, err);
