@@ -1,6 +1,7 @@
-/* utf8.c -- UTF-8 validation (see utf8.h). */
+/* utf8.c -- UTF-8 validation and escaping (see utf8.h). */
 #include "base/utf8.h"
 
+#include <stdio.h>
 #include <string.h>
 
 size_t utf8_seq_len(const unsigned char *s, size_t avail)
@@ -43,4 +44,45 @@ void utf8_copy_printable(char *dst, size_t cap, const char *src, size_t max)
     for (size_t i = 0; i < n; i++)
         dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
     dst[n] = '\0';
+}
+
+void utf8_escape(const char *s, size_t cut, bool quote, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s);
+    size_t lim = len < cut ? len : cut;
+    if (quote && o + 1 < outlen)
+        out[o++] = '"';
+    size_t i = 0;
+    while (i < lim) {
+        char tmp[8];
+        size_t tn;
+        size_t seq = u[i] >= 0x80 ? utf8_seq_len(u + i, lim - i) : 0;
+        if (u[i] == '"' || u[i] == '\\') {
+            tmp[0] = '\\', tmp[1] = (char)u[i], tn = 2;
+        } else if (u[i] < 0x20 || u[i] == 0x7f || (u[i] >= 0x80 && seq == 0)) {
+            snprintf(tmp, sizeof(tmp), "\\x%02x", u[i]);
+            tn = 4;
+        } else if (seq > 0) {
+            memcpy(tmp, u + i, seq);
+            tn = seq;
+        } else {
+            tmp[0] = (char)u[i], tn = 1;
+        }
+        if (o + tn + 5 > outlen)
+            break;
+        memcpy(out + o, tmp, tn);
+        o += tn;
+        i += seq > 0 ? seq : 1;
+    }
+    if (i < len && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    if (quote && o + 1 < outlen)
+        out[o++] = '"';
+    out[o] = '\0';
 }

@@ -1,6 +1,7 @@
 /* policy.h -- IssuancePolicy: load and validate from a CRD-shaped object, evaluate requests.
- * Pure: no I/O, no logging, no globals. A loaded policy is immutable and may be evaluated
- * from many threads at once. */
+ * Validation is policy.c (its regexes policy_regex.c), evaluation policy_check.c. Pure: no
+ * I/O, no logging, no globals. A loaded policy is immutable and may be evaluated from many
+ * threads at once. */
 #ifndef EMBER_POLICY_H
 #define EMBER_POLICY_H
 
@@ -34,7 +35,8 @@ struct policy; /* opaque */
 /* Builds a policy from a whole IssuancePolicy object ({apiVersion, kind, metadata{name},
  * spec{...}} as design.md §1 shows). Every problem is ERR_INVALID with a message naming the
  * field path, e.g. `spec.sans.dnsNames.allowed[0]: invalid regex "[": ...`,
- * `spec.validity.max: invalid duration "1x"`, `spec.subject.title: unknown field`.
+ * `spec.validity.max: invalid duration "1x"`, `spec.subject.title: unknown field (known: ...)`
+ * (the members of each object are checked by base/jsonfield, in its message shapes).
  * Also rejected: an empty list (omit the field instead), min/max/allowed under Forbidden, min
  * under Optional, min > max, regexes with back-references or stacked repeats ("a**") or that
  * expand past POLICY_MAX_REGEX_COST; under spec.selector.requesters: an object with no list

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/duration.h"
+#include "base/jsonfield.h"
 #include "base/k8sname.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -469,6 +470,19 @@ done:
     caller_free(&ctx.caller);
 }
 
+/* The members of a Firefly-shaped body. A JSON null is refused: this is no Kubernetes object. */
+static const struct jsonfield api_firefly_fields[] = {
+    {.name = "request",
+     .type = JSONFIELD_STRING,
+     .required = true,
+     .want = "the PEM CSR as a string"},
+    {.name = "policyName", .type = JSONFIELD_STRING},
+    {.name = "validityPeriod",
+     .type = JSONFIELD_STRING,
+     .want = "an ISO-8601 duration string such as PT1H"},
+    {0},
+};
+
 /* The request a Firefly body stands for, built field by field: in the namespace of the
  * --api-issuer (a ClusterIssuer's: the cluster resource namespace, else "default", as a
  * request without one gets), policy the policyName or NULL, seconds 0 when not asked. */
@@ -511,42 +525,21 @@ static void api_firefly_answer(const struct cr *cr, struct api_response *out)
  * the request (cr_free and free it), or NULL with a 422 in out. */
 static struct cr *api_firefly_to_cr(struct api *api, const cJSON *in, struct api_response *out)
 {
-    static const char *const keys[] = {"request", "policyName", "validityPeriod", NULL};
-    const cJSON *c;
-    cJSON_ArrayForEach(c, in)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i] != NULL; i++)
-            ok = ok || strcmp(c->string, keys[i]) == 0;
-        if (!ok) {
-            api_error(out, 422,
-                      "%.64s: unknown field (expected request, policyName, validityPeriod)",
-                      c->string);
-            return NULL;
-        }
-    }
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(in, "request");
-    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(in, "policyName");
-    const cJSON *val = cJSON_GetObjectItemCaseSensitive(in, "validityPeriod");
-    if (!cJSON_IsString(req) || req->valuestring[0] == '\0') {
-        api_error(out, 422, "request is required: the PEM CSR as a string");
+    struct err fe = {0};
+    if (jsonfield_check(in, "", api_firefly_fields, JSONFIELD_NULL_REFUSED, &fe) != 0) {
+        api_error(out, 422, "%s", fe.msg);
         return NULL;
     }
+    const cJSON *req = jsonfield_get(in, "request");
+    const cJSON *pol = jsonfield_get(in, "policyName");
+    const cJSON *val = jsonfield_get(in, "validityPeriod");
     if (strlen(req->valuestring) > CSR_MAX_BYTES) {
         api_error(out, 422, "request: the CSR is larger than %d bytes", CSR_MAX_BYTES);
-        return NULL;
-    }
-    if (pol != NULL && !cJSON_IsString(pol)) {
-        api_error(out, 422, "policyName must be a string");
         return NULL;
     }
     long long seconds = 0;
     if (val != NULL) {
         struct err e = {0};
-        if (!cJSON_IsString(val)) {
-            api_error(out, 422, "validityPeriod must be an ISO-8601 duration string such as PT1H");
-            return NULL;
-        }
         if (duration_parse_iso8601(val->valuestring, &seconds, &e) != 0 || seconds == 0) {
             api_error(out, 422, "validityPeriod: %s",
                       seconds == 0 && e.msg[0] == '\0' ? "must be positive" : e.msg);

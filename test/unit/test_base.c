@@ -479,6 +479,26 @@ static void test_utf8_seq_len(void **state)
                          cases[i].want);
 }
 
+static void test_utf8_escape(void **state)
+{
+    (void)state;
+    char out[UTF8_ESCAPE_SIZE(8)];
+    utf8_escape("a\"b\\c", 8, true, out, sizeof(out));
+    assert_string_equal(out, "\"a\\\"b\\\\c\"");
+    utf8_escape("\x01\x7f\xff\xc3\xa9", 8, false, out, sizeof(out));
+    assert_string_equal(out, "\\x01\\x7f\\xff\xc3\xa9");
+    /* cut after 8 bytes of input, marked "..."; a character cut there is escaped bytewise */
+    utf8_escape("abcdefg\xc3\xa9z", 8, true, out, sizeof(out));
+    assert_string_equal(out, "\"abcdefg\\xc3...\"");
+    utf8_escape("abcdefgh", 8, false, out, sizeof(out));
+    assert_string_equal(out, "abcdefgh");
+    /* a small buffer keeps whole escapes and stays terminated */
+    char small[8];
+    utf8_escape("\x01\x02\x03", 8, false, small, sizeof(small));
+    assert_true(strlen(small) < sizeof(small));
+    utf8_escape("x", 8, false, small, 0); /* no room at all: nothing written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_usage_format),        cmocka_unit_test(test_timefmt_format),
         cmocka_unit_test(test_timefmt_parse),       cmocka_unit_test(test_err),
         cmocka_unit_test(test_err_openssl),         cmocka_unit_test(test_utf8_seq_len),
+        cmocka_unit_test(test_utf8_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

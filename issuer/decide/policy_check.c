@@ -1,0 +1,465 @@
+/* policy_check.c -- an IssuancePolicy against a request: evaluation, and the one message that
+ * names every violation. */
+#include "decide/policy_priv.h"
+
+#include "base/utf8.h"
+
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the message writer ---- */
+
+/* A bounded message writer: keeps what fits and marks the cut with "..." at the end. */
+struct policy_check_msg {
+    char *out;
+    size_t cap; /* bytes available including the NUL; 0 = count only */
+    size_t len;
+    bool cut;
+    int n; /* violations so far */
+    const struct policy *p;
+};
+
+static void policy_check_put(struct policy_check_msg *w, const char *s, size_t n)
+{
+    if (w->cap == 0 || w->cut)
+        return;
+    size_t avail = w->cap - 1 - w->len;
+    if (n > avail) {
+        n = avail;
+        w->cut = true;
+    }
+    memcpy(w->out + w->len, s, n);
+    w->len += n;
+    w->out[w->len] = '\0';
+}
+
+static void policy_check_str(struct policy_check_msg *w, const char *s)
+{
+    policy_check_put(w, s, strlen(s));
+}
+
+static void policy_check_printf(struct policy_check_msg *w, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void policy_check_printf(struct policy_check_msg *w, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    policy_check_put(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void policy_check_quote(struct policy_check_msg *w, const char *v)
+{
+    char q[UTF8_ESCAPE_SIZE(POLICY_MAX_VALUE_ECHO)];
+    utf8_escape(v, POLICY_MAX_VALUE_ECHO, true, q, sizeof(q));
+    policy_check_str(w, q);
+}
+
+/* Starts the next violation: the `policy "name": ` header or the "; " separator. */
+static void policy_check_begin(struct policy_check_msg *w)
+{
+    if (w->n == 0) {
+        policy_check_str(w, "policy ");
+        policy_check_quote(w, w->p->name);
+        policy_check_str(w, ": ");
+    } else {
+        policy_check_str(w, "; ");
+    }
+    w->n++;
+}
+
+static void policy_check_finish(struct policy_check_msg *w)
+{
+    if (w->cap == 0 || !w->cut || w->cap < 4)
+        return;
+    size_t at = w->len - 3;
+    /* Never leave half a UTF-8 sequence before the "...". */
+    while (at > 0 && ((unsigned char)w->out[at] & 0xc0) == 0x80)
+        at--;
+    memcpy(w->out + at, "...", 4);
+    w->len = at + 3;
+}
+
+/* ---- evaluation ---- */
+
+static bool policy_check_value_allowed(const struct policy_rule *r, bool is_ip, const char *v)
+{
+    if (r->any)
+        return true;
+    if (is_ip) {
+        unsigned char addr[16];
+        int fam = cidr_parse_ip(v, addr);
+        for (size_t i = 0; fam != 0 && i < r->n_cidr; i++)
+            if (cidr_contains(&r->cidr[i], fam, addr))
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i < r->n_re; i++)
+        if (regexec(&r->re[i], v, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+static void policy_check_field(struct policy_check_msg *w, const struct policy *p,
+                               enum policy_field f, const struct strv *vals)
+{
+    const struct policy_rule *r = &p->rules[f];
+    char label[48];
+    snprintf(label, sizeof(label), "%s.%s", policy_fields[f].group, policy_fields[f].name);
+    size_t n = vals->n;
+    if (r->kind == POLICY_RULE_FORBIDDEN) {
+        if (n == 0)
+            return;
+        policy_check_begin(w);
+        policy_check_printf(w, "%s: forbidden, got ", label);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                policy_check_str(w, ", ");
+            policy_check_quote(w, vals->v[i]);
+        }
+        return;
+    }
+    if (r->kind == POLICY_RULE_REQUIRED && (long long)n < r->min) {
+        policy_check_begin(w);
+        if (n == 0)
+            policy_check_printf(w, "%s: required, none given", label);
+        else
+            policy_check_printf(w, "%s: %zu value%s, at least %lld required", label, n,
+                                n == 1 ? "" : "s", r->min);
+    }
+    if (r->max >= 0 && (long long)n > r->max) {
+        policy_check_begin(w);
+        policy_check_printf(w, "%s: %zu value%s, at most %lld allowed", label, n, n == 1 ? "" : "s",
+                            r->max);
+    }
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (policy_check_value_allowed(r, f == POLICY_F_IP, vals->v[i]))
+            continue;
+        if (first) {
+            policy_check_begin(w);
+            policy_check_printf(w, "%s ", label);
+            first = false;
+        } else {
+            policy_check_str(w, ", ");
+        }
+        policy_check_quote(w, vals->v[i]);
+    }
+    if (!first)
+        policy_check_str(w, " not allowed");
+}
+
+static bool policy_check_glob_any(const struct strv *globs, const char *v, int flags)
+{
+    for (size_t i = 0; i < globs->n; i++)
+        if (fnmatch(globs->v[i], v, flags) == 0)
+            return true;
+    return false;
+}
+
+/* requesters.certificates against a certificate's identity: a pattern with "://" names URIs
+ * (SPIFFE IDs) and matches only a URI identity; any other pattern matches only a DNS name or a
+ * CN. So a certificate without a URI SAN whose CN or DNS name reads "spiffe://..." is not taken
+ * for that SPIFFE ID. */
+static bool policy_check_cert_glob_any(const struct strv *globs, const char *v, int flags, bool uri)
+{
+    for (size_t i = 0; i < globs->n; i++)
+        if ((strstr(globs->v[i], "://") != NULL) == uri && fnmatch(globs->v[i], v, flags) == 0)
+            return true;
+    return false;
+}
+
+/* A serviceAccounts entry against a username system:serviceaccount:NS:NAME (as Kubernetes
+ * writes it; NS and NAME are DNS names and never hold ':'). */
+static bool policy_check_sa_admitted(const struct policy *p, const char *username)
+{
+    static const char prefix[] = "system:serviceaccount:";
+    if (p->req_sa_ns.n == 0 || strncmp(username, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    const char *ns = username + sizeof(prefix) - 1;
+    const char *colon = strchr(ns, ':');
+    if (colon == NULL || colon == ns || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
+        return false;
+    char nsbuf[256];
+    size_t nl = (size_t)(colon - ns);
+    if (nl >= sizeof(nsbuf))
+        return false; /* longer than any namespace (63 bytes) */
+    memcpy(nsbuf, ns, nl);
+    nsbuf[nl] = '\0';
+    for (size_t i = 0; i < p->req_sa_ns.n; i++)
+        if (fnmatch(p->req_sa_ns.v[i], nsbuf, 0) == 0 &&
+            fnmatch(p->req_sa_name.v[i], colon + 1, 0) == 0)
+            return true;
+    return false;
+}
+
+static bool policy_check_admitted(const struct policy *p, const struct caller *c)
+{
+    switch (c->method) {
+    case CALLER_TOKEN:
+    case CALLER_CERT_MANAGER:
+        if (c->username == NULL)
+            return false;
+        if (policy_check_glob_any(&p->req_users, c->username, 0) ||
+            policy_check_sa_admitted(p, c->username))
+            return true;
+        for (size_t i = 0; i < c->groups.n; i++)
+            if (policy_check_glob_any(&p->req_groups, c->groups.v[i], 0))
+                return true;
+        return false;
+    case CALLER_MTLS:
+        /* A certificate's one identity (caller.h), against certificates only: its other names
+         * (a CN that reads like another team's SPIFFE ID or like a service account) are not
+         * who it is. */
+        switch (caller_mtls_identity(c)) {
+        case CALLER_ID_URI:
+            return policy_check_cert_glob_any(&p->req_certs, c->username, FNM_PATHNAME, true);
+        case CALLER_ID_CN:
+            return policy_check_cert_glob_any(&p->req_certs, c->username, FNM_PATHNAME, false);
+        case CALLER_ID_DNS:
+            return policy_check_cert_glob_any(&p->req_certs, c->username,
+                                              FNM_PATHNAME | FNM_CASEFOLD, false);
+        default: return false;
+        }
+    default: return false; /* NONE, ANONYMOUS */
+    }
+}
+
+/* Writes `LABEL "a", "b", and 3 more` (at most POLICY_MAX_GROUP_ECHO values). */
+static void policy_check_list(struct policy_check_msg *w, const char *label, const struct strv *sv)
+{
+    policy_check_str(w, label);
+    for (size_t i = 0; i < sv->n && i < POLICY_MAX_GROUP_ECHO; i++) {
+        policy_check_str(w, i > 0 ? ", " : " ");
+        policy_check_quote(w, sv->v[i]);
+    }
+    if (sv->n > POLICY_MAX_GROUP_ECHO)
+        policy_check_printf(w, ", and %zu more", sv->n - POLICY_MAX_GROUP_ECHO);
+}
+
+/* `requester "NAME" (what else is known of it)`. */
+static void policy_check_who(struct policy_check_msg *w, const struct caller *c)
+{
+    if (c == NULL || c->method == CALLER_NONE) {
+        policy_check_str(w, "requester unknown (spec.username is not set)");
+        return;
+    }
+    if (c->method == CALLER_ANONYMOUS) {
+        policy_check_str(w, "requester \"anonymous\" (not authenticated)");
+        return;
+    }
+    policy_check_str(w, "requester ");
+    if (c->username != NULL)
+        policy_check_quote(w, c->username);
+    else
+        policy_check_str(w, "unknown");
+    if (c->method != CALLER_MTLS) {
+        if (c->groups.n == 0)
+            policy_check_str(w, " (no groups)");
+        else {
+            policy_check_str(w, " (");
+            policy_check_list(w, "groups", &c->groups);
+            policy_check_str(w, ")");
+        }
+        return;
+    }
+    policy_check_str(w, " (client certificate");
+    if (c->uris.n == 0 && c->dns_names.n == 0 && c->common_name == NULL) {
+        policy_check_str(w, " without names)");
+        return;
+    }
+    /* ", " between the kinds of names: "; " separates violations. */
+    const char *sep = ": ";
+    if (c->uris.n > 0) {
+        policy_check_str(w, sep);
+        policy_check_list(w, "URIs", &c->uris);
+        sep = ", ";
+    }
+    if (c->dns_names.n > 0) {
+        policy_check_str(w, sep);
+        policy_check_list(w, "DNS names", &c->dns_names);
+        sep = ", ";
+    }
+    if (c->common_name != NULL) {
+        policy_check_str(w, sep);
+        policy_check_str(w, "CN ");
+        policy_check_quote(w, c->common_name);
+    }
+    policy_check_str(w, ")");
+}
+
+static void policy_check_requester(struct policy_check_msg *w, const struct policy *p,
+                                   const struct policy_request *r)
+{
+    if (!p->has_requesters) {
+        if (r->require_requesters) {
+            policy_check_begin(w);
+            policy_check_str(
+                w, "spec.selector.requesters is not set, so the policy is not usable from the "
+                   "signing API");
+        }
+        return;
+    }
+    if (r->requester == NULL && !r->require_requesters)
+        return;
+    if (r->requester != NULL && policy_check_admitted(p, r->requester))
+        return;
+    policy_check_begin(w);
+    policy_check_who(w, r->requester);
+    policy_check_str(w, " is not admitted by spec.selector.requesters");
+}
+
+static void policy_check_selector(struct policy_check_msg *w, const struct policy *p,
+                                  const struct policy_request *r)
+{
+    policy_check_requester(w, p, r);
+    if (p->has_sel_ns) {
+        const char *ns = r->namespace != NULL ? r->namespace : "";
+        if (!policy_check_glob_any(&p->sel_ns, ns, 0)) {
+            policy_check_begin(w);
+            policy_check_str(w, "namespace ");
+            policy_check_quote(w, ns);
+            policy_check_str(w, " is not selected by spec.selector.namespaces");
+        }
+    }
+    if (p->has_sel_issuers) {
+        /* An empty kind means Issuer, as in cert-manager's issuerRef. */
+        const char *kind =
+            r->issuer_kind != NULL && r->issuer_kind[0] != '\0' ? r->issuer_kind : "Issuer";
+        const char *name = r->issuer_name != NULL ? r->issuer_name : "";
+        size_t kl = strlen(kind);
+        bool ok = false;
+        for (size_t i = 0; i < p->sel_issuers.n && !ok; i++) {
+            const char *s = p->sel_issuers.v[i];
+            ok = strncmp(s, kind, kl) == 0 && s[kl] == '/' && fnmatch(s + kl + 1, name, 0) == 0;
+        }
+        if (!ok) {
+            char both[POLICY_MAX_VALUE_ECHO * 2 + 2];
+            snprintf(both, sizeof(both), "%.64s/%.128s", kind, name);
+            policy_check_begin(w);
+            policy_check_str(w, "issuer ");
+            policy_check_quote(w, both);
+            policy_check_str(w, " is not selected by spec.selector.issuers");
+        }
+    }
+}
+
+static void policy_check_key_alg(struct policy_check_msg *w, const struct policy *p,
+                                 const struct csr *csr)
+{
+    char alg[sizeof(csr->key_alg) + 1];
+    size_t al = strnlen(csr->key_alg, sizeof(csr->key_alg));
+    memcpy(alg, csr->key_alg, al);
+    alg[al] = '\0';
+    bool ok = p->has_key_algs ? strv_contains(&p->key_algs, alg) : policy_key_alg_supported(alg);
+    if (ok)
+        return;
+    char ea[UTF8_ESCAPE_SIZE(sizeof(alg))];
+    utf8_escape(alg, sizeof(alg), false, ea, sizeof(ea));
+    policy_check_begin(w);
+    policy_check_printf(w, "keyAlgorithm %s not allowed (allowed: ", ea[0] != '\0' ? ea : "(none)");
+    if (!p->has_key_algs) {
+        policy_check_str(w, "RSA_2048 or larger, EC_P256, EC_P384, EC_P521, EC_ED25519)");
+        return;
+    }
+    for (size_t i = 0; i < p->key_algs.n; i++) {
+        if (i > 0)
+            policy_check_str(w, ", ");
+        policy_check_str(w, p->key_algs.v[i]);
+    }
+    policy_check_str(w, ")");
+}
+
+/* cert-manager names two usages twice; either spelling grants the same X.509 bits. */
+static usage_set policy_check_usage_aliases(usage_set s)
+{
+    if (s & (USAGE_BIT(USAGE_SIGNING) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE)))
+        s |= USAGE_BIT(USAGE_SIGNING) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE);
+    if (s & (USAGE_BIT(USAGE_SMIME) | USAGE_BIT(USAGE_EMAIL_PROTECTION)))
+        s |= USAGE_BIT(USAGE_SMIME) | USAGE_BIT(USAGE_EMAIL_PROTECTION);
+    return s;
+}
+
+static void policy_check_usages(struct policy_check_msg *w, const struct policy *p,
+                                const struct policy_request *r, bool req_ca)
+{
+    usage_set want = r->usages != 0 ? r->usages : USAGE_DEFAULT;
+    usage_set allowed = policy_check_usage_aliases(p->usages);
+    /* A CA certificate gets "cert sign" with isCA; the policy's isCA already decides that. */
+    if (req_ca && p->is_ca)
+        allowed |= USAGE_BIT(USAGE_CERT_SIGN);
+    usage_set bad = want & ~allowed;
+    if (bad == 0)
+        return;
+    policy_check_begin(w);
+    policy_check_str(w, "usages ");
+    bool first = true;
+    for (int u = 0; u < USAGE_COUNT; u++) {
+        if (!(bad & USAGE_BIT(u)))
+            continue;
+        if (!first)
+            policy_check_str(w, ", ");
+        policy_check_quote(w, usage_name((enum usage)u));
+        first = false;
+    }
+    char list[512];
+    usage_format(p->usages, list, sizeof(list));
+    policy_check_printf(w, " not allowed (allowed: %s)", list);
+}
+
+int policy_evaluate(const struct policy *p, const struct policy_request *r, char *msg,
+                    size_t msglen)
+{
+    struct policy_check_msg w = {.out = msg, .p = p};
+    w.cap = msglen < POLICY_MAX_MESSAGE + 1 ? msglen : POLICY_MAX_MESSAGE + 1;
+    if (msg == NULL)
+        w.cap = 0;
+    if (w.cap > 0)
+        msg[0] = '\0';
+
+    policy_check_selector(&w, p, r);
+    const struct csr *csr = r->csr;
+    if (csr == NULL) {
+        policy_check_begin(&w);
+        policy_check_str(&w, "no CSR to evaluate");
+    } else {
+        policy_check_key_alg(&w, p, csr);
+        for (int f = POLICY_F_CN; f < POLICY_F_FIRST_SAN; f++)
+            policy_check_field(&w, p, (enum policy_field)f,
+                               (const struct strv *)((const char *)csr + policy_fields[f].off));
+        if (csr->other_subject.n > 0) {
+            policy_check_begin(&w);
+            policy_check_str(&w, csr->other_subject.n == 1 ? "subject attribute "
+                                                           : "subject attributes ");
+            for (size_t i = 0; i < csr->other_subject.n; i++) {
+                if (i > 0)
+                    policy_check_str(&w, ", ");
+                policy_check_quote(&w, csr->other_subject.v[i]);
+            }
+            policy_check_str(&w, " not allowed");
+        }
+        for (int f = POLICY_F_FIRST_SAN; f < POLICY_F_COUNT; f++)
+            policy_check_field(&w, p, (enum policy_field)f,
+                               (const struct strv *)((const char *)csr + policy_fields[f].off));
+    }
+    bool req_ca = r->is_ca || (csr != NULL && csr->has_basic_constraints && csr->bc_is_ca);
+    policy_check_usages(&w, p, r, req_ca);
+    if (req_ca && !p->is_ca) {
+        policy_check_begin(&w);
+        policy_check_str(&w, "isCA not allowed (spec.isCA is false)");
+    }
+    policy_check_finish(&w);
+    return w.n;
+}
+
+long long policy_validity(const struct policy *p, long long requested_s)
+{
+    if (requested_s <= 0)
+        return p->default_s > 0 ? p->default_s : p->max_s;
+    return requested_s < p->max_s ? requested_s : p->max_s;
+}
