@@ -155,7 +155,7 @@ $(BUILD)/libfuzzer/%: test/fuzz/%.c $(LIB_SRCS) | deps
 bench: $(BIN) deps-bench
 	$(Q)OUT=$(OUT) bash test/bench/run.sh
 
-## lint: clang-format check, cppcheck, banned functions, shellcheck, then `make analyze`
+## lint: clang-format, cppcheck, banned functions, header comments, layers, function length, file prefixes, shellcheck, then `make analyze`
 lint: deps-lint
 	$(Q)rc=0; bash test/lint.sh || rc=1; $(MAKE) --no-print-directory analyze || rc=1; exit $$rc
 
