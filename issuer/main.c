@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
@@ -294,9 +295,7 @@ static void *main_recheck_thread(void *arg)
     long long wait_s = 1;
     pthread_mutex_lock(&rc->lock);
     while (!rc->stop) {
-        struct timespec until; /* rc->cond waits on CLOCK_MONOTONIC */
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t)wait_s;
+        struct timespec until = clock_deadline(wait_s * 1000);
         pthread_cond_timedwait(&rc->cond, &rc->lock, &until);
         if (rc->stop)
             break;
@@ -480,11 +479,8 @@ static void main_init(struct main_run *r)
     r->m = metrics_new();
     r->rc = (struct main_recheck){.m = r->m, .period_s = cfg->issuer_recheck_period_s};
     pthread_mutex_init(&r->rc.lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->rc.cond, &ca);
-    pthread_condattr_destroy(&ca);
+    if (clock_cond_init(&r->rc.cond) != 0)
+        abort(); /* as xcalloc does when memory runs out: nothing to go on with */
     r->api = (struct api){
         .env =
             {

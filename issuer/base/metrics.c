@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,13 +65,16 @@ static bool metrics_name_valid(const char *name)
     return true;
 }
 
-/* Index of name in m->f, or -(insertion point) - 1. */
-static long metrics_family_find(const struct metrics *m, const char *name)
+/* Index of key in a sorted array of n structs of stride bytes, each holding its key as a
+ * const char * at byte offset off; or -(insertion point) - 1. */
+static long metrics_bsearch(const void *base, size_t n, size_t stride, size_t off, const char *key)
 {
-    size_t lo = 0, hi = m->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(m->f[mid].name, name);
+        const char *k;
+        memcpy(&k, (const char *)base + mid * stride + off, sizeof(k));
+        int c = strcmp(k, key);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -81,20 +85,17 @@ static long metrics_family_find(const struct metrics *m, const char *name)
     return -(long)lo - 1;
 }
 
+/* Index of name in m->f, or -(insertion point) - 1. */
+static long metrics_family_find(const struct metrics *m, const char *name)
+{
+    return metrics_bsearch(m->f, m->n, sizeof(m->f[0]), offsetof(struct metrics_family, name),
+                           name);
+}
+
 static long metrics_series_find(const struct metrics_family *f, const char *labels)
 {
-    size_t lo = 0, hi = f->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->s[mid].labels, labels);
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -(long)lo - 1;
+    return metrics_bsearch(f->s, f->n, sizeof(f->s[0]), offsetof(struct metrics_series, labels),
+                           labels);
 }
 
 static struct metrics_family *metrics_family_add(struct metrics *m, size_t at, const char *name,

@@ -8,18 +8,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "controller/controller_int.h"
 
 /* ---- helpers the controller's files share ------------------------------------------------ */
-
-uint64_t ctl_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *ctl_str(const cJSON *obj, const char *a, const char *b)
 {
@@ -208,9 +202,7 @@ static void *ctl_metrics_thread(void *arg)
     struct controller *c = arg;
     pthread_mutex_lock(&c->stop_lock);
     while (!c->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += 2;
+        struct timespec until = clock_deadline(2000);
         pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until);
         if (c->stopping)
             break;
@@ -281,11 +273,8 @@ struct controller *ctl_new(const struct controller_config *cfg)
         ctl_declare_metrics(c, false);
     __atomic_store_n(&c->leader, cfg->start_as_follower ? 0 : 1, __ATOMIC_RELEASE);
     pthread_mutex_init(&c->stop_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->stop_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    if (clock_cond_init(&c->stop_cond) != 0)
+        abort(); /* as xcalloc does when memory runs out: nothing to go on with */
     for (int k = 0; k < CTL_KINDS; k++)
         c->feeds[k] = (struct ctl_feed){.c = c, .kind = (enum ctl_kind)k};
     return c;

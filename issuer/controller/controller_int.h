@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/clock.h"
 #include "controller/controller.h"
 #include "decide/cr.h"
 #include "kube/queue.h"
@@ -64,7 +65,7 @@ struct ctl_slot {
     char *key;
     struct issuer *is;
     long long generation;
-    uint64_t next_check_ms; /* ctl_mono_ms() time of the next re-check */
+    uint64_t next_check_ms; /* clock_mono_ms() time of the next re-check */
     int failures;
 };
 
@@ -135,7 +136,6 @@ int ctl_request(struct controller *c, const char *method, const char *path, cons
 /* Counts one reconcile of kind with outcome (ember_reconcile_total). */
 void ctl_count(struct controller *c, const char *kind, const char *outcome);
 /* Milliseconds on CLOCK_MONOTONIC: every local timeout and re-check is measured on it. */
-uint64_t ctl_mono_ms(void);
 /* Borrowed string at obj.a(.b), or NULL. */
 const char *ctl_str(const cJSON *obj, const char *a, const char *b);
 /* metadata.generation, 1 when absent. */

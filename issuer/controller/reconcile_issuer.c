@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -201,7 +202,7 @@ struct reconcile_issuer_snap {
     long long slot_gen;     /* its generation, -1 when none */
     uint64_t next_ms;       /* its next re-check */
     int failures;
-    uint64_t mono; /* ctl_mono_ms() now */
+    uint64_t mono; /* (uint64_t)clock_mono_ms() now */
 };
 
 static void reconcile_issuer_snapshot(struct controller *c, enum ctl_kind kind, const char *key,
@@ -216,7 +217,7 @@ static void reconcile_issuer_snapshot(struct controller *c, enum ctl_kind kind, 
     s->failures = slot ? slot->failures : 0;
     s->current = slot ? issuer_ref(slot->is) : NULL;
     pthread_mutex_unlock(&c->lock);
-    s->mono = ctl_mono_ms();
+    s->mono = (uint64_t)clock_mono_ms();
 }
 
 /* The issuer to publish: current re-checked in place, or a new one built from obj and loaded

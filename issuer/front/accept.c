@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "front/conntab.h"
@@ -45,13 +46,6 @@ struct accept_loop {
     int64_t next_warn_ms;
     int64_t next_poll_warn_ms; /* a failing poll() is logged at most every 10 s */
 };
-
-static int64_t accept_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void accept_declare_metrics(struct metrics *m)
 {
@@ -257,7 +251,7 @@ static void *accept_main(void *arg)
     struct accept_loop *l = arg;
     struct pollfd p[2 + ACCEPT_MAX_LINGERING];
     for (;;) {
-        int64_t now = accept_now_ms();
+        int64_t now = clock_mono_ms();
         pthread_mutex_lock(&l->lock);
         int64_t next = conntab_next_deadline(l->tab);
         pthread_mutex_unlock(&l->lock);
@@ -290,7 +284,7 @@ static void *accept_main(void *arg)
         }
         if (n > 0 && (p[0].revents & POLLIN))
             return NULL; /* accept_stop */
-        now = accept_now_ms();
+        now = clock_mono_ms();
         for (size_t i = 0; n > 0 && i < n_linger; i++)
             if (p[2 + i].revents != 0)
                 accept_drain(l, i);
@@ -453,7 +447,7 @@ void accept_arrived(struct accept_loop *l, int fd)
 
 void accept_completed(struct accept_loop *l, int fd)
 {
-    int64_t now = accept_now_ms();
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&l->lock);
     conntab_completed(l->tab, fd, now);
     pthread_mutex_unlock(&l->lock);

@@ -17,6 +17,7 @@
 
 #include "base/b64.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -69,13 +70,6 @@ struct tls_server {
 
 static struct tls_server *tls_active; /* atomic: what tls_server_retrieve_cert serves */
 static pthread_mutex_t tls_active_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int64_t tls_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the server pair ---- */
 
@@ -578,7 +572,7 @@ struct tls_server *tls_server_new(const struct tls_files *files, struct err *err
         }
         s->trust_gen = 1;
     }
-    s->next_look_ms = tls_now_ms() + TLS_RECHECK_SECONDS * 1000;
+    s->next_look_ms = clock_mono_ms() + TLS_RECHECK_SECONDS * 1000;
     tls_log_pair(s, s->pair, "serving");
     if (s->trust != NULL)
         LOG(LOG_INFO, "tls", NULL, NULL,
@@ -643,7 +637,7 @@ static void tls_look_pair(struct tls_server *s)
     }
     pthread_mutex_lock(&s->lock);
     struct tls_pair *old = s->pair;
-    old->retired_ms = tls_now_ms();
+    old->retired_ms = clock_mono_ms();
     old->next = s->retired;
     s->retired = old;
     s->pair = p;
@@ -690,7 +684,7 @@ static void tls_look_trust(struct tls_server *s)
 /* Frees the pairs replaced long enough ago that no handshake can still hold them. */
 static void tls_reap_retired(struct tls_server *s)
 {
-    int64_t now = tls_now_ms();
+    int64_t now = clock_mono_ms();
     struct tls_pair *expired = NULL;
     pthread_mutex_lock(&s->lock);
     for (struct tls_pair **pp = &s->retired; *pp != NULL;) {
@@ -722,7 +716,7 @@ static void tls_server_look(struct tls_server *s)
 
 void tls_server_refresh(struct tls_server *s)
 {
-    int64_t now = tls_now_ms();
+    int64_t now = clock_mono_ms();
     if (now < __atomic_load_n(&s->next_look_ms, __ATOMIC_RELAXED))
         return;
     if (pthread_mutex_trylock(&s->look_lock) != 0)
@@ -737,7 +731,8 @@ void tls_server_refresh(struct tls_server *s)
 void tls_server_check_files(struct tls_server *s)
 {
     pthread_mutex_lock(&s->look_lock);
-    __atomic_store_n(&s->next_look_ms, tls_now_ms() + TLS_RECHECK_SECONDS * 1000, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->next_look_ms, clock_mono_ms() + TLS_RECHECK_SECONDS * 1000,
+                     __ATOMIC_RELAXED);
     tls_server_look(s);
     pthread_mutex_unlock(&s->look_lock);
 }
@@ -835,7 +830,7 @@ const struct tls_peer *tls_server_peer(struct tls_server *s, gnutls_session_t se
     if (s->ca_file == NULL)
         return &c->peer; /* no certificate was asked for: none presented */
     tls_server_refresh(s);
-    int64_t now = tls_now_ms();
+    int64_t now = clock_mono_ms();
     if (c->trust_generation != 0 && c->trust_generation == tls_server_trust_generation(s) &&
         now - c->checked_ms < TLS_PEER_RECHECK_SECONDS * 1000)
         return &c->peer;

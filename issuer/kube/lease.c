@@ -1,6 +1,7 @@
 /* lease.c -- leader election with a coordination.k8s.io/v1 Lease (client-go's leaderelection). */
 #include "kube/lease.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -368,13 +369,6 @@ struct lease {
     uint64_t rng;
 };
 
-static long long lease_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void lease_now_microtime(char out[LEASE_MICROTIME_LEN])
 {
     struct timespec ts;
@@ -595,12 +589,12 @@ static void *lease_thread(void *arg)
         long long t0 = 0;
         bool got = false;
         while (!got) {
-            t0 = lease_mono_ms();
+            t0 = clock_mono_ms();
             if (lease_try(l, t0) == TRY_OK) {
                 got = true;
                 break;
             }
-            if (lease_sleep_until(l, lease_next_acquire(l, lease_mono_ms())))
+            if (lease_sleep_until(l, lease_next_acquire(l, clock_mono_ms())))
                 break;
         }
         if (!got)
@@ -618,7 +612,7 @@ static void *lease_thread(void *arg)
         while (why == NULL) {
             if (lease_sleep_until(l, next))
                 break;
-            long long t = lease_mono_ms();
+            long long t = clock_mono_ms();
             enum lease_try_result res = lease_try(l, t);
             if (res == TRY_OK) {
                 last_ok = t;
@@ -626,7 +620,7 @@ static void *lease_thread(void *arg)
                 next = t + l->retry_s * 1000;
                 continue;
             }
-            long long now = lease_mono_ms();
+            long long now = clock_mono_ms();
             if (res == TRY_HELD && l->have_observed && strcmp(l->observed.holder, l->identity) != 0)
                 why = "another replica holds the Lease";
             else if (now - last_ok >= l->renew_deadline_s * 1000)
@@ -683,20 +677,11 @@ struct lease *lease_start(const struct lease_config *cfg, struct err *err)
     l->path_coll = xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", l->ns);
     l->path_item = xasprintf("%s/%s", l->path_coll, l->name);
     if (getrandom(&l->rng, sizeof(l->rng), 0) != (ssize_t)sizeof(l->rng))
-        l->rng = (uint64_t)lease_mono_ms() * 0x9E3779B97F4A7C15ULL;
+        l->rng = (uint64_t)clock_mono_ms() * 0x9E3779B97F4A7C15ULL;
     if (l->rng == 0)
         l->rng = 0x9E3779B97F4A7C15ULL;
 
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0) {
-        err_set(err, ERR_INTERNAL, "leader election: cannot set up a condition variable");
-        lease_free(l);
-        return NULL;
-    }
-    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-              pthread_cond_init(&l->cond, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad) {
+    if (clock_cond_init(&l->cond) != 0) {
         err_set(err, ERR_INTERNAL, "leader election: cannot set up a condition variable");
         lease_free(l);
         return NULL;
@@ -717,7 +702,7 @@ bool lease_is_leader(struct lease *l)
 {
     if (l == NULL)
         return false;
-    long long now = lease_mono_ms();
+    long long now = clock_mono_ms();
     pthread_mutex_lock(&l->mu);
     bool leader = l->leader && now < l->valid_until_ms;
     pthread_mutex_unlock(&l->mu);

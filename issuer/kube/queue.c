@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/mem.h"
 
 #define QUEUE_NO_HEAP SIZE_MAX
@@ -114,13 +115,6 @@ static uint64_t queue_siphash(const uint64_t k[2], const void *data, size_t len)
 }
 
 /* ---- time ---- */
-
-static uint64_t queue_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint64_t queue_add_sat(uint64_t a, uint64_t b)
 {
@@ -403,15 +397,7 @@ struct queue *queue_new(unsigned long base_ms, unsigned long max_ms, size_t max_
     if (max_keys == 0 || base_ms > max_ms)
         return NULL;
     struct queue *q = xcalloc(1, sizeof(*q));
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0) {
-        free(q);
-        return NULL;
-    }
-    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-              pthread_cond_init(&q->cond, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad) {
+    if (clock_cond_init(&q->cond) != 0) {
         free(q);
         return NULL;
     }
@@ -427,11 +413,11 @@ struct queue *queue_new(unsigned long base_ms, unsigned long max_ms, size_t max_
     q->slots = xcalloc(q->nslots, sizeof(*q->slots));
     if (getrandom(q->sipkey, sizeof(q->sipkey), 0) != (ssize_t)sizeof(q->sipkey)) {
         /* No entropy (very old kernel): still a working table, just not flood-resistant. */
-        q->sipkey[0] = queue_now_ms() ^ (uint64_t)(uintptr_t)q;
+        q->sipkey[0] = (uint64_t)clock_mono_ms() ^ (uint64_t)(uintptr_t)q;
         q->sipkey[1] = (uint64_t)(uintptr_t)&q ^ 0x9e3779b97f4a7c15ULL;
     }
     q->tokens = QUEUE_BUCKET_BURST;
-    q->tokens_at = queue_now_ms();
+    q->tokens_at = (uint64_t)clock_mono_ms();
     return q;
 }
 
@@ -465,7 +451,7 @@ static int queue_add_common(struct queue *q, const char *key, unsigned long dela
         pthread_mutex_unlock(&q->mu);
         return -1;
     }
-    uint64_t now = queue_now_ms();
+    uint64_t now = (uint64_t)clock_mono_ms();
     if (rate_limited) {
         uint64_t item = queue_backoff_ms(q->base_ms, q->max_ms, e->failures);
         if (e->failures < UINT_MAX)
@@ -532,7 +518,7 @@ int queue_get(struct queue *q, char *key_out, size_t len)
             pthread_mutex_unlock(&q->mu);
             return 0;
         }
-        uint64_t now = queue_now_ms();
+        uint64_t now = (uint64_t)clock_mono_ms();
         queue_promote_due(q, now);
         if (q->head)
             break;
@@ -543,11 +529,7 @@ int queue_get(struct queue *q, char *key_out, size_t len)
         uint64_t wait = q->heap[0]->ready_at - now;
         if (wait > QUEUE_WAIT_MAX_MS)
             wait = QUEUE_WAIT_MAX_MS;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (wait % 1000u) * 1000000u;
-        ts.tv_sec += (time_t)(wait / 1000u + ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec ts = clock_deadline((int64_t)wait);
         int rc = pthread_cond_timedwait(&q->cond, &q->mu, &ts);
         (void)rc; /* ETIMEDOUT or a wake-up: either way, look again */
     }
@@ -584,7 +566,7 @@ size_t queue_len(struct queue *q)
 {
     pthread_mutex_lock(&q->mu);
     if (!q->shut)
-        queue_promote_due(q, queue_now_ms());
+        queue_promote_due(q, (uint64_t)clock_mono_ms());
     size_t n = q->fifo_len;
     pthread_mutex_unlock(&q->mu);
     return n;

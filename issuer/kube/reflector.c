@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -164,13 +165,6 @@ struct reflector {
 
 enum reflector_list_result { LIST_OK, LIST_FAILED, LIST_EXPIRED, LIST_THROTTLED, LIST_STOPPED };
 
-static long reflector_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool reflector_stopping(struct reflector *r)
 {
     pthread_mutex_lock(&r->lock);
@@ -187,14 +181,7 @@ static bool reflector_stop_cb(void *ud)
 /* Sleeps ms unless stopped first; returns true when stopping. */
 static bool reflector_sleep_ms(struct reflector *r, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_deadline(ms);
     pthread_mutex_lock(&r->lock);
     while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &ts) == 0)
         ;
@@ -234,7 +221,7 @@ static void reflector_set_rv(struct reflector *r, const char *rv)
 static bool reflector_back_off(struct reflector *r, const char *what, const struct err *e)
 {
     STAT_INC(r, errors);
-    long d = kube_backoff_next(&r->backoff, reflector_now_ms(), reflector_rnd(r));
+    long d = kube_backoff_next(&r->backoff, clock_mono_ms(), reflector_rnd(r));
     LOG(LOG_DEBUG, "reflector", r->o.name, e ? e->msg : NULL, "%s failed; retrying in %ld ms", what,
         d);
     return reflector_sleep_ms(r, d);
@@ -243,9 +230,8 @@ static bool reflector_back_off(struct reflector *r, const char *what, const stru
 static bool reflector_throttle(struct reflector *r, long retry_after_s)
 {
     STAT_INC(r, throttled);
-    long d = retry_after_s > 0
-                 ? retry_after_s * 1000
-                 : kube_backoff_next(&r->backoff, reflector_now_ms(), reflector_rnd(r));
+    long d = retry_after_s > 0 ? retry_after_s * 1000
+                               : kube_backoff_next(&r->backoff, clock_mono_ms(), reflector_rnd(r));
     LOG(LOG_DEBUG, "reflector", r->o.name, NULL, "throttled (429); retrying in %ld ms", d);
     return reflector_sleep_ms(r, d);
 }
@@ -514,7 +500,7 @@ static bool reflector_watch_step(struct reflector *r)
     r->watch_events = 0;
     struct kube_stream_ops ops = {.data = reflector_on_watch_data, .stop = reflector_stop_cb};
     struct kube_response resp;
-    long started = reflector_now_ms();
+    long started = clock_mono_ms();
     int rc = kube_get_stream(r->k, path, (timeout + 30) * 1000, &ops, r, &resp, &err);
     free(path);
     watch_reader_free(r->reader);
@@ -542,7 +528,7 @@ static bool reflector_watch_step(struct reflector *r)
     if (code == 200 && !r->event_error && err.kind != ERR_TOO_BIG && err.kind != ERR_INVALID) {
         /* Closed by the server (timeout) or the connection dropped: resume from the last RV. A
          * watch that dies at once without events is a failure, so it backs off. */
-        if (rc == 0 || r->watch_events > 0 || reflector_now_ms() - started >= 1000) {
+        if (rc == 0 || r->watch_events > 0 || clock_mono_ms() - started >= 1000) {
             STAT_INC(r, watch_restarts);
             return false;
         }
@@ -584,6 +570,16 @@ static void reflector_opts_defaults(struct reflector_opts *o, const char *path)
     o->name = xstrdup(o->name ? o->name : path);
 }
 
+/* What reflector_start set up, but the thread and the condition variable. */
+static void reflector_free(struct reflector *r)
+{
+    pthread_mutex_destroy(&r->lock);
+    reflector_cache_free(&r->cache);
+    free((char *)r->o.name);
+    free(r->path);
+    free(r);
+}
+
 struct reflector *reflector_start(struct kube *k, const char *list_path,
                                   const struct reflector_ops *ops, void *ud,
                                   const struct reflector_opts *o, struct err *err)
@@ -603,25 +599,20 @@ struct reflector *reflector_start(struct kube *k, const char *list_path,
     if (o)
         r->o = *o;
     reflector_opts_defaults(&r->o, list_path);
-    r->seed = (unsigned)reflector_now_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)r;
+    r->seed = (unsigned)clock_mono_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)r;
     reflector_cache_init(&r->cache);
     kube_backoff_init(&r->backoff, r->o.backoff_base_ms, r->o.backoff_cap_ms,
                       r->o.backoff_reset_ms);
     pthread_mutex_init(&r->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    int rc = pthread_create(&r->thread, NULL, reflector_run, r);
+    int rc = clock_cond_init(&r->cond);
+    if (rc == 0) {
+        rc = pthread_create(&r->thread, NULL, reflector_run, r);
+        if (rc != 0)
+            pthread_cond_destroy(&r->cond);
+    }
     if (rc != 0) {
         err_set(err, ERR_INTERNAL, "reflector: cannot start a thread: %s", strerror(rc));
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
-        reflector_cache_free(&r->cache);
-        free((char *)r->o.name);
-        free(r->path);
-        free(r);
+        reflector_free(r);
         return NULL;
     }
     return r;
@@ -637,11 +628,7 @@ void reflector_stop(struct reflector *r)
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
     pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
-    reflector_cache_free(&r->cache);
-    free((char *)r->o.name);
-    free(r->path);
-    free(r);
+    reflector_free(r);
 }
 
 void reflector_get_stats(struct reflector *r, struct reflector_stats *out)

@@ -10,6 +10,7 @@
 
 #include "base/b64.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/strv.h"
@@ -17,10 +18,12 @@
 #include "base/utf8.h"
 #include "x509/usage.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,17 +502,60 @@ static void test_utf8_escape(void **state)
     utf8_escape("x", 8, false, small, 0); /* no room at all: nothing written */
 }
 
+/* clock_deadline is ms after now on CLOCK_MONOTONIC, normalised; a condition set up by
+ * clock_cond_init times out there, not on the wall clock. */
+static void test_clock_deadline(void **state)
+{
+    (void)state;
+    int64_t ms[] = {0, 1, 999, 1000, 1001, 2500, 86400000, -5};
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        struct timespec before, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        struct timespec d = clock_deadline(ms[i]);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000);
+        int64_t want = ms[i] < 0 ? 0 : ms[i];
+        int64_t d_ns = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+        int64_t lo = (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + want * 1000000;
+        int64_t hi = (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + want * 1000000;
+        assert_true(d_ns >= lo && d_ns <= hi);
+    }
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond;
+    assert_int_equal(clock_cond_init(&cond), 0);
+    int64_t t0 = clock_mono_ms();
+    struct timespec until = clock_deadline(50);
+    pthread_mutex_lock(&mu);
+    int rc;
+    while ((rc = pthread_cond_timedwait(&cond, &mu, &until)) == 0)
+        ;
+    pthread_mutex_unlock(&mu);
+    int64_t waited = clock_mono_ms() - t0;
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(waited >= 49 && waited < 10000); /* a wall-clock wait would end at once */
+    pthread_cond_destroy(&cond);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_vectors),         cmocka_unit_test(test_b64_binary_round_trip),
-        cmocka_unit_test(test_b64_strict),          cmocka_unit_test(test_b64_limit),
-        cmocka_unit_test(test_b64_matches_openssl), cmocka_unit_test(test_buf_append_and_cap),
-        cmocka_unit_test(test_buf_printf_and_take), cmocka_unit_test(test_strv),
-        cmocka_unit_test(test_usage_names),         cmocka_unit_test(test_usage_x509),
-        cmocka_unit_test(test_usage_format),        cmocka_unit_test(test_timefmt_format),
-        cmocka_unit_test(test_timefmt_parse),       cmocka_unit_test(test_err),
-        cmocka_unit_test(test_err_openssl),         cmocka_unit_test(test_utf8_seq_len),
+        cmocka_unit_test(test_clock_deadline),
+        cmocka_unit_test(test_b64_vectors),
+        cmocka_unit_test(test_b64_binary_round_trip),
+        cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_b64_limit),
+        cmocka_unit_test(test_b64_matches_openssl),
+        cmocka_unit_test(test_buf_append_and_cap),
+        cmocka_unit_test(test_buf_printf_and_take),
+        cmocka_unit_test(test_strv),
+        cmocka_unit_test(test_usage_names),
+        cmocka_unit_test(test_usage_x509),
+        cmocka_unit_test(test_usage_format),
+        cmocka_unit_test(test_timefmt_format),
+        cmocka_unit_test(test_timefmt_parse),
+        cmocka_unit_test(test_err),
+        cmocka_unit_test(test_err_openssl),
+        cmocka_unit_test(test_utf8_seq_len),
         cmocka_unit_test(test_utf8_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 // clang-format on
 
 #include "base/b64.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -354,7 +355,7 @@ static void publish_fake_issuer(struct controller *c, const char *name, enum err
     assert_non_null(is);
     issuer_set_signer(is, (struct signer){&fake_ops, kind});
     assert_true(cr_issuer_ref("Issuer", NS, name, key, sizeof(key)));
-    ctl_slot_publish(c, CTL_ISSUER, key, is, 1, ctl_mono_ms() + 3600000u, 0);
+    ctl_slot_publish(c, CTL_ISSUER, key, is, 1, (uint64_t)clock_mono_ms() + 3600000u, 0);
     issuer_unref(is);
 }
 
