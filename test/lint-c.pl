@@ -102,15 +102,26 @@ sub split_top
     return @parts;
 }
 
-# The name a declarator declares: "(*name)" for a pointer to function, else the identifier
-# before the first "(" for a function, else the last identifier.
+# The name a declarator declares, read from its top-level "(...)" groups (what a parameter list
+# holds is not read): "(*name)" for a pointer to function, else the identifier before the first
+# group for a function -- a group followed by "*" is a type macro's (`STACK_OF(X509) *f(void)`),
+# not a parameter list -- else the last identifier.
 sub declared_name
 {
     my ($d) = @_;
     $d =~ s/=.*//s;       # initializer (braces were removed already)
     $d =~ s/\[[^\]]*\]//g;    # array bounds
-    return $1 if $d =~ /\(\s*\*\s*(?:const\s+)?(\w+)\s*\)/;
-    return $1 if $d =~ /(\w+)\s*\(/;
+    my ($depth, $start, @groups) = (0, 0);
+    for my $i (0 .. length($d) - 1) {
+        my $c = substr($d, $i, 1);
+        if ($c eq '(') { $start = $i if $depth++ == 0 }
+        elsif ($c eq ')' && $depth > 0 && --$depth == 0) { push @groups, [$start, $i] }
+    }
+    return $1 if @groups && substr($d, $groups[0][0] + 1) =~ /^\s*\*\s*(?:const\s+)?(\w+)/;
+    for my $g (@groups) {
+        next if substr($d, $g->[1] + 1) =~ /^\s*\*/;
+        return $1 if substr($d, 0, $g->[0]) =~ /(\w+)\s*$/;
+    }
     my @ids = $d =~ /(\w+)/g;
     return @ids ? $ids[-1] : undef;
 }
@@ -176,7 +187,7 @@ sub parse
                 for my $d (split_top($decl)) {
                     my $n = declared_name($d);
                     next unless defined $n && $n ne 'static';
-                    my $isfn = $d =~ /\b\Q$n\E\s*\(/ && $d !~ /\(\s*\*/;
+                    my $isfn = $d =~ /\b\Q$n\E\s*\(/ && $d !~ /^[^(]*\(\s*\*/;
                     push @names, { what => $isfn ? 'static function' : 'static variable',
                                    name => $n, line => $line };
                 }

@@ -14,17 +14,17 @@
 
 #define APPROVED_PREFIX "Approved by IssuancePolicy \""
 
-enum check_outcome {
-    CHECK_OK,
-    CHECK_VIOLATION,
-    CHECK_NO_POLICY,
-    CHECK_POLICY_INVALID,
-    CHECK_BAD_REQUEST
+enum pipeline_check_outcome {
+    PIPELINE_CHECK_OK,
+    PIPELINE_CHECK_VIOLATION,
+    PIPELINE_CHECK_NO_POLICY,
+    PIPELINE_CHECK_POLICY_INVALID,
+    PIPELINE_CHECK_BAD_REQUEST
 };
 
 /* What one request asks for, checked against one policy. */
-struct check {
-    enum check_outcome outcome;
+struct pipeline_check {
+    enum pipeline_check_outcome outcome;
     const struct policy *policy;
     struct csr *csr;
     char msg[POLICY_MAX_MESSAGE];
@@ -56,7 +56,7 @@ const char *pipeline_policy_annotation(const struct pipeline_env *env, const str
     return "";
 }
 
-static void check_free(const struct pipeline_env *env, struct check *c)
+static void pipeline_check_free(const struct pipeline_env *env, struct pipeline_check *c)
 {
     csr_free(c->csr);
     c->csr = NULL;
@@ -93,18 +93,18 @@ static struct csr *pipeline_parse_csr(const struct cr *cr, struct err *err)
 
 /* Parses the request's CSR and evaluates it against the named policy. */
 static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
-                           const char *policy_name, struct check *c)
+                           const char *policy_name, struct pipeline_check *c)
 {
     memset(c, 0, sizeof(*c));
     const char *invalid = NULL;
     int found = env->find_policy(env->ud, policy_name, &c->policy, &invalid);
     if (found == 0) {
-        c->outcome = CHECK_NO_POLICY;
+        c->outcome = PIPELINE_CHECK_NO_POLICY;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\" does not exist", policy_name);
         return;
     }
     if (found < 0) {
-        c->outcome = CHECK_POLICY_INVALID;
+        c->outcome = PIPELINE_CHECK_POLICY_INVALID;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\" is not valid: %s", policy_name,
                  invalid ? invalid : "unknown problem");
         if (env->release_policy != NULL)
@@ -113,14 +113,14 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         return;
     }
     if (cr->spec_error != NULL) {
-        c->outcome = CHECK_BAD_REQUEST;
+        c->outcome = PIPELINE_CHECK_BAD_REQUEST;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": %s", policy_name, cr->spec_error);
         return;
     }
     struct err e = {0};
     c->csr = pipeline_parse_csr(cr, &e);
     if (c->csr == NULL || csr_check_request(c->csr, cr->is_ca, cr->usages, &e) != 0) {
-        c->outcome = CHECK_BAD_REQUEST;
+        c->outcome = PIPELINE_CHECK_BAD_REQUEST;
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
         return;
     }
@@ -135,8 +135,9 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         .requester = &cr->requester,
         .require_requesters = env->require_requesters,
     };
-    c->outcome =
-        policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0 ? CHECK_OK : CHECK_VIOLATION;
+    c->outcome = policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0
+                     ? PIPELINE_CHECK_OK
+                     : PIPELINE_CHECK_VIOLATION;
 }
 
 /* Sets Ready and says whether anything changed (so unchanged Pending states are not rewritten). */
@@ -213,7 +214,7 @@ static void pipeline_keep_chain(struct cr *cr, struct sign_result *out)
 }
 
 static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct issuer *is,
-                          const struct check *c, struct pipeline_result *res)
+                          const struct pipeline_check *c, struct pipeline_result *res)
 {
     struct sign_params p = {
         .duration_s = policy_validity(c->policy, cr->duration_s),
@@ -280,7 +281,7 @@ static struct issuer *pipeline_find_issuer(const struct pipeline_env *env, const
 /* An approved request: issuer ready? policy still the one approved and still satisfied? sign.
  * checked is the evaluation made by this same pass's approval, or NULL. */
 static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
-                               struct pipeline_result *res, const struct check *checked)
+                               struct pipeline_result *res, const struct pipeline_check *checked)
 {
     char ref[600];
     struct issuer *is = pipeline_find_issuer(env, cr, ref, sizeof(ref));
@@ -301,8 +302,8 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         issuer_unref(is);
         return;
     }
-    struct check own;
-    const struct check *c = checked;
+    struct pipeline_check own;
+    const struct pipeline_check *c = checked;
     if (c == NULL) {
         const char *current = pipeline_policy_annotation(env, cr);
         if (current[0] == '\0' && is->default_policy != NULL)
@@ -334,19 +335,19 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         c = &own;
     }
     switch (c->outcome) {
-    case CHECK_OK: pipeline_sign(env, cr, is, c, res); break;
-    case CHECK_POLICY_INVALID:
+    case PIPELINE_CHECK_OK: pipeline_sign(env, cr, is, c, res); break;
+    case PIPELINE_CHECK_POLICY_INVALID:
         snprintf(msg, sizeof(msg), "Waiting for a valid policy: %s", c->msg);
         pipeline_pending(env, cr, res, "Warning", "PolicyNotReady", msg);
         break;
     default:
-        res->bad_request = c->outcome == CHECK_BAD_REQUEST;
+        res->bad_request = c->outcome == PIPELINE_CHECK_BAD_REQUEST;
         pipeline_fail(env, cr, res, "Failed", c->msg);
         pipeline_event(res, "Warning", "PermanentError", "%s", c->msg);
         break;
     }
     if (c == &own)
-        check_free(env, &own);
+        pipeline_check_free(env, &own);
     issuer_unref(is);
 }
 
@@ -396,15 +397,15 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         issuer_unref(is);
         name = fallback;
     }
-    struct check c;
+    struct pipeline_check c;
     snprintf(res->policy, sizeof(res->policy), "%.253s", name);
     pipeline_check(env, cr, name, &c);
-    if (c.outcome == CHECK_POLICY_INVALID) {
+    if (c.outcome == PIPELINE_CHECK_POLICY_INVALID) {
         pipeline_wait(res);
         pipeline_event(res, "Warning", "PolicyNotReady", "%s; the request waits until it is fixed",
                        c.msg);
-    } else if (c.outcome != CHECK_OK) {
-        res->bad_request = c.outcome == CHECK_BAD_REQUEST;
+    } else if (c.outcome != PIPELINE_CHECK_OK) {
+        res->bad_request = c.outcome == PIPELINE_CHECK_BAD_REQUEST;
         pipeline_deny(env, cr, res, c.msg);
     } else {
         snprintf(msg, sizeof(msg), APPROVED_PREFIX "%s\"", policy_name(c.policy));
@@ -415,7 +416,7 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         pipeline_sign_step(env, cr, res, &c);
         res->action = PIPELINE_WRITE;
     }
-    check_free(env, &c);
+    pipeline_check_free(env, &c);
 }
 
 enum pipeline_state pipeline_final_state(const struct cr *cr)

@@ -25,8 +25,8 @@
 /* ---- files ------------------------------------------------------------------------------- */
 
 /* Reads at most max bytes of path into a new NUL-terminated buffer. */
-static int read_file_capped(const char *path, size_t max, char **out, size_t *out_len,
-                            const char *what, struct err *err)
+static WUR int kube_read_file_capped(const char *path, size_t max, char **out, size_t *out_len,
+                                     const char *what, struct err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -62,11 +62,11 @@ static int read_file_capped(const char *path, size_t max, char **out, size_t *ou
 }
 
 /* A token file's content without surrounding white space; ERR_INVALID when empty. */
-static int read_token_file(const char *path, char **out, struct err *err)
+static WUR int kube_read_token_file(const char *path, char **out, struct err *err)
 {
     char *data = NULL;
     size_t len = 0;
-    if (read_file_capped(path, KUBE_MAX_TOKEN_BYTES, &data, &len, "token file", err) < 0)
+    if (kube_read_file_capped(path, KUBE_MAX_TOKEN_BYTES, &data, &len, "token file", err) < 0)
         return -1;
     size_t s = 0, e = len;
     while (s < e && isspace((unsigned char)data[s]))
@@ -91,7 +91,7 @@ static int read_token_file(const char *path, char **out, struct err *err)
     return 0;
 }
 
-static char *path_join(const char *dir, const char *name)
+static WUR char *kube_path_join(const char *dir, const char *name)
 {
     if (name[0] == '/' || !dir || !dir[0])
         return xstrdup(name);
@@ -124,8 +124,8 @@ void kube_config_free(struct kube_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static const cJSON *named_entry(const cJSON *root, const char *list, const char *inner,
-                                const char *name, struct err *err)
+static WUR const cJSON *kube_named_entry(const cJSON *root, const char *list, const char *inner,
+                                         const char *name, struct err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list);
     const cJSON *it;
@@ -151,8 +151,8 @@ static const cJSON *named_entry(const cJSON *root, const char *list, const char 
 }
 
 /* A string field: NULL when absent; -1 when present but not a string. */
-static int opt_string(const cJSON *obj, const char *key, const char *where, const char **out,
-                      struct err *err)
+static WUR int kube_opt_string(const cJSON *obj, const char *key, const char *where,
+                               const char **out, struct err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     *out = NULL;
@@ -167,13 +167,13 @@ static int opt_string(const cJSON *obj, const char *key, const char *where, cons
 }
 
 /* Reads PEM material from key-data (base64) or key (a file); both absent leaves *out NULL. */
-static int pem_field(const cJSON *obj, const char *where, const char *data_key,
-                     const char *file_key, const char *base_dir, char **out, size_t *out_len,
-                     struct err *err)
+static WUR int kube_pem_field(const cJSON *obj, const char *where, const char *data_key,
+                              const char *file_key, const char *base_dir, char **out,
+                              size_t *out_len, struct err *err)
 {
     const char *data, *file;
-    if (opt_string(obj, data_key, where, &data, err) < 0 ||
-        opt_string(obj, file_key, where, &file, err) < 0)
+    if (kube_opt_string(obj, data_key, where, &data, err) < 0 ||
+        kube_opt_string(obj, file_key, where, &file, err) < 0)
         return -1;
     if (data && data[0]) {
         unsigned char *dec = NULL;
@@ -185,8 +185,8 @@ static int pem_field(const cJSON *obj, const char *where, const char *data_key,
         return 0;
     }
     if (file && file[0]) {
-        char *p = path_join(base_dir, file);
-        int rc = read_file_capped(p, KUBE_MAX_FILE_BYTES, out, out_len, file_key, err);
+        char *p = kube_path_join(base_dir, file);
+        int rc = kube_read_file_capped(p, KUBE_MAX_FILE_BYTES, out, out_len, file_key, err);
         free(p);
         if (rc < 0)
             err_prefix(err, "kubeconfig: %s.%s", where, file_key);
@@ -195,38 +195,15 @@ static int pem_field(const cJSON *obj, const char *where, const char *data_key,
     return 0;
 }
 
-static int parse_kubeconfig_obj(const cJSON *root, const char *base_dir, const char *context,
-                                struct kube_config *c, struct err *err)
+/* The cluster entry named cluster_name: its https:// server (trailing '/' dropped) and CA. */
+static WUR int kube_parse_cluster(const cJSON *root, const char *cluster_name, const char *base_dir,
+                                  struct kube_config *c, struct err *err)
 {
-    if (!cJSON_IsObject(root)) {
-        err_set(err, ERR_INVALID, "kubeconfig: the document must be a mapping");
-        return -1;
-    }
-    if (!context) {
-        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "current-context");
-        if (!cJSON_IsString(cur) || !cur->valuestring[0]) {
-            err_set(err, ERR_INVALID, "kubeconfig: no current-context set and no context given");
-            return -1;
-        }
-        context = cur->valuestring;
-    }
-    const cJSON *ctx = named_entry(root, "contexts", "context", context, err);
-    if (!ctx)
-        return -1;
-    const char *cluster_name, *user_name, *ns;
-    if (opt_string(ctx, "cluster", "context", &cluster_name, err) < 0 ||
-        opt_string(ctx, "user", "context", &user_name, err) < 0 ||
-        opt_string(ctx, "namespace", "context", &ns, err) < 0)
-        return -1;
-    if (!cluster_name) {
-        err_set(err, ERR_INVALID, "kubeconfig: context %.200s names no cluster", context);
-        return -1;
-    }
-    const cJSON *cl = named_entry(root, "clusters", "cluster", cluster_name, err);
+    const cJSON *cl = kube_named_entry(root, "clusters", "cluster", cluster_name, err);
     if (!cl)
         return -1;
     const char *server;
-    if (opt_string(cl, "server", "cluster", &server, err) < 0)
+    if (kube_opt_string(cl, "server", "cluster", &server, err) < 0)
         return -1;
     if (!server || strncmp(server, "https://", 8) != 0 || !server[8]) {
         err_set(err, ERR_INVALID,
@@ -245,7 +222,7 @@ static int parse_kubeconfig_obj(const cJSON *root, const char *base_dir, const c
     static const char *const unsupported_cluster[] = {"tls-server-name", "proxy-url"};
     for (size_t i = 0; i < sizeof unsupported_cluster / sizeof *unsupported_cluster; i++) {
         const char *v;
-        if (opt_string(cl, unsupported_cluster[i], "cluster", &v, err) < 0)
+        if (kube_opt_string(cl, unsupported_cluster[i], "cluster", &v, err) < 0)
             return -1;
         if (v && v[0]) {
             err_set(err, ERR_INVALID, "kubeconfig: cluster %.200s: %s is not supported",
@@ -257,70 +234,115 @@ static int parse_kubeconfig_obj(const cJSON *root, const char *base_dir, const c
     while (sl > 8 && server[sl - 1] == '/')
         sl--;
     c->server = xstrndup(server, sl);
-    if (pem_field(cl, "cluster", "certificate-authority-data", "certificate-authority", base_dir,
-                  &c->ca_pem, &c->ca_len, err) < 0)
-        return -1;
+    return kube_pem_field(cl, "cluster", "certificate-authority-data", "certificate-authority",
+                          base_dir, &c->ca_pem, &c->ca_len, err);
+}
 
-    if (user_name) {
-        const cJSON *u = named_entry(root, "users", "user", user_name, err);
-        if (!u)
-            return -1;
-        if (cJSON_GetObjectItemCaseSensitive(u, "exec")) {
-            err_set(err, ERR_INVALID,
-                    "kubeconfig: user %.200s uses an exec credential plugin, which Ember does not "
-                    "support; use a token, tokenFile or client certificate (e.g. a service "
-                    "account token)",
-                    user_name);
-            return -1;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(u, "auth-provider")) {
-            err_set(err, ERR_INVALID,
-                    "kubeconfig: user %.200s uses an auth-provider, which Ember does not support; "
-                    "use a token, tokenFile or client certificate",
-                    user_name);
-            return -1;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(u, "username") ||
-            cJSON_GetObjectItemCaseSensitive(u, "password")) {
-            err_set(err, ERR_INVALID,
-                    "kubeconfig: user %.200s uses username/password (basic auth), which Ember "
-                    "does not support; use a token or client certificate",
-                    user_name);
-            return -1;
-        }
-        const char *tok, *tok_file;
-        if (opt_string(u, "token", "user", &tok, err) < 0 ||
-            opt_string(u, "tokenFile", "user", &tok_file, err) < 0)
-            return -1;
-        if (tok && strlen(tok) >= KUBE_MAX_TOKEN_BYTES) {
-            err_set(err, ERR_TOO_BIG, "kubeconfig: user %.200s: token is longer than %d bytes",
-                    user_name, KUBE_MAX_TOKEN_BYTES);
-            return -1;
-        }
-        if (tok && tok[0])
-            c->token = xstrdup(tok);
-        if (tok_file && tok_file[0]) {
-            c->token_file = path_join(base_dir, tok_file);
-            char *t = NULL;
-            if (read_token_file(c->token_file, &t, err) < 0) {
-                err_prefix(err, "kubeconfig: user %.200s: tokenFile", user_name);
-                return -1;
-            }
-            xfree_secret(t, strlen(t));
-        }
-        if (pem_field(u, "user", "client-certificate-data", "client-certificate", base_dir,
-                      &c->client_cert_pem, &c->client_cert_len, err) < 0 ||
-            pem_field(u, "user", "client-key-data", "client-key", base_dir, &c->client_key_pem,
-                      &c->client_key_len, err) < 0)
-            return -1;
-        if (!c->client_cert_pem != !c->client_key_pem) {
-            err_set(err, ERR_INVALID,
-                    "kubeconfig: user %.200s: client-certificate and client-key must be given "
-                    "together",
-                    user_name);
-            return -1;
-        }
+/* Refuses the ways of logging in Ember does not support: exec plugins, auth providers and
+ * basic auth. */
+static WUR int kube_user_supported(const cJSON *u, const char *user_name, struct err *err)
+{
+    if (cJSON_GetObjectItemCaseSensitive(u, "exec")) {
+        err_set(err, ERR_INVALID,
+                "kubeconfig: user %.200s uses an exec credential plugin, which Ember does not "
+                "support; use a token, tokenFile or client certificate (e.g. a service "
+                "account token)",
+                user_name);
+        return -1;
     }
+    if (cJSON_GetObjectItemCaseSensitive(u, "auth-provider")) {
+        err_set(err, ERR_INVALID,
+                "kubeconfig: user %.200s uses an auth-provider, which Ember does not support; "
+                "use a token, tokenFile or client certificate",
+                user_name);
+        return -1;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(u, "username") ||
+        cJSON_GetObjectItemCaseSensitive(u, "password")) {
+        err_set(err, ERR_INVALID,
+                "kubeconfig: user %.200s uses username/password (basic auth), which Ember "
+                "does not support; use a token or client certificate",
+                user_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The user entry named user_name: its token or token file (read once to check it), and its
+ * client certificate and key, which come together or not at all. */
+static WUR int kube_parse_user(const cJSON *root, const char *user_name, const char *base_dir,
+                               struct kube_config *c, struct err *err)
+{
+    const cJSON *u = kube_named_entry(root, "users", "user", user_name, err);
+    if (!u || kube_user_supported(u, user_name, err) < 0)
+        return -1;
+    const char *tok, *tok_file;
+    if (kube_opt_string(u, "token", "user", &tok, err) < 0 ||
+        kube_opt_string(u, "tokenFile", "user", &tok_file, err) < 0)
+        return -1;
+    if (tok && strlen(tok) >= KUBE_MAX_TOKEN_BYTES) {
+        err_set(err, ERR_TOO_BIG, "kubeconfig: user %.200s: token is longer than %d bytes",
+                user_name, KUBE_MAX_TOKEN_BYTES);
+        return -1;
+    }
+    if (tok && tok[0])
+        c->token = xstrdup(tok);
+    if (tok_file && tok_file[0]) {
+        c->token_file = kube_path_join(base_dir, tok_file);
+        char *t = NULL;
+        if (kube_read_token_file(c->token_file, &t, err) < 0) {
+            err_prefix(err, "kubeconfig: user %.200s: tokenFile", user_name);
+            return -1;
+        }
+        xfree_secret(t, strlen(t));
+    }
+    if (kube_pem_field(u, "user", "client-certificate-data", "client-certificate", base_dir,
+                       &c->client_cert_pem, &c->client_cert_len, err) < 0 ||
+        kube_pem_field(u, "user", "client-key-data", "client-key", base_dir, &c->client_key_pem,
+                       &c->client_key_len, err) < 0)
+        return -1;
+    if (!c->client_cert_pem != !c->client_key_pem) {
+        err_set(err, ERR_INVALID,
+                "kubeconfig: user %.200s: client-certificate and client-key must be given "
+                "together",
+                user_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* A kubeconfig's context (the current one unless named): its cluster, user and namespace. */
+static WUR int kube_parse_kubeconfig_obj(const cJSON *root, const char *base_dir,
+                                         const char *context, struct kube_config *c,
+                                         struct err *err)
+{
+    if (!cJSON_IsObject(root)) {
+        err_set(err, ERR_INVALID, "kubeconfig: the document must be a mapping");
+        return -1;
+    }
+    if (!context) {
+        const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "current-context");
+        if (!cJSON_IsString(cur) || !cur->valuestring[0]) {
+            err_set(err, ERR_INVALID, "kubeconfig: no current-context set and no context given");
+            return -1;
+        }
+        context = cur->valuestring;
+    }
+    const cJSON *ctx = kube_named_entry(root, "contexts", "context", context, err);
+    if (!ctx)
+        return -1;
+    const char *cluster_name, *user_name, *ns;
+    if (kube_opt_string(ctx, "cluster", "context", &cluster_name, err) < 0 ||
+        kube_opt_string(ctx, "user", "context", &user_name, err) < 0 ||
+        kube_opt_string(ctx, "namespace", "context", &ns, err) < 0)
+        return -1;
+    if (!cluster_name) {
+        err_set(err, ERR_INVALID, "kubeconfig: context %.200s names no cluster", context);
+        return -1;
+    }
+    if (kube_parse_cluster(root, cluster_name, base_dir, c, err) < 0 ||
+        (user_name && kube_parse_user(root, user_name, base_dir, c, err) < 0))
+        return -1;
     c->namespace = xstrdup(ns && ns[0] ? ns : "default");
     return 0;
 }
@@ -334,7 +356,7 @@ int kube_config_parse_kubeconfig(const char *data, size_t len, const char *base_
         err_prefix(err, "kubeconfig");
         return -1;
     }
-    int rc = parse_kubeconfig_obj(root, base_dir, context, out, err);
+    int rc = kube_parse_kubeconfig_obj(root, base_dir, context, out, err);
     /* The tree holds the token and key data: wipe string values before freeing. */
     cJSON *stack[MANIFEST_MAX_DEPTH + 2];
     size_t sp = 0;
@@ -362,7 +384,7 @@ int kube_config_from_kubeconfig(const char *path, const char *context, struct ku
     kube_config_init(out);
     char *data = NULL;
     size_t len = 0;
-    if (read_file_capped(path, KUBE_MAX_FILE_BYTES, &data, &len, "kubeconfig", err) < 0)
+    if (kube_read_file_capped(path, KUBE_MAX_FILE_BYTES, &data, &len, "kubeconfig", err) < 0)
         return -1;
     char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
@@ -396,22 +418,22 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *out, struct e
         sa_dir = KUBE_DEFAULT_SA_DIR;
     out->server = strchr(host, ':') ? xasprintf("https://[%s]:%s", host, port)
                                     : xasprintf("https://%s:%s", host, port);
-    char *p = path_join(sa_dir, "ca.crt");
-    int rc = read_file_capped(p, KUBE_MAX_FILE_BYTES, &out->ca_pem, &out->ca_len,
-                              "service account CA", err);
+    char *p = kube_path_join(sa_dir, "ca.crt");
+    int rc = kube_read_file_capped(p, KUBE_MAX_FILE_BYTES, &out->ca_pem, &out->ca_len,
+                                   "service account CA", err);
     free(p);
     if (rc < 0)
         goto fail;
-    out->token_file = path_join(sa_dir, "token");
+    out->token_file = kube_path_join(sa_dir, "token");
     char *t = NULL;
-    if (read_token_file(out->token_file, &t, err) < 0)
+    if (kube_read_token_file(out->token_file, &t, err) < 0)
         goto fail;
     xfree_secret(t, strlen(t));
-    p = path_join(sa_dir, "namespace");
+    p = kube_path_join(sa_dir, "namespace");
     char *ns = NULL;
     size_t nslen = 0;
     struct err ignored;
-    if (read_file_capped(p, 256, &ns, &nslen, "namespace", &ignored) == 0) {
+    if (kube_read_file_capped(p, 256, &ns, &nslen, "namespace", &ignored) == 0) {
         while (nslen && isspace((unsigned char)ns[nslen - 1]))
             ns[--nslen] = '\0';
         out->namespace = nslen ? ns : (free(ns), xstrdup("default"));
@@ -428,7 +450,7 @@ fail:
 
 /* ---- Status, URLs, backoff (pure) -------------------------------------------------------- */
 
-static long parse_retry_after(const char *s)
+static long kube_parse_retry_after(const char *s)
 {
     if (!s)
         return 0;
@@ -490,7 +512,7 @@ void kube_status_parse(const char *body, size_t len, long http_code, const char 
                                                                                            : NULL,
                           http_code, st);
     cJSON_Delete(obj);
-    long h = parse_retry_after(retry_after);
+    long h = kube_parse_retry_after(retry_after);
     if (h > 0)
         st->retry_after_s = h;
 }
@@ -510,7 +532,7 @@ int kube_query_add(struct buf *b, const char *key, const char *value, struct err
     return 0;
 }
 
-static char *path_finish(struct buf *b, struct err *err)
+static char *kube_path_finish(struct buf *b, struct err *err)
 {
     buf_free(b);
     err_set(err, ERR_TOO_BIG, "request path is longer than %d bytes", KUBE_MAX_PATH_BYTES);
@@ -528,7 +550,7 @@ char *kube_path_list(const char *base, long limit, const char *rv, const char *c
         (limit > 0 && kube_query_add(&b, "limit", num, NULL) < 0) ||
         (rv && kube_query_add(&b, "resourceVersion", rv, NULL) < 0) ||
         (cont && cont[0] && kube_query_add(&b, "continue", cont, NULL) < 0))
-        return path_finish(&b, err);
+        return kube_path_finish(&b, err);
     return buf_take(&b, NULL);
 }
 
@@ -542,7 +564,7 @@ char *kube_path_watch(const char *base, const char *rv, long timeout_s, struct e
         (rv && rv[0] && kube_query_add(&b, "resourceVersion", rv, NULL) < 0) ||
         kube_query_add(&b, "allowWatchBookmarks", "true", NULL) < 0 ||
         kube_query_add(&b, "timeoutSeconds", num, NULL) < 0)
-        return path_finish(&b, err);
+        return kube_path_finish(&b, err);
     return buf_take(&b, NULL);
 }
 
@@ -584,7 +606,7 @@ struct kube {
 };
 
 /* Re-reads the token file (lock held). force: regardless of the period. */
-static int token_refresh_locked(struct kube *k, bool force, struct err *err)
+static WUR int kube_token_refresh_locked(struct kube *k, bool force, struct err *err)
 {
     if (!k->cfg.token_file)
         return 0;
@@ -593,7 +615,7 @@ static int token_refresh_locked(struct kube *k, bool force, struct err *err)
     if (!force && k->token && now.tv_sec - k->token_read.tv_sec < k->cfg.token_reread_s)
         return 0;
     char *t = NULL;
-    if (read_token_file(k->cfg.token_file, &t, err) < 0)
+    if (kube_read_token_file(k->cfg.token_file, &t, err) < 0)
         return -1;
     if (k->token)
         xfree_secret(k->token, strlen(k->token));
@@ -604,7 +626,8 @@ static int token_refresh_locked(struct kube *k, bool force, struct err *err)
 }
 
 /* The libcurl client for cfg's server: its CA, client certificate and connect timeout. */
-static struct httpc *kube_http_new(const struct kube_config *cfg, long connect_ms, struct err *err)
+static WUR struct httpc *kube_http_new(const struct kube_config *cfg, long connect_ms,
+                                       struct err *err)
 {
     struct httpc_opts o = {
         .ca_pem = cfg->ca_pem,
@@ -641,7 +664,7 @@ struct kube *kube_new(const struct kube_config *cfg, struct err *err)
     pthread_mutex_init(&k->lock, NULL);
     if (k->cfg.token)
         k->token = xstrdup(k->cfg.token);
-    if (token_refresh_locked(k, true, err) < 0) {
+    if (kube_token_refresh_locked(k, true, err) < 0) {
         kube_free(k);
         return NULL;
     }
@@ -687,12 +710,12 @@ void kube_get_stats(struct kube *k, struct kube_stats *out)
 
 /* "Authorization: Bearer <token>" (wipe it with xfree_secret) or NULL without a token; re-reads
  * the token file when its period is over, and counts the request. */
-static char *auth_header(struct kube *k)
+static char *kube_auth_header(struct kube *k)
 {
     char *auth = NULL;
     pthread_mutex_lock(&k->lock);
     struct err terr;
-    if (token_refresh_locked(k, false, &terr) < 0)
+    if (kube_token_refresh_locked(k, false, &terr) < 0)
         LOG(LOG_WARN, "kube", NULL, terr.msg, "token re-read failed, keeping the previous token");
     if (k->token)
         auth = xasprintf("Authorization: Bearer %s", k->token);
@@ -703,9 +726,10 @@ static char *auth_header(struct kube *k)
 
 /* One attempt. Returns 0 with out filled, or -1 (out->code still says how an answer that ended
  * badly began). */
-static int attempt(struct kube *k, const char *method, const char *path, const char *ctype,
-                   const char *body, size_t len, long timeout_ms, const struct kube_stream_ops *ops,
-                   void *ud, struct kube_response *out, struct err *err)
+static WUR int kube_attempt(struct kube *k, const char *method, const char *path, const char *ctype,
+                            const char *body, size_t len, long timeout_ms,
+                            const struct kube_stream_ops *ops, void *ud, struct kube_response *out,
+                            struct err *err)
 {
     memset(out, 0, sizeof *out);
     if (strlen(path) >= KUBE_MAX_PATH_BYTES || path[0] != '/') {
@@ -714,7 +738,7 @@ static int attempt(struct kube *k, const char *method, const char *path, const c
         return -1;
     }
     char *url = xasprintf("%s%s", k->cfg.server, path);
-    char *auth = auth_header(k);
+    char *auth = kube_auth_header(k);
     char *ct = ctype ? xasprintf("Content-Type: %s", ctype) : NULL;
     const char *hdrs[4] = {"Accept: application/json", NULL, NULL, NULL};
     size_t n = 1;
@@ -758,18 +782,18 @@ static int attempt(struct kube *k, const char *method, const char *path, const c
     return ret;
 }
 
-static int request_retrying(struct kube *k, const char *method, const char *path, const char *ctype,
-                            const char *body, size_t len, long timeout_ms,
-                            const struct kube_stream_ops *ops, void *ud, struct kube_response *out,
-                            struct err *err)
+static WUR int kube_request_retrying(struct kube *k, const char *method, const char *path,
+                                     const char *ctype, const char *body, size_t len,
+                                     long timeout_ms, const struct kube_stream_ops *ops, void *ud,
+                                     struct kube_response *out, struct err *err)
 {
-    if (attempt(k, method, path, ctype, body, len, timeout_ms, ops, ud, out, err) < 0)
+    if (kube_attempt(k, method, path, ctype, body, len, timeout_ms, ops, ud, out, err) < 0)
         return -1;
     if (out->code != 401 || !k->cfg.token_file)
         return 0;
     pthread_mutex_lock(&k->lock);
     struct err terr;
-    int rc = token_refresh_locked(k, true, &terr);
+    int rc = kube_token_refresh_locked(k, true, &terr);
     k->stats.unauthorized_retries++;
     pthread_mutex_unlock(&k->lock);
     if (rc < 0) {
@@ -778,18 +802,18 @@ static int request_retrying(struct kube *k, const char *method, const char *path
     }
     LOG(LOG_DEBUG, "kube", NULL, NULL, "401 on %s %s: token re-read, retrying once", method, path);
     kube_response_free(out);
-    return attempt(k, method, path, ctype, body, len, timeout_ms, ops, ud, out, err);
+    return kube_attempt(k, method, path, ctype, body, len, timeout_ms, ops, ud, out, err);
 }
 
 int kube_request(struct kube *k, const char *method, const char *path, const char *content_type,
                  const char *body, size_t len, struct kube_response *out, struct err *err)
 {
-    return request_retrying(k, method, path, content_type, body, len, 0, NULL, NULL, out, err);
+    return kube_request_retrying(k, method, path, content_type, body, len, 0, NULL, NULL, out, err);
 }
 
 int kube_get_stream(struct kube *k, const char *path, long timeout_ms,
                     const struct kube_stream_ops *ops, void *ud, struct kube_response *out,
                     struct err *err)
 {
-    return request_retrying(k, "GET", path, NULL, NULL, 0, timeout_ms, ops, ud, out, err);
+    return kube_request_retrying(k, "GET", path, NULL, NULL, 0, timeout_ms, ops, ud, out, err);
 }

@@ -596,26 +596,109 @@ static bool vault_tok_usable(const struct vault *v, double now)
     return v->token != NULL && v->uses_left != 0 && (v->expires_at == 0 || now < v->expires_at);
 }
 
+/* One renewal or login, made by the thread that set busy: what it started from and got. */
+struct vault_refresh {
+    double now;            /* when the thread found the token due or unusable */
+    bool usable;           /* the cached token could still be used then */
+    bool renew;            /* try renew-self of old first */
+    char *old;             /* copy of the cached token (NULL when not usable); wiped */
+    unsigned long old_gen; /* its generation */
+    double t0;             /* when the request that gave t was sent */
+    bool renewed;          /* t is old, renewed */
+    int rc;                /* 0: t holds the new lease (and token, unless renewed) */
+    struct vault_tok t;
+    struct err e;
+};
+
+/* Hands out the cached token (mu held): counts one use with reserve, copies it to *tok and its
+ * generation to *gen (either may be NULL). */
+static void vault_token_take(struct vault *v, bool reserve, char **tok, unsigned long *gen)
+{
+    if (reserve && v->uses_left > 0)
+        v->uses_left--;
+    if (tok != NULL)
+        *tok = xstrdup(v->token);
+    if (gen != NULL)
+        *gen = v->gen;
+}
+
+/* Renews f->old when f->renew, else (or when that fails) logs in; mu not held. */
+static void vault_refresh_run(struct vault *v, struct vault_refresh *f)
+{
+    f->t0 = vault_now();
+    f->rc = -1;
+    if (f->renew) {
+        f->rc = vault_renew(v, f->old, &f->t, &f->e);
+        f->renewed = f->rc == 0;
+        if (f->rc != 0)
+            LOG(LOG_INFO, "vault", v->name, f->e.msg,
+                "renewing the Vault token failed; logging in again");
+        else
+            LOG(LOG_DEBUG, "vault", v->name, NULL, "renewed the Vault token (lease %llds)",
+                f->t.lease);
+    }
+    if (f->rc != 0) {
+        err_clear(&f->e);
+        f->t0 = vault_now();
+        f->rc = vault_login(v, &f->t, &f->e);
+    }
+}
+
+/* Stores what vault_refresh_run got (mu held): the renewed lease, or the new token (taken from
+ * f->t), or the failure. Returns the token it replaced while still valid, for the caller to
+ * revoke, else NULL. */
+static char *vault_refresh_store(struct vault *v, struct vault_refresh *f)
+{
+    char *revoke = NULL;
+    if (f->rc == 0 && f->renewed) {
+        if (v->token != NULL && v->gen == f->old_gen) {
+            vault_set_times(v, f->t0, f->t.lease);
+            /* Close to the role's max TTL, Vault renews for less and less: then log in. */
+            v->renewable = f->t.renewable && f->t.lease * 3 >= v->login_lease;
+        }
+        v->login_failed = false;
+    } else if (f->rc == 0) {
+        if (v->token != NULL) {
+            if (f->usable && v->gen == f->old_gen && v->uses_left != 0 && !v->batch)
+                revoke = v->token; /* replaced while still valid: revoke it below */
+            else
+                xfree_secret(v->token, strlen(v->token));
+        }
+        v->token = f->t.token;
+        f->t.token = NULL;
+        v->gen++;
+        v->login_lease = f->t.lease;
+        vault_set_times(v, f->t0, f->t.lease);
+        v->renewable = f->t.renewable;
+        v->batch = f->t.batch;
+        v->uses_left = f->t.uses;
+        v->probe_unlimited = f->t.looked_unlimited ? v->gen : 0;
+        v->probe_single = f->t.presumed_single ? v->gen : 0;
+        v->login_failed = false;
+    } else {
+        v->login_failed = true;
+        v->login_err = f->e;
+        if (f->usable && v->token != NULL && v->gen == f->old_gen)
+            v->refresh_at = f->now + VAULT_REFRESH_RETRY_S;
+    }
+    return revoke;
+}
+
 /* Gets a token to use: the cached one, or a renewed or new one. With reserve, counts one use
  * of it. *tok (when tok is not NULL) is a copy to wipe with xfree_secret; *gen identifies the
  * token for vault_token_drop. */
-static int vault_token_get(struct vault *v, bool reserve, char **tok, unsigned long *gen,
-                           struct err *err)
+static WUR int vault_token_get(struct vault *v, bool reserve, char **tok, unsigned long *gen,
+                               struct err *err)
 {
     pthread_mutex_lock(&v->mu);
     unsigned long seen = v->login_seq;
     bool waited = false;
     for (;;) {
-        double now = vault_now();
-        bool usable = vault_tok_usable(v, now);
-        bool due = usable && v->refresh_at > 0 && now >= v->refresh_at;
-        if (usable && (!due || v->busy)) {
-            if (reserve && v->uses_left > 0)
-                v->uses_left--;
-            if (tok != NULL)
-                *tok = xstrdup(v->token);
-            if (gen != NULL)
-                *gen = v->gen;
+        struct vault_refresh f = {.now = vault_now()};
+        f.usable = vault_tok_usable(v, f.now);
+        bool due = f.usable && v->refresh_at > 0 && f.now >= v->refresh_at;
+        if (f.usable && (!due || v->busy)) {
+            vault_token_take(v, reserve, tok, gen);
             pthread_mutex_unlock(&v->mu);
             return 0;
         }
@@ -633,86 +716,36 @@ static int vault_token_get(struct vault *v, bool reserve, char **tok, unsigned l
             return -1;
         }
         v->busy = true;
-        bool renew = usable && v->renewable && !v->batch && (v->uses_left < 0 || v->uses_left > 1);
-        char *old = usable ? xstrdup(v->token) : NULL;
-        unsigned long old_gen = v->gen;
-        if (renew && v->uses_left > 0)
+        f.renew = f.usable && v->renewable && !v->batch && (v->uses_left < 0 || v->uses_left > 1);
+        f.old = f.usable ? xstrdup(v->token) : NULL;
+        f.old_gen = v->gen;
+        if (f.renew && v->uses_left > 0)
             v->uses_left--;
         pthread_mutex_unlock(&v->mu);
 
-        struct vault_tok t = {0};
-        struct err e = {0};
-        double t0 = vault_now();
-        bool renewed = false;
-        int rc = -1;
-        if (renew) {
-            rc = vault_renew(v, old, &t, &e);
-            renewed = rc == 0;
-            if (rc != 0)
-                LOG(LOG_INFO, "vault", v->name, e.msg,
-                    "renewing the Vault token failed; logging in again");
-            else
-                LOG(LOG_DEBUG, "vault", v->name, NULL, "renewed the Vault token (lease %llds)",
-                    t.lease);
-        }
-        if (rc != 0) {
-            err_clear(&e);
-            t0 = vault_now();
-            rc = vault_login(v, &t, &e);
-        }
+        vault_refresh_run(v, &f);
 
-        char *revoke = NULL;
         pthread_mutex_lock(&v->mu);
         v->busy = false;
         v->login_seq++;
         seen = v->login_seq;
-        if (rc == 0 && renewed) {
-            if (v->token != NULL && v->gen == old_gen) {
-                vault_set_times(v, t0, t.lease);
-                /* Close to the role's max TTL, Vault renews for less and less: then log in. */
-                v->renewable = t.renewable && t.lease * 3 >= v->login_lease;
-            }
-            v->login_failed = false;
-        } else if (rc == 0) {
-            if (v->token != NULL) {
-                if (usable && v->gen == old_gen && v->uses_left != 0 && !v->batch)
-                    revoke = v->token; /* replaced while still valid: revoke it below */
-                else
-                    xfree_secret(v->token, strlen(v->token));
-            }
-            v->token = t.token;
-            t.token = NULL;
-            v->gen++;
-            v->login_lease = t.lease;
-            vault_set_times(v, t0, t.lease);
-            v->renewable = t.renewable;
-            v->batch = t.batch;
-            v->uses_left = t.uses;
-            v->probe_unlimited = t.looked_unlimited ? v->gen : 0;
-            v->probe_single = t.presumed_single ? v->gen : 0;
-            v->login_failed = false;
-        } else {
-            v->login_failed = true;
-            v->login_err = e;
-            if (usable && v->token != NULL && v->gen == old_gen)
-                v->refresh_at = now + VAULT_REFRESH_RETRY_S;
-        }
+        char *revoke = vault_refresh_store(v, &f);
         pthread_cond_broadcast(&v->cv);
         pthread_mutex_unlock(&v->mu);
 
-        vault_tok_clear(&t);
-        vault_wipe_str(&old);
+        vault_tok_clear(&f.t);
+        vault_wipe_str(&f.old);
         if (revoke != NULL)
             vault_revoke(v, revoke);
         pthread_mutex_lock(&v->mu);
-        if (rc != 0 && !vault_tok_usable(v, vault_now())) {
+        if (f.rc != 0 && !vault_tok_usable(v, vault_now())) {
             if (err != NULL)
-                *err = e;
+                *err = f.e;
             pthread_mutex_unlock(&v->mu);
             return -1;
         }
-        if (rc != 0)
-            LOG(LOG_WARN, "vault", v->name, e.msg,
+        if (f.rc != 0)
+            LOG(LOG_WARN, "vault", v->name, f.e.msg,
                 "refreshing the Vault token failed; using the current token while it lasts");
         waited = false;
     }
@@ -832,6 +865,99 @@ out:
     return rc;
 }
 
+/* Tokens Vault refused during one sign, revoked once the answer is known (off the retry's
+ * path); more than fit are only wiped. */
+struct vault_refused {
+    char *tok[2];
+    int n;
+};
+
+/* POSTs body to the sign path with a token, and once more with a new one when Vault answers
+ * 403 (a used-up or revoked token); r holds the last answer. -1 when no token or no answer. */
+static WUR int vault_sign_post(struct vault *v, const char *body, size_t blen, struct vault_resp *r,
+                               struct vault_refused *refused, struct err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        char *tok = NULL;
+        unsigned long gen = 0;
+        vault_resp_free(r, false);
+        buf_init(&r->body, VAULT_MAX_RESPONSE);
+        if (vault_token_get(v, true, &tok, &gen, err) != 0)
+            return -1;
+        int hr = vault_http(v, v->path, tok, true, body, blen, v->total_ms, r, err);
+        vault_wipe_str(&tok);
+        if (hr != 0)
+            return -1;
+        vault_token_outcome(v, gen, r->status == 403);
+        if (r->status == 403) {
+            char *dead = vault_token_drop(v, gen);
+            if (dead != NULL) {
+                if (refused->n < 2)
+                    refused->tok[refused->n++] = dead;
+                else
+                    vault_wipe_str(&dead);
+            }
+        }
+        if (r->status == 403 && attempt == 0) {
+            LOG(LOG_INFO, "vault", v->name, NULL,
+                "Vault answered 403 to a sign request; logging in again");
+            continue;
+        }
+        return 0;
+    }
+}
+
+/* The error for a sign answer that is not 2xx: permanent for what retrying cannot change (400,
+ * 404, 405 and most other 4xx), transient for the rest, with a hint where one helps. */
+static void vault_sign_http_error(const struct vault *v, const struct vault_resp *r,
+                                  struct err *err)
+{
+    char msg[VAULTMSG_MAX_ERROR_TEXT];
+    vault_errors(r, msg, sizeof(msg));
+    enum err_kind kind = ERR_TRANSIENT;
+    const char *hint = "";
+    if (r->status == 400) {
+        kind = ERR_PERMANENT;
+    } else if (r->status == 403) {
+        hint = " (even after a new AppRole login: does the role's policy allow this path?)";
+    } else if (r->status == 404 || r->status == 405) {
+        kind = ERR_PERMANENT;
+        hint = " (check spec.vault.path)";
+    } else if (r->status >= 300 && r->status < 400) {
+        hint = " (unexpected redirect)";
+    } else if (r->status > 400 && r->status < 500 && r->status != 412 && r->status != 429) {
+        kind = ERR_PERMANENT;
+    }
+    err_set(err, kind, "Vault %s to sign (HTTP %ld from POST /v1/%s): %s%s",
+            r->status < 500 ? "refused" : "failed", r->status, v->path, msg, hint);
+}
+
+/* The chain of a 2xx sign answer, normalised into out and checked against the request. */
+static WUR int vault_sign_result(const struct vault_resp *r, const struct csr *csr,
+                                 const struct sign_params *p, struct sign_result *out,
+                                 struct err *err)
+{
+    char *pem = NULL;
+    if (vaultmsg_parse_sign(r->body.data, r->body.len, &pem, err) != 0) {
+        if (err != NULL && err->kind != ERR_TRANSIENT)
+            err->kind = ERR_PERMANENT;
+        return -1;
+    }
+    if (chain_normalise(pem, strlen(pem), &out->chain_pem, &out->ca_pem, err) != 0) {
+        free(pem);
+        if (err != NULL)
+            err->kind = ERR_PERMANENT;
+        err_prefix(err, "the certificate chain Vault returned");
+        return -1;
+    }
+    free(pem);
+    if (vault_check_leaf(out->chain_pem, csr, p->now != 0 ? p->now : time(NULL), err) != 0) {
+        sign_result_free(out);
+        return -1;
+    }
+    return 0;
+}
+
 int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params *p,
                struct sign_result *out, struct err *err)
 {
@@ -849,86 +975,20 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
     char *body = NULL;
     if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
         return -1;
-    size_t blen = strlen(body);
-    /* Tokens Vault refused, revoked once the answer is known (off the retry's path). */
-    char *refused[2] = {NULL, NULL};
-    int n_refused = 0;
+    struct vault_refused refused = {{NULL, NULL}, 0};
     struct vault_resp r = {0};
     buf_init(&r.body, VAULT_MAX_RESPONSE);
-    int rc = -1;
-    for (int attempt = 0;; attempt++) {
-        char *tok = NULL;
-        unsigned long gen = 0;
-        vault_resp_free(&r, false);
-        buf_init(&r.body, VAULT_MAX_RESPONSE);
-        if (vault_token_get(v, true, &tok, &gen, err) != 0)
-            goto out;
-        int hr = vault_http(v, v->path, tok, true, body, blen, v->total_ms, &r, err);
-        vault_wipe_str(&tok);
-        if (hr != 0)
-            goto out;
-        vault_token_outcome(v, gen, r.status == 403);
-        if (r.status == 403) {
-            char *dead = vault_token_drop(v, gen);
-            if (dead != NULL) {
-                if (n_refused < 2)
-                    refused[n_refused++] = dead;
-                else
-                    vault_wipe_str(&dead);
-            }
-        }
-        if (r.status == 403 && attempt == 0) {
-            LOG(LOG_INFO, "vault", v->name, NULL,
-                "Vault answered 403 to a sign request; logging in again");
-            continue;
-        }
-        break;
+    int rc = vault_sign_post(v, body, strlen(body), &r, &refused, err);
+    if (rc == 0 && (r.status < 200 || r.status > 299)) {
+        vault_sign_http_error(v, &r, err);
+        rc = -1;
     }
-    if (r.status < 200 || r.status > 299) {
-        char msg[VAULTMSG_MAX_ERROR_TEXT];
-        vault_errors(&r, msg, sizeof(msg));
-        enum err_kind kind = ERR_TRANSIENT;
-        const char *hint = "";
-        if (r.status == 400) {
-            kind = ERR_PERMANENT;
-        } else if (r.status == 403) {
-            hint = " (even after a new AppRole login: does the role's policy allow this path?)";
-        } else if (r.status == 404 || r.status == 405) {
-            kind = ERR_PERMANENT;
-            hint = " (check spec.vault.path)";
-        } else if (r.status >= 300 && r.status < 400) {
-            hint = " (unexpected redirect)";
-        } else if (r.status > 400 && r.status < 500 && r.status != 412 && r.status != 429) {
-            kind = ERR_PERMANENT;
-        }
-        err_set(err, kind, "Vault %s to sign (HTTP %ld from POST /v1/%s): %s%s",
-                r.status < 500 ? "refused" : "failed", r.status, v->path, msg, hint);
-        goto out;
-    }
-    char *pem = NULL;
-    if (vaultmsg_parse_sign(r.body.data, r.body.len, &pem, err) != 0) {
-        if (err != NULL && err->kind != ERR_TRANSIENT)
-            err->kind = ERR_PERMANENT;
-        goto out;
-    }
-    if (chain_normalise(pem, strlen(pem), &out->chain_pem, &out->ca_pem, err) != 0) {
-        free(pem);
-        if (err != NULL)
-            err->kind = ERR_PERMANENT;
-        err_prefix(err, "the certificate chain Vault returned");
-        goto out;
-    }
-    free(pem);
-    if (vault_check_leaf(out->chain_pem, csr, p->now != 0 ? p->now : time(NULL), err) != 0) {
-        sign_result_free(out);
-        goto out;
-    }
-    rc = 0;
-out:
+    if (rc == 0)
+        rc = vault_sign_result(&r, csr, p, out, err);
     vault_resp_free(&r, false);
     free(body);
-    for (int i = 0; i < n_refused; i++)
-        vault_revoke(v, refused[i]);
+    for (int i = 0; i < refused.n; i++)
+        vault_revoke(v, refused.tok[i]);
     return rc;
 }
 

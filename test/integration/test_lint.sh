@@ -166,6 +166,27 @@ check "prefix: an alias for a file not checked fails" \
   prefix --alias "$D/alias3" "$D/kube/refl2.c"
 printf '/* refl.h -- a header */\nstruct anything {\n    int a;\n};\n' >"$D/kube/refl.h"
 check "prefix: struct tags in a header are its interface, not file-local" lintc 0 "" prefix "$D/kube/refl.h"
+# A type macro before the name and a pointer to function among the parameters are not names.
+cat >"$D/kube/macro.c" <<'EOF'
+/* macro.c -- a type macro in a return type, a pointer to function as a parameter */
+#define STACK_OF(t) struct stack_##t
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+static STACK_OF(X509) *macro_roots;
+static STACK_OF(X509) *
+    macro_set(int n, int (*valid)(const char *, int))
+{
+    return n && valid("", 0) ? macro_roots : NULL;
+}
+static void macro_say(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static STACK_OF(X509) *untold(int (*pick)(int));
+EOF
+check "prefix: the names of a type-macro return type and pointer-to-function parameters" \
+  lintc 1 "macro.c:11: static function \`untold\` lacks the file's prefix" prefix "$D/kube/macro.c"
+perl "$LINTC" prefix "$D/kube/macro.c" >"$D/macro.out" 2>&1
+check "prefix: ... and only the unprefixed one is reported" \
+  bash -c '[ "$(grep -c . "$1")" -eq 1 ]' _ "$D/macro.out"
+check "length: ... the function is listed under its own name" \
+  bash -c 'perl "$1" list "$2" | grep -q "macro.c:5: macro_set 5$"' _ "$LINTC" "$D/kube/macro.c"
 
 check "usage: an unknown mode is a usage error (exit 2)" lintc 2 "usage: lint-c.pl" lengthy "$D/a.c"
 check "usage: an unreadable file is an error (exit 2), not a pass" \

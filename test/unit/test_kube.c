@@ -150,16 +150,23 @@ static void test_kubeconfig_files_relative(void **state)
     free(kc);
 }
 
-static void expect_refused(const char *user, const char *cluster_extra, const char *needle)
+/* kube_config_parse_kubeconfig on y fails with kind and a message holding needle. */
+static void expect_parse_fails(const char *y, enum err_kind kind, const char *needle)
 {
-    char *y = kubeconfig_yaml(user, cluster_extra);
     struct kube_config c;
     struct err err = {0};
     assert_int_equal(kube_config_parse_kubeconfig(y, strlen(y), NULL, NULL, &c, &err), -1);
-    assert_int_equal(err.kind, ERR_INVALID);
+    assert_int_equal(err.kind, kind);
     if (!strstr(err.msg, needle))
         fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
     assert_null(c.server);
+    assert_null(c.namespace);
+}
+
+static void expect_refused(const char *user, const char *cluster_extra, const char *needle)
+{
+    char *y = kubeconfig_yaml(user, cluster_extra);
+    expect_parse_fails(y, ERR_INVALID, needle);
     free(y);
 }
 
@@ -191,6 +198,44 @@ static void test_kubeconfig_other_refusals(void **state)
     free(u);
     free(cert);
     expect_refused("    token: t\n", "    proxy-url: http://p\n", "proxy-url is not supported");
+}
+
+/* Each step of reading a kubeconfig: the context, its cluster, its user. */
+static void test_kubeconfig_steps(void **state)
+{
+    (void)state;
+    expect_parse_fails("current-context: x\ncontexts: {x: 1}\n", ERR_INVALID,
+                       "contexts must be a list");
+    expect_parse_fails("current-context: x\ncontexts: [{name: x, context: {user: u}}]\n",
+                       ERR_INVALID, "context x names no cluster");
+    expect_parse_fails("current-context: x\ncontexts: [{name: x, context: {cluster: 7}}]\n",
+                       ERR_INVALID, "context.cluster must be a string");
+    expect_parse_fails("current-context: x\n"
+                       "contexts: [{name: x, context: {cluster: c, user: ghost}}]\n"
+                       "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+                       "users: [{name: u, user: {}}]\n",
+                       ERR_INVALID, "no entry named ghost in users");
+    char *big = xmalloc(KUBE_MAX_TOKEN_BYTES + 1);
+    memset(big, 'a', KUBE_MAX_TOKEN_BYTES);
+    big[KUBE_MAX_TOKEN_BYTES] = '\0';
+    char *u = xasprintf("    token: %s\n", big);
+    char *y = kubeconfig_yaml(u, NULL);
+    expect_parse_fails(y, ERR_TOO_BIG, "user u1: token is longer than 16384 bytes");
+    free(y);
+    free(u);
+    free(big);
+    /* A context without a user or namespace: no credentials, the default namespace. */
+    const char *anon = "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"
+                       "clusters: [{name: c, cluster: {server: 'https://h:6443///'}}]\n";
+    struct kube_config c;
+    struct err err = {0};
+    assert_int_equal(kube_config_parse_kubeconfig(anon, strlen(anon), NULL, NULL, &c, &err), 0);
+    assert_string_equal(c.server, "https://h:6443");
+    assert_null(c.token);
+    assert_null(c.token_file);
+    assert_null(c.client_cert_pem);
+    assert_string_equal(c.namespace, "default");
+    kube_config_free(&c);
 }
 
 static void test_kubeconfig_bad_input(void **state)
@@ -373,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_kubeconfig_exec_refused),
         cmocka_unit_test(test_kubeconfig_auth_provider_refused),
         cmocka_unit_test(test_kubeconfig_other_refusals),
+        cmocka_unit_test(test_kubeconfig_steps),
         cmocka_unit_test(test_kubeconfig_bad_input),
         cmocka_unit_test(test_in_cluster),
         cmocka_unit_test(test_paths),
