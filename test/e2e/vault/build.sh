@@ -52,9 +52,15 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 sdk_ver=$("$go" list -m -f '{{.Version}}' github.com/hashicorp/vault/sdk)
 [ "$sdk_ver" = v0.21.0 ] ||
   { echo "build.sh: expected github.com/hashicorp/vault/sdk v0.21.0, go.mod selects $sdk_ver" >&2; exit 1; }
-sdk_dir=$("$go" list -m -f '{{.Dir}}' github.com/hashicorp/vault/sdk)
-new_dir=$("$go" mod download -json github.com/hashicorp/vault/sdk@v0.25.1 |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+# `go mod download -json` fetches a module first when the module cache has not got it (a cold
+# cache: `go list -m -f {{.Dir}}` would print nothing then) and prints where it is.
+mod_dir() {
+  "$go" mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("Dir", ""))'
+}
+sdk_dir=$(mod_dir "github.com/hashicorp/vault/sdk@$sdk_ver")
+new_dir=$(mod_dir github.com/hashicorp/vault/sdk@v0.25.1)
+[ -d "$sdk_dir" ] && [ -d "$new_dir" ] ||
+  { echo "build.sh: the module cache has no github.com/hashicorp/vault/sdk ($sdk_ver: '$sdk_dir', v0.25.1: '$new_dir')" >&2; exit 1; }
 pin() { # pin FILE SHA256
   [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ] || { echo "build.sh: $1 is not the expected file" >&2; exit 1; }
 }
