@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "signers/localca.h"
 #include "signers/secret.h"
@@ -30,6 +31,19 @@ void sign_result_free(struct sign_result *r)
     free(r->ca_pem);
     r->chain_pem = NULL;
     r->ca_pem = NULL;
+}
+
+int signer_spec_copy(const cJSON *obj, const char *path, const char *key, char **out,
+                     struct err *err)
+{
+    const char *s;
+    if (jsonfield_string(obj, path, key, &s, err) != 0)
+        return -1;
+    if (s != NULL) {
+        free(*out);
+        *out = xstrdup(s);
+    }
+    return 0;
 }
 
 int signer_spec_keys(const cJSON *obj, const char *path, const char *const *allowed,
