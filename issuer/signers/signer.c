@@ -46,46 +46,6 @@ int signer_spec_copy(const cJSON *obj, const char *path, const char *key, char *
     return 0;
 }
 
-int signer_spec_keys(const cJSON *obj, const char *path, const char *const *allowed,
-                     struct err *err)
-{
-    const cJSON *c;
-    cJSON_ArrayForEach(c, obj)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            ok = ok || strcmp(c->string, allowed[i]) == 0;
-        if (!ok) {
-            err_set(err, ERR_INVALID, "%s.%.64s: unknown field", path, c->string);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int signer_spec_string(const cJSON *obj, const char *key, const char *path, bool required,
-                       char **out, struct err *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL || cJSON_IsNull(v)) {
-        if (required) {
-            err_set(err, ERR_INVALID, "%s.%s is required", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v)) {
-        err_set(err, ERR_INVALID, "%s.%s must be a string", path, key);
-        return -1;
-    }
-    if (required && v->valuestring[0] == '\0') {
-        err_set(err, ERR_INVALID, "%s.%s must not be empty", path, key);
-        return -1;
-    }
-    *out = xstrdup(v->valuestring);
-    return 0;
-}
-
 int signer_secret_key(const struct signer_env *env, const char *ns, const char *name,
                       const char *key, const char *field, char **out, size_t *len, struct err *err)
 {

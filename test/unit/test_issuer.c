@@ -426,6 +426,14 @@ static void test_spec_messages(void **state)
         {IS("{\"defaultPolicy\":7,\"ca\":{\"secretName\":\"s\"}}"),
          "Issuer/n/a: spec.defaultPolicy: expected a string, got a number"},
         {IS("{}"), "Issuer/n/a: spec must set exactly one signer: ca or vault"},
+        /* spec.ca */
+        {IS("{\"ca\":{}}"), "Issuer/n/a: spec.ca.secretName: missing (expected a string)"},
+        {IS("{\"ca\":{\"secretName\":\"\"}}"),
+         "Issuer/n/a: spec.ca.secretName: empty (expected a string)"},
+        {IS("{\"ca\":{\"secretName\":{}}}"),
+         "Issuer/n/a: spec.ca.secretName: expected a string, got an object"},
+        {IS("{\"ca\":{\"secretName\":\"s\",\"crlDistributionPoints\":[]}}"),
+         "Issuer/n/a: spec.ca.crlDistributionPoints: unknown field (known: secretName)"},
         /* spec.vault */
         {IS("{\"vault\":{\"server\":5}}"),
          "Issuer/n/a: spec.vault.server: expected a string, got a number"},
@@ -464,6 +472,8 @@ static void test_spec_duplicates(void **state)
     const struct refusal cases[] = {
         {IS("{\"ca\":{\"secretName\":\"s\"},\"ca\":{\"secretName\":\"t\"}}"),
          "Issuer/n/a: spec.ca: duplicate field"},
+        {IS("{\"ca\":{\"secretName\":\"s\",\"secretName\":\"t\"}}"),
+         "Issuer/n/a: spec.ca.secretName: duplicate field"},
         {IS("{\"defaultPolicy\":\"p\",\"ca\":{\"secretName\":\"s\"},\"defaultPolicy\":\"q\"}"),
          "Issuer/n/a: spec.defaultPolicy: duplicate field"},
         {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"server\":\"https://w\"}}"),
