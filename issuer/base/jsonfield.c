@@ -49,6 +49,12 @@ int jsonfield_missing(const char *path, const char *want, struct err *err)
     return -1;
 }
 
+int jsonfield_empty(const char *path, const char *want, struct err *err)
+{
+    err_set(err, ERR_INVALID, "%s: empty (expected %s)", path, want);
+    return -1;
+}
+
 /* n is what snprintf returned for a path under path into outlen bytes: 0 when it fit, else -1
  * with ERR_INVALID (a cut path would name another field). */
 static int jsonfield_fit(int n, size_t outlen, const char *path, struct err *err)
@@ -234,8 +240,7 @@ static int jsonfield_check_row(const cJSON *obj, const char *path, const struct 
     if (problem == JSONFIELD_NO_CHOICE)
         return jsonfield_not_a_choice(p, v->valuestring, f->choices, err);
     jsonfield_want(f, want, sizeof(want));
-    err_set(err, ERR_INVALID, "%s: empty (expected %s)", p, want);
-    return -1;
+    return jsonfield_empty(p, want, err);
 }
 
 int jsonfield_check(const cJSON *obj, const char *path, const struct jsonfield *fields,

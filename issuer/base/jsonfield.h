@@ -64,6 +64,9 @@ int jsonfield_expected(const char *path, const char *want, const cJSON *got, str
 /* Sets err to "PATH: missing (expected WANT)" and returns -1: a member that must be there. */
 int jsonfield_missing(const char *path, const char *want, struct err *err);
 
+/* Sets err to "PATH: empty (expected WANT)" and returns -1: a string that must not be "". */
+int jsonfield_empty(const char *path, const char *want, struct err *err);
+
 /* What got is, in a message's words: "a string", "a number", ..., "null" (static). */
 const char *jsonfield_type_name(const cJSON *got);
 

@@ -6,8 +6,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+
+static const char *const issuer_api_versions[] = {ISSUER_API_VERSION, NULL};
+static const char *const issuer_kinds[] = {"Issuer", "ClusterIssuer", NULL};
+
+/* What issuer_read_header read; the strings are borrowed from the object. */
+struct issuer_header {
+    int kind; /* index in issuer_kinds */
+    const char *name, *ns;
+    long long generation;
+};
+
+/* apiVersion, kind and metadata of obj. namespace and generation are the API server's: read when
+ * they are there as it writes them, else "" and 1. */
+static int issuer_read_header(const cJSON *obj, struct issuer_header *h, struct err *err)
+{
+    if (!cJSON_IsObject(obj))
+        return jsonfield_expected("", "an object", obj, err);
+    int api = -1;
+    h->kind = -1;
+    if (jsonfield_choice(obj, "", "apiVersion", issuer_api_versions, &api, err) != 0)
+        return -1;
+    if (api < 0)
+        return jsonfield_missing("apiVersion", ISSUER_API_VERSION, err);
+    if (jsonfield_choice(obj, "", "kind", issuer_kinds, &h->kind, err) != 0)
+        return -1;
+    if (h->kind < 0)
+        return jsonfield_missing("kind", "one of Issuer, ClusterIssuer", err);
+    const cJSON *meta;
+    if (jsonfield_object(obj, "", "metadata", &meta, err) != 0 ||
+        jsonfield_string(meta, "metadata", "name", &h->name, err) != 0)
+        return -1;
+    if (h->name == NULL)
+        return jsonfield_missing("metadata.name", "a string", err);
+    if (h->name[0] == '\0')
+        return jsonfield_empty("metadata.name", "a string", err);
+    const cJSON *ns = jsonfield_get(meta, "namespace");
+    h->ns = cJSON_IsString(ns) ? ns->valuestring : "";
+    struct err ignored = {0};
+    h->generation = 1;
+    if (jsonfield_int(meta, "metadata", "generation", -(1LL << 53), 1LL << 53, &h->generation, NULL,
+                      &ignored) != 0)
+        h->generation = 1;
+    return 0;
+}
+
+/* The members of spec: defaultPolicy and each row's spec key, an object. fields has room for
+ * SIGNER_MAX_ROWS + 2 rows. */
+static void issuer_spec_fields(struct jsonfield *fields)
+{
+    size_t n = 0;
+    fields[n++] = (struct jsonfield){.name = "defaultPolicy", .type = JSONFIELD_STRING};
+    for (const struct signer_ops *r; (r = signer_row(n - 1)) != NULL;)
+        fields[n++] = (struct jsonfield){.name = r->spec_key, .type = JSONFIELD_OBJECT};
+    fields[n] = (struct jsonfield){0};
+}
 
 /* "ca or vault": the table's spec keys, for messages. */
 static void issuer_spec_choices(char *out, size_t outlen)
@@ -26,14 +82,15 @@ static void issuer_spec_choices(char *out, size_t outlen)
     }
 }
 
-/* The row whose spec key is set in spec (exactly one), parsed into is->row and is->spec. */
+/* The row whose spec key is set in spec (exactly one; null is not set), parsed into is->row and
+ * is->spec. spec's members have been checked. */
 static int issuer_read_signer(struct issuer *is, const cJSON *spec, struct err *err)
 {
     const struct signer_ops *row = NULL, *r;
     const cJSON *obj = NULL;
     size_t set = 0;
     for (size_t i = 0; (r = signer_row(i)) != NULL; i++) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(spec, r->spec_key);
+        const cJSON *o = jsonfield_get(spec, r->spec_key);
         if (o != NULL) {
             row = r;
             obj = o;
@@ -46,67 +103,42 @@ static int issuer_read_signer(struct issuer *is, const cJSON *spec, struct err *
         err_set(err, ERR_INVALID, "spec must set exactly one signer: %s", choices);
         return -1;
     }
-    if (!cJSON_IsObject(obj)) {
-        err_set(err, ERR_INVALID, "spec.%s must be an object", row->spec_key);
-        return -1;
-    }
     if (row->parse(obj, &is->spec, err) != 0)
         return -1;
     is->row = row;
     return 0;
 }
 
-static int issuer_read_spec(struct issuer *is, const cJSON *spec, struct err *err)
+/* obj's spec: its members, defaultPolicy and the signer. */
+static int issuer_read_spec(struct issuer *is, const cJSON *obj, struct err *err)
 {
-    const char *keys[SIGNER_MAX_ROWS + 2] = {"defaultPolicy"};
-    size_t n = 1;
-    const struct signer_ops *r;
-    while ((r = signer_row(n - 1)) != NULL)
-        keys[n++] = r->spec_key;
-    keys[n] = NULL;
-    if (signer_spec_keys(spec, "spec", keys, err) != 0 ||
-        signer_spec_string(spec, "defaultPolicy", "spec", false, &is->default_policy, err) != 0)
+    const cJSON *spec;
+    if (jsonfield_object(obj, "", "spec", &spec, err) != 0)
+        return -1;
+    if (spec == NULL)
+        return jsonfield_missing("spec", "an object", err);
+    struct jsonfield fields[SIGNER_MAX_ROWS + 2];
+    issuer_spec_fields(fields);
+    if (jsonfield_check(spec, "spec", fields, 0, err) != 0 ||
+        signer_spec_copy(spec, "spec", "defaultPolicy", &is->default_policy, err) != 0)
         return -1;
     return issuer_read_signer(is, spec, err);
 }
 
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err)
 {
-    const cJSON *api = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
-    if (!cJSON_IsString(api) || strcmp(api->valuestring, ISSUER_API_VERSION) != 0) {
-        err_set(err, ERR_INVALID, "apiVersion must be %s", ISSUER_API_VERSION);
+    struct issuer_header h;
+    if (issuer_read_header(obj, &h, err) != 0)
         return NULL;
-    }
-    if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "Issuer") != 0 &&
-                                  strcmp(kind->valuestring, "ClusterIssuer") != 0)) {
-        err_set(err, ERR_INVALID, "kind must be Issuer or ClusterIssuer");
-        return NULL;
-    }
-    bool cluster = strcmp(kind->valuestring, "ClusterIssuer") == 0;
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
-    if (!cJSON_IsString(name) || name->valuestring[0] == '\0') {
-        err_set(err, ERR_INVALID, "metadata.name is required");
-        return NULL;
-    }
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-    if (!cJSON_IsObject(spec)) {
-        err_set(err, ERR_INVALID, "%s %s: spec is required", kind->valuestring, name->valuestring);
-        return NULL;
-    }
+    bool cluster = strcmp(issuer_kinds[h.kind], "ClusterIssuer") == 0;
     struct issuer *is = xcalloc(1, sizeof(*is));
     is->refs = 1;
     pthread_mutex_init(&is->lock, NULL);
-    is->kind = xstrdup(kind->valuestring);
-    is->name = xstrdup(name->valuestring);
-    is->namespace = xstrdup(cluster                                    ? ""
-                            : cJSON_IsString(ns) && ns->valuestring[0] ? ns->valuestring
-                                                                       : "default");
-    is->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 1;
-    if (issuer_read_spec(is, spec, err) != 0) {
+    is->kind = xstrdup(issuer_kinds[h.kind]);
+    is->name = xstrdup(h.name);
+    is->namespace = xstrdup(cluster ? "" : h.ns[0] != '\0' ? h.ns : "default");
+    is->generation = h.generation;
+    if (issuer_read_spec(is, obj, err) != 0) {
         char ref[512];
         issuer_format_ref(is, ref, sizeof(ref));
         err_prefix(err, "%s", ref);

@@ -41,11 +41,13 @@ struct issuer {
     int refs; /* atomic */
 };
 
-/* Reads an Issuer or ClusterIssuer object. ERR_INVALID names the field: wrong
- * apiVersion/kind, metadata.name missing, spec not an object, unknown fields, not exactly one
- * of the signer table's spec keys (spec.ca / spec.vault) set, or that one not an object; then
- * the row's parse says what is wrong inside it (signers/localca.h, signers/vaultspec.h). The
- * issuer starts not ready (reason Pending) with one reference. */
+/* Reads an Issuer or ClusterIssuer object. ERR_INVALID in base/jsonfield's message shape,
+ * naming the field: apiVersion or kind missing or not ours, metadata.name missing or empty;
+ * then, after "Kind/ns/name: ", spec missing or not an object, its members unknown, repeated or
+ * of the wrong type (defaultPolicy a string, each signer table spec key an object), "spec must
+ * set exactly one signer: ca or vault" (the table's keys), then the row's parse says what is
+ * wrong inside its object (signers/localca.h, signers/vaultspec.h). JSON null is absent, as the
+ * API server prunes it. The issuer starts not ready (reason Pending) with one reference. */
 struct issuer *issuer_from_json(const cJSON *obj, struct err *err) WUR;
 
 /* "Issuer/ns/name" or "ClusterIssuer/name" into out. */

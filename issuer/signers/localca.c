@@ -2,6 +2,7 @@
 #include "signers/localca.h"
 
 #include "base/buf.h"
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
 #include "signers/secret.h"
@@ -778,20 +779,6 @@ void localca_free(struct localca *ca)
 
 /* ---- the row of the signer table ---- */
 
-static int localca_row_parse(const cJSON *obj, void **out, struct err *err)
-{
-    static const char *const keys[] = {"secretName", NULL};
-    struct localca_spec *s = xcalloc(1, sizeof(*s));
-    if (signer_spec_keys(obj, "spec.ca", keys, err) != 0 ||
-        signer_spec_string(obj, "secretName", "spec.ca", true, &s->secret_name, err) != 0) {
-        free(s->secret_name);
-        free(s);
-        return -1;
-    }
-    *out = s;
-    return 0;
-}
-
 static void localca_row_free_spec(void *spec)
 {
     struct localca_spec *s = spec;
@@ -799,6 +786,24 @@ static void localca_row_free_spec(void *spec)
         return;
     free(s->secret_name);
     free(s);
+}
+
+/* spec.ca's members. */
+static const struct jsonfield localca_spec_fields[] = {
+    {.name = "secretName", .type = JSONFIELD_STRING, .required = true},
+    {0},
+};
+
+static int localca_row_parse(const cJSON *obj, void **out, struct err *err)
+{
+    struct localca_spec *s = xcalloc(1, sizeof(*s));
+    if (jsonfield_check(obj, "spec.ca", localca_spec_fields, 0, err) != 0 ||
+        signer_spec_copy(obj, "spec.ca", "secretName", &s->secret_name, err) != 0) {
+        localca_row_free_spec(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
 }
 
 /* The CA from the Secret's tls.crt, tls.key and ca.crt; NULL with e. */

@@ -55,6 +55,7 @@ struct localca_spec {
 };
 
 /* The local CA's row of the signer table: name "local" (the metrics label), spec key "ca".
+ * parse checks spec.ca with base/jsonfield (secretName, a non-empty string, and nothing else).
  * load reads the Secret spec.ca.secretName (a message names it when it is missing or wrong) and
  * runs localca_load; check is localca_check; no in-place recheck (the controller reads the
  * Secret again, so a rotated CA is picked up); expiry is the CA certificate's notAfter. */

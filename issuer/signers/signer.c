@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "signers/localca.h"
 #include "signers/secret.h"
@@ -32,43 +33,16 @@ void sign_result_free(struct sign_result *r)
     r->ca_pem = NULL;
 }
 
-int signer_spec_keys(const cJSON *obj, const char *path, const char *const *allowed,
+int signer_spec_copy(const cJSON *obj, const char *path, const char *key, char **out,
                      struct err *err)
 {
-    const cJSON *c;
-    cJSON_ArrayForEach(c, obj)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL; i++)
-            ok = ok || strcmp(c->string, allowed[i]) == 0;
-        if (!ok) {
-            err_set(err, ERR_INVALID, "%s.%.64s: unknown field", path, c->string);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int signer_spec_string(const cJSON *obj, const char *key, const char *path, bool required,
-                       char **out, struct err *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL || cJSON_IsNull(v)) {
-        if (required) {
-            err_set(err, ERR_INVALID, "%s.%s is required", path, key);
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v)) {
-        err_set(err, ERR_INVALID, "%s.%s must be a string", path, key);
+    const char *s;
+    if (jsonfield_string(obj, path, key, &s, err) != 0)
         return -1;
+    if (s != NULL) {
+        free(*out);
+        *out = xstrdup(s);
     }
-    if (required && v->valuestring[0] == '\0') {
-        err_set(err, ERR_INVALID, "%s.%s must not be empty", path, key);
-        return -1;
-    }
-    *out = xstrdup(v->valuestring);
     return 0;
 }
 

@@ -106,14 +106,12 @@ const struct signer_ops *signer_row(size_t i);
 
 /* ---- helpers the rows share ---- */
 
-/* Refuses a member of obj that is not in allowed (NULL-terminated): ERR_INVALID
- * "<path>.<member>: unknown field". */
-int signer_spec_keys(const cJSON *obj, const char *path, const char *const *allowed,
+/* A copy of the string member key of obj, whose path is path, into *out (replacing what *out
+ * held), read with jsonfield_string: absent or null leaves *out as it was; any other type is
+ * ERR_INVALID in jsonfield's shape ("PATH.KEY: expected a string, got a number"). Rows check
+ * their object with jsonfield_check first and copy what they keep with this. */
+int signer_spec_copy(const cJSON *obj, const char *path, const char *key, char **out,
                      struct err *err) WUR;
-/* obj.key as a new string into *out (left alone when absent or null and not required).
- * ERR_INVALID "<path>.<key> is required / must be a string / must not be empty". */
-int signer_spec_string(const cJSON *obj, const char *key, const char *path, bool required,
-                       char **out, struct err *err) WUR;
 
 /* The value of key in the Secret ns/name, read through env: *out a new NUL-terminated buffer
  * (xfree_secret(*out, *len) it). field names the spec field that names the Secret, for the

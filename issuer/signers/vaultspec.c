@@ -5,18 +5,55 @@
 #include <string.h>
 
 #include "base/b64.h"
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "signers/vault.h"
 
-/* spec.vault.server, path and namespace. */
+/* The objects of spec.vault, cert-manager's names. What cert-manager's Vault issuer requires
+ * (server, path, roleId, secretRef.name, ...) is not required in these tables: the checks after
+ * them say so in cert-manager's words. */
+#define VAULTSPEC_BUNDLE_REF "spec.vault.caBundleSecretRef"
+#define VAULTSPEC_AUTH "spec.vault.auth"
+#define VAULTSPEC_APPROLE "spec.vault.auth.appRole"
+#define VAULTSPEC_SECRET_REF "spec.vault.auth.appRole.secretRef"
+
+static const struct jsonfield vaultspec_fields[] = {
+    {.name = "server", .type = JSONFIELD_STRING},
+    {.name = "path", .type = JSONFIELD_STRING},
+    {.name = "namespace", .type = JSONFIELD_STRING},
+    {.name = "caBundle", .type = JSONFIELD_STRING},
+    {.name = "caBundleSecretRef", .type = JSONFIELD_OBJECT},
+    {.name = "auth", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield vaultspec_bundle_ref_fields[] = {
+    {.name = "name", .type = JSONFIELD_STRING, .required = true},
+    {.name = "key", .type = JSONFIELD_STRING},
+    {0},
+};
+static const struct jsonfield vaultspec_auth_fields[] = {
+    {.name = "appRole", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield vaultspec_approle_fields[] = {
+    {.name = "path", .type = JSONFIELD_STRING},
+    {.name = "roleId", .type = JSONFIELD_STRING},
+    {.name = "secretRef", .type = JSONFIELD_OBJECT},
+    {0},
+};
+static const struct jsonfield vaultspec_secret_ref_fields[] = {
+    {.name = "name", .type = JSONFIELD_STRING},
+    {.name = "key", .type = JSONFIELD_STRING},
+    {0},
+};
+
+/* spec.vault's members, then its server, path and namespace. */
 static int vaultspec_read_server(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
-    static const char *const vault_keys[] = {
-        "server", "path", "namespace", "caBundle", "caBundleSecretRef", "auth", NULL};
-    if (signer_spec_keys(vault, "spec.vault", vault_keys, err) != 0 ||
-        signer_spec_string(vault, "server", "spec.vault", false, &v->server, err) != 0 ||
-        signer_spec_string(vault, "path", "spec.vault", false, &v->path, err) != 0 ||
-        signer_spec_string(vault, "namespace", "spec.vault", false, &v->namespace, err) != 0)
+    if (jsonfield_check(vault, "spec.vault", vaultspec_fields, 0, err) != 0 ||
+        signer_spec_copy(vault, "spec.vault", "server", &v->server, err) != 0 ||
+        signer_spec_copy(vault, "spec.vault", "path", &v->path, err) != 0 ||
+        signer_spec_copy(vault, "spec.vault", "namespace", &v->namespace, err) != 0)
         return -1;
     if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
         err_set(err, ERR_INVALID, "Vault server and path are required fields");
@@ -36,57 +73,45 @@ static int vaultspec_read_server(struct vault_spec *v, const cJSON *vault, struc
     return 0;
 }
 
-/* spec.vault.caBundle or caBundleSecretRef. */
+/* spec.vault.caBundle or caBundleSecretRef (at most one of them). */
 static int vaultspec_read_bundle(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
-    static const char *const ref_keys[] = {"name", "key", NULL};
-    char *bundle = NULL;
-    if (signer_spec_string(vault, "caBundle", "spec.vault", false, &bundle, err) != 0)
+    const char *bundle;
+    const cJSON *bref;
+    if (jsonfield_string(vault, "spec.vault", "caBundle", &bundle, err) != 0 ||
+        jsonfield_object(vault, "spec.vault", "caBundleSecretRef", &bref, err) != 0)
         return -1;
-    const cJSON *bref = cJSON_GetObjectItemCaseSensitive(vault, "caBundleSecretRef");
     if (bundle != NULL && bref != NULL) {
-        free(bundle);
         err_set(err, ERR_INVALID,
                 "specified caBundle and caBundleSecretRef cannot be used together");
         return -1;
     }
-    if (bundle != NULL) {
-        int rc = b64_decode(bundle, strlen(bundle), VAULTSPEC_MAX_CA_BUNDLE, &v->ca_bundle,
-                            &v->ca_bundle_len, err);
-        free(bundle);
-        if (rc != 0) {
-            err_prefix(err, "spec.vault.caBundle");
-            return -1;
-        }
+    if (bundle != NULL && b64_decode(bundle, strlen(bundle), VAULTSPEC_MAX_CA_BUNDLE, &v->ca_bundle,
+                                     &v->ca_bundle_len, err) != 0) {
+        err_prefix(err, "spec.vault.caBundle");
+        return -1;
     }
-    if (bref != NULL) {
-        if (!cJSON_IsObject(bref) ||
-            signer_spec_keys(bref, "spec.vault.caBundleSecretRef", ref_keys, err) != 0 ||
-            signer_spec_string(bref, "name", "spec.vault.caBundleSecretRef", true,
-                               &v->ca_bundle_secret_name, err) != 0 ||
-            signer_spec_string(bref, "key", "spec.vault.caBundleSecretRef", false,
-                               &v->ca_bundle_secret_key, err) != 0) {
-            if (err != NULL && err->msg[0] == '\0')
-                err_set(err, ERR_INVALID, "spec.vault.caBundleSecretRef must be an object");
-            return -1;
-        }
-        if (v->ca_bundle_secret_key == NULL)
-            v->ca_bundle_secret_key = xstrdup("ca.crt");
-    }
+    if (bref == NULL)
+        return 0;
+    if (jsonfield_check(bref, VAULTSPEC_BUNDLE_REF, vaultspec_bundle_ref_fields, 0, err) != 0 ||
+        signer_spec_copy(bref, VAULTSPEC_BUNDLE_REF, "name", &v->ca_bundle_secret_name, err) != 0 ||
+        signer_spec_copy(bref, VAULTSPEC_BUNDLE_REF, "key", &v->ca_bundle_secret_key, err) != 0)
+        return -1;
+    if (v->ca_bundle_secret_key == NULL)
+        v->ca_bundle_secret_key = xstrdup("ca.crt");
     return 0;
 }
 
 /* spec.vault.auth.appRole.secretRef and the rules on roleId, secretRef and path. */
 static int vaultspec_read_secret_ref(struct vault_spec *v, const cJSON *approle, struct err *err)
 {
-    static const char *const ref_keys[] = {"name", "key", NULL};
-    const cJSON *sref = cJSON_GetObjectItemCaseSensitive(approle, "secretRef");
-    if (cJSON_IsObject(sref) &&
-        (signer_spec_keys(sref, "spec.vault.auth.appRole.secretRef", ref_keys, err) != 0 ||
-         signer_spec_string(sref, "name", "spec.vault.auth.appRole.secretRef", false,
-                            &v->secret_name, err) != 0 ||
-         signer_spec_string(sref, "key", "spec.vault.auth.appRole.secretRef", false, &v->secret_key,
-                            err) != 0))
+    const cJSON *sref;
+    if (jsonfield_object(approle, VAULTSPEC_APPROLE, "secretRef", &sref, err) != 0)
+        return -1;
+    if (sref != NULL &&
+        (jsonfield_check(sref, VAULTSPEC_SECRET_REF, vaultspec_secret_ref_fields, 0, err) != 0 ||
+         signer_spec_copy(sref, VAULTSPEC_SECRET_REF, "name", &v->secret_name, err) != 0 ||
+         signer_spec_copy(sref, VAULTSPEC_SECRET_REF, "key", &v->secret_key, err) != 0))
         return -1;
     if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
         v->secret_name[0] == '\0') {
@@ -104,16 +129,16 @@ static int vaultspec_read_secret_ref(struct vault_spec *v, const cJSON *approle,
     return 0;
 }
 
-/* spec.vault.auth: AppRole only. */
+/* spec.vault.auth: AppRole, the one method Ember supports; cert-manager's other methods are
+ * refused by name. */
 static int vaultspec_read_auth(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
-    static const char *const approle_keys[] = {"path", "roleId", "secretRef", NULL};
     static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
                                               "aws", NULL};
-    static const char *const auth_keys[] = {"appRole", NULL};
-    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(vault, "auth");
-    const cJSON *approle = cJSON_GetObjectItemCaseSensitive(auth, "appRole");
-    for (size_t i = 0; unsupported[i] != NULL; i++) {
+    const cJSON *auth, *approle = NULL;
+    if (jsonfield_object(vault, "spec.vault", "auth", &auth, err) != 0)
+        return -1;
+    for (size_t i = 0; auth != NULL && unsupported[i] != NULL; i++) {
         if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
             err_set(err, ERR_INVALID,
                     "spec.vault.auth.%s: Ember supports AppRole only (spec.vault.auth.appRole)",
@@ -121,16 +146,17 @@ static int vaultspec_read_auth(struct vault_spec *v, const cJSON *vault, struct 
             return -1;
         }
     }
-    if (!cJSON_IsObject(auth) || !cJSON_IsObject(approle)) {
+    if (auth != NULL &&
+        (jsonfield_check(auth, VAULTSPEC_AUTH, vaultspec_auth_fields, 0, err) != 0 ||
+         jsonfield_object(auth, VAULTSPEC_AUTH, "appRole", &approle, err) != 0))
+        return -1;
+    if (approle == NULL) {
         err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
         return -1;
     }
-    if (signer_spec_keys(auth, "spec.vault.auth", auth_keys, err) != 0 ||
-        signer_spec_keys(approle, "spec.vault.auth.appRole", approle_keys, err) != 0 ||
-        signer_spec_string(approle, "path", "spec.vault.auth.appRole", false, &v->approle_path,
-                           err) != 0 ||
-        signer_spec_string(approle, "roleId", "spec.vault.auth.appRole", false, &v->role_id, err) !=
-            0)
+    if (jsonfield_check(approle, VAULTSPEC_APPROLE, vaultspec_approle_fields, 0, err) != 0 ||
+        signer_spec_copy(approle, VAULTSPEC_APPROLE, "path", &v->approle_path, err) != 0 ||
+        signer_spec_copy(approle, VAULTSPEC_APPROLE, "roleId", &v->role_id, err) != 0)
         return -1;
     return vaultspec_read_secret_ref(v, approle, err);
 }

@@ -21,15 +21,16 @@ struct vault_spec {
 };
 
 /* The Vault row: name "vault" (the metrics label), spec key "vault".
- * parse: cert-manager's Vault issuer messages where they apply ("Vault server and path are
- * required fields", "Vault AppRole auth requires both roleId and secretRef.name", ...), and a
- * clear refusal of the auth methods Ember does not support (tokenSecretRef, kubernetes,
- * clientCertificate, aws). load: reads caBundleSecretRef now (Pending with a message naming
- * the Secret when it cannot), makes the client (no I/O; Failed when vault_new refuses the
- * spec); the AppRole secret_id is read again through the env at each login. check and recheck:
- * vault_check (the controller re-checks in place, keeping the cached token). expiry: the
- * notAfter of the CA that issued the last certificate Vault signed through this signer (Vault
- * is not asked for its CA otherwise), 0 until the first one. */
+ * parse: each object of spec.vault checked with base/jsonfield (unknown, repeated and
+ * wrong-type members, in its message shape; null is absent), then cert-manager's Vault issuer
+ * messages where they apply ("Vault server and path are required fields", "Vault AppRole auth
+ * requires both roleId and secretRef.name", ...), and a clear refusal of the auth methods Ember
+ * does not support (tokenSecretRef, kubernetes, clientCertificate, aws). load: reads
+ * caBundleSecretRef now (Pending with a message naming the Secret when it cannot), makes the client
+ * (no I/O; Failed when vault_new refuses the spec); the AppRole secret_id is read again through the
+ * env at each login. check and recheck: vault_check (the controller re-checks in place, keeping the
+ * cached token). expiry: the notAfter of the CA that issued the last certificate Vault signed
+ * through this signer (Vault is not asked for its CA otherwise), 0 until the first one. */
 extern const struct signer_ops vault_row;
 
 #endif

@@ -364,6 +364,182 @@ static void test_ref_outlives_store(void **state)
     issuer_unref(is);
 }
 
+/* ---- the spec through base/jsonfield: one message shape ---- */
+
+#define HDR(kind)                                                                                  \
+    "{" API_V ",\"kind\":\"" kind "\",\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},"
+#define IS(spec) HDR("Issuer") "\"spec\":" spec "}"
+#define VSPEC(auth) IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"auth\":" auth "}}")
+
+/* An object refused, and the whole message it is refused with. */
+struct refusal {
+    const char *json, *msg;
+};
+
+static void expect_refused(const struct refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct err e = {0};
+        struct issuer *is = parse(cases[i].json, &e);
+        if (is != NULL)
+            fail_msg("case %zu accepted: %s", i, cases[i].json);
+        assert_int_equal(e.kind, ERR_INVALID);
+        if (strcmp(e.msg, cases[i].msg) != 0)
+            fail_msg("case %zu: \"%s\", not \"%s\"", i, e.msg, cases[i].msg);
+    }
+}
+
+/* Every message, whole: the path of what it is about, then jsonfield's words. */
+static void test_spec_messages(void **state)
+{
+    (void)state;
+    const struct refusal cases[] = {
+        /* the header */
+        {"[1]", "expected an object, got a list"},
+        {"{\"kind\":\"Issuer\",\"metadata\":{\"name\":\"a\"},\"spec\":{}}",
+         "apiVersion: missing (expected ember.issuer.dev/v1alpha1)"},
+        {"{\"apiVersion\":\"cert-manager.io/"
+         "v1\",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"a\"}}",
+         "apiVersion: \"cert-manager.io/v1\" is not one of ember.issuer.dev/v1alpha1"},
+        {"{" API_V ",\"kind\":7,\"metadata\":{\"name\":\"a\"}}",
+         "kind: expected a string, got a number"},
+        {"{" API_V ",\"metadata\":{\"name\":\"a\"}}",
+         "kind: missing (expected one of Issuer, ClusterIssuer)"},
+        {"{" API_V ",\"kind\":\"Certificate\",\"metadata\":{\"name\":\"a\"}}",
+         "kind: \"Certificate\" is not one of Issuer, ClusterIssuer"},
+        {"{" API_V ",\"kind\":\"Issuer\",\"metadata\":[]}",
+         "metadata: expected an object, got a list"},
+        {"{" API_V ",\"kind\":\"Issuer\",\"metadata\":{}}",
+         "metadata.name: missing (expected a string)"},
+        {"{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"\"}}",
+         "metadata.name: empty (expected a string)"},
+        {"{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":true}}",
+         "metadata.name: expected a string, got a boolean"},
+        /* spec and its members: after the issuer's reference */
+        {HDR("Issuer") "\"spec\":null}", "Issuer/n/a: spec: missing (expected an object)"},
+        {HDR("ClusterIssuer") "\"spec\":[]}",
+         "ClusterIssuer/a: spec: expected an object, got a list"},
+        {IS("{\"ca\":{\"secretName\":\"s\"},\"acme\":{}}"),
+         "Issuer/n/a: spec.acme: unknown field (known: defaultPolicy, ca, vault)"},
+        {IS("{\"ca\":\"s\"}"), "Issuer/n/a: spec.ca: expected an object, got a string"},
+        {IS("{\"vault\":[]}"), "Issuer/n/a: spec.vault: expected an object, got a list"},
+        {IS("{\"defaultPolicy\":7,\"ca\":{\"secretName\":\"s\"}}"),
+         "Issuer/n/a: spec.defaultPolicy: expected a string, got a number"},
+        {IS("{}"), "Issuer/n/a: spec must set exactly one signer: ca or vault"},
+        /* spec.ca */
+        {IS("{\"ca\":{}}"), "Issuer/n/a: spec.ca.secretName: missing (expected a string)"},
+        {IS("{\"ca\":{\"secretName\":\"\"}}"),
+         "Issuer/n/a: spec.ca.secretName: empty (expected a string)"},
+        {IS("{\"ca\":{\"secretName\":{}}}"),
+         "Issuer/n/a: spec.ca.secretName: expected a string, got an object"},
+        {IS("{\"ca\":{\"secretName\":\"s\",\"crlDistributionPoints\":[]}}"),
+         "Issuer/n/a: spec.ca.crlDistributionPoints: unknown field (known: secretName)"},
+        /* spec.vault */
+        {IS("{\"vault\":{\"server\":5}}"),
+         "Issuer/n/a: spec.vault.server: expected a string, got a number"},
+        {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"caBundleSecretRef\":\"ca\"}}"),
+         "Issuer/n/a: spec.vault.caBundleSecretRef: expected an object, got a string"},
+        {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"caBundleSecretRef\":{\"key\":"
+            "\"k\"}}}"),
+         "Issuer/n/a: spec.vault.caBundleSecretRef.name: missing (expected a string)"},
+        {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"caBundleSecretRef\":{\"name\":"
+            "\"c\",\"namespace\":\"x\"}}}"),
+         "Issuer/n/a: spec.vault.caBundleSecretRef.namespace: unknown field (known: name, key)"},
+        {VSPEC("\"approle\""), "Issuer/n/a: spec.vault.auth: expected an object, got a string"},
+        {VSPEC("{\"userpass\":{}}"),
+         "Issuer/n/a: spec.vault.auth.userpass: unknown field (known: appRole)"},
+        {VSPEC("{\"appRole\":{\"roleId\":[\"r\"]}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.roleId: expected a string, got a list"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretId\":\"x\"}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.secretId: unknown field (known: path, roleId, "
+         "secretRef)"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretRef\":\"approle\"}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.secretRef: expected an object, got a string"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":5,\"key\":\"k\"}}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.secretRef.name: expected a string, got a number"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"s\",\"key\":\"k\","
+               "\"optional\":true}}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.secretRef.optional: unknown field (known: name, "
+         "key)"},
+    };
+    expect_refused(cases, sizeof(cases) / sizeof(*cases));
+}
+
+/* A member given twice is refused at every level, never read as its first or last value. */
+static void test_spec_duplicates(void **state)
+{
+    (void)state;
+    const struct refusal cases[] = {
+        {IS("{\"ca\":{\"secretName\":\"s\"},\"ca\":{\"secretName\":\"t\"}}"),
+         "Issuer/n/a: spec.ca: duplicate field"},
+        {IS("{\"ca\":{\"secretName\":\"s\",\"secretName\":\"t\"}}"),
+         "Issuer/n/a: spec.ca.secretName: duplicate field"},
+        {IS("{\"defaultPolicy\":\"p\",\"ca\":{\"secretName\":\"s\"},\"defaultPolicy\":\"q\"}"),
+         "Issuer/n/a: spec.defaultPolicy: duplicate field"},
+        {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"server\":\"https://w\"}}"),
+         "Issuer/n/a: spec.vault.server: duplicate field"},
+        {IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\",\"caBundleSecretRef\":{\"name\":"
+            "\"c\",\"name\":\"d\"}}}"),
+         "Issuer/n/a: spec.vault.caBundleSecretRef.name: duplicate field"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\"},\"appRole\":{\"roleId\":\"q\"}}"),
+         "Issuer/n/a: spec.vault.auth.appRole: duplicate field"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"roleId\":\"q\"}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.roleId: duplicate field"},
+        {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"s\",\"key\":\"k\","
+               "\"key\":\"j\"}}}"),
+         "Issuer/n/a: spec.vault.auth.appRole.secretRef.key: duplicate field"},
+    };
+    expect_refused(cases, sizeof(cases) / sizeof(*cases));
+}
+
+/* JSON null is absent, as the API server prunes it: a null signer is not set, a null optional
+ * member takes its default. */
+static void test_spec_nulls(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct issuer *is =
+        parse(IS("{\"defaultPolicy\":null,\"ca\":null,\"vault\":{\"server\":\"https://v\","
+                 "\"path\":\"p\",\"namespace\":null,\"caBundle\":\"aGVsbG8=\","
+                 "\"caBundleSecretRef\":null,\"auth\":{\"appRole\":{\"path\":null,\"roleId\":\"r\","
+                 "\"secretRef\":{\"name\":\"s\",\"key\":\"k\"}}}}}"),
+              &e);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    assert_ptr_equal(is->row, &vault_row);
+    assert_null(is->default_policy);
+    assert_null(VS(is)->namespace);
+    assert_null(VS(is)->ca_bundle_secret_name);
+    assert_string_equal(VS(is)->approle_path, "approle");
+    issuer_unref(is);
+    is = parse(HDR("ClusterIssuer") "\"spec\":{\"vault\":null,\"ca\":{\"secretName\":\"s\"}}}", &e);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    assert_ptr_equal(is->row, &localca_row);
+    issuer_unref(is);
+    /* both null: no signer set */
+    assert_null(parse(IS("{\"ca\":null,\"vault\":null}"), &e));
+    assert_string_equal(e.msg, "Issuer/n/a: spec must set exactly one signer: ca or vault");
+    /* a required member given as null is missing */
+    assert_null(parse(IS("{\"vault\":{\"server\":\"https://v\",\"path\":\"p\","
+                         "\"caBundleSecretRef\":{\"name\":null}}}"),
+                      &e));
+    assert_string_equal(
+        e.msg, "Issuer/n/a: spec.vault.caBundleSecretRef.name: missing (expected a string)");
+    /* null metadata.namespace: "default"; a null generation: 1 */
+    is = parse("{" API_V ",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"a\",\"namespace\":null,"
+               "\"generation\":null},\"spec\":{\"ca\":{\"secretName\":\"s\"}}}",
+               &e);
+    if (is == NULL)
+        fail_msg("%s", e.msg);
+    assert_string_equal(is->namespace, "default");
+    assert_int_equal(is->generation, 1);
+    issuer_unref(is);
+}
+#undef VSPEC
+#undef IS
+#undef HDR
+
 /* ---- the signer table ---- */
 
 static void test_signer_table(void **state)
@@ -598,6 +774,8 @@ int main(void)
         cmocka_unit_test(test_ref_outlives_store), cmocka_unit_test(test_vault_spec),
         cmocka_unit_test(test_signer_table),       cmocka_unit_test(test_recheck_in_place),
         cmocka_unit_test(test_load_vault_signer),  cmocka_unit_test(test_publish_metrics),
+        cmocka_unit_test(test_spec_messages),      cmocka_unit_test(test_spec_duplicates),
+        cmocka_unit_test(test_spec_nulls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

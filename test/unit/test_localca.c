@@ -1276,10 +1276,13 @@ static void test_row_parse(void **state)
     assert_string_equal(((struct localca_spec *)spec)->secret_name, "sub-ca");
     r->free_spec(spec);
     cJSON_Delete(o);
-    const char *bad[][2] = {{"{}", "spec.ca.secretName is required"},
-                            {"{\"secretName\":\"\"}", "spec.ca.secretName must not be empty"},
-                            {"{\"secretName\":1}", "spec.ca.secretName must be a string"},
-                            {"{\"secretName\":\"s\",\"x\":1}", "spec.ca.x: unknown field"}};
+    const char *bad[][2] = {
+        {"{}", "spec.ca.secretName: missing (expected a string)"},
+        {"{\"secretName\":null}", "spec.ca.secretName: missing (expected a string)"},
+        {"{\"secretName\":\"\"}", "spec.ca.secretName: empty (expected a string)"},
+        {"{\"secretName\":1}", "spec.ca.secretName: expected a string, got a number"},
+        {"{\"secretName\":\"s\",\"x\":1}", "spec.ca.x: unknown field (known: secretName)"},
+        {"{\"secretName\":\"s\",\"secretName\":\"t\"}", "spec.ca.secretName: duplicate field"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         o = cJSON_Parse(bad[i][0]);
         spec = NULL;
