@@ -11,6 +11,8 @@
 
 /* Milliseconds of CLOCK_MONOTONIC: only differences mean anything. */
 int64_t clock_mono_ms(void);
+/* The same clock in seconds, to the nanosecond: for durations measured into a histogram. */
+double clock_mono_seconds(void);
 /* Initialises cond so that pthread_cond_timedwait measures its deadline on CLOCK_MONOTONIC
  * (clock_deadline). Returns 0, or the errno value of what failed (cond then unset). */
 int clock_cond_init(pthread_cond_t *cond) WUR;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/httpc.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -90,13 +91,6 @@ struct vault_resp {
     long status;
     struct buf body;
 };
-
-static double vault_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- configuration ---- */
 
@@ -625,7 +619,7 @@ static void vault_token_take(struct vault *v, bool reserve, char **tok, unsigned
 /* Renews f->old when f->renew, else (or when that fails) logs in; mu not held. */
 static void vault_refresh_run(struct vault *v, struct vault_refresh *f)
 {
-    f->t0 = vault_now();
+    f->t0 = clock_mono_seconds();
     f->rc = -1;
     if (f->renew) {
         f->rc = vault_renew(v, f->old, &f->t, &f->e);
@@ -639,7 +633,7 @@ static void vault_refresh_run(struct vault *v, struct vault_refresh *f)
     }
     if (f->rc != 0) {
         err_clear(&f->e);
-        f->t0 = vault_now();
+        f->t0 = clock_mono_seconds();
         f->rc = vault_login(v, &f->t, &f->e);
     }
 }
@@ -694,7 +688,7 @@ static WUR int vault_token_get(struct vault *v, bool reserve, char **tok, unsign
     unsigned long seen = v->login_seq;
     bool waited = false;
     for (;;) {
-        struct vault_refresh f = {.now = vault_now()};
+        struct vault_refresh f = {.now = clock_mono_seconds()};
         f.usable = vault_tok_usable(v, f.now);
         bool due = f.usable && v->refresh_at > 0 && f.now >= v->refresh_at;
         if (f.usable && (!due || v->busy)) {
@@ -738,7 +732,7 @@ static WUR int vault_token_get(struct vault *v, bool reserve, char **tok, unsign
         if (revoke != NULL)
             vault_revoke(v, revoke);
         pthread_mutex_lock(&v->mu);
-        if (f.rc != 0 && !vault_tok_usable(v, vault_now())) {
+        if (f.rc != 0 && !vault_tok_usable(v, clock_mono_seconds())) {
             if (err != NULL)
                 *err = f.e;
             pthread_mutex_unlock(&v->mu);
@@ -1007,7 +1001,7 @@ void vault_free(struct vault *v)
     char *tok = NULL;
     /* A batch token cannot be revoked; a used-up one is gone already. */
     if (v->token != NULL && v->uses_left != 0 && !v->batch &&
-        (v->expires_at == 0 || vault_now() < v->expires_at))
+        (v->expires_at == 0 || clock_mono_seconds() < v->expires_at))
         tok = v->token;
     else if (v->token != NULL)
         xfree_secret(v->token, strlen(v->token));
