@@ -164,6 +164,14 @@ static void pipeline_fail(const struct pipeline_env *env, struct cr *cr,
     res->requeue = false;
 }
 
+/* A permanent failure: Ready=False, reason Failed, with a PermanentError Event saying why. */
+static void pipeline_fail_permanent(const struct pipeline_env *env, struct cr *cr,
+                                    struct pipeline_result *res, const char *message)
+{
+    pipeline_fail(env, cr, res, "Failed", message);
+    pipeline_event(res, "Warning", "PermanentError", "%s", message);
+}
+
 static void pipeline_pending(const struct pipeline_env *env, struct cr *cr,
                              struct pipeline_result *res, const char *event_type,
                              const char *event_reason, const char *message)
@@ -246,8 +254,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
             duration_format_go(env->max_retry_s, d, sizeof(d));
             snprintf(msg, sizeof(msg), "Failed to sign CertificateRequest, gave up after %s: %s", d,
                      e.msg);
-            pipeline_fail(env, cr, res, "Failed", msg);
-            pipeline_event(res, "Warning", "PermanentError", "%s", msg);
+            pipeline_fail_permanent(env, cr, res, msg);
             return;
         }
         snprintf(msg, sizeof(msg), "Failed to sign CertificateRequest, will retry: %s", e.msg);
@@ -262,8 +269,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
         return;
     default:
         snprintf(msg, sizeof(msg), "Failed permanently to sign CertificateRequest: %s", e.msg);
-        pipeline_fail(env, cr, res, "Failed", msg);
-        pipeline_event(res, "Warning", "PermanentError", "%s", msg);
+        pipeline_fail_permanent(env, cr, res, msg);
         return;
     }
 }
@@ -316,8 +322,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
                 "the request was approved under policy \"%s\" but now names policy \"%.253s\"; "
                 "create a new request to use another policy",
                 recorded, current);
-            pipeline_fail(env, cr, res, "Failed", msg);
-            pipeline_event(res, "Warning", "PermanentError", "%s", msg);
+            pipeline_fail_permanent(env, cr, res, msg);
             issuer_unref(is);
             return;
         }
@@ -325,8 +330,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
             snprintf(msg, sizeof(msg),
                      "no policy: the request has no %s annotation and %s has no spec.defaultPolicy",
                      PIPELINE_POLICY_ANNOTATION, ref);
-            pipeline_fail(env, cr, res, "Failed", msg);
-            pipeline_event(res, "Warning", "PermanentError", "%s", msg);
+            pipeline_fail_permanent(env, cr, res, msg);
             issuer_unref(is);
             return;
         }
@@ -342,8 +346,7 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         break;
     default:
         res->bad_request = c->outcome == PIPELINE_CHECK_BAD_REQUEST;
-        pipeline_fail(env, cr, res, "Failed", c->msg);
-        pipeline_event(res, "Warning", "PermanentError", "%s", c->msg);
+        pipeline_fail_permanent(env, cr, res, c->msg);
         break;
     }
     if (c == &own)
