@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/duration.h"
+#include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
 
@@ -29,34 +30,45 @@ static void cr_spec_error(struct cr *cr, const char *fmt, ...)
     cr->spec_error = xstrdup(msg);
 }
 
+/* Records "PATH: expected WANT, got TYPE" (base/jsonfield's shape) as the spec's error. */
+static void cr_spec_expected(struct cr *cr, const char *path, const char *want, const cJSON *got)
+{
+    struct err e = {0};
+    (void)jsonfield_expected(path, want, got, &e);
+    cr_spec_error(cr, "%s", e.msg);
+}
+
 /* spec.username and spec.groups into cr->requester (see cr.h). */
 static void cr_read_requester(struct cr *cr, const cJSON *spec)
 {
-    const cJSON *user = cJSON_GetObjectItemCaseSensitive(spec, "username");
-    if (user == NULL || cJSON_IsNull(user))
-        return;
-    if (!cJSON_IsString(user)) {
-        cr_spec_error(cr, "spec.username must be a string");
+    struct err e = {0};
+    const char *user = NULL;
+    if (jsonfield_string(spec, "spec", "username", &user, &e) != 0) {
+        cr_spec_error(cr, "%s", e.msg);
         return;
     }
-    if (strlen(user->valuestring) > CR_MAX_USER_NAME) {
+    if (user == NULL)
+        return;
+    if (strlen(user) > CR_MAX_USER_NAME) {
         cr_spec_error(cr, "spec.username is longer than %d bytes", CR_MAX_USER_NAME);
         return;
     }
-    if (user->valuestring[0] == '\0')
+    if (user[0] == '\0')
         return;
-    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(spec, "groups");
-    if (groups != NULL && !cJSON_IsNull(groups)) {
-        if (!cJSON_IsArray(groups)) {
-            cr_spec_error(cr, "spec.groups must be a list of strings");
-            return;
-        }
+    const cJSON *groups = NULL;
+    if (jsonfield_array(spec, "spec", "groups", &groups, &e) != 0) {
+        cr_spec_error(cr, "%s", e.msg);
+        return;
+    }
+    if (groups != NULL) {
         int i = 0;
         const cJSON *g;
         cJSON_ArrayForEach(g, groups)
         {
             if (!cJSON_IsString(g)) {
-                cr_spec_error(cr, "spec.groups[%d] must be a string", i);
+                char path[32];
+                snprintf(path, sizeof(path), "spec.groups[%d]", i);
+                cr_spec_expected(cr, path, "a string", g);
                 strv_free(&cr->requester.groups);
                 return;
             }
@@ -71,7 +83,7 @@ static void cr_read_requester(struct cr *cr, const cJSON *spec)
         }
     }
     cr->requester.method = CALLER_CERT_MANAGER;
-    cr->requester.username = xstrdup(user->valuestring);
+    cr->requester.username = xstrdup(user);
 }
 
 static void cr_read_spec(struct cr *cr, const cJSON *spec)
@@ -102,28 +114,24 @@ static void cr_read_spec(struct cr *cr, const cJSON *spec)
     else
         cr->request_b64 = xstrdup(req->valuestring);
 
-    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(spec, "duration");
-    if (dur != NULL && !cJSON_IsNull(dur)) {
-        struct err e = {0};
+    struct err e = {0};
+    const cJSON *dur = jsonfield_get(spec, "duration");
+    if (dur != NULL) {
         if (!cJSON_IsString(dur))
-            cr_spec_error(cr, "spec.duration must be a string such as \"2160h\"");
+            cr_spec_expected(cr, "spec.duration", "a string such as \"2160h\"", dur);
         else if (duration_parse_go(dur->valuestring, &cr->duration_s, &e) != 0)
             cr_spec_error(cr, "spec.duration: %s", e.msg);
         else if (cr->duration_s == 0)
             cr_spec_error(cr, "spec.duration must be positive");
     }
 
-    const cJSON *is_ca = cJSON_GetObjectItemCaseSensitive(spec, "isCA");
-    if (is_ca != NULL && !cJSON_IsNull(is_ca)) {
-        if (!cJSON_IsBool(is_ca))
-            cr_spec_error(cr, "spec.isCA must be true or false");
-        cr->is_ca = cJSON_IsTrue(is_ca);
-    }
+    if (jsonfield_bool(spec, "spec", "isCA", &cr->is_ca, &e) != 0)
+        cr_spec_error(cr, "%s", e.msg);
 
-    const cJSON *usages = cJSON_GetObjectItemCaseSensitive(spec, "usages");
-    if (usages != NULL && !cJSON_IsNull(usages)) {
+    const cJSON *usages = jsonfield_get(spec, "usages");
+    if (usages != NULL) {
         if (!cJSON_IsArray(usages)) {
-            cr_spec_error(cr, "spec.usages must be a list of usage names");
+            cr_spec_expected(cr, "spec.usages", "a list of usage names", usages);
         } else {
             int i = 0;
             const cJSON *u;

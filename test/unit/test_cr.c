@@ -170,14 +170,15 @@ static void test_spec_errors_are_recorded_not_fatal(void **state)
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"1x\"}",
          "spec.duration"},
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":3600}",
-         "spec.duration"},
+         "spec.duration: expected a string such as \"2160h\", got a number"},
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"-1h\"}",
          "spec.duration"},
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"duration\":\"0s\"}",
          "spec.duration"},
-        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"isCA\":\"yes\"}", "spec.isCA"},
+        {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"isCA\":\"yes\"}",
+         "spec.isCA: expected a boolean, got a string"},
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"usages\":\"server auth\"}",
-         "spec.usages"},
+         "spec.usages: expected a list of usage names, got a string"},
         {"{\"request\":\"QUJD\",\"issuerRef\":{\"name\":\"ca\"},\"usages\":[\"server auth\","
          "\"teleport\"]}",
          "teleport"},
@@ -288,9 +289,10 @@ static void test_requester_bounded_and_typed(void **state)
     } cases[] = {
         {long_user, "spec.username is longer than 1024 bytes"},
         {long_group, "spec.groups[1] is longer than 1024 bytes"},
-        {",\"username\":5", "spec.username must be a string"},
-        {",\"username\":\"u\",\"groups\":\"g\"", "spec.groups must be a list of strings"},
-        {",\"username\":\"u\",\"groups\":[\"g\",[]]", "spec.groups[1] must be a string"},
+        {",\"username\":5", "spec.username: expected a string, got a number"},
+        {",\"username\":\"u\",\"groups\":\"g\"", "spec.groups: expected a list, got a string"},
+        {",\"username\":\"u\",\"groups\":[\"g\",[]]",
+         "spec.groups[1]: expected a string, got a list"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json = xasprintf("{" HEAD ",\"metadata\":{\"name\":\"r\"},\"spec\":{\"request\":"
