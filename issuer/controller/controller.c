@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "controller/controller_int.h"
+#include "decide/pipeline.h"
 
 /* ---- helpers the controller's files share ------------------------------------------------ */
 
@@ -247,6 +248,8 @@ static const struct ctl_metric {
 
 static void ctl_declare_metrics(struct controller *c, bool watches)
 {
+    if (!watches)
+        pipeline_declare_metrics(c->cfg.metrics);
     for (size_t i = 0; i < sizeof(ctl_metrics) / sizeof(ctl_metrics[0]); i++)
         if (ctl_metrics[i].watches == watches)
             metrics_declare(c->cfg.metrics, ctl_metrics[i].name, ctl_metrics[i].type,

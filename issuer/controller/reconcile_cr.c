@@ -214,7 +214,9 @@ static struct ctl_next reconcile_cr_step(struct reconcile_cr_run *run)
     const struct cr_condition *ready = cr_condition(&run->cr, "Ready");
     run->was_pending =
         ready != NULL && ready->reason != NULL && strcmp(ready->reason, "Pending") == 0;
+    double t0 = clock_mono_seconds();
     pipeline_run(&env, &run->cr, &run->res);
+    pipeline_observe_signing(run->c->cfg.metrics, &run->res, clock_mono_seconds() - t0);
     if (run->res.action == PIPELINE_IGNORE)
         return reconcile_cr_forget;
     struct ctl_next next;

@@ -479,3 +479,18 @@ void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline
     }
     pipeline_sign_step(env, cr, res, NULL);
 }
+
+void pipeline_declare_metrics(struct metrics *m)
+{
+    if (m != NULL)
+        metrics_declare(m, "ember_signing_duration_seconds", "histogram",
+                        "Time to evaluate policy and sign one request, by signer.");
+}
+
+void pipeline_observe_signing(struct metrics *m, const struct pipeline_result *res, double seconds)
+{
+    char label[64]; /* a table name needs no escaping */
+    if (m != NULL && res->state == PIPELINE_STATE_ISSUED && res->signer != NULL &&
+        (size_t)snprintf(label, sizeof(label), "signer=\"%s\"", res->signer) < sizeof(label))
+        metrics_histogram_observe(m, "ember_signing_duration_seconds", label, seconds);
+}

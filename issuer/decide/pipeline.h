@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/metrics.h"
 #include "decide/cr.h"
 #include "decide/policy.h"
 #include "issuers/issuer.h"
@@ -89,6 +90,13 @@ struct pipeline_result {
  * Events are emitted on every run that decides them (WaitingForApproval each time): the
  * caller deduplicates repeats. Thread-safe as long as the lookups are. */
 void pipeline_run(const struct pipeline_env *env, struct cr *cr, struct pipeline_result *res);
+
+/* Declares ember_signing_duration_seconds (every caller that signs does; declaring twice is
+ * harmless). m may be NULL. */
+void pipeline_declare_metrics(struct metrics *m);
+/* Records seconds, the run time of a pipeline_run that issued, in that histogram labelled with
+ * the signer's table name; nothing for a run that did not issue, or when m is NULL. */
+void pipeline_observe_signing(struct metrics *m, const struct pipeline_result *res, double seconds);
 
 /* The state of a request nothing will change any more (Ready=True, Ready=False Failed or
  * Denied, InvalidRequest=True), else PIPELINE_STATE_NONE. pipeline_run does nothing for

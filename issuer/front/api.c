@@ -100,8 +100,7 @@ void api_declare_metrics(struct api *api)
     metrics_declare(
         api->metrics, "ember_certificaterequests_total", "counter",
         "CertificateRequests handled, by outcome (issued, denied, failed, pending, invalid).");
-    metrics_declare(api->metrics, "ember_signing_duration_seconds", "histogram",
-                    "Time to evaluate policy and sign one request, by signer.");
+    pipeline_declare_metrics(api->metrics);
 }
 
 static void api_count(struct api *api, const char *outcome)
@@ -231,11 +230,7 @@ static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
         env.synced = api->synced(env.ud);
     double t0 = clock_mono_seconds();
     pipeline_run(&env, cr, res);
-    char label[64]; /* a table name needs no escaping */
-    if (api->metrics != NULL && res->state == PIPELINE_STATE_ISSUED && res->signer != NULL &&
-        (size_t)snprintf(label, sizeof(label), "signer=\"%s\"", res->signer) < sizeof(label))
-        metrics_histogram_observe(api->metrics, "ember_signing_duration_seconds", label,
-                                  clock_mono_seconds() - t0);
+    pipeline_observe_signing(api->metrics, res, clock_mono_seconds() - t0);
 }
 
 static const char *api_last_message(const struct pipeline_result *res, const struct cr *cr)

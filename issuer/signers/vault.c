@@ -292,6 +292,15 @@ static char *vault_redirect(const struct vault *v, const char *method, const cha
                 method, api_path, loc, scheme);
         return NULL;
     }
+    /* Plain HTTP is only allowed to loopback: a redirect must not carry the token or a login's
+     * secret_id in clear text to another host. */
+    if (!v->https && !vault_loopback_host(loc + strlen(scheme))) {
+        err_set(err, ERR_TRANSIENT,
+                "Vault %s /v1/%s: refusing a redirect to \"%.200s\" (plain HTTP is for loopback "
+                "only)",
+                method, api_path, loc);
+        return NULL;
+    }
     return xstrdup(loc);
 }
 

@@ -96,6 +96,8 @@ admin delete-object "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"namesp
 check "metrics: a deleted issuer's gauges go" wait_metric 'ember_issuer_ready{issuer="ClusterIssuer/late"}' ""
 check "metrics: ... its expiry too" wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/late"}' ""
 check "metrics: ... and the other issuer's stay" test "$(metric 'ember_issuer_ready{issuer="ClusterIssuer/test-ca"}')" = 1
+check "metrics: the controller's signings are timed, by signer (ok and late: 2)" \
+  test "$(metric 'ember_signing_duration_seconds_count{signer="local"}')" = 2
 
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"

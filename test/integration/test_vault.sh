@@ -34,6 +34,16 @@ JSON
 vault_start active || exit 1
 vault_start standby || exit 1
 check "the standby fake redirects to the active one" test "$(vault_admin "$standby_URL" standby-on "{\"active_addr\":\"$active_URL\"}")" = 204
+# A plain-HTTP Vault on loopback whose standby answer points off the machine: Ember must not
+# follow it (the login's secret_id would cross the network in clear text).
+plain_port=$(free_port)
+(cd "$WORK" && exec python3 "$OLDPWD/$FAKE_VAULT" --config vault.json --port "$plain_port" --http \
+  --admin-token "$VAULT_ADMIN") 2>"$WORK/plain.log" &
+PIDS+=($!)
+plain_URL="http://127.0.0.1:$plain_port"
+for _ in $(seq 1 100); do curl -s -o /dev/null "$plain_URL/v1/sys/health" && break; sleep 0.1; done
+check "a plain-HTTP standby fake redirects off loopback" \
+  test "$(vault_admin "$plain_URL" standby-on '{"active_addr":"http://192.0.2.1:8200"}')" = 204
 
 # issuer NAME SERVER PATH ROLE_ID SECRET: a ClusterIssuer with AppRole and its Secret.
 issuer() {
@@ -65,6 +75,7 @@ YAML
   issuer vault-single "$active_URL" pki_int/sign/web rid-single sid-single
   issuer vault-standby "$standby_URL" pki_int/sign/web rid-ember sid-ember
   issuer vault-revoked "$active_URL" pki_int/sign/web rid-ember sid-revokable
+  issuer vault-plain "$plain_URL" pki_int/sign/web rid-ember sid-ember
 } >"$WORK/issuers.yaml"
 start_ember vault --manifests test/integration/manifests/policies.yaml --manifests "$WORK/issuers.yaml" \
   --issuer-recheck-period 1s --log-level debug || exit 1
@@ -91,6 +102,12 @@ na=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -enddate | cut -d= -
 check "Vault's role max_ttl (72h) truncates the policy's 720h" test $(((na - nb + 60) / 3600)) = 72
 check "the sign call carried the namespace header" \
   test "$(vault_stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
+
+req plain vault-plain www.example.com
+post /v1/certificaterequests "$WORK/plain.json"
+check "a plain-HTTP Vault's redirect off loopback is not followed (no certificate: $CODE)" test "$CODE" != 201
+check "... and the log says why" \
+  grep -q 'refusing a redirect to \\"http://192.0.2.1:8200/.*plain HTTP is for loopback only' "$LOG"
 
 check "metrics: the signing histogram is labelled with the Vault signer" \
   test "$(metric 'ember_signing_duration_seconds_count{signer="vault"}')" = 1
