@@ -17,6 +17,7 @@
 
 #include "base/b64.h"
 #include "base/httpc.h"
+#include "base/jsonfield.h"
 #include "base/log.h"
 #include "base/manifest.h"
 #include "base/mem.h"
@@ -127,10 +128,10 @@ void kube_config_free(struct kube_config *c)
 static WUR const cJSON *kube_named_entry(const cJSON *root, const char *list, const char *inner,
                                          const char *name, struct err *err)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list);
+    const cJSON *arr = NULL;
     const cJSON *it;
-    if (arr && !cJSON_IsArray(arr)) {
-        err_set(err, ERR_INVALID, "kubeconfig: %s must be a list", list);
+    if (jsonfield_array(root, "", list, &arr, err) != 0) {
+        err_prefix(err, "kubeconfig");
         return NULL;
     }
     cJSON_ArrayForEach(it, arr)
@@ -154,15 +155,10 @@ static WUR const cJSON *kube_named_entry(const cJSON *root, const char *list, co
 static WUR int kube_opt_string(const cJSON *obj, const char *key, const char *where,
                                const char **out, struct err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    *out = NULL;
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsString(v)) {
-        err_set(err, ERR_INVALID, "kubeconfig: %s.%s must be a string", where, key);
+    if (jsonfield_string(obj, where, key, out, err) != 0) {
+        err_prefix(err, "kubeconfig");
         return -1;
     }
-    *out = v->valuestring;
     return 0;
 }
 

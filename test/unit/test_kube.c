@@ -205,11 +205,11 @@ static void test_kubeconfig_steps(void **state)
 {
     (void)state;
     expect_parse_fails("current-context: x\ncontexts: {x: 1}\n", ERR_INVALID,
-                       "contexts must be a list");
+                       "kubeconfig: contexts: expected a list, got an object");
     expect_parse_fails("current-context: x\ncontexts: [{name: x, context: {user: u}}]\n",
                        ERR_INVALID, "context x names no cluster");
     expect_parse_fails("current-context: x\ncontexts: [{name: x, context: {cluster: 7}}]\n",
-                       ERR_INVALID, "context.cluster must be a string");
+                       ERR_INVALID, "kubeconfig: context.cluster: expected a string, got a number");
     expect_parse_fails("current-context: x\n"
                        "contexts: [{name: x, context: {cluster: c, user: ghost}}]\n"
                        "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
