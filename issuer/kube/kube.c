@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "base/b64.h"
+#include "base/clock.h"
 #include "base/httpc.h"
 #include "base/jsonfield.h"
 #include "base/log.h"
@@ -597,7 +598,7 @@ struct kube {
     struct httpc *http;
     pthread_mutex_t lock; /* token, stats */
     char *token;
-    struct timespec token_read;
+    int64_t token_read_ms; /* clock_mono_ms() of the last read */
     struct kube_stats stats;
 };
 
@@ -606,9 +607,8 @@ static WUR int kube_token_refresh_locked(struct kube *k, bool force, struct err 
 {
     if (!k->cfg.token_file)
         return 0;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (!force && k->token && now.tv_sec - k->token_read.tv_sec < k->cfg.token_reread_s)
+    int64_t now = clock_mono_ms();
+    if (!force && k->token && now - k->token_read_ms < (int64_t)k->cfg.token_reread_s * 1000)
         return 0;
     char *t = NULL;
     if (kube_read_token_file(k->cfg.token_file, &t, err) < 0)
@@ -616,7 +616,7 @@ static WUR int kube_token_refresh_locked(struct kube *k, bool force, struct err 
     if (k->token)
         xfree_secret(k->token, strlen(k->token));
     k->token = t;
-    k->token_read = now;
+    k->token_read_ms = now;
     k->stats.token_reads++;
     return 0;
 }
