@@ -169,6 +169,16 @@ else
     fail "file prefixes: $(printf '%s\n' "$out" | grep -c .) names lack their file's prefix" "$out"
 fi
 
+# 4e. One atomics style (issue 12): gcc's __atomic builtins, never C11 <stdatomic.h> beside
+#     them (one memory-order vocabulary to read).
+c11=$(grep -n -E '#include <stdatomic.h>|\b_Atomic\b|\batomic_(int|uint|long|ulong|bool|flag)\b' \
+    "${ISSUER_C[@]}" 2>/dev/null)
+if [ -z "$c11" ]; then
+    ok "atomics: issuer/ uses the __atomic builtins only"
+else
+    fail "atomics: C11 atomics in issuer/ (use __atomic_load_n, __atomic_store_n, ...)" "$c11"
+fi
+
 # 5. shellcheck over every shell script: *.sh and files whose shebang names sh or bash (.ci/run),
 #    as git lists them (find outside a git checkout). Project-wide choices, each with its reason,
 #    are in .shellcheckrc; one-off ones are `# shellcheck disable=SCxxxx # reason` on the line

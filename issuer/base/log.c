@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,22 +17,22 @@
 #define LOG_ERROR_MAX 4096
 #define LOG_CUT_MARK "..."
 
-static atomic_int log_format_cur = LOG_FORMAT_JSON;
-static atomic_int log_level_cur = LOG_INFO;
-static atomic_int log_fd = 2;
+static int log_format_cur = LOG_FORMAT_JSON; /* __atomic, as the other settings */
+static int log_level_cur = LOG_INFO;
+static int log_fd = 2;
 /* Held around write(2): a pipe only guarantees atomic writes up to PIPE_BUF bytes. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void log_init(enum log_format fmt, enum log_level level, int fd)
 {
-    atomic_store(&log_format_cur, (int)fmt);
-    atomic_store(&log_level_cur, (int)level);
-    atomic_store(&log_fd, fd >= 0 ? fd : 2);
+    __atomic_store_n(&log_format_cur, (int)fmt, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&log_level_cur, (int)level, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&log_fd, fd >= 0 ? fd : 2, __ATOMIC_SEQ_CST);
 }
 
 bool log_enabled(enum log_level level)
 {
-    return (int)level >= atomic_load(&log_level_cur);
+    return (int)level >= __atomic_load_n(&log_level_cur, __ATOMIC_SEQ_CST);
 }
 
 enum log_esc_mode {
@@ -113,7 +112,7 @@ static const char *log_level_name(enum log_level level, bool upper)
 
 static void log_emit(const char *line, size_t len)
 {
-    int fd = atomic_load(&log_fd);
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&log_mu);
     while (len > 0) {
         ssize_t w = write(fd, line, len);
@@ -149,7 +148,7 @@ void log_write(enum log_level level, const char *logger, const char *object, con
     bool msg_cut = mlen >= (int)sizeof(msg);
     size_t msg_len = mlen < 0 ? 0 : msg_cut ? sizeof(msg) - 1 : (size_t)mlen;
 
-    bool json = atomic_load(&log_format_cur) == LOG_FORMAT_JSON;
+    bool json = __atomic_load_n(&log_format_cur, __ATOMIC_SEQ_CST) == LOG_FORMAT_JSON;
     enum log_esc_mode plain = json ? ESC_JSON : ESC_TEXT;
     enum log_esc_mode quoted = json ? ESC_JSON : ESC_TEXT_QUOTED;
     char lg[LOG_LOGGER_MAX], ob[LOG_OBJECT_MAX], er[LOG_ERROR_MAX];

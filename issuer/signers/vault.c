@@ -5,7 +5,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +82,7 @@ struct vault {
     bool login_failed;
     struct err login_err;
 
-    atomic_ulong round_trips;
+    unsigned long round_trips; /* __atomic */
 };
 
 /* One HTTP answer. */
@@ -225,7 +224,6 @@ struct vault *vault_new(const struct vault_config *cfg, struct err *err)
     v->uses_left = -1;
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
-    atomic_init(&v->round_trips, 0);
     v->http = vault_http_new(cfg, https, err);
     if (v->http == NULL) {
         vault_free(v);
@@ -343,7 +341,7 @@ static int vault_http(struct vault *v, const char *api_path, const char *token, 
         req.url = url;
         int hrc = httpc_request(v->http, &req, &hr, err);
         if (hr.fail != HTTPC_FAIL_SETUP)
-            atomic_fetch_add(&v->round_trips, 1);
+            __atomic_fetch_add(&v->round_trips, 1, __ATOMIC_RELAXED);
         r->status = hr.code;
         if (hrc != 0) {
             vault_http_error(method, api_path, &hr, err);
@@ -997,7 +995,7 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
 
 unsigned long vault_round_trips(const struct vault *v)
 {
-    return atomic_load(&((struct vault *)v)->round_trips);
+    return __atomic_load_n(&((const struct vault *)v)->round_trips, __ATOMIC_RELAXED);
 }
 
 /* ---- free ---- */
