@@ -52,34 +52,6 @@ static char dir[64];
 static char *big_chain_b64; /* a leaf with 100 long DNS SANs: lines well past PIPE_BUF */
 static char *big_leaf_pem;
 
-/* A CSR for key k with the SANs (OpenSSL conf text, or NULL), as base64 of PEM. */
-static char *make_csr_b64(EVP_PKEY *k, const char *cn, const char *sans)
-{
-    X509_REQ *r = X509_REQ_new();
-    X509_REQ_set_version(r, 0);
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-                               (const unsigned char *)cn, -1, -1, 0);
-    X509_REQ_set_pubkey(r, k);
-    if (sans != NULL) {
-        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-        X509V3_CTX ctx;
-        X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, sans);
-        assert_non_null(e);
-        sk_X509_EXTENSION_push(exts, e);
-        assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    }
-    assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
-    char *pem = bio_take(b);
-    char *out = b64_encode(pem, strlen(pem));
-    free(pem);
-    X509_REQ_free(r);
-    return out;
-}
-
 static char *hex_of(const unsigned char *p, size_t n)
 {
     char *s = xmalloc(2 * n + 1);
@@ -118,9 +90,9 @@ static int group_setup(void **state)
         fail_msg("localca_load: %s", e.msg);
 
     leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    csr_b64 = make_csr_b64(leaf_key, "app.example.com",
-                           "DNS:app.example.com,DNS:www.example.com,IP:10.0.0.1,IP:2001:db8::1,"
-                           "URI:spiffe://cluster.local/ns/a/sa/b,email:ops@example.com");
+    csr_b64 = testpki_csr_b64(leaf_key, "app.example.com",
+                              "DNS:app.example.com,DNS:www.example.com,IP:10.0.0.1,IP:2001:db8::1,"
+                              "URI:spiffe://cluster.local/ns/a/sa/b,email:ops@example.com");
     unsigned char *pem = NULL;
     size_t pem_len = 0;
     assert_int_equal(b64_decode(csr_b64, strlen(csr_b64), 1 << 20, &pem, &pem_len, &e), 0);
@@ -585,7 +557,7 @@ static void test_bounds(void **state)
     char *sans = xmalloc(cap);
     for (int i = 0; i < 150; i++)
         len += (size_t)snprintf(sans + len, cap - len, "%sDNS:h%d.example.com", i ? "," : "", i);
-    char *many = make_csr_b64(leaf_key, "many.example.com", sans);
+    char *many = testpki_csr_b64(leaf_key, "many.example.com", sans);
     free(sans);
     struct audit_record r = {
         .front_door = "controller",
@@ -657,7 +629,7 @@ static void make_big_chain(void)
         len += (size_t)snprintf(sans + len, cap - len,
                                 "%sDNS:host-%03d.a-rather-long-subdomain-name.team-a.example.com",
                                 i ? "," : "", i);
-    char *b64 = make_csr_b64(leaf_key, "big.example.com", sans);
+    char *b64 = testpki_csr_b64(leaf_key, "big.example.com", sans);
     free(sans);
     unsigned char *pem = NULL;
     size_t pem_len = 0;

@@ -220,25 +220,6 @@ static void feed(struct controller *c, enum ctl_kind kind, cJSON *obj)
     "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\",\"allowed\":[\"" dns_allowed "\"]}}}}"
 #define WEB_ALLOWED "[a-z0-9.-]+\\\\.example\\\\.com"
 
-/* Conditions a request already has, as the table names them. */
-static void cr_add_condition(cJSON *o, const char *type, const char *status, const char *reason,
-                             const char *message)
-{
-    cJSON *st = cJSON_GetObjectItem(o, "status");
-    if (st == NULL)
-        st = cJSON_AddObjectToObject(o, "status");
-    cJSON *conds = cJSON_GetObjectItem(st, "conditions");
-    if (conds == NULL)
-        conds = cJSON_AddArrayToObject(st, "conditions");
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "type", type);
-    cJSON_AddStringToObject(c, "status", status);
-    cJSON_AddStringToObject(c, "reason", reason);
-    cJSON_AddStringToObject(c, "message", message);
-    cJSON_AddStringToObject(c, "lastTransitionTime", "2024-01-01T00:00:00Z");
-    cJSON_AddItemToArray(conds, c);
-}
-
 enum pre {
     PRE_NONE,
     PRE_ISSUED,         /* Ready=True Issued */
@@ -253,17 +234,19 @@ static void cr_apply_pre(cJSON *o, enum pre pre)
 {
     switch (pre) {
     case PRE_NONE: break;
-    case PRE_ISSUED: cr_add_condition(o, "Ready", "True", "Issued", "done"); break;
-    case PRE_FAILED: cr_add_condition(o, "Ready", "False", "Failed", "gave up"); break;
-    case PRE_DENIED_DONE: cr_add_condition(o, "Ready", "False", "Denied", "denied"); break;
-    case PRE_DENIED: cr_add_condition(o, "Denied", "True", "someone", "a human said no"); break;
+    case PRE_ISSUED: testpki_add_condition(o, "Ready", "True", "Issued", "done"); break;
+    case PRE_FAILED: testpki_add_condition(o, "Ready", "False", "Failed", "gave up"); break;
+    case PRE_DENIED_DONE: testpki_add_condition(o, "Ready", "False", "Denied", "denied"); break;
+    case PRE_DENIED:
+        testpki_add_condition(o, "Denied", "True", "someone", "a human said no");
+        break;
     case PRE_APPROVED:
-        cr_add_condition(o, "Approved", "True", "cert-manager.io",
-                         "Certificate request has been approved by cert-manager.io");
+        testpki_add_condition(o, "Approved", "True", "cert-manager.io",
+                              "Certificate request has been approved by cert-manager.io");
         break;
     case PRE_APPROVED_OTHER:
-        cr_add_condition(o, "Approved", "True", PIPELINE_APPROVER,
-                         "Approved by IssuancePolicy \"other\"");
+        testpki_add_condition(o, "Approved", "True", PIPELINE_APPROVER,
+                              "Approved by IssuancePolicy \"other\"");
         break;
     }
 }
@@ -746,7 +729,7 @@ static void test_issuer_ready_echo_and_recheck(void **state)
      * re-check keeps its time. */
     api_reset_calls();
     cJSON *echo = parse(ISSUER_JSON("ca", "ca-key-pair"));
-    cr_add_condition(echo, "Ready", "True", "Checked", "Succeeded checking the issuer");
+    testpki_add_condition(echo, "Ready", "True", "Checked", "Succeeded checking the issuer");
     feed(c, CTL_ISSUER, echo);
     n = ctl_reconcile_issuer(c, "Issuer/" NS "/ca");
     assert_int_equal(n.kind, CTL_NEXT_AFTER);
@@ -819,7 +802,7 @@ static void test_policy_ignores_its_own_echo(void **state)
     /* The watch brings our write back: same uid and generation, a new resourceVersion. */
     api_reset_calls();
     cJSON *echo = parse(POLICY_JSON("web", "1", "21", WEB_ALLOWED));
-    cr_add_condition(echo, "Ready", "True", "Valid", "The policy is valid");
+    testpki_add_condition(echo, "Ready", "True", "Valid", "The policy is valid");
     cJSON_AddNumberToObject(
         cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(echo, "status"), "conditions"),
                            0),
@@ -914,26 +897,9 @@ static char *make_csr_b64(const char *dns)
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_non_null(k);
-    X509_REQ *r = X509_REQ_new();
-    X509_REQ_set_version(r, 0);
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-                               (const unsigned char *)dns, -1, -1, 0);
-    X509_REQ_set_pubkey(r, k);
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
     char san[128];
     snprintf(san, sizeof(san), "DNS:%s", dns);
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
-    sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san));
-    assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
-    char *pem = bio_take(b);
-    char *b64 = b64_encode(pem, strlen(pem));
-    free(pem);
-    X509_REQ_free(r);
+    char *b64 = testpki_csr_b64(k, dns, san);
     EVP_PKEY_free(k);
     return b64;
 }

@@ -351,28 +351,10 @@ static cJSON *cr_obj(const char *group, const char *kind, const char *issuer, co
     return o;
 }
 
-static void obj_add_condition(cJSON *o, const char *type, const char *status, const char *reason,
-                              const char *message)
-{
-    cJSON *st = cJSON_GetObjectItem(o, "status");
-    if (st == NULL)
-        st = cJSON_AddObjectToObject(o, "status");
-    cJSON *conds = cJSON_GetObjectItem(st, "conditions");
-    if (conds == NULL)
-        conds = cJSON_AddArrayToObject(st, "conditions");
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "type", type);
-    cJSON_AddStringToObject(c, "status", status);
-    cJSON_AddStringToObject(c, "reason", reason);
-    cJSON_AddStringToObject(c, "message", message);
-    cJSON_AddStringToObject(c, "lastTransitionTime", "2024-01-01T00:00:00Z");
-    cJSON_AddItemToArray(conds, c);
-}
-
 static void obj_approve_by_cert_manager(cJSON *o)
 {
-    obj_add_condition(o, "Approved", "True", "cert-manager.io",
-                      "Certificate request has been approved by cert-manager.io");
+    testpki_add_condition(o, "Approved", "True", "cert-manager.io",
+                          "Certificate request has been approved by cert-manager.io");
 }
 
 /* Reads o into cr and deletes o. */
@@ -503,7 +485,7 @@ static void test_other_groups_ignored_even_when_denied(void **state)
     (void)state;
     struct pipeline_env env = env_default();
     cJSON *o = cr_obj("cert-manager.io", "Issuer", "ca", "web", csr_ok);
-    obj_add_condition(o, "Denied", "True", "someone", "no");
+    testpki_add_condition(o, "Denied", "True", "someone", "no");
     struct cr cr;
     load(o, &cr);
     struct pipeline_result res;
@@ -573,8 +555,8 @@ static void test_final_states_are_noop(void **state)
         if (cases[i].approved)
             obj_approve_by_cert_manager(o);
         if (cases[i].denied)
-            obj_add_condition(o, "Denied", "True", "someone", "no");
-        obj_add_condition(o, "Ready", cases[i].status, cases[i].reason, "done");
+            testpki_add_condition(o, "Denied", "True", "someone", "no");
+        testpki_add_condition(o, "Ready", cases[i].status, cases[i].reason, "done");
         struct cr cr;
         load(o, &cr);
         struct pipeline_result res;
@@ -594,7 +576,7 @@ static void test_invalid_request_condition_is_final(void **state)
     struct pipeline_env env = env_default();
     cJSON *o = cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok);
     obj_approve_by_cert_manager(o);
-    obj_add_condition(o, "InvalidRequest", "True", "someone", "bad");
+    testpki_add_condition(o, "InvalidRequest", "True", "someone", "bad");
     struct cr cr;
     load(o, &cr);
     struct pipeline_result res;
@@ -611,7 +593,7 @@ static void test_denied_by_other_becomes_ready_denied_with_failure_time(void **s
     (void)state;
     struct pipeline_env env = env_default();
     cJSON *o = cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok);
-    obj_add_condition(o, "Denied", "True", "policy.cert-manager.io", "nope");
+    testpki_add_condition(o, "Denied", "True", "policy.cert-manager.io", "nope");
     struct cr cr;
     load(o, &cr);
     struct pipeline_result res;
@@ -640,7 +622,7 @@ static void test_denied_by_other_emits_one_event(void **state)
     (void)state;
     struct pipeline_env env = env_default();
     cJSON *o = cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok);
-    obj_add_condition(o, "Denied", "True", "policy.cert-manager.io", "nope");
+    testpki_add_condition(o, "Denied", "True", "policy.cert-manager.io", "nope");
     struct cr cr;
     load(o, &cr);
     struct pipeline_result res;

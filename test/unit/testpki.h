@@ -3,10 +3,13 @@
 #ifndef EMBER_TESTPKI_H
 #define EMBER_TESTPKI_H
 
+#include <cjson/cJSON.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <string.h>
 #include <time.h>
 
+#include "base/b64.h"
 #include "base/mem.h"
 
 /* The time certificates are issued at, owned by the including test. */
@@ -94,6 +97,53 @@ static inline X509 *make_bare_cert(const char *cn, EVP_PKEY *key, X509 *issuer, 
     BASIC_CONSTRAINTS_free(bc);
     assert_true(X509_sign(x, issuer ? ikey : key, EVP_sha256()) > 0);
     return x;
+}
+
+/* A CSR for key k with CN cn and the SANs (OpenSSL conf text, or NULL), as base64 of PEM. */
+static inline char *testpki_csr_b64(EVP_PKEY *k, const char *cn, const char *sans)
+{
+    X509_REQ *r = X509_REQ_new();
+    X509_REQ_set_version(r, 0);
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_REQ_set_pubkey(r, k);
+    if (sans != NULL) {
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        X509V3_CTX ctx;
+        X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, sans);
+        assert_non_null(e);
+        sk_X509_EXTENSION_push(exts, e);
+        assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
+    char *pem = bio_take(b);
+    char *out = b64_encode(pem, strlen(pem));
+    free(pem);
+    X509_REQ_free(r);
+    return out;
+}
+
+/* Appends a condition (lastTransitionTime fixed) to o's status.conditions, creating both. */
+static inline void testpki_add_condition(cJSON *o, const char *type, const char *status,
+                                         const char *reason, const char *message)
+{
+    cJSON *st = cJSON_GetObjectItem(o, "status");
+    if (st == NULL)
+        st = cJSON_AddObjectToObject(o, "status");
+    cJSON *conds = cJSON_GetObjectItem(st, "conditions");
+    if (conds == NULL)
+        conds = cJSON_AddArrayToObject(st, "conditions");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status);
+    cJSON_AddStringToObject(c, "reason", reason);
+    cJSON_AddStringToObject(c, "message", message);
+    cJSON_AddStringToObject(c, "lastTransitionTime", "2024-01-01T00:00:00Z");
+    cJSON_AddItemToArray(conds, c);
 }
 
 #endif
