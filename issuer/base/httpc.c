@@ -23,6 +23,7 @@ struct httpc {
     size_t cert_len;
     char *key_pem;
     size_t key_len;
+    char *server_name; /* NULL = the URL's host */
     long connect_ms;
     char *user_agent;
     bool decompress;
@@ -91,6 +92,22 @@ static int httpc_share_init(struct httpc *c, struct err *err)
     return 0;
 }
 
+/* A DNS name (or an IPv4 address) as a TLS server name: 1 to 253 bytes of letters, digits,
+ * '.', '-' and '_', so that it cannot change the URL or the CONNECT_TO entry it goes in. */
+static bool httpc_host_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
 struct httpc *httpc_new(const struct httpc_opts *o, struct err *err)
 {
     if (o->client_cert_pem != NULL && o->client_key_pem == NULL) {
@@ -101,7 +118,12 @@ struct httpc *httpc_new(const struct httpc_opts *o, struct err *err)
         err_set(err, ERR_INVALID, "the connect timeout must be positive");
         return NULL;
     }
+    if (o->server_name != NULL && !httpc_host_name(o->server_name)) {
+        err_set(err, ERR_INVALID, "server name \"%.200s\" is not a host name", o->server_name);
+        return NULL;
+    }
     struct httpc *c = xcalloc(1, sizeof(*c));
+    c->server_name = o->server_name != NULL ? xstrdup(o->server_name) : NULL;
     c->plain_http = o->plain_http;
     c->ca_pem = httpc_dup(o->ca_pem, o->ca_len);
     c->ca_len = o->ca_len;
@@ -140,6 +162,7 @@ void httpc_free(struct httpc *c)
     pthread_mutex_destroy(&c->pool_lock);
     free(c->ca_pem);
     free(c->cert_pem);
+    free(c->server_name);
     xfree_secret(c->key_pem, c->key_len);
     free(c->user_agent);
     free(c);
@@ -379,6 +402,64 @@ static int httpc_finish(struct httpc_xfer *x, CURLcode rc, const char *errbuf, s
     return -1;
 }
 
+/* A request's route under a server name: libcurl is given the URL with the server name as its
+ * host, so that SNI and certificate verification use it, and CONNECT_TO sends that name's
+ * connection to the URL's own host and port (libcurl has no separate SNI option; CONNECT_TO
+ * also keys kept connections by both names, so one is never reused for another server). The
+ * Host header keeps the URL's authority, as Go's client sends it with tls.Config.ServerName. */
+struct httpc_route {
+    char *url;                     /* NULL = req->url as it is */
+    struct curl_slist *connect_to; /* "NAME:PORT:HOST:PORT" */
+    char *host_line;               /* "Host: HOST[:PORT]" */
+};
+
+static void httpc_route_free(struct httpc_route *r)
+{
+    curl_free(r->url);
+    curl_slist_free_all(r->connect_to);
+    free(r->host_line);
+    memset(r, 0, sizeof(*r));
+}
+
+static int httpc_route_make(const struct httpc *c, const char *url, struct httpc_route *r,
+                            struct err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (c->server_name == NULL || c->plain_http)
+        return 0;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *given = NULL;
+    int rc = -1;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        err_set(err, ERR_INTERNAL, "cannot read the host of \"%.200s\"", url);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &given, 0) != CURLUE_OK)
+        given = NULL; /* no port in the URL: the Host header has none either */
+    if (curl_url_set(u, CURLUPART_HOST, c->server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &r->url, 0) != CURLUE_OK) {
+        err_set(err, ERR_INTERNAL, "cannot route \"%.200s\" through server name %s", url,
+                c->server_name);
+        goto out;
+    }
+    char *entry = xasprintf("%s:%s:%s:%s", c->server_name, port, host, port);
+    r->connect_to = httpc_headers((const char *const[]){entry, NULL});
+    free(entry);
+    r->host_line = given != NULL ? xasprintf("Host: %s:%s", host, given)
+                                 : xasprintf("Host: %s", host);
+    rc = 0;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(given);
+    curl_url_cleanup(u);
+    if (rc != 0)
+        httpc_route_free(r);
+    return rc;
+}
+
 /* The Location of a 3xx answer, resolved by libcurl; NULL when there is none. */
 static char *httpc_location(CURL *h, long code)
 {
@@ -398,17 +479,34 @@ int httpc_request(struct httpc *c, const struct httpc_req *req, struct httpc_res
         err_set(err, ERR_INTERNAL, "an HTTP request needs a method, a URL, a timeout and a cap");
         return -1;
     }
+    struct httpc_route route;
+    if (httpc_route_make(c, req->url, &route, err) != 0) {
+        out->fail = HTTPC_FAIL_SETUP;
+        return -1;
+    }
     CURL *h = httpc_handle_get(c);
     if (h == NULL) {
         out->fail = HTTPC_FAIL_SETUP;
         err_set(err, ERR_INTERNAL, "curl_easy_init failed");
+        httpc_route_free(&route);
         return -1;
     }
     struct curl_slist *hdrs = httpc_headers(req->headers);
+    if (route.host_line != NULL) {
+        struct curl_slist *with_host = curl_slist_append(hdrs, route.host_line);
+        if (with_host == NULL)
+            abort(); /* out of memory, as xmalloc */
+        hdrs = with_host;
+    }
     struct httpc_xfer x = {.h = h, .req = req, .out = out};
     buf_init(&x.body, req->max_body);
     char errbuf[CURL_ERROR_SIZE] = "";
     CURLcode rc = httpc_setup(c, &x, hdrs, errbuf);
+    if (rc == CURLE_OK && route.url != NULL) {
+        rc = curl_easy_setopt(h, CURLOPT_URL, route.url);
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(h, CURLOPT_CONNECT_TO, route.connect_to);
+    }
     int ret;
     if (rc != CURLE_OK) {
         out->fail = HTTPC_FAIL_SETUP;
@@ -425,6 +523,7 @@ int httpc_request(struct httpc *c, const struct httpc_req *req, struct httpc_res
     buf_free(&x.body);
     httpc_handle_put(c, h);
     httpc_headers_free(hdrs);
+    httpc_route_free(&route);
     return ret;
 }
 

@@ -32,6 +32,11 @@ struct httpc_opts {
     size_t client_cert_len;
     const char *client_key_pem; /* its key (PEM); required with a certificate; wiped when freed */
     size_t client_key_len;
+    /* The name servers' TLS certificates are verified against and sent as SNI, instead of the
+     * URL's host (Go's tls.Config.ServerName); NULL = the URL's host. Each request still
+     * connects to the URL's host and port and sends its Host header. A relative 3xx Location
+     * resolves against this name. Letters, digits, '.', '-' and '_' only. */
+    const char *server_name;
     long connect_timeout_ms; /* > 0 */
     size_t pool_max;         /* idle libcurl handles kept; 0 = HTTPC_DEFAULT_POOL_MAX */
     const char *user_agent;  /* NULL = no User-Agent header */
@@ -81,8 +86,8 @@ struct httpc_resp {
     char detail[HTTPC_DETAIL_MAX]; /* libcurl's explanation of a failure, or "" */
 };
 
-/* A handle for o (copied). NULL with ERR_INVALID for a certificate without its key or a
- * connect timeout <= 0, or ERR_INTERNAL when libcurl cannot be set up. */
+/* A handle for o (copied). NULL with ERR_INVALID for a certificate without its key, a
+ * server_name that is not a host name or a connect timeout <= 0, or ERR_INTERNAL when libcurl cannot be set up. */
 struct httpc *httpc_new(const struct httpc_opts *o, struct err *err) WUR;
 /* Closes every kept connection and wipes the client key. NULL is a no-op; no request may be
  * running. */

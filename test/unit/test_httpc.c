@@ -151,6 +151,10 @@ static enum MHD_Result answer(struct srv *s, struct MHD_Connection *c, const cha
     }
     if (strcmp(url, "/whoami") == 0)
         return reply(c, 200, peer_cert(c), NULL, NULL);
+    if (strcmp(url, "/host") == 0) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        return reply(c, 200, h != NULL ? h : "-", NULL, NULL);
+    }
     return reply(c, 404, "no such thing", NULL, NULL);
 }
 
@@ -611,6 +615,7 @@ struct pki {
     char *ca, *other_ca;      /* PEM: the CA that signed server and client; one that did not */
     char *srv_cert, *srv_key; /* for 127.0.0.1 */
     char *cli_cert, *cli_key; /* a client certificate */
+    char *named_cert;         /* srv_key's, for DNS:vault.internal only */
 };
 
 static void pki_make(struct pki *p)
@@ -622,6 +627,9 @@ static void pki_make(struct pki *p)
     X509 *other = make_ca_cert("httpc other CA", ok, NULL, NULL, "critical,CA:TRUE", 2);
     X509 *srv = leaf("server", sk, ca, cak, "serverAuth", "IP:127.0.0.1");
     X509 *cli = leaf("client", ck, ca, cak, "clientAuth", NULL);
+    X509 *named = leaf("vault.internal", sk, ca, cak, "serverAuth", "DNS:vault.internal");
+    p->named_cert = cert_pem(named);
+    X509_free(named);
     p->ca = cert_pem(ca);
     p->other_ca = cert_pem(other);
     p->srv_cert = cert_pem(srv);
@@ -635,7 +643,7 @@ static void pki_make(struct pki *p)
 static void pki_free(struct pki *p)
 {
     free(p->ca), free(p->other_ca), free(p->srv_cert), free(p->srv_key);
-    free(p->cli_cert), free(p->cli_key);
+    free(p->cli_cert), free(p->cli_key), free(p->named_cert);
 }
 
 static void test_tls_verification(void **state)
@@ -700,6 +708,48 @@ static void test_client_certificate(void **state)
     pki_free(&p);
 }
 
+/* server_name: TLS verifies (and SNI names) it instead of the URL's host, while the request
+ * still goes to the URL's address with the URL's Host header. */
+static void test_server_name(void **state)
+{
+    (void)state;
+    struct pki p;
+    pki_make(&p);
+    struct srv *s = srv_start(p.srv_key, p.named_cert, NULL);
+    struct httpc_resp r;
+    struct err err = {0};
+    struct httpc *plain = client(false, p.ca, NULL, NULL);
+    assert_int_equal(get(plain, s, "/host", 0, 1024, &r, &err), -1);
+    assert_int_equal(r.fail, HTTPC_FAIL_TLS_VERIFY);
+    httpc_resp_free(&r);
+    struct httpc_opts o = {.ca_pem = p.ca, .ca_len = strlen(p.ca), .connect_timeout_ms = 5000,
+                           .server_name = "vault.internal"};
+    struct httpc *named = httpc_new(&o, &err);
+    assert_non_null(named);
+    int accepts = atomic_load(&s->accepts);
+    for (int i = 0; i < 2; i++) { /* the second on the kept connection */
+        assert_int_equal(get(named, s, "/host", 0, 1024, &r, &err), 0);
+        assert_int_equal(r.code, 200);
+        assert_string_equal(r.body, s->base + strlen("https://"));
+        httpc_resp_free(&r);
+    }
+    assert_int_equal(atomic_load(&s->accepts), accepts + 1);
+    o.server_name = "other.internal";
+    struct httpc *other = httpc_new(&o, &err);
+    assert_non_null(other);
+    assert_int_equal(get(other, s, "/host", 0, 1024, &r, &err), -1);
+    assert_int_equal(r.fail, HTTPC_FAIL_TLS_VERIFY);
+    httpc_resp_free(&r);
+    o.server_name = "vault.internal/x";
+    err_clear(&err);
+    assert_null(httpc_new(&o, &err));
+    assert_int_equal(err.kind, ERR_INVALID);
+    assert_string_equal(err.msg, "server name \"vault.internal/x\" is not a host name");
+    httpc_free(plain), httpc_free(named), httpc_free(other);
+    srv_stop(s);
+    pki_free(&p);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -714,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_and_stop, plain_setup, plain_teardown),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_tls_verification),
+        cmocka_unit_test(test_server_name),
         cmocka_unit_test(test_client_certificate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
