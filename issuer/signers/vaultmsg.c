@@ -49,6 +49,29 @@ static size_t vaultmsg_json_len(const char *s, size_t n)
     return out;
 }
 
+/* {"<ka>":"<a>","<kb>":"<b>"} (keys plain ASCII, values escaped) in one allocation of its exact
+ * size: growing a buffer would leave copies of the secret in freed memory that nobody wipes. */
+static void vaultmsg_pair(const char *ka, const char *a, size_t an, const char *kb, const char *b,
+                          size_t bn, char **json, size_t *len)
+{
+    size_t total = strlen("{\"\":\"\",\"\":\"\"}") + strlen(ka) + strlen(kb) +
+                   vaultmsg_json_len(a, an) + vaultmsg_json_len(b, bn);
+    char *out = xmalloc(total + 1);
+    char *p = out;
+    *p++ = '{';
+    *p++ = '"';
+    p = stpcpy(p, ka);
+    p = stpcpy(p, "\":\"");
+    p = json_escape_into(p, a, an);
+    p = stpcpy(p, "\",\"");
+    p = stpcpy(p, kb);
+    p = stpcpy(p, "\":\"");
+    p = json_escape_into(p, b, bn);
+    p = stpcpy(p, "\"}");
+    *json = out;
+    *len = total;
+}
+
 int vaultmsg_login_body(const char *role_id, const char *secret_id, size_t secret_len, char **json,
                         size_t *len, struct err *err)
 {
@@ -82,21 +105,67 @@ int vaultmsg_login_body(const char *role_id, const char *secret_id, size_t secre
         err_set(err, ERR_INVALID, "the AppRole secret_id contains a NUL byte");
         return -1;
     }
-    static const char k1[] = "{\"role_id\":\"", k2[] = "\",\"secret_id\":\"", k3[] = "\"}";
-    size_t total = (sizeof(k1) - 1) + vaultmsg_json_len(r, rn) + (sizeof(k2) - 1) +
-                   vaultmsg_json_len(s, sn) + (sizeof(k3) - 1);
-    /* One allocation of the exact size: growing a buffer would leave copies of the secret in
-     * freed memory that nobody wipes. */
-    char *out = xmalloc(total + 1);
-    char *p = out;
-    memcpy(p, k1, sizeof(k1) - 1);
-    p = json_escape_into(p + sizeof(k1) - 1, r, rn);
-    memcpy(p, k2, sizeof(k2) - 1);
-    p = json_escape_into(p + sizeof(k2) - 1, s, sn);
-    memcpy(p, k3, sizeof(k3) - 1);
-    p += sizeof(k3) - 1;
-    *p = '\0';
-    *json = out;
+    vaultmsg_pair("role_id", r, rn, "secret_id", s, sn, json, len);
+    return 0;
+}
+
+int vaultmsg_kubernetes_login_body(const char *role, const char *jwt, size_t jwt_len, char **json,
+                                   size_t *len, struct err *err)
+{
+    *json = NULL;
+    *len = 0;
+    const char *r = role != NULL ? role : "";
+    size_t rn = strlen(r);
+    const char *j = jwt != NULL ? jwt : "";
+    size_t jn = jwt != NULL ? jwt_len : 0;
+    vaultmsg_trim(&j, &jn);
+    if (rn == 0) {
+        err_set(err, ERR_INVALID, "Vault Kubernetes auth requires a role to be set");
+        return -1;
+    }
+    if (rn > VAULTMSG_MAX_ROLE_ID) {
+        err_set(err, ERR_TOO_BIG, "auth.kubernetes.role is longer than %d bytes",
+                VAULTMSG_MAX_ROLE_ID);
+        return -1;
+    }
+    if (jn == 0) {
+        err_set(err, ERR_INVALID, "the service account token (JWT) is empty");
+        return -1;
+    }
+    if (jn > VAULTMSG_MAX_JWT) {
+        err_set(err, ERR_TOO_BIG, "the service account token (JWT) is longer than %d bytes",
+                VAULTMSG_MAX_JWT);
+        return -1;
+    }
+    if (memchr(j, '\0', jn) != NULL) {
+        err_set(err, ERR_INVALID, "the service account token (JWT) contains a NUL byte");
+        return -1;
+    }
+    vaultmsg_pair("role", r, rn, "jwt", j, jn, json, len);
+    return 0;
+}
+
+int vaultmsg_cert_login_body(const char *name, char **json, size_t *len, struct err *err)
+{
+    *json = NULL;
+    *len = 0;
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n > VAULTMSG_MAX_ROLE_ID) {
+        err_set(err, ERR_TOO_BIG, "auth.clientCertificate.name is longer than %d bytes",
+                VAULTMSG_MAX_ROLE_ID);
+        return -1;
+    }
+    if (n == 0) {
+        /* Vault's cert auth then tries every role whose CA trusts the certificate. */
+        *json = xstrdup("{}");
+        *len = 2;
+        return 0;
+    }
+    size_t total = strlen("{\"name\":\"\"}") + vaultmsg_json_len(name, n);
+    char *p = *json = xmalloc(total + 1);
+    p = stpcpy(p, "{\"name\":\"");
+    p = json_escape_into(p, name, n);
+    stpcpy(p, "\"}");
     *len = total;
     return 0;
 }
@@ -291,8 +360,14 @@ int vaultmsg_parse_lookup(const char *body, size_t len, struct vaultmsg_lookup *
     if (vaultmsg_get_int(data, "num_uses", "data.num_uses", -1, 1LL << 40, &num_uses, err) != 0 ||
         vaultmsg_get_int(data, "ttl", "data.ttl", 0, DURATION_MAX_SECONDS, &ttl, err) != 0)
         goto out;
+    const cJSON *ren = cJSON_GetObjectItemCaseSensitive(data, "renewable");
+    if (ren != NULL && !cJSON_IsNull(ren) && !cJSON_IsBool(ren)) {
+        err_set(err, ERR_INVALID, "Vault's data.renewable is not a boolean");
+        goto out;
+    }
     out->num_uses = num_uses;
     out->ttl = ttl;
+    out->renewable = cJSON_IsTrue(ren);
     rc = 0;
 out:
     cJSON_Delete(root);

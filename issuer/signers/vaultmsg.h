@@ -14,6 +14,7 @@
 #define VAULTMSG_MAX_TOKEN 4096         /* auth.client_token bytes */
 #define VAULTMSG_MAX_ROLE_ID 4096       /* role_id bytes, after trimming */
 #define VAULTMSG_MAX_SECRET_ID 4096     /* secret_id bytes, after trimming */
+#define VAULTMSG_MAX_JWT 65536          /* a Kubernetes service account token, after trimming */
 #define VAULTMSG_MAX_CHAIN 100          /* data.ca_chain entries */
 #define VAULTMSG_MAX_ERRORS 32          /* "errors" entries joined into one message */
 #define VAULTMSG_MAX_ERROR_TEXT 512     /* bytes of the joined "errors" message, NUL included */
@@ -35,6 +36,7 @@ struct vaultmsg_login {
 struct vaultmsg_lookup {
     long long num_uses; /* as Vault reports it: 0 = unlimited, > 0 = uses left, -1 = used up */
     long long ttl;      /* seconds left; 0 = no expiry */
+    bool renewable;     /* data.renewable; false when absent */
 };
 
 /* Builds the AppRole login body {"role_id": ..., "secret_id": ...}, both trimmed of surrounding
@@ -44,6 +46,18 @@ struct vaultmsg_lookup {
  * VAULTMSG_MAX_SECRET_ID. Never puts the secret in err. */
 int vaultmsg_login_body(const char *role_id, const char *secret_id, size_t secret_len, char **json,
                         size_t *len, struct err *err) WUR;
+
+/* Builds the Kubernetes auth login body {"role": ..., "jwt": ...}: role as given, the JWT
+ * trimmed of surrounding white space (a token file or Secret value ending in a newline). Exact
+ * size and wiping as vaultmsg_login_body. ERR_INVALID for an empty role or JWT or a NUL in the
+ * JWT; ERR_TOO_BIG past VAULTMSG_MAX_ROLE_ID / VAULTMSG_MAX_JWT. Never puts the JWT in err. */
+int vaultmsg_kubernetes_login_body(const char *role, const char *jwt, size_t jwt_len, char **json,
+                                   size_t *len, struct err *err) WUR;
+
+/* Builds the TLS certificate auth login body: {"name": name}, or {} when name is NULL or
+ * empty (Vault then tries every cert role). *json: free() it. ERR_TOO_BIG past
+ * VAULTMSG_MAX_ROLE_ID. */
+int vaultmsg_cert_login_body(const char *name, char **json, size_t *len, struct err *err) WUR;
 
 /* Parses a login or renew-self answer into out (vaultmsg_login_clear it). The token's copy
  * inside the parsed JSON is wiped; the caller still owns (and should wipe) body.
@@ -56,9 +70,9 @@ int vaultmsg_parse_login(const char *body, size_t len, struct vaultmsg_login *ou
 /* Wipes and frees the token; out may be reused. NULL is a no-op. */
 void vaultmsg_login_clear(struct vaultmsg_login *l);
 
-/* Parses a lookup-self answer ("data.num_uses", "data.ttl"); the token copy in "data.id" is
+/* Parses a lookup-self answer ("data.num_uses", "data.ttl", "data.renewable"); the token copy in "data.id" is
  * wiped. ERR_TRANSIENT when not JSON; ERR_INVALID when data or num_uses is missing or
- * mistyped, num_uses < -1 or ttl < 0; ERR_TOO_BIG past VAULTMSG_MAX_BODY. */
+ * mistyped (renewable not a boolean), num_uses < -1 or ttl < 0; ERR_TOO_BIG past VAULTMSG_MAX_BODY. */
 int vaultmsg_parse_lookup(const char *body, size_t len, struct vaultmsg_lookup *out,
                           struct err *err) WUR;
 

@@ -354,12 +354,70 @@ static void test_parse_login_limits(void **state)
     free(big);
 }
 
+/* ---- Kubernetes and TLS certificate login bodies ---- */
+
+static void test_kubernetes_login_body(void **state)
+{
+    (void)state;
+    const char jwt[] = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n";
+    char *json = NULL;
+    size_t len = 0;
+    struct err err = {0};
+    assert_int_equal(
+        vaultmsg_kubernetes_login_body("ember", jwt, strlen(jwt), &json, &len, &err), 0);
+    assert_int_equal(strlen(json), len);
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    assert_string_equal(jstr(root, "role"), "ember");
+    assert_string_equal(jstr(root, "jwt"), "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
+    assert_int_equal(cJSON_GetArraySize(root), 2);
+    cJSON_Delete(root);
+    xfree_secret(json, len);
+
+    assert_int_equal(vaultmsg_kubernetes_login_body("", jwt, strlen(jwt), &json, &len, &err), -1);
+    assert_string_equal(err.msg, "Vault Kubernetes auth requires a role to be set");
+    assert_int_equal(vaultmsg_kubernetes_login_body("r", " \n", 2, &json, &len, &err), -1);
+    assert_string_equal(err.msg, "the service account token (JWT) is empty");
+    assert_null(json);
+    size_t big = VAULTMSG_MAX_JWT + 1;
+    char *s = xmalloc(big);
+    memset(s, 'q', big);
+    assert_int_equal(vaultmsg_kubernetes_login_body("r", s, big, &json, &len, &err), -1);
+    assert_int_equal(err.kind, ERR_TOO_BIG);
+    assert_null(strstr(err.msg, "qqqq"));
+    assert_int_equal(vaultmsg_kubernetes_login_body("r", s, big - 1, &json, &len, &err), 0);
+    xfree_secret(json, len);
+    free(s);
+    assert_int_equal(vaultmsg_kubernetes_login_body("r", "a\0b", 3, &json, &len, &err), -1);
+    assert_int_equal(err.kind, ERR_INVALID);
+}
+
+static void test_cert_login_body(void **state)
+{
+    (void)state;
+    char *json = NULL;
+    size_t len = 0;
+    struct err err = {0};
+    assert_int_equal(vaultmsg_cert_login_body("web \"x\"", &json, &len, &err), 0);
+    assert_string_equal(json, "{\"name\":\"web \\\"x\\\"\"}");
+    assert_int_equal(strlen(json), len);
+    free(json);
+    assert_int_equal(vaultmsg_cert_login_body("", &json, &len, &err), 0);
+    assert_string_equal(json, "{}");
+    free(json);
+    assert_int_equal(vaultmsg_cert_login_body(NULL, &json, &len, &err), 0);
+    assert_string_equal(json, "{}");
+    free(json);
+}
+
 /* ---- lookup-self ---- */
 
 static int parse_lookup_str(const char *s, struct vaultmsg_lookup *lk, struct err *err)
 {
     return vaultmsg_parse_lookup(s, strlen(s), lk, err);
 }
+
+static void expect_lookup_error(const char *s, enum err_kind kind, const char *needle);
 
 static void test_parse_lookup_num_uses(void **state)
 {
@@ -372,8 +430,15 @@ static void test_parse_lookup_num_uses(void **state)
                      0);
     assert_int_equal(lk.num_uses, 0);
     assert_int_equal(lk.ttl, 2764790);
+    assert_true(lk.renewable);
     assert_int_equal(parse_lookup_str("{\"data\":{\"num_uses\":4,\"ttl\":60}}", &lk, &err), 0);
     assert_int_equal(lk.num_uses, 4);
+    assert_false(lk.renewable); /* absent: a static token is not renewed */
+    assert_int_equal(
+        parse_lookup_str("{\"data\":{\"num_uses\":0,\"renewable\":false}}", &lk, &err), 0);
+    assert_false(lk.renewable);
+    expect_lookup_error("{\"data\":{\"num_uses\":0,\"renewable\":\"yes\"}}", ERR_INVALID,
+                        "data.renewable is not a boolean");
     /* The lookup itself spent the last use of a single-use token. */
     assert_int_equal(parse_lookup_str("{\"data\":{\"num_uses\":-1,\"ttl\":60}}", &lk, &err), 0);
     assert_int_equal(lk.num_uses, -1);
@@ -713,6 +778,8 @@ int main(void)
         cmocka_unit_test(test_login_body_escapes_control_bytes),
         cmocka_unit_test(test_login_body_uses_secret_len_not_nul),
         cmocka_unit_test(test_login_body_rejects_empty_and_huge),
+        cmocka_unit_test(test_kubernetes_login_body),
+        cmocka_unit_test(test_cert_login_body),
         cmocka_unit_test(test_parse_login_reads_auth),
         cmocka_unit_test(test_parse_login_defaults_for_optional_fields),
         cmocka_unit_test(test_parse_login_rejects_missing_or_bad_token),
