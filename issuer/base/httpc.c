@@ -447,8 +447,8 @@ static int httpc_route_make(const struct httpc *c, const char *url, struct httpc
     char *entry = xasprintf("%s:%s:%s:%s", c->server_name, port, host, port);
     r->connect_to = httpc_headers((const char *const[]){entry, NULL});
     free(entry);
-    r->host_line = given != NULL ? xasprintf("Host: %s:%s", host, given)
-                                 : xasprintf("Host: %s", host);
+    r->host_line =
+        given != NULL ? xasprintf("Host: %s:%s", host, given) : xasprintf("Host: %s", host);
     rc = 0;
 out:
     curl_free(host);

@@ -87,7 +87,8 @@ struct httpc_resp {
 };
 
 /* A handle for o (copied). NULL with ERR_INVALID for a certificate without its key, a
- * server_name that is not a host name or a connect timeout <= 0, or ERR_INTERNAL when libcurl cannot be set up. */
+ * server_name that is not a host name or a connect timeout <= 0, or ERR_INTERNAL when libcurl
+ * cannot be set up. */
 struct httpc *httpc_new(const struct httpc_opts *o, struct err *err) WUR;
 /* Closes every kept connection and wipes the client key. NULL is a no-op; no request may be
  * running. */

@@ -211,7 +211,10 @@ void issuer_load_signer(struct issuer *is, const struct signer_env *env, const c
 {
     char ref[600];
     issuer_format_ref(is, ref, sizeof(ref));
-    struct signer_where where = {.ns = issuer_secret_namespace(is, cluster_ns), .ref = ref};
+    struct signer_where where = {.ns = issuer_secret_namespace(is, cluster_ns),
+                                 .ref = ref,
+                                 .issuer_ns = is->namespace,
+                                 .issuer_name = is->name};
     struct err e = {0};
     void *ctx = NULL;
     if (is->row->load(is->spec, env, &where, now, &ctx, &e) != 0)

@@ -58,6 +58,10 @@ struct signer_env {
 struct signer_where {
     const char *ns;  /* the namespace its Secrets (and service accounts) are in */
     const char *ref; /* "Issuer/ns/name" or "ClusterIssuer/name", for messages */
+    /* The issuer itself (Vault's Kubernetes auth names it in a token audience): its namespace,
+     * "" for a ClusterIssuer, and metadata.name. */
+    const char *issuer_ns;
+    const char *issuer_name;
 };
 
 /* One row of the table. spec: what parse made; ctx: what load made (the loaded signer). */

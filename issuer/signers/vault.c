@@ -1,4 +1,5 @@
-/* vault.c -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health. */
+/* vault.c -- the HashiCorp Vault signer: a cached token from a login (AppRole, TLS certificate,
+ * Kubernetes) or a static token, PKI sign, health. */
 #include "signers/vault.h"
 
 #include <math.h>
@@ -51,15 +52,21 @@ struct vault {
     char *server; /* no trailing '/' */
     char *path;   /* no leading '/' */
     char *ns;     /* NULL = no X-Vault-Namespace */
-    char *approle_path;
-    char *role_id;
+    enum vault_auth auth;
+    char *login_api; /* "auth/approle/login", "auth/kubernetes/login", ...; NULL for a token */
+    char *role_id;   /* AppRole roleId, Kubernetes role, cert role name */
     vault_secret_fn secret_fn;
     void *secret_ud;
+    vault_identity_fn identity_fn;
     char *secret_desc; /* names the Secret in messages */
     char *name;
     long total_ms;
     bool https;
     struct httpc *http; /* keeps connections alive between requests */
+    /* What a login-only client (a cert login with its own identity) is made with. */
+    char *ca_pem, *server_name;
+    size_t ca_len;
+    long connect_ms;
 
     /* Token state, under mu. busy: one thread is logging in or renewing; others wait on cv when
      * they have no usable token, or keep using the current one. */
@@ -123,16 +130,21 @@ static char *vault_strip(const char *s, bool leading, bool trailing)
     return xstrndup(s, n);
 }
 
-/* The client for Vault: its scheme, CA bundle and connect timeout. */
-static struct httpc *vault_http_new(const struct vault_config *cfg, bool https, struct err *err)
+/* A client for Vault: its scheme, CA bundle, server name and connect timeout, presenting the
+ * certificate cert (PEM chain) with its key when cert is not NULL. */
+static struct httpc *vault_http_client(const struct vault *v, const char *cert, size_t cert_len,
+                                       const char *key, size_t key_len, struct err *err)
 {
-    bool ca = cfg->ca_bundle_pem != NULL && cfg->ca_bundle_len > 0;
     struct httpc_opts o = {
-        .plain_http = !https,
-        .ca_pem = ca ? cfg->ca_bundle_pem : NULL,
-        .ca_len = ca ? cfg->ca_bundle_len : 0,
-        .connect_timeout_ms =
-            cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS,
+        .plain_http = !v->https,
+        .ca_pem = v->ca_pem,
+        .ca_len = v->ca_len,
+        .client_cert_pem = cert,
+        .client_cert_len = cert != NULL ? cert_len : 0,
+        .client_key_pem = cert != NULL ? key : NULL,
+        .client_key_len = cert != NULL ? key_len : 0,
+        .server_name = v->server_name,
+        .connect_timeout_ms = v->connect_ms,
         .pool_max = VAULT_POOL_MAX,
     };
     struct httpc *h = httpc_new(&o, err);
@@ -166,12 +178,93 @@ static int vault_server_check(const char *server, bool *https, struct err *err)
     return 0;
 }
 
-struct vault *vault_new(const struct vault_config *cfg, struct err *err)
+/* A mount path (after /v1/) that is safe in a URL: cleaned of leading and trailing '/'. NULL
+ * with ERR_INVALID naming field when it is empty or has a byte a URL cannot carry. */
+static char *vault_mount(const char *mount, const char *field, struct err *err)
 {
-    const char *server = cfg->server != NULL ? cfg->server : "";
-    bool https = false;
-    if (vault_server_check(server, &https, err) != 0)
+    char *m = vault_strip(mount != NULL ? mount : "", true, true);
+    if (m[0] == '\0' || !vault_clean(m, "\"<>\\^`{|}?#")) {
+        err_set(err, ERR_INVALID, "%s \"%.200s\" is not a valid path", field,
+                mount != NULL ? mount : "");
+        free(m);
         return NULL;
+    }
+    return m;
+}
+
+/* The login path of cfg's method, which logs in (not a static token). -1 with ERR_INVALID naming
+ * the mount's field. */
+static int vault_login_api(const struct vault_config *cfg, char **login_api, struct err *err)
+{
+    const char *mount = cfg->mount_path, *field;
+    switch (cfg->auth) {
+    case VAULT_AUTH_APPROLE:
+        mount = cfg->approle_path != NULL && cfg->approle_path[0] != '\0' ? cfg->approle_path
+                                                                          : "approle";
+        field = "spec.vault.auth.appRole.path";
+        break;
+    case VAULT_AUTH_CERT: field = "spec.vault.auth.clientCertificate.mountPath"; break;
+    case VAULT_AUTH_KUBERNETES: field = "spec.vault.auth.kubernetes.mountPath"; break;
+    default: err_set(err, ERR_INVALID, "unknown Vault auth method %d", (int)cfg->auth); return -1;
+    }
+    char *m = vault_mount(mount, field, err);
+    if (m == NULL)
+        return -1;
+    *login_api =
+        cfg->auth == VAULT_AUTH_APPROLE ? xasprintf("auth/%s/login", m) : xasprintf("%s/login", m);
+    free(m);
+    return 0;
+}
+
+/* What cfg's method lacks (cert-manager's words where it has them), or NULL. */
+static const char *vault_auth_missing(const struct vault_config *cfg)
+{
+    bool role = cfg->role_id != NULL && cfg->role_id[0] != '\0';
+    switch (cfg->auth) {
+    case VAULT_AUTH_APPROLE:
+        if (!role)
+            return "AppRole auth requires spec.vault.auth.appRole.roleId";
+        return cfg->secret_id == NULL ? "AppRole auth requires spec.vault.auth.appRole.secretRef"
+                                      : NULL;
+    case VAULT_AUTH_TOKEN:
+        return cfg->secret_id == NULL ? "Vault Token auth requires tokenSecretRef.name" : NULL;
+    case VAULT_AUTH_CERT:
+        return cfg->identity == NULL && cfg->client_cert_pem == NULL
+                   ? "Vault TLS certificate auth needs a certificate: set "
+                     "spec.vault.auth.clientCertificate.secretName, or "
+                     "spec.vault.clientCertSecretRef and clientKeySecretRef"
+                   : NULL;
+    case VAULT_AUTH_KUBERNETES:
+        if (!role)
+            return "Vault Kubernetes auth requires a role to be set";
+        return cfg->secret_id == NULL ? "Vault Kubernetes auth requires either secretRef.name or "
+                                        "serviceAccountRef.name to be set"
+                                      : NULL;
+    }
+    return "unknown Vault auth method";
+}
+
+/* Checks what cfg's method needs; *login_api: its login path, NULL for a static token. */
+static int vault_auth_setup(const struct vault_config *cfg, char **login_api, struct err *err)
+{
+    *login_api = NULL;
+    if (cfg->auth != VAULT_AUTH_TOKEN && vault_login_api(cfg, login_api, err) != 0)
+        return -1;
+    const char *missing = vault_auth_missing(cfg);
+    if (missing != NULL) {
+        err_set(err, ERR_INVALID, "%s", missing);
+        free(*login_api);
+        *login_api = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* spec.vault.server, path and namespace, and the timeouts; *https says the scheme. */
+static int vault_config_check(const struct vault_config *cfg, bool *https, struct err *err)
+{
+    if (vault_server_check(cfg->server != NULL ? cfg->server : "", https, err) != 0)
+        return -1;
     const char *path = cfg->path != NULL ? cfg->path : "";
     while (*path == '/')
         path++;
@@ -180,51 +273,75 @@ struct vault *vault_new(const struct vault_config *cfg, struct err *err)
                 "spec.vault.path must be a Vault API path such as \"pki_int/sign/ROLE\", not "
                 "\"%.200s\"",
                 cfg->path != NULL ? cfg->path : "");
-        return NULL;
+        return -1;
     }
     if (cfg->namespace != NULL && cfg->namespace[0] != '\0' &&
         !vault_clean(cfg->namespace, "\"<>\\^`{|}?#")) {
         err_set(err, ERR_INVALID, "spec.vault.namespace \"%.200s\" contains invalid characters",
                 cfg->namespace);
-        return NULL;
+        return -1;
     }
-    const char *mount =
-        cfg->approle_path != NULL && cfg->approle_path[0] != '\0' ? cfg->approle_path : "approle";
-    if (!vault_clean(mount, "\"<>\\^`{|}?#")) {
-        err_set(err, ERR_INVALID, "spec.vault.auth.appRole.path \"%.200s\" is not a valid path",
-                mount);
-        return NULL;
-    }
-    if (cfg->role_id == NULL || cfg->role_id[0] == '\0') {
-        err_set(err, ERR_INVALID, "AppRole auth requires spec.vault.auth.appRole.roleId");
-        return NULL;
-    }
-    if (cfg->secret_id == NULL) {
-        err_set(err, ERR_INVALID, "AppRole auth requires spec.vault.auth.appRole.secretRef");
-        return NULL;
+    if ((cfg->client_cert_pem == NULL) != (cfg->client_key_pem == NULL)) {
+        err_set(err, ERR_INVALID,
+                "spec.vault.clientCertSecretRef and clientKeySecretRef go together");
+        return -1;
     }
     if (cfg->connect_timeout_ms < 0 || cfg->total_timeout_ms < 0) {
         err_set(err, ERR_INVALID, "Vault timeouts must not be negative");
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+static const char *vault_default_desc(enum vault_auth auth)
+{
+    switch (auth) {
+    case VAULT_AUTH_TOKEN: return "the tokenSecretRef Secret";
+    case VAULT_AUTH_CERT: return "the client certificate";
+    case VAULT_AUTH_KUBERNETES: return "the service account token";
+    default: return "the AppRole secret_id Secret";
+    }
+}
+
+struct vault *vault_new(const struct vault_config *cfg, struct err *err)
+{
+    bool https = false;
+    char *login_api = NULL;
+    if (vault_config_check(cfg, &https, err) != 0 || vault_auth_setup(cfg, &login_api, err) != 0)
+        return NULL;
+    const char *path = cfg->path;
+    while (*path == '/')
+        path++;
     struct vault *v = xcalloc(1, sizeof(*v));
-    v->server = vault_strip(server, false, true);
+    v->server = vault_strip(cfg->server, false, true);
     v->path = xstrdup(path);
     v->ns = cfg->namespace != NULL && cfg->namespace[0] != '\0' ? xstrdup(cfg->namespace) : NULL;
-    v->approle_path = vault_strip(mount, true, true);
-    v->role_id = xstrdup(cfg->role_id);
+    v->auth = cfg->auth;
+    v->login_api = login_api;
+    v->role_id = xstrdup(cfg->role_id != NULL ? cfg->role_id : "");
     v->secret_fn = cfg->secret_id;
     v->secret_ud = cfg->secret_ud;
+    v->identity_fn = cfg->identity;
     v->secret_desc = xstrdup(cfg->secret_name != NULL && cfg->secret_name[0] != '\0'
                                  ? cfg->secret_name
-                                 : "the AppRole secret_id Secret");
+                                 : vault_default_desc(cfg->auth));
     v->name = xstrdup(cfg->name != NULL ? cfg->name : "vault");
     v->total_ms = cfg->total_timeout_ms > 0 ? cfg->total_timeout_ms : VAULT_TOTAL_TIMEOUT_MS;
     v->https = https;
     v->uses_left = -1;
+    if (cfg->ca_bundle_pem != NULL && cfg->ca_bundle_len > 0) {
+        v->ca_pem = xmalloc(cfg->ca_bundle_len);
+        memcpy(v->ca_pem, cfg->ca_bundle_pem, cfg->ca_bundle_len);
+        v->ca_len = cfg->ca_bundle_len;
+    }
+    v->server_name =
+        cfg->server_name != NULL && cfg->server_name[0] != '\0' ? xstrdup(cfg->server_name) : NULL;
+    v->connect_ms =
+        cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS;
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
-    v->http = vault_http_new(cfg, https, err);
+    v->http = vault_http_client(v, cfg->client_cert_pem, cfg->client_cert_len, cfg->client_key_pem,
+                                cfg->client_key_len, err);
     if (v->http == NULL) {
         vault_free(v);
         return NULL;
@@ -302,14 +419,14 @@ static char *vault_redirect(const struct vault *v, const char *method, const cha
     return xstrdup(loc);
 }
 
-/* Sends one request (GET when body is NULL, else POST) to /v1/<api_path>, following 307/308
- * from a standby by hand (same method, body and token, same scheme and CA trust) at most
- * VAULT_MAX_REDIRECTS times. Fills r (vault_resp_free it, also on error). Returns 0 with any
- * HTTP status, or -1 with ERR_TRANSIENT for network errors, timeouts, a too large answer or a
- * bad redirect. */
-static int vault_http(struct vault *v, const char *api_path, const char *token, bool with_ns,
-                      const char *body, size_t body_len, long total_ms, struct vault_resp *r,
-                      struct err *err)
+/* Sends one request (GET when body is NULL, else POST) to /v1/<api_path> through the client
+ * via, following 307/308 from a standby by hand (same method, body and token, same scheme, CA
+ * trust and TLS identity) at most VAULT_MAX_REDIRECTS times. Fills r (vault_resp_free it, also
+ * on error). Returns 0 with any HTTP status, or -1 with ERR_TRANSIENT for network errors,
+ * timeouts, a too large answer or a bad redirect. */
+static int vault_http_via(struct vault *v, struct httpc *via, const char *api_path,
+                          const char *token, bool with_ns, const char *body, size_t body_len,
+                          long total_ms, struct vault_resp *r, struct err *err)
 {
     r->status = 0;
     buf_init(&r->body, VAULT_MAX_RESPONSE);
@@ -339,7 +456,7 @@ static int vault_http(struct vault *v, const char *api_path, const char *token, 
     for (int hop = 0;; hop++) {
         struct httpc_resp hr;
         req.url = url;
-        int hrc = httpc_request(v->http, &req, &hr, err);
+        int hrc = httpc_request(via, &req, &hr, err);
         if (hr.fail != HTTPC_FAIL_SETUP)
             __atomic_fetch_add(&v->round_trips, 1, __ATOMIC_RELAXED);
         r->status = hr.code;
@@ -366,6 +483,14 @@ static int vault_http(struct vault *v, const char *api_path, const char *token, 
     free(ns_line);
     free(url);
     return rc;
+}
+
+/* vault_http_via through the client every request shares (v->http). */
+static int vault_http(struct vault *v, const char *api_path, const char *token, bool with_ns,
+                      const char *body, size_t body_len, long total_ms, struct vault_resp *r,
+                      struct err *err)
+{
+    return vault_http_via(v, v->http, api_path, token, with_ns, body, body_len, total_ms, r, err);
 }
 
 /* Vault's "errors" of an answer, or "HTTP <status>" when it has none. */
@@ -448,62 +573,141 @@ static int vault_lookup_uses(struct vault *v, struct vault_tok *t)
     return 0;
 }
 
-/* POST auth/<mount>/login once; fills t->token, lease, renewable, batch. */
-static int vault_login_once(struct vault *v, struct vault_tok *t, struct err *err)
+/* ---- logins: one function per method builds what it sends ---- */
+
+/* What one login sends: its body (a secret: wiped), and the client to send it with. */
+struct vault_login_req {
+    char *body;
+    size_t len;
+    struct httpc *via; /* a login-only client (freed after the login), or NULL = v->http */
+};
+
+static void vault_login_req_free(struct vault_login_req *q)
 {
-    char *secret = NULL;
-    size_t slen = 0;
+    if (q->body != NULL)
+        xfree_secret(q->body, q->len);
+    httpc_free(q->via);
+    memset(q, 0, sizeof(*q));
+}
+
+/* The method's secret (secret_id, JWT, token) through secret_fn; *out: wipe it. */
+static int vault_read_secret(struct vault *v, char **out, size_t *len, struct err *err)
+{
     struct err se = {0};
-    if (v->secret_fn(v->secret_ud, &secret, &slen, &se) != 0) {
-        xfree_secret(secret, slen);
-        if (se.msg[0] != '\0')
-            err_set(err, ERR_ISSUER_NOT_READY, "%s", se.msg);
-        else
-            err_set(err, ERR_ISSUER_NOT_READY, "cannot read %s", v->secret_desc);
+    *out = NULL;
+    *len = 0;
+    if (v->secret_fn(v->secret_ud, out, len, &se) == 0)
+        return 0;
+    if (*out != NULL)
+        xfree_secret(*out, *len);
+    *out = NULL;
+    enum err_kind kind = se.kind == ERR_TRANSIENT ? ERR_TRANSIENT : ERR_ISSUER_NOT_READY;
+    if (se.msg[0] != '\0')
+        err_set(err, kind, "%s", se.msg);
+    else
+        err_set(err, kind, "cannot read %s", v->secret_desc);
+    return -1;
+}
+
+/* AppRole: {role_id, secret_id} with the secret_id read again. */
+static int vault_approle_body(struct vault *v, struct vault_login_req *q, struct err *err)
+{
+    char *secret;
+    size_t slen;
+    if (vault_read_secret(v, &secret, &slen, err) != 0)
         return -1;
-    }
-    char *body = NULL;
-    size_t blen = 0;
-    int rc = vaultmsg_login_body(v->role_id, secret, slen, &body, &blen, err);
+    int rc = vaultmsg_login_body(v->role_id, secret, slen, &q->body, &q->len, err);
     xfree_secret(secret, slen);
     if (rc != 0) {
         if (err != NULL)
             err->kind = ERR_ISSUER_NOT_READY;
         err_prefix(err, "AppRole login with %s", v->secret_desc);
+    }
+    return rc;
+}
+
+/* Kubernetes: {role, jwt} with a JWT read again (a Secret, or a new service account token). */
+static int vault_kubernetes_body(struct vault *v, struct vault_login_req *q, struct err *err)
+{
+    char *jwt;
+    size_t jlen;
+    if (vault_read_secret(v, &jwt, &jlen, err) != 0)
+        return -1;
+    int rc = vaultmsg_kubernetes_login_body(v->role_id, jwt, jlen, &q->body, &q->len, err);
+    xfree_secret(jwt, jlen);
+    if (rc != 0) {
+        if (err != NULL)
+            err->kind = ERR_ISSUER_NOT_READY;
+        err_prefix(err, "Kubernetes login with %s", v->secret_desc);
+    }
+    return rc;
+}
+
+/* TLS certificate: {name}, sent over a connection presenting the login's own identity (read
+ * again, on a login-only client), or the mTLS identity every request presents. */
+static int vault_cert_body(struct vault *v, struct vault_login_req *q, struct err *err)
+{
+    if (v->identity_fn != NULL) {
+        char *cert = NULL, *key = NULL;
+        size_t clen = 0, klen = 0;
+        struct err se = {0};
+        int rc = v->identity_fn(v->secret_ud, &cert, &clen, &key, &klen, &se);
+        if (rc == 0)
+            q->via = vault_http_client(v, cert, clen, key, klen, err);
+        free(cert);
+        if (key != NULL)
+            xfree_secret(key, klen);
+        if (rc != 0) {
+            err_set(err, se.kind == ERR_TRANSIENT ? ERR_TRANSIENT : ERR_ISSUER_NOT_READY, "%s",
+                    se.msg[0] != '\0' ? se.msg : "cannot read the client certificate");
+            return -1;
+        }
+        if (q->via == NULL)
+            return -1;
+    }
+    return vaultmsg_cert_login_body(v->role_id, &q->body, &q->len, err);
+}
+
+static const struct vault_method {
+    const char *label;       /* "logged in to Vault with <label>" */
+    const char *fix;         /* what to check, before the Secret, when Vault refuses */
+    const char *mount_field; /* what to check on a 404 */
+    int (*build)(struct vault *v, struct vault_login_req *q, struct err *err);
+} vault_methods[] = {
+    [VAULT_AUTH_APPROLE] = {"AppRole", "spec.vault.auth.appRole.roleId and",
+                            "spec.vault.auth.appRole.path", vault_approle_body},
+    [VAULT_AUTH_CERT] = {"TLS certificate", "spec.vault.auth.clientCertificate.name and",
+                         "spec.vault.auth.clientCertificate.mountPath", vault_cert_body},
+    [VAULT_AUTH_KUBERNETES] = {"Kubernetes", "spec.vault.auth.kubernetes.role and",
+                               "spec.vault.auth.kubernetes.mountPath", vault_kubernetes_body},
+};
+
+/* Reads a login answer r into t: the token, lease, renewable, batch and uses. */
+static int vault_login_answer(struct vault *v, const struct vault_method *m,
+                              const struct vault_resp *r, struct vault_tok *t, struct err *err)
+{
+    char msg[VAULTMSG_MAX_ERROR_TEXT];
+    if (r->status == 400 || r->status == 403 || r->status == 401) {
+        vault_errors(r, msg, sizeof(msg));
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Vault refused the %s login at /v1/%s (HTTP %ld): %s; check %s %s", m->label,
+                v->login_api, r->status, msg, m->fix, v->secret_desc);
         return -1;
     }
-    char *api = xasprintf("auth/%s/login", v->approle_path);
-    struct vault_resp r;
-    rc = vault_http(v, api, NULL, true, body, blen, v->total_ms, &r, err);
-    xfree_secret(body, blen);
-    if (rc != 0) {
-        err_prefix(err, "AppRole login");
-        goto out;
-    }
-    rc = -1;
-    if (r.status == 400 || r.status == 403 || r.status == 401) {
-        char msg[VAULTMSG_MAX_ERROR_TEXT];
-        vault_errors(&r, msg, sizeof(msg));
-        err_set(err, ERR_ISSUER_NOT_READY,
-                "Vault refused the AppRole login at /v1/%s (HTTP %ld): %s; check "
-                "spec.vault.auth.appRole.roleId and %s",
-                api, r.status, msg, v->secret_desc);
-        goto out;
-    }
-    if (r.status < 200 || r.status > 299) {
-        char msg[VAULTMSG_MAX_ERROR_TEXT];
-        vault_errors(&r, msg, sizeof(msg));
-        err_set(err, r.status == 404 || r.status == 405 ? ERR_ISSUER_NOT_READY : ERR_TRANSIENT,
-                "Vault AppRole login at /v1/%s failed (HTTP %ld): %s%s", api, r.status, msg,
-                r.status == 404 ? "; check spec.vault.auth.appRole.path" : "");
-        goto out;
+    if (r->status < 200 || r->status > 299) {
+        vault_errors(r, msg, sizeof(msg));
+        err_set(err, r->status == 404 || r->status == 405 ? ERR_ISSUER_NOT_READY : ERR_TRANSIENT,
+                "Vault %s login at /v1/%s failed (HTTP %ld): %s%s%s", m->label, v->login_api,
+                r->status, msg, r->status == 404 ? "; check " : "",
+                r->status == 404 ? m->mount_field : "");
+        return -1;
     }
     struct vaultmsg_login lg;
-    if (vaultmsg_parse_login(r.body.data, r.body.len, &lg, err) != 0) {
+    if (vaultmsg_parse_login(r->body.data, r->body.len, &lg, err) != 0) {
         if (err != NULL && err->kind != ERR_TRANSIENT)
             err->kind = ERR_ISSUER_NOT_READY;
-        err_prefix(err, "AppRole login");
-        goto out;
+        err_prefix(err, "%s login", m->label);
+        return -1;
     }
     t->token = lg.client_token;
     lg.client_token = NULL;
@@ -513,16 +717,109 @@ static int vault_login_once(struct vault *v, struct vault_tok *t, struct err *er
     t->uses = lg.has_num_uses && lg.num_uses > 0 ? lg.num_uses : -1;
     t->login_uses = lg.has_num_uses;
     vaultmsg_login_clear(&lg);
-    rc = 0;
-out:
+    return 0;
+}
+
+/* POST the method's login once; fills t (token, lease, renewable, batch). */
+static int vault_login_once(struct vault *v, struct vault_tok *t, struct err *err)
+{
+    const struct vault_method *m = &vault_methods[v->auth];
+    struct vault_login_req q = {0};
+    if (m->build(v, &q, err) != 0) {
+        vault_login_req_free(&q);
+        return -1;
+    }
+    struct vault_resp r;
+    int rc = vault_http_via(v, q.via != NULL ? q.via : v->http, v->login_api, NULL, true, q.body,
+                            q.len, v->total_ms, &r, err);
+    vault_login_req_free(&q);
+    if (rc != 0)
+        err_prefix(err, "%s login", m->label);
+    else
+        rc = vault_login_answer(v, m, &r, t, err);
     vault_resp_free(&r, true);
-    free(api);
     return rc;
+}
+
+/* lookup-self of the static token t->token: fills t's lease (its TTL), renewable (only with a
+ * TTL) and uses. Vault's refusal is ERR_ISSUER_NOT_READY naming the Secret. */
+static int vault_token_lookup(struct vault *v, struct vault_tok *t, struct err *err)
+{
+    struct vault_resp r;
+    if (vault_http(v, "auth/token/lookup-self", t->token, true, NULL, 0, v->total_ms, &r, err) !=
+        0) {
+        err_prefix(err, "looking up the Vault token of %s", v->secret_desc);
+        vault_resp_free(&r, true);
+        return -1;
+    }
+    struct vaultmsg_lookup lk;
+    int rc = -1;
+    char msg[VAULTMSG_MAX_ERROR_TEXT];
+    if (r.status != 200) {
+        vault_errors(&r, msg, sizeof(msg));
+        err_set(err, r.status == 403 || r.status == 401 ? ERR_ISSUER_NOT_READY : ERR_TRANSIENT,
+                "Vault refused the token of %s (HTTP %ld from lookup-self): %s; check "
+                "spec.vault.auth.tokenSecretRef",
+                v->secret_desc, r.status, msg);
+    } else if (vaultmsg_parse_lookup(r.body.data, r.body.len, &lk, err) != 0) {
+        err_prefix(err, "looking up the Vault token of %s", v->secret_desc);
+    } else if (lk.num_uses < 0) {
+        err_set(err, ERR_ISSUER_NOT_READY, "the Vault token of %s has no uses left",
+                v->secret_desc);
+    } else {
+        t->lease = lk.ttl;
+        t->renewable = lk.renewable && lk.ttl > 0;
+        t->batch = strncmp(t->token, "hvb.", 4) == 0 || strncmp(t->token, "b.", 2) == 0;
+        t->uses = lk.num_uses == 0 ? -1 : lk.num_uses;
+        rc = 0;
+    }
+    vault_resp_free(&r, true);
+    return rc;
+}
+
+/* A static token (tokenSecretRef), read from its Secret, and what lookup-self says of it: its TTL
+ * (renewed with renew-self only when renewable and it has one) and uses. Never a login. */
+static int vault_token_read(struct vault *v, struct vault_tok *t, struct err *err)
+{
+    char *raw;
+    size_t n;
+    if (vault_read_secret(v, &raw, &n, err) != 0)
+        return -1;
+    /* Trimmed as cert-manager does (a Secret written by hand ends in a newline). */
+    const char *p = raw;
+    size_t len = n;
+    while (len > 0 && strchr(" \t\r\n", p[0]) != NULL)
+        p++, len--;
+    while (len > 0 && strchr(" \t\r\n", p[len - 1]) != NULL)
+        len--;
+    bool printable = len > 0 && len <= VAULTMSG_MAX_TOKEN;
+    for (size_t i = 0; printable && i < len; i++)
+        printable = p[i] > 0x20 && p[i] < 0x7f;
+    if (printable)
+        t->token = xstrndup(p, len);
+    xfree_secret(raw, n);
+    if (!printable) {
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "the Vault token in %s is %s (check spec.vault.auth.tokenSecretRef)",
+                v->secret_desc,
+                len == 0 ? "empty" : "not a token (blanks, control bytes or too long)");
+        return -1;
+    }
+    if (vault_token_lookup(v, t, err) != 0) {
+        vault_tok_clear(t);
+        return -1;
+    }
+    LOG(LOG_INFO, "vault", v->name, NULL, "using the Vault token of %s (ttl %llds, %s, %s uses)",
+        v->secret_desc, t->lease, t->renewable && !t->batch ? "renewable" : "not renewed",
+        t->uses < 0 ? "unlimited" : "limited");
+    return 0;
 }
 
 /* A new token: login, then learn its use limit. Only the busy thread calls this. */
 static int vault_login(struct vault *v, struct vault_tok *t, struct err *err)
 {
+    if (v->auth == VAULT_AUTH_TOKEN)
+        return vault_token_read(v, t, err);
     if (vault_login_once(v, t, err) != 0)
         return -1;
     pthread_mutex_lock(&v->mu);
@@ -537,7 +834,7 @@ static int vault_login(struct vault *v, struct vault_tok *t, struct err *err)
         /* The lookup ate the only use: log in once more and keep that token for one request,
          * and skip the lookup from now on (it would eat the only use every time). */
         LOG(LOG_INFO, "vault", v->name, NULL,
-            "the AppRole role gives single-use Vault tokens: every request needs a new login");
+            "the Vault role gives single-use tokens: every request needs a new login");
         pthread_mutex_lock(&v->mu);
         v->single_use_role = true;
         pthread_mutex_unlock(&v->mu);
@@ -547,8 +844,8 @@ static int vault_login(struct vault *v, struct vault_tok *t, struct err *err)
         t->uses = 1;
     }
     LOG(LOG_INFO, "vault", v->name, NULL,
-        "logged in to Vault with AppRole (token lease %llds, %s, %s uses)", t->lease,
-        t->renewable && !t->batch ? "renewable" : "not renewable",
+        "logged in to Vault with %s (token lease %llds, %s, %s uses)", vault_methods[v->auth].label,
+        t->lease, t->renewable && !t->batch ? "renewable" : "not renewable",
         t->uses < 0 ? "unlimited" : "limited");
     return 0;
 }
@@ -660,7 +957,8 @@ static char *vault_refresh_store(struct vault *v, struct vault_refresh *f)
         v->login_failed = false;
     } else if (f->rc == 0) {
         if (v->token != NULL) {
-            if (f->usable && v->gen == f->old_gen && v->uses_left != 0 && !v->batch)
+            if (f->usable && v->gen == f->old_gen && v->uses_left != 0 && !v->batch &&
+                v->auth != VAULT_AUTH_TOKEN)
                 revoke = v->token; /* replaced while still valid: revoke it below */
             else
                 xfree_secret(v->token, strlen(v->token));
@@ -770,8 +1068,7 @@ static void vault_token_outcome(struct vault *v, unsigned long gen, bool denied)
         if (!denied && v->suspect_single) {
             v->single_use_role = true;
             LOG(LOG_INFO, "vault", v->name, NULL,
-                "the AppRole role gives single-use Vault tokens: every request needs a new "
-                "login");
+                "the Vault role gives single-use tokens: every request needs a new login");
         }
         v->suspect_single = false;
     }
@@ -787,7 +1084,7 @@ static char *vault_token_drop(struct vault *v, unsigned long gen)
     char *revoke = NULL;
     pthread_mutex_lock(&v->mu);
     if (v->token != NULL && v->gen == gen) {
-        if (!v->batch)
+        if (!v->batch && v->auth != VAULT_AUTH_TOKEN)
             revoke = v->token;
         else
             xfree_secret(v->token, strlen(v->token));
@@ -900,8 +1197,11 @@ static WUR int vault_sign_post(struct vault *v, const char *body, size_t blen, s
             }
         }
         if (r->status == 403 && attempt == 0) {
-            LOG(LOG_INFO, "vault", v->name, NULL,
-                "Vault answered 403 to a sign request; logging in again");
+            LOG(LOG_INFO, "vault", v->name, NULL, "%s",
+                v->auth == VAULT_AUTH_TOKEN
+                    ? "Vault answered 403 to a sign request; reading the token again from its "
+                      "Secret"
+                    : "Vault answered 403 to a sign request; logging in again");
             continue;
         }
         return 0;
@@ -919,8 +1219,13 @@ static void vault_sign_http_error(const struct vault *v, const struct vault_resp
     const char *hint = "";
     if (r->status == 400) {
         kind = ERR_PERMANENT;
+    } else if (r->status == 403 && v->auth == VAULT_AUTH_TOKEN) {
+        hint = " (even with the token read again from its Secret: does its policy allow this "
+               "path?)";
     } else if (r->status == 403) {
-        hint = " (even after a new AppRole login: does the role's policy allow this path?)";
+        hint = v->auth == VAULT_AUTH_APPROLE
+                   ? " (even after a new AppRole login: does the role's policy allow this path?)"
+                   : " (even after a new login: does the role's policy allow this path?)";
     } else if (r->status == 404 || r->status == 405) {
         kind = ERR_PERMANENT;
         hint = " (check spec.vault.path)";
@@ -1006,8 +1311,9 @@ void vault_free(struct vault *v)
         return;
     pthread_mutex_lock(&v->mu);
     char *tok = NULL;
-    /* A batch token cannot be revoked; a used-up one is gone already. */
-    if (v->token != NULL && v->uses_left != 0 && !v->batch &&
+    /* A batch token cannot be revoked; a used-up one is gone already; a static token is the
+     * user's (cert-manager never revokes it either). */
+    if (v->token != NULL && v->uses_left != 0 && !v->batch && v->auth != VAULT_AUTH_TOKEN &&
         (v->expires_at == 0 || clock_mono_seconds() < v->expires_at))
         tok = v->token;
     else if (v->token != NULL)
@@ -1022,8 +1328,10 @@ void vault_free(struct vault *v)
     free(v->server);
     free(v->path);
     free(v->ns);
-    free(v->approle_path);
+    free(v->login_api);
     free(v->role_id);
+    free(v->ca_pem);
+    free(v->server_name);
     free(v->secret_desc);
     free(v->name);
     free(v);

@@ -1,4 +1,5 @@
-/* vault.h -- the HashiCorp Vault signer: AppRole login with a cached token, PKI sign, health.
+/* vault.h -- the HashiCorp Vault signer: a cached token (AppRole, TLS certificate or Kubernetes
+ * login, or a static token), PKI sign, health.
  * Does network I/O (base/httpc); thread-safe: one vault object serves every signing thread. */
 #ifndef EMBER_VAULT_H
 #define EMBER_VAULT_H
@@ -16,10 +17,24 @@
 #define VAULT_TOTAL_TIMEOUT_MS 30000
 #define VAULT_MAX_REDIRECTS 3
 
-/* Fetches the AppRole secret_id (from the Secret named by auth.appRole.secretRef) each time a
- * login needs it; the vault module wipes and frees *out right after the login. Returns 0, or
- * -1 with err naming the Secret and key (ERR_ISSUER_NOT_READY). */
+/* How the client gets its token (spec.vault.auth, cert-manager's methods). */
+enum vault_auth {
+    VAULT_AUTH_APPROLE,    /* POST /v1/auth/<approle_path>/login {role_id, secret_id} */
+    VAULT_AUTH_TOKEN,      /* a static token: never logs in, never revoked; read again after 403 */
+    VAULT_AUTH_CERT,       /* POST /v1/<mount_path>/login {name} presenting a TLS certificate */
+    VAULT_AUTH_KUBERNETES, /* POST /v1/<mount_path>/login {role, jwt} */
+};
+
+/* Fetches the method's secret each time a login needs it: the AppRole secret_id, the
+ * Kubernetes service account token (JWT), or the static token. The vault module wipes and frees
+ * *out right after use. Returns 0, or -1 with err naming the Secret (or service account) and
+ * key: ERR_ISSUER_NOT_READY, or ERR_TRANSIENT when it cannot be had now. */
 typedef int (*vault_secret_fn)(void *ud, char **out, size_t *len, struct err *err);
+
+/* Fetches the TLS identity of a certificate login (PEM certificate chain and key) each time one
+ * is made; the vault module wipes and frees both. Errors as vault_secret_fn. */
+typedef int (*vault_identity_fn)(void *ud, char **cert, size_t *cert_len, char **key,
+                                 size_t *key_len, struct err *err);
 
 struct vault_config {
     const char *server;        /* "https://vault.example:8200" (http:// only for loopback tests) */
@@ -27,12 +42,24 @@ struct vault_config {
     const char *namespace;     /* X-Vault-Namespace on login and sign, or NULL */
     const char *ca_bundle_pem; /* trust for Vault's TLS certificate, or NULL = system CAs */
     size_t ca_bundle_len;
-    const char *approle_path; /* auth mount, default "approle" */
-    const char *role_id;
-    vault_secret_fn secret_id;
+    const char *server_name; /* spec.vault.serverName: SNI and the name Vault's TLS certificate
+                              * is verified against, or NULL = the server URL's host */
+    /* spec.vault.clientCertSecretRef / clientKeySecretRef: the client certificate (PEM chain)
+     * and key every request to Vault presents (mTLS), or NULL; copied, the key wiped at free */
+    const char *client_cert_pem, *client_key_pem;
+    size_t client_cert_len, client_key_len;
+    enum vault_auth auth;
+    const char *approle_path;  /* AppRole: auth mount, default "approle" */
+    const char *mount_path;    /* cert, Kubernetes: the mount's API path after /v1/, such as
+                                * "auth/kubernetes" */
+    const char *role_id;       /* AppRole roleId; Kubernetes role; cert role name (may be "") */
+    vault_secret_fn secret_id; /* AppRole, Kubernetes, token (see vault_secret_fn) */
     void *secret_ud;
-    const char *secret_name; /* for messages when Vault refuses the login: "Secret ns/name key
-                              * secretId"; NULL = "the AppRole secret_id Secret" */
+    /* cert: the identity to log in with; NULL = the mTLS identity above (cert-manager's
+     * clientCertificate without secretName) */
+    vault_identity_fn identity;
+    const char *secret_name; /* for messages when Vault refuses the login or the token: "Secret
+                              * ns/name key secretId"; NULL = "the <method> Secret" */
     const char *name;        /* for messages: "ClusterIssuer/vault" */
     long connect_timeout_ms; /* 0 = VAULT_CONNECT_TIMEOUT_MS */
     long total_timeout_ms;   /* 0 = VAULT_TOTAL_TIMEOUT_MS */
@@ -40,8 +67,8 @@ struct vault_config {
 
 struct vault;
 
-/* Copies cfg; does no I/O. NULL with ERR_INVALID for a bad server URL, ERR_INTERNAL when
- * libcurl cannot be set up. */
+/* Copies cfg; does no I/O. NULL with ERR_INVALID for a bad server URL, server name, mount path
+ * or missing auth setting, ERR_INTERNAL when libcurl cannot be set up. */
 struct vault *vault_new(const struct vault_config *cfg, struct err *err) WUR;
 
 /* Logs in when there is no usable token, then GET /v1/sys/health (without the namespace
@@ -61,7 +88,8 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
 /* Round trips made so far (for benchmarks and tests). */
 unsigned long vault_round_trips(const struct vault *v);
 
-/* Revokes the token (revoke-self, best effort), wipes it, frees. NULL is a no-op. */
+/* Revokes a token it logged in for (revoke-self, best effort; never a static token), wipes it,
+ * frees. NULL is a no-op. */
 void vault_free(struct vault *v);
 
 #endif

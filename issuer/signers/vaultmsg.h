@@ -70,9 +70,10 @@ int vaultmsg_parse_login(const char *body, size_t len, struct vaultmsg_login *ou
 /* Wipes and frees the token; out may be reused. NULL is a no-op. */
 void vaultmsg_login_clear(struct vaultmsg_login *l);
 
-/* Parses a lookup-self answer ("data.num_uses", "data.ttl", "data.renewable"); the token copy in "data.id" is
- * wiped. ERR_TRANSIENT when not JSON; ERR_INVALID when data or num_uses is missing or
- * mistyped (renewable not a boolean), num_uses < -1 or ttl < 0; ERR_TOO_BIG past VAULTMSG_MAX_BODY. */
+/* Parses a lookup-self answer ("data.num_uses", "data.ttl", "data.renewable"); the token copy in
+ * "data.id" is wiped. ERR_TRANSIENT when not JSON; ERR_INVALID when data or num_uses is missing or
+ * mistyped (renewable not a boolean), num_uses < -1 or ttl < 0; ERR_TOO_BIG past VAULTMSG_MAX_BODY.
+ */
 int vaultmsg_parse_lookup(const char *body, size_t len, struct vaultmsg_lookup *out,
                           struct err *err) WUR;
 

@@ -722,7 +722,9 @@ static void test_server_name(void **state)
     assert_int_equal(get(plain, s, "/host", 0, 1024, &r, &err), -1);
     assert_int_equal(r.fail, HTTPC_FAIL_TLS_VERIFY);
     httpc_resp_free(&r);
-    struct httpc_opts o = {.ca_pem = p.ca, .ca_len = strlen(p.ca), .connect_timeout_ms = 5000,
+    struct httpc_opts o = {.ca_pem = p.ca,
+                           .ca_len = strlen(p.ca),
+                           .connect_timeout_ms = 5000,
                            .server_name = "vault.internal"};
     struct httpc *named = httpc_new(&o, &err);
     assert_non_null(named);

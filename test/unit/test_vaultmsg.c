@@ -363,8 +363,8 @@ static void test_kubernetes_login_body(void **state)
     char *json = NULL;
     size_t len = 0;
     struct err err = {0};
-    assert_int_equal(
-        vaultmsg_kubernetes_login_body("ember", jwt, strlen(jwt), &json, &len, &err), 0);
+    assert_int_equal(vaultmsg_kubernetes_login_body("ember", jwt, strlen(jwt), &json, &len, &err),
+                     0);
     assert_int_equal(strlen(json), len);
     cJSON *root = cJSON_Parse(json);
     assert_non_null(root);
@@ -434,8 +434,8 @@ static void test_parse_lookup_num_uses(void **state)
     assert_int_equal(parse_lookup_str("{\"data\":{\"num_uses\":4,\"ttl\":60}}", &lk, &err), 0);
     assert_int_equal(lk.num_uses, 4);
     assert_false(lk.renewable); /* absent: a static token is not renewed */
-    assert_int_equal(
-        parse_lookup_str("{\"data\":{\"num_uses\":0,\"renewable\":false}}", &lk, &err), 0);
+    assert_int_equal(parse_lookup_str("{\"data\":{\"num_uses\":0,\"renewable\":false}}", &lk, &err),
+                     0);
     assert_false(lk.renewable);
     expect_lookup_error("{\"data\":{\"num_uses\":0,\"renewable\":\"yes\"}}", ERR_INVALID,
                         "data.renewable is not a boolean");
