@@ -13,9 +13,6 @@
  * (server, path, roleId, secretRef.name, ...) is not required in these tables: the checks after
  * them say so in cert-manager's words. */
 #define VAULTSPEC_BUNDLE_REF "spec.vault.caBundleSecretRef"
-#define VAULTSPEC_AUTH "spec.vault.auth"
-#define VAULTSPEC_APPROLE "spec.vault.auth.appRole"
-#define VAULTSPEC_SECRET_REF "spec.vault.auth.appRole.secretRef"
 
 static const struct jsonfield vaultspec_fields[] = {
     {.name = "server", .type = JSONFIELD_STRING},
@@ -24,6 +21,9 @@ static const struct jsonfield vaultspec_fields[] = {
     {.name = "caBundle", .type = JSONFIELD_STRING},
     {.name = "caBundleSecretRef", .type = JSONFIELD_OBJECT},
     {.name = "auth", .type = JSONFIELD_OBJECT},
+    {.name = "serverName", .type = JSONFIELD_STRING},
+    {.name = "clientCertSecretRef", .type = JSONFIELD_OBJECT},
+    {.name = "clientKeySecretRef", .type = JSONFIELD_OBJECT},
     {0},
 };
 static const struct jsonfield vaultspec_bundle_ref_fields[] = {
@@ -31,22 +31,6 @@ static const struct jsonfield vaultspec_bundle_ref_fields[] = {
     {.name = "key", .type = JSONFIELD_STRING},
     {0},
 };
-static const struct jsonfield vaultspec_auth_fields[] = {
-    {.name = "appRole", .type = JSONFIELD_OBJECT},
-    {0},
-};
-static const struct jsonfield vaultspec_approle_fields[] = {
-    {.name = "path", .type = JSONFIELD_STRING},
-    {.name = "roleId", .type = JSONFIELD_STRING},
-    {.name = "secretRef", .type = JSONFIELD_OBJECT},
-    {0},
-};
-static const struct jsonfield vaultspec_secret_ref_fields[] = {
-    {.name = "name", .type = JSONFIELD_STRING},
-    {.name = "key", .type = JSONFIELD_STRING},
-    {0},
-};
-
 /* spec.vault's members, then its server, path and namespace. */
 static int vaultspec_read_server(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
@@ -102,63 +86,30 @@ static int vaultspec_read_bundle(struct vault_spec *v, const cJSON *vault, struc
     return 0;
 }
 
-/* spec.vault.auth.appRole.secretRef and the rules on roleId, secretRef and path. */
-static int vaultspec_read_secret_ref(struct vault_spec *v, const cJSON *approle, struct err *err)
+/* spec.vault.serverName: a host name (it goes in the TLS handshake and a CONNECT_TO entry). */
+static int vaultspec_read_server_name(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
-    const cJSON *sref;
-    if (jsonfield_object(approle, VAULTSPEC_APPROLE, "secretRef", &sref, err) != 0)
+    if (signer_spec_copy(vault, "spec.vault", "serverName", &v->server_name, err) != 0)
         return -1;
-    if (sref != NULL &&
-        (jsonfield_check(sref, VAULTSPEC_SECRET_REF, vaultspec_secret_ref_fields, 0, err) != 0 ||
-         signer_spec_copy(sref, VAULTSPEC_SECRET_REF, "name", &v->secret_name, err) != 0 ||
-         signer_spec_copy(sref, VAULTSPEC_SECRET_REF, "key", &v->secret_key, err) != 0))
-        return -1;
-    if (v->role_id == NULL || v->role_id[0] == '\0' || v->secret_name == NULL ||
-        v->secret_name[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault AppRole auth requires both roleId and secretRef.name");
+    if (v->server_name == NULL)
+        return 0;
+    size_t n = strlen(v->server_name);
+    bool ok = n > 0 && n <= 253 &&
+              strspn(v->server_name, "abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789.-_") == n;
+    if (!ok) {
+        err_set(err, ERR_INVALID,
+                "spec.vault.serverName must be a host name such as \"vault.internal\", not "
+                "\"%.200s\"",
+                v->server_name);
         return -1;
     }
-    if (v->secret_key == NULL || v->secret_key[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault AppRole auth requires secretRef.key");
+    if (strncmp(v->server, "http://", 7) == 0) {
+        err_set(err, ERR_INVALID, "spec.vault.serverName needs an https:// spec.vault.server");
         return -1;
-    }
-    if (v->approle_path == NULL || v->approle_path[0] == '\0') {
-        free(v->approle_path);
-        v->approle_path = xstrdup("approle");
     }
     return 0;
-}
-
-/* spec.vault.auth: AppRole, the one method Ember supports; cert-manager's other methods are
- * refused by name. */
-static int vaultspec_read_auth(struct vault_spec *v, const cJSON *vault, struct err *err)
-{
-    static const char *const unsupported[] = {"tokenSecretRef", "kubernetes", "clientCertificate",
-                                              "aws", NULL};
-    const cJSON *auth, *approle = NULL;
-    if (jsonfield_object(vault, "spec.vault", "auth", &auth, err) != 0)
-        return -1;
-    for (size_t i = 0; auth != NULL && unsupported[i] != NULL; i++) {
-        if (cJSON_GetObjectItemCaseSensitive(auth, unsupported[i]) != NULL) {
-            err_set(err, ERR_INVALID,
-                    "spec.vault.auth.%s: Ember supports AppRole only (spec.vault.auth.appRole)",
-                    unsupported[i]);
-            return -1;
-        }
-    }
-    if (auth != NULL &&
-        (jsonfield_check(auth, VAULTSPEC_AUTH, vaultspec_auth_fields, 0, err) != 0 ||
-         jsonfield_object(auth, VAULTSPEC_AUTH, "appRole", &approle, err) != 0))
-        return -1;
-    if (approle == NULL) {
-        err_set(err, ERR_INVALID, "Vault appRole auth is required (spec.vault.auth.appRole)");
-        return -1;
-    }
-    if (jsonfield_check(approle, VAULTSPEC_APPROLE, vaultspec_approle_fields, 0, err) != 0 ||
-        signer_spec_copy(approle, VAULTSPEC_APPROLE, "path", &v->approle_path, err) != 0 ||
-        signer_spec_copy(approle, VAULTSPEC_APPROLE, "roleId", &v->role_id, err) != 0)
-        return -1;
-    return vaultspec_read_secret_ref(v, approle, err);
 }
 
 static void vaultspec_free_spec(void *spec)
@@ -172,10 +123,8 @@ static void vaultspec_free_spec(void *spec)
     free(v->ca_bundle);
     free(v->ca_bundle_secret_name);
     free(v->ca_bundle_secret_key);
-    free(v->approle_path);
-    free(v->role_id);
-    free(v->secret_name);
-    free(v->secret_key);
+    free(v->server_name);
+    vaultauth_spec_clear(&v->auth);
     free(v);
 }
 
@@ -183,7 +132,7 @@ static int vaultspec_parse(const cJSON *obj, void **out, struct err *err)
 {
     struct vault_spec *v = xcalloc(1, sizeof(*v));
     if (vaultspec_read_server(v, obj, err) != 0 || vaultspec_read_bundle(v, obj, err) != 0 ||
-        vaultspec_read_auth(v, obj, err) != 0) {
+        vaultspec_read_server_name(v, obj, err) != 0 || vaultauth_parse(obj, &v->auth, err) != 0) {
         vaultspec_free_spec(v);
         return -1;
     }
@@ -195,9 +144,8 @@ static int vaultspec_parse(const cJSON *obj, void **out, struct err *err)
 
 struct vaultspec_signer {
     struct vault *client;
-    struct signer_env env;
-    char *ns, *name, *key; /* the AppRole secret_id: key of the Secret ns/name */
-    time_t ca_not_after;   /* atomic; 0 until a certificate was signed */
+    struct vaultauth *auth; /* what the client's logins read through */
+    time_t ca_not_after;    /* atomic; 0 until a certificate was signed */
 };
 
 static void vaultspec_signer_free(struct vaultspec_signer *s)
@@ -205,26 +153,8 @@ static void vaultspec_signer_free(struct vaultspec_signer *s)
     if (s == NULL)
         return;
     vault_free(s->client);
-    free(s->ns);
-    free(s->name);
-    free(s->key);
+    vaultauth_free(s->auth);
     free(s);
-}
-
-/* vault_secret_fn: the AppRole secret_id, read again at each login. */
-static int vaultspec_secret_id(void *ud, char **out, size_t *len, struct err *err)
-{
-    const struct vaultspec_signer *s = ud;
-    if (signer_secret_key(&s->env, s->ns, s->name, s->key, "spec.vault.auth.appRole.secretRef", out,
-                          len, err) != 0) {
-        err->kind = ERR_ISSUER_NOT_READY;
-        return -1;
-    }
-    /* Secrets written by hand often end in a newline; Vault compares the exact string. */
-    while (*len > 0 &&
-           ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r' || (*out)[*len - 1] == ' '))
-        (*out)[--*len] = '\0';
-    return 0;
 }
 
 static int vaultspec_load(const void *spec, const struct signer_env *env,
@@ -241,28 +171,24 @@ static int vaultspec_load(const void *spec, const struct signer_env *env,
             err->kind = ERR_ISSUER_NOT_READY;
         return -1;
     }
-    struct vaultspec_signer *s = xcalloc(1, sizeof(*s));
-    s->env = *env;
-    s->ns = xstrdup(where->ns);
-    s->name = xstrdup(v->secret_name);
-    s->key = xstrdup(v->secret_key);
-    char secret_desc[600];
-    snprintf(secret_desc, sizeof(secret_desc), "%s/%s", where->ns, v->secret_name);
     struct vault_config cfg = {
         .server = v->server,
         .path = v->path,
         .namespace = v->namespace,
         .ca_bundle_pem = bundle ? bundle : (const char *)v->ca_bundle,
         .ca_bundle_len = bundle ? bundle_len : v->ca_bundle_len,
-        .approle_path = v->approle_path,
-        .role_id = v->role_id,
-        .secret_id = vaultspec_secret_id,
-        .secret_ud = s,
-        .secret_name = secret_desc,
+        .server_name = v->server_name,
         .name = where->ref,
     };
+    struct vaultspec_signer *s = xcalloc(1, sizeof(*s));
+    if (vaultauth_load(&v->auth, env, where, v->server, &cfg, &s->auth, err) != 0) {
+        xfree_secret(bundle, bundle_len);
+        vaultspec_signer_free(s);
+        return -1;
+    }
     s->client = vault_new(&cfg, err);
     xfree_secret(bundle, bundle_len);
+    vaultauth_drop_identity(s->auth); /* vault_new copied it (or failed) */
     if (s->client == NULL) {
         vaultspec_signer_free(s);
         err->kind = ERR_PERMANENT; /* the spec as written: it fails the same way every time */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "signers/signer.h"
+#include "signers/vaultauth.h"
 
 #define VAULTSPEC_MAX_CA_BUNDLE (1024 * 1024) /* decoded spec.vault.caBundle */
 
@@ -15,20 +16,19 @@ struct vault_spec {
     unsigned char *ca_bundle; /* decoded spec.vault.caBundle (PEM), or NULL */
     size_t ca_bundle_len;
     char *ca_bundle_secret_name, *ca_bundle_secret_key; /* caBundleSecretRef; key: ca.crt */
-    char *approle_path;                                 /* auth.appRole.path, default "approle" */
-    char *role_id;
-    char *secret_name, *secret_key; /* auth.appRole.secretRef (key required) */
+    char *server_name;                                  /* spec.vault.serverName or NULL */
+    struct vaultauth_spec auth; /* spec.vault.auth, clientCertSecretRef, clientKeySecretRef */
 };
 
 /* The Vault row: name "vault" (the metrics label), spec key "vault".
  * parse: each object of spec.vault checked with base/jsonfield (unknown, repeated and
  * wrong-type members, in its message shape; null is absent), then cert-manager's Vault issuer
- * messages where they apply ("Vault server and path are required fields", "Vault AppRole auth
- * requires both roleId and secretRef.name", ...), and a clear refusal of the auth methods Ember
- * does not support (tokenSecretRef, kubernetes, clientCertificate, aws). load: reads
- * caBundleSecretRef now (Pending with a message naming the Secret when it cannot), makes the client
- * (no I/O; Failed when vault_new refuses the spec); the AppRole secret_id is read again through the
- * env at each login. check and recheck: vault_check (the controller re-checks in place, keeping the
+ * messages where they apply ("Vault server and path are required fields"; the auth rules:
+ * signers/vaultauth.h), serverName a host name. load: reads caBundleSecretRef and the mTLS
+ * identity now (Pending with a message naming the Secret when it cannot), makes the client
+ * (no I/O; Failed when vault_new refuses the spec); the method's secret (AppRole secret_id,
+ * static token, Kubernetes JWT, cert login identity) is read again through the env at each
+ * login. check and recheck: vault_check (the controller re-checks in place, keeping the
  * cached token). expiry: the notAfter of the CA that issued the last certificate Vault signed
  * through this signer (Vault is not asked for its CA otherwise), 0 until the first one. */
 extern const struct signer_ops vault_row;

@@ -141,10 +141,11 @@ static void test_vault_spec(void **state)
     assert_string_equal(VS(is)->namespace, "team");
     assert_int_equal(VS(is)->ca_bundle_len, 5);
     assert_memory_equal(VS(is)->ca_bundle, "hello", 5);
-    assert_string_equal(VS(is)->approle_path, "approle"); /* cert-manager's default */
-    assert_string_equal(VS(is)->role_id, "r");
-    assert_string_equal(VS(is)->secret_name, "s");
-    assert_string_equal(VS(is)->secret_key, "k");
+    assert_int_equal(VS(is)->auth.method, VAULT_AUTH_APPROLE);
+    assert_string_equal(VS(is)->auth.approle_path, "approle"); /* cert-manager's default */
+    assert_string_equal(VS(is)->auth.role, "r");
+    assert_string_equal(VS(is)->auth.secret.name, "s");
+    assert_string_equal(VS(is)->auth.secret.key, "k");
     issuer_unref(is);
 
     is = parse(VI("{\"server\":\"https://v\",\"path\":\"p/sign/r\",\"caBundleSecretRef\":{"
@@ -163,11 +164,12 @@ static void test_vault_spec(void **state)
         {VI("{\"server\":\"https://v\"," AR "}"), "Vault server and path are required fields"},
         {VI("{\"server\":\"ftp://v\",\"path\":\"p\"," AR "}"), "https://"},
         {VI("{\"server\":\"https://v\",\"path\":\"/v1/p\"," AR "}"), "after /v1/"},
-        {VI("{\"server\":\"https://v\",\"path\":\"p\"}"), "appRole auth is required"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\"}"),
+         "Vault tokenSecretRef, appRole, clientCertificate, or kubernetes is required"},
         {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"kubernetes\":{}}}"),
-         "Ember supports AppRole only"},
+         "Vault Kubernetes auth requires a role to be set"},
         {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"tokenSecretRef\":{}}}"),
-         "spec.vault.auth.tokenSecretRef"},
+         "Vault Token auth requires tokenSecretRef.name"},
         {VI("{\"server\":\"https://v\",\"path\":\"p\",\"auth\":{\"appRole\":{\"secretRef\":{"
             "\"name\":\"s\",\"key\":\"k\"}}}}"),
          "Vault AppRole auth requires both roleId and secretRef.name"},
@@ -179,8 +181,10 @@ static void test_vault_spec(void **state)
          "specified caBundle and caBundleSecretRef cannot be used together"},
         {VI("{\"server\":\"https://v\",\"path\":\"p\",\"caBundle\":\"%%%\"," AR "}"),
          "spec.vault.caBundle"},
-        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"serverName\":\"x\"," AR "}"),
-         "spec.vault.serverName: unknown field"},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"serverName\":\"x/y\"," AR "}"),
+         "spec.vault.serverName must be a host name such as \"vault.internal\", not \"x/y\""},
+        {VI("{\"server\":\"https://v\",\"path\":\"p\",\"serverName\":7," AR "}"),
+         "spec.vault.serverName: expected a string, got a number"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         struct err be = {0};
@@ -447,7 +451,8 @@ static void test_spec_messages(void **state)
          "Issuer/n/a: spec.vault.caBundleSecretRef.namespace: unknown field (known: name, key)"},
         {VSPEC("\"approle\""), "Issuer/n/a: spec.vault.auth: expected an object, got a string"},
         {VSPEC("{\"userpass\":{}}"),
-         "Issuer/n/a: spec.vault.auth.userpass: unknown field (known: appRole)"},
+         "Issuer/n/a: spec.vault.auth.userpass: unknown field (known: tokenSecretRef, appRole, "
+         "clientCertificate, kubernetes, aws)"},
         {VSPEC("{\"appRole\":{\"roleId\":[\"r\"]}}"),
          "Issuer/n/a: spec.vault.auth.appRole.roleId: expected a string, got a list"},
         {VSPEC("{\"appRole\":{\"roleId\":\"r\",\"secretId\":\"x\"}}"),
@@ -510,7 +515,7 @@ static void test_spec_nulls(void **state)
     assert_null(is->default_policy);
     assert_null(VS(is)->namespace);
     assert_null(VS(is)->ca_bundle_secret_name);
-    assert_string_equal(VS(is)->approle_path, "approle");
+    assert_string_equal(VS(is)->auth.approle_path, "approle");
     issuer_unref(is);
     is = parse(HDR("ClusterIssuer") "\"spec\":{\"vault\":null,\"ca\":{\"secretName\":\"s\"}}}", &e);
     if (is == NULL)
