@@ -3,17 +3,27 @@
 
 Python 3 standard library only; certificates are signed with the `openssl` CLI (`openssl req
 -verify` checks the CSR, `openssl ca` signs with explicit notBefore/notAfter).  It speaks the part
-of the Vault HTTP API that shared/docs/vault.md describes (AppRole login, token lookup-self /
-renew-self / revoke-self, sys/health, PKI sign) and is deliberately as strict as the real server
+of the Vault HTTP API that shared/docs/vault.md describes (AppRole, TLS certificate and Kubernetes
+logins, static tokens, token lookup-self / renew-self / revoke-self, sys/health, PKI sign) and is deliberately as strict as the real server
 (token uses, TTLs, namespaces, role rules, error wording): a kinder fake would hide client bugs.
 Error texts follow hashicorp/vault (builtin/logical/pki/issuing/issue_common.go, sign_cert.go,
 builtin/logical/pki/path_issue_sign.go, builtin/credential/approle/path_login.go,
+builtin/credential/cert/path_login.go, builtin/credential/kubernetes (path_login.go),
 sdk/logical/response_util.go).
 
 Usage:
   fake_vault.py --config CONF.json --port PORT (--tls-cert CRT --tls-key KEY | --http)
                 [--bind 127.0.0.1] [--admin-token TOKEN] [--ready-file FILE]
+                [--static-token TOKEN[:TTL[:renewable]]]... [--require-client-cert CA.pem]
   --port 0 lets the kernel pick a port; --ready-file receives the port once listening.
+  --static-token adds a token (policies ["root"], every path; TTL 0 = no expiry; renewable only
+  when said and with a TTL), as `vault token create` or a root token would be.
+  --require-client-cert: every TLS connection must present a certificate CA.pem (and only it)
+  verifies (Vault's listener tls_require_and_verify_client_cert with tls_client_ca_file);
+  without one the handshake fails.
+  With "cert" mounts in the config the listener asks for (does not require) a certificate,
+  verified against the mounts' CAs at the handshake (Go's server verifies it only at the login:
+  a certificate no mount trusts fails the handshake here instead of the login's 400).
   SIGTERM/SIGINT: clean shutdown, exit 0.  One line per request on stderr (method, path, status,
   whether a token / namespace header was present; never token or secret_id values).
 
@@ -42,8 +52,15 @@ seconds or Go duration strings such as "90s", "72h", "30d"):
           "not_before_duration": "30s", "key_type": "rsa" | "ec" | "ed25519" | "any",
           "key_bits": 0, "key_usage": [...], "ext_key_usage": [], "server_flag": true,
           "client_flag": true, "organization": [], "ou": [], "generate_lease": false}}}},
-    "tokens": {"static-token": {"ttl": 0, "num_uses": 0, "allowed_paths": ["*"]}}
+    "tokens": {"static-token": {"ttl": 0, "num_uses": 0, "renewable": false,
+                                "allowed_paths": ["*"]}},
+    "cert": {                           # TLS certificate auth mounts: auth/<mount>/login {"name"}
+      "cert": {"roles": {"web": {"certificate": "client-ca.crt", "token_ttl": "1h", ...}}}},
+    "kubernetes": {                     # Kubernetes auth mounts: auth/<mount>/login {role, jwt}
+      "kubernetes": {"jwt": "eyJ..." | "jwt_file": "sa.jwt",   # the JWTs accepted (a stand-in
+                     "roles": {"ember": {"token_ttl": "1h", ...}}}}}  # for the TokenReview)
   }
+  cert and kubernetes roles take AppRole's token_* fields, renewable and allowed_paths.
   Role defaults are Vault's.  check_signer_not_before (Vault always checks that the backdated
   notBefore is not before the CA's notBefore) is off by default because test CAs are made a
   second before use; turn it on to get "notBefore before signer's notBefore".
@@ -61,7 +78,11 @@ body unless noted; answers 204, or 403 without the header):
   /_fake/revoke-secret-id {"secret_id": s}
   /_fake/add-secret-id {"mount": "approle", "role": name, "secret_id": s, "num_uses": n}
   /_fake/revoke-tokens {}         /_fake/clock {"advance_seconds": n}  (ages tokens only)
-  GET /_fake/stats                counters, per-path counts, tokens_alive, request log, sign bodies
+  /_fake/add-token {"token": t, "ttl": s, "renewable": b, "num_uses": n}   a static token
+  /_fake/revoke-token {"token": t}
+  /_fake/kubernetes-jwt {"mount": "kubernetes", "jwt": j}   the JWT a mount accepts from now
+  GET /_fake/stats                counters, per-path counts, tokens_alive, request log, sign bodies,
+                                  kubernetes_jwts (the JWTs logins sent, last 50), cert_logins
   /_fake/reset-stats
 """
 
@@ -417,6 +438,12 @@ def cert_info(pem):
             "subject": info.get("subject", ""), "issuer": info.get("issuer", "")}
 
 
+def cert_chains_to(pem, ca_file):
+    """True when the client certificate pem verifies against ca_file for client auth."""
+    rc, out, _ = run_openssl(["verify", "-CAfile", ca_file, "-purpose", "sslclient"], stdin=pem.encode())
+    return rc == 0 and out.strip().endswith("OK")
+
+
 def parse_csr(pem):
     """Parses a PEM CSR with openssl. Returns (info, error) where error is a Vault-style message."""
     rc, out, err = run_openssl(["req", "-noout", "-text", "-verify", "-nameopt", "RFC2253"], pem.encode())
@@ -597,7 +624,7 @@ def load_config(path):
            "active_addr": raw.get("active_addr", ""),
            "default_lease_ttl": cfg_dur(raw.get("default_lease_ttl", SYSTEM_DEFAULT_TTL), "default_lease_ttl"),
            "max_lease_ttl": cfg_dur(raw.get("max_lease_ttl", SYSTEM_DEFAULT_TTL), "max_lease_ttl"),
-           "approle": {}, "pki": {}, "tokens": {}}
+           "approle": {}, "pki": {}, "tokens": {}, "cert": {}, "kubernetes": {}}
     for mount, mc in (raw.get("approle") or {}).items():
         roles = {}
         for rname, rc in (mc.get("roles") or {}).items():
@@ -662,10 +689,52 @@ def load_config(path):
             roles[rname] = r
         cfg["pki"][mount.strip("/")] = {"issuer": issuer, "roles": roles}
     for tok, tc in (raw.get("tokens") or {}).items():
-        cfg["tokens"][tok] = {"policies": tc.get("policies", ["root"]), "ttl": cfg_dur(tc.get("ttl", 0), "ttl"),
-                              "num_uses": int(tc.get("num_uses", 0)), "renewable": bool(tc.get("renewable", False)),
-                              "allowed_paths": tc.get("allowed_paths", ["*"])}
+        cfg["tokens"][tok] = static_token_cfg(tc)
+    for mount, mc in (raw.get("cert") or {}).items():
+        roles = {}
+        for rname, rc in (mc.get("roles") or {}).items():
+            r = login_role(rc, "cert role " + rname, {"certificate"})
+            r["ca_file"] = p(rc["certificate"])
+            read_pem_certs(r["ca_file"])
+            r["name"] = rname
+            roles[rname] = r
+        cfg["cert"][mount.strip("/")] = roles
+    for mount, mc in (raw.get("kubernetes") or {}).items():
+        jwt = mc.get("jwt")
+        if mc.get("jwt_file"):
+            with open(p(mc["jwt_file"]), "r", encoding="ascii") as f:
+                jwt = f.read().strip()
+        roles = {}
+        for rname, rc in (mc.get("roles") or {}).items():
+            r = login_role(rc, "kubernetes role " + rname, set())
+            r["name"] = rname
+            roles[rname] = r
+        cfg["kubernetes"][mount.strip("/")] = {"jwt": jwt, "roles": roles}
     return cfg
+
+
+def static_token_cfg(tc):
+    return {"policies": tc.get("policies", ["root"]), "ttl": cfg_dur(tc.get("ttl", 0), "ttl"),
+            "num_uses": int(tc.get("num_uses", 0)), "renewable": bool(tc.get("renewable", False)),
+            "allowed_paths": tc.get("allowed_paths", ["*"])}
+
+
+LOGIN_ROLE_KEYS = {"token_ttl", "token_max_ttl", "token_num_uses", "token_type", "renewable",
+                   "token_policies", "allowed_paths"}
+
+
+def login_role(rc, what, extra):
+    """A cert or kubernetes role: AppRole's token settings with their defaults."""
+    unknown = set(rc) - LOGIN_ROLE_KEYS - extra
+    if unknown:
+        raise SystemExit("fake-vault: config: %s: unknown keys %s" % (what, sorted(unknown)))
+    r = {k: APPROLE_DEFAULTS[k] for k in LOGIN_ROLE_KEYS}
+    r.update({k: v for k, v in rc.items() if k in LOGIN_ROLE_KEYS})
+    for k in ("token_ttl", "token_max_ttl"):
+        r[k] = cfg_dur(r[k], k)
+    r["token_type"] = "batch" if "batch" in r["token_type"] else "service"
+    r["entity_id"] = str(uuid.uuid4())
+    return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,19 +758,26 @@ class State:
         self.tokens = {}
         self.cluster_id = str(uuid.uuid4())
         self.reset_stats()
-        now = self.now()
         for tok, tc in cfg["tokens"].items():
-            self.tokens[tok] = {"accessor": rand_token("", 24), "type": "service", "policies": tc["policies"],
-                                "created": now, "ttl": tc["ttl"], "max_ttl": tc["ttl"], "expire": now + tc["ttl"] if tc["ttl"] else None,
-                                "num_uses": tc["num_uses"], "renewable": tc["renewable"], "role": None,
-                                "mount": "token", "namespace": cfg["namespace"], "revoked": False,
-                                "allowed_paths": tc["allowed_paths"], "meta": None, "entity_id": "",
-                                "path": "auth/token/create", "orphan": False, "creation_ttl": tc["ttl"]}
+            self.add_static_token(tok, tc)
+
+    def add_static_token(self, tok, tc):
+        """A token made outside any login (vault token create, a root token)."""
+        now = self.now()
+        self.tokens[tok] = {"accessor": rand_token("", 24), "type": "service", "policies": tc["policies"],
+                            "created": now, "ttl": tc["ttl"], "max_ttl": tc["ttl"],
+                            "expire": now + tc["ttl"] if tc["ttl"] else None,
+                            "num_uses": tc["num_uses"], "renewable": tc["renewable"] and tc["ttl"] > 0,
+                            "role": None, "mount": "token", "namespace": self.cfg["namespace"],
+                            "revoked": False, "allowed_paths": tc["allowed_paths"], "meta": None,
+                            "entity_id": "", "path": "auth/token/create", "orphan": False,
+                            "creation_ttl": tc["ttl"]}
 
     def reset_stats(self):
         self.stats = {"requests": {}, "logins": 0, "login_failures": 0, "tokens_issued": 0,
                       "renewals": 0, "revocations": 0, "signs": 0, "sign_failures": 0,
-                      "denied": 0, "faults_fired": 0}
+                      "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0}
+        self.kube_jwts = []
         self.req_log = []
         self.sign_bodies = []
 
@@ -891,6 +967,7 @@ class Handler(BaseHTTPRequestHandler):
                 out["tokens_alive"] = st.tokens_alive()
                 out["log"] = list(st.req_log)
                 out["sign_requests"] = list(st.sign_bodies)
+                out["kubernetes_jwts"] = list(st.kube_jwts)
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
                                 "login_num_uses": st.login_num_uses,
@@ -956,6 +1033,20 @@ class Handler(BaseHTTPRequestHandler):
             elif name == "revoke-tokens":
                 for t in st.tokens.values():
                     t["revoked"] = True
+            elif name == "add-token":
+                if not body.get("token"):
+                    raise HTTPError(400, ["token is required"])
+                st.add_static_token(str(body["token"]), static_token_cfg(body))
+            elif name == "revoke-token":
+                t = st.tokens.get(body.get("token"))
+                if t is None:
+                    raise HTTPError(404, ["token not found"])
+                t["revoked"] = True
+            elif name == "kubernetes-jwt":
+                mc = st.cfg["kubernetes"].get(str(body.get("mount", "kubernetes")).strip("/"))
+                if mc is None:
+                    raise HTTPError(400, ["mount must name a configured kubernetes mount"])
+                mc["jwt"] = str(body.get("jwt", ""))
             elif name == "clock":
                 st.clock_offset += float(body.get("advance_seconds", 0))
             elif name == "reset-stats":
@@ -1037,10 +1128,14 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(405, ["unsupported operation"])
 
         parts = rel.split("/")
-        if len(parts) == 3 and parts[0] == "auth" and parts[2] == "login" and parts[1] in st.cfg["approle"]:
-            self.require_method(("POST", "PUT"))
-            self.login(parts[1])
-            return
+        if len(parts) == 3 and parts[0] == "auth" and parts[2] == "login":
+            logins = (("approle", self.login), ("cert", self.cert_login),
+                      ("kubernetes", self.kubernetes_login))
+            for kind, fn in logins:
+                if parts[1] in st.cfg[kind]:
+                    self.require_method(("POST", "PUT"))
+                    fn(parts[1])
+                    return
         if rel in ("auth/token/lookup-self", "auth/token/renew-self", "auth/token/revoke-self"):
             op = rel.rsplit("/", 1)[1]
             self.require_method(("GET", "POST", "PUT") if op == "lookup-self" else ("POST", "PUT"))
@@ -1204,6 +1299,12 @@ class Handler(BaseHTTPRequestHandler):
                         del role["secret_ids"][secret_id]
                 meta = dict(entry["metadata"])
             meta["role_name"] = role["name"]
+        self.issue_token(role, mount, meta, "approle", self.unknown_fields(body, ("role_id", "secret_id")))
+
+    def issue_token(self, role, mount, meta, mount_type, warnings):
+        """A new token for a login through role on mount; answers the login."""
+        st = self.server.state
+        with st.lock:
             now = st.now()
             cfg = st.cfg
             ttl = role["token_ttl"] or cfg["default_lease_ttl"]
@@ -1233,8 +1334,70 @@ class Handler(BaseHTTPRequestHandler):
             del auth["num_uses"]
         self.send_json(200, {
             "request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
-            "data": None, "wrap_info": None, "warnings": self.unknown_fields(body, ("role_id", "secret_id")),
-            "auth": auth, "mount_type": "approle"})
+            "data": None, "wrap_info": None, "warnings": warnings,
+            "auth": auth, "mount_type": mount_type})
+
+    def cert_login(self, mount):
+        """TLS certificate auth (builtin/credential/cert): the connection's client certificate
+        must chain to the CA of the role named by "name", or of any role when name is empty."""
+        st = self.server.state
+        body = self.json_body()
+        try:
+            name = to_str(body.get("name", ""), "name")
+        except FieldError as e:
+            raise HTTPError(400, [str(e)])
+        der = None
+        if isinstance(self.connection, ssl.SSLSocket):
+            der = self.connection.getpeercert(binary_form=True)
+        if not der:
+            with st.lock:
+                st.stats["login_failures"] += 1
+            raise HTTPError(400, ["client certificate must be supplied"])
+        roles = st.cfg["cert"][mount]
+        candidates = [roles[name]] if name in roles else ([] if name else list(roles.values()))
+        pem = ssl.DER_cert_to_PEM_cert(der)
+        role = next((r for r in candidates if cert_chains_to(pem, r["ca_file"])), None)
+        if role is None:
+            with st.lock:
+                st.stats["login_failures"] += 1
+            raise HTTPError(400, ["invalid certificate or no client certificate supplied"])
+        with st.lock:
+            st.stats["cert_logins"] += 1
+        info = cert_info(pem)
+        meta = {"cert_name": role["name"], "common_name": rdn_value(info["subject"], "CN") or ""}
+        self.issue_token(role, mount, meta, "cert", self.unknown_fields(body, ("name",)))
+
+    def kubernetes_login(self, mount):
+        """Kubernetes auth: {role, jwt}; the JWT must be the one the mount accepts (a stand-in for
+        the TokenReview a real Vault makes). Every JWT sent is recorded for the tests."""
+        st = self.server.state
+        body = self.json_body()
+        try:
+            role_name = to_str(body.get("role", ""), "role")
+            jwt = to_str(body.get("jwt", ""), "jwt")
+        except FieldError as e:
+            raise HTTPError(400, [str(e)])
+        mc = st.cfg["kubernetes"][mount]
+        with st.lock:
+            st.kube_jwts.append(jwt)
+            del st.kube_jwts[:-MAX_SIGN_BODIES]
+            if not role_name:
+                st.stats["login_failures"] += 1
+                raise HTTPError(400, ["missing role"])
+            if not jwt:
+                st.stats["login_failures"] += 1
+                raise HTTPError(400, ["missing jwt"])
+            role = mc["roles"].get(role_name)
+            if role is None:
+                st.stats["login_failures"] += 1
+                raise HTTPError(400, ['invalid role name "%s"' % role_name])
+            if not mc["jwt"] or not secrets.compare_digest(jwt.encode(), mc["jwt"].encode()):
+                st.stats["login_failures"] += 1
+                st.stats["denied"] += 1
+                raise HTTPError(403, ["permission denied"])
+            st.stats["kubernetes_logins"] += 1
+        meta = {"role": role_name, "service_account_name": "ember"}
+        self.issue_token(role, mount, meta, "kubernetes", self.unknown_fields(body, ("role", "jwt")))
 
     def unknown_fields(self, body, known):
         extra = sorted(k for k in body if k not in known)
@@ -1578,6 +1741,10 @@ def main():
     ap.add_argument("--admin-token", default=os.environ.get("FAKE_VAULT_ADMIN_TOKEN", "fake-admin"),
                     help="value of the %s header the /_fake/ control endpoints require" % ADMIN_HEADER)
     ap.add_argument("--ready-file", help="file to write the listening port to once ready")
+    ap.add_argument("--static-token", action="append", default=[],
+                    help="TOKEN[:TTL[:renewable]]: a static token (repeatable)")
+    ap.add_argument("--require-client-cert", metavar="CA",
+                    help="every TLS connection must present a certificate this CA verifies")
     a = ap.parse_args()
     if a.http == bool(a.tls_cert or a.tls_key):
         ap.error("give either --tls-cert and --tls-key, or --http")
@@ -1589,6 +1756,24 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        # Required: only that CA verifies (Vault's tls_client_ca_file); else the cert mounts'.
+        cas = [r["ca_file"] for roles in cfg["cert"].values() for r in roles.values()]
+        if a.require_client_cert:
+            cas = [a.require_client_cert]
+        for ca in cas:
+            ctx.load_verify_locations(ca)
+        if a.require_client_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        elif cas:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+    elif a.require_client_cert or cfg["cert"]:
+        ap.error("--require-client-cert and cert mounts need TLS")
+    for spec in a.static_token:
+        tok, _, rest = spec.partition(":")
+        ttl, _, ren = rest.partition(":")
+        if not tok or ren not in ("", "renewable"):
+            ap.error("--static-token TOKEN[:TTL[:renewable]], not %r" % spec)
+        cfg["tokens"][tok] = static_token_cfg({"ttl": ttl or 0, "renewable": ren == "renewable"})
     state = State(cfg, a.admin_token)
     srv = Server((a.bind, a.port), Handler, state, ctx)
     port = srv.server_address[1]

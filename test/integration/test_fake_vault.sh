@@ -3,6 +3,7 @@
 # Vault must behave as vault.md says before Ember's Vault tests can trust it.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
+. test/integration/vault.sh # make_client_ca, make_client_cert
 
 FAKE=test/integration/fake_vault.py
 ADMIN=test-admin-$RANDOM
@@ -275,6 +276,100 @@ BODY="$WORK/stats.json"
 check "stats: counts logins, sign requests and live tokens" \
   [ "$(j 'd["logins"] >= 8 and d["signs"] >= 2 and d["tokens_alive"] >= 1 and d["requests"]["POST /v1/pki_int/sign/web"] >= 5')" = True ]
 check "log: no token or secret_id value on stderr" absent -F -e "$EMBER_TOKEN" -e sid-ember -e sid-twice "$WORK/fake.log"
+
+# --- static tokens, TLS certificate and Kubernetes logins, mTLS required ---------------------------
+make_client_ca "$WORK"
+make_client_cert "$WORK" ember-client
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Other CA" \
+  -keyout "$WORK/otherca.key" -out "$WORK/otherca.crt" 2>/dev/null
+make_client_cert "$WORK" stranger otherca
+cat >"$WORK/auth.json" <<JSON
+{"cert": {"cert": {"roles": {"web": {"certificate": "clientca.crt", "token_ttl": "1h"},
+                              "other": {"certificate": "otherca.crt"}}}},
+ "kubernetes": {"kubernetes": {"jwt": "jwt-one", "roles": {"ember": {"token_ttl": "30m"}}}},
+ "pki": {"pki_int": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "roles": {}}}}
+JSON
+P3=$(free_port)
+(cd "$WORK" && exec python3 "$OLDPWD/$FAKE" --config auth.json --port "$P3" --tls-cert srv.crt --tls-key srv.key \
+  --admin-token "$ADMIN" --static-token hvs.static-plain --static-token hvs.static-renew:1h:renewable) \
+  2>"$WORK/auth.log" &
+PIDS+=($!)
+A3="https://127.0.0.1:$P3"
+for _ in $(seq 1 100); do curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "$A3/v1/sys/health" && break; sleep 0.1; done
+# areq METHOD PATH [JSON] [curl args...]: like vreq against the auth instance.
+areq() {
+  local m=$1 p=$2 data=${3:-}; shift 3 2>/dev/null || shift $#
+  N=$((N + 1)); BODY="$WORK/r$N.json"
+  local args=(-s --cacert "$WORK/ca/root.crt" -o "$BODY" -w '%{http_code}' -X "$m")
+  [ -n "$data" ] && args+=(--data-binary "$data")
+  CODE=$(curl "${args[@]}" "$@" "$A3$p")
+}
+areq GET /v1/auth/token/lookup-self "" -H "X-Vault-Token: hvs.static-plain"
+check "static token: lookup-self 200, no TTL, not renewable" \
+  [ "$CODE" = 200 ] && [ "$(j 'd["data"]["ttl"]')" = 0 ] && [ "$(j 'd["data"]["renewable"]')" = False ]
+areq POST /v1/auth/token/renew-self '{}' -H "X-Vault-Token: hvs.static-plain"
+check "static token: renew-self of a token that is not renewable: 400 lease is not renewable" \
+  [ "$CODE" = 400 ] && has_error "lease is not renewable"
+areq GET /v1/auth/token/lookup-self "" -H "X-Vault-Token: hvs.static-renew"
+check "static token with a TTL: lookup-self says renewable, ttl 3600" \
+  [ "$(j 'd["data"]["renewable"]')" = True ] && [ "$(j 'd["data"]["ttl"]')" = 3600 ]
+areq POST /v1/auth/token/renew-self '{}' -H "X-Vault-Token: hvs.static-renew"
+check "... renew-self 200" [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"]')" = 3600 ]
+check "add-token: a token added at run time (a rotation)" \
+  [ "$(curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -X POST -H "$ADMIN_HDR" \
+    --data '{"token":"hvs.rotated"}' "$A3/_fake/add-token")" = 204 ]
+areq GET /v1/auth/token/lookup-self "" -H "X-Vault-Token: hvs.rotated"
+check "... which works" [ "$CODE" = 200 ]
+curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -X POST -H "$ADMIN_HDR" --data '{"token":"hvs.rotated"}' "$A3/_fake/revoke-token"
+areq GET /v1/auth/token/lookup-self "" -H "X-Vault-Token: hvs.rotated"
+check "revoke-token: then 403 permission denied" [ "$CODE" = 403 ] && has_error "permission denied"
+
+areq POST /v1/auth/cert/login '{"name":"web"}' --cert "$WORK/ember-client.crt" --key "$WORK/ember-client.key"
+check "cert login with a certificate the role's CA signed: 200, a token with the role's ttl" \
+  [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"]')" = 3600 ] &&
+  [ "$(j 'd["auth"]["metadata"]["cert_name"]')" = web ]
+CTOKEN=$(j 'd["auth"]["client_token"]')
+areq GET /v1/auth/token/lookup-self "" -H "X-Vault-Token: $CTOKEN"
+check "... and the token works" [ "$CODE" = 200 ]
+areq POST /v1/auth/cert/login '{}' --cert "$WORK/ember-client.crt" --key "$WORK/ember-client.key"
+check "cert login without a name: the role whose CA matches" [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["metadata"]["cert_name"]')" = web ]
+areq POST /v1/auth/cert/login '{"name":"web"}'
+check "cert login without a client certificate: 400 client certificate must be supplied" \
+  [ "$CODE" = 400 ] && has_error "client certificate must be supplied"
+areq POST /v1/auth/cert/login '{"name":"other"}' --cert "$WORK/ember-client.crt" --key "$WORK/ember-client.key"
+check "cert login naming a role whose CA did not sign it: 400 invalid certificate" \
+  [ "$CODE" = 400 ] && has_error "invalid certificate or no client certificate supplied"
+
+areq POST /v1/auth/kubernetes/login '{"role":"ember","jwt":"jwt-one"}'
+check "kubernetes login with the accepted JWT: 200, the role's ttl" [ "$CODE" = 200 ] && [ "$(j 'd["auth"]["lease_duration"]')" = 1800 ]
+areq POST /v1/auth/kubernetes/login '{"role":"ember","jwt":"jwt-two"}'
+check "kubernetes login with another JWT: 403 permission denied" [ "$CODE" = 403 ] && has_error "permission denied"
+areq POST /v1/auth/kubernetes/login '{"role":"nobody","jwt":"jwt-one"}'
+check "kubernetes login for an unknown role: 400 invalid role name" [ "$CODE" = 400 ] && has_error 'invalid role name "nobody"'
+areq POST /v1/auth/kubernetes/login '{"jwt":"jwt-one"}'
+check "kubernetes login without a role: 400 missing role" [ "$CODE" = 400 ] && has_error "missing role"
+curl -s --cacert "$WORK/ca/root.crt" -H "$ADMIN_HDR" "$A3/_fake/stats" >"$WORK/astats.json"
+BODY="$WORK/astats.json"
+check "stats: the JWTs kubernetes logins sent, and the cert logins" \
+  [ "$(j 'd["kubernetes_jwts"][-4:] == ["jwt-one", "jwt-two", "jwt-one", "jwt-one"] and d["cert_logins"] == 2')" = True ]
+
+P4=$(free_port)
+(cd "$WORK" && exec python3 "$OLDPWD/$FAKE" --config auth.json --port "$P4" --tls-cert srv.crt --tls-key srv.key \
+  --admin-token "$ADMIN" --require-client-cert clientca.crt) 2>"$WORK/mtls.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -s --cacert "$WORK/ca/root.crt" --cert "$WORK/ember-client.crt" --key "$WORK/ember-client.key" \
+    -o /dev/null "https://127.0.0.1:$P4/v1/sys/health" && break
+  sleep 0.1
+done
+code=$(curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$P4/v1/sys/health")
+check "--require-client-cert: no answer without a client certificate (handshake refused)" [ "$code" = 000 ]
+code=$(curl -s --cacert "$WORK/ca/root.crt" --cert "$WORK/ember-client.crt" --key "$WORK/ember-client.key" \
+  -o /dev/null -w '%{http_code}' "https://127.0.0.1:$P4/v1/sys/health")
+check "... 200 with one its CA signed" [ "$code" = 200 ]
+code=$(curl -s --cacert "$WORK/ca/root.crt" --cert "$WORK/stranger.crt" --key "$WORK/stranger.key" \
+  -o /dev/null -w '%{http_code}' "https://127.0.0.1:$P4/v1/sys/health")
+check "... and none with one another CA signed" [ "$code" = 000 ]
 
 # --- plain HTTP mode without namespace (OSS-like), then SIGTERM -----------------------------------
 cat >"$WORK/oss.json" <<JSON

@@ -35,3 +35,19 @@ vault_stats() {
   curl -s --cacert "$WORK/ca/root.crt" -H "X-Fake-Vault-Admin: $VAULT_ADMIN" "$1/_fake/stats" >"$WORK/vstats.json"
   jqpy "$2" "$WORK/vstats.json"
 }
+# make_client_ca DIR: a self-signed CA for client certificates, DIR/clientca.{crt,key}.
+make_client_ca() {
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=Test Client CA" -keyout "$1/clientca.key" -out "$1/clientca.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+}
+# make_client_cert DIR NAME [CA]: DIR/NAME.{crt,key}, a clientAuth certificate for CN=NAME
+# signed by DIR/CA.{crt,key} (default clientca).
+make_client_cert() {
+  local ca=${3:-clientca}
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+    -keyout "$1/$2.key" -out "$1/$2.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$1/$2.ext"
+  openssl x509 -req -in "$1/$2.csr" -CA "$1/$ca.crt" -CAkey "$1/$ca.key" -CAcreateserial \
+    -days 2 -extfile "$1/$2.ext" -out "$1/$2.crt" 2>/dev/null
+}
