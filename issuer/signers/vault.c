@@ -63,6 +63,7 @@ struct vault {
     long total_ms;
     bool https;
     struct httpc *http; /* keeps connections alive between requests */
+    bool mtls;          /* http presents a client certificate */
     /* What a login-only client (a cert login with its own identity) is made with. */
     char *ca_pem, *server_name;
     size_t ca_len;
@@ -340,6 +341,7 @@ struct vault *vault_new(const struct vault_config *cfg, struct err *err)
         cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : VAULT_CONNECT_TIMEOUT_MS;
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
+    v->mtls = cfg->client_cert_pem != NULL;
     v->http = vault_http_client(v, cfg->client_cert_pem, cfg->client_cert_len, cfg->client_key_pem,
                                 cfg->client_key_len, err);
     if (v->http == NULL) {
@@ -359,9 +361,11 @@ static void vault_resp_free(struct vault_resp *r, bool secret)
         buf_free(&r->body);
 }
 
-/* The error of a request that got no answer, as Vault's messages have always put it. */
+/* The error of a request that got no answer, as Vault's messages have always put it. bare: the
+ * request went over TLS without a client certificate (a transport failure may then be Vault's
+ * listener refusing the handshake for want of one). */
 static void vault_http_error(const char *method, const char *api_path, const struct httpc_resp *hr,
-                             struct err *err)
+                             bool bare, struct err *err)
 {
     switch (hr->fail) {
     case HTTPC_FAIL_TOO_BIG:
@@ -375,10 +379,16 @@ static void vault_http_error(const char *method, const char *api_path, const str
     case HTTPC_FAIL_TLS_VERIFY:
         err_set(err, ERR_TRANSIENT,
                 "Vault %s /v1/%s: Vault's TLS certificate is not trusted (check "
-                "spec.vault.caBundle): %s",
+                "spec.vault.caBundle and spec.vault.serverName): %s",
                 method, api_path, hr->detail);
         break;
     case HTTPC_FAIL_SETUP: err_prefix(err, "Vault %s /v1/%s", method, api_path); break;
+    case HTTPC_FAIL_TRANSPORT:
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s%s", method, api_path, hr->detail,
+                bare ? " (if Vault requires a client certificate, set "
+                       "spec.vault.clientCertSecretRef and clientKeySecretRef)"
+                     : "");
+        break;
     default:
         err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path, hr->detail);
         break;
@@ -461,7 +471,7 @@ static int vault_http_via(struct vault *v, struct httpc *via, const char *api_pa
             __atomic_fetch_add(&v->round_trips, 1, __ATOMIC_RELAXED);
         r->status = hr.code;
         if (hrc != 0) {
-            vault_http_error(method, api_path, &hr, err);
+            vault_http_error(method, api_path, &hr, v->https && !v->mtls && via == v->http, err);
             httpc_resp_free_secret(&hr);
             break;
         }

@@ -77,12 +77,15 @@ body unless noted; answers 204, or 403 without the header):
   /_fake/latency {"ms": L}        global added latency;  /_fake/faults-clear
   /_fake/revoke-secret-id {"secret_id": s}
   /_fake/add-secret-id {"mount": "approle", "role": name, "secret_id": s, "num_uses": n}
-  /_fake/revoke-tokens {}         /_fake/clock {"advance_seconds": n}  (ages tokens only)
+  /_fake/revoke-tokens {["mount": m]}   all tokens, or those of logins on auth mount m
+                                  ("token" for the static ones)
+  /_fake/clock {"advance_seconds": n}  (ages tokens only)
   /_fake/add-token {"token": t, "ttl": s, "renewable": b, "num_uses": n}   a static token
   /_fake/revoke-token {"token": t}
   /_fake/kubernetes-jwt {"mount": "kubernetes", "jwt": j}   the JWT a mount accepts from now
   GET /_fake/stats                counters, per-path counts, tokens_alive, request log, sign bodies,
-                                  kubernetes_jwts (the JWTs logins sent, last 50), cert_logins
+                                  kubernetes_jwts (the JWTs logins sent, last 50), cert_logins,
+                                  cert_login_cns (the CNs of the certificates that logged in)
   /_fake/reset-stats
 """
 
@@ -778,6 +781,7 @@ class State:
                       "renewals": 0, "revocations": 0, "signs": 0, "sign_failures": 0,
                       "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0}
         self.kube_jwts = []
+        self.cert_cns = []
         self.req_log = []
         self.sign_bodies = []
 
@@ -968,6 +972,7 @@ class Handler(BaseHTTPRequestHandler):
                 out["log"] = list(st.req_log)
                 out["sign_requests"] = list(st.sign_bodies)
                 out["kubernetes_jwts"] = list(st.kube_jwts)
+                out["cert_login_cns"] = list(st.cert_cns)
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
                                 "login_num_uses": st.login_num_uses,
@@ -1032,7 +1037,8 @@ class Handler(BaseHTTPRequestHandler):
                     "num_uses": int(body.get("num_uses", role["secret_id_num_uses"])), "metadata": {}}
             elif name == "revoke-tokens":
                 for t in st.tokens.values():
-                    t["revoked"] = True
+                    if "mount" not in body or t["mount"] == body["mount"]:
+                        t["revoked"] = True
             elif name == "add-token":
                 if not body.get("token"):
                     raise HTTPError(400, ["token is required"])
@@ -1361,9 +1367,11 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.stats["login_failures"] += 1
             raise HTTPError(400, ["invalid certificate or no client certificate supplied"])
+        info = cert_info(pem)
         with st.lock:
             st.stats["cert_logins"] += 1
-        info = cert_info(pem)
+            st.cert_cns.append(rdn_value(info["subject"], "CN") or "")
+            del st.cert_cns[:-MAX_SIGN_BODIES]
         meta = {"cert_name": role["name"], "common_name": rdn_value(info["subject"], "CN") or ""}
         self.issue_token(role, mount, meta, "cert", self.unknown_fields(body, ("name",)))
 

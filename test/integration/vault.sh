@@ -4,7 +4,11 @@
 FAKE_VAULT=test/integration/fake_vault.py
 VAULT_ADMIN=vadmin-$RANDOM
 
-# vault_start NAME: a fake Vault on a free port; sets ${NAME}_URL.
+# vault_start NAME [FAKE ARGS...]: a fake Vault on a free port; sets ${NAME}_URL. The extra
+# arguments go to fake_vault.py (--static-token, --require-client-cert, --tls-cert/--tls-key to
+# replace the default identity, whose SAN is IP:127.0.0.1); the readiness probe then presents
+# $WORK/$VAULT_PROBE_CERT.{crt,key} when VAULT_PROBE_CERT is set, and reaches the fake as
+# VAULT_PROBE_NAME (for a server certificate without the IP) when that is set.
 vault_start() {
   if [ ! -s "$WORK/vsrv.crt" ]; then
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=fake-vault" \
@@ -15,15 +19,20 @@ vault_start() {
   fi
   local port
   port=$(free_port)
+  local name=$1; shift
   (cd "$WORK" && exec python3 "$OLDPWD/$FAKE_VAULT" --config vault.json --port "$port" \
-    --tls-cert vsrv.crt --tls-key vsrv.key --admin-token "$VAULT_ADMIN") 2>"$WORK/$1.log" &
+    --tls-cert vsrv.crt --tls-key vsrv.key --admin-token "$VAULT_ADMIN" "$@") 2>"$WORK/$name.log" &
   PIDS+=($!)
-  printf -v "${1}_URL" 'https://127.0.0.1:%s' "$port"
+  printf -v "${name}_URL" 'https://127.0.0.1:%s' "$port"
+  local probe=(-s --cacert "$WORK/ca/root.crt" -o /dev/null)
+  [ -n "${VAULT_PROBE_CERT:-}" ] && probe+=(--cert "$WORK/$VAULT_PROBE_CERT.crt" --key "$WORK/$VAULT_PROBE_CERT.key")
+  [ -n "${VAULT_PROBE_NAME:-}" ] && probe+=(--connect-to "$VAULT_PROBE_NAME:$port:127.0.0.1:$port")
+  local host=${VAULT_PROBE_NAME:-127.0.0.1}
   for _ in $(seq 1 100); do
-    curl -s --cacert "$WORK/ca/root.crt" -o /dev/null "https://127.0.0.1:$port/v1/sys/health" && return 0
+    curl "${probe[@]}" "https://$host:$port/v1/sys/health" && return 0
     sleep 0.1
   done
-  echo "fake vault $1 did not start"; cat "$WORK/$1.log"; return 1
+  echo "fake vault $name did not start"; cat "$WORK/$name.log"; return 1
 }
 # vault_admin URL NAME [JSON]: a control call of the fake (seal, unseal, fault, ...); prints the code.
 vault_admin() {
