@@ -7,7 +7,8 @@
 # unsealing without a new request; a token used up by num_uses replaced silently; a standby's
 # 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; a caBundle
 # Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
-# re-checked; the issuer gauges; no secret_id, token or key in the log.
+# re-checked; a static token (tokenSecretRef) rotated in Vault and in its Secret is read again
+# after Vault's 403 and never revoked; the issuer gauges; no secret_id, token or key in the log.
 # shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -189,6 +190,25 @@ check "... and the request is still Pending, not Failed" test "$(crc default rev
 kcr after default ClusterIssuer vault web after.example.com
 check "... while the other Vault issuer still issues (it logs in again)" wait_cr default after Ready reason Issued
 
+# A static token (tokenSecretRef): rotated in Vault and in its Secret, read again after the 403.
+token_secret() { seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"vault-token\",\"namespace\":\"ember\"},\"stringData\":{\"token\":\"$1\"}}" >/dev/null; }
+check "a static token in Vault" \
+  test "$(vault_admin "$active_URL" add-token '{"token":"hvs.ctl-one","allowed_paths":["pki_int/sign/*"]}')" = 204
+token_secret hvs.ctl-one
+seed "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":\"vault-token\"},\"spec\":{\"vault\":{\"server\":\"$active_URL\",\"path\":\"pki_int/sign/web\",\"namespace\":\"$NS\",\"caBundle\":\"$CABUNDLE\",\"auth\":{\"tokenSecretRef\":{\"name\":\"vault-token\"}}}}}" >/dev/null
+check "a Vault ClusterIssuer with a static token becomes Ready" wait_cond $IV ClusterIssuer "" vault-token Ready reason Checked
+kcr tok1 default ClusterIssuer vault-token web t1.example.com
+check "... and issues" wait_cr default tok1 Ready reason Issued
+check "rotate the token: a new one in Vault" \
+  test "$(vault_admin "$active_URL" add-token '{"token":"hvs.ctl-two","allowed_paths":["pki_int/sign/*"]}')" = 204
+token_secret hvs.ctl-two
+check "... the old one revoked" test "$(vault_admin "$active_URL" revoke-token '{"token":"hvs.ctl-one"}')" = 204
+refused_before=$(vault_stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')
+kcr tok2 default ClusterIssuer vault-token web t2.example.com
+check "... a request is issued with the new token from the Secret" wait_cr default tok2 Ready reason Issued
+check "... after Vault refused the old one (403)" \
+  test "$(vault_stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" -gt "$refused_before"
+
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"
 # sealed: RetryableError when the sign call met the seal, WaitingForIssuerReady when the issuer's
@@ -205,6 +225,9 @@ kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
 check "Ember stops cleanly (exit 0)" test $? = 0
 check "revoke-self on shutdown" \
   test "$(vault_stats "$active_URL" 'd["requests"].get("POST /v1/auth/token/revoke-self", 0)')" -ge 1
+code=$(curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -H "X-Vault-Token: hvs.ctl-two" \
+  -H "X-Vault-Namespace: $NS" "$active_URL/v1/auth/token/lookup-self")
+check "... but not of the static token: it still works after Ember stopped" test "$code" = 200
 check "no secret_id in Ember's log" absent -F "sid-" "$LOG"
 check "no Vault token in Ember's log" absent -E 'hvs\.|s\.[A-Za-z0-9]{24}' "$LOG"
 check "no Kubernetes token in Ember's log" absent -F "tok-ember" "$LOG"
