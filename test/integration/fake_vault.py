@@ -768,7 +768,9 @@ class State:
         """A token made outside any login (vault token create, a root token)."""
         now = self.now()
         self.tokens[tok] = {"accessor": rand_token("", 24), "type": "service", "policies": tc["policies"],
-                            "created": now, "ttl": tc["ttl"], "max_ttl": tc["ttl"],
+                            "created": now, "ttl": tc["ttl"],
+                            # vault token create -ttl: renewable up to the system max TTL
+                            "max_ttl": self.cfg["max_lease_ttl"] if tc["ttl"] else 0,
                             "expire": now + tc["ttl"] if tc["ttl"] else None,
                             "num_uses": tc["num_uses"], "renewable": tc["renewable"] and tc["ttl"] > 0,
                             "role": None, "mount": "token", "namespace": self.cfg["namespace"],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_vault_auth.sh -- every way Ember authenticates to Vault, through the real binary
 # (standalone, issuers and Secrets from manifests) against the strict fake Vault: a static token
-# (tokenSecretRef: looked up, never logged in, read again after a 403, never revoked), TLS
+# (tokenSecretRef: looked up, never logged in, renewed only when renewable with a TTL, read again
+# after a 403, never revoked), TLS
 # certificate auth (clientCertificate with its own Secret, or with the mTLS identity), Kubernetes
 # auth with a JWT from a Secret (the JWT Vault got checked), mTLS to a Vault that requires a
 # client certificate on every connection, serverName (right: issued; wrong or missing: a clear
@@ -20,7 +21,8 @@ printf 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZW1iZXI6ZW1
 cat >"$WORK/vault.json" <<JSON
 {
   "tokens": {"hvs.static-ember": {"allowed_paths": ["pki_int/sign/*"]},
-             "hvs.static-revokable": {"allowed_paths": ["pki_int/sign/*"]}},
+             "hvs.static-revokable": {"allowed_paths": ["pki_int/sign/*"]},
+             "hvs.static-short": {"ttl": "6s", "renewable": true, "allowed_paths": ["pki_int/sign/*"]}},
   "cert": {"cert": {"roles": {"web": {"certificate": "clientca.crt", "token_ttl": "1h",
                                       "allowed_paths": ["pki_int/sign/*"]}}}},
   "kubernetes": {"kubernetes": {"jwt_file": "sa.jwt", "roles": {"ember": {"token_ttl": "1h",
@@ -74,12 +76,15 @@ secret() {
 }
 printf 'hvs.static-ember\n' >"$WORK/tok1"
 printf 'hvs.static-revokable' >"$WORK/tok2"
+printf 'hvs.static-short' >"$WORK/tok3"
 MTLS='clientCertSecretRef: {name: mtls}, clientKeySecretRef: {name: mtls},'
 {
   issuer vault-token "$main_URL" "" '{tokenSecretRef: {name: vault-token}}'
   secret vault-token token="$WORK/tok1"
   issuer vault-token-revoked "$main_URL" "" '{tokenSecretRef: {name: vault-token2, key: t}}'
   secret vault-token2 t="$WORK/tok2"
+  issuer vault-token-short "$main_URL" "" '{tokenSecretRef: {name: vault-token3}}'
+  secret vault-token3 token="$WORK/tok3"
   issuer vault-kube "$main_URL" "" '{kubernetes: {role: ember, secretRef: {name: kube-jwt}}}'
   secret kube-jwt token="$WORK/sa.jwt"
   issuer vault-cert "$main_URL" "" '{clientCertificate: {secretName: login-cert, name: web}}'
@@ -133,6 +138,19 @@ check "... having read the Secret again and looked the token up" \
   test "$(vault_stats "$main_URL" 'd["requests"].get("GET /v1/auth/token/lookup-self", 0)')" -gt "$lookups_before"
 check "... and the issuer turns not Ready" ready vault-token-revoked 0
 
+# renewals N: wait (10 s at most) until the fake has renewed at least N tokens.
+renewals() {
+  local i
+  for i in $(seq 1 100); do
+    [ "$(vault_stats "$main_URL" 'd["renewals"]')" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+check "a static token with a 6 s TTL that lookup-self calls renewable is renewed (renew-self)" renewals 2
+sleep 1
+check "... and still issues past its first 6 s" issued tok4 vault-token-short t4.example.com
+
 # --- Kubernetes auth with a JWT from a Secret ------------------------------------------------------
 check "kubernetes with secretRef: issued" issued kube1 vault-kube k1.example.com
 check "... Vault got {role: ember, jwt: the Secret's JWT}" \
@@ -185,6 +203,7 @@ code=$(curl -s --cacert "$WORK/ca/root.crt" -o /dev/null -w '%{http_code}' -H "X
 check "the static token was not revoked (it still works after Ember stopped)" test "$code" = 200
 check "... and on the mTLS Vault only the certificate login's token was revoked" \
   test "$(mtls_stats 'd["revocations"]')" = 1
+check "... and no static token without a TTL was renewed there" test "$(mtls_stats 'd["renewals"]')" = 0
 check "no token, JWT or key in Ember's log" absent -F -e "hvs." -e "$(cat "$WORK/sa.jwt")" -e "eyJ.other" "$LOG"
 check "no private key in Ember's log" no_secrets_in "$LOG" "$WORK/ember-login.key" "$WORK/ember-mtls.key"
 
