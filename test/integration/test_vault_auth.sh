@@ -140,8 +140,8 @@ check "... and the issuer turns not Ready" ready vault-token-revoked 0
 
 # renewals N: wait (10 s at most) until the fake has renewed at least N tokens.
 renewals() {
-  local i
-  for i in $(seq 1 100); do
+  local _
+  for _ in $(seq 1 100); do
     [ "$(vault_stats "$main_URL" 'd["renewals"]')" -ge "$1" ] && return 0
     sleep 0.1
   done
