@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "signers/signer.h"
+#include "signers/subcaspec.h"
 
 #define VAULTSPEC_MAX_CA_BUNDLE (1024 * 1024) /* decoded spec.vault.caBundle */
 
@@ -18,6 +19,7 @@ struct vault_spec {
     char *approle_path;                                 /* auth.appRole.path, default "approle" */
     char *role_id;
     char *secret_name, *secret_key; /* auth.appRole.secretRef (key required) */
+    struct subca_spec *subca;       /* spec.vault.subCA when enabled (signers/subcaspec.h) */
 };
 
 /* The Vault row: name "vault" (the metrics label), spec key "vault".
@@ -30,7 +32,10 @@ struct vault_spec {
  * (no I/O; Failed when vault_new refuses the spec); the AppRole secret_id is read again through the
  * env at each login. check and recheck: vault_check (the controller re-checks in place, keeping the
  * cached token). expiry: the notAfter of the CA that issued the last certificate Vault signed
- * through this signer (Vault is not asked for its CA otherwise), 0 until the first one. */
+ * through this signer (Vault is not asked for its CA otherwise), 0 until the first one.
+ * With spec.vault.subCA enabled (spec.vault.path then optional and unused) load also starts the
+ * sub-CA signer (signers/subca.h) and sign, check, recheck, expiry, the Ready message and the
+ * metrics are its own; Vault is asked only for the sub-CA. */
 extern const struct signer_ops vault_row;
 
 #endif
