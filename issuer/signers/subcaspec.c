@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/buf.h"
 #include "base/duration.h"
 #include "base/jsonfield.h"
 #include "base/mem.h"
@@ -264,6 +263,16 @@ static int subcaspec_read_names(struct subca_spec *s, const cJSON *obj, struct e
          subcaspec_strings(subject, SUBCASPEC_SUBJECT, "organizationalUnits", SUBCASPEC_MAX_NAMES,
                            SUBCASPEC_MAX_NAME_LEN, &s->ous, &s->n_ous, err) != 0))
         return -1;
+    for (size_t i = 0; i < s->n_orgs + s->n_ous; i++) {
+        const char *v = i < s->n_orgs ? s->orgs[i] : s->ous[i - s->n_orgs];
+        if (strchr(v, ',') != NULL) {
+            err_set(err, ERR_INVALID,
+                    SUBCASPEC_SUBJECT ".%s: \"%.64s\" has a comma, which Vault's comma-separated "
+                                      "organization and ou parameters cannot carry",
+                    i < s->n_orgs ? "organizations" : "organizationalUnits", v);
+            return -1;
+        }
+    }
     if (s->orgs == NULL)
         s->orgs = xcalloc(1, sizeof(char *));
     if (s->ous == NULL)
@@ -401,6 +410,22 @@ char *subcaspec_csr_pem(const struct subca_spec *s, EVP_PKEY *key, const char *c
     return pem;
 }
 
+/* Member key of o: v's n strings joined with ',' (none when n is 0). */
+static void subcaspec_add_list(cJSON *o, const char *key, char *const *v, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 1;
+    char *list = xcalloc(1, len);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(list + used, len - used, "%s%s", i > 0 ? "," : "", v[i]);
+    cJSON_AddStringToObject(o, key, list);
+    free(list);
+}
+
 char *subcaspec_request_body(const struct subca_spec *s, const char *csr_pem, const char *cn)
 {
     cJSON *o = cJSON_CreateObject();
@@ -411,20 +436,10 @@ char *subcaspec_request_body(const struct subca_spec *s, const char *csr_pem, co
     cJSON_AddStringToObject(o, "exclude_cn_from_sans", "true");
     cJSON_AddStringToObject(o, "format", "pem");
     cJSON_AddStringToObject(o, "use_csr_values", "false");
-    if (s->n_domains > 0) {
-        struct buf b;
-        buf_init(&b, SUBCASPEC_MAX_DOMAINS * (SUBCASPEC_MAX_DOMAIN_LEN + 1) + 1);
-        for (size_t i = 0; i < s->n_domains; i++) {
-            /* Within the cap by construction. */
-            if ((i > 0 && buf_append(&b, ",", 1, NULL) != 0) ||
-                buf_append(&b, s->domains[i], strlen(s->domains[i]), NULL) != 0)
-                break;
-        }
-        char *list = xstrndup(b.data != NULL ? b.data : "", b.len);
-        cJSON_AddStringToObject(o, "permitted_dns_domains", list);
-        free(list);
-        buf_free(&b);
-    }
+    /* Vault takes the subject from these, not from the CSR (use_csr_values false). */
+    subcaspec_add_list(o, "organization", s->orgs, s->n_orgs);
+    subcaspec_add_list(o, "ou", s->ous, s->n_ous);
+    subcaspec_add_list(o, "permitted_dns_domains", s->domains, s->n_domains);
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (body == NULL)

@@ -75,7 +75,8 @@ char *subcaspec_csr_pem(const struct subca_spec *s, EVP_PKEY *key, const char *c
 
 /* The sign-intermediate body, every value a JSON string: csr, common_name, ttl (duration as
  * written), max_path_length "0", exclude_cn_from_sans "true", format "pem", use_csr_values
- * "false", and permitted_dns_domains (comma list) when set. A new string. */
+ * "false", and when set organization, ou (the subject's O and OU: Vault does not take them from
+ * the CSR) and permitted_dns_domains, comma lists. A new string. */
 char *subcaspec_request_body(const struct subca_spec *s, const char *csr_pem, const char *cn);
 
 /* What Vault answered, parsed: the new certificate, and the other certificates it sent

@@ -108,13 +108,15 @@ static void test_spec_values(void **state)
                              {"exclude_cn_from_sans", "true"},
                              {"format", "pem"},
                              {"use_csr_values", "false"},
+                             {"organization", "Acme"},
+                             {"ou", "Mesh,Ops"},
                              {"permitted_dns_domains", "example.com,.svc.cluster.local"}};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, want[i][0]);
         assert_true(cJSON_IsString(v));
         assert_string_equal(v->valuestring, want[i][1]);
     }
-    assert_int_equal(cJSON_GetArraySize(o), 8);
+    assert_int_equal(cJSON_GetArraySize(o), 10);
     cJSON_Delete(o);
     free(body);
     subcaspec_free(s);
@@ -159,6 +161,9 @@ static void test_spec_refusals(void **state)
                    "commonNamePrefix: expected 1 to 32 printable ASCII characters");
     expect_refused("{\"path\":\"pki/root/sign-intermediate\",\"subject\":{\"organization\":[]}}",
                    "spec.vault.subCA.subject.organization: unknown field");
+    expect_refused("{\"path\":\"pki/root/sign-intermediate\",\"subject\":{\"organizations\":["
+                   "\"A, Inc.\"]}}",
+                   "subject.organizations: \"A, Inc.\" has a comma");
     expect_refused("{\"path\":\"pki/root/sign-intermediate\",\"caBundleSecretRef\":{}}",
                    "spec.vault.subCA.caBundleSecretRef.name: missing");
 }
