@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -665,6 +666,9 @@ static void main_stop(struct main_run *r)
     store_free(r->be.st);
     config_free(&r->cfg);
     curl_global_cleanup();
+    /* The signers are freed: the secure heap holds no key any more (a no-op if it was never set
+     * up; it refuses while anything is still allocated in it). */
+    CRYPTO_secure_malloc_done();
 }
 
 int main(int argc, char **argv)
