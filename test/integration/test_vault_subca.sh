@@ -28,7 +28,7 @@ cat >"$WORK/vault.json" <<JSON
   }}},
   "pki": {
     "pki_int":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
-                 "sign_intermediate": {"max_ttl": "2h"}},
+                 "sign_intermediate": {"max_ttl": "50m"}},
     "pki_bad":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_nr":   {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"include_root": false}},
@@ -135,9 +135,13 @@ check "the leaf's AKI is the sub-CA's SKI" \
 nb=$(date -d "$(openssl x509 -in "$WORK/leaf.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)
 na=$(date -d "$(openssl x509 -in "$WORK/leaf.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
 check "the leaf asked for 720h lives maxLeafDuration (10m): $((na - nb))s" test $((na - nb)) = 600
-check "metrics: the cut is counted" \
-  test "$(metric 'ember_subca_leaf_truncations_total{issuer="ClusterIssuer/subca"}')" -ge 1
-check "metrics: the CA expiry is the sub-CA's notAfter" \
+check "metrics: the cut is counted (published within the 1 s re-check)" \
+  wait_metric 'ember_subca_leaf_truncations_total{issuer="ClusterIssuer/subca"}' 1
+snb=$(date -d "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -startdate | cut -d= -f2)" +%s)
+check "Vault cut the 1h ttl to the mount's max_lease_ttl (50m, +30s backdating)" \
+  test $(($(not_after "$WORK/leaf.sub.pem") - snb)) = 3030
+check "... Ember logged Vault's warning" grep -q 'is longer than permitted maxTTL' "$LOG"
+check "metrics: the CA expiry is the sub-CA's notAfter (as Vault cut it)" \
   test "$(metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/subca"}')" = "$(not_after "$WORK/leaf.sub.pem")"
 check "metrics: ember_subca_ready 1" test "$(metric 'ember_subca_ready{issuer="ClusterIssuer/subca"}')" = 1
 check "metrics: one sub-CA renewal ok" \
