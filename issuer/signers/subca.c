@@ -398,6 +398,16 @@ int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params 
                 "cannot issue CA certificates (isCA: true); use an issuer without subCA");
         return -1;
     }
+    for (size_t i = 0; i < csr->dns_names.n; i++) {
+        if (!subcaspec_dns_permitted(s->spec->domains, s->spec->n_domains, csr->dns_names.v[i])) {
+            err_set(err, ERR_PERMANENT,
+                    "the DNS name %.256s is outside the sub-CA's name constraints "
+                    "(spec.vault.subCA.permittedDNSDomains): no client would accept the "
+                    "certificate",
+                    csr->dns_names.v[i]);
+            return -1;
+        }
+    }
     struct sign_params q = *p;
     if (q.now == 0)
         q.now = time(NULL);

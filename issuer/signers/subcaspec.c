@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/duration.h"
 #include "base/jsonfield.h"
@@ -708,4 +709,22 @@ long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_le
         *cut = true;
     }
     return d;
+}
+
+bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = domains[i];
+        size_t dl = strlen(d);
+        if (d[0] == '.') {
+            if (nl > dl && strcasecmp(name + nl - dl, d) == 0)
+                return true;
+        } else if (nl == dl ? strcasecmp(name, d) == 0
+                            : nl > dl && name[nl - dl - 1] == '.' &&
+                                  strcasecmp(name + nl - dl, d) == 0) {
+            return true;
+        }
+    }
+    return n == 0;
 }

@@ -107,6 +107,11 @@ int subcaspec_verify(X509 *cert, STACK_OF(X509) * upstream, STACK_OF(X509) * anc
                      time_t now, long long max_leaf_s, time_t *not_after, STACK_OF(X509) * *chain,
                      struct err *err) WUR;
 
+/* Whether the DNS name is inside one of the n permitted domains as RFC 5280 name constraints
+ * read them (case-insensitive): "example.com" permits itself and every name under it,
+ * ".example.com" only the names under it. n == 0 permits everything. */
+bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name);
+
 /* A leaf's lifetime from the wanted one: at most max_leaf_s, and ending no later than
  * not_after (the sub-CA chain's); *cut says whether it was shortened. */
 long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_leaf_s,

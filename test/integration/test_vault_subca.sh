@@ -163,6 +163,12 @@ post /v1/certificaterequests "$WORK/isca.json"
 check "a CA request (isCA) through the sub-CA is refused (422)" test "$CODE" = 422
 check "... saying the pathLen 0 sub-CA cannot issue CAs" has_message "cannot issue CA certificates" "$BODY"
 
+make_csr "$WORK/outside" -subj "/CN=www.example.org" -addext "subjectAltName=DNS:www.example.org"
+cr_json outside default "$WORK/outside.csr" ClusterIssuer subca all-optional "" '["digital signature","server auth"]' >"$WORK/outside.json"
+post /v1/certificaterequests "$WORK/outside.json"
+check "a DNS name outside permittedDNSDomains is refused (422), not signed into a chain no client accepts" test "$CODE" = 422
+check "... saying so" has_message "outside the sub-CA's name constraints" "$BODY"
+
 check "the anchor from caBundleSecretRef when Vault's ca_chain has no root" issue nr subca-nr nr.example.com
 check "... status.ca is that root" cmp -s "$WORK/nr.ca.pem" "$WORK/ca/root.crt"
 check "... and the chain verifies" verify_strict "$WORK/nr.ca.pem" "$WORK/nr.chain.pem" "$WORK/nr.leaf.pem"

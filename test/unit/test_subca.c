@@ -453,6 +453,20 @@ static void test_leaf_duration(void **state)
     assert_true(cut);
 }
 
+static void test_dns_permitted(void **state)
+{
+    (void)state;
+    char *d[] = {"example.com", ".svc.cluster.local"};
+    assert_true(subcaspec_dns_permitted(d, 2, "example.com"));
+    assert_true(subcaspec_dns_permitted(d, 2, "www.Example.COM"));
+    assert_true(subcaspec_dns_permitted(d, 2, "a.b.example.com"));
+    assert_false(subcaspec_dns_permitted(d, 2, "badexample.com"));
+    assert_false(subcaspec_dns_permitted(d, 2, "example.org"));
+    assert_true(subcaspec_dns_permitted(d, 2, "api.ns.svc.cluster.local"));
+    assert_false(subcaspec_dns_permitted(d, 2, "svc.cluster.local")); /* leading '.': below only */
+    assert_true(subcaspec_dns_permitted(d, 0, "anything.org"));
+}
+
 int main(void)
 {
     NOW = time(NULL);
@@ -469,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_csr),
         cmocka_unit_test(test_answer),
         cmocka_unit_test(test_leaf_duration),
+        cmocka_unit_test(test_dns_permitted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
