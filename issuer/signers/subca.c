@@ -227,6 +227,9 @@ static time_t subca_failed(struct subca *s, const struct err *e, long long *back
     s->renew_err++;
     long long wait = *backoff + subca_jitter(*backoff / 5);
     *backoff = *backoff * 2 > SUBCA_BACKOFF_MAX_S ? SUBCA_BACKOFF_MAX_S : *backoff * 2;
+    /* While the current sub-CA lasts, try at least four times in what is left of it. */
+    if (s->cur != NULL && s->cur->not_after > now && wait > (s->cur->not_after - now) / 4)
+        wait = (s->cur->not_after - now) / 4;
     return now + (time_t)(wait > 0 ? wait : 1);
 }
 

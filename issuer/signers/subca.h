@@ -15,9 +15,10 @@
 
 #define SUBCA_HEAP_SIZE 32768 /* OpenSSL's secure heap: a few keys, under the 64 KiB memlock */
 #define SUBCA_HEAP_MIN 16
-#define SUBCA_BACKOFF_MIN_S 5   /* first retry after a failed signing (renewBefore/4 if less) */
-#define SUBCA_BACKOFF_MAX_S 300 /* doubling up to this */
-#define SUBCA_WAIT_MAX_S 30     /* the renewal thread's longest sleep before it looks again */
+#define SUBCA_BACKOFF_MIN_S 5 /* first retry after a failed signing (renewBefore/4 if less) */
+#define SUBCA_BACKOFF_MAX_S                                                                        \
+    300 /* doubling up to this; at most a quarter of the current sub-CA's rest */
+#define SUBCA_WAIT_MAX_S 30 /* the renewal thread's longest sleep before it looks again */
 
 struct subca;
 struct metrics;

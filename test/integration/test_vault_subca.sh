@@ -221,6 +221,11 @@ done
 check "while sealed, leaves are signed with the current sub-CA (up to its failed renewal)" test "$sealed_ok" = 1
 check "... the failed renewal is counted" test "$(errs)" -gt "${errs_before:-0}"
 check "... and logged as Vault sealed" grep -q 'Vault is sealed' "$LOG"
+check "still sealed: the issuer turns not Ready once its sub-CA has less than maxLeafDuration left" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-short\"}" 0' _ "$METRICS"
+req late subca-short late.example.com
+post /v1/certificaterequests "$WORK/late.json"
+check "... saying why (HTTP $CODE)" has_message "less than maxLeafDuration, and its renewal fails" "$BODY"
 check "unseal the fake" test "$(vault_admin "$V" unseal)" = 204
 third=""
 for i in $(seq 1 60); do
