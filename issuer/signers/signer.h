@@ -49,7 +49,7 @@ struct signer_env {
      * include kube/). *token: a new NUL-terminated string (xfree_secret it). Errors:
      * ERR_ISSUER_NOT_READY when refused (no such service account, RBAC), ERR_TRANSIENT when it
      * cannot be had now. Thread-safe. NULL where there is none (standalone mode; the controller
-     * until a row uses it): a row that needs it fails to load, saying so. */
+     * fills it: kube/tokenrequest): a row that needs it fails to load, saying so. */
     int (*get_token)(void *ud, const char *ns, const char *service_account,
                      const char *const *audiences, size_t n_audiences, long expiration_s,
                      char **token, struct err *err);
