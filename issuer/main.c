@@ -2,12 +2,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@
 #include "kube/lease.h"
 #include "kube/tokenreview.h"
 #include "signers/devca.h"
+#include "signers/subca.h"
 #include "standalone/store.h"
 
 extern char **environ;
@@ -271,6 +274,9 @@ static void main_declare_metrics(struct metrics *m)
     issuer_declare_metrics(m);
     metrics_declare(m, "ember_build_info", "gauge", "Ember's version.");
     metrics_gauge_set(m, "ember_build_info", "version=\"" EMBER_VERSION "\"", 1);
+    metrics_declare(m, "ember_secure_heap_locked", "gauge",
+                    "1 when the secure heap holding sub-CA keys is locked in memory, else 0.");
+    metrics_gauge_set(m, "ember_secure_heap_locked", NULL, subca_heap_state() == 1 ? 1 : 0);
 }
 
 static void main_issuer_metrics(struct metrics *m, const struct store *st)
@@ -433,6 +439,28 @@ struct main_run {
     struct api api;
 };
 
+/* OpenSSL's secure heap for the Vault sub-CA keys (signers/subca.h), before any thread: says
+ * once whether it is locked in memory, and what RLIMIT_MEMLOCK allows. */
+static void main_secure_heap(void)
+{
+    int heap = subca_heap_init();
+    struct rlimit rl = {0, 0};
+    char limit[64] = "unknown";
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+        snprintf(limit, sizeof(limit), "unlimited");
+    else if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+        snprintf(limit, sizeof(limit), "%llu bytes", (unsigned long long)rl.rlim_cur);
+    if (heap == 1)
+        LOG(LOG_INFO, "main", NULL, NULL,
+            "secure heap of %d bytes for sub-CA keys: locked in memory (RLIMIT_MEMLOCK %s)",
+            SUBCA_HEAP_SIZE, limit);
+    else
+        LOG(LOG_WARN, "main", NULL, NULL,
+            "secure heap of %d bytes for sub-CA keys: %s (RLIMIT_MEMLOCK %s); raise the limit or "
+            "grant CAP_IPC_LOCK to keep keys out of swap",
+            SUBCA_HEAP_SIZE, heap == 2 ? "NOT locked in memory" : "could not be set up", limit);
+}
+
 /* Reads the flags, sets up the logger and libcurl, and checks the signing API's exposure.
  * Returns true to go on, else false with *exit_code (0 after --help or --version). */
 static bool main_configure(struct main_run *r, int argc, char **argv, int *exit_code)
@@ -448,6 +476,7 @@ static bool main_configure(struct main_run *r, int argc, char **argv, int *exit_
     }
     log_init(r->cfg.log_format, r->cfg.log_level, 2);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
+    main_secure_heap();
     if (main_check_api_exposure(&r->cfg) != 0) {
         config_free(&r->cfg);
         *exit_code = 2;
@@ -637,6 +666,9 @@ static void main_stop(struct main_run *r)
     store_free(r->be.st);
     config_free(&r->cfg);
     curl_global_cleanup();
+    /* The signers are freed: the secure heap holds no key any more (a no-op if it was never set
+     * up; it refuses while anything is still allocated in it). */
+    CRYPTO_secure_malloc_done();
 }
 
 int main(int argc, char **argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tsan.sh -- `make tsan`: the unit tests and the integration tests that drive Ember's threads
 # (controller workers, the libmicrohttpd pools of the API, the lease and watch threads, the
-# Vault issuer's re-check), all built with SANITIZER=thread (in $OUT), under ThreadSanitizer.
+# Vault issuer's re-check, the Vault sub-CA's renewal), all built with SANITIZER=thread (in $OUT), under ThreadSanitizer.
 # Ends with "N passed, M failed"; any ThreadSanitizer report counts as a failure, also one from
 # a process whose exit status no test looks at (reports go to files, see log_path below).
 #
@@ -27,10 +27,11 @@ fi
 # (test_controller, test_controller_faults: watches dropped under a burst of 30 requests), the
 # API's connection threads with TLS renewal under concurrent handshakes and bearer-token review
 # (test_api_tls, test_api_auth), lease election beside the workers (test_leader) and the Vault
-# signer with its re-check thread (test_vault_controller). The other scripts run one request at
+# signer with its re-check thread (test_vault_controller), the Vault sub-CA's renewal threads
+# swapping sub-CAs under signing (test_vault_subca). The other scripts run one request at
 # a time or no threads of Ember's at all; TSAN_TESTS="..." runs any of them the same way.
 TSAN_TESTS=${TSAN_TESTS:-test_controller test_controller_faults test_api_auth test_api_tls
-    test_leader test_vault_controller}
+    test_leader test_vault_controller test_vault_subca}
 
 logs=$(mktemp -d /tmp/ember-tsan.XXXXXX)
 trap 'rm -rf "$logs"' EXIT

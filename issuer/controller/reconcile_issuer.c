@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/timefmt.h"
 #include "controller/controller_int.h"
+#include "kube/tokenrequest.h"
 
 /* ---- the Ready condition ----------------------------------------------------------------- */
 
@@ -195,6 +196,23 @@ static cJSON *reconcile_issuer_get_secret(void *ud, const char *ns, const char *
     return obj;
 }
 
+/* tokenrequest's post: through ctl_request, as every other API call (injectable, counted). */
+static int reconcile_issuer_post_token(void *ud, const char *path, const char *body, size_t len,
+                                       struct kube_response *out, struct err *err)
+{
+    (void)len; /* body is NUL-terminated: ctl_request measures it */
+    return ctl_request(ud, "POST", path, "application/json", body, out, err);
+}
+
+/* signer_env.get_token: a token of the service account ns/name made by a TokenRequest. */
+static int reconcile_issuer_get_token(void *ud, const char *ns, const char *name,
+                                      const char *const *audiences, size_t n_audiences,
+                                      long expiration_s, char **token, struct err *err)
+{
+    return tokenrequest_create(reconcile_issuer_post_token, ud, ns, name, audiences, n_audiences,
+                               expiration_s, token, err);
+}
+
 /* What one reconcile starts from: the cached object and the live slot, read under one lock. */
 struct reconcile_issuer_snap {
     cJSON *obj;             /* a copy, or NULL when the object is gone */
@@ -235,7 +253,9 @@ static struct issuer *reconcile_issuer_build(struct controller *c, const cJSON *
     struct issuer *is = issuer_from_json(obj, e);
     if (is == NULL)
         return NULL;
-    struct signer_env env = {.get_secret = reconcile_issuer_get_secret, .ud = c};
+    struct signer_env env = {.get_secret = reconcile_issuer_get_secret,
+                             .get_token = reconcile_issuer_get_token,
+                             .ud = c};
     issuer_load_signer(is, &env, c->cfg.cluster_ns, now);
     return is;
 }

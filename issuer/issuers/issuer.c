@@ -172,10 +172,13 @@ void issuer_set_signer(struct issuer *is, struct signer s)
 
 void issuer_set_ready(struct issuer *is)
 {
+    char msg[sizeof(is->state.message)] = "Succeeded checking the issuer";
+    if (is->signer.ops != NULL && is->signer.ops->ready_message != NULL)
+        is->signer.ops->ready_message(is->signer.ctx, msg, sizeof(msg));
     pthread_mutex_lock(&is->lock);
     is->state.ready = true;
     snprintf(is->state.reason, sizeof(is->state.reason), "Checked");
-    snprintf(is->state.message, sizeof(is->state.message), "Succeeded checking the issuer");
+    snprintf(is->state.message, sizeof(is->state.message), "%s", msg);
     pthread_mutex_unlock(&is->lock);
 }
 
@@ -264,6 +267,9 @@ void issuer_declare_metrics(struct metrics *m)
     metrics_declare(m, "ember_issuer_ready", "gauge", "1 when the issuer can sign, else 0.");
     metrics_declare(m, "ember_ca_expiry_timestamp_seconds", "gauge",
                     "notAfter of the CA that signs for the issuer, Unix seconds.");
+    for (size_t i = 0; signer_row(i) != NULL; i++)
+        if (signer_row(i)->declare_metrics != NULL)
+            signer_row(i)->declare_metrics(m);
 }
 
 /* The label sets published in one pass, sorted, for metrics_gauge_retain. */
@@ -311,6 +317,8 @@ void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_
         metrics_gauge_set(m, "ember_issuer_ready", labels, issuer_is_ready(list[i]) ? 1 : 0);
         ready.v[ready.n++] = xstrdup(labels);
         const struct signer *s = &list[i]->signer;
+        if (s->ops != NULL && s->ops->publish_metrics != NULL)
+            s->ops->publish_metrics(s->ctx, m, labels);
         time_t not_after = s->ops != NULL ? s->ops->expiry(s->ctx) : 0;
         if (not_after == 0)
             continue;

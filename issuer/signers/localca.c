@@ -401,6 +401,8 @@ out:
     return rc;
 }
 
+static int localca_finish(struct localca *ca, time_t now, struct err *err);
+
 struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tls_key,
                              size_t key_len, const char *ca_crt, size_t ca_len, time_t now,
                              struct err *err)
@@ -422,38 +424,66 @@ struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tl
         err_set(err, ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    if (localca_load_key(ca, tls_key, key_len, err) != 0)
-        goto fail;
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
-        ERR_clear_error();
-        err_set(err, ERR_INVALID, "tls.key does not match the certificate in tls.crt");
-        goto fail;
-    }
-    if (localca_check_is_ca(ca, err) != 0)
-        goto fail;
-    if (X509_NAME_entry_count(X509_get_subject_name(ca->cert)) == 0) {
-        err_set(err, ERR_INVALID,
-                "tls.crt: the CA certificate's subject is empty; it would be the issuer name of "
-                "every certificate Ember signs, which RFC 5280 requires to be non-empty");
-        goto fail;
-    }
-    if (signer_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
-        signer_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
-        err_set(err, ERR_INVALID, "tls.crt: the CA certificate's validity dates are malformed");
-        goto fail;
-    }
-    if (localca_set_keyid(ca, err) != 0)
-        goto fail;
-    if (localca_build_chain(ca, err) != 0)
-        goto fail;
-    localca_chain_pathlen(ca);
-    ca->subject = localca_name_text(X509_get_subject_name(ca->cert));
-    if (localca_check(ca, now, err) != 0)
+    if (localca_load_key(ca, tls_key, key_len, err) != 0 || localca_finish(ca, now, err) != 0)
         goto fail;
     return ca;
 fail:
     localca_free(ca);
     return NULL;
+}
+
+struct localca *localca_from_parts(X509 *cert, STACK_OF(X509) * intermediates, EVP_PKEY *key,
+                                   STACK_OF(X509) * roots, time_t now, struct err *err)
+{
+    struct localca *ca = xcalloc(1, sizeof(*ca));
+    ca->intermediates =
+        intermediates != NULL ? X509_chain_up_ref(intermediates) : sk_X509_new_null();
+    ca->roots = roots != NULL ? X509_chain_up_ref(roots) : sk_X509_new_null();
+    if (cert != NULL && X509_up_ref(cert) == 1)
+        ca->cert = cert;
+    if (key != NULL && EVP_PKEY_up_ref(key) == 1)
+        ca->key = key;
+    if (ca->cert == NULL || ca->key == NULL || ca->intermediates == NULL || ca->roots == NULL) {
+        err_set(err, ERR_INTERNAL, "the CA from memory: no certificate or key, or out of memory");
+        localca_free(ca);
+        return NULL;
+    }
+    if (localca_pick_digest(ca, err) != 0 || localca_finish(ca, now, err) != 0) {
+        localca_free(ca);
+        return NULL;
+    }
+    return ca;
+}
+
+/* The checks and precomputations common to both constructors, once cert, key, intermediates
+ * and roots are set. */
+static int localca_finish(struct localca *ca, time_t now, struct err *err)
+{
+    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+        ERR_clear_error();
+        err_set(err, ERR_INVALID, "tls.key does not match the certificate in tls.crt");
+        return -1;
+    }
+    if (localca_check_is_ca(ca, err) != 0)
+        return -1;
+    if (X509_NAME_entry_count(X509_get_subject_name(ca->cert)) == 0) {
+        err_set(err, ERR_INVALID,
+                "tls.crt: the CA certificate's subject is empty; it would be the issuer name of "
+                "every certificate Ember signs, which RFC 5280 requires to be non-empty");
+        return -1;
+    }
+    if (signer_asn1_time(X509_get0_notBefore(ca->cert), &ca->not_before) != 0 ||
+        signer_asn1_time(X509_get0_notAfter(ca->cert), &ca->not_after) != 0) {
+        err_set(err, ERR_INVALID, "tls.crt: the CA certificate's validity dates are malformed");
+        return -1;
+    }
+    if (localca_set_keyid(ca, err) != 0)
+        return -1;
+    if (localca_build_chain(ca, err) != 0)
+        return -1;
+    localca_chain_pathlen(ca);
+    ca->subject = localca_name_text(X509_get_subject_name(ca->cert));
+    return localca_check(ca, now, err);
 }
 
 int localca_check(const struct localca *ca, time_t now, struct err *err)

@@ -6,6 +6,8 @@
 #include "signers/signer.h"
 #include "x509/csr.h"
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -26,6 +28,14 @@ struct localca; /* opaque; immutable after localca_load, so localca_sign is thre
 struct localca *localca_load(const char *tls_crt, size_t crt_len, const char *tls_key,
                              size_t key_len, const char *ca_crt, size_t ca_len, time_t now,
                              struct err *err) WUR;
+
+/* The same CA from objects already in memory (the Vault sub-CA: its key never exists as PEM):
+ * cert, its intermediates (up to, not including, the root; may be NULL), key and roots (the
+ * trust anchor(s); may be NULL). Takes references of its own (the caller keeps and frees what
+ * it passed). The same checks as localca_load, whose messages name tls.crt / tls.key / ca.crt
+ * for what is wrong. Returns a new ca (localca_free it) or NULL. Thread-safe. */
+struct localca *localca_from_parts(X509 *cert, STACK_OF(X509) * intermediates, EVP_PKEY *key,
+                                   STACK_OF(X509) * roots, time_t now, struct err *err) WUR;
 
 /* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
  * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +

@@ -16,6 +16,8 @@
 #include "x509/csr.h"
 #include "x509/usage.h"
 
+struct metrics;
+
 /* What to issue. The subject, SANs and public key come from the CSR. */
 struct sign_params {
     long long duration_s; /* wanted lifetime, already clamped by policy */
@@ -47,7 +49,7 @@ struct signer_env {
      * include kube/). *token: a new NUL-terminated string (xfree_secret it). Errors:
      * ERR_ISSUER_NOT_READY when refused (no such service account, RBAC), ERR_TRANSIENT when it
      * cannot be had now. Thread-safe. NULL where there is none (standalone mode; the controller
-     * until a row uses it): a row that needs it fails to load, saying so. */
+     * fills it: kube/tokenrequest): a row that needs it fails to load, saying so. */
     int (*get_token)(void *ud, const char *ns, const char *service_account,
                      const char *const *audiences, size_t n_audiences, long expiration_s,
                      char **token, struct err *err);
@@ -95,6 +97,13 @@ struct signer_ops {
      * ember_ca_expiry_timestamp_seconds gauge. Thread-safe. */
     time_t (*expiry)(void *ctx);
     void (*free)(void *ctx);
+    /* Optional (NULL: the default "Succeeded checking the issuer"): the Ready message of a
+     * loaded signer that checked ok, into buf (len bytes). Thread-safe. */
+    void (*ready_message)(void *ctx, char *buf, size_t len);
+    /* Optional: declares the row's own metrics once (no ctx), and publishes a loaded signer's
+     * with labels (issuer="..."), each time the issuers' metrics are published. Thread-safe. */
+    void (*declare_metrics)(struct metrics *m);
+    void (*publish_metrics)(void *ctx, struct metrics *m, const char *labels);
 };
 
 /* A loaded signer: its row and what the row's load made. */

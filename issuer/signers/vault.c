@@ -1182,8 +1182,8 @@ struct vault_refused {
 
 /* POSTs body to the sign path with a token, and once more with a new one when Vault answers
  * 403 (a used-up or revoked token); r holds the last answer. -1 when no token or no answer. */
-static WUR int vault_sign_post(struct vault *v, const char *body, size_t blen, struct vault_resp *r,
-                               struct vault_refused *refused, struct err *err)
+static WUR int vault_sign_post(struct vault *v, const char *api_path, const char *body, size_t blen,
+                               struct vault_resp *r, struct vault_refused *refused, struct err *err)
 {
     for (int attempt = 0;; attempt++) {
         char *tok = NULL;
@@ -1192,7 +1192,7 @@ static WUR int vault_sign_post(struct vault *v, const char *body, size_t blen, s
         buf_init(&r->body, VAULT_MAX_RESPONSE);
         if (vault_token_get(v, true, &tok, &gen, err) != 0)
             return -1;
-        int hr = vault_http(v, v->path, tok, true, body, blen, v->total_ms, r, err);
+        int hr = vault_http(v, api_path, tok, true, body, blen, v->total_ms, r, err);
         vault_wipe_str(&tok);
         if (hr != 0)
             return -1;
@@ -1294,7 +1294,7 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
     struct vault_refused refused = {{NULL, NULL}, 0};
     struct vault_resp r = {0};
     buf_init(&r.body, VAULT_MAX_RESPONSE);
-    int rc = vault_sign_post(v, body, strlen(body), &r, &refused, err);
+    int rc = vault_sign_post(v, v->path, body, strlen(body), &r, &refused, err);
     if (rc == 0 && (r.status < 200 || r.status > 299)) {
         vault_sign_http_error(v, &r, err);
         rc = -1;
@@ -1303,6 +1303,27 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
         rc = vault_sign_result(&r, csr, p, out, err);
     vault_resp_free(&r, false);
     free(body);
+    for (int i = 0; i < refused.n; i++)
+        vault_revoke(v, refused.tok[i]);
+    return rc;
+}
+
+int vault_post(struct vault *v, const char *api_path, const char *body, long *status, char **resp,
+               size_t *resp_len, struct err *err)
+{
+    *resp = NULL;
+    *resp_len = 0;
+    *status = 0;
+    struct vault_refused refused = {{NULL, NULL}, 0};
+    struct vault_resp r = {0};
+    buf_init(&r.body, VAULT_MAX_RESPONSE);
+    int rc = vault_sign_post(v, api_path, body, strlen(body), &r, &refused, err);
+    if (rc == 0) {
+        *status = r.status;
+        *resp = xstrndup(r.body.data != NULL ? r.body.data : "", r.body.len);
+        *resp_len = r.body.len;
+    }
+    vault_resp_free(&r, false);
     for (int i = 0; i < refused.n; i++)
         vault_revoke(v, refused.tok[i]);
     return rc;

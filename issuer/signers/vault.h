@@ -85,6 +85,14 @@ int vault_check(struct vault *v, struct err *err) WUR;
 int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params *p,
                struct sign_result *out, struct err *err) WUR;
 
+/* POST body (JSON) to /v1/<api_path> with the client's token, as vault_sign does: the cached
+ * token, renewed or a new login as needed, one new login and retry after a 403, a standby's
+ * 307 followed. *status and *resp (a new NUL-terminated copy of the body, *resp_len bytes, at
+ * most VAULT_MAX_RESPONSE; free it) are Vault's answer, whatever its status. -1 with err when
+ * there is no token (ERR_ISSUER_NOT_READY: login refused) or no answer (ERR_TRANSIENT). */
+int vault_post(struct vault *v, const char *api_path, const char *body, long *status, char **resp,
+               size_t *resp_len, struct err *err) WUR;
+
 /* Round trips made so far (for benchmarks and tests). */
 unsigned long vault_round_trips(const struct vault *v);
 

@@ -7,6 +7,7 @@
 #include "base/b64.h"
 #include "base/jsonfield.h"
 #include "base/mem.h"
+#include "signers/subca.h"
 #include "signers/vault.h"
 
 /* The objects of spec.vault, cert-manager's names. What cert-manager's Vault issuer requires
@@ -24,6 +25,7 @@ static const struct jsonfield vaultspec_fields[] = {
     {.name = "serverName", .type = JSONFIELD_STRING},
     {.name = "clientCertSecretRef", .type = JSONFIELD_OBJECT},
     {.name = "clientKeySecretRef", .type = JSONFIELD_OBJECT},
+    {.name = "subCA", .type = JSONFIELD_OBJECT},
     {0},
 };
 static const struct jsonfield vaultspec_bundle_ref_fields[] = {
@@ -31,16 +33,26 @@ static const struct jsonfield vaultspec_bundle_ref_fields[] = {
     {.name = "key", .type = JSONFIELD_STRING},
     {0},
 };
-/* spec.vault's members, then its server, path and namespace. */
+/* spec.vault's members, then subCA (signers/subcaspec.h), its server, path and namespace; in
+ * sub-CA mode path is not used, so not required. */
 static int vaultspec_read_server(struct vault_spec *v, const cJSON *vault, struct err *err)
 {
+    const cJSON *subca;
     if (jsonfield_check(vault, "spec.vault", vaultspec_fields, 0, err) != 0 ||
+        jsonfield_object(vault, "spec.vault", "subCA", &subca, err) != 0 ||
+        (subca != NULL && subcaspec_parse(subca, &v->subca, err) != 0) ||
         signer_spec_copy(vault, "spec.vault", "server", &v->server, err) != 0 ||
         signer_spec_copy(vault, "spec.vault", "path", &v->path, err) != 0 ||
         signer_spec_copy(vault, "spec.vault", "namespace", &v->namespace, err) != 0)
         return -1;
+    if (v->subca != NULL && (v->path == NULL || v->path[0] == '\0')) {
+        free(v->path);
+        v->path = xstrdup(v->subca->path);
+    }
     if (v->server == NULL || v->server[0] == '\0' || v->path == NULL || v->path[0] == '\0') {
-        err_set(err, ERR_INVALID, "Vault server and path are required fields");
+        err_set(err, ERR_INVALID,
+                v->subca != NULL ? "Vault server is a required field"
+                                 : "Vault server and path are required fields");
         return -1;
     }
     if (strncmp(v->server, "https://", 8) != 0 && strncmp(v->server, "http://", 7) != 0) {
@@ -125,6 +137,7 @@ static void vaultspec_free_spec(void *spec)
     free(v->ca_bundle_secret_key);
     free(v->server_name);
     vaultauth_spec_clear(&v->auth);
+    subcaspec_free(v->subca);
     free(v);
 }
 
@@ -146,12 +159,14 @@ struct vaultspec_signer {
     struct vault *client;
     struct vaultauth *auth; /* what the client's logins read through */
     time_t ca_not_after;    /* atomic; 0 until a certificate was signed */
+    struct subca *subca;    /* spec.vault.subCA: signs leaves itself through client */
 };
 
 static void vaultspec_signer_free(struct vaultspec_signer *s)
 {
     if (s == NULL)
         return;
+    subca_free(s->subca); /* first: its thread uses the client */
     vault_free(s->client);
     vaultauth_free(s->auth);
     free(s);
@@ -194,6 +209,11 @@ static int vaultspec_load(const void *spec, const struct signer_env *env,
         err->kind = ERR_PERMANENT; /* the spec as written: it fails the same way every time */
         return -1;
     }
+    if (v->subca != NULL &&
+        (s->subca = subca_new(v->subca, s->client, env, where->ns, where->ref, err)) == NULL) {
+        vaultspec_signer_free(s);
+        return -1;
+    }
     *ctx = s;
     return 0;
 }
@@ -202,6 +222,8 @@ static int vaultspec_sign(void *ctx, const struct csr *csr, const struct sign_pa
                           struct sign_result *out, struct err *err)
 {
     struct vaultspec_signer *s = ctx;
+    if (s->subca != NULL)
+        return subca_sign(s->subca, csr, p, out, err);
     if (vault_sign(s->client, csr, p, out, err) != 0)
         return -1;
     time_t not_after;
@@ -212,20 +234,37 @@ static int vaultspec_sign(void *ctx, const struct csr *csr, const struct sign_pa
 
 static int vaultspec_check(void *ctx, time_t now, struct err *err)
 {
-    (void)now;
     struct vaultspec_signer *s = ctx;
+    if (s->subca != NULL)
+        return subca_check(s->subca, now, err);
     return vault_check(s->client, err);
 }
 
 static time_t vaultspec_expiry(void *ctx)
 {
     struct vaultspec_signer *s = ctx;
+    if (s->subca != NULL)
+        return subca_expiry(s->subca);
     return __atomic_load_n(&s->ca_not_after, __ATOMIC_RELAXED);
 }
 
 static void vaultspec_free(void *ctx)
 {
     vaultspec_signer_free(ctx);
+}
+
+static void vaultspec_ready_message(void *ctx, char *buf, size_t len)
+{
+    struct vaultspec_signer *s = ctx;
+    if (s->subca != NULL)
+        subca_ready_message(s->subca, buf, len);
+}
+
+static void vaultspec_publish_metrics(void *ctx, struct metrics *m, const char *labels)
+{
+    struct vaultspec_signer *s = ctx;
+    if (s->subca != NULL)
+        subca_publish_metrics(s->subca, m, labels);
 }
 
 const struct signer_ops vault_row = {
@@ -239,4 +278,7 @@ const struct signer_ops vault_row = {
     .recheck = vaultspec_check,
     .expiry = vaultspec_expiry,
     .free = vaultspec_free,
+    .ready_message = vaultspec_ready_message,
+    .declare_metrics = subca_declare_metrics,
+    .publish_metrics = vaultspec_publish_metrics,
 };

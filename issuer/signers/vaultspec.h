@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "signers/signer.h"
+#include "signers/subcaspec.h"
 #include "signers/vaultauth.h"
 
 #define VAULTSPEC_MAX_CA_BUNDLE (1024 * 1024) /* decoded spec.vault.caBundle */
@@ -18,6 +19,7 @@ struct vault_spec {
     char *ca_bundle_secret_name, *ca_bundle_secret_key; /* caBundleSecretRef; key: ca.crt */
     char *server_name;                                  /* spec.vault.serverName or NULL */
     struct vaultauth_spec auth; /* spec.vault.auth, clientCertSecretRef, clientKeySecretRef */
+    struct subca_spec *subca;   /* spec.vault.subCA when enabled (signers/subcaspec.h) */
 };
 
 /* The Vault row: name "vault" (the metrics label), spec key "vault".
@@ -30,7 +32,10 @@ struct vault_spec {
  * static token, Kubernetes JWT, cert login identity) is read again through the env at each
  * login. check and recheck: vault_check (the controller re-checks in place, keeping the
  * cached token). expiry: the notAfter of the CA that issued the last certificate Vault signed
- * through this signer (Vault is not asked for its CA otherwise), 0 until the first one. */
+ * through this signer (Vault is not asked for its CA otherwise), 0 until the first one.
+ * With spec.vault.subCA enabled (spec.vault.path then optional and unused) load also starts the
+ * sub-CA signer (signers/subca.h) and sign, check, recheck, expiry, the Ready message and the
+ * metrics are its own; Vault is asked only for the sub-CA. */
 extern const struct signer_ops vault_row;
 
 #endif

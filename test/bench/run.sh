@@ -239,6 +239,59 @@ kill "$EPID" && wait "$EPID" 2>/dev/null || true
 kill "$VPID" && wait "$VPID" 2>/dev/null || true
 echo
 
+# ---- 5b: the Vault sub-CA (spec.vault.subCA): Vault signs one intermediate, Ember signs leaves ---
+# The same load as section 3 (local CA) and 5 (Vault per certificate), through a sub-CA whose key
+# Ember made in memory and Vault (the fake) signed once at start-up: the rate against the local
+# CA's (target >= 0.9: the same local signing) and against the per-certificate Vault signer, and
+# Vault round trips per certificate once the sub-CA is there (target 0).
+echo "5b. Vault sub-CA: POST /v1/certificatesigningrequest, leaves signed locally with a Vault-signed sub-CA, ${VAULT_SECONDS:-5} s"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=Bench root" \
+  -keyout "$TMP/sroot.key" -out "$TMP/sroot.pem" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Bench Vault intermediate" \
+  -keyout "$TMP/sinter.key" -out "$TMP/sinter.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$TMP/sinter.ext"
+openssl x509 -req -in "$TMP/sinter.csr" -CA "$TMP/sroot.pem" -CAkey "$TMP/sroot.key" -CAcreateserial \
+  -days 30 -extfile "$TMP/sinter.ext" -out "$TMP/sinter.pem" 2>/dev/null
+cat >"$TMP/vault-sub.json" <<'EOF2'
+{"approle": {"approle": {"roles": {"bench": {"role_id": "rid-bench", "secret_ids": ["sid-bench"], "token_ttl": "1h"}}}},
+ "pki": {"pki_int": {"ca_cert": "sinter.pem", "ca_key": "sinter.key", "chain": ["sroot.pem"]}}}
+EOF2
+VPORT=$(free_port)
+python3 test/integration/fake_vault.py --config "$TMP/vault-sub.json" --port "$VPORT" --http \
+  --admin-token bench-admin 2>/dev/null &
+VPID=$!
+PIDS+=("$VPID")
+wait_http "http://127.0.0.1:$VPORT/v1/sys/health" "$VPID" || die "the fake Vault did not start"
+sed -e "s|path: pki/sign/bench|subCA: {path: pki_int/root/sign-intermediate}|" "$TMP/vault-issuer.yaml" |
+  sed -e "s|http://127.0.0.1:[0-9]*|http://127.0.0.1:$VPORT|" >"$TMP/subca-issuer.yaml"
+EPORT=$(free_port)
+PPORT=$(free_port)
+"$BIN" --manifests "$TMP/subca-issuer.yaml" --manifests examples/standalone \
+  --api-bind-address "127.0.0.1:$EPORT" --health-probe-bind-address "127.0.0.1:$PPORT" \
+  --metrics-bind-address 0 --api-issuer ClusterIssuer/vault --log-format text \
+  --issuer-recheck-period 1s 2>"$TMP/ember-subca.log" &
+EPID=$!
+PIDS+=("$EPID")
+# /readyz turns 200 once an issuer is Ready: here, once the sub-CA is signed and checked.
+ready=0
+for _ in $(seq 1 150); do
+  kill -0 "$EPID" 2>/dev/null || break
+  curl -fs --noproxy '*' -o /dev/null "http://127.0.0.1:$PPORT/readyz" && { ready=1; break; }
+  sleep 0.1
+done
+[ "$ready" = 1 ] || { cat "$TMP/ember-subca.log" >&2; die "ember-issuer (sub-CA) did not become ready"; }
+vstats
+put subca_trips_startup "$(vcount)"
+load subca "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$EPID" "${VAULT_SECONDS:-5}"
+vstats
+put subca_trips_load "$(( $(vcount) - $(r subca_trips_startup) ))"
+awk -v n="$(r subca_trips_load)" -v ok="$(r subca_ok)" 'BEGIN { if (ok > 0) printf "subca_trips_per_cert=%.3f\n", n / ok }' >>"$RES"
+echo "  Vault requests: $(r subca_trips_startup) at start-up (login, sign-intermediate), $(r subca_trips_load) during the load of $(r subca_ok) certificates"
+kill "$EPID" && wait "$EPID" 2>/dev/null || true
+kill "$VPID" && wait "$VPID" 2>/dev/null || true
+echo
+
 # ---- 6: the controller: 10,000 CertificateRequests through the strict fake API server -----------
 # The fake (Python) is the bottleneck on purpose: its own ceiling for the same writes with no
 # issuer (the driver creates each request and writes its status itself) is measured first, then
@@ -499,6 +552,11 @@ row "HTTP non-2xx / transport errors (ember, cfssl)" "$(r ember_non2xx)+$(r embe
 RI=$(mib "$(r rss_idle)"); RL=$(mib "$(r rss_load)")
 row "Vault signer through the fake Vault: certs/s" "$(r vault_rate)" "" ""
 row "  Vault round trips per certificate (incl. the login)" "$(r vault_trips_per_cert)" "<= 1.05" "$(mark "$(r vault_trips_per_cert)" 1.05 "<=")"
+SL=$(ratio "$(r subca_rate)" "$E"); SV=$(ratio "$(r subca_rate)" "$(r vault_rate)")
+row "Vault sub-CA (leaves signed locally): certs/s" "$(r subca_rate)" "" ""
+row "  sub-CA / local CA (section 3) certs/s" "$SL" ">= 0.90" "$(mark "$SL" 0.9 ">=")"
+row "  sub-CA / Vault per certificate (section 5) certs/s" "$SV" "" ""
+row "  Vault round trips per certificate after start-up" "$(r subca_trips_per_cert)" "0" "$(mark "$(r subca_trips_per_cert)" 0 "<=")"
 row "ember-issuer RSS idle (MiB)" "$RI" "<= 16" "$(mark "$RI" 16 "<=")"
 row "ember-issuer RSS after the load (MiB)" "$RL" "" ""
 if [ "$AUTH_SECONDS" != 0 ]; then

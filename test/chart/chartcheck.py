@@ -8,7 +8,9 @@ any failure. Used by test/integration/test_chart.sh:
   chartcheck.py render LABEL RENDER.json VALUES.json CRDS.json HELP.txt NAMESPACE RELEASE ARGS_OUT
       every document is a real kind at a real apiVersion, namespaced as it should be; the RBAC
       bound to Ember's ServiceAccount is exactly EXPECTED_RULES (plus the approver rule when
-      approve is on, plus create on tokenreviews when the signing API checks tokens), without
+      approve is on, plus create on tokenreviews when the signing API checks tokens, plus
+      create on serviceaccounts/token in the cluster resource namespace with
+      serviceAccountTokens.enabled, limited to its names), without
       wildcards, and nothing binds anyone else; the pod passes the
       restricted Pod Security Standard and OpenShift's restricted-v2 SCC (no fixed UID or
       fsGroup); every container arg is a flag `ember-issuer --help` lists, in --flag=value
@@ -97,6 +99,18 @@ EXPECTED_APPROVE = {
 # The signing API's token authentication (a TokenReview per new token): only with api.enabled
 # and api.tokenAuth.enabled.
 EXPECTED_TOKENREVIEW = {("authentication.k8s.io", "tokenreviews", "create", "")}
+# Vault's Kubernetes auth with serviceAccountRef (issuer/kube/tokenrequest.c: POST
+# serviceaccounts/NAME/token): in the cluster resource namespace, only with
+# serviceAccountTokens.enabled, for serviceAccountTokens.names (every account when empty).
+def expected_sa_tokens(values, namespace):
+    """{namespace: permissions} the chart must grant for TokenRequests ({} when off)."""
+    sat = values.get("serviceAccountTokens") or {}
+    if not sat.get("enabled"):
+        return {}
+    crn = values.get("clusterResourceNamespace") or namespace
+    return {crn: {("", "serviceaccounts/token", "create", n) for n in (sat.get("names") or [""])}}
+
+
 # In the release namespace only (issuer/kube/lease.c: POST the collection, GET and PUT the item).
 EXPECTED_NAMESPACED = {
     ("coordination.k8s.io", "leases", "create", ""),
@@ -301,6 +315,7 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
             api_crds[md(d)["name"]] = d
     objs = objects(render)
     L = label + ": "
+    want_tokens = expected_sa_tokens(values, namespace)
 
     # Kinds, apiVersions, namespaces, names.
     bad = []
@@ -312,7 +327,10 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
             bad.append("%s %s" % (av, kind))
             continue
         ns = md(o).get("namespace")
-        if want[1] and ns != namespace:
+        # the TokenRequest Role and its binding live in the cluster resource namespace
+        tokens_role = kind in ("Role", "RoleBinding") and md(o)["name"].endswith("-serviceaccount-tokens") \
+            and ns in want_tokens
+        if want[1] and ns != namespace and not tokens_role:
             bad.append("%s %s is in namespace %r, not the release's %r" % (kind, md(o)["name"], ns, namespace))
         if not want[1] and ns is not None:
             bad.append("cluster-scoped %s %s has a namespace" % (kind, md(o)["name"]))
@@ -347,9 +365,19 @@ def cmd_render(label, render_path, values_path, crds_path, help_path, namespace,
     check(L + "RBAC: the cluster-wide permissions are exactly what ember-issuer calls",
           cluster == want_cluster,
           "missing:\n%s\nextra:\n%s" % (fmt(want_cluster - cluster), fmt(cluster - want_cluster)))
-    check(L + "RBAC: the namespaced permissions are the Lease in the release namespace only",
-          spaced == {namespace: EXPECTED_NAMESPACED},
-          "got: %s" % {k: sorted(v) for k, v in spaced.items()})
+    want_spaced = {namespace: set(EXPECTED_NAMESPACED)}
+    for ns, perms in want_tokens.items():
+        want_spaced.setdefault(ns, set()).update(perms)
+    check(L + "RBAC: the namespaced permissions are the Lease in the release namespace%s only" %
+          (" and create on serviceaccounts/token in %s" % list(want_tokens) if want_tokens else ""),
+          spaced == want_spaced,
+          "got: %s\nwant: %s" % ({k: sorted(v) for k, v in spaced.items()}, {k: sorted(v) for k, v in want_spaced.items()}))
+    granted = {(ns, p) for ns, perms in spaced.items() for p in perms if p[1].startswith("serviceaccounts")} | \
+        {("", p) for p in cluster if p[1].startswith("serviceaccounts")}
+    check(L + "RBAC: create on serviceaccounts/token %s" %
+          ("is granted in %s for %s (serviceAccountTokens)" % (list(want_tokens), (values["serviceAccountTokens"]["names"] or "every account"))
+           if want_tokens else "is not granted (serviceAccountTokens.enabled=false)"),
+          granted == {(ns, p) for ns, perms in want_tokens.items() for p in perms}, "got: %s" % sorted(granted))
     check(L + "RBAC: Secrets are read with get only",
           {p for p in cluster | set().union(*spaced.values()) if p[1] == "secrets"} == {("", "secrets", "get", "")})
     check(L + "RBAC: approve on Ember's signers %s" % ("is granted" if values["approve"] else "is not granted (approve=false)"),

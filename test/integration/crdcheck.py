@@ -193,6 +193,20 @@ CEL_RULES = {
         lambda s: _dur(s) >= _dur("1s"),
     "duration(self) < duration('876000h1s')":
         lambda s: _dur(s) < _dur("876000h1s"),
+    # spec.vault.subCA (the Vault sub-CA mode)
+    "has(self.path) || (has(self.subCA) && (!has(self.subCA.enabled) || self.subCA.enabled))":
+        lambda o: "path" in o or ("subCA" in o and o["subCA"].get("enabled", True)),
+    "(has(self.enabled) && !self.enabled) || has(self.path)":
+        lambda o: ("enabled" in o and not o["enabled"]) or "path" in o,
+    "duration(has(self.maxLeafDuration) ? self.maxLeafDuration : '24h') < "
+    "duration(has(self.duration) ? self.duration : '168h')":
+        lambda o: _dur(o.get("maxLeafDuration", "24h")) < _dur(o.get("duration", "168h")),
+    "!has(self.renewBefore) || (duration(self.renewBefore) < duration(has(self.duration) ? "
+    "self.duration : '168h') && duration(self.renewBefore) >= duration(has(self.maxLeafDuration) ? "
+    "self.maxLeafDuration : '24h'))":
+        lambda o: "renewBefore" not in o or (
+            _dur(o["renewBefore"]) < _dur(o.get("duration", "168h")) and
+            _dur(o["renewBefore"]) >= _dur(o.get("maxLeafDuration", "24h"))),
 }
 
 
@@ -347,7 +361,9 @@ def validate(schema, v, path, errs, root=False):
                     where, rule["rule"], e))
                 continue
             if not good:
-                errs.append("%s: Invalid value: %s" % (where, rule.get("message", rule["rule"])))
+                # fieldPath (".path"): the message names that field, as the API server does.
+                errs.append("%s: Invalid value: %s" % (where + rule.get("fieldPath", ""),
+                                                       rule.get("message", rule["rule"])))
 
 
 # ---- CRDs ----
@@ -524,6 +540,28 @@ CASES = [
      "refuse", "spec.vault.server", "refuse", None),
     ("vault without path", issuer({"vault": vault(path=None)}),
      "refuse", "spec.vault.path", "refuse", None),
+    ("vault without path, subCA disabled", issuer({"vault": vault(path=None, subCA={"enabled": False})}),
+     "refuse", "spec.vault.path", "refuse", None),
+    ("vault subCA enabled without its path", issuer({"vault": vault(subCA={"duration": "24h1s"})}),
+     "refuse", "spec.vault.subCA.path", "refuse", None),
+    ("vault subCA path not sign-intermediate",
+     issuer({"vault": vault(subCA={"path": "pki_int/sign/mesh"})}),
+     "refuse", "spec.vault.subCA.path", "refuse", None),
+    ("vault subCA maxLeafDuration not below duration",
+     issuer({"vault": vault(subCA={"path": "p/root/sign-intermediate", "duration": "24h"})}),
+     "refuse", "spec.vault.subCA", "refuse", None),
+    ("vault subCA renewBefore below maxLeafDuration",
+     issuer({"vault": vault(subCA={"path": "p/root/sign-intermediate", "renewBefore": "1h"})}),
+     "refuse", "spec.vault.subCA", "refuse", None),
+    ("vault subCA keyAlgorithm unknown",
+     issuer({"vault": vault(subCA={"path": "p/root/sign-intermediate", "keyAlgorithm": "DSA"})}),
+     "refuse", "spec.vault.subCA.keyAlgorithm", "refuse", None),
+    ("vault subCA permittedDNSDomains with a comma",
+     issuer({"vault": vault(subCA={"path": "p/root/sign-intermediate", "permittedDNSDomains": ["a,b"]})}),
+     "refuse", "spec.vault.subCA.permittedDNSDomains", "refuse", None),
+    ("vault subCA unknown field",
+     issuer({"vault": vault(subCA={"path": "p/root/sign-intermediate", "ttl": "1h"})}),
+     "refuse", "spec.vault.subCA.ttl", "refuse", None),
     ("vault server not a URL", issuer({"vault": vault(server="vault.example:8200")}),
      "refuse", "spec.vault.server", "refuse", None),
     ("vault path with a leading slash", issuer({"vault": vault(path="/v1/pki/sign/x")}),
@@ -693,6 +731,17 @@ CASES = [
      "refuse", "spec.sans.dnsNames.allowed[0]", "refuse", None),
     # -- accepted by both --
     ("issuer ca minimal", issuer({"ca": {"secretName": "x"}}), "accept", None, "accept", None),
+    ("vault subCA without spec.vault.path",
+     issuer({"vault": vault(path=None, subCA={"path": "pki_int/root/sign-intermediate"})}),
+     "accept", None, "accept", None),
+    ("vault subCA with every field",
+     issuer({"vault": vault(subCA={"enabled": True, "path": "pki_int/issuer/ember/sign-intermediate",
+                                   "keyAlgorithm": "RSA3072", "duration": "20s", "renewBefore": "10s",
+                                   "maxLeafDuration": "5s", "commonNamePrefix": "Mesh CA",
+                                   "subject": {"organizations": ["Acme"], "organizationalUnits": ["Ops"]},
+                                   "permittedDNSDomains": ["example.com", ".svc.cluster.local"],
+                                   "caBundleSecretRef": {"name": "root"}, "requireLockedMemory": True})}),
+     "accept", None, "accept", None),
     ("clusterissuer vault minimal", issuer({"vault": vault()}, kind="ClusterIssuer"),
      "accept", None, "accept", None),
     ("vault http server and Enterprise namespace",

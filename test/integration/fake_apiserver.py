@@ -15,6 +15,7 @@ Served resources (paths per contract §5.1, cluster-wide list of namespaced type
   ember.issuer.dev/v1alpha1 clusterissuers       cluster     /status
   ember.issuer.dev/v1alpha1 issuancepolicies     cluster     /status
   v1                        secrets, events      namespaced
+  v1                        serviceaccounts      namespaced  /token (TokenRequest), see below
   coordination.k8s.io/v1    leases               namespaced
 Every type supports get, list, watch, create (generateName too), update (PUT), patch, delete.
   authentication.k8s.io/v1  tokenreviews         cluster     create only (POST), see below
@@ -57,10 +58,32 @@ or when that is empty the server's own "api_audiences".  For a token of "token_r
                                  audiences ["b"]' (as the service-account authenticator says)
   else                        -> authenticated, user {username, uid, groups[, extra]},
                                  audiences = target audiences that the token holds
+A review of a token past its "expires" (Unix seconds; minted tokens carry theirs) -> error
+"[invalid bearer token, service account token has expired]".
 Fault injection (/_fake/fault with "resource": "tokenreviews", verb create), random faults and
 latency apply as to any create.  The body is never logged (no write_log entry); /_fake/stats
 counts answered reviews in "token_reviews" and keeps "token_review_log" entries {reviewer,
 audiences, known, authenticated} without the token.
+
+TokenRequest (POST /api/v1/namespaces/NS/serviceaccounts/NAME/token, as TokenREST.Create in
+kubernetes pkg/registry/core/serviceaccount/storage/token.go behaves): only POST (else 405);
+the caller needs create on "serviceaccounts/token" (RBAC wording: 'serviceaccounts "NAME" is
+forbidden: User "U" cannot create resource "serviceaccounts/token" in API group "" in the
+namespace "NS"'; create on serviceaccounts alone is not enough); the body is decoded as an
+authentication.k8s.io/v1 TokenRequest (wrong types or kind -> 400); metadata.name/namespace,
+when set, must match the URL (422); the ServiceAccount must exist (404 'serviceaccounts "NAME"
+not found'); spec.audiences defaults to the api_audiences, spec.expirationSeconds to 3600, and
+must be 600..2^32 (422 'TokenRequest.authentication.k8s.io "" is invalid:
+spec.expirationSeconds: Invalid value: N: may not specify a duration less than 10 minutes').
+The answer is 201 with the TokenRequest echoed (metadata name, namespace, creationTimestamp;
+spec with boundObjectRef null) and status {token, expirationTimestamp}.  The token is
+JWT-shaped (payload: aud, exp, iat, nbf, iss, jti, sub "system:serviceaccount:NS:NAME",
+kubernetes.io {namespace, serviceaccount {name, uid}}; a random signature nobody verifies), and
+TokenReviews know it from then on (the account, its groups, its audiences, until its exp; the
+last MAX_MINTED_TOKENS only).  /_fake/stats counts 201 answers in "token_requests" and keeps
+"token_request_log" entries {requester, namespace, name, audiences, expirationSeconds (as sent;
+null when the body was not read), code}, never the token.  Faults: "resource":
+"serviceaccounts", "subresource": "token", verb create.
 
 Usage:
   fake_apiserver.py --port P --tls-cert CRT --tls-key KEY --config CONF.json
@@ -116,6 +139,8 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
                               "connections_by_user": {user: TLS connections}, "requests_by_user": {..},
                               "token_reviews": n (201 answers), "token_review_log": [{reviewer,
                               audiences, known, authenticated}] (never the token),
+                              "token_requests": n (201 answers), "token_request_log": [...]
+                              (see TokenRequest above),
                               "log": [last 500 requests], "rv": current, "compacted_rv": n,
                               "watch_floor_rv": n (oldest RV a watch may start from),
                               "settings": {...}, "faults": [...]}
@@ -239,6 +264,7 @@ RESOURCES = [
     Res("ember.issuer.dev", "v1alpha1", "issuancepolicies", "IssuancePolicy", False, True, True),
     Res("", "v1", "secrets", "Secret", True, False, False),
     Res("", "v1", "events", "Event", True, False, False),
+    Res("", "v1", "serviceaccounts", "ServiceAccount", True, False, False),
     Res("coordination.k8s.io", "v1", "leases", "Lease", True, False, False),
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
@@ -247,6 +273,12 @@ TOKENREVIEWS = Res("authentication.k8s.io", "v1", "tokenreviews", "TokenReview",
 DEFAULT_API_AUDIENCES = ["https://kubernetes.default.svc.cluster.local"]
 MAX_TOKEN_REVIEW_LOG = 500
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+SERVICEACCOUNTS = BY_PATH[("", "v1", "serviceaccounts")]
+# The body and answer of POST serviceaccounts/NAME/token (never stored).
+TOKENREQUESTS = Res("authentication.k8s.io", "v1", "tokenrequests", "TokenRequest", True, False, False)
+TOKEN_ISSUER = "https://kubernetes.default.svc.cluster.local"
+MAX_TOKEN_REQUEST_LOG = 500
+MAX_MINTED_TOKENS = 1000            # minted tokens TokenReviews still know (oldest forgotten)
 
 # Kinds the cert-manager approval webhook can resolve through discovery (issuerRef.group/kind
 # -> plural, namespaced).  cert-manager's own issuers are registered too, as in a real cluster.
@@ -755,6 +787,7 @@ class State:
         self.admin_token = admin_token
         self.tokens = dict(cfg.get("tokens", {}))
         self.token_reviews = dict(cfg.get("token_reviews", {}))
+        self.minted = collections.deque()  # tokens TokenRequests made, oldest first
         self.api_audiences = list(cfg.get("api_audiences", DEFAULT_API_AUDIENCES))
         self.namespaces = cfg.get("namespaces")
         self.objects = {}                 # (res, ns, name) -> obj
@@ -781,8 +814,9 @@ class State:
     def reset_stats(self):
         self.stats = {"requests": {}, "by_verb": {}, "writes": {}, "watches_total": 0, "watches_by_path": {},
                       "faults_fired": 0, "connections_by_user": {}, "requests_by_user": {},
-                      "token_reviews": 0}
+                      "token_reviews": 0, "token_requests": 0}
         self.token_review_log = collections.deque(maxlen=MAX_TOKEN_REVIEW_LOG)
+        self.token_request_log = collections.deque(maxlen=MAX_TOKEN_REQUEST_LOG)
         self.req_log = collections.deque(maxlen=MAX_LOG_ENTRIES)
         self.write_log = collections.deque(maxlen=MAX_WRITE_LOG)
 
@@ -1071,6 +1105,8 @@ class Handler(BaseHTTPRequestHandler):
                            "requests_by_user": dict(st.stats["requests_by_user"]),
                            "token_reviews": st.stats["token_reviews"],
                            "token_review_log": list(st.token_review_log),
+                           "token_requests": st.stats["token_requests"],
+                           "token_request_log": list(st.token_request_log),
                            "rv": str(st.rv), "compacted_rv": str(st.compacted_rv),
                            "watch_floor_rv": str(st.watch_floor_rv),
                            "history_len": len(st.history), "settings": dict(st.settings),
@@ -1292,10 +1328,15 @@ class Handler(BaseHTTPRequestHandler):
         res = BY_PATH.get((group, version, rest[0]))
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if res is None or (ns and not res.namespaced) or (sub and (sub != "status" or not res.status_sub)):
+        token_sub = res is SERVICEACCOUNTS and sub == "token"
+        if res is None or (ns and not res.namespaced) or \
+                (sub and not token_sub and (sub != "status" or not res.status_sub)):
             raise APIError(404, "NotFound", "the server could not find the requested resource", {})
         if name and res.namespaced and not ns:
             raise APIError(404, "NotFound", "the server could not find the requested resource", {})
+        if token_sub:
+            self.token_request(ident, ns, name)
+            return
         q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         m = self.command
         is_watch = q.get("watch", "") in ("1", "true", "True")
@@ -1354,6 +1395,10 @@ class Handler(BaseHTTPRequestHandler):
             if r.status_sub:
                 out.append({"name": r.plural + "/status", "singularName": "", "namespaced": r.namespaced,
                             "kind": r.kind, "verbs": ["get", "patch", "update"]})
+            if r is SERVICEACCOUNTS:
+                out.append({"name": "serviceaccounts/token", "singularName": "", "namespaced": True,
+                            "group": TOKENREQUESTS.group, "version": TOKENREQUESTS.version,
+                            "kind": TOKENREQUESTS.kind, "verbs": ["create"]})
         self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                              "groupVersion": "%s/%s" % (group, version) if group else version, "resources": out})
 
@@ -1481,6 +1526,8 @@ class Handler(BaseHTTPRequestHandler):
             status["error"] = "[invalid bearer token, token lookup failed]"
         elif entry.get("error"):
             status["error"] = entry["error"]
+        elif entry.get("expires") is not None and time.time() >= entry["expires"]:
+            status["error"] = "[invalid bearer token, service account token has expired]"
         else:
             user = {"username": entry["user"],
                     "uid": entry.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, "fake-user:" + entry["user"]))}
@@ -1505,6 +1552,73 @@ class Handler(BaseHTTPRequestHandler):
             st.stats["token_reviews"] += 1
             st.token_review_log.append({"reviewer": self.user, "audiences": auds, "known": entry is not None,
                                         "authenticated": bool(status.get("authenticated"))})
+
+    # -- API: TokenRequest (serviceaccounts/NAME/token) ------------------------------------------
+    def token_request(self, ident, ns, name):
+        st = self.server.state
+        entry = {"requester": self.user, "namespace": ns, "name": name, "audiences": None,
+                 "expirationSeconds": None, "code": 0}
+        try:
+            self.token_request_answer(ident, ns, name, entry)
+        except APIError as e:
+            entry["code"] = e.code
+            raise
+        finally:
+            with st.lock:
+                st.token_request_log.append(entry)
+
+    def token_request_answer(self, ident, ns, name, entry):
+        """The API server's TokenREST.Create, in its order: RBAC, decoding (400), the body's
+        name/namespace (422), the ServiceAccount (404), defaults, validation (422)."""
+        st = self.server.state
+        res = SERVICEACCOUNTS
+        if self.command != "POST":
+            self.verb = self.command.lower()
+            raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                           details_for(res, name))
+        self.verb = "create"
+        self.authorize(ident, "create", res, ns, name, "token")
+        self.inject_faults("create", res, "token")
+        obj = self.decode_object(TOKENREQUESTS)
+        spec = token_request_spec(obj)
+        entry["audiences"], entry["expirationSeconds"] = list(spec["audiences"]), spec["expirationSeconds"]
+        md = obj["metadata"]
+        for fld, want, what in (("name", name, "name"), ("namespace", ns, "namespace")):
+            if md.get(fld) and md[fld] != want:
+                raise err_invalid(TOKENREQUESTS, name, [("FieldValueInvalid", "metadata." + fld,
+                                                         "Invalid value: %s: must match the service account %s if specified"
+                                                         % (go_quote(md[fld]), what))])
+        with st.lock:
+            sa = st.objects.get((res, ns, name))
+            sa = copy.deepcopy(sa) if sa is not None else None
+            api_auds = list(st.api_audiences)
+        if sa is None:
+            raise err_not_found(res, name)
+        if not spec["audiences"]:
+            spec["audiences"] = api_auds
+        exp = spec["expirationSeconds"]
+        if exp < 600 or exp > 1 << 32:
+            raise err_invalid(TOKENREQUESTS, "", [("FieldValueInvalid", "spec.expirationSeconds",
+                                                   "Invalid value: %d: may not specify a duration %s" %
+                                                   (exp, "less than 10 minutes" if exp < 600 else "larger than 2^32 seconds"))])
+        now = int(time.time())
+        token = mint_token(sa, spec["audiences"], now, now + exp)
+        stamp = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = {"kind": TOKENREQUESTS.kind, "apiVersion": TOKENREQUESTS.api_version,
+                  "metadata": {"name": name, "namespace": ns, "creationTimestamp": stamp(now)},
+                  "spec": spec, "status": {"token": token, "expirationTimestamp": stamp(now + exp)}}
+        with st.lock:
+            # TokenReviews know the token from now on, as the API server's authenticator does
+            st.token_reviews[token] = {"user": "system:serviceaccount:%s:%s" % (ns, name),
+                                       "uid": sa["metadata"].get("uid", ""),
+                                       "groups": ["system:serviceaccounts", "system:serviceaccounts:" + ns],
+                                       "audiences": list(spec["audiences"]), "expires": now + exp}
+            st.minted.append(token)
+            while len(st.minted) > MAX_MINTED_TOKENS:
+                st.token_reviews.pop(st.minted.popleft(), None)
+            st.stats["token_requests"] += 1
+        entry["code"] = 201
+        self.send_json(201, answer)
 
     # -- API: reads ----------------------------------------------------------------------------
     def do_get(self, res, ns, name):
@@ -1768,7 +1882,7 @@ class Handler(BaseHTTPRequestHandler):
                                   else "Object 'apiVersion' is missing in '%s'" % json.dumps(obj)[:200])
         if (av and av != res.api_version) or (kind and kind != res.kind):
             raise err_bad_request("the API version in the data (%s) does not match the expected API version (%s)"
-                                  % (av, res.api_version) if av != res.api_version else
+                                  % (av, res.api_version) if av and av != res.api_version else
                                   "the kind in the data (%s) does not match the expected kind (%s)" % (kind, res.kind))
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
 
@@ -2034,7 +2148,50 @@ def token_review_entry_error(v):
     for k in ("groups", "audiences"):
         if k in v and not (isinstance(v[k], list) and all(isinstance(x, str) for x in v[k])):
             return '"%s" must be a list of strings' % k
+    if v.get("expires") is not None and (isinstance(v["expires"], bool) or not isinstance(v["expires"], (int, float))):
+        return '"expires" must be a Unix time'
     return None
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def mint_token(sa, auds, iat, exp):
+    """A JWT-shaped service account token (payload as the API server's; the signature is random
+    bytes: nothing here verifies it)."""
+    md = sa["metadata"]
+    header = {"alg": "RS256", "kid": "fake-apiserver"}
+    claims = {"aud": auds, "exp": exp, "iat": iat, "nbf": iat, "iss": TOKEN_ISSUER, "jti": str(uuid.uuid4()),
+              "sub": "system:serviceaccount:%s:%s" % (md["namespace"], md["name"]),
+              "kubernetes.io": {"namespace": md["namespace"],
+                                "serviceaccount": {"name": md["name"], "uid": md.get("uid", "")}}}
+    enc = lambda o: b64url(json.dumps(o, separators=(",", ":")).encode())
+    return "%s.%s.%s" % (enc(header), enc(claims), b64url(secrets.token_bytes(256)))
+
+
+def token_request_spec(obj):
+    """spec of a decoded TokenRequest body, defaulted (expirationSeconds 3600), or the 400 the
+    API server's decoder answers for a wrong type."""
+    bad = 'TokenRequest in version "v1" cannot be handled as a TokenRequest: json: cannot unmarshal '
+    spec = obj.get("spec")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise err_bad_request(bad + "%s into Go struct field TokenRequest.spec of type v1.TokenRequestSpec"
+                              % type(spec).__name__)
+    auds = spec.get("audiences")
+    if auds is not None and not (isinstance(auds, list) and all(isinstance(a, str) for a in auds)):
+        raise err_bad_request(bad + "into Go struct field TokenRequestSpec.spec.audiences of type []string")
+    exp = spec.get("expirationSeconds")
+    if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int)):
+        raise err_bad_request(bad + "%s into Go struct field TokenRequestSpec.spec.expirationSeconds of type int64"
+                              % type(exp).__name__)
+    out = {"audiences": list(auds or []), "expirationSeconds": 3600 if exp is None else exp,
+           "boundObjectRef": spec.get("boundObjectRef")}
+    if out["boundObjectRef"] is not None:
+        raise err_bad_request("the fake API server does not bind tokens to objects (spec.boundObjectRef)")
+    return out
 
 
 def write_kubeconfig(path, server, ca_file, token, ns):

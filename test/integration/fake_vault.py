@@ -668,7 +668,7 @@ def load_config(path):
                   "remove_roots": bool(mc.get("remove_roots", False)),
                   "leaf_not_after_behavior": behavior,
                   "check_signer_not_before": bool(mc.get("check_signer_not_before", False)),
-                  "self_signed": {}}
+                  "self_signed": {}, "sign_intermediate": subca_config(mc)}
         rc, pub1, _ = run_openssl(["x509", "-noout", "-pubkey", "-in", issuer["cert_file"]])
         rc2, pub2, _ = run_openssl(["pkey", "-pubout", "-in", issuer["key_file"]])
         if rc != 0 or rc2 != 0 or pub1.strip() != pub2.strip():
@@ -738,6 +738,233 @@ def login_role(rc, what, extra):
     r["token_type"] = "batch" if "batch" in r["token_type"] else "service"
     r["entity_id"] = str(uuid.uuid4())
     return r
+
+
+# ---------------------------------------------------------------------------------------------
+# PKI sign-intermediate (the Vault sub-CA mode, issue 13 part 2; shared/docs/vault-subca.md §6.4):
+# POST /v1/<mount>/root/sign-intermediate and /v1/<mount>/issuer/<ref>/sign-intermediate.
+# Per-mount config "sign_intermediate": {"max_ttl": "768h" (the mount's max_lease_ttl; a longer
+# ttl is capped with Vault's warning), "not_after_behavior": "permit" (OpenBao) | "truncate"
+# (Vault >= 1.17) | "err", "include_root": true (ca_chain ends with the root)}.  A parent whose
+# certificate has pathlen:0 answers Vault's 400.  Control: POST /_fake/subca {"answer":
+# "normal" | "not_ca" | "wrong_key" | "no_root", "count": N (answers in that mode, then normal),
+# or "answers": [A, B, ...] (the next answers, in order, then normal), "mount": M (only that
+# mount's answers; default all), "not_after_behavior", "max_ttl",
+# "include_root"}; /_fake/stats has "subca_requests" (each
+# body without csr, plus csr_len, csr_sans, csr_subject and path) and "subca_signs".
+
+SUBCA_FIELDS = ("csr", "common_name", "alt_names", "ip_sans", "uri_sans", "other_sans", "ttl", "format",
+                "exclude_cn_from_sans", "not_after", "not_before_duration", "max_path_length",
+                "permitted_dns_domains", "use_csr_values", "ou", "organization", "country", "locality",
+                "province", "street_address", "postal_code", "serial_number", "signature_bits", "use_pss",
+                "skid", "key_usage", "ext_key_usage", "ext_key_usage_oids", "issuer_name", "issuer_ref")
+
+
+def subca_config(mc):
+    c = mc.get("sign_intermediate") or {}
+    unknown = set(c) - {"max_ttl", "not_after_behavior", "include_root"}
+    if unknown:
+        raise SystemExit("fake-vault: config: sign_intermediate: unknown keys %s" % sorted(unknown))
+    out = {"max_ttl": cfg_dur(c.get("max_ttl", SYSTEM_DEFAULT_TTL), "max_ttl"),
+           "not_after_behavior": c.get("not_after_behavior", "permit"),
+           "include_root": bool(c.get("include_root", True))}
+    if out["not_after_behavior"] not in ("permit", "truncate", "err"):
+        raise SystemExit("fake-vault: config: sign_intermediate.not_after_behavior must be permit, truncate or err")
+    return out
+
+
+def cert_path_len(cert_file):
+    """The pathlen of a CA certificate file: None when unlimited."""
+    rc, out, _ = run_openssl(["x509", "-noout", "-ext", "basicConstraints", "-in", cert_file])
+    m = re.search(r"pathlen:(\d+)", out)
+    return int(m.group(1)) if rc == 0 and m else None
+
+
+def sign_ca_with_openssl(issuer, csr_pem, subject, ext, not_before, not_after):
+    """Signs csr_pem as a CA with the issuer's key via `openssl ca` and the extension lines ext."""
+    serial = secrets.token_bytes(20)
+    serial = bytes([serial[0] & 0x7F | 0x01]) + serial[1:]
+    with tempfile.TemporaryDirectory(prefix="fake-vault-ca-") as d:
+        for name, content in (("csr.pem", csr_pem), ("index.txt", ""), ("serial", serial.hex() + "\n")):
+            with open(os.path.join(d, name), "w", encoding="ascii") as f:
+                f.write(content)
+        conf = "\n".join(["[ ca ]", "default_ca = fake", "[ fake ]",
+                          "database = %s/index.txt" % d, "new_certs_dir = %s" % d, "serial = %s/serial" % d,
+                          "default_md = sha256", "policy = pol", "unique_subject = no", "email_in_dn = no",
+                          "copy_extensions = none", "x509_extensions = ext",
+                          "[ pol ]", "commonName = optional", "organizationName = optional",
+                          "organizationalUnitName = optional",
+                          "[ ext ]"] + ext) + "\n"
+        with open(os.path.join(d, "ca.cnf"), "w", encoding="utf-8") as f:
+            f.write(conf)
+        fmt = "%Y%m%d%H%M%SZ"
+        rc, _, err = run_openssl(["ca", "-batch", "-notext", "-utf8", "-preserveDN", "-config", os.path.join(d, "ca.cnf"),
+                                  "-cert", issuer["cert_file"], "-keyfile", issuer["key_file"],
+                                  "-in", os.path.join(d, "csr.pem"), "-out", os.path.join(d, "out.pem"),
+                                  "-subj", subject, "-startdate", time.strftime(fmt, time.gmtime(not_before)),
+                                  "-enddate", time.strftime(fmt, time.gmtime(not_after))])
+        if rc != 0:
+            raise RuntimeError("openssl ca failed: " + err.strip()[-500:])
+        with open(os.path.join(d, "out.pem"), "r", encoding="ascii") as f:
+            _, cert = first_pem_block(f.read())
+    return cert.strip(), ":".join("%02x" % b for b in serial)
+
+
+def other_key_csr(subject):
+    """A CSR for a fresh key (the "wrong_key" answer: a CA for a key the client does not hold)."""
+    rc, out, err = run_openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                "-nodes", "-keyout", "/dev/null", "-subj", subject])
+    if rc != 0:
+        raise RuntimeError("openssl req failed: " + err.strip()[-300:])
+    return out
+
+
+class SubCAMixin:
+    def subca_control(self, st, body):
+        if not hasattr(st, "subca"):
+            st.subca = {}
+        mounts = [body["mount"]] if body.get("mount") else list(st.cfg["pki"])
+        if any(m not in st.cfg["pki"] for m in mounts):
+            raise HTTPError(400, ["unknown mount %s" % body.get("mount")])
+        if "answer" in body:
+            if body["answer"] not in ("normal", "not_ca", "wrong_key", "no_root"):
+                raise HTTPError(400, ["answer must be normal, not_ca, wrong_key or no_root"])
+            for m in mounts:
+                st.subca[m] = {"queue": [body["answer"]] * int(body.get("count", 1 << 30))
+                               if body.get("count") else None, "answer": body["answer"]}
+        if "answers" in body:
+            if any(a not in ("normal", "not_ca", "wrong_key", "no_root") for a in body["answers"]):
+                raise HTTPError(400, ["answers must be normal, not_ca, wrong_key or no_root"])
+            for m in mounts:
+                st.subca[m] = {"queue": list(body["answers"])[:1000], "answer": "normal"}
+        for mc in [st.cfg["pki"][m] for m in mounts]:
+            si = mc["issuer"]["sign_intermediate"]
+            if body.get("not_after_behavior") in ("permit", "truncate", "err"):
+                si["not_after_behavior"] = body["not_after_behavior"]
+            if "max_ttl" in body:
+                si["max_ttl"] = parse_duration_second(body["max_ttl"], "max_ttl")
+            if "include_root" in body:
+                si["include_root"] = bool(body["include_root"])
+
+    def subca_mode(self, mount):
+        st = self.server.state
+        with st.lock:
+            sc = getattr(st, "subca", {}).get(mount)
+            if not sc:
+                return "normal"
+            if sc["queue"] is not None:
+                return sc["queue"].pop(0) if sc["queue"] else "normal"
+            return sc["answer"]
+
+    def sign_intermediate(self, mount, body):
+        st = self.server.state
+        csr_info = None
+        if isinstance(body.get("csr"), str):
+            csr_info, _ = parse_csr(body["csr"])
+        with st.lock:
+            rec = {k: body[k] for k in body if k != "csr"}
+            rec["csr_len"] = len(body["csr"]) if isinstance(body.get("csr"), str) else None
+            rec["csr_sans"] = (csr_info["dns"] + csr_info["ips"] + csr_info["uris"] + csr_info["emails"]) if csr_info else None
+            rec["csr_cn"] = csr_info["cn"] if csr_info else None
+            rec["path"] = self.path
+            if not hasattr(st, "subca_bodies"):
+                st.subca_bodies = []
+            st.subca_bodies.append(rec)
+            del st.subca_bodies[:-MAX_SIGN_BODIES]
+        try:
+            resp = self.sign_intermediate_inner(mount, body, csr_info)
+        except FieldError as e:
+            resp = HTTPError(400, [str(e)])
+        if isinstance(resp, HTTPError):
+            raise resp
+        with st.lock:
+            st.stats["subca_signs"] = st.stats.get("subca_signs", 0) + 1
+        self.send_json(200, resp)
+
+    def subca_ttl(self, issuer, body, now, warnings):
+        si = issuer["sign_intermediate"]
+        ttl = parse_duration_second(body.get("ttl", 0), "ttl") or self.server.state.cfg["default_lease_ttl"]
+        if ttl > si["max_ttl"]:
+            warnings.append('TTL "%s" is longer than permitted maxTTL "%s", so maxTTL is being used'
+                            % (go_duration(ttl), go_duration(si["max_ttl"])))
+            ttl = si["max_ttl"]
+        not_after = now + ttl
+        ca_after = issuer["info"]["not_after"]
+        if not_after > ca_after:
+            mode = si["not_after_behavior"]
+            if mode == "err":
+                return None, HTTPError(400, ["cannot satisfy request, as TTL would result in notAfter of %s that is beyond "
+                                             "the expiration of the CA certificate at %s"
+                                             % (go_rfc3339nano(not_after), go_rfc3339nano(ca_after))])
+            if mode == "truncate":
+                warnings.append("the expiration of the requested certificate was truncated to the CA's expiration")
+                not_after = ca_after
+            else:
+                warnings.append("The expiration time for the signed certificate is after the CA's expiration time. "
+                                "If the new certificate is not treated as a root, validation paths with the "
+                                "certificate past the issuing CA's expiration time will fail.")
+        return not_after, None
+
+    def subca_ext(self, issuer, body, mode):
+        parent_len = issuer.get("path_len", "?")
+        if parent_len == "?":
+            parent_len = issuer["path_len"] = cert_path_len(issuer["cert_file"])
+        if parent_len == 0:
+            return None, HTTPError(400, ["signing certificate has a max path length of zero, and cannot issue "
+                                         "further CA certificates"])
+        mpl = int(to_str(body.get("max_path_length", "-1"), "max_path_length") or "-1")
+        if mpl < 0 and parent_len is not None:
+            mpl = parent_len - 1
+        bc = "basicConstraints = critical,CA:TRUE" + (",pathlen:%d" % mpl if mpl >= 0 else "")
+        if mode == "not_ca":
+            bc = "basicConstraints = critical,CA:FALSE"
+        ext = [bc, "keyUsage = critical,keyCertSign,cRLSign", "subjectKeyIdentifier = hash",
+               "authorityKeyIdentifier = keyid:always"]
+        domains = [d for d in to_comma_slice(body.get("permitted_dns_domains"), "permitted_dns_domains") if d]
+        if domains:
+            ext.append("nameConstraints = critical," + ",".join("permitted;DNS:" + d for d in domains))
+        return ext, None
+
+    def sign_intermediate_inner(self, mount, body, csr):
+        issuer = self.server.state.cfg["pki"][mount]["issuer"]
+        mode = self.subca_mode(mount)
+        warnings = self.unknown_fields(body, SUBCA_FIELDS) or []
+        csr_text = to_str(body.get("csr", ""), "csr")
+        if csr_text == "":
+            return HTTPError(400, ['"csr" is empty'])
+        if csr is None or not csr["sig_ok"]:
+            return HTTPError(400, ["certificate request could not be parsed"])
+        if csr["key_type"] == "rsa" and csr["key_bits"] < 2048:
+            return HTTPError(400, ["RSA keys < 2048 bits are unsafe and not supported"])
+        use_csr = to_bool(body.get("use_csr_values", False), "use_csr_values")
+        cn = to_str(body.get("common_name", ""), "common_name") or csr["cn"]
+        now = time.time()  # certificates use the real clock; /_fake/clock only ages tokens
+        not_after, err = self.subca_ttl(issuer, body, now, warnings)
+        if err:
+            return err
+        ext, err = self.subca_ext(issuer, body, mode)
+        if err:
+            return err
+        subject = ""
+        if not use_csr:
+            for attr, key in (("O", "organization"), ("OU", "ou")):
+                for v in to_comma_slice(body.get(key), key):
+                    subject += "/%s=%s" % (attr, subj_escape(v))
+        subject += "/CN=" + subj_escape(cn)
+        if cn and "." in cn and " " not in cn and not to_bool(body.get("exclude_cn_from_sans", False), "exclude_cn_from_sans"):
+            ext.append("subjectAltName = DNS:" + cn)
+        csr_pem = other_key_csr(subject) if mode == "wrong_key" else csr_text
+        try:
+            cert, serial = sign_ca_with_openssl(issuer, csr_pem, subject, ext, now - 30, not_after)
+        except RuntimeError as e:
+            raise HTTPError(500, ["1 error occurred:\n\t* error signing/generating certificate: %s\n\n" % e])
+        chain = [issuer["pem"]] + issuer["chain"]
+        if mode == "no_root" or not issuer["sign_intermediate"]["include_root"]:
+            chain = [c for c in chain if not issuer["self_signed"].get(c)]
+        data = {"certificate": cert, "issuing_ca": issuer["pem"], "ca_chain": [cert] + chain,
+                "serial_number": serial, "expiration": int(not_after)}
+        return {"request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
+                "data": data, "wrap_info": None, "warnings": warnings or None, "auth": None, "mount_type": "pki"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,7 +1051,7 @@ def permission_denied():
     return HTTPError(403, ["permission denied", "invalid token"])
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(SubCAMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeVault/" + VERSION
     sys_version = ""
@@ -975,6 +1202,7 @@ class Handler(BaseHTTPRequestHandler):
                 out["sign_requests"] = list(st.sign_bodies)
                 out["kubernetes_jwts"] = list(st.kube_jwts)
                 out["cert_login_cns"] = list(st.cert_cns)
+                out["subca_requests"] = list(getattr(st, "subca_bodies", []))
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
                                 "login_num_uses": st.login_num_uses,
@@ -1057,6 +1285,8 @@ class Handler(BaseHTTPRequestHandler):
                 mc["jwt"] = str(body.get("jwt", ""))
             elif name == "clock":
                 st.clock_offset += float(body.get("advance_seconds", 0))
+            elif name == "subca":
+                self.subca_control(st, body)
             elif name == "reset-stats":
                 st.reset_stats()
             else:
@@ -1153,6 +1383,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         mount, sub = self.pki_route(rel)
         if mount is not None:
+            mi = re.fullmatch(r"(?:issuer/([^/]+)|root)/sign-intermediate", sub)
+            if mi:
+                self.require_method(("POST", "PUT"))
+                body = self.json_body()
+                self.authenticate(rel)
+                if mi.group(1) is not None and mi.group(1) not in ("default", st.cfg["pki"][mount]["issuer"]["name"]):
+                    raise HTTPError(400, ["unable to find PKI issuer for reference: %s" % mi.group(1)])
+                self.sign_intermediate(mount, body)
+                return
             m = re.fullmatch(r"(?:issuer/([^/]+)/)?sign/([^/]+)", sub)
             if m:
                 self.require_method(("POST", "PUT"))

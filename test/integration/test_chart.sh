@@ -10,8 +10,10 @@
 # the rendered args; values typos and wrong types are refused by the schema with a message; the
 # chart refuses unsafe combinations; the chart README's values table and README.md's helm
 # commands are true; mutated copies of the chart (an unconditional tokenreviews rule, a writable
-# mount, a NetworkPolicy for other pods) are caught; and the real binary, given exactly the
-# chart's RBAC on the strict fake API server, leads, approves and issues.
+# mount, a NetworkPolicy for other pods, a TokenRequest Role not limited as serviceAccountTokens
+# says) are caught; the real binary, given exactly the chart's RBAC on the strict fake API server,
+# leads, approves and issues; and the serviceAccountTokens Role lets it make exactly the
+# TokenRequests it names.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 
@@ -193,6 +195,13 @@ render_case "ServiceMonitor, Firefly alias, digest, other release and namespace"
   --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
   --set 'extraArgs={--workers=8,--watch-timeout=2m}' --set podLabels.team=pki \
   --set 'tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule'
+render_case "TokenRequests for two ServiceAccounts in another cluster resource namespace" pki pki \
+  --set serviceAccountTokens.enabled=true,clusterResourceNamespace=cert-manager \
+  --set 'serviceAccountTokens.names={vault-auth,vault.auth-2}'
+render_case "TokenRequests for every ServiceAccount of the release namespace" ember-issuer ember-issuer \
+  --set serviceAccountTokens.enabled=true
+render_case "serviceAccountTokens.names without enabled: nothing granted" ember-issuer ember-issuer \
+  --set 'serviceAccountTokens.names={vault-auth}'
 
 # refused LABEL EXPECTED-TEXT [RENDERER ARGS...]: helm refuses to render, saying EXPECTED-TEXT
 # (values.schema.json failures in helm's words: "- at '/json/pointer': what is wrong").
@@ -260,6 +269,10 @@ refused "extraArgs overriding a flag the chart sets" "extraArgs: --approve is se
 refused "serviceAccount.create=false without a name" "serviceAccount.name is required" --set serviceAccount.create=false
 refused "a ServiceMonitor without metrics" "metrics.serviceMonitor.enabled needs metrics.enabled" \
   --set metrics.enabled=false,metrics.serviceMonitor.enabled=true
+refused "a ServiceAccount name that is not a Kubernetes name" "at '/serviceAccountTokens/names/0': 'Vault_Auth' does not match pattern" \
+  --set 'serviceAccountTokens.names={Vault_Auth}'
+refused "a string boolean (serviceAccountTokens.enabled=yes)" "at '/serviceAccountTokens/enabled': got string, want boolean" \
+  --set serviceAccountTokens.enabled=yes
 refused "a Kubernetes older than the chart's kubeVersion" "incompatible with Kubernetes" --kube-version v1.24.0
 
 # The checks above can fail: mutated copies of the chart, each rendered with values that reach
@@ -283,6 +296,15 @@ mutant "create tokenreviews without api.tokenAuth" templates/rbac.yaml \
 mutant "tokenreviews bound with more verbs" templates/rbac.yaml \
   '/resources: \[tokenreviews\]/{n;s/verbs: \[create\]/verbs: [create, get]/}' "RBAC: the cluster-wide permissions are exactly" \
   --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
+mutant "the TokenRequest rule without serviceAccountTokens.enabled" templates/rbac.yaml \
+  's/if .Values.serviceAccountTokens.enabled/if true/' "RBAC: create on serviceaccounts/token is not granted"
+mutant "the TokenRequest rule not limited to the names" templates/rbac.yaml '/resourceNames: {{ toJson . }}/d' \
+  "RBAC: create on serviceaccounts/token is granted in ['ember-issuer'] for ['vault-auth']" \
+  --set serviceAccountTokens.enabled=true --set 'serviceAccountTokens.names={vault-auth}'
+mutant "the TokenRequest Role in the release namespace instead of the cluster resource namespace" templates/rbac.yaml \
+  's/namespace: {{ $crn }}/namespace: {{ .Release.Namespace }}/' \
+  "RBAC: create on serviceaccounts/token is granted in ['cert-manager']" \
+  --set serviceAccountTokens.enabled=true,clusterResourceNamespace=cert-manager
 mutant "a writable TLS mount" templates/deployment.yaml '0,/readOnly: true/s//readOnly: false/' \
   "volumes: only the API's TLS Secret" --set api.enabled=true,api.tls.secretName=t,api.tokenAuth.enabled=true
 mutant "the cert flag naming the key" templates/deployment.yaml 's|apiTLSDir" . }}/tls.crt|apiTLSDir" . }}/tls.key|' \
@@ -405,4 +427,23 @@ if run_chart_args chart-rbac-nosecrets; then
 else
   not_ok "ember-issuer starts with the chart's RBAC minus secrets get"
 fi
+
+# The TokenRequest rule is what the API server asks for: Ember's identity with the RBAC the
+# chart renders for serviceAccountTokens (names={vault-auth}) gets a token of vault-auth in the
+# cluster resource namespace, and 403 for another account there or for vault-auth elsewhere.
+"$RENDER" --namespace "$NS" --name ember-issuer -o json --set serviceAccountTokens.enabled=true \
+  --set 'serviceAccountTokens.names={vault-auth}' "$CHART" >"$WORK/sat.render.json"
+$CHECK rbac-to-fake "$WORK/sat.render.json" "$NS" ember-issuer tok-sat >"$WORK/sat.tokens.json"
+admin tokens "{\"set\": $(cat "$WORK/sat.tokens.json")}" >/dev/null
+for where in "$NS/vault-auth" "$NS/other" apps/vault-auth; do
+  seed "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"namespace\":\"${where%/*}\",\"name\":\"${where#*/}\"}}" >/dev/null
+done
+printf '%s' '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"audiences":["vault://vault"],"expirationSeconds":600}}' >"$WORK/tr.json"
+codes=""
+for where in "$NS/vault-auth" "$NS/other" apps/vault-auth; do
+  kapi POST "/api/v1/namespaces/${where%/*}/serviceaccounts/${where#*/}/token" "$WORK/tr.json" application/json tok-sat
+  codes="$codes${codes:+/}$CODE"
+done
+check "the chart's serviceAccountTokens RBAC lets Ember request tokens of vault-auth in $NS only (201/403/403, got $codes)" \
+  test "$codes" = 201/403/403
 exit 0

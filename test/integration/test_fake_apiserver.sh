@@ -545,6 +545,98 @@ BODY="$WORK/stats.json"
 checked "stats: requests by verb/path/code, writes per object, watch counts, write log"
 check "log: no token value on stderr" absent -E 'tok-ember|tok-reader' "$WORK/fake.log"
 
+# --- TokenRequest: serviceaccounts/NAME/token -----------------------------------------------------
+SAS=/api/v1/namespaces/team-a/serviceaccounts
+req POST "$SAS" '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"vault-auth"}}' "${JSONCT[@]}"
+SA_UID=$(j 'd["metadata"]["uid"]')
+check "ServiceAccount: create -> 201" [ "$CODE" = 201 ]
+req POST "$SAS/vault-auth/token" '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"audiences":["vault://team-a/vault","https://vault.example"],"expirationSeconds":600}}' "${JSONCT[@]}"
+[ "$CODE" = 201 ] &&
+  [ "$(j 'd["kind"]+"|"+d["apiVersion"]+"|"+d["metadata"]["name"]+"|"+d["metadata"]["namespace"]')" = "TokenRequest|authentication.k8s.io/v1|vault-auth|team-a" ] &&
+  [ "$(j 'd["spec"]["audiences"]')" = '["vault://team-a/vault", "https://vault.example"]' ] &&
+  [ "$(j 'd["spec"]["expirationSeconds"]')" = 600 ]
+checked "TokenRequest: 201 with the TokenRequest echoed (audiences, expirationSeconds)"
+SA_TOKEN=$(j 'd["status"]["token"]')
+cp "$BODY" "$WORK/tokenrequest.json"
+[ "$(python3 - "$BODY" "$SA_UID" <<'PY'
+import base64, datetime, json, sys
+d = json.load(open(sys.argv[1]))
+tok = d["status"]["token"]
+parts = tok.split(".")
+pad = lambda s: s + "=" * (-len(s) % 4)
+c = json.loads(base64.urlsafe_b64decode(pad(parts[1])))
+exp = datetime.datetime.strptime(d["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+ok = len(parts) == 3 and c["aud"] == ["vault://team-a/vault", "https://vault.example"] and \
+    c["sub"] == "system:serviceaccount:team-a:vault-auth" and c["exp"] - c["iat"] == 600 and \
+    int(exp.timestamp()) == c["exp"] and c["kubernetes.io"]["serviceaccount"] == {"name": "vault-auth", "uid": sys.argv[2]}
+print("yes" if ok else "no")
+PY
+)" = yes ]
+checked "TokenRequest: status.token is a JWT (aud, sub, exp = iat + 600 = expirationTimestamp, the account's uid)"
+review() { req POST /apis/authentication.k8s.io/v1/tokenreviews "{\"spec\":{\"token\":\"$1\",\"audiences\":[\"$2\"]}}" "${JSONCT[@]}"; }
+review "$SA_TOKEN" vault://team-a/vault
+[ "$CODE" = 201 ] && [ "$(j 'd["status"]["authenticated"]')" = True ] &&
+  [ "$(j 'd["status"]["user"]["username"]+"|"+d["status"]["user"]["uid"]+"|"+",".join(d["status"]["audiences"])')" = "system:serviceaccount:team-a:vault-auth|$SA_UID|vault://team-a/vault" ]
+checked "TokenRequest: a TokenReview authenticates the minted token for its audience"
+review "$SA_TOKEN" ember
+[ "$CODE" = 201 ] && [ "$(j '"authenticated" in d["status"]')" = False ] &&
+  [[ "$(j 'd["status"]["error"]')" == 'token audiences ["vault://team-a/vault", "https://vault.example"] is invalid for the target audiences ["ember"]' ]]
+checked "TokenRequest: ... and refuses it for another audience"
+req POST "$SAS/vault-auth/token" '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}' "${JSONCT[@]}"
+[ "$CODE" = 201 ] && [ "$(j 'd["spec"]["expirationSeconds"]')" = 3600 ] &&
+  [ "$(j 'd["spec"]["audiences"]')" = '["https://kubernetes.default.svc.cluster.local"]' ]
+checked "TokenRequest: defaults: expirationSeconds 3600, the API server's audiences"
+req POST "$SAS/nope/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"
+[ "$CODE" = 404 ] && is_status 404 NotFound && [ "$(j 'd["message"]')" = 'serviceaccounts "nope" not found' ] &&
+  [ "$(j 'd["details"]')" = '{"name": "nope", "kind": "serviceaccounts"}' ]
+checked "TokenRequest: no such ServiceAccount -> 404 NotFound"
+req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":599}}' "${JSONCT[@]}"
+[ "$CODE" = 422 ] && is_status 422 Invalid &&
+  [ "$(j 'd["message"]')" = 'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 minutes' ]
+checked "TokenRequest: expirationSeconds under 10 minutes -> 422 Invalid"
+req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":4294967297}}' "${JSONCT[@]}"
+[ "$CODE" = 422 ] && msg_has "may not specify a duration larger than 2^32 seconds"
+checked "TokenRequest: expirationSeconds over 2^32 -> 422 Invalid"
+admin token-reviews '{"set": {"expired-sa-token": {"user": "system:serviceaccount:team-a:vault-auth", "audiences": ["a"], "expires": 1}}}' >/dev/null
+review expired-sa-token a
+[ "$CODE" = 201 ] && [ "$(j 'd["status"]')" = '{"user": {}, "error": "[invalid bearer token, service account token has expired]"}' ]
+checked "TokenReview: a service account token past its exp -> error 'service account token has expired'"
+req POST "$SAS/vault-auth/token" '{"metadata":{"name":"other"},"spec":{"audiences":["a"]}}' "${JSONCT[@]}"
+[ "$CODE" = 422 ] && msg_has 'metadata.name: Invalid value: "other": must match the service account name if specified'
+checked "TokenRequest: a body naming another account -> 422 Invalid"
+req POST "$SAS/vault-auth/token" '{"spec":{"audiences":"a"}}' "${JSONCT[@]}"
+[ "$CODE" = 400 ] && is_status 400 BadRequest && msg_has 'cannot be handled as a TokenRequest'
+c1=$CODE; req POST "$SAS/vault-auth/token" '{"kind":"TokenReview","spec":{}}' "${JSONCT[@]}"
+[ "$c1" = 400 ] && [ "$CODE" = 400 ] && msg_has 'the kind in the data (TokenReview) does not match the expected kind (TokenRequest)'
+checked "TokenRequest: a wrong type or kind in the body -> 400 BadRequest"
+req GET "$SAS/vault-auth/token"
+check "TokenRequest: GET -> 405" [ "$CODE" = 405 ]
+admin tokens '{"set": {"tok-sa-one": {"user": "carol", "rules": [{"verbs": ["create"], "resources": ["serviceaccounts/token"], "apiGroups": [""], "namespaces": ["team-a"], "names": ["vault-auth"]}]},
+                       "tok-sa-noverb": {"user": "dave", "rules": [{"verbs": ["create", "get"], "resources": ["serviceaccounts"]}]}}}' >/dev/null
+TOK=tok-sa-one req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"; c1=$CODE
+TOK=tok-sa-one req POST "$SAS/other/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"
+[ "$c1" = 201 ] && [ "$CODE" = 403 ] && is_status 403 Forbidden &&
+  [ "$(j 'd["message"]')" = 'serviceaccounts "other" is forbidden: User "carol" cannot create resource "serviceaccounts/token" in API group "" in the namespace "team-a"' ]
+checked "TokenRequest: RBAC by resourceNames: the granted account -> 201, another -> 403 with the RBAC wording"
+TOK=tok-sa-noverb req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"
+[ "$CODE" = 403 ] && msg_has 'cannot create resource "serviceaccounts/token"'
+checked "TokenRequest: create on serviceaccounts alone does not allow serviceaccounts/token -> 403"
+admin fault '{"count": 1, "status": 500, "verbs": ["create"], "resource": "serviceaccounts", "subresource": "token"}' >/dev/null
+req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"; c1=$CODE
+req POST "$SAS/vault-auth/token" '{"spec":{"audiences":["a"],"expirationSeconds":600}}' "${JSONCT[@]}"
+check "TokenRequest: an injected fault (resource serviceaccounts, subresource token) -> 500 once" [ "$c1/$CODE" = 500/201 ]
+req GET /api/v1
+[ "$(j '[r for r in d["resources"] if r["name"] == "serviceaccounts/token"]')" = '[{"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}]' ]
+checked "discovery: v1 lists serviceaccounts/token (authentication.k8s.io/v1 TokenRequest, create)"
+curl -s --cacert "$CA" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
+BODY="$WORK/stats.json"
+[ "$(j 'd["token_request_log"][0]')" = '{"requester": "system:serviceaccount:ember:ember-issuer", "namespace": "team-a", "name": "vault-auth", "audiences": ["vault://team-a/vault", "https://vault.example"], "expirationSeconds": 600, "code": 201}' ] &&
+  [ "$(j '[(e["name"], e["code"]) for e in d["token_request_log"]][2:]')" = '[["nope", 404], ["vault-auth", 422], ["vault-auth", 422], ["vault-auth", 422], ["vault-auth", 400], ["vault-auth", 400], ["vault-auth", 405], ["vault-auth", 201], ["other", 403], ["vault-auth", 403], ["vault-auth", 500], ["vault-auth", 201]]' ] &&
+  [ "$(j 'd["token_requests"]')" = 4 ]
+checked "stats: token_request_log records each TokenRequest's account, audiences, expirationSeconds and answer"
+absent -F "$SA_TOKEN" "$WORK/fake.log" && absent -F "${SA_TOKEN:0:40}" "$WORK/stats.json"
+checked "TokenRequest: the minted token is in neither the log nor the stats"
+
 # --- SIGTERM with a watch open ---------------------------------------------------------------------
 watch_to "$WORK/wterm" "timeoutSeconds=60"
 sleep 0.3

@@ -271,6 +271,63 @@ vreq POST /v1/auth/approle/login "$WORK/big.bin" "${nsh[@]}"
 check "a body over 32 MiB is refused (413)" [ "$CODE" = 413 ]
 rm -f "$WORK/big.bin"
 
+# --- sign-intermediate (the Vault sub-CA mode; vault-subca.md §6.4) ------------------------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=ignored" \
+  -keyout "$WORK/sub.key" -out "$WORK/sub.csr" 2>/dev/null
+# subreq TTL [extra JSON members]: POST pki_int/root/sign-intermediate with the batch role's token.
+subreq() {
+  python3 - "$WORK/sub.csr" "$1" "${2:-}" >"$WORK/subreq.json" <<'PY'
+import json, sys
+b = {"csr": open(sys.argv[1]).read(), "common_name": "Ember sub-CA pod-1", "ttl": sys.argv[2],
+     "max_path_length": "0", "exclude_cn_from_sans": "true", "format": "pem", "use_csr_values": "false",
+     "permitted_dns_domains": "example.com,.svc.cluster.local"}
+b.update(json.loads(sys.argv[3] or "{}"))
+print(json.dumps(b))
+PY
+  vreq POST /v1/pki_int/root/sign-intermediate "$WORK/subreq.json" "${nsh[@]}" -H "X-Vault-Token: $TOKEN"
+  j 'd["data"]["certificate"]' >"$WORK/sub.pem"
+}
+login rid-batch sid-batch
+subreq 24h
+check "sign-intermediate: 200" [ "$CODE" = 200 ]
+check "... CA:TRUE with the requested pathlen:0" grep -q 'CA:TRUE, pathlen:0' <(openssl x509 -in "$WORK/sub.pem" -noout -ext basicConstraints)
+check "... critical DNS name constraints" \
+  bash -c 'openssl x509 -in "$1" -noout -text | grep -A3 "Name Constraints: critical" | grep -q "DNS:.svc.cluster.local"' _ "$WORK/sub.pem"
+check "... AKI = the parent's SKI" test "$(openssl x509 -in "$WORK/sub.pem" -noout -ext authorityKeyIdentifier | tail -n +2 | tr -d ' ')" = \
+  "$(openssl x509 -in "$WORK/ca/inter.crt" -noout -ext subjectKeyIdentifier | tail -n +2 | tr -d ' ')"
+check "... for the CSR's key" cmp -s <(openssl x509 -in "$WORK/sub.pem" -noout -pubkey) <(openssl req -in "$WORK/sub.csr" -noout -pubkey)
+check "... no SAN (exclude_cn_from_sans)" test -z "$(openssl x509 -in "$WORK/sub.pem" -noout -ext subjectAltName 2>/dev/null)"
+check "... ca_chain: the new certificate, the issuer, the root" \
+  [ "$(j '[len(d["data"]["ca_chain"]), d["data"]["ca_chain"][0] == d["data"]["certificate"], d["data"]["issuing_ca"] == d["data"]["ca_chain"][1]]')" = "[3, true, true]" ]
+check "... serial_number and expiration" [ "$(j 'd["data"]["expiration"] == int(d["data"]["expiration"]) and ":" in d["data"]["serial_number"]')" = True ]
+subreq 1000h
+check "a ttl over the mount's max (768h): cut, with Vault's warning" \
+  [ "$(j 'any("is longer than permitted maxTTL" in w for w in d["warnings"])')" = True ]
+check "... to 768h" [ $(( $(not_after "$WORK/sub.pem") - $(date +%s) )) -le $((768 * 3600)) ]
+check "the parent's notAfter: truncate mode" [ "$(admin subca '{"max_ttl":"9000h","not_after_behavior":"truncate"}')" = 204 ]
+subreq 9000h
+check "... cuts the sub-CA to the parent's notAfter, with a warning" \
+  [ "$(not_after "$WORK/sub.pem")" = "$(not_after "$WORK/ca/inter.crt")" ] && [ "$(j 'any("truncated" in w for w in d["warnings"])')" = True ]
+admin subca '{"not_after_behavior":"permit"}' >/dev/null
+subreq 9000h
+check "... permit mode (OpenBao) lets it outlive the parent, with a warning" \
+  [ "$(not_after "$WORK/sub.pem")" -gt "$(not_after "$WORK/ca/inter.crt")" ] && [ "$(j 'any("after the CA" in w for w in d["warnings"])')" = True ]
+admin subca '{"not_after_behavior":"err"}' >/dev/null
+subreq 9000h
+check "... err mode: 400" [ "$CODE" = 400 ]
+admin subca '{"not_after_behavior":"permit","max_ttl":"768h","answers":["not_ca","wrong_key","no_root"]}' >/dev/null
+subreq 1h
+check "injected answers: a certificate that is not a CA" grep -q 'CA:FALSE' <(openssl x509 -in "$WORK/sub.pem" -noout -ext basicConstraints)
+subreq 1h
+check "... a CA for another key" bash -c '! cmp -s <(openssl x509 -in "$1" -noout -pubkey) <(openssl req -in "$2" -noout -pubkey)' _ "$WORK/sub.pem" "$WORK/sub.csr"
+subreq 1h
+check "... a ca_chain without the root" [ "$(j 'len(d["data"]["ca_chain"])')" = 2 ]
+subreq 1h
+check "... then normal answers again" [ "$(j 'len(d["data"]["ca_chain"])')" = 3 ]
+curl -s --cacert "$WORK/ca/root.crt" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
+check "stats: the request bodies are recorded, csr left out" \
+  [ "$(jqpy '[r["max_path_length"] for r in d["subca_requests"]][0] == "0" and all("csr" not in r for r in d["subca_requests"])' "$WORK/stats.json")" = True ]
+
 curl -s --cacert "$WORK/ca/root.crt" -H "$ADMIN_HDR" "$URL/_fake/stats" >"$WORK/stats.json"
 BODY="$WORK/stats.json"
 check "stats: counts logins, sign requests and live tokens" \

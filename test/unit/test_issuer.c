@@ -721,6 +721,48 @@ static void test_load_vault_signer(void **state)
 
 /* ---- the issuer gauges ---- */
 
+/* A row with the optional ops: its own Ready message and metrics. */
+static int published;
+static void fake_ready_message(void *ctx, char *buf, size_t len)
+{
+    snprintf(buf, len, "Signing with sub-CA serial %d", *(int *)ctx);
+}
+static void fake_publish(void *ctx, struct metrics *m, const char *labels)
+{
+    (void)ctx;
+    (void)m;
+    assert_string_equal(labels, "issuer=\"ClusterIssuer/a\"");
+    published++;
+}
+static const struct signer_ops fake_optional_ops = {.name = "fake",
+                                                    .free = fake_free,
+                                                    .expiry = fake_expiry,
+                                                    .ready_message = fake_ready_message,
+                                                    .publish_metrics = fake_publish};
+
+static void test_optional_ops(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct issuer *is = parse("{" API_V ",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":"
+                              "\"a\"},\"spec\":{\"ca\":{\"secretName\":\"s\"}}}",
+                              &e);
+    static int serial = 42;
+    issuer_set_signer(is, (struct signer){&fake_optional_ops, &serial});
+    struct issuer_state st;
+    issuer_get_state(is, &st);
+    assert_true(st.ready);
+    assert_string_equal(st.reason, "Checked");
+    assert_string_equal(st.message, "Signing with sub-CA serial 42");
+    struct metrics *m = metrics_new();
+    issuer_declare_metrics(m);
+    published = 0;
+    issuer_publish_metrics(m, &is, 1);
+    assert_int_equal(published, 1);
+    metrics_free(m);
+    issuer_unref(is);
+}
+
 static void test_publish_metrics(void **state)
 {
     (void)state;
@@ -780,7 +822,7 @@ int main(void)
         cmocka_unit_test(test_signer_table),       cmocka_unit_test(test_recheck_in_place),
         cmocka_unit_test(test_load_vault_signer),  cmocka_unit_test(test_publish_metrics),
         cmocka_unit_test(test_spec_messages),      cmocka_unit_test(test_spec_duplicates),
-        cmocka_unit_test(test_spec_nulls),
+        cmocka_unit_test(test_spec_nulls),         cmocka_unit_test(test_optional_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

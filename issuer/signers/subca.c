@@ -1,0 +1,537 @@
+/* subca.c -- the Vault sub-CA signer: key in memory, Vault signs it, leaves signed locally. */
+#include "signers/subca.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "base/timefmt.h"
+#include "signers/localca.h"
+#include "signers/vaultmsg.h"
+#include "x509/chain.h"
+
+static int subca_heap = 0; /* __atomic; what CRYPTO_secure_malloc_init said */
+
+int subca_heap_init(void)
+{
+    int rc = CRYPTO_secure_malloc_init(SUBCA_HEAP_SIZE, SUBCA_HEAP_MIN);
+    __atomic_store_n(&subca_heap, rc, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int subca_heap_state(void)
+{
+    return __atomic_load_n(&subca_heap, __ATOMIC_ACQUIRE);
+}
+
+/* One sub-CA Vault signed: in use while current, or while signings that took it are in flight. */
+struct subca_gen {
+    struct localca *ca; /* holds the key */
+    time_t not_after;   /* the earliest notAfter of its chain */
+    char serial[128];   /* hex, colon-separated */
+    char subject[160];
+    int users;    /* signings in flight, under the signer's mu */
+    bool retired; /* replaced: freed by the last user */
+};
+
+struct subca {
+    struct subca_spec *spec;
+    struct vault *client;   /* borrowed */
+    STACK_OF(X509) * extra; /* caBundleSecretRef's certificates, or NULL */
+    char *ref;
+    char host[64];
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct subca_gen *cur;
+    bool stop;
+    bool failing;               /* the last attempt failed */
+    char last_err[ERR_MSG_MAX]; /* why, or "" */
+    unsigned long generation;   /* sub-CAs made so far */
+    unsigned long renew_ok, renew_err, truncated;
+    unsigned long pub_ok, pub_err, pub_trunc; /* what publish_metrics reported */
+    pthread_t thread;
+    bool started;
+};
+
+static void subca_gen_free(struct subca_gen *g)
+{
+    if (g == NULL)
+        return;
+    localca_free(g->ca); /* EVP_PKEY_free wipes the key */
+    free(g);
+}
+
+/* ---- one sub-CA from Vault ---- */
+
+/* The error for a sign-intermediate answer that is not 2xx. */
+static void subca_http_error(const struct subca *s, long status, const char *body, size_t len,
+                             struct err *err)
+{
+    char msg[VAULTMSG_MAX_ERROR_TEXT];
+    if (vaultmsg_errors(body, len, msg, sizeof(msg)) == 0)
+        snprintf(msg, sizeof(msg), "no error message in the answer");
+    const char *path = s->spec->path;
+    if (status == 400 && strstr(msg, "max path length of zero") != NULL)
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "the Vault issuer cannot sign intermediates (pathLen 0): %s; use a Vault issuer "
+                "whose certificate has no pathLen or pathLen 1 or more",
+                msg);
+    else if (status == 403)
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Vault refused POST /v1/%s (HTTP 403: %s): the token's policy needs the "
+                "\"update\" capability on %s",
+                path, msg, path);
+    else if (status == 404 || status == 405)
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Vault has no %s (HTTP %ld: %s): check spec.vault.subCA.path", path, status, msg);
+    else if (status == 429 || status >= 500 || status == 412)
+        err_set(err, ERR_TRANSIENT,
+                "Vault failed to sign the sub-CA (HTTP %ld from POST /v1/%s): %s", status, path,
+                msg);
+    else
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "Vault refused to sign the sub-CA (HTTP %ld from POST /v1/%s): %s", status, path,
+                msg);
+}
+
+/* Vault's answer checked and made into a signer: anchors are the roots it sent plus
+ * caBundleSecretRef's certificates. */
+static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct subcaspec_answer *a,
+                                               EVP_PKEY *key, time_t now, struct err *err)
+{
+    for (int i = 0; i < sk_X509_num(s->extra); i++) {
+        X509 *x = sk_X509_value(s->extra, i);
+        if (X509_up_ref(x) != 1 || sk_X509_push(a->roots, x) <= 0) {
+            err_set(err, ERR_INTERNAL, "out of memory");
+            return NULL;
+        }
+    }
+    time_t not_after = 0;
+    STACK_OF(X509) *chain = NULL;
+    if (subcaspec_verify(a->cert, a->upstream, a->roots, key, now, s->spec->max_leaf_s, &not_after,
+                         &chain, err) != 0)
+        return NULL;
+    /* chain: the sub-CA, the upstream intermediates, the anchor. */
+    X509 *anchor = sk_X509_pop(chain);
+    X509_free(sk_X509_shift(chain));
+    STACK_OF(X509) *roots = sk_X509_new_null();
+    struct localca *ca = NULL;
+    if (roots != NULL && sk_X509_push(roots, anchor) > 0) {
+        anchor = NULL;
+        ca = localca_from_parts(a->cert, chain, key, roots, now, err);
+    } else {
+        err_set(err, ERR_INTERNAL, "out of memory");
+    }
+    X509_free(anchor);
+    sk_X509_pop_free(roots, X509_free);
+    sk_X509_pop_free(chain, X509_free);
+    if (ca == NULL)
+        return NULL;
+    struct subca_gen *g = xcalloc(1, sizeof(*g));
+    g->ca = ca;
+    g->not_after = not_after;
+    snprintf(g->subject, sizeof(g->subject), "%s", localca_subject(ca));
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(a->cert), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    snprintf(g->serial, sizeof(g->serial), "%s", hex != NULL ? hex : "?");
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return g;
+}
+
+/* Asks Vault for sub-CA number n: a new key, its CSR, sign-intermediate, the checks. */
+static struct subca_gen *subca_fetch(struct subca *s, unsigned long n, struct err *err)
+{
+    EVP_PKEY *key = subcaspec_keygen(s->spec->key_alg, err);
+    if (key == NULL)
+        return NULL;
+    char cn[SUBCASPEC_CN_MAX + 1];
+    subcaspec_common_name(s->spec->cn_prefix, s->host, n, cn, sizeof(cn));
+    char *csr = subcaspec_csr_pem(s->spec, key, cn, err);
+    struct subca_gen *g = NULL;
+    char *resp = NULL;
+    size_t resp_len = 0;
+    long status = 0;
+    if (csr == NULL)
+        goto out;
+    char *body = subcaspec_request_body(s->spec, csr, cn);
+    int rc = vault_post(s->client, s->spec->path, body, &status, &resp, &resp_len, err);
+    free(body);
+    if (rc != 0) {
+        err_prefix(err, "asking Vault to sign the sub-CA");
+        goto out;
+    }
+    if (status < 200 || status > 299) {
+        subca_http_error(s, status, resp, resp_len, err);
+        goto out;
+    }
+    struct subcaspec_answer a;
+    if (subcaspec_read_answer(resp, resp_len, &a, err) == 0)
+        g = subca_gen_from_answer(s, &a, key, time(NULL), err);
+    if (g != NULL && a.warnings[0] != '\0')
+        LOG(LOG_INFO, "subca", s->ref, NULL, "Vault's warnings on the sub-CA: %s", a.warnings);
+    subcaspec_answer_free(&a);
+out:
+    free(csr);
+    free(resp);
+    EVP_PKEY_free(key); /* the signer holds its own reference */
+    return g;
+}
+
+/* ---- the renewal thread ---- */
+
+/* A random offset in [-span, span] seconds. */
+static long long subca_jitter(long long span)
+{
+    unsigned int r = 0;
+    if (span <= 0 || RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        return 0;
+    return (long long)(r % (unsigned int)(2 * span + 1)) - span;
+}
+
+/* Installs g (mu held) and returns when to renew it (wall-clock seconds). */
+static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
+{
+    struct subca_gen *old = s->cur;
+    s->cur = g;
+    if (old != NULL) {
+        old->retired = true;
+        if (old->users == 0)
+            subca_gen_free(old);
+    }
+    s->failing = false;
+    s->last_err[0] = '\0';
+    s->renew_ok++;
+    long long rb = s->spec->renew_before_s;
+    time_t at = g->not_after - (time_t)rb + (time_t)subca_jitter(rb / 10);
+    /* Never later than the point where leaves would be cut short. */
+    if (at > g->not_after - (time_t)s->spec->max_leaf_s)
+        at = g->not_after - (time_t)s->spec->max_leaf_s;
+    return at > now ? at : now + 1;
+}
+
+/* Records a failure (mu held) and returns when to try again. */
+static time_t subca_failed(struct subca *s, const struct err *e, long long *backoff, time_t now)
+{
+    s->failing = true;
+    snprintf(s->last_err, sizeof(s->last_err), "%s", e->msg);
+    s->renew_err++;
+    long long wait = *backoff + subca_jitter(*backoff / 5);
+    *backoff = *backoff * 2 > SUBCA_BACKOFF_MAX_S ? SUBCA_BACKOFF_MAX_S : *backoff * 2;
+    /* While the current sub-CA lasts, try at least four times in what is left of it. */
+    if (s->cur != NULL && s->cur->not_after > now && wait > (s->cur->not_after - now) / 4)
+        wait = (s->cur->not_after - now) / 4;
+    return now + (time_t)(wait > 0 ? wait : 1);
+}
+
+static long long subca_backoff_min(const struct subca *s)
+{
+    long long quarter = s->spec->renew_before_s / 4;
+    long long b = quarter < SUBCA_BACKOFF_MIN_S ? quarter : SUBCA_BACKOFF_MIN_S;
+    return b > 0 ? b : 1;
+}
+
+/* One attempt, mu not held; then records it (mu held on return). */
+static time_t subca_attempt(struct subca *s, long long *backoff)
+{
+    unsigned long n = s->generation + 1;
+    pthread_mutex_unlock(&s->mu);
+    struct err e = {0};
+    struct subca_gen *g = subca_fetch(s, n, &e);
+    time_t now = time(NULL);
+    if (g != NULL) {
+        char when[TIMEFMT_LEN];
+        timefmt_rfc3339(g->not_after, when);
+        LOG(LOG_INFO, "subca", s->ref, NULL, "Vault signed sub-CA %s (serial %s), usable until %s",
+            g->subject, g->serial, when);
+    } else {
+        LOG(LOG_WARN, "subca", s->ref, e.msg, "getting a sub-CA from Vault failed; retrying");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (g == NULL)
+        return subca_failed(s, &e, backoff, now);
+    s->generation = n;
+    *backoff = subca_backoff_min(s);
+    return subca_install(s, g, now);
+}
+
+static void *subca_thread(void *arg)
+{
+    struct subca *s = arg;
+    long long backoff = subca_backoff_min(s);
+    time_t next = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        time_t now = time(NULL);
+        if (now < next) {
+            long long wait = next - now < SUBCA_WAIT_MAX_S ? next - now : SUBCA_WAIT_MAX_S;
+            struct timespec until = clock_deadline(wait * 1000);
+            pthread_cond_timedwait(&s->cv, &s->mu, &until);
+            continue;
+        }
+        next = subca_attempt(s, &backoff);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- the signer ---- */
+
+/* caBundleSecretRef's certificates into s->extra. */
+static int subca_read_bundle(struct subca *s, const struct signer_env *env, const char *ns,
+                             struct err *err)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    if (s->spec->bundle_name == NULL)
+        return 0;
+    if (signer_secret_key(env, ns, s->spec->bundle_name, s->spec->bundle_key,
+                          "spec.vault.subCA.caBundleSecretRef", &pem, &len, err) != 0) {
+        if (err != NULL && err->kind == ERR_PERMANENT)
+            err->kind = ERR_ISSUER_NOT_READY;
+        return -1;
+    }
+    int rc = chain_parse_pem(pem, len, "spec.vault.subCA.caBundleSecretRef", &s->extra, err);
+    xfree_secret(pem, len);
+    if (rc != 0 && err != NULL)
+        err->kind = ERR_ISSUER_NOT_READY;
+    return rc;
+}
+
+/* The replica's name in the sub-CA's common name: $HOSTNAME (a pod's name), else the host's. */
+static void subca_host(char *out, size_t outlen)
+{
+    const char *h = getenv("HOSTNAME");
+    if (h != NULL && h[0] != '\0')
+        snprintf(out, outlen, "%s", h);
+    else if (gethostname(out, outlen) != 0)
+        snprintf(out, outlen, "ember");
+    out[outlen - 1] = '\0';
+    for (char *p = out; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '_';
+}
+
+struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
+                        const struct signer_env *env, const char *ns, const char *ref,
+                        struct err *err)
+{
+    if (spec->require_locked && subca_heap_state() != 1) {
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "spec.vault.subCA.requireLockedMemory: the memory for the sub-CA key could not be "
+                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %d bytes "
+                "(ulimit -l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
+                "requireLockedMemory: false",
+                subca_heap_state() == 2 ? "is not locked" : "is not set up", SUBCA_HEAP_SIZE * 2);
+        return NULL;
+    }
+    struct subca *s = xcalloc(1, sizeof(*s));
+    s->spec = subcaspec_dup(spec);
+    s->client = client;
+    s->ref = xstrdup(ref);
+    subca_host(s->host, sizeof(s->host));
+    pthread_mutex_init(&s->mu, NULL);
+    int crc = clock_cond_init(&s->cv);
+    if (crc == 0 && subca_read_bundle(s, env, ns, err) == 0) {
+        s->started = pthread_create(&s->thread, NULL, subca_thread, s) == 0;
+        if (s->started)
+            return s;
+        err_set(err, ERR_INTERNAL, "cannot start the sub-CA renewal thread");
+    } else if (crc != 0) {
+        err_set(err, ERR_INTERNAL, "cannot set up the sub-CA renewal thread's clock");
+    }
+    if (crc == 0)
+        pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    sk_X509_pop_free(s->extra, X509_free);
+    subcaspec_free(s->spec);
+    free(s->ref);
+    free(s);
+    return NULL;
+}
+
+/* "sub-CA pending: <why>" (mu held). */
+static void subca_pending(const struct subca *s, struct err *err)
+{
+    err_set(err, ERR_TRANSIENT, "sub-CA pending: %s",
+            s->last_err[0] != '\0' ? s->last_err
+                                   : "Vault has not signed this replica's sub-CA yet");
+}
+
+/* The current sub-CA with one more user, or NULL (mu taken and released). */
+static struct subca_gen *subca_take(struct subca *s, time_t now, struct err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    struct subca_gen *g = s->cur;
+    if (g != NULL && now < g->not_after)
+        g->users++;
+    else
+        g = NULL;
+    if (g == NULL)
+        subca_pending(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return g;
+}
+
+static void subca_give(struct subca *s, struct subca_gen *g)
+{
+    pthread_mutex_lock(&s->mu);
+    bool last = --g->users == 0 && g->retired;
+    pthread_mutex_unlock(&s->mu);
+    if (last)
+        subca_gen_free(g);
+}
+
+int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params *p,
+               struct sign_result *out, struct err *err)
+{
+    out->chain_pem = out->ca_pem = NULL;
+    if (p->is_ca) {
+        err_set(err, ERR_PERMANENT,
+                "this issuer signs with a Vault sub-CA of pathLen 0 (spec.vault.subCA), which "
+                "cannot issue CA certificates (isCA: true); use an issuer without subCA");
+        return -1;
+    }
+    for (size_t i = 0; i < csr->dns_names.n; i++) {
+        if (!subcaspec_dns_permitted(s->spec->domains, s->spec->n_domains, csr->dns_names.v[i])) {
+            err_set(err, ERR_PERMANENT,
+                    "the DNS name %.256s is outside the sub-CA's name constraints "
+                    "(spec.vault.subCA.permittedDNSDomains): no client would accept the "
+                    "certificate",
+                    csr->dns_names.v[i]);
+            return -1;
+        }
+    }
+    struct sign_params q = *p;
+    if (q.now == 0)
+        q.now = time(NULL);
+    struct subca_gen *g = subca_take(s, q.now, err);
+    if (g == NULL)
+        return -1;
+    bool cut = false;
+    q.duration_s =
+        subcaspec_leaf_duration(p->duration_s, q.now, s->spec->max_leaf_s, g->not_after, &cut);
+    long long capped = p->duration_s < s->spec->max_leaf_s ? p->duration_s : s->spec->max_leaf_s;
+    if (q.now + (time_t)capped > g->not_after)
+        LOG(LOG_WARN, "subca", s->ref, NULL,
+            "a leaf is cut short to the sub-CA's notAfter (%llds): the sub-CA's renewal is late",
+            q.duration_s);
+    int rc = localca_sign(g->ca, csr, &q, out, err);
+    subca_give(s, g);
+    if (cut && rc == 0) {
+        LOG(LOG_DEBUG, "subca", s->ref, NULL, "leaf lifetime cut from %llds to %llds",
+            p->duration_s, q.duration_s);
+        __atomic_fetch_add(&s->truncated, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+int subca_check(struct subca *s, time_t now, struct err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    const struct subca_gen *g = s->cur;
+    if (g == NULL || now >= g->not_after) {
+        subca_pending(s, err);
+        rc = -1;
+    } else if (s->failing && g->not_after - now < (time_t)s->spec->max_leaf_s) {
+        char when[TIMEFMT_LEN];
+        timefmt_rfc3339(g->not_after, when);
+        err_set(err, ERR_TRANSIENT,
+                "sub-CA pending: the sub-CA (serial %s) is usable only until %s, less than "
+                "maxLeafDuration, and its renewal fails: %s",
+                g->serial, when, s->last_err);
+        rc = -1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void subca_ready_message(struct subca *s, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->cur != NULL) {
+        char when[TIMEFMT_LEN];
+        timefmt_rfc3339(s->cur->not_after, when);
+        snprintf(out, outlen, "Signing with sub-CA %s (serial %s) until %s, signed by Vault at %s",
+                 s->cur->subject, s->cur->serial, when, s->spec->path);
+    } else {
+        snprintf(out, outlen, "sub-CA pending");
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+time_t subca_expiry(struct subca *s)
+{
+    pthread_mutex_lock(&s->mu);
+    time_t t = s->cur != NULL ? s->cur->not_after : 0;
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+unsigned long subca_generation(struct subca *s)
+{
+    pthread_mutex_lock(&s->mu);
+    unsigned long n = s->generation;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void subca_declare_metrics(struct metrics *m)
+{
+    metrics_declare(m, "ember_subca_ready", "gauge",
+                    "1 when this replica holds a valid Vault-signed sub-CA for the issuer.");
+    metrics_declare(m, "ember_subca_renewals_total", "counter",
+                    "Sub-CAs requested from Vault by this replica, by result (ok, error).");
+    metrics_declare(m, "ember_subca_leaf_truncations_total", "counter",
+                    "Leaves whose lifetime was cut to maxLeafDuration or the sub-CA's notAfter.");
+}
+
+void subca_publish_metrics(struct subca *s, struct metrics *m, const char *labels)
+{
+    char l[1024];
+    time_t now = time(NULL);
+    pthread_mutex_lock(&s->mu);
+    bool ready = s->cur != NULL && now < s->cur->not_after;
+    unsigned long ok = s->renew_ok - s->pub_ok, bad = s->renew_err - s->pub_err;
+    s->pub_ok = s->renew_ok;
+    s->pub_err = s->renew_err;
+    unsigned long trunc = __atomic_load_n(&s->truncated, __ATOMIC_RELAXED);
+    unsigned long dtrunc = trunc - s->pub_trunc;
+    s->pub_trunc = trunc;
+    pthread_mutex_unlock(&s->mu);
+    metrics_gauge_set(m, "ember_subca_ready", labels, ready ? 1 : 0);
+    snprintf(l, sizeof(l), "%s,result=\"ok\"", labels);
+    metrics_counter_add(m, "ember_subca_renewals_total", l, (double)ok);
+    snprintf(l, sizeof(l), "%s,result=\"error\"", labels);
+    metrics_counter_add(m, "ember_subca_renewals_total", l, (double)bad);
+    metrics_counter_add(m, "ember_subca_leaf_truncations_total", labels, (double)dtrunc);
+}
+
+void subca_free(struct subca *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    subca_gen_free(s->cur);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    sk_X509_pop_free(s->extra, X509_free);
+    subcaspec_free(s->spec);
+    free(s->ref);
+    free(s);
+}
