@@ -57,9 +57,13 @@ seconds or Go duration strings such as "90s", "72h", "30d"):
     "cert": {                           # TLS certificate auth mounts: auth/<mount>/login {"name"}
       "cert": {"roles": {"web": {"certificate": "client-ca.crt", "token_ttl": "1h", ...}}}},
     "kubernetes": {                     # Kubernetes auth mounts: auth/<mount>/login {role, jwt}
-      "kubernetes": {"jwt": "eyJ..." | "jwt_file": "sa.jwt",   # the JWTs accepted (a stand-in
+      "kubernetes": {"jwt": "eyJ..." | "jwt_file": "sa.jwt",   # the JWT accepted (a stand-in
                      "roles": {"ember": {"token_ttl": "1h", ...}}}}}  # for the TokenReview)
   }
+  Without jwt/jwt_file a kubernetes role accepts a JWT whose claims (not verified) match its
+  "bound_service_account_names", "bound_service_account_namespaces" ("*" = any) and
+  "audience" (when set), and that has not expired: the tokens fake_apiserver.py's TokenRequest
+  makes.
   cert and kubernetes roles take AppRole's token_* fields, renewable and allowed_paths.
   Role defaults are Vault's.  check_signer_not_before (Vault always checks that the backdated
   notBefore is not before the CA's notBefore) is off by default because test CAs are made a
@@ -447,6 +451,26 @@ def cert_chains_to(pem, ca_file):
     return rc == 0 and out.strip().endswith("OK")
 
 
+def jwt_binds(jwt, role):
+    """Without a configured JWT: the token's claims (read, not verified: the fake API server's
+    tokens carry a random signature) must match the role's bound service account names and
+    namespaces ("*" for any) and, when set, its audience, as Vault's Kubernetes auth checks them
+    after the TokenReview."""
+    try:
+        part = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        _, _, ns, name = claims["sub"].split(":", 3)
+    except (IndexError, ValueError, KeyError, AttributeError, TypeError):
+        return False
+    names = role.get("bound_service_account_names") or []
+    nss = role.get("bound_service_account_namespaces") or []
+    aud = claims.get("aud") or []
+    aud = [aud] if isinstance(aud, str) else aud
+    return ((name in names or "*" in names) and (ns in nss or "*" in nss) and
+            (not role.get("audience") or role["audience"] in aud) and
+            (claims.get("exp") or 0) > time.time())
+
+
 def parse_csr(pem):
     """Parses a PEM CSR with openssl. Returns (info, error) where error is a Vault-style message."""
     rc, out, err = run_openssl(["req", "-noout", "-text", "-verify", "-nameopt", "RFC2253"], pem.encode())
@@ -709,7 +733,9 @@ def load_config(path):
                 jwt = f.read().strip()
         roles = {}
         for rname, rc in (mc.get("roles") or {}).items():
-            r = login_role(rc, "kubernetes role " + rname, set())
+            r = login_role(rc, "kubernetes role " + rname, KUBE_BINDS)
+            for k in KUBE_BINDS:
+                r[k] = rc.get(k)
             r["name"] = rname
             roles[rname] = r
         cfg["kubernetes"][mount.strip("/")] = {"jwt": jwt, "roles": roles}
@@ -721,6 +747,8 @@ def static_token_cfg(tc):
             "num_uses": int(tc.get("num_uses", 0)), "renewable": bool(tc.get("renewable", False)),
             "allowed_paths": tc.get("allowed_paths", ["*"])}
 
+
+KUBE_BINDS = {"bound_service_account_names", "bound_service_account_namespaces", "audience"}
 
 LOGIN_ROLE_KEYS = {"token_ttl", "token_max_ttl", "token_num_uses", "token_type", "renewable",
                    "token_policies", "allowed_paths"}
@@ -1640,7 +1668,11 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
             if role is None:
                 st.stats["login_failures"] += 1
                 raise HTTPError(400, ['invalid role name "%s"' % role_name])
-            if not mc["jwt"] or not secrets.compare_digest(jwt.encode(), mc["jwt"].encode()):
+            if mc["jwt"]:
+                accepted = secrets.compare_digest(jwt.encode(), mc["jwt"].encode())
+            else:
+                accepted = jwt_binds(jwt, role)
+            if not accepted:
                 st.stats["login_failures"] += 1
                 st.stats["denied"] += 1
                 raise HTTPError(403, ["permission denied"])

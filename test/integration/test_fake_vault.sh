@@ -343,7 +343,9 @@ make_client_cert "$WORK" stranger otherca
 cat >"$WORK/auth.json" <<JSON
 {"cert": {"cert": {"roles": {"web": {"certificate": "clientca.crt", "token_ttl": "1h"},
                               "other": {"certificate": "otherca.crt"}}}},
- "kubernetes": {"kubernetes": {"jwt": "jwt-one", "roles": {"ember": {"token_ttl": "30m"}}}},
+ "kubernetes": {"kubernetes": {"jwt": "jwt-one", "roles": {"ember": {"token_ttl": "30m"}}},
+                "k8s-bound": {"roles": {"ember": {"bound_service_account_names": ["ember"],
+                  "bound_service_account_namespaces": ["team"], "audience": "vault://team/v"}}}},
  "pki": {"pki_int": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "roles": {}}}}
 JSON
 P3=$(free_port)
@@ -405,10 +407,22 @@ areq POST /v1/auth/kubernetes/login '{"role":"nobody","jwt":"jwt-one"}'
 check "kubernetes login for an unknown role: 400 invalid role name" [ "$CODE" = 400 ] && has_error 'invalid role name "nobody"'
 areq POST /v1/auth/kubernetes/login '{"jwt":"jwt-one"}'
 check "kubernetes login without a role: 400 missing role" [ "$CODE" = 400 ] && has_error "missing role"
+# jwt SUB AUD: a JWT-shaped token (unsigned) for SUB with audience AUD, valid 10 minutes.
+jwt() {
+  python3 -c 'import base64, json, sys, time
+b = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).decode().rstrip("=")
+print(b({"alg": "RS256"}) + "." + b({"sub": sys.argv[1], "aud": [sys.argv[2]], "exp": int(time.time()) + 600}) + ".c2ln")' "$1" "$2"
+}
+areq POST /v1/auth/k8s-bound/login "{\"role\":\"ember\",\"jwt\":\"$(jwt system:serviceaccount:team:ember vault://team/v)\"}"
+check "kubernetes login bound by service account and audience: a matching JWT -> 200" [ "$CODE" = 200 ]
+areq POST /v1/auth/k8s-bound/login "{\"role\":\"ember\",\"jwt\":\"$(jwt system:serviceaccount:other:ember vault://team/v)\"}"
+check "... another namespace's account -> 403" [ "$CODE" = 403 ]
+areq POST /v1/auth/k8s-bound/login "{\"role\":\"ember\",\"jwt\":\"$(jwt system:serviceaccount:team:ember vault://x)\"}"
+check "... another audience -> 403" [ "$CODE" = 403 ]
 curl -s --cacert "$WORK/ca/root.crt" -H "$ADMIN_HDR" "$A3/_fake/stats" >"$WORK/astats.json"
 BODY="$WORK/astats.json"
 check "stats: the JWTs kubernetes logins sent, and the cert logins" \
-  [ "$(j 'd["kubernetes_jwts"][-4:] == ["jwt-one", "jwt-two", "jwt-one", "jwt-one"] and d["cert_logins"] == 2')" = True ]
+  [ "$(j 'd["kubernetes_jwts"][-7:-3] == ["jwt-one", "jwt-two", "jwt-one", "jwt-one"] and d["cert_logins"] == 2')" = True ]
 
 P4=$(free_port)
 (cd "$WORK" && exec python3 "$OLDPWD/$FAKE" --config auth.json --port "$P4" --tls-cert srv.crt --tls-key srv.key \

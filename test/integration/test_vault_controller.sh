@@ -8,7 +8,9 @@
 # 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; a caBundle
 # Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
 # re-checked; a static token (tokenSecretRef) rotated in Vault and in its Secret is read again
-# after Vault's 403 and never revoked; the issuer gauges; no secret_id, token or key in the log.
+# after Vault's 403 and never revoked; Kubernetes auth with serviceAccountRef (a TokenRequest per
+# login with cert-manager's audiences; a missing account named); the issuer gauges; no
+# secret_id, token or key in the log.
 # shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -25,6 +27,9 @@ cat >"$WORK/vault.json" <<JSON
     "ember":   {"role_id": "rid-ember", "secret_ids": ["sid-ember", "sid-team", "sid-revokable"], "token_ttl": "1h"},
     "limited": {"role_id": "rid-limited", "secret_ids": ["sid-limited"], "token_num_uses": 2}
   }}},
+  "kubernetes": {"kubernetes": {"roles": {"ember": {"bound_service_account_names": ["vault-auth"],
+    "bound_service_account_namespaces": ["team"], "audience": "vault://team/team-vault-sa",
+    "allowed_paths": ["pki_int/sign/*"]}}}},
   "pki": {"pki_int": {
     "ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
     "roles": {
@@ -208,6 +213,27 @@ kcr tok2 default ClusterIssuer vault-token web t2.example.com
 check "... a request is issued with the new token from the Secret" wait_cr default tok2 Ready reason Issued
 check "... after Vault refused the old one (403)" \
   test "$(vault_stats "$active_URL" 'len([e for e in d["log"] if "/sign/" in e["path"] and e["status"] == 403])')" -gt "$refused_before"
+
+# Kubernetes auth with serviceAccountRef: a TokenRequest per login, then {role, jwt} to Vault.
+sa_issuer() {
+  seed "{\"apiVersion\":\"$IV\",\"kind\":\"Issuer\",\"metadata\":{\"name\":\"$1\",\"namespace\":\"team\"},\"spec\":{\"vault\":{\"server\":\"$active_URL\",\"path\":\"pki_int/sign/web\",\"namespace\":\"$NS\",\"caBundle\":\"$CABUNDLE\",\"auth\":{\"kubernetes\":{\"role\":\"ember\",\"serviceAccountRef\":{\"name\":\"$2\",\"audiences\":[\"https://extra.example\"]}}}}}}" >/dev/null
+}
+sa_issuer team-vault-nosa missing-sa
+check "serviceAccountRef naming an account that does not exist: the Issuer is not Ready" \
+  wait_cond $IV Issuer team team-vault-nosa Ready status False
+check "... saying which service account" bash -c 'grep -q "service account team/missing-sa" "$1"' _ "$WORK/obj.json"
+seed '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"vault-auth","namespace":"team"}}' >/dev/null
+sa_issuer team-vault-sa vault-auth
+check "serviceAccountRef: the Issuer becomes Ready (a TokenRequest, then a Kubernetes login)" \
+  wait_cond $IV Issuer team team-vault-sa Ready reason Checked
+kcr sareq team Issuer team-vault-sa web sa.example.com
+check "... and issues" wait_cr team sareq Ready reason Issued
+stats
+check "... the token was requested for team/vault-auth, 600 s, with the spec's audiences, vault://team/team-vault-sa and the server" \
+  test "$(jqpy '[[e["namespace"], e["name"], e["audiences"], e["expirationSeconds"], e["code"]] for e in d["token_request_log"] if e["name"] == "vault-auth"][-1]' "$WORK/stats.json")" = \
+  "[\"team\", \"vault-auth\", [\"https://extra.example\", \"vault://team/team-vault-sa\", \"$active_URL\"], 600, 201]"
+check "... and Vault accepted that JWT (its claims name team/vault-auth and the audience)" \
+  test "$(vault_stats "$active_URL" 'd["kubernetes_logins"]')" -ge 1
 
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"
