@@ -525,6 +525,9 @@ void subca_free(struct subca *s)
     s->stop = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    /* A renewal may be inside a Vault request (a login and a POST of up to 30 s each): end it
+     * now, so shutdown or replacing the issuer waits about a second, not the Vault timeout. */
+    vault_cancel(s->client);
     if (s->started)
         pthread_join(s->thread, NULL);
     subca_gen_free(s->cur);

@@ -91,6 +91,7 @@ struct vault {
     struct err login_err;
 
     unsigned long round_trips; /* __atomic */
+    bool cancelled;            /* __atomic: vault_cancel was called */
 };
 
 /* One HTTP answer. */
@@ -429,6 +430,13 @@ static char *vault_redirect(const struct vault *v, const char *method, const cha
     return xstrdup(loc);
 }
 
+/* httpc's stop poll: true once vault_cancel was called. */
+static bool vault_stopped(void *ud)
+{
+    const struct vault *v = ud;
+    return __atomic_load_n(&v->cancelled, __ATOMIC_ACQUIRE);
+}
+
 /* Sends one request (GET when body is NULL, else POST) to /v1/<api_path> through the client
  * via, following 307/308 from a standby by hand (same method, body and token, same scheme, CA
  * trust and TLS identity) at most VAULT_MAX_REDIRECTS times. Fills r (vault_resp_free it, also
@@ -461,7 +469,9 @@ static int vault_http_via(struct vault *v, struct httpc *via, const char *api_pa
                             .body = body,
                             .body_len = body_len,
                             .timeout_ms = total_ms,
-                            .max_body = VAULT_MAX_RESPONSE};
+                            .max_body = VAULT_MAX_RESPONSE,
+                            .stop = vault_stopped,
+                            .ud = v};
     int rc = -1;
     for (int hop = 0;; hop++) {
         struct httpc_resp hr;
@@ -1206,7 +1216,7 @@ static WUR int vault_sign_post(struct vault *v, const char *api_path, const char
                     vault_wipe_str(&dead);
             }
         }
-        if (r->status == 403 && attempt == 0) {
+        if (r->status == 403 && attempt == 0 && !vault_stopped(v)) {
             LOG(LOG_INFO, "vault", v->name, NULL, "%s",
                 v->auth == VAULT_AUTH_TOKEN
                     ? "Vault answered 403 to a sign request; reading the token again from its "
@@ -1336,10 +1346,18 @@ unsigned long vault_round_trips(const struct vault *v)
 
 /* ---- free ---- */
 
+void vault_cancel(struct vault *v)
+{
+    if (v != NULL)
+        __atomic_store_n(&v->cancelled, true, __ATOMIC_RELEASE);
+}
+
 void vault_free(struct vault *v)
 {
     if (v == NULL)
         return;
+    /* No other thread uses v now: the revoke-self below may be sent (within its own 2 s). */
+    __atomic_store_n(&v->cancelled, false, __ATOMIC_RELEASE);
     pthread_mutex_lock(&v->mu);
     char *tok = NULL;
     /* A batch token cannot be revoked; a used-up one is gone already; a static token is the

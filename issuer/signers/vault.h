@@ -96,6 +96,12 @@ int vault_post(struct vault *v, const char *api_path, const char *body, long *st
 /* Round trips made so far (for benchmarks and tests). */
 unsigned long vault_round_trips(const struct vault *v);
 
+/* Makes every request in flight on v, and every later one, end within about a second with
+ * ERR_TRANSIENT "stopped" (a login, a sign, a renewal), so that a thread blocked in Vault can be
+ * joined at shutdown without waiting out VAULT_TOTAL_TIMEOUT_MS. For the last moments of v:
+ * vault_free still sends its revoke-self. Thread-safe. */
+void vault_cancel(struct vault *v);
+
 /* Revokes a token it logged in for (revoke-self, best effort; never a static token), wipes it,
  * frees. NULL is a no-op. */
 void vault_free(struct vault *v);
