@@ -14,6 +14,9 @@
 #include "controller/controller_int.h"
 #include "kube/tokenrequest.h"
 
+_Static_assert(SIGNER_TOKEN_MAX_AUDIENCES <= TOKENREQUEST_MAX_AUDIENCES,
+               "signers may ask get_token for more audiences than a TokenRequest takes");
+
 /* ---- the Ready condition ----------------------------------------------------------------- */
 
 /* The Ready condition in obj's status, or NULL. */

@@ -34,6 +34,10 @@ struct sign_result {
 
 void sign_result_free(struct sign_result *r);
 
+/* The most audiences a row asks get_token for (the TokenRequest API's limit as the controller
+ * sends it; controller/reconcile_issuer.c checks the two agree). */
+#define SIGNER_TOKEN_MAX_AUDIENCES 16
+
 /* What the layer above injects into the signers it loads. Signers sit below the Kubernetes
  * client (kube/) and the standalone store, and reach Secrets and tokens only through these
  * functions. A loaded signer keeps a copy and may call them later from signing threads (a Vault

@@ -213,6 +213,18 @@ static int vaultauth_read_sa(struct vaultauth_spec *a, const cJSON *sa, struct e
                           &aud, err) != 0)
         return -1;
     size_t n = aud != NULL ? (size_t)cJSON_GetArraySize(aud) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = cJSON_GetArrayItem(aud, (int)i)->valuestring;
+        bool bad = v[0] == '\0';
+        for (const char *c = v; *c != '\0' && !bad; c++)
+            bad = (unsigned char)*c < 0x20 || *c == 0x7f;
+        if (bad) {
+            err_set(err, ERR_INVALID, "%s.audiences[%zu]: %s", path, i,
+                    v[0] == '\0' ? "empty (an audience is a non-empty string)"
+                                  : "has a control character");
+            return -1;
+        }
+    }
     a->audiences = xcalloc(n + 1, sizeof(*a->audiences));
     for (size_t i = 0; i < n; i++)
         a->audiences[a->n_audiences++] = xstrdup(cJSON_GetArrayItem(aud, (int)i)->valuestring);

@@ -13,7 +13,9 @@
 #include "signers/signer.h"
 #include "signers/vault.h"
 
-#define VAULTAUTH_MAX_AUDIENCES 32  /* kubernetes.serviceAccountRef.audiences entries */
+/* kubernetes.serviceAccountRef.audiences entries: get_token takes at most
+ * SIGNER_TOKEN_MAX_AUDIENCES and Ember adds two, vault://... and spec.vault.server. */
+#define VAULTAUTH_MAX_AUDIENCES (SIGNER_TOKEN_MAX_AUDIENCES - 2)
 #define VAULTAUTH_MAX_AUDIENCE 1024 /* bytes of one audience */
 #define VAULTAUTH_TOKEN_EXPIRATION                                                                 \
     600 /* seconds a requested service account token lives, the                                    \

@@ -96,6 +96,7 @@ body unless noted; answers 204, or 403 without the header):
 import argparse
 import base64
 import datetime
+import hashlib
 import ipaddress
 import json
 import os
@@ -1183,7 +1184,10 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
             key = "%s %s" % (self.command, path)
             if key in st_obj.stats["requests"] or len(st_obj.stats["requests"]) < 10000:
                 st_obj.stats["requests"][key] = st_obj.stats["requests"].get(key, 0) + 1
+            raw_tok = self.headers.get("X-Vault-Token") or ""
             st_obj.req_log.append({"method": self.command, "path": path, "status": st, "token": tok,
+                                   # which token, never the token: its SHA-256's first 12 hex digits
+                                   "token_id": hashlib.sha256(raw_tok.encode()).hexdigest()[:12] if raw_tok else None,
                                    "namespace": ns, "x_vault_request": self.headers.get("X-Vault-Request")})
             del st_obj.req_log[:-MAX_LOG_ENTRIES]
 

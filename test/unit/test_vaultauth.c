@@ -120,6 +120,18 @@ static void test_refusals(void **state)
                "\"audiences\":[1]}}}"),
          "spec.vault.auth.kubernetes.serviceAccountRef.audiences[0]: expected a string, got a "
          "number"},
+        {V("", "{\"kubernetes\":{\"role\":\"r\",\"serviceAccountRef\":{\"name\":\"sa\","
+               "\"audiences\":[\"a\",\"\"]}}}"),
+         "spec.vault.auth.kubernetes.serviceAccountRef.audiences[1]: empty (an audience is a "
+         "non-empty string)"},
+        {V("", "{\"kubernetes\":{\"role\":\"r\",\"serviceAccountRef\":{\"name\":\"sa\","
+               "\"audiences\":[\"a\\nb\"]}}}"),
+         "spec.vault.auth.kubernetes.serviceAccountRef.audiences[0]: has a control character"},
+        /* A TokenRequest carries at most 16 audiences and Ember adds two: 15 are refused. */
+        {V("", "{\"kubernetes\":{\"role\":\"r\",\"serviceAccountRef\":{\"name\":\"sa\","
+               "\"audiences\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\","
+               "\"10\",\"11\",\"12\",\"13\",\"14\",\"15\"]}}}"),
+         "spec.vault.auth.kubernetes.serviceAccountRef.audiences"},
         {V("", "{\"kubernetes\":{\"role\":\"r\",\"mountPath\":\"auth/kubernetes\","
                "\"secretRef\":{\"name\":\"s\"}}}"),
          "spec.vault.auth.kubernetes.mountPath must be a path starting with \"/v1/\" as in "
