@@ -221,7 +221,7 @@ static int vaultauth_read_sa(struct vaultauth_spec *a, const cJSON *sa, struct e
         if (bad) {
             err_set(err, ERR_INVALID, "%s.audiences[%zu]: %s", path, i,
                     v[0] == '\0' ? "empty (an audience is a non-empty string)"
-                                  : "has a control character");
+                                 : "has a control character");
             return -1;
         }
     }
