@@ -460,14 +460,29 @@ out:
     return rc;
 }
 
-/* The Location of a 3xx answer, resolved by libcurl; NULL when there is none. */
-static char *httpc_location(CURL *h, long code)
+/* The Location of a 3xx answer resolved against base (the URL as the caller gave it), NULL when
+ * there is none. Not CURLINFO_REDIRECT_URL: with a server_name, libcurl resolves against the
+ * rewritten URL (the server name as host), and a relative Location would then send the next
+ * request to the server name's DNS address instead of the server's. */
+static char *httpc_location(CURL *h, long code, const char *base)
 {
-    char *loc = NULL;
-    if (code < 300 || code > 399 || curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK)
+    struct curl_header *hd = NULL;
+    if (code < 300 || code > 399 ||
+        curl_easy_header(h, "Location", 0, CURLH_HEADER, -1, &hd) != CURLHE_OK || hd == NULL ||
+        hd->value == NULL || hd->value[0] == '\0')
         return NULL;
-    /* loc belongs to the handle and changes with its next request. */
-    return loc != NULL ? xstrdup(loc) : NULL;
+    CURLU *u = curl_url();
+    char *loc = NULL, *out = NULL;
+    if (u == NULL)
+        abort(); /* out of memory, as xmalloc */
+    /* hd->value belongs to the handle and changes with its next request. */
+    if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, hd->value, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &loc, 0) == CURLUE_OK)
+        out = xstrdup(loc);
+    curl_free(loc);
+    curl_url_cleanup(u);
+    return out;
 }
 
 int httpc_request(struct httpc *c, const struct httpc_req *req, struct httpc_resp *out,
@@ -518,7 +533,7 @@ int httpc_request(struct httpc *c, const struct httpc_req *req, struct httpc_res
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->code);
         ret = httpc_finish(&x, rc, errbuf, err);
         if (ret == 0)
-            out->location = httpc_location(h, out->code);
+            out->location = httpc_location(h, out->code, req->url);
     }
     buf_free(&x.body);
     httpc_handle_put(c, h);

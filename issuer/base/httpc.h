@@ -35,7 +35,8 @@ struct httpc_opts {
     /* The name servers' TLS certificates are verified against and sent as SNI, instead of the
      * URL's host (Go's tls.Config.ServerName); NULL = the URL's host. Each request still
      * connects to the URL's host and port and sends its Host header. A relative 3xx Location
-     * resolves against this name. Letters, digits, '.', '-' and '_' only. */
+     * resolves against the URL as given (the server's host, not this name). Letters, digits, '.',
+     * '-' and '_' only. */
     const char *server_name;
     long connect_timeout_ms; /* > 0 */
     size_t pool_max;         /* idle libcurl handles kept; 0 = HTTPC_DEFAULT_POOL_MAX */

@@ -736,6 +736,15 @@ static void test_server_name(void **state)
         httpc_resp_free(&r);
     }
     assert_int_equal(atomic_load(&s->accepts), accepts + 1);
+    /* A relative Location resolves against the URL as given (the server's address), not the
+     * server name, which need not resolve at all. */
+    assert_int_equal(get(named, s, "/redirect", 0, 1024, &r, &err), 0);
+    assert_int_equal(r.code, 307);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/echo", s->base);
+    assert_non_null(r.location);
+    assert_string_equal(r.location, want);
+    httpc_resp_free(&r);
     o.server_name = "other.internal";
     struct httpc *other = httpc_new(&o, &err);
     assert_non_null(other);
