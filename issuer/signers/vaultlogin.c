@@ -305,7 +305,9 @@ static int vaultlogin_once(struct vault *v, struct vault_tok *t, struct err *err
 }
 
 /* lookup-self of the static token t->token: fills t's lease (its TTL), renewable (only with a
- * TTL) and uses. Vault's refusal is ERR_ISSUER_NOT_READY naming the Secret. */
+ * TTL) and uses. Vault's refusal of the token itself ("invalid token") is ERR_ISSUER_NOT_READY
+ * naming the Secret; a lookup its policy refuses leaves the token as is: no TTL, not renewed,
+ * uses not counted (a warning says why); other failures are ERR_TRANSIENT. */
 static int vaultlogin_token_lookup(struct vault *v, struct vault_tok *t, struct err *err)
 {
     struct vault_resp r;
@@ -317,12 +319,33 @@ static int vaultlogin_token_lookup(struct vault *v, struct vault_tok *t, struct 
     }
     struct vaultmsg_lookup lk;
     int rc = -1;
-    char msg[VAULTMSG_MAX_ERROR_TEXT];
-    if (r.status != 200) {
+    char msg[VAULTMSG_MAX_ERROR_TEXT] = "";
+    if (r.status == 403 || r.status == 401)
         vaulthttp_errors(&r, msg, sizeof(msg));
-        err_set(err, r.status == 403 || r.status == 401 ? ERR_ISSUER_NOT_READY : ERR_TRANSIENT,
+    if ((r.status == 403 || r.status == 401) && strstr(msg, "invalid token") == NULL) {
+        /* Vault adds "invalid token" to the 403 of an unknown, expired or revoked token; without
+         * it the token is valid and its policy leaves out auth/token/lookup-self (made with
+         * -no-default-policy). That token still signs: use it as cert-manager does, as is, and
+         * let the sign answer decide (a 403 there reads the Secret again and says so). */
+        LOG(LOG_WARN, "vault", v->name, msg,
+            "cannot look up the Vault token of %s (HTTP %ld from lookup-self): using it as is, "
+            "never renewed, uses not counted; its policy needs \"read\" on "
+            "auth/token/lookup-self (Vault's default policy) for that",
+            v->secret_desc, r.status);
+        t->lease = 0;
+        t->renewable = false;
+        t->batch = strncmp(t->token, "hvb.", 4) == 0 || strncmp(t->token, "b.", 2) == 0;
+        t->uses = -1;
+        rc = 0;
+    } else if (r.status == 403 || r.status == 401) {
+        err_set(err, ERR_ISSUER_NOT_READY,
                 "Vault refused the token of %s (HTTP %ld from lookup-self): %s; check "
                 "spec.vault.auth.tokenSecretRef",
+                v->secret_desc, r.status, msg);
+    } else if (r.status != 200) {
+        vaulthttp_errors(&r, msg, sizeof(msg));
+        err_set(err, ERR_TRANSIENT,
+                "Vault could not look up the token of %s (HTTP %ld from lookup-self): %s",
                 v->secret_desc, r.status, msg);
     } else if (vaultmsg_parse_lookup(r.body.data, r.body.len, &lk, err) != 0) {
         err_prefix(err, "looking up the Vault token of %s", v->secret_desc);

@@ -84,7 +84,9 @@ body unless noted; answers 204, or 403 without the header):
   /_fake/revoke-tokens {["mount": m]}   all tokens, or those of logins on auth mount m
                                   ("token" for the static ones)
   /_fake/clock {"advance_seconds": n}  (ages tokens only)
-  /_fake/add-token {"token": t, "ttl": s, "renewable": b, "num_uses": n}   a static token
+  /_fake/add-token {"token": t, "ttl": s, "renewable": b, "num_uses": n, "policies": [...]}
+                                            a static token (policies default ["root"]; without
+                                            "default" or "root" it may not look itself up)
   /_fake/revoke-token {"token": t}
   /_fake/kubernetes-jwt {"mount": "kubernetes", "jwt": j}   the JWT a mount accepts from now
   GET /_fake/stats                counters, per-path counts, tokens_alive, request log, sign bodies,
@@ -1411,6 +1413,11 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
             self.require_method(("GET", "POST", "PUT") if op == "lookup-self" else ("POST", "PUT"))
             body = self.json_body()
             tok, rec = self.authenticate(rel)
+            # Vault's default policy is what grants a token its own lookup-self, renew-self and
+            # revoke-self: a token made with -no-default-policy (policies without "default" or
+            # "root") is refused them, with "permission denied" alone (it is a valid token).
+            if not ({"default", "root"} & set(rec["policies"])):
+                raise HTTPError(403, ["permission denied"])
             getattr(self, op.replace("-", "_"))(tok, rec, body)
             return
         mount, sub = self.pki_route(rel)

@@ -22,7 +22,8 @@ cat >"$WORK/vault.json" <<JSON
 {
   "tokens": {"hvs.static-ember": {"allowed_paths": ["pki_int/sign/*"]},
              "hvs.static-revokable": {"allowed_paths": ["pki_int/sign/*"]},
-             "hvs.static-short": {"ttl": "6s", "renewable": true, "allowed_paths": ["pki_int/sign/*"]}},
+             "hvs.static-short": {"ttl": "6s", "renewable": true, "allowed_paths": ["pki_int/sign/*"]},
+             "hvs.static-nodefault": {"policies": ["pki"], "allowed_paths": ["pki_int/sign/*"]}},
   "cert": {"cert": {"roles": {"web": {"certificate": "clientca.crt", "token_ttl": "1h",
                                       "allowed_paths": ["pki_int/sign/*"]}}}},
   "kubernetes": {"kubernetes": {"jwt_file": "sa.jwt", "roles": {"ember": {"token_ttl": "1h",
@@ -77,6 +78,7 @@ secret() {
 printf 'hvs.static-ember\n' >"$WORK/tok1"
 printf 'hvs.static-revokable' >"$WORK/tok2"
 printf 'hvs.static-short' >"$WORK/tok3"
+printf 'hvs.static-nodefault' >"$WORK/tok4"
 MTLS='clientCertSecretRef: {name: mtls}, clientKeySecretRef: {name: mtls},'
 {
   issuer vault-token "$main_URL" "" '{tokenSecretRef: {name: vault-token}}'
@@ -84,6 +86,8 @@ MTLS='clientCertSecretRef: {name: mtls}, clientKeySecretRef: {name: mtls},'
   issuer vault-token-revoked "$main_URL" "" '{tokenSecretRef: {name: vault-token2, key: t}}'
   secret vault-token2 t="$WORK/tok2"
   issuer vault-token-short "$main_URL" "" '{tokenSecretRef: {name: vault-token3}}'
+  issuer vault-token-nodefault "$main_URL" "" '{tokenSecretRef: {name: vault-token4}}'
+  secret vault-token4 token="$WORK/tok4"
   secret vault-token3 token="$WORK/tok3"
   issuer vault-kube "$main_URL" "" '{kubernetes: {role: ember, secretRef: {name: kube-jwt}}}'
   secret kube-jwt token="$WORK/sa.jwt"
@@ -130,6 +134,10 @@ check "... the sign call carrying the Secret's token itself (no login made for i
   test "$(vault_stats "$main_URL" "[e['token_id'] for e in d['log'] if '/sign/' in e['path']][-1]")" = "$T1"
 check "... looked up (lookup-self with it) before its first sign" \
   test "$(vault_stats "$main_URL" "[e['path'] for e in d['log'] if e['token_id'] == '$T1'][0]")" = /v1/auth/token/lookup-self
+check "a static token without Vault's default policy (its lookup-self refused) is used as is: issued" \
+  issued tok4 vault-token-nodefault t4.example.com
+check "... with a warning that says what its policy lacks" \
+  grep -q 'cannot look up the Vault token of Secret default/vault-token4 key token (HTTP 403 from lookup-self): using it as is' "$LOG"
 check "tokenSecretRef with its own key issues too" issued tok2 vault-token-revoked t2.example.com
 vault_admin "$main_URL" revoke-token '{"token":"hvs.static-revokable"}' >/dev/null
 lookups_before=$(vault_stats "$main_URL" 'd["requests"].get("GET /v1/auth/token/lookup-self", 0)')
