@@ -54,6 +54,7 @@ struct subca {
     struct subca_gen *cur;
     bool stop;
     bool failing;               /* the last attempt failed */
+    bool warned_short;          /* the sub-CA lives less than renewBefore: said once */
     char last_err[ERR_MSG_MAX]; /* why, or "" */
     unsigned long generation;   /* sub-CAs made so far */
     unsigned long renew_ok, renew_err, truncated;
@@ -198,6 +199,13 @@ static long long subca_jitter(long long span)
     return (long long)(r % (unsigned int)(2 * span + 1)) - span;
 }
 
+static long long subca_backoff_min(const struct subca *s)
+{
+    long long quarter = s->spec->renew_before_s / 4;
+    long long b = quarter < SUBCA_BACKOFF_MIN_S ? quarter : SUBCA_BACKOFF_MIN_S;
+    return b > 0 ? b : 1;
+}
+
 /* Installs g (mu held) and returns when to renew it (wall-clock seconds). */
 static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
 {
@@ -212,11 +220,20 @@ static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
     s->last_err[0] = '\0';
     s->renew_ok++;
     long long rb = s->spec->renew_before_s;
-    time_t at = g->not_after - (time_t)rb + (time_t)subca_jitter(rb / 10);
-    /* Never later than the point where leaves would be cut short. */
-    if (at > g->not_after - (time_t)s->spec->max_leaf_s)
-        at = g->not_after - (time_t)s->spec->max_leaf_s;
-    return at > now ? at : now + 1;
+    bool shortened = false;
+    time_t at = subcaspec_renew_at(g->not_after, now, rb, s->spec->max_leaf_s,
+                                   subca_jitter(rb / 10), subca_backoff_min(s), &shortened);
+    if (shortened && !s->warned_short) {
+        char when[TIMEFMT_LEN];
+        timefmt_rfc3339(g->not_after, when);
+        LOG(LOG_WARN, "subca", s->ref, NULL,
+            "Vault signed a sub-CA usable only until %s (%llds), less than renewBefore (%llds): "
+            "the Vault mount's max_lease_ttl or the parent issuer's expiry is the likely cause; "
+            "renewing it in %llds, halfway to where leaves would be cut short",
+            when, (long long)(g->not_after - now), rb, (long long)(at - now));
+    }
+    s->warned_short = shortened;
+    return at;
 }
 
 /* Records a failure (mu held) and returns when to try again. */
@@ -231,13 +248,6 @@ static time_t subca_failed(struct subca *s, const struct err *e, long long *back
     if (s->cur != NULL && s->cur->not_after > now && wait > (s->cur->not_after - now) / 4)
         wait = (s->cur->not_after - now) / 4;
     return now + (time_t)(wait > 0 ? wait : 1);
-}
-
-static long long subca_backoff_min(const struct subca *s)
-{
-    long long quarter = s->spec->renew_before_s / 4;
-    long long b = quarter < SUBCA_BACKOFF_MIN_S ? quarter : SUBCA_BACKOFF_MIN_S;
-    return b > 0 ? b : 1;
 }
 
 /* One attempt, mu not held; then records it (mu held on return). */

@@ -711,6 +711,21 @@ long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_le
     return d;
 }
 
+time_t subcaspec_renew_at(time_t not_after, time_t now, long long renew_before_s,
+                          long long max_leaf_s, long long jitter_s, long long min_wait_s,
+                          bool *shortened)
+{
+    time_t last = not_after - (time_t)max_leaf_s; /* leaves are cut short after this */
+    time_t at = not_after - (time_t)renew_before_s + (time_t)jitter_s;
+    if (at > last)
+        at = last;
+    *shortened = at <= now;
+    if (!*shortened)
+        return at;
+    long long half = (long long)(last - now) / 2;
+    return now + (time_t)(half > min_wait_s ? half : min_wait_s);
+}
+
 bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name)
 {
     size_t nl = strlen(name);

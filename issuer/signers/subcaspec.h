@@ -117,4 +117,13 @@ bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name);
 long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_leaf_s,
                                   time_t not_after, bool *cut);
 
+/* When to renew a sub-CA usable until not_after, installed at now (wall-clock seconds):
+ * renew_before_s before not_after, moved by jitter_s, never later than max_leaf_s before it.
+ * When that is already past (Vault signed a sub-CA living less than renewBefore: the mount's
+ * max_lease_ttl, a parent expiring soon), *shortened is set and the renewal is halfway to the
+ * point where leaves would be cut, at least min_wait_s from now: never a loop of requests. */
+time_t subcaspec_renew_at(time_t not_after, time_t now, long long renew_before_s,
+                          long long max_leaf_s, long long jitter_s, long long min_wait_s,
+                          bool *shortened);
+
 #endif

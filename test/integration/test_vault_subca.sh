@@ -32,7 +32,9 @@ cat >"$WORK/vault.json" <<JSON
     "pki_bad":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_nr":   {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"include_root": false}},
-    "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]}
+    "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]},
+    "pki_short": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
+                 "sign_intermediate": {"max_ttl": "30m"}}
   }
 }
 JSON
@@ -71,6 +73,7 @@ LONG='{path: pki_int/issuer/default/sign-intermediate, duration: 1h, maxLeafDura
   issuer subca-bad rid-ember sid-ember '{path: pki_bad/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-zero rid-ember sid-ember '{path: pki_zero/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-denied rid-nosub sid-nosub '{path: pki_int/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-cut rid-ember sid-ember '{path: pki_short/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-nr rid-ember sid-ember '{path: pki_nr/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
   printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: root-ca, namespace: default}\ndata: {ca.crt: %s}\n' \
     "$(base64 -w0 "$WORK/ca/root.crt")"
@@ -172,6 +175,17 @@ check "... saying so" has_message "outside the sub-CA's name constraints" "$BODY
 check "the anchor from caBundleSecretRef when Vault's ca_chain has no root" issue nr subca-nr nr.example.com
 check "... status.ca is that root" cmp -s "$WORK/nr.ca.pem" "$WORK/ca/root.crt"
 check "... and the chain verifies" verify_strict "$WORK/nr.ca.pem" "$WORK/nr.chain.pem" "$WORK/nr.leaf.pem"
+
+# pki_short's max_lease_ttl (30m) is below renewBefore (default 35m for 1h and 10m): the sub-CA
+# is renewed halfway to where leaves would be cut (10m), not at once and again every second.
+check "a sub-CA Vault cut below renewBefore: the issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-cut\"}" 1' _ "$METRICS"
+cut_requests() { vault_stats "$V" 'd["requests"].get("POST /v1/pki_short/root/sign-intermediate", 0)'; }
+sleep 10
+check "... and asked Vault at most twice in 10 s ($(cut_requests) sign-intermediate requests)" \
+  test "$(cut_requests)" -le 2
+check "... warning once that Vault shortened it below renewBefore, naming max_lease_ttl" \
+  test "$(grep -c 'less than renewBefore (2100s): the Vault mount.s max_lease_ttl' "$LOG")" = 1
 
 # Refusals that keep the issuer not Ready with a clear message.
 req zero subca-zero z.example.com

@@ -453,6 +453,31 @@ static void test_leaf_duration(void **state)
     assert_true(cut);
 }
 
+/* The renewal time: renewBefore ahead of notAfter normally; a sub-CA Vault cut below renewBefore
+ * (life between maxLeafDuration and renewBefore) is renewed halfway to where leaves would be cut,
+ * never at once (that was a request per second). */
+static void test_renew_at(void **state)
+{
+    (void)state;
+    bool sh = true;
+    /* 1h sub-CA, renewBefore 35m, maxLeaf 10m: at notAfter - 35m (+ jitter). */
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 2100, 600, 0, 5, &sh), NOW + 1500);
+    assert_false(sh);
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 2100, 600, -30, 5, &sh), NOW + 1470);
+    /* A jitter past notAfter - maxLeaf (renewBefore = maxLeafDuration): at notAfter - maxLeaf. */
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 600, 600, 60, 5, &sh), NOW + 3000);
+    assert_false(sh);
+    /* Vault cut it to 30m (< renewBefore 35m): halfway to notAfter - maxLeaf (20m): 10m. */
+    assert_int_equal(subcaspec_renew_at(NOW + 1800, NOW, 2100, 600, 0, 5, &sh), NOW + 600);
+    assert_true(sh);
+    /* Just above maxLeaf: the backoff minimum, not now + 0 or + 1. */
+    assert_int_equal(subcaspec_renew_at(NOW + 603, NOW, 2100, 600, 0, 5, &sh), NOW + 5);
+    assert_true(sh);
+    /* Exactly at the renewal point counts as past. */
+    assert_int_equal(subcaspec_renew_at(NOW + 2100, NOW, 2100, 600, 0, 5, &sh), NOW + 750);
+    assert_true(sh);
+}
+
 static void test_dns_permitted(void **state)
 {
     (void)state;
@@ -484,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_answer),
         cmocka_unit_test(test_leaf_duration),
         cmocka_unit_test(test_dns_permitted),
+        cmocka_unit_test(test_renew_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
