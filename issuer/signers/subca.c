@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,24 @@ static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
     return at;
 }
 
+/* When the renewal thread next asks Vault: a wall-clock time read from the certificate, or, for
+ * a retry, a deadline on base/clock's monotonic clock (a wall-clock step moves no backoff). */
+struct subca_due {
+    time_t wall;     /* 0: none, mono_ms counts */
+    int64_t mono_ms; /* clock_mono_ms() time */
+};
+
+/* Milliseconds until due (<= 0: due). */
+static int64_t subca_due_in_ms(const struct subca_due *d)
+{
+    if (d->wall != 0)
+        return ((int64_t)d->wall - (int64_t)time(NULL)) * 1000;
+    return d->mono_ms - clock_mono_ms();
+}
+
 /* Records a failure (mu held) and returns when to try again. */
-static time_t subca_failed(struct subca *s, const struct err *e, long long *backoff, time_t now)
+static struct subca_due subca_failed(struct subca *s, const struct err *e, long long *backoff,
+                                     time_t now)
 {
     s->failing = true;
     snprintf(s->last_err, sizeof(s->last_err), "%s", e->msg);
@@ -247,11 +264,12 @@ static time_t subca_failed(struct subca *s, const struct err *e, long long *back
     /* While the current sub-CA lasts, try at least four times in what is left of it. */
     if (s->cur != NULL && s->cur->not_after > now && wait > (s->cur->not_after - now) / 4)
         wait = (s->cur->not_after - now) / 4;
-    return now + (time_t)(wait > 0 ? wait : 1);
+    struct subca_due d = {0, clock_mono_ms() + (int64_t)(wait > 0 ? wait : 1) * 1000};
+    return d;
 }
 
 /* One attempt, mu not held; then records it (mu held on return). */
-static time_t subca_attempt(struct subca *s, long long *backoff)
+static struct subca_due subca_attempt(struct subca *s, long long *backoff)
 {
     unsigned long n = s->generation + 1;
     pthread_mutex_unlock(&s->mu);
@@ -271,20 +289,23 @@ static time_t subca_attempt(struct subca *s, long long *backoff)
         return subca_failed(s, &e, backoff, now);
     s->generation = n;
     *backoff = subca_backoff_min(s);
-    return subca_install(s, g, now);
+    struct subca_due d = {subca_install(s, g, now), 0};
+    return d;
 }
 
 static void *subca_thread(void *arg)
 {
     struct subca *s = arg;
     long long backoff = subca_backoff_min(s);
-    time_t next = 0;
+    struct subca_due next = {0, clock_mono_ms()}; /* at once */
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        time_t now = time(NULL);
-        if (now < next) {
-            long long wait = next - now < SUBCA_WAIT_MAX_S ? next - now : SUBCA_WAIT_MAX_S;
-            struct timespec until = clock_deadline(wait * 1000);
+        int64_t wait_ms = subca_due_in_ms(&next);
+        if (wait_ms > 0) {
+            /* At most SUBCA_WAIT_MAX_S: a wall-clock renewal time is looked at again. */
+            if (wait_ms > SUBCA_WAIT_MAX_S * 1000)
+                wait_ms = SUBCA_WAIT_MAX_S * 1000;
+            struct timespec until = clock_deadline(wait_ms);
             pthread_cond_timedwait(&s->cv, &s->mu, &until);
             continue;
         }
