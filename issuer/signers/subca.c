@@ -45,8 +45,9 @@ struct subca_gen {
 
 struct subca {
     struct subca_spec *spec;
-    struct vault *client;   /* borrowed */
-    STACK_OF(X509) * extra; /* caBundleSecretRef's certificates, or NULL */
+    struct vault *client;    /* borrowed */
+    STACK_OF(X509) * extra;  /* caBundleSecretRef's certificates, or NULL */
+    STACK_OF(X509) * pinned; /* without extra: the first sub-CA's root (renewal thread) */
     char *ref;
     char host[64];
 
@@ -105,23 +106,48 @@ static void subca_http_error(const struct subca *s, long status, const char *bod
                 msg);
 }
 
-/* Vault's answer checked and made into a signer: anchors are the roots it sent plus
- * caBundleSecretRef's certificates. */
-static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct subcaspec_answer *a,
+/* The trust anchors for an answer: caBundleSecretRef's certificates when set (never Vault's own
+ * roots); else the root of the first sub-CA, pinned; else (the first) the roots Vault sent. */
+static STACK_OF(X509) * subca_anchors(const struct subca *s, const struct subcaspec_answer *a)
+{
+    if (s->extra != NULL)
+        return s->extra;
+    return s->pinned != NULL ? s->pinned : a->roots;
+}
+
+/* The message of a sub-CA that does not verify to the anchors subca_anchors chose. */
+static void subca_anchor_error(const struct subca *s, struct err *err)
+{
+    char why[ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    if (s->extra != NULL)
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "%s: the sub-CA does not chain to a certificate of "
+                "spec.vault.subCA.caBundleSecretRef (the only trust anchors when it is set); does "
+                "the Vault issuer chain to another root?",
+                why);
+    else
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "%s: the Vault issuer's root changed since the first sub-CA (its root is pinned); "
+                "set spec.vault.subCA.caBundleSecretRef to the new root, or restart Ember, to "
+                "accept it",
+                why);
+}
+
+/* Vault's answer checked and made into a signer, anchored as subca_anchors says. Runs on the
+ * renewal thread only (which alone writes s->pinned). */
+static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec_answer *a,
                                                EVP_PKEY *key, time_t now, struct err *err)
 {
-    for (int i = 0; i < sk_X509_num(s->extra); i++) {
-        X509 *x = sk_X509_value(s->extra, i);
-        if (X509_up_ref(x) != 1 || sk_X509_push(a->roots, x) <= 0) {
-            err_set(err, ERR_INTERNAL, "out of memory");
-            return NULL;
-        }
-    }
     time_t not_after = 0;
     STACK_OF(X509) *chain = NULL;
-    if (subcaspec_verify(a->cert, a->upstream, a->roots, key, now, s->spec->max_leaf_s, &not_after,
-                         &chain, err) != 0)
+    if (subcaspec_verify(a->cert, a->upstream, subca_anchors(s, a), key, now, s->spec->max_leaf_s,
+                         &not_after, &chain, err) != 0) {
+        if (err != NULL && strstr(err->msg, "does not verify to the trust anchor") != NULL &&
+            (s->extra != NULL || s->pinned != NULL))
+            subca_anchor_error(s, err);
         return NULL;
+    }
     /* chain: the sub-CA, the upstream intermediates, the anchor. */
     X509 *anchor = sk_X509_pop(chain);
     X509_free(sk_X509_shift(chain));
@@ -132,6 +158,10 @@ static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct sub
         ca = localca_from_parts(a->cert, chain, key, roots, now, err);
     } else {
         err_set(err, ERR_INTERNAL, "out of memory");
+    }
+    if (ca != NULL && s->extra == NULL && s->pinned == NULL) {
+        s->pinned = roots; /* the first sub-CA's root: later ones must chain to it */
+        roots = NULL;
     }
     X509_free(anchor);
     sk_X509_pop_free(roots, X509_free);
@@ -562,6 +592,7 @@ void subca_free(struct subca *s)
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     sk_X509_pop_free(s->extra, X509_free);
+    sk_X509_pop_free(s->pinned, X509_free);
     subcaspec_free(s->spec);
     free(s->ref);
     free(s);

@@ -677,7 +677,8 @@ def load_config(path):
 # certificate has pathlen:0 answers Vault's 400.  Control: POST /_fake/subca {"answer":
 # "normal" | "not_ca" | "wrong_key" | "no_root", "count": N (answers in that mode, then normal),
 # or "answers": [A, B, ...] (the next answers, in order, then normal), "mount": M (only that
-# mount's answers; default all), "not_after_behavior", "max_ttl",
+# mount's answers; default all), "issuer_of": M2 (sign with mount M2's issuer from now on: a
+# Vault issuer whose root changed), "not_after_behavior", "max_ttl",
 # "include_root"}; /_fake/stats has "subca_requests" (each
 # body without csr, plus csr_len, csr_sans, csr_subject and path) and "subca_signs".
 
@@ -765,6 +766,11 @@ class SubCAMixin:
                 raise HTTPError(400, ["answers must be normal, not_ca, wrong_key or no_root"])
             for m in mounts:
                 st.subca[m] = {"queue": list(body["answers"])[:1000], "answer": "normal"}
+        if body.get("issuer_of") is not None:  # the mount signs with another mount's issuer
+            if body["issuer_of"] not in st.cfg["pki"]:
+                raise HTTPError(400, ["unknown mount %s" % body["issuer_of"]])
+            for m in mounts:
+                st.cfg["pki"][m]["issuer"] = st.cfg["pki"][body["issuer_of"]]["issuer"]
         for mc in [st.cfg["pki"][m] for m in mounts]:
             si = mc["issuer"]["sign_intermediate"]
             if body.get("not_after_behavior") in ("permit", "truncate", "err"):

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . test/integration/vault.sh
 
 make_ca "$WORK/ca" # root -> inter (Vault's issuing CA, no pathLen)
+make_ca "$WORK/ca2" # another root -> inter: a Vault issuer under another root
 # A second Vault intermediate with pathlen:0: it cannot sign a sub-CA.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test zero" \
   -keyout "$WORK/ca/zero.key" -out "$WORK/ca/zero.csr" 2>/dev/null
@@ -33,6 +34,8 @@ cat >"$WORK/vault.json" <<JSON
     "pki_nr":   {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"include_root": false}},
     "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]},
+    "pki_other": {"ca_cert": "ca2/inter.crt", "ca_key": "ca2/inter.key", "chain": ["ca2/root.crt"]},
+    "pki_pin":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_short": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"max_ttl": "30m"}}
   }
@@ -74,6 +77,8 @@ LONG='{path: pki_int/issuer/default/sign-intermediate, duration: 1h, maxLeafDura
   issuer subca-zero rid-ember sid-ember '{path: pki_zero/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-denied rid-nosub sid-nosub '{path: pki_int/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-cut rid-ember sid-ember '{path: pki_short/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-wrongbundle rid-ember sid-ember '{path: pki_other/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
+  issuer subca-pin rid-ember sid-ember '{path: pki_pin/root/sign-intermediate, duration: 20s, renewBefore: 10s, maxLeafDuration: 5s}'
   issuer subca-nr rid-ember sid-ember '{path: pki_nr/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
   printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: root-ca, namespace: default}\ndata: {ca.crt: %s}\n' \
     "$(base64 -w0 "$WORK/ca/root.crt")"
@@ -186,6 +191,31 @@ check "... and asked Vault at most twice in 10 s ($(cut_requests) sign-intermedi
   test "$(cut_requests)" -le 2
 check "... warning once that Vault shortened it below renewBefore, naming max_lease_ttl" \
   test "$(grep -c 'less than renewBefore (2100s): the Vault mount.s max_lease_ttl' "$LOG")" = 1
+
+# caBundleSecretRef's certificates are the only anchors: Vault's answer chaining (with its root)
+# to another root is refused, not trusted because Vault sent that root.
+req wrongbundle subca-wrongbundle wb.example.com
+post /v1/certificaterequests "$WORK/wrongbundle.json"
+check "a Vault issuer under another root than caBundleSecretRef's: not issued (HTTP $CODE)" test "$CODE" = 503
+check "... saying the sub-CA does not chain to caBundleSecretRef" \
+  has_message "does not chain to a certificate of spec.vault.subCA.caBundleSecretRef" "$BODY"
+check "... and the issuer is not Ready" test "$(ready subca-wrongbundle)" = 0
+
+# Without caBundleSecretRef the first sub-CA's root is pinned: a renewal under another root is
+# refused (the current sub-CA stays), saying what to do.
+check "the root-pinning issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-pin\"}" 1' _ "$METRICS"
+check "pki_pin now signs with the issuer under the other root" \
+  test "$(vault_admin "$V" subca '{"mount":"pki_pin","issuer_of":"pki_other"}')" = 204
+pin_ok() { metric 'ember_subca_renewals_total{issuer="ClusterIssuer/subca-pin",result="ok"}'; }
+sleep 1.5 # a renewal in flight at the swap is published by the 1 s re-check
+pin_before=$(pin_ok)
+for _ in $(seq 1 40); do grep -q "issuer's root changed" "$LOG" && break; sleep 0.5; done
+check "the renewal under the other root is refused, saying the Vault issuer's root changed" \
+  grep -q "the Vault issuer's root changed since the first sub-CA (its root is pinned); set spec.vault.subCA.caBundleSecretRef to the new root, or restart Ember" "$LOG"
+sleep 1.5 # the 1 s re-check publishes the counters
+check "... no sub-CA taken under the other root ($pin_before ok before, $(pin_ok) after)" \
+  test "$(pin_ok)" = "$pin_before"
 
 # Refusals that keep the issuer not Ready with a clear message.
 req zero subca-zero z.example.com
