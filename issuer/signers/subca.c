@@ -19,13 +19,20 @@
 #include "signers/vaultmsg.h"
 #include "x509/chain.h"
 
-static int subca_heap = 0; /* __atomic; what CRYPTO_secure_malloc_init said */
+static int subca_heap = 0;          /* __atomic; what CRYPTO_secure_malloc_init said */
+static size_t subca_heap_bytes = 0; /* __atomic; its size */
 
-int subca_heap_init(void)
+int subca_heap_init(size_t bytes)
 {
-    int rc = CRYPTO_secure_malloc_init(SUBCA_HEAP_SIZE, SUBCA_HEAP_MIN);
+    int rc = CRYPTO_secure_malloc_init(bytes, SUBCA_HEAP_MIN);
+    __atomic_store_n(&subca_heap_bytes, rc != 0 ? bytes : 0, __ATOMIC_RELEASE);
     __atomic_store_n(&subca_heap, rc, __ATOMIC_RELEASE);
     return rc;
+}
+
+size_t subca_heap_size(void)
+{
+    return __atomic_load_n(&subca_heap_bytes, __ATOMIC_ACQUIRE);
 }
 
 int subca_heap_state(void)
@@ -180,12 +187,31 @@ static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec
     return g;
 }
 
+/* A key generation failed: when the secure heap is (nearly) full, says so and what to do. */
+static void subca_heap_full_hint(struct err *err)
+{
+    size_t size = subca_heap_size();
+    if (err == NULL || size == 0 || CRYPTO_secure_malloc_initialized() != 1)
+        return;
+    size_t used = CRYPTO_secure_used();
+    /* An RSA-4096 key takes about 2 KiB of it while being made; fragments leave a little more. */
+    if (used + SUBCA_HEAP_FULL_MARGIN < size)
+        return;
+    char why[ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    err_set(err, ERR_INTERNAL,
+            "the secure heap (%zu bytes, %zu in use) is full: raise --secure-heap-bytes (%s)", size,
+            used, why);
+}
+
 /* Asks Vault for sub-CA number n: a new key, its CSR, sign-intermediate, the checks. */
 static struct subca_gen *subca_fetch(struct subca *s, unsigned long n, struct err *err)
 {
     EVP_PKEY *key = subcaspec_keygen(s->spec->key_alg, err);
-    if (key == NULL)
+    if (key == NULL) {
+        subca_heap_full_hint(err);
         return NULL;
+    }
     char cn[SUBCASPEC_CN_MAX + 1];
     subcaspec_common_name(s->spec->cn_prefix, s->host, n, cn, sizeof(cn));
     char *csr = subcaspec_csr_pem(s->spec, key, cn, err);
@@ -282,6 +308,20 @@ static int64_t subca_due_in_ms(const struct subca_due *d)
     return d->mono_ms - clock_mono_ms();
 }
 
+/* Frees the current sub-CA once it has expired (mu held): its key leaves the secure heap. */
+static void subca_retire_expired(struct subca *s)
+{
+    struct subca_gen *g = s->cur;
+    if (g == NULL || time(NULL) < g->not_after)
+        return;
+    LOG(LOG_WARN, "subca", s->ref, NULL,
+        "sub-CA (serial %s) expired without a renewal: its key is freed", g->serial);
+    s->cur = NULL;
+    g->retired = true;
+    if (g->users == 0)
+        subca_gen_free(g);
+}
+
 /* Records a failure (mu held) and returns when to try again. */
 static struct subca_due subca_failed(struct subca *s, const struct err *e, long long *backoff,
                                      time_t now)
@@ -330,6 +370,7 @@ static void *subca_thread(void *arg)
     struct subca_due next = {0, clock_mono_ms()}; /* at once */
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
+        subca_retire_expired(s);
         int64_t wait_ms = subca_due_in_ms(&next);
         if (wait_ms > 0) {
             /* At most SUBCA_WAIT_MAX_S: a wall-clock renewal time is looked at again. */
@@ -389,10 +430,11 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     if (spec->require_locked && subca_heap_state() != 1) {
         err_set(err, ERR_ISSUER_NOT_READY,
                 "spec.vault.subCA.requireLockedMemory: the memory for the sub-CA key could not be "
-                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %d bytes "
+                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %zu bytes "
                 "(ulimit -l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
                 "requireLockedMemory: false",
-                subca_heap_state() == 2 ? "is not locked" : "is not set up", SUBCA_HEAP_SIZE * 2);
+                subca_heap_state() == 2 ? "is not locked" : "is not set up",
+                subca_heap_size() > 0 ? subca_heap_size() * 2 : (size_t)SUBCA_HEAP_SIZE * 2);
         return NULL;
     }
     struct subca *s = xcalloc(1, sizeof(*s));
