@@ -14,6 +14,12 @@ cd "$(dirname "$0")/../.." || exit 1
 
 make_ca "$WORK/ca" # root -> inter (Vault's issuing CA, no pathLen)
 make_ca "$WORK/ca2" # another root -> inter: a Vault issuer under another root
+# A Vault intermediate under the root, itself name-constrained to example.com.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test constrained" \
+  -keyout "$WORK/ca/ncint.key" -out "$WORK/ca/ncint.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nnameConstraints=critical,permitted;DNS:example.com\n' >"$WORK/ca/ncint.ext"
+openssl x509 -req -in "$WORK/ca/ncint.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
+  -CAcreateserial -days 30 -extfile "$WORK/ca/ncint.ext" -out "$WORK/ca/ncint.crt" 2>/dev/null
 # A second Vault intermediate with pathlen:0: it cannot sign a sub-CA.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test zero" \
   -keyout "$WORK/ca/zero.key" -out "$WORK/ca/zero.csr" 2>/dev/null
@@ -35,6 +41,8 @@ cat >"$WORK/vault.json" <<JSON
                  "sign_intermediate": {"include_root": false}},
     "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]},
     "pki_other": {"ca_cert": "ca2/inter.crt", "ca_key": "ca2/inter.key", "chain": ["ca2/root.crt"]},
+    "pki_nc":   {"ca_cert": "ca/ncint.crt", "ca_key": "ca/ncint.key", "chain": ["ca/root.crt"]},
+    "pki_nonc": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_pin":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_short": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"max_ttl": "30m"}}
@@ -46,6 +54,8 @@ V=$vault_URL
 # The first two answers of pki_bad: a certificate that is not a CA, then one for another key.
 check "the fake answers pki_bad's first sign-intermediates with a non-CA, then another key's CA" \
   test "$(vault_admin "$V" subca '{"mount":"pki_bad","answers":["not_ca","wrong_key"]}')" = 204
+check "... pki_nonc's first without the name constraints asked for" \
+  test "$(vault_admin "$V" subca '{"mount":"pki_nonc","answers":["no_constraints"]}')" = 204
 
 # issuer NAME ROLE_ID SECRET_ID SUBCA-YAML: a ClusterIssuer in sub-CA mode (no spec.vault.path).
 issuer() {
@@ -78,6 +88,8 @@ LONG='{path: pki_int/issuer/default/sign-intermediate, duration: 1h, maxLeafDura
   issuer subca-denied rid-nosub sid-nosub '{path: pki_int/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-cut rid-ember sid-ember '{path: pki_short/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-wrongbundle rid-ember sid-ember '{path: pki_other/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
+  issuer subca-nc rid-ember sid-ember '{path: pki_nc/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-nonc rid-ember sid-ember '{path: pki_nonc/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, permittedDNSDomains: [example.com, .svc.cluster.local]}'
   issuer subca-pin rid-ember sid-ember '{path: pki_pin/root/sign-intermediate, duration: 20s, renewBefore: 10s, maxLeafDuration: 5s}'
   issuer subca-nr rid-ember sid-ember '{path: pki_nr/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
   printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: root-ca, namespace: default}\ndata: {ca.crt: %s}\n' \
@@ -133,8 +145,9 @@ check "the third certificate is Vault's intermediate" \
   cmp -s <(awk '/BEGIN CERT/{n++} n==3' "$WORK/leaf.chain.pem" | openssl x509) <(openssl x509 -in "$WORK/ca/inter.crt")
 check "the sub-CA is CA:TRUE with pathlen:0" \
   grep -q 'CA:TRUE, pathlen:0' <(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext basicConstraints)
-check "... with critical name constraints on example.com" \
-  grep -A2 'Name Constraints: critical' <(openssl x509 -in "$WORK/leaf.sub.pem" -noout -text) -q
+check "... with critical name constraints permitting exactly example.com" \
+  test "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext nameConstraints | tr -d ' \n')" = \
+  "X509v3NameConstraints:criticalPermitted:DNS:example.com"
 check "... no SAN" test -z "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext subjectAltName 2>/dev/null)"
 check "... subject O=Acme, CN=Ember sub-CA ember-a-1" \
   test "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=Ember sub-CA ember-a-1,O=Acme"
@@ -184,6 +197,28 @@ cr_json outside default "$WORK/outside.csr" ClusterIssuer subca all-optional "" 
 post /v1/certificaterequests "$WORK/outside.json"
 check "a DNS name outside permittedDNSDomains is refused (422), not signed into a chain no client accepts" test "$CODE" = 422
 check "... saying so" has_message "outside the sub-CA's name constraints" "$BODY"
+
+make_csr "$WORK/cnonly" -subj "/CN=www.example.org"
+cr_json cnonly default "$WORK/cnonly.csr" ClusterIssuer subca all-optional "" '["digital signature","server auth"]' >"$WORK/cnonly.json"
+post /v1/certificaterequests "$WORK/cnonly.json"
+check "a DNS-like CN outside permittedDNSDomains, without SAN, is refused too (422)" test "$CODE" = 422
+check "... saying it is outside the name constraints" has_message "outside the name constraints of" "$BODY"
+
+# The name constraints of Vault's own issuer count too: its sub-CA carries none (no
+# permittedDNSDomains), its parent permits only example.com.
+check "a Vault issuer constrained to example.com: the sub-CA issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-nc\"}" 1' _ "$METRICS"
+check "... issues inside example.com" issue ncin subca-nc in.example.com
+make_csr "$WORK/ncout" -subj "/CN=www.example.org" -addext "subjectAltName=DNS:www.example.org"
+cr_json ncout default "$WORK/ncout.csr" ClusterIssuer subca-nc all-optional "" '["digital signature","server auth"]' >"$WORK/ncout.json"
+post /v1/certificaterequests "$WORK/ncout.json"
+check "... and refuses www.example.org (422), which its parent's constraints exclude" test "$CODE" = 422
+check "... naming that parent" has_message "outside the name constraints of /CN=Test constrained" "$BODY"
+
+# Vault's answer must carry exactly the permittedDNSDomains asked for.
+check "a sub-CA without the name constraints asked for is refused; the next answer is taken" \
+  env WAIT_S=20 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-nonc\"}" 1' _ "$METRICS"
+check "... saying so" grep -q 'returned has no nameConstraints: Ember asked for exactly permitted_dns_domains example.com,...' "$LOG"
 
 check "the anchor from caBundleSecretRef when Vault's ca_chain has no root" issue nr subca-nr nr.example.com
 check "... status.ca is that root" cmp -s "$WORK/nr.ca.pem" "$WORK/ca/root.crt"
