@@ -68,6 +68,10 @@ void subca_declare_metrics(struct metrics *m);
 /* Publishes this signer's metrics with labels (issuer="..."). Thread-safe. */
 void subca_publish_metrics(struct subca *s, struct metrics *m, const char *labels);
 
+/* Removes the ember_subca_ready series of sub-CA signers that are gone (a deleted issuer, one
+ * back in per-certificate mode): after a publishing pass. Thread-safe. */
+void subca_retain_metrics(struct metrics *m);
+
 /* How many sub-CAs Vault signed for s so far (tests). */
 unsigned long subca_generation(struct subca *s);
 
