@@ -347,6 +347,16 @@ static void test_verify(void **state)
                   "certificate has expired");
     expect_verify(&p, make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 3600), p.sub_key, p.root, 86400,
                   "not more than maxLeafDuration (86400s)");
+    /* Vault's intermediate expires in 3 days, before the 7-day sub-CA: its notAfter wins... */
+    X509_time_adj_ex(X509_getm_notAfter(p.inter), 0, 3 * 86400, &NOW);
+    assert_true(X509_sign(p.inter, p.root_key, EVP_sha256()) > 0);
+    good = make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 7 * 86400);
+    assert_int_equal(verify(&p, good, p.sub_key, p.root, 86400, &na, &e), 0);
+    assert_int_equal(na, NOW + 3 * 86400);
+    X509_free(good);
+    /* ... also against maxLeafDuration: 3 days left is not more than 4 days. */
+    expect_verify(&p, make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 7 * 86400), p.sub_key, p.root,
+                  4 * 86400, "not more than maxLeafDuration (345600s)");
     pki_free(&p);
 }
 
