@@ -317,6 +317,15 @@ static const struct cfg_flag cfg_flags[] = {
      .metavar = "DURATION",
      .help = "how often Ready issuers are checked again (CA expiry, Vault login and health); "
              "issuers that are not Ready are retried sooner, with backoff up to this (1s..24h)"},
+    {.name = "secure-heap-bytes",
+     .type = CFG_LLONG,
+     .offset = OFF(secure_heap_bytes),
+     .def = "262144",
+     .min = 16384,
+     .max = 67108864,
+     .metavar = "BYTES",
+     .help = "size of OpenSSL's secure heap, locked in memory, that holds the Vault sub-CA keys: "
+             "a power of two (16384..67108864); RLIMIT_MEMLOCK must allow it for the lock"},
     {.name = "log-format",
      .type = CFG_ENUM,
      .offset = OFF(log_format),
@@ -773,6 +782,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char **envp, FILE *o
         snprintf(src, sizeof(src), "--%s", args[i].f->name);
         if (cfg_set(cfg, args[i].f, src, args[i].value, err) != 0)
             rc = -1;
+    }
+    if (rc == 0 && (cfg->secure_heap_bytes & (cfg->secure_heap_bytes - 1)) != 0) {
+        err_set(err, ERR_INVALID,
+                "--secure-heap-bytes: must be a power of two (such as 65536 or 262144), got %lld",
+                cfg->secure_heap_bytes);
+        rc = -1;
     }
     if (rc == 0 && cfg->cluster_resource_namespace[0] == '\0') {
         char *ns = config_read_namespace_file(CONFIG_NAMESPACE_FILE);

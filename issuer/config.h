@@ -58,6 +58,8 @@ struct config {
     bool approve;                      /* --approve, default true */
     long long max_retry_duration_s;    /* --max-retry-duration, Go duration, default 1h, 1s..720h */
     long long issuer_recheck_period_s; /* --issuer-recheck-period, default 5m, 1s..24h */
+    long long secure_heap_bytes;       /* --secure-heap-bytes, default 262144, a power of two,
+                                          16384..67108864 */
     enum log_format log_format;        /* --log-format json|text, default json */
     enum log_level log_level;          /* --log-level debug|info|warn|error, default info */
 };

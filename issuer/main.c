@@ -441,9 +441,9 @@ struct main_run {
 
 /* OpenSSL's secure heap for the Vault sub-CA keys (signers/subca.h), before any thread: says
  * once whether it is locked in memory, and what RLIMIT_MEMLOCK allows. */
-static void main_secure_heap(void)
+static void main_secure_heap(long long bytes)
 {
-    int heap = subca_heap_init();
+    int heap = subca_heap_init((size_t)bytes);
     struct rlimit rl = {0, 0};
     char limit[64] = "unknown";
     if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
@@ -452,13 +452,13 @@ static void main_secure_heap(void)
         snprintf(limit, sizeof(limit), "%llu bytes", (unsigned long long)rl.rlim_cur);
     if (heap == 1)
         LOG(LOG_INFO, "main", NULL, NULL,
-            "secure heap of %d bytes for sub-CA keys: locked in memory (RLIMIT_MEMLOCK %s)",
-            SUBCA_HEAP_SIZE, limit);
+            "secure heap of %lld bytes for sub-CA keys: locked in memory (RLIMIT_MEMLOCK %s)",
+            bytes, limit);
     else
         LOG(LOG_WARN, "main", NULL, NULL,
-            "secure heap of %d bytes for sub-CA keys: %s (RLIMIT_MEMLOCK %s); raise the limit or "
-            "grant CAP_IPC_LOCK to keep keys out of swap",
-            SUBCA_HEAP_SIZE, heap == 2 ? "NOT locked in memory" : "could not be set up", limit);
+            "secure heap of %lld bytes for sub-CA keys: %s (RLIMIT_MEMLOCK %s); raise the limit, "
+            "grant CAP_IPC_LOCK or lower --secure-heap-bytes to keep keys out of swap",
+            bytes, heap == 2 ? "NOT locked in memory" : "could not be set up", limit);
 }
 
 /* Reads the flags, sets up the logger and libcurl, and checks the signing API's exposure.
@@ -476,7 +476,7 @@ static bool main_configure(struct main_run *r, int argc, char **argv, int *exit_
     }
     log_init(r->cfg.log_format, r->cfg.log_level, 2);
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread exists: it is not thread-safe */
-    main_secure_heap();
+    main_secure_heap(r->cfg.secure_heap_bytes);
     if (main_check_api_exposure(&r->cfg) != 0) {
         config_free(&r->cfg);
         *exit_code = 2;

@@ -9,6 +9,7 @@
 #include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "signers/subca.h"
 
 static const char *const issuer_api_versions[] = {ISSUER_API_VERSION, NULL};
 static const char *const issuer_kinds[] = {"Issuer", "ClusterIssuer", NULL};
@@ -329,6 +330,7 @@ void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_
     qsort(expiry.v, expiry.n, sizeof(*expiry.v), issuer_labels_cmp);
     metrics_gauge_retain(m, "ember_issuer_ready", issuer_labels_keep, &ready);
     metrics_gauge_retain(m, "ember_ca_expiry_timestamp_seconds", issuer_labels_keep, &expiry);
+    subca_retain_metrics(m); /* the sub-CA signers' own gauge */
     issuer_labels_free(&ready);
     issuer_labels_free(&expiry);
 }

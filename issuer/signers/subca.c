@@ -2,8 +2,11 @@
 #include "signers/subca.h"
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +21,20 @@
 #include "signers/vaultmsg.h"
 #include "x509/chain.h"
 
-static int subca_heap = 0; /* __atomic; what CRYPTO_secure_malloc_init said */
+static int subca_heap = 0;          /* __atomic; what CRYPTO_secure_malloc_init said */
+static size_t subca_heap_bytes = 0; /* __atomic; its size */
 
-int subca_heap_init(void)
+int subca_heap_init(size_t bytes)
 {
-    int rc = CRYPTO_secure_malloc_init(SUBCA_HEAP_SIZE, SUBCA_HEAP_MIN);
+    int rc = CRYPTO_secure_malloc_init(bytes, SUBCA_HEAP_MIN);
+    __atomic_store_n(&subca_heap_bytes, rc != 0 ? bytes : 0, __ATOMIC_RELEASE);
     __atomic_store_n(&subca_heap, rc, __ATOMIC_RELEASE);
     return rc;
+}
+
+size_t subca_heap_size(void)
+{
+    return __atomic_load_n(&subca_heap_bytes, __ATOMIC_ACQUIRE);
 }
 
 int subca_heap_state(void)
@@ -34,9 +44,10 @@ int subca_heap_state(void)
 
 /* One sub-CA Vault signed: in use while current, or while signings that took it are in flight. */
 struct subca_gen {
-    struct localca *ca; /* holds the key */
-    time_t not_after;   /* the earliest notAfter of its chain */
-    char serial[128];   /* hex, colon-separated */
+    struct localca *ca;  /* holds the key */
+    STACK_OF(X509) * nc; /* the chain's certificates with name constraints, or NULL */
+    time_t not_after;    /* the earliest notAfter of its chain */
+    char serial[128];    /* hex, colon-separated */
     char subject[160];
     int users;    /* signings in flight, under the signer's mu */
     bool retired; /* replaced: freed by the last user */
@@ -44,8 +55,9 @@ struct subca_gen {
 
 struct subca {
     struct subca_spec *spec;
-    struct vault *client;   /* borrowed */
-    STACK_OF(X509) * extra; /* caBundleSecretRef's certificates, or NULL */
+    struct vault *client;    /* borrowed */
+    STACK_OF(X509) * extra;  /* caBundleSecretRef's certificates, or NULL */
+    STACK_OF(X509) * pinned; /* without extra: the first sub-CA's root (renewal thread) */
     char *ref;
     char host[64];
 
@@ -54,19 +66,64 @@ struct subca {
     struct subca_gen *cur;
     bool stop;
     bool failing;               /* the last attempt failed */
+    bool warned_short;          /* the sub-CA lives less than renewBefore: said once */
     char last_err[ERR_MSG_MAX]; /* why, or "" */
     unsigned long generation;   /* sub-CAs made so far */
     unsigned long renew_ok, renew_err, truncated;
     unsigned long pub_ok, pub_err, pub_trunc; /* what publish_metrics reported */
     pthread_t thread;
     bool started;
+    char labels[METRICS_MAX_LABELS_LEN + 1]; /* as last published, under subca_live_mu */
+    struct subca *live_next;                 /* in subca_live, under subca_live_mu */
 };
+
+/* Every sub-CA signer alive, for subca_retain_metrics. */
+static pthread_mutex_t subca_live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct subca *subca_live;
+
+static void subca_live_add(struct subca *s)
+{
+    pthread_mutex_lock(&subca_live_mu);
+    s->live_next = subca_live;
+    subca_live = s;
+    pthread_mutex_unlock(&subca_live_mu);
+}
+
+static void subca_live_remove(struct subca *s)
+{
+    pthread_mutex_lock(&subca_live_mu);
+    for (struct subca **p = &subca_live; *p != NULL; p = &(*p)->live_next) {
+        if (*p == s) {
+            *p = s->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&subca_live_mu);
+}
+
+/* metrics_gauge_retain's test: labels a live sub-CA signer published. */
+static bool subca_live_keep(void *ud, const char *labels)
+{
+    (void)ud;
+    bool keep = false;
+    pthread_mutex_lock(&subca_live_mu);
+    for (const struct subca *s = subca_live; s != NULL && !keep; s = s->live_next)
+        keep = strcmp(s->labels, labels) == 0;
+    pthread_mutex_unlock(&subca_live_mu);
+    return keep;
+}
+
+void subca_retain_metrics(struct metrics *m)
+{
+    metrics_gauge_retain(m, "ember_subca_ready", subca_live_keep, NULL);
+}
 
 static void subca_gen_free(struct subca_gen *g)
 {
     if (g == NULL)
         return;
     localca_free(g->ca); /* EVP_PKEY_free wipes the key */
+    sk_X509_pop_free(g->nc, X509_free);
     free(g);
 }
 
@@ -103,24 +160,88 @@ static void subca_http_error(const struct subca *s, long status, const char *bod
                 msg);
 }
 
-/* Vault's answer checked and made into a signer: anchors are the roots it sent plus
- * caBundleSecretRef's certificates. */
-static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct subcaspec_answer *a,
+/* The certificates of chain that carry name constraints (up-referenced), or NULL when none. */
+static STACK_OF(X509) * subca_constrained(STACK_OF(X509) * chain)
+{
+    STACK_OF(X509) *nc = NULL;
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0)
+            continue;
+        if (nc == NULL && (nc = sk_X509_new_null()) == NULL)
+            abort(); /* out of memory: the allocators abort too */
+        if (X509_up_ref(x) != 1 || sk_X509_push(nc, x) <= 0)
+            abort();
+    }
+    return nc;
+}
+
+/* The leaf of out against the name constraints of g's chain (Vault's upstream issuers' too);
+ * out is freed when refused. */
+static int subca_check_leaf(const struct subca_gen *g, struct sign_result *out, struct err *err)
+{
+    if (sk_X509_num(g->nc) <= 0)
+        return 0;
+    BIO *b = BIO_new_mem_buf(out->chain_pem, -1);
+    X509 *leaf = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    int rc = -1;
+    if (leaf == NULL)
+        err_set(err, ERR_INTERNAL, "cannot read back the certificate just signed");
+    else
+        rc = subcaspec_check_leaf(leaf, g->nc, err);
+    X509_free(leaf);
+    if (rc != 0)
+        sign_result_free(out);
+    return rc;
+}
+
+/* The trust anchors for an answer: caBundleSecretRef's certificates when set (never Vault's own
+ * roots); else the root of the first sub-CA, pinned; else (the first) the roots Vault sent. */
+static STACK_OF(X509) * subca_anchors(const struct subca *s, const struct subcaspec_answer *a)
+{
+    if (s->extra != NULL)
+        return s->extra;
+    return s->pinned != NULL ? s->pinned : a->roots;
+}
+
+/* The message of a sub-CA that does not verify to the anchors subca_anchors chose. */
+static void subca_anchor_error(const struct subca *s, struct err *err)
+{
+    char why[ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    if (s->extra != NULL)
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "%s: the sub-CA does not chain to a certificate of "
+                "spec.vault.subCA.caBundleSecretRef (the only trust anchors when it is set); does "
+                "the Vault issuer chain to another root?",
+                why);
+    else
+        err_set(err, ERR_ISSUER_NOT_READY,
+                "%s: the Vault issuer's root changed since the first sub-CA (its root is pinned); "
+                "set spec.vault.subCA.caBundleSecretRef to the new root, or restart Ember, to "
+                "accept it",
+                why);
+}
+
+/* Vault's answer checked and made into a signer, anchored as subca_anchors says. Runs on the
+ * renewal thread only (which alone writes s->pinned). */
+static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec_answer *a,
                                                EVP_PKEY *key, time_t now, struct err *err)
 {
-    for (int i = 0; i < sk_X509_num(s->extra); i++) {
-        X509 *x = sk_X509_value(s->extra, i);
-        if (X509_up_ref(x) != 1 || sk_X509_push(a->roots, x) <= 0) {
-            err_set(err, ERR_INTERNAL, "out of memory");
-            return NULL;
-        }
-    }
     time_t not_after = 0;
     STACK_OF(X509) *chain = NULL;
-    if (subcaspec_verify(a->cert, a->upstream, a->roots, key, now, s->spec->max_leaf_s, &not_after,
-                         &chain, err) != 0)
+    if (subcaspec_check_constraints(a->cert, s->spec->domains, s->spec->n_domains, err) != 0)
         return NULL;
+    if (subcaspec_verify(a->cert, a->upstream, subca_anchors(s, a), key, now, s->spec->max_leaf_s,
+                         &not_after, &chain, err) != 0) {
+        if (err != NULL && strstr(err->msg, "does not verify to the trust anchor") != NULL &&
+            (s->extra != NULL || s->pinned != NULL))
+            subca_anchor_error(s, err);
+        return NULL;
+    }
     /* chain: the sub-CA, the upstream intermediates, the anchor. */
+    STACK_OF(X509) *nc = subca_constrained(chain);
     X509 *anchor = sk_X509_pop(chain);
     X509_free(sk_X509_shift(chain));
     STACK_OF(X509) *roots = sk_X509_new_null();
@@ -131,13 +252,20 @@ static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct sub
     } else {
         err_set(err, ERR_INTERNAL, "out of memory");
     }
+    if (ca != NULL && s->extra == NULL && s->pinned == NULL) {
+        s->pinned = roots; /* the first sub-CA's root: later ones must chain to it */
+        roots = NULL;
+    }
     X509_free(anchor);
     sk_X509_pop_free(roots, X509_free);
     sk_X509_pop_free(chain, X509_free);
-    if (ca == NULL)
+    if (ca == NULL) {
+        sk_X509_pop_free(nc, X509_free);
         return NULL;
+    }
     struct subca_gen *g = xcalloc(1, sizeof(*g));
     g->ca = ca;
+    g->nc = nc;
     g->not_after = not_after;
     snprintf(g->subject, sizeof(g->subject), "%s", localca_subject(ca));
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(a->cert), NULL);
@@ -148,12 +276,31 @@ static struct subca_gen *subca_gen_from_answer(const struct subca *s, struct sub
     return g;
 }
 
+/* A key generation failed: when the secure heap is (nearly) full, says so and what to do. */
+static void subca_heap_full_hint(struct err *err)
+{
+    size_t size = subca_heap_size();
+    if (err == NULL || size == 0 || CRYPTO_secure_malloc_initialized() != 1)
+        return;
+    size_t used = CRYPTO_secure_used();
+    /* An RSA-4096 key takes about 2 KiB of it while being made; fragments leave a little more. */
+    if (used + SUBCA_HEAP_FULL_MARGIN < size)
+        return;
+    char why[ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    err_set(err, ERR_INTERNAL,
+            "the secure heap (%zu bytes, %zu in use) is full: raise --secure-heap-bytes (%s)", size,
+            used, why);
+}
+
 /* Asks Vault for sub-CA number n: a new key, its CSR, sign-intermediate, the checks. */
 static struct subca_gen *subca_fetch(struct subca *s, unsigned long n, struct err *err)
 {
     EVP_PKEY *key = subcaspec_keygen(s->spec->key_alg, err);
-    if (key == NULL)
+    if (key == NULL) {
+        subca_heap_full_hint(err);
         return NULL;
+    }
     char cn[SUBCASPEC_CN_MAX + 1];
     subcaspec_common_name(s->spec->cn_prefix, s->host, n, cn, sizeof(cn));
     char *csr = subcaspec_csr_pem(s->spec, key, cn, err);
@@ -198,6 +345,13 @@ static long long subca_jitter(long long span)
     return (long long)(r % (unsigned int)(2 * span + 1)) - span;
 }
 
+static long long subca_backoff_min(const struct subca *s)
+{
+    long long quarter = s->spec->renew_before_s / 4;
+    long long b = quarter < SUBCA_BACKOFF_MIN_S ? quarter : SUBCA_BACKOFF_MIN_S;
+    return b > 0 ? b : 1;
+}
+
 /* Installs g (mu held) and returns when to renew it (wall-clock seconds). */
 static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
 {
@@ -212,15 +366,54 @@ static time_t subca_install(struct subca *s, struct subca_gen *g, time_t now)
     s->last_err[0] = '\0';
     s->renew_ok++;
     long long rb = s->spec->renew_before_s;
-    time_t at = g->not_after - (time_t)rb + (time_t)subca_jitter(rb / 10);
-    /* Never later than the point where leaves would be cut short. */
-    if (at > g->not_after - (time_t)s->spec->max_leaf_s)
-        at = g->not_after - (time_t)s->spec->max_leaf_s;
-    return at > now ? at : now + 1;
+    bool shortened = false;
+    time_t at = subcaspec_renew_at(g->not_after, now, rb, s->spec->max_leaf_s,
+                                   subca_jitter(rb / 10), subca_backoff_min(s), &shortened);
+    if (shortened && !s->warned_short) {
+        char when[TIMEFMT_LEN];
+        timefmt_rfc3339(g->not_after, when);
+        LOG(LOG_WARN, "subca", s->ref, NULL,
+            "Vault signed a sub-CA usable only until %s (%llds), less than renewBefore (%llds): "
+            "the Vault mount's max_lease_ttl or the parent issuer's expiry is the likely cause; "
+            "renewing it in %llds, halfway to where leaves would be cut short",
+            when, (long long)(g->not_after - now), rb, (long long)(at - now));
+    }
+    s->warned_short = shortened;
+    return at;
+}
+
+/* When the renewal thread next asks Vault: a wall-clock time read from the certificate, or, for
+ * a retry, a deadline on base/clock's monotonic clock (a wall-clock step moves no backoff). */
+struct subca_due {
+    time_t wall;     /* 0: none, mono_ms counts */
+    int64_t mono_ms; /* clock_mono_ms() time */
+};
+
+/* Milliseconds until due (<= 0: due). */
+static int64_t subca_due_in_ms(const struct subca_due *d)
+{
+    if (d->wall != 0)
+        return ((int64_t)d->wall - (int64_t)time(NULL)) * 1000;
+    return d->mono_ms - clock_mono_ms();
+}
+
+/* Frees the current sub-CA once it has expired (mu held): its key leaves the secure heap. */
+static void subca_retire_expired(struct subca *s)
+{
+    struct subca_gen *g = s->cur;
+    if (g == NULL || time(NULL) < g->not_after)
+        return;
+    LOG(LOG_WARN, "subca", s->ref, NULL,
+        "sub-CA (serial %s) expired without a renewal: its key is freed", g->serial);
+    s->cur = NULL;
+    g->retired = true;
+    if (g->users == 0)
+        subca_gen_free(g);
 }
 
 /* Records a failure (mu held) and returns when to try again. */
-static time_t subca_failed(struct subca *s, const struct err *e, long long *backoff, time_t now)
+static struct subca_due subca_failed(struct subca *s, const struct err *e, long long *backoff,
+                                     time_t now)
 {
     s->failing = true;
     snprintf(s->last_err, sizeof(s->last_err), "%s", e->msg);
@@ -230,18 +423,12 @@ static time_t subca_failed(struct subca *s, const struct err *e, long long *back
     /* While the current sub-CA lasts, try at least four times in what is left of it. */
     if (s->cur != NULL && s->cur->not_after > now && wait > (s->cur->not_after - now) / 4)
         wait = (s->cur->not_after - now) / 4;
-    return now + (time_t)(wait > 0 ? wait : 1);
-}
-
-static long long subca_backoff_min(const struct subca *s)
-{
-    long long quarter = s->spec->renew_before_s / 4;
-    long long b = quarter < SUBCA_BACKOFF_MIN_S ? quarter : SUBCA_BACKOFF_MIN_S;
-    return b > 0 ? b : 1;
+    struct subca_due d = {0, clock_mono_ms() + (int64_t)(wait > 0 ? wait : 1) * 1000};
+    return d;
 }
 
 /* One attempt, mu not held; then records it (mu held on return). */
-static time_t subca_attempt(struct subca *s, long long *backoff)
+static struct subca_due subca_attempt(struct subca *s, long long *backoff)
 {
     unsigned long n = s->generation + 1;
     pthread_mutex_unlock(&s->mu);
@@ -261,20 +448,24 @@ static time_t subca_attempt(struct subca *s, long long *backoff)
         return subca_failed(s, &e, backoff, now);
     s->generation = n;
     *backoff = subca_backoff_min(s);
-    return subca_install(s, g, now);
+    struct subca_due d = {subca_install(s, g, now), 0};
+    return d;
 }
 
 static void *subca_thread(void *arg)
 {
     struct subca *s = arg;
     long long backoff = subca_backoff_min(s);
-    time_t next = 0;
+    struct subca_due next = {0, clock_mono_ms()}; /* at once */
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        time_t now = time(NULL);
-        if (now < next) {
-            long long wait = next - now < SUBCA_WAIT_MAX_S ? next - now : SUBCA_WAIT_MAX_S;
-            struct timespec until = clock_deadline(wait * 1000);
+        subca_retire_expired(s);
+        int64_t wait_ms = subca_due_in_ms(&next);
+        if (wait_ms > 0) {
+            /* At most SUBCA_WAIT_MAX_S: a wall-clock renewal time is looked at again. */
+            if (wait_ms > SUBCA_WAIT_MAX_S * 1000)
+                wait_ms = SUBCA_WAIT_MAX_S * 1000;
+            struct timespec until = clock_deadline(wait_ms);
             pthread_cond_timedwait(&s->cv, &s->mu, &until);
             continue;
         }
@@ -328,10 +519,11 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     if (spec->require_locked && subca_heap_state() != 1) {
         err_set(err, ERR_ISSUER_NOT_READY,
                 "spec.vault.subCA.requireLockedMemory: the memory for the sub-CA key could not be "
-                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %d bytes "
+                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %zu bytes "
                 "(ulimit -l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
                 "requireLockedMemory: false",
-                subca_heap_state() == 2 ? "is not locked" : "is not set up", SUBCA_HEAP_SIZE * 2);
+                subca_heap_state() == 2 ? "is not locked" : "is not set up",
+                subca_heap_size() > 0 ? subca_heap_size() * 2 : (size_t)SUBCA_HEAP_SIZE * 2);
         return NULL;
     }
     struct subca *s = xcalloc(1, sizeof(*s));
@@ -343,8 +535,10 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     int crc = clock_cond_init(&s->cv);
     if (crc == 0 && subca_read_bundle(s, env, ns, err) == 0) {
         s->started = pthread_create(&s->thread, NULL, subca_thread, s) == 0;
-        if (s->started)
+        if (s->started) {
+            subca_live_add(s);
             return s;
+        }
         err_set(err, ERR_INTERNAL, "cannot start the sub-CA renewal thread");
     } else if (crc != 0) {
         err_set(err, ERR_INTERNAL, "cannot set up the sub-CA renewal thread's clock");
@@ -426,6 +620,8 @@ int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params 
             "a leaf is cut short to the sub-CA's notAfter (%llds): the sub-CA's renewal is late",
             q.duration_s);
     int rc = localca_sign(g->ca, csr, &q, out, err);
+    if (rc == 0)
+        rc = subca_check_leaf(g, out, err);
     subca_give(s, g);
     if (cut && rc == 0) {
         LOG(LOG_DEBUG, "subca", s->ref, NULL, "leaf lifetime cut from %llds to %llds",
@@ -509,6 +705,9 @@ void subca_publish_metrics(struct subca *s, struct metrics *m, const char *label
     unsigned long dtrunc = trunc - s->pub_trunc;
     s->pub_trunc = trunc;
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&subca_live_mu);
+    snprintf(s->labels, sizeof(s->labels), "%s", labels);
+    pthread_mutex_unlock(&subca_live_mu);
     metrics_gauge_set(m, "ember_subca_ready", labels, ready ? 1 : 0);
     snprintf(l, sizeof(l), "%s,result=\"ok\"", labels);
     metrics_counter_add(m, "ember_subca_renewals_total", l, (double)ok);
@@ -521,6 +720,7 @@ void subca_free(struct subca *s)
 {
     if (s == NULL)
         return;
+    subca_live_remove(s);
     pthread_mutex_lock(&s->mu);
     s->stop = true;
     pthread_cond_broadcast(&s->cv);
@@ -534,6 +734,7 @@ void subca_free(struct subca *s)
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     sk_X509_pop_free(s->extra, X509_free);
+    sk_X509_pop_free(s->pinned, X509_free);
     subcaspec_free(s->spec);
     free(s->ref);
     free(s);

@@ -13,9 +13,10 @@
 #include "signers/subcaspec.h"
 #include "signers/vault.h"
 
-#define SUBCA_HEAP_SIZE 32768 /* OpenSSL's secure heap: a few keys, under the 64 KiB memlock */
+#define SUBCA_HEAP_SIZE 262144 /* OpenSSL's secure heap by default: ~100 RSA-4096 keys */
 #define SUBCA_HEAP_MIN 16
-#define SUBCA_BACKOFF_MIN_S 5 /* first retry after a failed signing (renewBefore/4 if less) */
+#define SUBCA_HEAP_FULL_MARGIN 8192 /* less free than this when a key cannot be made: "full" */
+#define SUBCA_BACKOFF_MIN_S 5       /* first retry after a failed signing (renewBefore/4 if less) */
 #define SUBCA_BACKOFF_MAX_S                                                                        \
     300 /* doubling up to this; at most a quarter of the current sub-CA's rest */
 #define SUBCA_WAIT_MAX_S 30 /* the renewal thread's longest sleep before it looks again */
@@ -23,13 +24,16 @@
 struct subca;
 struct metrics;
 
-/* Sets up OpenSSL's secure heap (CRYPTO_secure_malloc_init(SUBCA_HEAP_SIZE, SUBCA_HEAP_MIN)),
- * where the sub-CA keys' secret numbers then live; once, at start-up, before any thread.
+/* Sets up OpenSSL's secure heap of bytes (a power of two; CRYPTO_secure_malloc_init(bytes,
+ * SUBCA_HEAP_MIN)), where the sub-CA keys' secret numbers then live; once, at start-up, before
+ * any thread.
  * Returns OpenSSL's answer: 1 heap locked in memory (mlock) and out of core dumps, 2 usable but
  * not fully protected (mlock refused: RLIMIT_MEMLOCK, CAP_IPC_LOCK), 0 failed. */
-int subca_heap_init(void);
+int subca_heap_init(size_t bytes);
 /* What subca_heap_init returned (0 before it ran). Thread-safe. */
 int subca_heap_state(void);
+/* The secure heap's size (0 before subca_heap_init). Thread-safe. */
+size_t subca_heap_size(void);
 
 /* A new sub-CA signer for spec (copied), requesting through client (borrowed: it must outlive
  * the signer; its token machinery is used as is), for the issuer named ref (messages, logs).
@@ -63,6 +67,10 @@ time_t subca_expiry(struct subca *s);
 void subca_declare_metrics(struct metrics *m);
 /* Publishes this signer's metrics with labels (issuer="..."). Thread-safe. */
 void subca_publish_metrics(struct subca *s, struct metrics *m, const char *labels);
+
+/* Removes the ember_subca_ready series of sub-CA signers that are gone (a deleted issuer, one
+ * back in per-certificate mode): after a publishing pass. Thread-safe. */
+void subca_retain_metrics(struct metrics *m);
 
 /* How many sub-CAs Vault signed for s so far (tests). */
 unsigned long subca_generation(struct subca *s);

@@ -695,6 +695,93 @@ int subcaspec_verify(X509 *cert, STACK_OF(X509) * upstream, STACK_OF(X509) * anc
     return 0;
 }
 
+/* Whether the GENERAL_NAME is a DNS name equal (case-insensitive) to one of the n domains. */
+static bool subcaspec_nc_dns_in(const GENERAL_NAME *g, char *const *domains, size_t n)
+{
+    if (g->type != GEN_DNS)
+        return false;
+    const unsigned char *p = ASN1_STRING_get0_data(g->d.dNSName);
+    int len = ASN1_STRING_length(g->d.dNSName);
+    for (size_t i = 0; i < n; i++)
+        if ((size_t)len == strlen(domains[i]) && memchr(p, '\0', (size_t)len) == NULL &&
+            strncasecmp((const char *)p, domains[i], (size_t)len) == 0)
+            return true;
+    return false;
+}
+
+/* Whether every one of the n domains is among the permitted subtrees. */
+static bool subcaspec_nc_covers(const NAME_CONSTRAINTS *nc, char *const *domains, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (int j = 0; !found && j < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); j++)
+            found = subcaspec_nc_dns_in(sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, j)->base,
+                                        &domains[i], 1);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+int subcaspec_check_constraints(X509 *cert, char *const *domains, size_t n, struct err *err)
+{
+    if (n == 0)
+        return 0;
+    int crit = -1;
+    NAME_CONSTRAINTS *nc = X509_get_ext_d2i(cert, NID_name_constraints, &crit, NULL);
+    const char *bad = NULL;
+    if (nc == NULL)
+        bad = "has no nameConstraints";
+    else if (crit != 1)
+        bad = "has nameConstraints that are not critical";
+    else if (sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) > 0)
+        bad = "has excluded name constraints Ember did not ask for";
+    for (int j = 0; bad == NULL && j < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); j++) {
+        const GENERAL_SUBTREE *t = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, j);
+        if (!subcaspec_nc_dns_in(t->base, domains, n) || t->minimum != NULL || t->maximum != NULL)
+            bad = "permits names outside spec.vault.subCA.permittedDNSDomains";
+    }
+    if (bad == NULL && !subcaspec_nc_covers(nc, domains, n))
+        bad = "lacks some of spec.vault.subCA.permittedDNSDomains in its name constraints";
+    NAME_CONSTRAINTS_free(nc);
+    ERR_clear_error();
+    if (bad == NULL)
+        return 0;
+    err_set(
+        err, ERR_INVALID,
+        "the sub-CA certificate Vault returned %s: Ember asked for exactly permitted_dns_domains "
+        "%s%s (does a policy or Vault version drop the parameter?)",
+        bad, domains[0], n > 1 ? ",..." : "");
+    return -1;
+}
+
+int subcaspec_check_leaf(X509 *leaf, STACK_OF(X509) * chain, struct err *err)
+{
+    (void)X509_get_extension_flags(leaf); /* NAME_CONSTRAINTS_check reads the cached SAN */
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *ca = sk_X509_value(chain, i);
+        NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+        if (nc == NULL)
+            continue;
+        int rc = NAME_CONSTRAINTS_check(leaf, nc);
+        if (rc == X509_V_OK)
+            rc = NAME_CONSTRAINTS_check_CN(leaf, nc);
+        NAME_CONSTRAINTS_free(nc);
+        if (rc == X509_V_OK)
+            continue;
+        char subject[256];
+        X509_NAME_oneline(X509_get_subject_name(ca), subject, sizeof(subject));
+        err_set(err, ERR_PERMANENT,
+                "the certificate's names are outside the name constraints of %s in the chain (%s): "
+                "no client would accept it; ask for names that CA permits",
+                subject, X509_verify_cert_error_string(rc));
+        ERR_clear_error();
+        return -1;
+    }
+    ERR_clear_error();
+    return 0;
+}
+
 long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_leaf_s,
                                   time_t not_after, bool *cut)
 {
@@ -709,6 +796,21 @@ long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_le
         *cut = true;
     }
     return d;
+}
+
+time_t subcaspec_renew_at(time_t not_after, time_t now, long long renew_before_s,
+                          long long max_leaf_s, long long jitter_s, long long min_wait_s,
+                          bool *shortened)
+{
+    time_t last = not_after - (time_t)max_leaf_s; /* leaves are cut short after this */
+    time_t at = not_after - (time_t)renew_before_s + (time_t)jitter_s;
+    if (at > last)
+        at = last;
+    *shortened = at <= now;
+    if (!*shortened)
+        return at;
+    long long half = (long long)(last - now) / 2;
+    return now + (time_t)(half > min_wait_s ? half : min_wait_s);
 }
 
 bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name)

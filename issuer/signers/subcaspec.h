@@ -107,6 +107,16 @@ int subcaspec_verify(X509 *cert, STACK_OF(X509) * upstream, STACK_OF(X509) * anc
                      time_t now, long long max_leaf_s, time_t *not_after, STACK_OF(X509) * *chain,
                      struct err *err) WUR;
 
+/* With n > 0 domains: cert must carry a critical nameConstraints extension permitting exactly
+ * those DNS domains (case-insensitive, in any order), nothing else, and excluding nothing; with
+ * n == 0 nothing is checked. ERR_INVALID saying what differs. */
+int subcaspec_check_constraints(X509 *cert, char *const *domains, size_t n, struct err *err) WUR;
+
+/* Checks leaf against the name constraints of every certificate of chain (SAN names, and a
+ * DNS-like CN without a DNS SAN, as OpenSSL's verification does). ERR_PERMANENT naming the
+ * certificate whose constraints refuse it. */
+int subcaspec_check_leaf(X509 *leaf, STACK_OF(X509) * chain, struct err *err) WUR;
+
 /* Whether the DNS name is inside one of the n permitted domains as RFC 5280 name constraints
  * read them (case-insensitive): "example.com" permits itself and every name under it,
  * ".example.com" only the names under it. n == 0 permits everything. */
@@ -116,5 +126,14 @@ bool subcaspec_dns_permitted(char *const *domains, size_t n, const char *name);
  * not_after (the sub-CA chain's); *cut says whether it was shortened. */
 long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_leaf_s,
                                   time_t not_after, bool *cut);
+
+/* When to renew a sub-CA usable until not_after, installed at now (wall-clock seconds):
+ * renew_before_s before not_after, moved by jitter_s, never later than max_leaf_s before it.
+ * When that is already past (Vault signed a sub-CA living less than renewBefore: the mount's
+ * max_lease_ttl, a parent expiring soon), *shortened is set and the renewal is halfway to the
+ * point where leaves would be cut, at least min_wait_s from now: never a loop of requests. */
+time_t subcaspec_renew_at(time_t not_after, time_t now, long long renew_before_s,
+                          long long max_leaf_s, long long jitter_s, long long min_wait_s,
+                          bool *shortened);
 
 #endif

@@ -778,9 +778,11 @@ def login_role(rc, what, extra):
 # ttl is capped with Vault's warning), "not_after_behavior": "permit" (OpenBao) | "truncate"
 # (Vault >= 1.17) | "err", "include_root": true (ca_chain ends with the root)}.  A parent whose
 # certificate has pathlen:0 answers Vault's 400.  Control: POST /_fake/subca {"answer":
-# "normal" | "not_ca" | "wrong_key" | "no_root", "count": N (answers in that mode, then normal),
+# "normal" | "not_ca" | "wrong_key" | "no_root" | "no_constraints" (permitted_dns_domains
+# ignored), "count": N (answers in that mode, then normal),
 # or "answers": [A, B, ...] (the next answers, in order, then normal), "mount": M (only that
-# mount's answers; default all), "not_after_behavior", "max_ttl",
+# mount's answers; default all), "issuer_of": M2 (sign with mount M2's issuer from now on: a
+# Vault issuer whose root changed), "not_after_behavior", "max_ttl",
 # "include_root"}; /_fake/stats has "subca_requests" (each
 # body without csr, plus csr_len, csr_sans, csr_subject and path) and "subca_signs".
 
@@ -858,16 +860,21 @@ class SubCAMixin:
         if any(m not in st.cfg["pki"] for m in mounts):
             raise HTTPError(400, ["unknown mount %s" % body.get("mount")])
         if "answer" in body:
-            if body["answer"] not in ("normal", "not_ca", "wrong_key", "no_root"):
-                raise HTTPError(400, ["answer must be normal, not_ca, wrong_key or no_root"])
+            if body["answer"] not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints"):
+                raise HTTPError(400, ["answer must be normal, not_ca, wrong_key, no_root or no_constraints"])
             for m in mounts:
                 st.subca[m] = {"queue": [body["answer"]] * int(body.get("count", 1 << 30))
                                if body.get("count") else None, "answer": body["answer"]}
         if "answers" in body:
-            if any(a not in ("normal", "not_ca", "wrong_key", "no_root") for a in body["answers"]):
-                raise HTTPError(400, ["answers must be normal, not_ca, wrong_key or no_root"])
+            if any(a not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints") for a in body["answers"]):
+                raise HTTPError(400, ["answers must be normal, not_ca, wrong_key, no_root or no_constraints"])
             for m in mounts:
                 st.subca[m] = {"queue": list(body["answers"])[:1000], "answer": "normal"}
+        if body.get("issuer_of") is not None:  # the mount signs with another mount's issuer
+            if body["issuer_of"] not in st.cfg["pki"]:
+                raise HTTPError(400, ["unknown mount %s" % body["issuer_of"]])
+            for m in mounts:
+                st.cfg["pki"][m]["issuer"] = st.cfg["pki"][body["issuer_of"]]["issuer"]
         for mc in [st.cfg["pki"][m] for m in mounts]:
             si = mc["issuer"]["sign_intermediate"]
             if body.get("not_after_behavior") in ("permit", "truncate", "err"):
@@ -952,7 +959,7 @@ class SubCAMixin:
         ext = [bc, "keyUsage = critical,keyCertSign,cRLSign", "subjectKeyIdentifier = hash",
                "authorityKeyIdentifier = keyid:always"]
         domains = [d for d in to_comma_slice(body.get("permitted_dns_domains"), "permitted_dns_domains") if d]
-        if domains:
+        if domains and mode != "no_constraints":  # as a Vault that ignored permitted_dns_domains
             ext.append("nameConstraints = critical," + ",".join("permitted;DNS:" + d for d in domains))
         return ext, None
 

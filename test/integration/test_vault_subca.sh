@@ -13,6 +13,13 @@ cd "$(dirname "$0")/../.." || exit 1
 . test/integration/vault.sh
 
 make_ca "$WORK/ca" # root -> inter (Vault's issuing CA, no pathLen)
+make_ca "$WORK/ca2" # another root -> inter: a Vault issuer under another root
+# A Vault intermediate under the root, itself name-constrained to example.com.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test constrained" \
+  -keyout "$WORK/ca/ncint.key" -out "$WORK/ca/ncint.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nnameConstraints=critical,permitted;DNS:example.com\n' >"$WORK/ca/ncint.ext"
+openssl x509 -req -in "$WORK/ca/ncint.csr" -CA "$WORK/ca/root.crt" -CAkey "$WORK/ca/root.key" \
+  -CAcreateserial -days 30 -extfile "$WORK/ca/ncint.ext" -out "$WORK/ca/ncint.crt" 2>/dev/null
 # A second Vault intermediate with pathlen:0: it cannot sign a sub-CA.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Test zero" \
   -keyout "$WORK/ca/zero.key" -out "$WORK/ca/zero.csr" 2>/dev/null
@@ -32,7 +39,13 @@ cat >"$WORK/vault.json" <<JSON
     "pki_bad":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
     "pki_nr":   {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
                  "sign_intermediate": {"include_root": false}},
-    "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]}
+    "pki_zero": {"ca_cert": "ca/zero.crt", "ca_key": "ca/zero.key", "chain": ["ca/root.crt"]},
+    "pki_other": {"ca_cert": "ca2/inter.crt", "ca_key": "ca2/inter.key", "chain": ["ca2/root.crt"]},
+    "pki_nc":   {"ca_cert": "ca/ncint.crt", "ca_key": "ca/ncint.key", "chain": ["ca/root.crt"]},
+    "pki_nonc": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
+    "pki_pin":  {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"]},
+    "pki_short": {"ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
+                 "sign_intermediate": {"max_ttl": "30m"}}
   }
 }
 JSON
@@ -41,6 +54,8 @@ V=$vault_URL
 # The first two answers of pki_bad: a certificate that is not a CA, then one for another key.
 check "the fake answers pki_bad's first sign-intermediates with a non-CA, then another key's CA" \
   test "$(vault_admin "$V" subca '{"mount":"pki_bad","answers":["not_ca","wrong_key"]}')" = 204
+check "... pki_nonc's first without the name constraints asked for" \
+  test "$(vault_admin "$V" subca '{"mount":"pki_nonc","answers":["no_constraints"]}')" = 204
 
 # issuer NAME ROLE_ID SECRET_ID SUBCA-YAML: a ClusterIssuer in sub-CA mode (no spec.vault.path).
 issuer() {
@@ -71,6 +86,11 @@ LONG='{path: pki_int/issuer/default/sign-intermediate, duration: 1h, maxLeafDura
   issuer subca-bad rid-ember sid-ember '{path: pki_bad/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-zero rid-ember sid-ember '{path: pki_zero/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
   issuer subca-denied rid-nosub sid-nosub '{path: pki_int/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-cut rid-ember sid-ember '{path: pki_short/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-wrongbundle rid-ember sid-ember '{path: pki_other/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
+  issuer subca-nc rid-ember sid-ember '{path: pki_nc/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m}'
+  issuer subca-nonc rid-ember sid-ember '{path: pki_nonc/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, permittedDNSDomains: [example.com, .svc.cluster.local]}'
+  issuer subca-pin rid-ember sid-ember '{path: pki_pin/root/sign-intermediate, duration: 20s, renewBefore: 10s, maxLeafDuration: 5s}'
   issuer subca-nr rid-ember sid-ember '{path: pki_nr/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, caBundleSecretRef: {name: root-ca}}'
   printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: root-ca, namespace: default}\ndata: {ca.crt: %s}\n' \
     "$(base64 -w0 "$WORK/ca/root.crt")"
@@ -125,8 +145,9 @@ check "the third certificate is Vault's intermediate" \
   cmp -s <(awk '/BEGIN CERT/{n++} n==3' "$WORK/leaf.chain.pem" | openssl x509) <(openssl x509 -in "$WORK/ca/inter.crt")
 check "the sub-CA is CA:TRUE with pathlen:0" \
   grep -q 'CA:TRUE, pathlen:0' <(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext basicConstraints)
-check "... with critical name constraints on example.com" \
-  grep -A2 'Name Constraints: critical' <(openssl x509 -in "$WORK/leaf.sub.pem" -noout -text) -q
+check "... with critical name constraints permitting exactly example.com" \
+  test "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext nameConstraints | tr -d ' \n')" = \
+  "X509v3NameConstraints:criticalPermitted:DNS:example.com"
 check "... no SAN" test -z "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -ext subjectAltName 2>/dev/null)"
 check "... subject O=Acme, CN=Ember sub-CA ember-a-1" \
   test "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=Ember sub-CA ember-a-1,O=Acme"
@@ -146,7 +167,15 @@ check "metrics: the CA expiry is the sub-CA's notAfter (as Vault cut it)" \
 check "metrics: ember_subca_ready 1" test "$(metric 'ember_subca_ready{issuer="ClusterIssuer/subca"}')" = 1
 check "metrics: one sub-CA renewal ok" \
   test "$(metric 'ember_subca_renewals_total{issuer="ClusterIssuer/subca",result="ok"}')" -ge 1
-check "metrics: the secure heap is locked (as this test runs)" test "$(metric ember_secure_heap_locked)" = 1
+# The secure heap (256 KiB by default) is locked when RLIMIT_MEMLOCK allows it or CAP_IPC_LOCK
+# is there (bit 14 of CapEff); the gauge must say what this host allows.
+heap_expect=0
+memlock=$(ulimit -l)
+if [ "$memlock" = unlimited ] || [ $((memlock * 1024)) -ge 262144 ] ||
+  [ $((0x$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 14 & 1)) = 1 ]; then heap_expect=1; fi
+check "metrics: ember_secure_heap_locked is $heap_expect, as memlock $memlock and CAP_IPC_LOCK imply" \
+  test "$(metric ember_secure_heap_locked)" = "$heap_expect"
+check "... and the start-up log names its size" grep -q 'secure heap of 262144 bytes for sub-CA keys' "$LOG"
 
 # No Vault round trip per certificate (the other issuers renew in the background meanwhile:
 # replica b below counts every request).
@@ -169,9 +198,71 @@ post /v1/certificaterequests "$WORK/outside.json"
 check "a DNS name outside permittedDNSDomains is refused (422), not signed into a chain no client accepts" test "$CODE" = 422
 check "... saying so" has_message "outside the sub-CA's name constraints" "$BODY"
 
+make_csr "$WORK/cnonly" -subj "/CN=www.example.org"
+cr_json cnonly default "$WORK/cnonly.csr" ClusterIssuer subca all-optional "" '["digital signature","server auth"]' >"$WORK/cnonly.json"
+post /v1/certificaterequests "$WORK/cnonly.json"
+check "a DNS-like CN outside permittedDNSDomains, without SAN, is refused too (422)" test "$CODE" = 422
+check "... saying it is outside the name constraints" has_message "outside the name constraints of" "$BODY"
+
+# The name constraints of Vault's own issuer count too: its sub-CA carries none (no
+# permittedDNSDomains), its parent permits only example.com.
+check "a Vault issuer constrained to example.com: the sub-CA issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-nc\"}" 1' _ "$METRICS"
+check "... issues inside example.com" issue ncin subca-nc in.example.com
+make_csr "$WORK/ncout" -subj "/CN=www.example.org" -addext "subjectAltName=DNS:www.example.org"
+cr_json ncout default "$WORK/ncout.csr" ClusterIssuer subca-nc all-optional "" '["digital signature","server auth"]' >"$WORK/ncout.json"
+post /v1/certificaterequests "$WORK/ncout.json"
+check "... and refuses www.example.org (422), which its parent's constraints exclude" test "$CODE" = 422
+check "... naming that parent" has_message "outside the name constraints of /CN=Test constrained" "$BODY"
+
+# Vault's answer must carry exactly the permittedDNSDomains asked for.
+check "a sub-CA without the name constraints asked for is refused; the next answer is taken" \
+  env WAIT_S=20 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-nonc\"}" 1' _ "$METRICS"
+check "... saying so" grep -q 'returned has no nameConstraints: Ember asked for exactly permitted_dns_domains example.com,...' "$LOG"
+
 check "the anchor from caBundleSecretRef when Vault's ca_chain has no root" issue nr subca-nr nr.example.com
 check "... status.ca is that root" cmp -s "$WORK/nr.ca.pem" "$WORK/ca/root.crt"
 check "... and the chain verifies" verify_strict "$WORK/nr.ca.pem" "$WORK/nr.chain.pem" "$WORK/nr.leaf.pem"
+
+# pki_short's max_lease_ttl (30m) is below renewBefore (default 35m for 1h and 10m): the sub-CA
+# is renewed halfway to where leaves would be cut (10m), not at once and again every second.
+check "a sub-CA Vault cut below renewBefore: the issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-cut\"}" 1' _ "$METRICS"
+cut_requests() { vault_stats "$V" 'd["requests"].get("POST /v1/pki_short/root/sign-intermediate", 0)'; }
+sleep 10
+check "... and asked Vault at most twice in 10 s ($(cut_requests) sign-intermediate requests)" \
+  test "$(cut_requests)" -le 2
+check "... warning once that Vault shortened it below renewBefore, naming max_lease_ttl" \
+  test "$(grep -c 'less than renewBefore (2100s): the Vault mount.s max_lease_ttl' "$LOG")" = 1
+
+# caBundleSecretRef's certificates are the only anchors: Vault's answer chaining (with its root)
+# to another root is refused, not trusted because Vault sent that root.
+req wrongbundle subca-wrongbundle wb.example.com
+post /v1/certificaterequests "$WORK/wrongbundle.json"
+check "a Vault issuer under another root than caBundleSecretRef's: not issued (HTTP $CODE)" test "$CODE" = 503
+check "... saying the sub-CA does not chain to caBundleSecretRef" \
+  has_message "does not chain to a certificate of spec.vault.subCA.caBundleSecretRef" "$BODY"
+check "... and the issuer is not Ready" test "$(ready subca-wrongbundle)" = 0
+
+# Without caBundleSecretRef the first sub-CA's root is pinned: a renewal under another root is
+# refused (the current sub-CA stays), saying what to do.
+check "the root-pinning issuer is Ready" \
+  env WAIT_S=15 bash -c '. test/integration/lib.sh; METRICS=$1; wait_metric "ember_issuer_ready{issuer=\"ClusterIssuer/subca-pin\"}" 1' _ "$METRICS"
+check "pki_pin now signs with the issuer under the other root" \
+  test "$(vault_admin "$V" subca '{"mount":"pki_pin","issuer_of":"pki_other"}')" = 204
+pin_ok() { metric 'ember_subca_renewals_total{issuer="ClusterIssuer/subca-pin",result="ok"}'; }
+sleep 1.5 # a renewal in flight at the swap is published by the 1 s re-check
+pin_before=$(pin_ok)
+for _ in $(seq 1 40); do grep -q "issuer's root changed" "$LOG" && break; sleep 0.5; done
+check "the renewal under the other root is refused, saying the Vault issuer's root changed" \
+  grep -q "the Vault issuer's root changed since the first sub-CA (its root is pinned); set spec.vault.subCA.caBundleSecretRef to the new root, or restart Ember" "$LOG"
+sleep 1.5 # the 1 s re-check publishes the counters
+check "... no sub-CA taken under the other root ($pin_before ok before, $(pin_ok) after)" \
+  test "$(pin_ok)" = "$pin_before"
+pin_freed() { grep 'subca-pin' "$LOG" | grep -q 'expired without a renewal: its key is freed'; }
+for _ in $(seq 1 50); do pin_freed && break; sleep 0.5; done
+check "... its last sub-CA, expired, is freed, saying so" pin_freed
+check "... ember_subca_ready 0" wait_metric 'ember_subca_ready{issuer="ClusterIssuer/subca-pin"}' 0
 
 # Refusals that keep the issuer not Ready with a clear message.
 req zero subca-zero z.example.com
@@ -203,8 +294,11 @@ check "... new leaves carry a new AKI" test "$(aki "$WORK/$new.leaf.pem")" != "$
 check "... the last leaf of the old sub-CA still verifies against the root" \
   verify_strict "$WORK/ca/root.crt" "$WORK/$last.chain.pem" "$WORK/$last.leaf.pem"
 check "... as do the new ones" verify_strict "$WORK/ca/root.crt" "$WORK/$new.chain.pem" "$WORK/$new.leaf.pem"
-check "... the old sub-CA's leaves are cut to maxLeafDuration (5s)" \
-  test $(($(not_after "$WORK/$last.leaf.pem") - $(date -d "$(openssl x509 -in "$WORK/$last.leaf.pem" -noout -startdate | cut -d= -f2)" +%s))) -le 5
+# Renewal starts at least maxLeafDuration before the old sub-CA's end, so its last leaf (asked
+# for 720h) still lives exactly maxLeafDuration.
+last_life=$(($(not_after "$WORK/$last.leaf.pem") - $(date -d "$(openssl x509 -in "$WORK/$last.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)))
+check "... the old sub-CA's last leaf lives exactly maxLeafDuration (5s): ${last_life}s" \
+  test "$last_life" = 5
 
 # Sealed during the next renewal: signing goes on with the current sub-CA, renewal resumes.
 second=$(serial "$WORK/$new.sub.pem")
@@ -293,3 +387,21 @@ else
   skip "prlimit or setpriv missing: no second replica with memlock 0"
 fi
 
+# A small secure heap (16 KiB: about 13 RSA-2048 keys, fewer while several are being made at once)
+# and 15 RSA-2048 sub-CAs: the keys that do not fit leave their issuers pending, saying the heap is full and which flag raises it.
+{
+  for i in $(seq 1 15); do
+    issuer "subca-rsa$i" rid-ember sid-ember '{path: pki_int/root/sign-intermediate, duration: 1h, maxLeafDuration: 10m, keyAlgorithm: RSA2048}'
+  done
+} >"$WORK/issuers-c.yaml"
+HOSTNAME=ember-c start_ember c --manifests test/integration/manifests/policies.yaml \
+  --manifests "$WORK/issuers-c.yaml" --issuer-recheck-period 1s --secure-heap-bytes 16384 || exit 1
+for _ in $(seq 1 60); do grep -q 'is full: raise --secure-heap-bytes' "$LOG" && break; sleep 0.5; done
+check "a full secure heap: key generation fails saying so and naming --secure-heap-bytes" \
+  grep -q 'the secure heap (16384 bytes, [0-9]* in use) is full: raise --secure-heap-bytes' "$LOG"
+ready_rsa() { curl -s "$METRICS/metrics" | awk '$1 ~ /^ember_subca_ready\{issuer="ClusterIssuer\/subca-rsa/ {n += $2} END {print n + 0}'; }
+sleep 2
+check "... the issuers whose keys fit are Ready, not all 15 ($(ready_rsa))" \
+  bash -c 'n=$1; [ "$n" -ge 1 ] && [ "$n" -lt 15 ]' _ "$(ready_rsa)"
+kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
+check "replica c stops cleanly" test $? = 0

@@ -360,6 +360,32 @@ static void test_http_front_door(void **state)
                  "--http-max-connections-per-address=65537");
 }
 
+/* --secure-heap-bytes: 256 KiB by default (the 32 KiB of old held ~14 RSA-4096 keys), a power of
+ * two within its bounds, from the flag or EMBER_SECURE_HEAP_BYTES. */
+static void test_secure_heap_bytes(void **state)
+{
+    (void)state;
+    struct config cfg;
+    struct err err;
+    assert_int_equal(PARSE(&cfg, &err, "--manifests", "x"), 0);
+    assert_int_equal(cfg.secure_heap_bytes, 262144);
+    config_free(&cfg);
+    assert_int_equal(PARSE(&cfg, &err, "--manifests", "x", "--secure-heap-bytes=1048576"), 0);
+    assert_int_equal(cfg.secure_heap_bytes, 1048576);
+    config_free(&cfg);
+    char *env[] = {"EMBER_SECURE_HEAP_BYTES=65536", NULL};
+    assert_int_equal(parse_env(&cfg, &err, NULL, env, "--manifests", "x", (const char *)NULL), 0);
+    assert_int_equal(cfg.secure_heap_bytes, 65536);
+    config_free(&cfg);
+    EXPECT_ERROR("--secure-heap-bytes: must be a power of two (such as 65536 or 262144), got "
+                 "100000",
+                 "--secure-heap-bytes=100000");
+    EXPECT_ERROR("--secure-heap-bytes: 8192 is below the minimum 16384",
+                 "--secure-heap-bytes=8192");
+    EXPECT_ERROR("--secure-heap-bytes: 134217728 is above the maximum 67108864",
+                 "--secure-heap-bytes=134217728");
+}
+
 static void test_error_bounds(void **state)
 {
     (void)state;
@@ -487,6 +513,7 @@ static const char *const all_flags[] = {
     "approve",
     "max-retry-duration",
     "issuer-recheck-period",
+    "secure-heap-bytes",
     "log-format",
     "log-level",
 };
@@ -625,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_error_missing_value),
         cmocka_unit_test(test_http_front_door),
         cmocka_unit_test(test_error_bounds),
+        cmocka_unit_test(test_secure_heap_bytes),
         cmocka_unit_test(test_error_bad_numbers),
         cmocka_unit_test(test_error_bad_duration),
         cmocka_unit_test(test_error_bad_bool),

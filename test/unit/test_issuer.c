@@ -811,6 +811,50 @@ static void test_publish_metrics(void **state)
     issuer_unref(b);
 }
 
+/* ember_subca_ready of an issuer that is gone, or back in per-certificate mode, goes. */
+static void test_subca_gauge_pruned(void **state)
+{
+    (void)state;
+#define SUBCA_AR                                                                                   \
+    "\"auth\":{\"appRole\":{\"roleId\":\"r\",\"secretRef\":{\"name\":\"approle\",\"key\":\"k\"}}}"
+#define SUBCA_V                                                                                    \
+    "{\"server\":\"https://127.0.0.1:1\",\"subCA\":{\"path\":\"p/root/"                            \
+    "sign-intermediate\"}," SUBCA_AR "}"
+    struct issuer_state s;
+    struct metrics *m = metrics_new();
+    issuer_declare_metrics(m);
+    struct issuer *is = load_vault(SUBCA_V, &s);
+    assert_non_null(is->signer.ops);
+    issuer_publish_metrics(m, &is, 1);
+    char *text = metrics_render(m);
+    assert_contains(text, "\nember_subca_ready{issuer=\"ClusterIssuer/v\"} 0\n");
+    free(text);
+    /* the same issuer back in per-certificate mode: its sub-CA gauge goes */
+    struct issuer *pc =
+        load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\"," SUBCA_AR "}", &s);
+    issuer_unref(is);
+    issuer_publish_metrics(m, &pc, 1);
+    text = metrics_render(m);
+    assert_contains(text, "\nember_issuer_ready{issuer=\"ClusterIssuer/v\"}");
+    assert_null(strstr(text, "ember_subca_ready{"));
+    free(text);
+    issuer_unref(pc);
+    /* a deleted sub-CA issuer: its gauge goes */
+    is = load_vault(SUBCA_V, &s);
+    issuer_publish_metrics(m, &is, 1);
+    text = metrics_render(m);
+    assert_contains(text, "\nember_subca_ready{issuer=\"ClusterIssuer/v\"} 0\n");
+    free(text);
+    issuer_unref(is);
+    issuer_publish_metrics(m, NULL, 0);
+    text = metrics_render(m);
+    assert_null(strstr(text, "ember_subca_ready{"));
+    free(text);
+    metrics_free(m);
+#undef SUBCA_V
+#undef SUBCA_AR
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,8 +865,9 @@ int main(void)
         cmocka_unit_test(test_ref_outlives_store), cmocka_unit_test(test_vault_spec),
         cmocka_unit_test(test_signer_table),       cmocka_unit_test(test_recheck_in_place),
         cmocka_unit_test(test_load_vault_signer),  cmocka_unit_test(test_publish_metrics),
-        cmocka_unit_test(test_spec_messages),      cmocka_unit_test(test_spec_duplicates),
-        cmocka_unit_test(test_spec_nulls),         cmocka_unit_test(test_optional_ops),
+        cmocka_unit_test(test_subca_gauge_pruned), cmocka_unit_test(test_spec_messages),
+        cmocka_unit_test(test_spec_duplicates),    cmocka_unit_test(test_spec_nulls),
+        cmocka_unit_test(test_optional_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

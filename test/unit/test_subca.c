@@ -25,6 +25,9 @@
 
 static time_t NOW;
 
+#define SUB_BC "critical,CA:TRUE,pathlen:0"
+#define SUB_KU "critical,keyCertSign,cRLSign"
+
 /* ---- spec ---- */
 
 /* Parses spec.vault.subCA given as JSON text; returns 0/-1, the spec in *out, the error in e. */
@@ -238,9 +241,10 @@ static void pki_free(struct pki *p)
     EVP_PKEY_free(p->sub_key);
 }
 
-/* A sub-CA for key, signed by inter, basicConstraints bc, keyUsage ku (NULL: none), valid
- * from an hour ago for life seconds. */
-static X509 *make_sub(struct pki *p, EVP_PKEY *key, const char *bc, const char *ku, long life)
+/* A sub-CA for key, signed by inter, basicConstraints bc, keyUsage ku (NULL: none),
+ * nameConstraints nc (NULL: none), valid from an hour ago for life seconds. */
+static X509 *make_sub_nc(struct pki *p, EVP_PKEY *key, const char *bc, const char *ku, long life,
+                         const char *nc)
 {
     X509 *x = X509_new();
     X509_set_version(x, 2);
@@ -257,10 +261,17 @@ static X509 *make_sub(struct pki *p, EVP_PKEY *key, const char *bc, const char *
     add_ext(x, p->inter, NID_basic_constraints, bc);
     if (ku != NULL)
         add_ext(x, p->inter, NID_key_usage, ku);
+    if (nc != NULL)
+        add_ext(x, p->inter, NID_name_constraints, nc);
     add_ext(x, p->inter, NID_subject_key_identifier, "hash");
     add_ext(x, p->inter, NID_authority_key_identifier, "keyid:always");
     assert_true(X509_sign(x, p->inter_key, EVP_sha256()) > 0);
     return x;
+}
+
+static X509 *make_sub(struct pki *p, EVP_PKEY *key, const char *bc, const char *ku, long life)
+{
+    return make_sub_nc(p, key, bc, ku, life, NULL);
 }
 
 /* subcaspec_verify of sub through inter to root (or to anchor instead); the error in e. */
@@ -299,9 +310,6 @@ static void expect_verify(struct pki *p, X509 *sub, EVP_PKEY *key, X509 *anchor,
         fail_msg("message \"%s\" lacks \"%s\"", e.msg, msg);
 }
 
-#define SUB_BC "critical,CA:TRUE,pathlen:0"
-#define SUB_KU "critical,keyCertSign,cRLSign"
-
 static void test_verify(void **state)
 {
     (void)state;
@@ -339,6 +347,16 @@ static void test_verify(void **state)
                   "certificate has expired");
     expect_verify(&p, make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 3600), p.sub_key, p.root, 86400,
                   "not more than maxLeafDuration (86400s)");
+    /* Vault's intermediate expires in 3 days, before the 7-day sub-CA: its notAfter wins... */
+    X509_time_adj_ex(X509_getm_notAfter(p.inter), 0, 3 * 86400, &NOW);
+    assert_true(X509_sign(p.inter, p.root_key, EVP_sha256()) > 0);
+    good = make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 7 * 86400);
+    assert_int_equal(verify(&p, good, p.sub_key, p.root, 86400, &na, &e), 0);
+    assert_int_equal(na, NOW + 3 * 86400);
+    X509_free(good);
+    /* ... also against maxLeafDuration: 3 days left is not more than 4 days. */
+    expect_verify(&p, make_sub(&p, p.sub_key, SUB_BC, SUB_KU, 7 * 86400), p.sub_key, p.root,
+                  4 * 86400, "not more than maxLeafDuration (345600s)");
     pki_free(&p);
 }
 
@@ -453,6 +471,137 @@ static void test_leaf_duration(void **state)
     assert_true(cut);
 }
 
+/* The renewal time: renewBefore ahead of notAfter normally; a sub-CA Vault cut below renewBefore
+ * (life between maxLeafDuration and renewBefore) is renewed halfway to where leaves would be cut,
+ * never at once (that was a request per second). */
+static void test_renew_at(void **state)
+{
+    (void)state;
+    bool sh = true;
+    /* 1h sub-CA, renewBefore 35m, maxLeaf 10m: at notAfter - 35m (+ jitter). */
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 2100, 600, 0, 5, &sh), NOW + 1500);
+    assert_false(sh);
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 2100, 600, -30, 5, &sh), NOW + 1470);
+    /* A jitter past notAfter - maxLeaf (renewBefore = maxLeafDuration): at notAfter - maxLeaf. */
+    assert_int_equal(subcaspec_renew_at(NOW + 3600, NOW, 600, 600, 60, 5, &sh), NOW + 3000);
+    assert_false(sh);
+    /* Vault cut it to 30m (< renewBefore 35m): halfway to notAfter - maxLeaf (20m): 10m. */
+    assert_int_equal(subcaspec_renew_at(NOW + 1800, NOW, 2100, 600, 0, 5, &sh), NOW + 600);
+    assert_true(sh);
+    /* Just above maxLeaf: the backoff minimum, not now + 0 or + 1. */
+    assert_int_equal(subcaspec_renew_at(NOW + 603, NOW, 2100, 600, 0, 5, &sh), NOW + 5);
+    assert_true(sh);
+    /* Exactly at the renewal point counts as past. */
+    assert_int_equal(subcaspec_renew_at(NOW + 2100, NOW, 2100, 600, 0, 5, &sh), NOW + 750);
+    assert_true(sh);
+}
+
+/* The sub-CA must carry exactly the permittedDNSDomains asked for, critical, nothing excluded. */
+static void test_constraints(void **state)
+{
+    (void)state;
+    struct pki p;
+    pki_make(&p);
+    char *one[] = {"example.com"}, *two[] = {"example.com", ".svc.cluster.local"};
+    struct {
+        const char *nc;
+        char **d;
+        size_t n;
+        const char *msg; /* NULL: accepted */
+    } cases[] = {
+        {"critical,permitted;DNS:example.com", one, 1, NULL},
+        {"critical,permitted;DNS:EXAMPLE.com", one, 1, NULL},
+        {"critical,permitted;DNS:.svc.cluster.local,permitted;DNS:example.com", two, 2, NULL},
+        {NULL, one, 0, NULL}, /* none asked: nothing checked */
+        {"critical,permitted;DNS:example.org", one, 0, NULL},
+        {NULL, one, 1, "has no nameConstraints"},
+        {"permitted;DNS:example.com", one, 1, "not critical"},
+        {"critical,permitted;DNS:example.com,excluded;DNS:a.example.com", one, 1, "excluded"},
+        {"critical,permitted;DNS:example.com,permitted;DNS:example.org", one, 1,
+         "permits names outside"},
+        {"critical,permitted;DNS:example.com,permitted;IP:10.0.0.0/255.0.0.0", one, 1,
+         "permits names outside"},
+        {"critical,permitted;DNS:example.com", two, 2, "lacks some of"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *sub = make_sub_nc(&p, p.sub_key, SUB_BC, SUB_KU, 86400, cases[i].nc);
+        struct err e = {0};
+        int rc = subcaspec_check_constraints(sub, cases[i].d, cases[i].n, &e);
+        X509_free(sub);
+        if (cases[i].msg == NULL && rc != 0)
+            fail_msg("case %zu refused: %s", i, e.msg);
+        if (cases[i].msg != NULL && (rc != -1 || strstr(e.msg, cases[i].msg) == NULL))
+            fail_msg("case %zu: rc %d, message \"%s\" lacks \"%s\"", i, rc, e.msg, cases[i].msg);
+    }
+    pki_free(&p);
+}
+
+/* A leaf with SAN dns (NULL: none) and CN cn, self-signed (only its names matter here). */
+static X509 *make_leaf(EVP_PKEY *key, const char *cn, const char *dns)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &NOW);
+    X509_time_adj_ex(X509_getm_notAfter(x), 0, 3600, &NOW);
+    X509_set_pubkey(x, key);
+    if (dns != NULL) {
+        char san[300];
+        snprintf(san, sizeof(san), "DNS:%s", dns);
+        add_ext(x, x, NID_subject_alt_name, san);
+    }
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    return x;
+}
+
+/* A leaf is checked against the constraints of every certificate of the chain: Vault's
+ * upstream issuer's too, and a DNS-like CN without SAN. */
+static void test_check_leaf(void **state)
+{
+    (void)state;
+    struct pki p;
+    pki_make(&p);
+    /* The sub-CA allows example.com and example.org; Vault's issuer above it only example.com. */
+    X509 *sub = make_sub_nc(&p, p.sub_key, SUB_BC, SUB_KU, 86400,
+                            "critical,permitted;DNS:example.com,permitted;DNS:example.org");
+    X509 *up = make_sub_nc(&p, p.inter_key, "critical,CA:TRUE", SUB_KU, 86400,
+                           "critical,permitted;DNS:example.com");
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    sk_X509_push(chain, sub);
+    sk_X509_push(chain, up);
+    sk_X509_push(chain, p.root);
+    struct {
+        const char *cn, *dns;
+        bool ok;
+    } cases[] = {
+        {"www.example.com", "www.example.com", true},
+        {"web", "api.example.com", true},
+        {"www.example.com", NULL, true},
+        {"Web server", NULL, true},                    /* not DNS-like: not a name to constrain */
+        {"www.example.org", "www.example.org", false}, /* the sub-CA allows it, upstream not */
+        {"www.example.net", "www.example.net", false},
+        {"www.example.org", NULL, false}, /* a DNS-like CN without SAN */
+        {"x", "www.example.net", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *leaf = make_leaf(p.sub_key, cases[i].cn, cases[i].dns);
+        struct err e = {0};
+        int rc = subcaspec_check_leaf(leaf, chain, &e);
+        X509_free(leaf);
+        if (cases[i].ok && rc != 0)
+            fail_msg("case %zu refused: %s", i, e.msg);
+        if (!cases[i].ok && (rc != -1 || e.kind != ERR_PERMANENT ||
+                             strstr(e.msg, "outside the name constraints of") == NULL))
+            fail_msg("case %zu: rc %d, \"%s\"", i, rc, e.msg);
+    }
+    sk_X509_free(chain);
+    X509_free(sub);
+    X509_free(up);
+    pki_free(&p);
+}
+
 static void test_dns_permitted(void **state)
 {
     (void)state;
@@ -484,6 +633,9 @@ int main(void)
         cmocka_unit_test(test_answer),
         cmocka_unit_test(test_leaf_duration),
         cmocka_unit_test(test_dns_permitted),
+        cmocka_unit_test(test_renew_at),
+        cmocka_unit_test(test_constraints),
+        cmocka_unit_test(test_check_leaf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
