@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 // clang-format on
 
 #include "base/mem.h"
@@ -642,15 +643,22 @@ static char secrets_asked[4][128];
 static int n_asked;
 static cJSON *bundle_secret; /* returned for "ca"; everything else is not found */
 
+/* Thread-safe, as signer_env requires: a sub-CA's renewal thread calls it too. */
+static pthread_mutex_t env_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static cJSON *env_get_secret(void *ud, const char *ns, const char *name, struct err *err)
 {
     assert_ptr_equal(ud, &bundle_secret);
+    cJSON *out = NULL;
+    pthread_mutex_lock(&env_mu);
     if (n_asked < 4)
         snprintf(secrets_asked[n_asked++], sizeof(*secrets_asked), "%s/%s", ns, name);
     if (strcmp(name, "ca") == 0 && bundle_secret != NULL)
-        return cJSON_Duplicate(bundle_secret, 1);
-    err_set(err, ERR_ISSUER_NOT_READY, "not found");
-    return NULL;
+        out = cJSON_Duplicate(bundle_secret, 1);
+    pthread_mutex_unlock(&env_mu);
+    if (out == NULL)
+        err_set(err, ERR_ISSUER_NOT_READY, "not found");
+    return out;
 }
 
 static struct issuer *load_vault(const char *vault_json, struct issuer_state *s)
