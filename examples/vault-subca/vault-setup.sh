@@ -66,7 +66,9 @@ vault write pki_int/config/auto-tidy enabled=true tidy_cert_store=true tidy_revo
 #    ask pinned: path length 0, no SANs on the CA (exclude_cn_from_sans, use_csr_values false),
 #    the CN prefix, the TTL (subCA.duration, as Ember sends it), the subject and the name
 #    constraints of issuer.yaml. Any parameter not listed is refused. Vault matches each value
-#    of a list (or comma-separated string) against the allowed values.
+#    of a list (or comma-separated string) against the allowed values. Ember sends every value
+#    as a string, ttl as subCA.duration is written (168h); the other two forms are the same
+#    week written as Vault would accept it.
 vault policy write ember-subca - <<'HCL'
 path "pki_int/root/sign-intermediate" {
   capabilities        = ["update"]
@@ -83,13 +85,6 @@ path "pki_int/root/sign-intermediate" {
     "ou"                    = ["Mesh"]
     "permitted_dns_domains" = ["svc"]
   }
-}
-# Read-only: the parent's certificate and chain (Ember checks its path length and expiry).
-path "pki_int/issuer/+/json" {
-  capabilities = ["read"]
-}
-path "pki_int/cert/ca_chain" {
-  capabilities = ["read"]
 }
 HCL
 # 5. An AppRole holding that policy (any auth method works; see examples/vault-approle/ and
