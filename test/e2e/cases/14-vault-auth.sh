@@ -117,6 +117,10 @@ check "... Vault's auth/kubernetes/config names this API server and its CA" bash
 import json, sys
 d = json.load(sys.stdin)[\"data\"]
 sys.exit(0 if d[\"kubernetes_host\"] == sys.argv[1] and \"BEGIN CERTIFICATE\" in d[\"kubernetes_ca_cert\"] else 1)" "$1"' _ "$APISERVER_URL"
+# issuer.yaml brings the Secret vault-ca after the ClusterIssuers; one left by an earlier case
+# (case 10's Vault) would be read first, and Ember does not read a changed caBundleSecretRef
+# again. As on a fresh cluster, there is none here.
+kc -n $CRNS delete secret vault-ca --ignore-not-found >/dev/null
 check "kubectl apply -f issuer.yaml (ClusterIssuers vault-k8s and vault-k8s-secret, Secrets in $CRNS)" \
   kc apply -f "$OUT/issuer.yaml"
 audit_from=$(wc -l <"$AUDIT_LOG")
@@ -329,6 +333,8 @@ fi
 # ---- 8. secrets stay out of Ember's log ----
 check "Ember's log holds none of the Vault tokens, the service account JWT or the client keys" \
   absent -F -e "$TOK1" -e "$TOK2" -e "$TOK3" -e "$SA_JWT" -e "eyJ" -e "PRIVATE KEY" "$E2E_DIR/ember-0.log"
-# The ClusterIssuers go with this case's Vault (they would fail their re-checks from now on).
+# The ClusterIssuers and their Secrets go with this case's Vault (the issuers would fail their
+# re-checks from now on; a later case's issuer.yaml brings its own vault-ca).
 kc delete $CI vault-k8s vault-k8s-secret >/dev/null
+kc -n $CRNS delete secret vault-ca ember-vault-token >/dev/null
 vault_stop vault14
