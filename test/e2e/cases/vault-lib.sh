@@ -1,8 +1,8 @@
 # vault-lib.sh -- the real HashiCorp Vault (test/e2e/vault, built from github.com/hashicorp/vault)
 # for the Vault cases (10, 14, 15). Source common.sh first, then this. Each case starts its own
-# Vault: in-memory storage, a TLS listener on 127.0.0.1 (a CA and a serving certificate made
-# here, IP 127.0.0.1 and DNS localhost), initialised with one unseal key, unsealed, and a file
-# audit device.
+# Vault: in-memory storage, a TLS listener on 127.0.0.1 (a CA, kept when the case made it first
+# to sign more certificates, and a serving certificate for IP 127.0.0.1 and DNS localhost),
+# initialised with one unseal key, unsealed, and a file audit device.
 #
 #   vault_bin                  builds (cached) and puts the vault binary first on PATH; sets VAULT_BIN
 #   vault_up NAME DIR [HCL]    the whole start above, printing a check line per step; HCL (text)
