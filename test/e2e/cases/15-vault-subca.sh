@@ -39,6 +39,8 @@ serial_of() { x "$1" -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
 aki_of() { x "$1" -ext authorityKeyIdentifier | sed -n 's/^ *\(keyid:\)\{0,1\}\([0-9A-F:]\{20,\}\).*/\2/p' | head -1; }
 end_of() { date -d "$(x "$1" -enddate | cut -d= -f2)" +%s; }
 start_of() { date -d "$(x "$1" -startdate | cut -d= -f2)" +%s; }
+# metric SERIES: the value of a series (name{labels}) on Ember's /metrics, or nothing.
+metric() { curl -s "$(cat "$E2E_DIR/ember-0.metrics")/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 # norm TEXT: lower case, without colons (to find a serial in a message).
 norm() { tr 'A-F' 'a-f' <<<"$1" | tr -d ':'; }
 
@@ -153,6 +155,18 @@ check "Vault's audit log: exactly one sign-intermediate (pki_int/root/sign-inter
   test "$(awk '$1 == "OK" && $3 == "pki_int/root/sign-intermediate" {s += $2} END {print s + 0}' "$CASE_DIR/audit1.txt")" = 1
 check "... no refused call, and no per-certificate sign (no pki_int/sign/*)" absent -E '^ERR|/sign/' "$CASE_DIR/audit1.txt"
 
+L='{issuer="ClusterIssuer/vault-subca"'
+# subca_metrics: ember_subca_ready/renewals ok/renewals error/leaf truncations of vault-subca
+# (published at the issuer's re-checks, every 10 s here: a bounded wait).
+subca_metrics() {
+  echo "$(metric "ember_subca_ready$L}")/$(metric "ember_subca_renewals_total$L,result=\"ok\"}")/$(metric "ember_subca_renewals_total$L,result=\"error\"}")/$(metric "ember_subca_leaf_truncations_total$L}")"
+}
+_subca_metrics() { local m; m=$(subca_metrics); [ "${m%/*}" = 1/1/0 ] && [ "${m##*/}" -ge 3 ] 2>/dev/null; }
+check "Ember's metrics: ember_subca_ready 1, one sub-CA asked of Vault, none refused, the 3 leaves (48h asked) counted as cut to maxLeafDuration" \
+  e2e_wait 20 _subca_metrics
+echo "# vault-subca's metrics (ready/ok/error/truncations): $(subca_metrics)"
+echo "# ember_secure_heap_locked $(metric ember_secure_heap_locked)"
+
 # ---- 2. renewal: duration 90s, renewBefore 45s, maxLeafDuration 30s ----
 # The example's policy with this ttl, and an AppRole role holding it.
 vault policy read ember-subca | sed 's|"ttl" *= \[[^]]*\]|"ttl" = ["90s", "90", "1m30s"]|' >"$CASE_DIR/short.hcl"
@@ -262,6 +276,15 @@ req s2; got s2
 check "... a request is issued by a sub-CA signed after the unseal (serial not $cur)" \
   bash -c '[ -n "$1" ] && [ "$1" != "$2" ]' _ "$(serial_of "$CASE_DIR/s2.1.pem" 2>/dev/null)" "$cur"
 check "... and verifies against the root" verify_strict "$OUT/root.crt" "$CASE_DIR/s2.crt" "$CASE_DIR/s2.0.pem"
+# Ember publishes an issuer's metrics at its re-checks (every 10 s here): a bounded wait.
+L='{issuer="ClusterIssuer/vault-subca-short"'
+_short_metrics() {
+  ok_n=$(metric "ember_subca_renewals_total$L,result=\"ok\"}") err_n=$(metric "ember_subca_renewals_total$L,result=\"error\"}")
+  [ "${ok_n:-0}" -ge 3 ] && [ "${err_n:-0}" -ge 1 ]
+}
+check "Ember's metrics: at least 3 sub-CAs asked of Vault for vault-subca-short, the refusals while sealed counted as errors" \
+  e2e_wait 30 _short_metrics
+echo "# vault-subca-short's renewals: ok $ok_n, error $err_n"
 audit_paths "$audit_from" >"$CASE_DIR/audit2.txt"
 sed 's/^/# vault audit: /' "$CASE_DIR/audit2.txt"
 check "Vault's audit log: no per-certificate sign during all this (no pki_int/sign/*)" absent /sign/ "$CASE_DIR/audit2.txt"
