@@ -5,14 +5,17 @@
 #      Vault's root, and it verifies with openssl -x509_strict against the root; the sub-CA is
 #      what the policy pins (CA, pathlen 0, the CN prefix, the subject, critical name
 #      constraints); the leaf lives at most maxLeafDuration; Vault's audit log shows one
-#      sign-intermediate and no per-certificate sign for three certificates.
+#      sign-intermediate and no per-certificate sign for three certificates; Ember's metrics
+#      agree; the example's AppRole token gets what Ember asks for and is refused pathLen 1 or
+#      another common name (the policy's pins, against the real Vault).
 #   2. Renewal: a second ClusterIssuer (duration 90s, renewBefore 45s, maxLeafDuration 30s; the
 #      example's policy with that ttl): requests made every few seconds see a new sub-CA serial
 #      within a bounded wait; the last leaf of the old sub-CA still verifies against the root
 #      afterwards, the first of the new one has another AKI.
 #   3. Vault sealed during renewal: requests are still issued with the current sub-CA (no leaf
 #      outlives it); Ready stays True while the sub-CA has more than maxLeafDuration left, then
-#      goes False; unsealed: a new sub-CA is signed and the issuer is Ready again.
+#      goes False; unsealed: a new sub-CA is signed and the issuer is Ready again; the metrics
+#      count the refusals while sealed.
 #   4. A parent with pathLen 0 (an intermediate signed with max_path_length=0): the issuer is
 #      Ready=False with a message about pathLen 0, not a bare HTTP 400.
 . "$(dirname "$0")/common.sh"
@@ -166,6 +169,24 @@ check "Ember's metrics: ember_subca_ready 1, one sub-CA asked of Vault, none ref
   e2e_wait 20 _subca_metrics
 echo "# vault-subca's metrics (ready/ok/error/truncations): $(subca_metrics)"
 echo "# ember_secure_heap_locked $(metric ember_secure_heap_locked)"
+
+# The policy as a stolen token of the example's AppRole meets it: what Ember asks is signed; a
+# path length of 1, or another common name, is refused.
+rid=$(awk '$1 == "roleId:" {print $2; exit}' "$OUT/issuer.yaml")
+sid=$(awk '$1 == "secretId:" {print $2; exit}' "$OUT/issuer.yaml")
+TOK=$(VAULT_TOKEN='' vault write -field=token auth/approle/login role_id="$rid" secret_id="$sid" 2>/dev/null)
+make_csr "$CASE_DIR/thief" -subj "/CN=Ember sub-CA thief"
+# as_thief ARGS...: vault write pki_int/root/sign-intermediate with the AppRole's token.
+as_thief() {
+  VAULT_TOKEN=$TOK vault write -field=certificate pki_int/root/sign-intermediate csr=@"$CASE_DIR/thief.csr" \
+    ttl=168h exclude_cn_from_sans=true use_csr_values=false format=pem organization="Example Org" ou=Mesh \
+    permitted_dns_domains=svc "$@" >"$CASE_DIR/thief.out" 2>&1
+}
+check "the example's AppRole token gets what Ember asks for (pathLen 0, the CN prefix)" \
+  as_thief common_name="Ember sub-CA thief" max_path_length=0
+_refused() { ! as_thief "$@" && grep -q "permission denied" "$CASE_DIR/thief.out"; }
+check "... but not a sub-CA with path length 1 (permission denied)" _refused common_name="Ember sub-CA thief" max_path_length=1
+check "... nor one with another common name (permission denied)" _refused common_name="Evil CA" max_path_length=0
 
 # ---- 2. renewal: duration 90s, renewBefore 45s, maxLeafDuration 30s ----
 # The example's policy with this ttl, and an AppRole role holding it.
