@@ -47,7 +47,9 @@ ISTIO_CSR_NAMESPACE = "cert-manager"
 ISTIO_CSR_SERVICE = "cert-manager-istio-csr"
 KNOWN_KINDS = {
     (EMBER_AV, "Issuer"), (EMBER_AV, "ClusterIssuer"), (EMBER_AV, "IssuancePolicy"),
-    ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Namespace"),
+    ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Namespace"), ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("cert-manager.io/v1", "Certificate"),
     ("maistra.io/v2", "ServiceMeshControlPlane"), ("maistra.io/v1", "ServiceMeshMemberRoll"),
 }

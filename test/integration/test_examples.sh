@@ -6,7 +6,9 @@
 # policy admits what its comment says and denies what it should not, through the signing API,
 # with requests shaped as istio-csr, istiod's Certificate and local-ca's Certificate make them;
 # vault-approle's vault-setup.sh (against a stub vault CLI) yields an issuer that signs through
-# the fake Vault; the shell blocks of the example READMEs and of README.md's sections on
+# the fake Vault; vault-kubernetes-auth's and vault-subca's vault-setup.sh set up in Vault what
+# their manifests name (roles bound to the account and audience of the ClusterIssuers and of
+# rbac.yaml; a sign-intermediate policy pinning what the ClusterIssuer sends); the shell blocks of the example READMEs and of README.md's sections on
 # istio-csr, migrations and troubleshooting run as written with kubectl/oc/helm/vault stubbed
 # (their file arguments must exist); every examples/ path the READMEs mention exists.
 cd "$(dirname "$0")/../.." || exit 1
@@ -419,6 +421,115 @@ sign "vault-approle: Ember's policy denies a web name" 403 'sans.dnsNames: forbi
 check "vault-approle: ... without asking Vault" test "$(signs)" = 2
 kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
 
+# ---- 4b. vault-kubernetes-auth and vault-subca: vault-setup.sh against the stub vault CLI; what
+# it sets up in Vault agrees with the manifests (the e2e cases 14 and 15 run them for real) ----
+: >"$STUB_LOG"; : >"$STUB_MISSING"
+printf 'stub reviewer token\n' >"$WORK/reviewer.jwt"
+STUB_VAULT_ROOT=$WORK/ca/root.crt STUB_VAULT_INTER=$WORK/ca/inter.crt VAULT_ADDR=https://vault.invalid:8200 \
+  VAULT_TOKEN=stub VAULT_CACERT=$WORK/ca/root.crt EMBER_VAULT_SERVER=https://vault.example:8200 \
+  KUBERNETES_HOST=https://k8s.example:6443 KUBERNETES_CA_CERT=$WORK/ca/root.crt \
+  TOKEN_REVIEWER_JWT_FILE=$WORK/reviewer.jwt PATH="$WORK/stubs:$PATH" \
+  examples/vault-kubernetes-auth/vault-setup.sh "$WORK/kout" >"$WORK/ksetup.out" 2>&1
+rc=$?
+check "vault-kubernetes-auth: vault-setup.sh exits 0 (stub vault CLI)" test $rc = 0
+[ $rc = 0 ] || sed 's/^/#   /' "$WORK/ksetup.out"
+"$Y2J" examples/vault-kubernetes-auth/issuer.yaml examples/vault-kubernetes-auth/rbac.yaml "$WORK/kout/issuer.yaml" >"$WORK/kube.json"
+python3 - "$WORK/kube.json" "$STUB_LOG" <<'PY'
+import json, re, sys
+files = json.load(open(sys.argv[1]))
+docs = [d for f in files[:2] for d in f["docs"]]
+out = files[2]["docs"]
+log = open(sys.argv[2]).read().splitlines()
+def ok(c, what):
+    print(("ok - " if c else "not ok - ") + "vault-kubernetes-auth: " + what)
+def kv(line):
+    return dict(a.split("=", 1) for a in line.split()[3:] if "=" in a)
+conf = [kv(l) for l in log if l.startswith("vault write auth/kubernetes/config ")]
+roles = {l.split()[2].rsplit("/", 1)[1]: kv(l) for l in log if l.startswith("vault write auth/kubernetes/role/")}
+ok("vault auth enable kubernetes" in log, "vault-setup.sh enables the Kubernetes auth method")
+ok(len(conf) == 1 and conf[0].get("kubernetes_host") == "https://k8s.example:6443"
+   and conf[0].get("kubernetes_ca_cert", "").startswith("@") and conf[0].get("token_reviewer_jwt", "").startswith("@")
+   and conf[0].get("disable_local_ca_jwt") == "true",
+   "auth/kubernetes/config: the API server, its CA and the reviewer token as files (no token on the command line)")
+sa = [d for d in docs if d["kind"] == "ServiceAccount"]
+role = [d for d in docs if d["kind"] == "Role"][0]
+rb = [d for d in docs if d["kind"] == "RoleBinding"][0]
+crb = [d for d in docs if d["kind"] == "ClusterRoleBinding"][0]
+rule = role["rules"][0]
+ok(rule["resources"] == ["serviceaccounts/token"] and rule["verbs"] == ["create"] and len(rule["resourceNames"]) == 1,
+   "rbac.yaml: create on serviceaccounts/token, for one account (resourceNames)")
+ok(rb["roleRef"]["name"] == role["metadata"]["name"] and rb["subjects"][0]["name"] == "ember-issuer"
+   and rb["subjects"][0]["namespace"] == "ember-issuer",
+   "rbac.yaml: bound to the chart's service account ember-issuer (README.md's helm install)")
+ok(crb["roleRef"]["name"] == "system:auth-delegator" and crb["subjects"][0]["name"] in [s["metadata"]["name"] for s in sa],
+   "rbac.yaml: the reviewer account may create TokenReviews (system:auth-delegator)")
+for iss in [d for d in docs if d["kind"] == "ClusterIssuer"]:
+    k = iss["spec"]["vault"]["auth"]["kubernetes"]
+    r = roles.get(k["role"], {})
+    acct = (k.get("serviceAccountRef") or {}).get("name")
+    if acct is None:
+        sec = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == k["secretRef"]["name"]][0]
+        acct = sec["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+        want_aud = None
+    else:
+        ok(acct == rule["resourceNames"][0], "%s: its serviceAccountRef is the account rbac.yaml lets Ember make tokens of" % iss["metadata"]["name"])
+        want_aud = "vault://" + iss["metadata"]["name"]
+    ok(r.get("bound_service_account_names") == acct and r.get("bound_service_account_namespaces") == "ember-issuer"
+       and r.get("audience") == want_aud and r.get("token_policies") == "pki-mesh",
+       "%s: the Vault role %s is bound to %s, audience %s, policy pki-mesh" % (iss["metadata"]["name"], k["role"], acct, want_aud))
+ok(all(d["spec"]["vault"]["server"] == "https://vault.example:8200" for d in out if d["kind"] == "ClusterIssuer")
+   and any(d["kind"] == "Secret" and d["metadata"]["name"] == "vault-ca" for d in out),
+   "OUTDIR/issuer.yaml: EMBER_VAULT_SERVER and the Secret vault-ca")
+PY
+STUB_VAULT_ROOT=$WORK/ca/root.crt VAULT_ADDR=https://vault.invalid:8200 PATH="$WORK/stubs:$PATH" \
+  examples/vault-kubernetes-auth/vault-setup.sh "$WORK/kout2" >"$WORK/ksetup2.out" 2>&1
+check "vault-kubernetes-auth: without an API server in kubectl's context, vault-setup.sh stops saying to set KUBERNETES_HOST" \
+  bash -c '[ "$1" = 1 ] && grep -q "set KUBERNETES_HOST" "$2"' _ $? "$WORK/ksetup2.out"
+
+: >"$STUB_LOG"; : >"$STUB_MISSING"
+STUB_VAULT_ROOT=$WORK/ca/root.crt STUB_VAULT_INTER=$WORK/ca/inter.crt STUB_ROLE_ID=rid-subca STUB_SECRET_ID=sid-subca \
+  VAULT_ADDR=https://vault.invalid:8200 VAULT_TOKEN=stub VAULT_CACERT=$WORK/ca/root.crt \
+  EMBER_VAULT_SERVER=https://vault.example:8200 PATH="$WORK/stubs:$PATH" \
+  examples/vault-subca/vault-setup.sh "$WORK/sout" >"$WORK/ssetup.out" 2>&1
+rc=$?
+check "vault-subca: vault-setup.sh exits 0 (stub vault CLI)" test $rc = 0
+[ $rc = 0 ] || sed 's/^/#   /' "$WORK/ssetup.out"
+"$Y2J" examples/vault-subca/issuer.yaml "$WORK/sout/issuer.yaml" >"$WORK/subca.json"
+python3 - "$WORK/subca.json" "$STUB_LOG" <<'PY'
+import fnmatch, json, re, sys
+files = json.load(open(sys.argv[1]))
+iss = [d for d in files[0]["docs"] if d["kind"] == "ClusterIssuer"][0]
+out = files[1]["docs"]
+log = open(sys.argv[2]).read().splitlines()
+sub = iss["spec"]["vault"]["subCA"]
+def ok(c, what):
+    print(("ok - " if c else "not ok - ") + "vault-subca: " + what)
+ok(any(l.startswith("vault write -field=certificate pki/root/generate/internal") and " max_path_length=2" in l for l in log),
+   "the root has path length 2 (room for Vault's intermediate and Ember's sub-CA)")
+ok(any(l.startswith("vault write -field=certificate pki/root/sign-intermediate") and " max_path_length=1" in l for l in log),
+   "Vault's intermediate has path length 1")
+hcl = "\n".join(l[len("stdin: "):] for l in log if l.startswith("stdin: "))
+paths = re.findall(r'^path "([^"]+)"', hcl, re.M)
+ok(paths == [sub["path"]], "the policy grants exactly subCA.path (%s)" % sub["path"])
+allowed = dict(re.findall(r'^\s*"([a-z_]+)"\s*=\s*(\[[^]]*\])', hcl, re.M))
+allowed = {k: json.loads(v) for k, v in allowed.items()}
+ok(allowed.get("max_path_length") == ["0"] and allowed.get("exclude_cn_from_sans") == ["true"]
+   and allowed.get("use_csr_values") == ["false"] and allowed.get("csr") == [],
+   "the policy pins max_path_length 0, exclude_cn_from_sans true, use_csr_values false")
+ok(sub["duration"] in allowed.get("ttl", []), "the policy allows the ttl subCA.duration (%s) only among its forms" % sub["duration"])
+ok(any(fnmatch.fnmatchcase(sub["commonNamePrefix"] + " ember-0-1", g) for g in allowed.get("common_name", [])),
+   "the policy's common_name glob admits '<commonNamePrefix> <replica>'")
+ok(allowed.get("organization") == sub["subject"]["organizations"] and allowed.get("ou") == sub["subject"]["organizationalUnits"]
+   and allowed.get("permitted_dns_domains") == sub["permittedDNSDomains"],
+   "the policy allows exactly the subject and permittedDNSDomains of the ClusterIssuer")
+ok(any(l.startswith("vault write pki_int/config/auto-tidy enabled=true tidy_cert_store=true") for l in log),
+   "auto-tidy of the stored sub-CAs")
+o = [d for d in out if d["kind"] == "ClusterIssuer"][0]
+ok(o["spec"]["vault"]["auth"]["appRole"]["roleId"] == "rid-subca" and o["spec"]["vault"]["server"] == "https://vault.example:8200"
+   and any(d["kind"] == "Secret" and d.get("stringData", {}).get("secretId") == "sid-subca" for d in out),
+   "OUTDIR/issuer.yaml: the role_id, EMBER_VAULT_SERVER and the secret_id")
+PY
+
 # ---- 5. the READMEs' shell blocks, as written, with the cluster tools stubbed ----
 # README.md: only the sections this test owns (the walkthrough has its own test); the READMEs of
 # the example folders this test covers.
@@ -426,7 +537,7 @@ mkdir -p "$WORK/docs/home" "$WORK/docs/tmp"
 cp -r examples api "$WORK/docs/"
 mkdir -p "$WORK/docs/build" && ln -s "$EMBER_BIN" "$WORK/docs/build/ember-issuer"
 : >"$STUB_LOG"; : >"$STUB_MISSING"
-for doc in README.md examples/{standalone,local-ca,vault-approle,istio-csr,openshift-service-mesh,policies}/README.md; do
+for doc in README.md examples/{standalone,local-ca,vault-approle,vault-subca,istio-csr,openshift-service-mesh,policies}/README.md; do
   src=$doc
   [ "$doc" = README.md ] && src=$WORK/readme-mine.md
   python3 - "$src" >"$WORK/docs/run.sh" <<'PY'

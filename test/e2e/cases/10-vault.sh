@@ -15,60 +15,16 @@
 #     audit log), no sign request is refused, and no lookup-self is made (the login answer's
 #     auth.num_uses says the token's uses).
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/vault-lib.sh"
 
 NS=vault-e2e
 CRNS=ember-issuer # Ember's --cluster-resource-namespace (run.sh's release)
 V="$CASE_DIR/vault"
-mkdir -p "$V"
 
-VAULT_BIN=$(e2e_build vault) || { not_ok "build the real Vault (test/e2e/vault)"; exit 1; }
-export PATH="$VAULT_BIN:$PATH"
-check "the vault binary on PATH is the one built from github.com/hashicorp/vault ($(vault version 2>/dev/null))" \
-  test "$(command -v vault)" = "$VAULT_BIN/vault"
+vault_bin || exit 1
 
-# ---- 1. Vault with a TLS listener: its CA and serving certificate (IP 127.0.0.1) ----
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=e2e-vault-tls-ca" -keyout "$V/ca.key" -out "$V/ca.crt" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=vault" \
-  -keyout "$V/tls.key" -out "$V/tls.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$V/tls.ext"
-openssl x509 -req -in "$V/tls.csr" -CA "$V/ca.crt" -CAkey "$V/ca.key" -CAcreateserial -days 2 \
-  -extfile "$V/tls.ext" -out "$V/tls.crt" 2>/dev/null
-chmod 600 "$V"/*.key
-PORT=$(e2e_free_port)
-CPORT=$(e2e_free_port)
-export VAULT_ADDR="https://127.0.0.1:$PORT" VAULT_CACERT="$V/ca.crt"
-unset VAULT_TOKEN
-cat >"$V/config.hcl" <<EOF
-storage "inmem" {}
-listener "tcp" {
-  address       = "127.0.0.1:$PORT"
-  tls_cert_file = "$V/tls.crt"
-  tls_key_file  = "$V/tls.key"
-}
-api_addr      = "$VAULT_ADDR"
-cluster_addr  = "https://127.0.0.1:$CPORT"
-disable_mlock = true
-ui            = false
-log_level     = "info"
-EOF
-e2e_spawn vault "$E2E_DIR/vault.log" "$VAULT_BIN/vault" server -config "$V/config.hcl"
-# health CODE: sys/health answers CODE (501 uninitialised, 503 sealed, 200 active).
-health() { [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$V/ca.crt" "$VAULT_ADDR/v1/sys/health")" = "$1" ]; }
-check "vault server starts with a TLS listener on 127.0.0.1:$PORT (sys/health 501: not initialised)" \
-  e2e_wait 30 health 501
-vault operator init -key-shares=1 -key-threshold=1 -format=json >"$V/init.json" 2>"$V/init.err"
-UNSEAL_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unseal_keys_b64"][0])' "$V/init.json" 2>/dev/null)
-ROOT_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["root_token"])' "$V/init.json" 2>/dev/null)
-check "vault operator init -key-shares=1 -key-threshold=1 gives an unseal key and a root token" \
-  test -n "$UNSEAL_KEY" -a -n "$ROOT_TOKEN"
-vault operator unseal "$UNSEAL_KEY" >/dev/null
-check "vault operator unseal: Vault is active (sys/health 200)" e2e_wait 30 health 200
-export VAULT_TOKEN="$ROOT_TOKEN"
-AUDIT="$V/audit.log"
-check "vault audit enable file (every request and response, $AUDIT)" \
-  vault audit enable file file_path="$AUDIT"
+# ---- 1. Vault with a TLS listener (its CA and serving certificate, IP 127.0.0.1) ----
+vault_up vault "$V" || exit 1
 
 # ---- 2. examples/vault-approle/vault-setup.sh as written, its issuer.yaml applied ----
 OUT="$CASE_DIR/setup"
@@ -283,7 +239,7 @@ for ci in vault vault-uses2; do
   check "... its message says Vault is sealed" bash -c '[[ "$1" == *"sealed"* ]]' _ "$imsg"
 done
 check "vault operator unseal (sys/health 200)" bash -c 'vault operator unseal "$1" >/dev/null' _ "$UNSEAL_KEY"
-e2e_wait 30 health 200
+e2e_wait 30 vault_health 200
 t0=$(date +%s)
 check "after the unseal the same request ($sealed_cr) is issued" \
   wait_cond 120 certificaterequests $NS "$sealed_cr" Ready Issued reason
