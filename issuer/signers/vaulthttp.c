@@ -102,6 +102,20 @@ static void vaulthttp_error(const char *method, const char *api_path, const stru
                        "spec.vault.clientCertSecretRef and clientKeySecretRef)"
                      : "");
         break;
+    case HTTPC_FAIL_CONNECT: {
+        /* A TLS 1.3 server that requires a client certificate drops the connection right after
+         * the handshake, which libcurl may report as a failed connect ("getpeername() failed
+         * with errno 107") rather than a transport error: the same hint, unless the connection
+         * was never made. */
+        bool made = strstr(hr->detail, "refused") == NULL &&
+                    strstr(hr->detail, "resolve") == NULL &&
+                    strstr(hr->detail, "unreachable") == NULL;
+        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s%s", method, api_path, hr->detail,
+                bare && made ? " (if Vault requires a client certificate, set "
+                               "spec.vault.clientCertSecretRef and clientKeySecretRef)"
+                             : "");
+        break;
+    }
     default:
         err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path, hr->detail);
         break;

@@ -554,25 +554,29 @@ out:
 static bool vaultmsg_put_escaped(char *out, size_t cap, size_t *pos, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
+    /* Vault's multi-error text ("2 errors occurred:\n\t* permission denied\n\t* invalid
+     * token\n\n") reads as one line: each run of blanks, tabs and line breaks is one space, none
+     * at either end. */
+    size_t start = *pos;
+    bool blank = false;
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        char tmp[4];
-        size_t n;
-        if (c == '\n') {
-            memcpy(tmp, "\\n", 2);
-            n = 2;
-        } else if (c == '\t') {
-            memcpy(tmp, "\\t", 2);
-            n = 2;
-        } else if (c < 0x20 || c >= 0x7f) {
-            tmp[0] = '\\';
-            tmp[1] = 'x';
-            tmp[2] = hex[c >> 4];
-            tmp[3] = hex[c & 0xf];
-            n = 4;
+        char tmp[5];
+        size_t n = 0;
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            blank = true;
+            continue;
+        }
+        if (blank && *pos > start)
+            tmp[n++] = ' ';
+        blank = false;
+        if (c < 0x20 || c >= 0x7f) {
+            tmp[n++] = '\\';
+            tmp[n++] = 'x';
+            tmp[n++] = hex[c >> 4];
+            tmp[n++] = hex[c & 0xf];
         } else {
-            tmp[0] = (char)c;
-            n = 1;
+            tmp[n++] = (char)c;
         }
         /* Keep 4 bytes for "..." and the NUL. */
         if (*pos + n + 4 > cap)
@@ -608,9 +612,13 @@ size_t vaultmsg_errors(const char *body, size_t len, char *out, size_t outlen)
                 cut = true;
                 break;
             }
-            if (count > 0 && !vaultmsg_put_escaped(out, cap, &pos, "; ")) {
+            if (count > 0 && pos + 2 + 4 > cap) { /* "; ", keeping room for "..." */
                 cut = true;
                 break;
+            }
+            if (count > 0) {
+                memcpy(out + pos, "; ", 2);
+                pos += 2;
             }
             count++;
             if (!vaultmsg_put_escaped(out, cap, &pos, e->valuestring)) {

@@ -721,7 +721,11 @@ static void test_errors_escapes_and_skips_non_strings(void **state)
     const char *s = "{\"errors\":[1,null,\"\",\"line1\\nline2\\u001b[31m\\u00e9\",{}]}";
     char out[VAULTMSG_MAX_ERROR_TEXT];
     assert_int_equal(vaultmsg_errors(s, strlen(s), out, sizeof(out)), 1);
-    assert_string_equal(out, "line1\\nline2\\x1b[31m\\xc3\\xa9");
+    assert_string_equal(out, "line1 line2\\x1b[31m\\xc3\\xa9");
+    /* Vault's multi-error text is one line. */
+    s = "{\"errors\":[\"2 errors occurred:\\n\\t* permission denied\\n\\t* invalid token\\n\\n\"]}";
+    assert_int_equal(vaultmsg_errors(s, strlen(s), out, sizeof(out)), 1);
+    assert_string_equal(out, "2 errors occurred: * permission denied * invalid token");
 }
 
 static void test_errors_none_or_not_json(void **state)
