@@ -7,6 +7,7 @@
 # HTTP_SECONDS (10), HTTP_CR_SECONDS (5; 0 skips the /v1/certificaterequests run),
 # HTTP_CONNS (2), HTTP_MAX_REQUESTS (500000), CTRL_REQUESTS (10000; 0 skips the controller run),
 # CTRL_CONNS (4), CTRL_STEADY_SECONDS (10), AUTH_SECONDS (5; 0 skips the authenticated API run),
+# VAULT_SECONDS (5), SUBCA_ROUNDS (3), SUBCA_ROUND_SECONDS (2: section 5b's interleaved rounds),
 # E2E_BENCH_REQUESTS (2000; 0 skips section 8, the real kube-apiserver beside cert-manager's CA
 # issuer: it needs Go 1.26 at /usr/local/go, and takes a few minutes), E2E_BENCH_CONNS (4),
 # KEEP_BENCH=1 keeps the temp dir (logs, the audit log of section 8).
@@ -242,9 +243,10 @@ echo
 # ---- 5b: the Vault sub-CA (spec.vault.subCA): Vault signs one intermediate, Ember signs leaves ---
 # The same load as section 3 (local CA) and 5 (Vault per certificate), through a sub-CA whose key
 # Ember made in memory and Vault (the fake) signed once at start-up: the rate against the local
-# CA's (target >= 0.9: the same local signing) and against the per-certificate Vault signer, and
+# CA's, measured in rounds interleaved with it (target >= 0.9: the same local signing), and
+# against the per-certificate Vault signer, and
 # Vault round trips per certificate once the sub-CA is there (target 0).
-echo "5b. Vault sub-CA: POST /v1/certificatesigningrequest, leaves signed locally with a Vault-signed sub-CA, ${VAULT_SECONDS:-5} s"
+echo "5b. Vault sub-CA: POST /v1/certificatesigningrequest, leaves signed locally with a Vault-signed sub-CA, ${SUBCA_ROUNDS:-3} rounds of ${SUBCA_ROUND_SECONDS:-2} s against the local CA"
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=Bench root" \
   -keyout "$TMP/sroot.key" -out "$TMP/sroot.pem" -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
@@ -283,12 +285,37 @@ done
 [ "$ready" = 1 ] || { cat "$TMP/ember-subca.log" >&2; die "ember-issuer (sub-CA) did not become ready"; }
 vstats
 put subca_trips_startup "$(vcount)"
-load subca "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$EPID" "${VAULT_SECONDS:-5}"
+# The local CA beside it, started as section 3 starts it, so that the ratio compares the two
+# signers in the same minute: SUBCA_ROUNDS rounds of SUBCA_ROUND_SECONDS each, sub-CA then local
+# CA, and the median of each side (a neighbour's burst hits one round of each, not a whole side).
+LPORT=$(free_port)
+LPPORT=$(free_port)
+"$BIN" --manifests "$TMP/dev-ca.yaml" --manifests examples/standalone \
+  --api-bind-address "127.0.0.1:$LPORT" --health-probe-bind-address "127.0.0.1:$LPPORT" \
+  --metrics-bind-address 0 --api-issuer ClusterIssuer/dev-ca --log-format text \
+  2>"$TMP/ember-local5b.log" &
+LPID=$!
+PIDS+=("$LPID")
+wait_http "http://127.0.0.1:$LPPORT/healthz" "$LPID" || { cat "$TMP/ember-local5b.log" >&2; die "ember-issuer (local CA, 5b) did not start"; }
+SR=${SUBCA_ROUNDS:-3}
+subca_all_ok=0
+for i in $(seq 1 "$SR"); do
+  echo "  round $i/$SR, sub-CA:"
+  load "subca$i" "http://127.0.0.1:$EPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$EPID" "${SUBCA_ROUND_SECONDS:-2}"
+  echo "  round $i/$SR, local CA:"
+  load "local5b$i" "http://127.0.0.1:$LPORT/v1/certificatesigningrequest" "$TMP/firefly.json" "$LPID" "${SUBCA_ROUND_SECONDS:-2}"
+  subca_all_ok=$((subca_all_ok + $(r "subca${i}_ok")))
+done
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+put subca_rate "$(for i in $(seq 1 "$SR"); do r "subca${i}_rate"; done | median)"
+put local5b_rate "$(for i in $(seq 1 "$SR"); do r "local5b${i}_rate"; done | median)"
+echo "  median certs/s: sub-CA $(r subca_rate), local CA $(r local5b_rate)"
 vstats
 put subca_trips_load "$(( $(vcount) - $(r subca_trips_startup) ))"
-awk -v n="$(r subca_trips_load)" -v ok="$(r subca_ok)" 'BEGIN { if (ok > 0) printf "subca_trips_per_cert=%.3f\n", n / ok }' >>"$RES"
-echo "  Vault requests: $(r subca_trips_startup) at start-up (login, sign-intermediate), $(r subca_trips_load) during the load of $(r subca_ok) certificates"
+awk -v n="$(r subca_trips_load)" -v ok="$subca_all_ok" 'BEGIN { if (ok > 0) printf "subca_trips_per_cert=%.3f\n", n / ok }' >>"$RES"
+echo "  Vault requests: $(r subca_trips_startup) at start-up (login, sign-intermediate), $(r subca_trips_load) during the load of $subca_all_ok certificates"
 kill "$EPID" && wait "$EPID" 2>/dev/null || true
+kill "$LPID" && wait "$LPID" 2>/dev/null || true
 kill "$VPID" && wait "$VPID" 2>/dev/null || true
 echo
 
@@ -552,9 +579,9 @@ row "HTTP non-2xx / transport errors (ember, cfssl)" "$(r ember_non2xx)+$(r embe
 RI=$(mib "$(r rss_idle)"); RL=$(mib "$(r rss_load)")
 row "Vault signer through the fake Vault: certs/s" "$(r vault_rate)" "" ""
 row "  Vault round trips per certificate (incl. the login)" "$(r vault_trips_per_cert)" "<= 1.05" "$(mark "$(r vault_trips_per_cert)" 1.05 "<=")"
-SL=$(ratio "$(r subca_rate)" "$E"); SV=$(ratio "$(r subca_rate)" "$(r vault_rate)")
-row "Vault sub-CA (leaves signed locally): certs/s" "$(r subca_rate)" "" ""
-row "  sub-CA / local CA (section 3) certs/s" "$SL" ">= 0.90" "$(mark "$SL" 0.9 ">=")"
+SL=$(ratio "$(r subca_rate)" "$(r local5b_rate)"); SV=$(ratio "$(r subca_rate)" "$(r vault_rate)")
+row "Vault sub-CA (leaves signed locally): certs/s (median)" "$(r subca_rate)" "" ""
+row "  sub-CA / local CA, interleaved rounds (5b) certs/s" "$SL" ">= 0.90" "$(mark "$SL" 0.9 ">=")"
 row "  sub-CA / Vault per certificate (section 5) certs/s" "$SV" "" ""
 row "  Vault round trips per certificate after start-up" "$(r subca_trips_per_cert)" "0" "$(mark "$(r subca_trips_per_cert)" 0 "<=")"
 row "ember-issuer RSS idle (MiB)" "$RI" "<= 16" "$(mark "$RI" 16 "<=")"
