@@ -586,12 +586,15 @@ static void test_signer_table(void **state)
 /* A fake row with an in-place recheck that fails as told, and an expiry. */
 static int rechecks;
 static enum err_kind recheck_fails;
+static bool recheck_reload; /* recheck returns 1: a Secret changed */
 static time_t fake_not_after;
 static int fake_recheck(void *ctx, time_t now, struct err *err)
 {
     (void)ctx;
     (void)now;
     rechecks++;
+    if (recheck_reload)
+        return 1;
     if (recheck_fails == ERR_NONE)
         return 0;
     err_set(err, recheck_fails, "recheck said no");
@@ -634,6 +637,12 @@ static void test_recheck_in_place(void **state)
     assert_true(issuer_recheck(is, 0));
     assert_true(issuer_is_ready(is));
     assert_int_equal(rechecks, 3);
+    /* The row says a Secret it read changed: load it again, the state left as it was. */
+    recheck_reload = true;
+    assert_false(issuer_recheck(is, 0));
+    recheck_reload = false;
+    assert_int_equal(rechecks, 4);
+    assert_true(issuer_is_ready(is));
     issuer_unref(is);
 }
 
