@@ -22,8 +22,8 @@ struct secretwatch_rec {
 struct secretwatch {
     struct signer_env real;
     pthread_mutex_t mu;
-    bool recording; /* mu */
-    pthread_t loader; /* mu: the thread whose reads are recorded */
+    bool recording;               /* mu */
+    pthread_t loader;             /* mu: the thread whose reads are recorded */
     struct secretwatch_rec *recs; /* mu */
     size_t n;
 };
@@ -53,8 +53,10 @@ static void secretwatch_feed_map(EVP_MD_CTX *md, const char *tag, const cJSON *o
     const cJSON **v = xcalloc(n > 0 ? n : 1, sizeof(*v));
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
+    {
         if (i < n && it->string != NULL)
             v[i++] = it;
+    }
     qsort(v, i, sizeof(*v), secretwatch_cmp);
     for (size_t k = 0; k < i; k++) {
         secretwatch_feed(md, v[k]->string, strlen(v[k]->string));
@@ -118,8 +120,8 @@ static int secretwatch_get_token(void *ud, const char *ns, const char *service_a
                                  long expiration_s, char **token, struct err *err)
 {
     struct secretwatch *w = ud;
-    return w->real.get_token(w->real.ud, ns, service_account, audiences, n_audiences,
-                             expiration_s, token, err);
+    return w->real.get_token(w->real.ud, ns, service_account, audiences, n_audiences, expiration_s,
+                             token, err);
 }
 
 struct secretwatch *secretwatch_new(const struct signer_env *real)

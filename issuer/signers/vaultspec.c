@@ -270,8 +270,7 @@ static int vaultspec_recheck(void *ctx, time_t now, struct err *err)
     struct vaultspec_signer *s = ctx;
     char which[600];
     if (secretwatch_changed(s->watch, which, sizeof(which))) {
-        LOG(LOG_INFO, "vault", s->ref, NULL, "Secret %s changed: loading the issuer again",
-            which);
+        LOG(LOG_INFO, "vault", s->ref, NULL, "Secret %s changed: loading the issuer again", which);
         return 1;
     }
     return vaultspec_check(ctx, now, err);

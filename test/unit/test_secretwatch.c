@@ -1,11 +1,11 @@
 /* test_secretwatch.c -- signers/secretwatch: what a load read, and whether it changed. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "signers/secret.h"
 #include "signers/secretwatch.h"
