@@ -259,6 +259,8 @@ bool issuer_recheck(struct issuer *is, time_t now)
         return false;
     struct err e = {0};
     int rc = is->signer.ops->recheck(is->signer.ctx, now, &e);
+    if (rc == 1)
+        return false; /* a Secret it read at load changed: load it again */
     issuer_record(is, rc, &e);
     return true;
 }

@@ -79,9 +79,9 @@ void issuer_load_signer(struct issuer *is, const struct signer_env *env, const c
 bool issuer_check(struct issuer *is, time_t now);
 /* The controller's periodic re-check in place, when the issuer has a loaded signer whose row
  * has one (Vault: keeps its cached token): runs it, records Ready or not and returns true.
- * Returns false, doing nothing, otherwise: the caller loads the issuer again from its object
- * and Secrets (a local CA's Secret may have been rotated; a Secret that was missing may be
- * there now). Thread-safe. */
+ * Returns false, doing nothing, otherwise, or when the row's recheck says a Secret it read
+ * at load changed: the caller loads the issuer again from its object and Secrets (a local CA's
+ * Secret may have been rotated; a Secret that was missing may be there now). Thread-safe. */
 bool issuer_recheck(struct issuer *is, time_t now);
 
 /* Declares the issuer gauges below (TYPE and HELP). */

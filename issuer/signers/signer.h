@@ -95,7 +95,9 @@ struct signer_ops {
     int (*check)(void *ctx, time_t now, struct err *err);
     /* The controller's periodic re-check of a loaded signer, in place (Vault: keeps its cached
      * token and logs in only if needed); NULL when the controller loads the signer again from
-     * its Secrets instead (local CA: its Secret may have been rotated). Thread-safe. */
+     * its Secrets instead (local CA: its Secret may have been rotated). Returns 0 or -1 as
+     * check does, or 1 (err untouched) when the signer must be loaded again: a Secret it read
+     * at load changed (Vault: signers/secretwatch.h). Thread-safe. */
     int (*recheck)(void *ctx, time_t now, struct err *err);
     /* notAfter of the CA that signs (Unix seconds), or 0 while it is not known: the
      * ember_ca_expiry_timestamp_seconds gauge. Thread-safe. */

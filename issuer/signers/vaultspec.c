@@ -6,7 +6,9 @@
 
 #include "base/b64.h"
 #include "base/jsonfield.h"
+#include "base/log.h"
 #include "base/mem.h"
+#include "signers/secretwatch.h"
 #include "signers/subca.h"
 #include "signers/vault.h"
 
@@ -160,6 +162,10 @@ struct vaultspec_signer {
     struct vaultauth *auth; /* what the client's logins read through */
     time_t ca_not_after;    /* atomic; 0 until a certificate was signed */
     struct subca *subca;    /* spec.vault.subCA: signs leaves itself through client */
+    /* The Secrets load read (caBundleSecretRef, the mTLS identity, subCA.caBundleSecretRef):
+     * recheck loads the issuer again when one changed. auth's logins read through it too. */
+    struct secretwatch *watch;
+    char *ref; /* "Issuer/ns/name", for the log */
 };
 
 static void vaultspec_signer_free(struct vaultspec_signer *s)
@@ -169,14 +175,16 @@ static void vaultspec_signer_free(struct vaultspec_signer *s)
     subca_free(s->subca); /* first: its thread uses the client */
     vault_free(s->client);
     vaultauth_free(s->auth);
+    secretwatch_free(s->watch); /* last: auth's env points to it */
+    free(s->ref);
     free(s);
 }
 
-static int vaultspec_load(const void *spec, const struct signer_env *env,
-                          const struct signer_where *where, time_t now, void **ctx, struct err *err)
+/* load, reading the Secrets through env (the watch's). */
+static int vaultspec_load_watched(const struct vault_spec *v, const struct signer_env *env,
+                                  const struct signer_where *where, struct vaultspec_signer *s,
+                                  struct err *err)
 {
-    (void)now;
-    const struct vault_spec *v = spec;
     char *bundle = NULL;
     size_t bundle_len = 0;
     if (v->ca_bundle_secret_name != NULL &&
@@ -195,22 +203,36 @@ static int vaultspec_load(const void *spec, const struct signer_env *env,
         .server_name = v->server_name,
         .name = where->ref,
     };
-    struct vaultspec_signer *s = xcalloc(1, sizeof(*s));
     if (vaultauth_load(&v->auth, env, where, v->server, &cfg, &s->auth, err) != 0) {
         xfree_secret(bundle, bundle_len);
-        vaultspec_signer_free(s);
         return -1;
     }
     s->client = vault_new(&cfg, err);
     xfree_secret(bundle, bundle_len);
     vaultauth_drop_identity(s->auth); /* vault_new copied it (or failed) */
     if (s->client == NULL) {
-        vaultspec_signer_free(s);
         err->kind = ERR_PERMANENT; /* the spec as written: it fails the same way every time */
         return -1;
     }
     if (v->subca != NULL &&
-        (s->subca = subca_new(v->subca, s->client, env, where->ns, where->ref, err)) == NULL) {
+        (s->subca = subca_new(v->subca, s->client, env, where->ns, where->ref, err)) == NULL)
+        return -1;
+    return 0;
+}
+
+static int vaultspec_load(const void *spec, const struct signer_env *env,
+                          const struct signer_where *where, time_t now, void **ctx, struct err *err)
+{
+    (void)now;
+    struct vaultspec_signer *s = xcalloc(1, sizeof(*s));
+    s->ref = xstrdup(where->ref);
+    s->watch = secretwatch_new(env);
+    struct signer_env watched;
+    secretwatch_env(s->watch, &watched);
+    secretwatch_start(s->watch);
+    int rc = vaultspec_load_watched(spec, &watched, where, s, err);
+    secretwatch_stop(s->watch);
+    if (rc != 0) {
         vaultspec_signer_free(s);
         return -1;
     }
@@ -238,6 +260,20 @@ static int vaultspec_check(void *ctx, time_t now, struct err *err)
     if (s->subca != NULL)
         return subca_check(s->subca, now, err);
     return vault_check(s->client, err);
+}
+
+/* The Secrets load read first: when one changed (a rotated CA bundle or client certificate),
+ * 1 asks the controller to load the issuer again, reading them anew; for a sub-CA issuer that
+ * means a new sub-CA key and certificate, as after a restart. Else the check in place. */
+static int vaultspec_recheck(void *ctx, time_t now, struct err *err)
+{
+    struct vaultspec_signer *s = ctx;
+    char which[600];
+    if (secretwatch_changed(s->watch, which, sizeof(which))) {
+        LOG(LOG_INFO, "vault", s->ref, NULL, "Secret %s changed: loading the issuer again", which);
+        return 1;
+    }
+    return vaultspec_check(ctx, now, err);
 }
 
 static time_t vaultspec_expiry(void *ctx)
@@ -275,7 +311,7 @@ const struct signer_ops vault_row = {
     .load = vaultspec_load,
     .sign = vaultspec_sign,
     .check = vaultspec_check,
-    .recheck = vaultspec_check,
+    .recheck = vaultspec_recheck,
     .expiry = vaultspec_expiry,
     .free = vaultspec_free,
     .ready_message = vaultspec_ready_message,

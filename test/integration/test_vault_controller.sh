@@ -6,11 +6,12 @@
 # openssl; a role violation Failed with Vault's message; sealed Pending then Issued after
 # unsealing without a new request; a token used up by num_uses replaced silently; a standby's
 # 307 followed; a revoked secret_id turns the issuer not Ready naming the Secret; a caBundle
-# Secret created after the issuer is picked up; an issuer fixed by a spec change keeps being
-# re-checked; a static token (tokenSecretRef) rotated in Vault and in its Secret is read again
-# after Vault's 403 and never revoked; Kubernetes auth with serviceAccountRef (a TokenRequest per
-# login with cert-manager's audiences; a missing account named); the issuer gauges; no
-# secret_id, token or key in the log.
+# Secret created after the issuer is picked up, and one replaced (another CA, then Vault's) read
+# again at a re-check in place, the issuer loaded again; an issuer fixed by a spec change keeps
+# being re-checked; a static token (tokenSecretRef) rotated in Vault and in its Secret is read
+# again after Vault's 403 and never revoked; Kubernetes auth with serviceAccountRef (a
+# TokenRequest per login with cert-manager's audiences; a missing account named); the issuer
+# gauges; no secret_id, token or key in the log.
 # shellcheck disable=SC2154 # vault_start (vault.sh) sets NAME_URL through printf -v
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -140,6 +141,26 @@ check "... and Ready at a re-check once the Secret exists" \
   wait_cond $IV ClusterIssuer "" vault-bundle Ready reason Checked
 kcr bundled default ClusterIssuer vault-bundle web bundled.example.com
 check "... then it issues" wait_cr default bundled Ready reason Issued
+
+# A caBundle Secret replaced (Vault's CA rotated, or a wrong one fixed): the re-check in place
+# reads the Secrets the issuer loaded from again and, as one changed, loads the issuer again.
+make_ca "$WORK/other"
+bundle_secret() { seed "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"vault-rotate-ca\",\"namespace\":\"ember\"},\"stringData\":{\"ca.crt\":$(pem_json "$1")}}" >/dev/null; }
+bundle_secret "$WORK/other/root.crt"
+seed "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"metadata\":{\"name\":\"vault-rotate\"},\"spec\":{\"vault\":{\"server\":\"$active_URL\",\"path\":\"pki_int/sign/web\",\"namespace\":\"$NS\",\"caBundleSecretRef\":{\"name\":\"vault-rotate-ca\",\"key\":\"ca.crt\"},\"auth\":{\"appRole\":{\"roleId\":\"rid-ember\",\"secretRef\":{\"name\":\"vault-bundle-approle\",\"key\":\"secretId\"}}}}}}" >/dev/null
+check "a Vault ClusterIssuer whose caBundle Secret holds another CA is not Ready" \
+  wait_cond $IV ClusterIssuer "" vault-rotate Ready status False
+check "... for Vault's certificate" bash -c 'grep -qiE "certificate|TLS|SSL" "$1"' _ "$WORK/obj.json"
+sleep 2
+check "... and still not Ready after some re-checks in place" \
+  test "$(cond $IV ClusterIssuer "" vault-rotate Ready status)" = False
+bundle_secret "$WORK/ca/root.crt"
+check "... then Ready once the Secret holds Vault's CA (the Issuer unchanged)" \
+  wait_cond $IV ClusterIssuer "" vault-rotate Ready reason Checked
+check "... saying in the log which Secret changed" \
+  grep -qF "Secret ember/vault-rotate-ca changed: loading the issuer again" "$LOG"
+kcr rotated default ClusterIssuer vault-rotate web rotated.example.com
+check "... and it issues" wait_cr default rotated Ready reason Issued
 
 # A wrong roleId fixed by a spec change: Ready, and its periodic re-checks go on after that
 # (the seal below must turn it not Ready as it does the others).

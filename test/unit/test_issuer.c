@@ -15,6 +15,7 @@
 #include "signers/localca.h"
 #include "signers/vaultspec.h"
 #include "standalone/store.h"
+#include "testpki.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,12 +587,15 @@ static void test_signer_table(void **state)
 /* A fake row with an in-place recheck that fails as told, and an expiry. */
 static int rechecks;
 static enum err_kind recheck_fails;
+static bool recheck_reload; /* recheck returns 1: a Secret changed */
 static time_t fake_not_after;
 static int fake_recheck(void *ctx, time_t now, struct err *err)
 {
     (void)ctx;
     (void)now;
     rechecks++;
+    if (recheck_reload)
+        return 1;
     if (recheck_fails == ERR_NONE)
         return 0;
     err_set(err, recheck_fails, "recheck said no");
@@ -634,6 +638,12 @@ static void test_recheck_in_place(void **state)
     assert_true(issuer_recheck(is, 0));
     assert_true(issuer_is_ready(is));
     assert_int_equal(rechecks, 3);
+    /* The row says a Secret it read changed: load it again, the state left as it was. */
+    recheck_reload = true;
+    assert_false(issuer_recheck(is, 0));
+    recheck_reload = false;
+    assert_int_equal(rechecks, 4);
+    assert_true(issuer_is_ready(is));
     issuer_unref(is);
 }
 
@@ -724,6 +734,37 @@ static void test_load_vault_signer(void **state)
     assert_true(issuer_recheck(is, 0));
     assert_int_equal(n_asked, 2);
     issuer_unref(is);
+    /* the caBundle Secret read at load is read again at each re-check: while it is the same the
+     * signer is re-checked in place; replaced or gone, it must be loaded again */
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *ca1 = make_ca_cert("Vault CA 1", k, NULL, NULL, "critical,CA:TRUE", 1);
+    X509 *ca2 = make_ca_cert("Vault CA 2", k, NULL, NULL, "critical,CA:TRUE", 2);
+    char *pem1 = cert_pem(ca1), *pem2 = cert_pem(ca2);
+    bundle_secret = cJSON_CreateObject();
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(bundle_secret, "stringData"), "ca.crt", pem1);
+    is = load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\","
+                    "\"caBundleSecretRef\":{\"name\":\"ca\"}," AR "}",
+                    &s);
+    assert_ptr_equal(is->signer.ops, &vault_row);
+    n_asked = 0;
+    assert_true(issuer_recheck(is, 0)); /* the same bundle: checked in place (a login) */
+    assert_int_equal(n_asked, 2);
+    assert_string_equal(secrets_asked[0], "ember-system/ca");
+    assert_string_equal(secrets_asked[1], "ember-system/approle");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bundle_secret, "stringData"), "ca.crt",
+                              cJSON_CreateString(pem2));
+    n_asked = 0;
+    assert_false(issuer_recheck(is, 0)); /* replaced: load it again, no login */
+    assert_int_equal(n_asked, 1);
+    cJSON_Delete(bundle_secret);
+    bundle_secret = NULL;
+    assert_false(issuer_recheck(is, 0)); /* gone */
+    issuer_unref(is);
+    free(pem1);
+    free(pem2);
+    X509_free(ca1);
+    X509_free(ca2);
+    EVP_PKEY_free(k);
 #undef AR
 }
 
