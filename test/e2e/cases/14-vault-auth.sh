@@ -55,19 +55,7 @@ check "... and answers one with a client certificate, for the name vault.e2e.tes
 
 kc create namespace $NS >/dev/null
 # The policy of every Certificate here (annotation) and of the namespaced Issuers (defaultPolicy).
-kc apply -f - >/dev/null <<YAML
-apiVersion: ember.issuer.dev/v1alpha1
-kind: IssuancePolicy
-metadata: {name: vault-auth}
-spec:
-  selector:
-    namespaces: [$NS]
-  validity: {max: 24h, default: 1h}
-  keyAlgorithms: [EC_P256]
-  subject: {commonName: {rule: Optional, allowed: ['[a-z0-9-]+\.$NS\.svc'], max: 1}}
-  sans: {dnsNames: {rule: Required, allowed: ['[a-z0-9-]+\.$NS\.svc'], max: 2}}
-  usages: [digital signature, key encipherment, server auth]
-YAML
+dns_policy vault-auth $NS '[a-z0-9-]+\.'"$NS"'\.svc' "" 24h
 check "the IssuancePolicy vault-auth becomes Ready" wait_cond 30 issuancepolicies.ember.issuer.dev "" vault-auth Ready True
 
 # cert NAME KIND ISSUER: a Certificate NAME (DNS NAME.$NS.svc, policy vault-auth) for KIND/ISSUER.

@@ -61,19 +61,7 @@ check "... the policy ember-subca pins max_path_length to 0 (vault policy read)"
   bash -c 'vault policy read ember-subca | grep -qE "\"max_path_length\" *= \[\"0\"\]"'
 
 kc create namespace $NS >/dev/null
-kc apply -f - >/dev/null <<YAML
-apiVersion: ember.issuer.dev/v1alpha1
-kind: IssuancePolicy
-metadata: {name: vault-subca}
-spec:
-  selector:
-    namespaces: [$NS]
-  validity: {max: 48h, default: 1h}
-  keyAlgorithms: [EC_P256]
-  subject: {commonName: {rule: Optional, allowed: ['[a-z0-9-]+\.$NS\.svc'], max: 1}}
-  sans: {dnsNames: {rule: Required, allowed: ['[a-z0-9-]+\.$NS\.svc'], max: 2}}
-  usages: [digital signature, key encipherment, server auth]
-YAML
+dns_policy vault-subca $NS '[a-z0-9-]+\.'"$NS"'\.svc' "" 48h
 check "the IssuancePolicy vault-subca becomes Ready" wait_cond 30 issuancepolicies.ember.issuer.dev "" vault-subca Ready True
 # issuer.yaml brings the Secret vault-ca after the ClusterIssuer; one left by an earlier case
 # (case 10's or 14's Vault) would be read first, and Ember does not read a changed

@@ -78,12 +78,15 @@ YAML
 status_writes() {
   audit_count "verb in ('patch', 'update') and o.get('resource') == 'certificaterequests' and o.get('subresource') == 'status' and o.get('namespace') == '$1' and o.get('name') == '$2' and u == '$3'"
 }
-# dns_policy NAME NS REGEX [SERVICE_ACCOUNT]: an IssuancePolicy for requests of namespace NS: DNS
-# names (required) and the common name (optional) matching REGEX, TLS server usages; with
-# SERVICE_ACCOUNT (NS/NAME) only requests that account made.
+# dns_policy NAME NS REGEX [SERVICE_ACCOUNT [MAX_VALIDITY]]: an IssuancePolicy for requests of
+# namespace NS: DNS names (required) and the common name (optional) matching REGEX,
+# TLS server usages; with SERVICE_ACCOUNT (NS/NAME; "" for any) only requests that account made;
+# with MAX_VALIDITY (24h) that validity.max, a 1h default and EC P-256 keys only.
 dns_policy() {
-  local req=""
+  local req="" val=""
   [ -n "${4:-}" ] && req="    requesters: {serviceAccounts: ['$4']}"
+  [ -n "${5:-}" ] && val="  validity: {max: $5, default: 1h}
+  keyAlgorithms: [EC_P256]"
   kc apply -f - >/dev/null <<YAML
 apiVersion: ember.issuer.dev/v1alpha1
 kind: IssuancePolicy
@@ -92,6 +95,7 @@ spec:
   selector:
     namespaces: [$2]
 $req
+$val
   subject: {commonName: {rule: Optional, allowed: ['$3']}}
   sans: {dnsNames: {rule: Required, allowed: ['$3']}}
   usages: [digital signature, key encipherment, server auth]
