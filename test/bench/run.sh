@@ -140,14 +140,19 @@ json.dump({"apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest",
                                   "name": "dev-ca"}}}, open(d + "/cr.json", "w"))
 EOF
 
+# ember_dev_ca PORT PROBE_PORT LOG: ember-issuer in the background (its PID in $!) with the
+# development CA of the inputs above as the signing API's issuer, as sections 3 and 5b run it.
+ember_dev_ca() {
+  "$BIN" --manifests "$TMP/dev-ca.yaml" --manifests examples/standalone \
+    --api-bind-address "127.0.0.1:$1" --health-probe-bind-address "127.0.0.1:$2" \
+    --metrics-bind-address 0 --api-issuer ClusterIssuer/dev-ca --log-format text 2>"$3" &
+}
+
 # ---- 3 and 4: Ember over HTTP, and its memory -------------------------------------------------
 echo "3. HTTP, $HTTP_CONNS keep-alive connections, closed loop, same CSR (EC P-256) and CA (EC P-256)"
 EPORT=$(free_port)
 PPORT=$(free_port)
-"$BIN" --manifests "$TMP/dev-ca.yaml" --manifests examples/standalone \
-  --api-bind-address "127.0.0.1:$EPORT" --health-probe-bind-address "127.0.0.1:$PPORT" \
-  --metrics-bind-address 0 --api-issuer ClusterIssuer/dev-ca --log-format text \
-  2>"$TMP/ember.log" &
+ember_dev_ca "$EPORT" "$PPORT" "$TMP/ember.log"
 EPID=$!
 PIDS+=("$EPID")
 wait_http "http://127.0.0.1:$PPORT/healthz" "$EPID" || { cat "$TMP/ember.log" >&2; die "ember-issuer did not start"; }
@@ -290,10 +295,7 @@ put subca_trips_startup "$(vcount)"
 # CA, and the median of each side (a neighbour's burst hits one round of each, not a whole side).
 LPORT=$(free_port)
 LPPORT=$(free_port)
-"$BIN" --manifests "$TMP/dev-ca.yaml" --manifests examples/standalone \
-  --api-bind-address "127.0.0.1:$LPORT" --health-probe-bind-address "127.0.0.1:$LPPORT" \
-  --metrics-bind-address 0 --api-issuer ClusterIssuer/dev-ca --log-format text \
-  2>"$TMP/ember-local5b.log" &
+ember_dev_ca "$LPORT" "$LPPORT" "$TMP/ember-local5b.log"
 LPID=$!
 PIDS+=("$LPID")
 wait_http "http://127.0.0.1:$LPPORT/healthz" "$LPID" || { cat "$TMP/ember-local5b.log" >&2; die "ember-issuer (local CA, 5b) did not start"; }
