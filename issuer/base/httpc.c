@@ -92,9 +92,7 @@ static int httpc_share_init(struct httpc *c, struct err *err)
     return 0;
 }
 
-/* A DNS name (or an IPv4 address) as a TLS server name: 1 to 253 bytes of letters, digits,
- * '.', '-' and '_', so that it cannot change the URL or the CONNECT_TO entry it goes in. */
-static bool httpc_host_name(const char *s)
+bool httpc_is_server_name(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 253)
@@ -118,7 +116,7 @@ struct httpc *httpc_new(const struct httpc_opts *o, struct err *err)
         err_set(err, ERR_INVALID, "the connect timeout must be positive");
         return NULL;
     }
-    if (o->server_name != NULL && !httpc_host_name(o->server_name)) {
+    if (o->server_name != NULL && !httpc_is_server_name(o->server_name)) {
         err_set(err, ERR_INVALID, "server name \"%.200s\" is not a host name", o->server_name);
         return NULL;
     }

@@ -87,6 +87,11 @@ struct httpc_resp {
     char detail[HTTPC_DETAIL_MAX]; /* libcurl's explanation of a failure, or "" */
 };
 
+/* Whether s may be httpc_opts.server_name: a DNS name (or an IPv4 address) of 1 to 253 bytes of
+ * letters, digits, '.', '-' and '_', so that it cannot change the URL or the CONNECT_TO entry it
+ * goes in. */
+bool httpc_is_server_name(const char *s);
+
 /* A handle for o (copied). NULL with ERR_INVALID for a certificate without its key, a
  * server_name that is not a host name or a connect timeout <= 0, or ERR_INTERNAL when libcurl
  * cannot be set up. */

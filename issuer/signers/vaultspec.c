@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/b64.h"
+#include "base/httpc.h"
 #include "base/jsonfield.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -107,12 +108,7 @@ static int vaultspec_read_server_name(struct vault_spec *v, const cJSON *vault, 
         return -1;
     if (v->server_name == NULL)
         return 0;
-    size_t n = strlen(v->server_name);
-    bool ok = n > 0 && n <= 253 &&
-              strspn(v->server_name, "abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789.-_") == n;
-    if (!ok) {
+    if (!httpc_is_server_name(v->server_name)) {
         err_set(err, ERR_INVALID,
                 "spec.vault.serverName must be a host name such as \"vault.internal\", not "
                 "\"%.200s\"",
