@@ -176,12 +176,6 @@ void tokenrequest_answer_error(const struct kube_response *r, const char *ns, co
                 ns, name, r->code, reason, msg);
 }
 
-static WUR int tokenrequest_post_kube(void *ud, const char *path, const char *body, size_t len,
-                                      struct kube_response *out, struct err *err)
-{
-    return kube_request(ud, "POST", path, "application/json", body, len, out, err);
-}
-
 int tokenrequest_create(tokenrequest_post_fn post, void *ud, const char *ns, const char *name,
                         const char *const *audiences, size_t n_audiences, long expiration_s,
                         char **token, struct err *err)
@@ -203,7 +197,7 @@ int tokenrequest_create(tokenrequest_post_fn post, void *ud, const char *ns, con
     struct kube_response r;
     memset(&r, 0, sizeof r);
     struct err e = {0};
-    int rc = (post ? post : tokenrequest_post_kube)(ud, path, body, strlen(body), &r, &e);
+    int rc = post(ud, path, body, strlen(body), &r, &e);
     free(body);
     if (rc < 0) {
         char why[ERR_MSG_MAX - 128];

@@ -56,11 +56,11 @@ typedef int (*tokenrequest_post_fn)(void *ud, const char *path, const char *body
 
 /* A token of service account ns/name for audiences, valid expiration_s seconds, made by the API
  * server: the signer_env.get_token contract (signers/signer.h). post sends the request (ud its
- * argument); NULL = kube_request with ud a struct kube *. 0 with *token a new string
- * (xfree_secret it), or -1 with *token NULL: ERR_ISSUER_NOT_READY when refused (bad name or
- * audiences, no such service account, RBAC, an invalid request), ERR_TRANSIENT when it cannot be
- * had now (network, 5xx, 429, a malformed answer). The answer's body is wiped before it is freed.
- * Thread-safe when post is. */
+ * argument; the controller's goes through ctl_request). 0 with *token a new string (xfree_secret
+ * it), or -1 with *token NULL: ERR_ISSUER_NOT_READY when refused (bad name or audiences, no such
+ * service account, RBAC, an invalid request), ERR_TRANSIENT when it cannot be had now (network,
+ * 5xx, 429, a malformed answer). The answer's body is wiped before it is freed. Thread-safe when
+ * post is. */
 int tokenrequest_create(tokenrequest_post_fn post, void *ud, const char *ns, const char *name,
                         const char *const *audiences, size_t n_audiences, long expiration_s,
                         char **token, struct err *err) WUR;
