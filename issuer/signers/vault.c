@@ -196,39 +196,40 @@ out:
     return rc;
 }
 
-/* Tokens Vault refused during one sign, revoked once the answer is known (off the retry's
- * path); more than fit are only wiped. */
-struct vault_refused {
-    char *tok[2];
-    int n;
-};
-
-/* POSTs body to the sign path with a token, and once more with a new one when Vault answers
- * 403 (a used-up or revoked token); r holds the last answer. -1 when no token or no answer. */
-static WUR int vault_sign_post(struct vault *v, const char *api_path, const char *body, size_t blen,
-                               struct vault_resp *r, struct vault_refused *refused, struct err *err)
+/* Forgets the token gen after a 403 and keeps it in refused (at most two) for vault_exchange to
+ * revoke once the answer is known, off the retry's path; more are only wiped. */
+static void vault_refused_keep(struct vault *v, unsigned long gen, char *refused[2], int *n)
 {
+    char *dead = vaulttoken_drop(v, gen);
+    if (dead != NULL && *n < 2)
+        refused[(*n)++] = dead;
+    else if (dead != NULL)
+        vaulttoken_wipe_str(&dead);
+}
+
+/* POSTs body to api_path with a token, and once more with a new one when Vault answers 403 (a
+ * used-up or revoked token), then revokes the tokens Vault refused. r holds the last answer
+ * (vaulthttp_resp_free it, also on error). -1 when no token or no answer. */
+static WUR int vault_exchange(struct vault *v, const char *api_path, const char *body,
+                              struct vault_resp *r, struct err *err)
+{
+    char *refused[2] = {NULL, NULL};
+    int n = 0, rc = -1;
+    buf_init(&r->body, VAULT_MAX_RESPONSE);
     for (int attempt = 0;; attempt++) {
         char *tok = NULL;
         unsigned long gen = 0;
         vaulthttp_resp_free(r, false);
         buf_init(&r->body, VAULT_MAX_RESPONSE);
         if (vaulttoken_get(v, true, &tok, &gen, err) != 0)
-            return -1;
-        int hr = vaulthttp_request(v, api_path, tok, true, body, blen, v->total_ms, r, err);
+            break;
+        int hr = vaulthttp_request(v, api_path, tok, true, body, strlen(body), v->total_ms, r, err);
         vaulttoken_wipe_str(&tok);
         if (hr != 0)
-            return -1;
+            break;
         vaulttoken_outcome(v, gen, r->status == 403);
-        if (r->status == 403) {
-            char *dead = vaulttoken_drop(v, gen);
-            if (dead != NULL) {
-                if (refused->n < 2)
-                    refused->tok[refused->n++] = dead;
-                else
-                    vaulttoken_wipe_str(&dead);
-            }
-        }
+        if (r->status == 403)
+            vault_refused_keep(v, gen, refused, &n);
         if (r->status == 403 && attempt == 0 && !vaulthttp_stopped(v)) {
             LOG(LOG_INFO, "vault", v->name, NULL, "%s",
                 v->auth == VAULT_AUTH_TOKEN
@@ -237,8 +238,12 @@ static WUR int vault_sign_post(struct vault *v, const char *api_path, const char
                     : "Vault answered 403 to a sign request; logging in again");
             continue;
         }
-        return 0;
+        rc = 0;
+        break;
     }
+    for (int i = 0; i < n; i++)
+        vaulttoken_revoke(v, refused[i]);
+    return rc;
 }
 
 /* The error for a sign answer that is not 2xx: permanent for what retrying cannot change (400,
@@ -314,10 +319,8 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
     char *body = NULL;
     if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
         return -1;
-    struct vault_refused refused = {{NULL, NULL}, 0};
     struct vault_resp r = {0};
-    buf_init(&r.body, VAULT_MAX_RESPONSE);
-    int rc = vault_sign_post(v, v->path, body, strlen(body), &r, &refused, err);
+    int rc = vault_exchange(v, v->path, body, &r, err);
     if (rc == 0 && (r.status < 200 || r.status > 299)) {
         vault_sign_http_error(v, &r, err);
         rc = -1;
@@ -326,8 +329,6 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
         rc = vault_sign_result(&r, csr, p, out, err);
     vaulthttp_resp_free(&r, false);
     free(body);
-    for (int i = 0; i < refused.n; i++)
-        vaulttoken_revoke(v, refused.tok[i]);
     return rc;
 }
 
@@ -337,18 +338,14 @@ int vault_post(struct vault *v, const char *api_path, const char *body, long *st
     *resp = NULL;
     *resp_len = 0;
     *status = 0;
-    struct vault_refused refused = {{NULL, NULL}, 0};
     struct vault_resp r = {0};
-    buf_init(&r.body, VAULT_MAX_RESPONSE);
-    int rc = vault_sign_post(v, api_path, body, strlen(body), &r, &refused, err);
+    int rc = vault_exchange(v, api_path, body, &r, err);
     if (rc == 0) {
         *status = r.status;
         *resp = xstrndup(r.body.data != NULL ? r.body.data : "", r.body.len);
         *resp_len = r.body.len;
     }
     vaulthttp_resp_free(&r, false);
-    for (int i = 0; i < refused.n; i++)
-        vaulttoken_revoke(v, refused.tok[i]);
     return rc;
 }
 
