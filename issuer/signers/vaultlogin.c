@@ -320,6 +320,8 @@ static int vaultlogin_token_lookup(struct vault *v, struct vault_tok *t, struct 
     struct vaultmsg_lookup lk;
     int rc = -1;
     char msg[VAULTMSG_MAX_ERROR_TEXT] = "";
+    /* A batch token, by its prefix (Vault's "hvb.", older "b."), is never renewed. */
+    t->batch = strncmp(t->token, "hvb.", 4) == 0 || strncmp(t->token, "b.", 2) == 0;
     if (r.status == 403 || r.status == 401)
         vaulthttp_errors(&r, msg, sizeof(msg));
     if ((r.status == 403 || r.status == 401) && strstr(msg, "invalid token") == NULL) {
@@ -334,7 +336,6 @@ static int vaultlogin_token_lookup(struct vault *v, struct vault_tok *t, struct 
             v->secret_desc, r.status);
         t->lease = 0;
         t->renewable = false;
-        t->batch = strncmp(t->token, "hvb.", 4) == 0 || strncmp(t->token, "b.", 2) == 0;
         t->uses = -1;
         rc = 0;
     } else if (r.status == 403 || r.status == 401) {
@@ -355,7 +356,6 @@ static int vaultlogin_token_lookup(struct vault *v, struct vault_tok *t, struct 
     } else {
         t->lease = lk.ttl;
         t->renewable = lk.renewable && lk.ttl > 0;
-        t->batch = strncmp(t->token, "hvb.", 4) == 0 || strncmp(t->token, "b.", 2) == 0;
         t->uses = lk.num_uses == 0 ? -1 : lk.num_uses;
         rc = 0;
     }
