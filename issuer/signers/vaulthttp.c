@@ -1,6 +1,7 @@
 /* vaulthttp.c -- the Vault signer's HTTP exchange: the clients (CA trust, server name, mTLS
  * identity, a pool of kept-alive connections), one request with its headers, a standby's
  * redirects followed by hand, and the errors of a request that got no answer. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,20 @@ bool vaulthttp_clean(const char *s, const char *forbidden)
 
 bool vaulthttp_loopback_host(const char *after_scheme)
 {
-    static const char *const hosts[] = {"127.", "localhost:", "localhost/", "[::1]"};
-    if (strcmp(after_scheme, "localhost") == 0)
+    /* The host part: up to the port, the path or the end. */
+    size_t n = strcspn(after_scheme, ":/?#");
+    if (strncmp(after_scheme, "[::1]", 5) == 0)
+        return after_scheme[5] == '\0' || strchr(":/?#", after_scheme[5]) != NULL;
+    if (n == 9 && strncmp(after_scheme, "localhost", 9) == 0)
         return true;
-    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
-        if (strncmp(after_scheme, hosts[i], strlen(hosts[i])) == 0)
-            return true;
-    return false;
+    /* 127.0.0.0/8 as a dotted quad ("127.attacker.example" is a name, not loopback). */
+    char host[16];
+    struct in_addr a;
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, after_scheme, n);
+    host[n] = '\0';
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 char *vaulthttp_strip(const char *s, bool leading, bool trailing)
@@ -96,26 +104,17 @@ static void vaulthttp_error(const char *method, const char *api_path, const stru
                 method, api_path, hr->detail);
         break;
     case HTTPC_FAIL_SETUP: err_prefix(err, "Vault %s /v1/%s", method, api_path); break;
+    case HTTPC_FAIL_CONNECT:
     case HTTPC_FAIL_TRANSPORT:
+        /* A TLS 1.3 server that requires a client certificate drops the connection after the
+         * handshake, which libcurl reports as a transport error or, depending on when it reads
+         * the drop, as a failed connect ("getpeername() failed with errno 107"): both say what
+         * to set when no client certificate is configured. */
         err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s%s", method, api_path, hr->detail,
                 bare ? " (if Vault requires a client certificate, set "
                        "spec.vault.clientCertSecretRef and clientKeySecretRef)"
                      : "");
         break;
-    case HTTPC_FAIL_CONNECT: {
-        /* A TLS 1.3 server that requires a client certificate drops the connection right after
-         * the handshake, which libcurl may report as a failed connect ("getpeername() failed
-         * with errno 107") rather than a transport error: the same hint, unless the connection
-         * was never made. */
-        bool made = strstr(hr->detail, "refused") == NULL &&
-                    strstr(hr->detail, "resolve") == NULL &&
-                    strstr(hr->detail, "unreachable") == NULL;
-        err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s%s", method, api_path, hr->detail,
-                bare && made ? " (if Vault requires a client certificate, set "
-                               "spec.vault.clientCertSecretRef and clientKeySecretRef)"
-                             : "");
-        break;
-    }
     default:
         err_set(err, ERR_TRANSIENT, "Vault %s /v1/%s: %s", method, api_path, hr->detail);
         break;

@@ -722,6 +722,28 @@ static void test_load_vault_signer(void **state)
     assert_string_equal(s.reason, "Failed");
     assert_contains(s.message, "plain http:// is allowed only to a loopback address");
     issuer_unref(is);
+    /* loopback is an address of 127.0.0.0/8, localhost or [::1], never a name that starts so */
+    static const char *const not_loopback[] = {"127.attacker.example", "127.0.0.1.evil.example",
+                                               "localhost.evil.example", "[::1]x"};
+    for (size_t i = 0; i < sizeof(not_loopback) / sizeof(not_loopback[0]); i++) {
+        char *spec = xasprintf("{\"server\":\"http://%s:8200\",\"path\":\"p/sign/r\"," AR "}",
+                               not_loopback[i]);
+        is = load_vault(spec, &s);
+        free(spec);
+        assert_null(is->signer.ops);
+        assert_contains(s.message, "plain http:// is allowed only to a loopback address");
+        issuer_unref(is);
+    }
+    static const char *const loopback[] = {"127.0.0.1:1", "127.1.2.3:1", "localhost:1", "[::1]:1"};
+    for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+        char *spec =
+            xasprintf("{\"server\":\"http://%s\",\"path\":\"p/sign/r\"," AR "}", loopback[i]);
+        is = load_vault(spec, &s);
+        free(spec);
+        assert_ptr_equal(is->signer.ops, &vault_row);
+        issuer_unref(is);
+    }
+    n_asked = 0;
     /* built: the check's login reads the secret_id through the env, in the Secret namespace */
     is = load_vault("{\"server\":\"https://127.0.0.1:1\",\"path\":\"p/sign/r\"," AR "}", &s);
     assert_ptr_equal(is->signer.ops, &vault_row);
