@@ -784,7 +784,7 @@ def login_role(rc, what, extra):
 # mount's answers; default all), "issuer_of": M2 (sign with mount M2's issuer from now on: a
 # Vault issuer whose root changed), "not_after_behavior", "max_ttl",
 # "include_root"}; /_fake/stats has "subca_requests" (each
-# body without csr, plus csr_len, csr_sans, csr_subject and path) and "subca_signs".
+# body without csr, plus csr_len, csr_sans, csr_cn and path) and "subca_signs".
 
 SUBCA_FIELDS = ("csr", "common_name", "alt_names", "ip_sans", "uri_sans", "other_sans", "ttl", "format",
                 "exclude_cn_from_sans", "not_after", "not_before_duration", "max_path_length",
@@ -854,8 +854,6 @@ def other_key_csr(subject):
 
 class SubCAMixin:
     def subca_control(self, st, body):
-        if not hasattr(st, "subca"):
-            st.subca = {}
         mounts = [body["mount"]] if body.get("mount") else list(st.cfg["pki"])
         if any(m not in st.cfg["pki"] for m in mounts):
             raise HTTPError(400, ["unknown mount %s" % body.get("mount")])
@@ -863,8 +861,8 @@ class SubCAMixin:
             if body["answer"] not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints"):
                 raise HTTPError(400, ["answer must be normal, not_ca, wrong_key, no_root or no_constraints"])
             for m in mounts:
-                st.subca[m] = {"queue": [body["answer"]] * int(body.get("count", 1 << 30))
-                               if body.get("count") else None, "answer": body["answer"]}
+                st.subca[m] = {"queue": [body["answer"]] * int(body["count"]) if body.get("count") else None,
+                               "answer": body["answer"]}
         if "answers" in body:
             if any(a not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints") for a in body["answers"]):
                 raise HTTPError(400, ["answers must be normal, not_ca, wrong_key, no_root or no_constraints"])
@@ -887,7 +885,7 @@ class SubCAMixin:
     def subca_mode(self, mount):
         st = self.server.state
         with st.lock:
-            sc = getattr(st, "subca", {}).get(mount)
+            sc = st.subca.get(mount)
             if not sc:
                 return "normal"
             if sc["queue"] is not None:
@@ -905,8 +903,6 @@ class SubCAMixin:
             rec["csr_sans"] = (csr_info["dns"] + csr_info["ips"] + csr_info["uris"] + csr_info["emails"]) if csr_info else None
             rec["csr_cn"] = csr_info["cn"] if csr_info else None
             rec["path"] = self.path
-            if not hasattr(st, "subca_bodies"):
-                st.subca_bodies = []
             st.subca_bodies.append(rec)
             del st.subca_bodies[:-MAX_SIGN_BODIES]
         try:
@@ -916,7 +912,7 @@ class SubCAMixin:
         if isinstance(resp, HTTPError):
             raise resp
         with st.lock:
-            st.stats["subca_signs"] = st.stats.get("subca_signs", 0) + 1
+            st.stats["subca_signs"] += 1
         self.send_json(200, resp)
 
     def subca_ttl(self, issuer, body, now, warnings):
@@ -1024,6 +1020,7 @@ class State:
         self.latency_ms = 0
         self.faults = []
         self.tokens = {}
+        self.subca = {}  # mount -> the sub-CA answers /_fake/subca set (sign-intermediate)
         self.cluster_id = str(uuid.uuid4())
         self.reset_stats()
         for tok, tc in cfg["tokens"].items():
@@ -1046,9 +1043,11 @@ class State:
     def reset_stats(self):
         self.stats = {"requests": {}, "logins": 0, "login_failures": 0, "tokens_issued": 0,
                       "renewals": 0, "revocations": 0, "signs": 0, "sign_failures": 0,
-                      "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0}
+                      "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0,
+                      "subca_signs": 0}
         self.kube_jwts = []
         self.cert_cns = []
+        self.subca_bodies = []
         self.req_log = []
         self.sign_bodies = []
 
@@ -1243,7 +1242,7 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
                 out["sign_requests"] = list(st.sign_bodies)
                 out["kubernetes_jwts"] = list(st.kube_jwts)
                 out["cert_login_cns"] = list(st.cert_cns)
-                out["subca_requests"] = list(getattr(st, "subca_bodies", []))
+                out["subca_requests"] = list(st.subca_bodies)
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
                                 "login_num_uses": st.login_num_uses,
