@@ -454,6 +454,29 @@ def cert_chains_to(pem, ca_file):
     return rc == 0 and out.strip().endswith("OK")
 
 
+def answer_format(body):
+    """The "format" of a sign or sign-intermediate request, or the HTTPError Vault answers."""
+    fmt = to_str(body.get("format", "pem"), "format") or "pem"
+    if fmt not in ("pem", "der", "pem_bundle"):
+        return None, HTTPError(400, ['the "format" path parameter must be "pem", "der", or "pem_bundle"'])
+    return fmt, None
+
+
+def cert_data(fmt, cert, issuer_pem, ca_chain, bundle):
+    """certificate, issuing_ca and ca_chain (left out when empty) of a sign answer in fmt: PEM
+    trimmed (Vault's certutil.ToCertBundle), DER as base64, or pem_bundle (the certificate
+    followed by the certificates of bundle)."""
+    if fmt == "der":
+        der = lambda pem: base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
+        cert, issuer_pem, ca_chain = der(cert), der(issuer_pem), [der(c) for c in ca_chain]
+    elif fmt == "pem_bundle":
+        cert = "\n".join([cert] + bundle)
+    data = {"certificate": cert, "issuing_ca": issuer_pem}
+    if ca_chain:
+        data["ca_chain"] = ca_chain
+    return data
+
+
 def jwt_binds(jwt, role):
     """Without a configured JWT: the token's claims (read, not verified: the fake API server's
     tokens carry a random signature) must match the role's bound service account names and
@@ -963,6 +986,9 @@ class SubCAMixin:
         issuer = self.server.state.cfg["pki"][mount]["issuer"]
         mode = self.subca_mode(mount)
         warnings = self.unknown_fields(body, SUBCA_FIELDS) or []
+        fmt, err = answer_format(body)
+        if err:
+            return err
         csr_text = to_str(body.get("csr", ""), "csr")
         if csr_text == "":
             return HTTPError(400, ['"csr" is empty'])
@@ -995,8 +1021,8 @@ class SubCAMixin:
         chain = [issuer["pem"]] + issuer["chain"]
         if mode == "no_root" or not issuer["sign_intermediate"]["include_root"]:
             chain = [c for c in chain if not issuer["self_signed"].get(c)]
-        data = {"certificate": cert, "issuing_ca": issuer["pem"], "ca_chain": [cert] + chain,
-                "serial_number": serial, "expiration": int(not_after)}
+        data = cert_data(fmt, cert, issuer["pem"], [cert] + chain, chain)
+        data.update({"serial_number": serial, "expiration": int(not_after)})
         return {"request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
                 "data": data, "wrap_info": None, "warnings": warnings or None, "auth": None, "mount_type": "pki"}
 
@@ -1816,9 +1842,9 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
         issuer = pki["issuer"]
         if role is None:
             return HTTPError(400, ["unknown role: %s" % role_name])
-        fmt = to_str(body.get("format", "pem"), "format") or "pem"
-        if fmt not in ("pem", "der", "pem_bundle"):
-            return HTTPError(400, ['the "format" path parameter must be "pem", "der", or "pem_bundle"'])
+        fmt, err = answer_format(body)
+        if err:
+            return err
         csr_text = to_str(body.get("csr", ""), "csr")
         common_name = to_str(body.get("common_name", ""), "common_name")
         alt_names = to_str(body.get("alt_names", ""), "alt_names")
@@ -1993,18 +2019,8 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
         chain = [issuer["pem"]] + issuer["chain"]
         if remove_roots or issuer["remove_roots"]:
             chain = [c for c in chain if not issuer["self_signed"].get(c)]
-        data = {"expiration": int(not_after), "serial_number": serial}
-        if fmt == "der":
-            data["certificate"] = base64.b64encode(ssl.PEM_cert_to_DER_cert(cert)).decode()
-            data["issuing_ca"] = base64.b64encode(ssl.PEM_cert_to_DER_cert(issuer["pem"])).decode()
-            if chain:
-                data["ca_chain"] = [base64.b64encode(ssl.PEM_cert_to_DER_cert(c)).decode() for c in chain]
-        else:
-            # Vault trims PEM values: no trailing newline (certutil ToCertBundle).
-            data["certificate"] = cert if fmt == "pem" else "\n".join([cert] + chain)
-            data["issuing_ca"] = issuer["pem"]
-            if chain:
-                data["ca_chain"] = chain
+        data = cert_data(fmt, cert, issuer["pem"], chain, chain)
+        data.update({"expiration": int(not_after), "serial_number": serial})
         if role["use_csr_common_name"] and common_name:
             warnings.append('the common_name field was provided but the role is set with "use_csr_common_name" set to true')
         if role["use_csr_sans"] and alt_names:
