@@ -454,6 +454,29 @@ def cert_chains_to(pem, ca_file):
     return rc == 0 and out.strip().endswith("OK")
 
 
+def answer_format(body):
+    """The "format" of a sign or sign-intermediate request, or the HTTPError Vault answers."""
+    fmt = to_str(body.get("format", "pem"), "format") or "pem"
+    if fmt not in ("pem", "der", "pem_bundle"):
+        return None, HTTPError(400, ['the "format" path parameter must be "pem", "der", or "pem_bundle"'])
+    return fmt, None
+
+
+def cert_data(fmt, cert, issuer_pem, ca_chain, bundle):
+    """certificate, issuing_ca and ca_chain (left out when empty) of a sign answer in fmt: PEM
+    trimmed (Vault's certutil.ToCertBundle), DER as base64, or pem_bundle (the certificate
+    followed by the certificates of bundle)."""
+    if fmt == "der":
+        der = lambda pem: base64.b64encode(ssl.PEM_cert_to_DER_cert(pem)).decode()
+        cert, issuer_pem, ca_chain = der(cert), der(issuer_pem), [der(c) for c in ca_chain]
+    elif fmt == "pem_bundle":
+        cert = "\n".join([cert] + bundle)
+    data = {"certificate": cert, "issuing_ca": issuer_pem}
+    if ca_chain:
+        data["ca_chain"] = ca_chain
+    return data
+
+
 def jwt_binds(jwt, role):
     """Without a configured JWT: the token's claims (read, not verified: the fake API server's
     tokens carry a random signature) must match the role's bound service account names and
@@ -784,7 +807,7 @@ def login_role(rc, what, extra):
 # mount's answers; default all), "issuer_of": M2 (sign with mount M2's issuer from now on: a
 # Vault issuer whose root changed), "not_after_behavior", "max_ttl",
 # "include_root"}; /_fake/stats has "subca_requests" (each
-# body without csr, plus csr_len, csr_sans, csr_subject and path) and "subca_signs".
+# body without csr, plus csr_len, csr_sans, csr_cn and path) and "subca_signs".
 
 SUBCA_FIELDS = ("csr", "common_name", "alt_names", "ip_sans", "uri_sans", "other_sans", "ttl", "format",
                 "exclude_cn_from_sans", "not_after", "not_before_duration", "max_path_length",
@@ -854,8 +877,6 @@ def other_key_csr(subject):
 
 class SubCAMixin:
     def subca_control(self, st, body):
-        if not hasattr(st, "subca"):
-            st.subca = {}
         mounts = [body["mount"]] if body.get("mount") else list(st.cfg["pki"])
         if any(m not in st.cfg["pki"] for m in mounts):
             raise HTTPError(400, ["unknown mount %s" % body.get("mount")])
@@ -863,8 +884,8 @@ class SubCAMixin:
             if body["answer"] not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints"):
                 raise HTTPError(400, ["answer must be normal, not_ca, wrong_key, no_root or no_constraints"])
             for m in mounts:
-                st.subca[m] = {"queue": [body["answer"]] * int(body.get("count", 1 << 30))
-                               if body.get("count") else None, "answer": body["answer"]}
+                st.subca[m] = {"queue": [body["answer"]] * int(body["count"]) if body.get("count") else None,
+                               "answer": body["answer"]}
         if "answers" in body:
             if any(a not in ("normal", "not_ca", "wrong_key", "no_root", "no_constraints") for a in body["answers"]):
                 raise HTTPError(400, ["answers must be normal, not_ca, wrong_key, no_root or no_constraints"])
@@ -887,7 +908,7 @@ class SubCAMixin:
     def subca_mode(self, mount):
         st = self.server.state
         with st.lock:
-            sc = getattr(st, "subca", {}).get(mount)
+            sc = st.subca.get(mount)
             if not sc:
                 return "normal"
             if sc["queue"] is not None:
@@ -905,8 +926,6 @@ class SubCAMixin:
             rec["csr_sans"] = (csr_info["dns"] + csr_info["ips"] + csr_info["uris"] + csr_info["emails"]) if csr_info else None
             rec["csr_cn"] = csr_info["cn"] if csr_info else None
             rec["path"] = self.path
-            if not hasattr(st, "subca_bodies"):
-                st.subca_bodies = []
             st.subca_bodies.append(rec)
             del st.subca_bodies[:-MAX_SIGN_BODIES]
         try:
@@ -916,7 +935,7 @@ class SubCAMixin:
         if isinstance(resp, HTTPError):
             raise resp
         with st.lock:
-            st.stats["subca_signs"] = st.stats.get("subca_signs", 0) + 1
+            st.stats["subca_signs"] += 1
         self.send_json(200, resp)
 
     def subca_ttl(self, issuer, body, now, warnings):
@@ -967,6 +986,9 @@ class SubCAMixin:
         issuer = self.server.state.cfg["pki"][mount]["issuer"]
         mode = self.subca_mode(mount)
         warnings = self.unknown_fields(body, SUBCA_FIELDS) or []
+        fmt, err = answer_format(body)
+        if err:
+            return err
         csr_text = to_str(body.get("csr", ""), "csr")
         if csr_text == "":
             return HTTPError(400, ['"csr" is empty'])
@@ -999,8 +1021,8 @@ class SubCAMixin:
         chain = [issuer["pem"]] + issuer["chain"]
         if mode == "no_root" or not issuer["sign_intermediate"]["include_root"]:
             chain = [c for c in chain if not issuer["self_signed"].get(c)]
-        data = {"certificate": cert, "issuing_ca": issuer["pem"], "ca_chain": [cert] + chain,
-                "serial_number": serial, "expiration": int(not_after)}
+        data = cert_data(fmt, cert, issuer["pem"], [cert] + chain, chain)
+        data.update({"serial_number": serial, "expiration": int(not_after)})
         return {"request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
                 "data": data, "wrap_info": None, "warnings": warnings or None, "auth": None, "mount_type": "pki"}
 
@@ -1024,6 +1046,7 @@ class State:
         self.latency_ms = 0
         self.faults = []
         self.tokens = {}
+        self.subca = {}  # mount -> the sub-CA answers /_fake/subca set (sign-intermediate)
         self.cluster_id = str(uuid.uuid4())
         self.reset_stats()
         for tok, tc in cfg["tokens"].items():
@@ -1046,9 +1069,11 @@ class State:
     def reset_stats(self):
         self.stats = {"requests": {}, "logins": 0, "login_failures": 0, "tokens_issued": 0,
                       "renewals": 0, "revocations": 0, "signs": 0, "sign_failures": 0,
-                      "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0}
+                      "denied": 0, "faults_fired": 0, "cert_logins": 0, "kubernetes_logins": 0,
+                      "subca_signs": 0}
         self.kube_jwts = []
         self.cert_cns = []
+        self.subca_bodies = []
         self.req_log = []
         self.sign_bodies = []
 
@@ -1243,7 +1268,7 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
                 out["sign_requests"] = list(st.sign_bodies)
                 out["kubernetes_jwts"] = list(st.kube_jwts)
                 out["cert_login_cns"] = list(st.cert_cns)
-                out["subca_requests"] = list(getattr(st, "subca_bodies", []))
+                out["subca_requests"] = list(st.subca_bodies)
                 out["state"] = {"sealed": st.sealed, "initialized": st.initialized, "standby": st.standby,
                                 "perf_standby": st.perf_standby, "dr_secondary": st.dr_secondary,
                                 "login_num_uses": st.login_num_uses,
@@ -1817,9 +1842,9 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
         issuer = pki["issuer"]
         if role is None:
             return HTTPError(400, ["unknown role: %s" % role_name])
-        fmt = to_str(body.get("format", "pem"), "format") or "pem"
-        if fmt not in ("pem", "der", "pem_bundle"):
-            return HTTPError(400, ['the "format" path parameter must be "pem", "der", or "pem_bundle"'])
+        fmt, err = answer_format(body)
+        if err:
+            return err
         csr_text = to_str(body.get("csr", ""), "csr")
         common_name = to_str(body.get("common_name", ""), "common_name")
         alt_names = to_str(body.get("alt_names", ""), "alt_names")
@@ -1994,18 +2019,8 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
         chain = [issuer["pem"]] + issuer["chain"]
         if remove_roots or issuer["remove_roots"]:
             chain = [c for c in chain if not issuer["self_signed"].get(c)]
-        data = {"expiration": int(not_after), "serial_number": serial}
-        if fmt == "der":
-            data["certificate"] = base64.b64encode(ssl.PEM_cert_to_DER_cert(cert)).decode()
-            data["issuing_ca"] = base64.b64encode(ssl.PEM_cert_to_DER_cert(issuer["pem"])).decode()
-            if chain:
-                data["ca_chain"] = [base64.b64encode(ssl.PEM_cert_to_DER_cert(c)).decode() for c in chain]
-        else:
-            # Vault trims PEM values: no trailing newline (certutil ToCertBundle).
-            data["certificate"] = cert if fmt == "pem" else "\n".join([cert] + chain)
-            data["issuing_ca"] = issuer["pem"]
-            if chain:
-                data["ca_chain"] = chain
+        data = cert_data(fmt, cert, issuer["pem"], chain, chain)
+        data.update({"expiration": int(not_after), "serial_number": serial})
         if role["use_csr_common_name"] and common_name:
             warnings.append('the common_name field was provided but the role is set with "use_csr_common_name" set to true')
         if role["use_csr_sans"] and alt_names:

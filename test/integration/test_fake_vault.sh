@@ -300,6 +300,14 @@ check "... no SAN (exclude_cn_from_sans)" test -z "$(openssl x509 -in "$WORK/sub
 check "... ca_chain: the new certificate, the issuer, the root" \
   [ "$(j '[len(d["data"]["ca_chain"]), d["data"]["ca_chain"][0] == d["data"]["certificate"], d["data"]["issuing_ca"] == d["data"]["ca_chain"][1]]')" = "[3, true, true]" ]
 check "... serial_number and expiration" [ "$(j 'd["data"]["expiration"] == int(d["data"]["expiration"]) and ":" in d["data"]["serial_number"]')" = True ]
+subreq 24h '{"format":"der"}'
+check "format der: the certificate as base64 DER, for the CSR's key" \
+  cmp -s <(base64 -d "$WORK/sub.pem" | openssl x509 -inform der -noout -pubkey) <(openssl req -in "$WORK/sub.csr" -noout -pubkey)
+check "... issuing_ca and ca_chain[1] the issuer's DER" \
+  [ "$(j '[d["data"]["issuing_ca"], d["data"]["ca_chain"][1]]')" = "[\"$(openssl x509 -in "$WORK/ca/inter.crt" -outform der | base64 -w0)\", \"$(openssl x509 -in "$WORK/ca/inter.crt" -outform der | base64 -w0)\"]" ]
+subreq 24h '{"format":"p12"}'
+check "an unknown format: 400" [ "$CODE" = 400 ]
+check "... with Vault's message" has_error 'the "format" path parameter must be "pem", "der", or "pem_bundle"'
 subreq 1000h
 check "a ttl over the mount's max (768h): cut, with Vault's warning" \
   [ "$(j 'any("is longer than permitted maxTTL" in w for w in d["warnings"])')" = True ]

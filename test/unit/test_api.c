@@ -41,36 +41,12 @@ static char *make_csr_pem(const char *cn, const char *sans, EVP_PKEY **pub)
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_non_null(k);
-    X509_REQ *r = X509_REQ_new();
-    X509_REQ_set_version(r, 0);
-    X509_REQ_set_pubkey(r, k);
-    if (cn != NULL)
-        assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN",
-                                                    MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                                    -1, 0),
-                         1);
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, sans);
-    assert_non_null(e);
-    sk_X509_EXTENSION_push(exts, e);
-    assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
-    X509_REQ_free(r);
+    char *pem = testpki_csr_pem(k, cn, sans, NULL, NULL);
     if (pub != NULL)
         *pub = k;
     else
         EVP_PKEY_free(k);
-    return bio_take(b);
-}
-
-static char *b64_str(const char *s)
-{
-    return b64_encode(s, strlen(s));
+    return pem;
 }
 
 /* ---- the store and the API ---- */
@@ -121,7 +97,7 @@ static int group_setup(void **state)
     int_key_pem = key_pem(int_key);
 
     st = store_new("ember-system");
-    char *crt = b64_str(int_pem), *key = b64_str(int_key_pem), *ca = b64_str(root_pem);
+    char *crt = testpki_b64(int_pem), *key = testpki_b64(int_key_pem), *ca = testpki_b64(root_pem);
     char *secret = xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
                              "\"ca-secret\",\"namespace\":\"ember-system\"},\"type\":"
                              "\"kubernetes.io/tls\",\"data\":{\"tls.crt\":\"%s\",\"tls.key\":"
@@ -166,8 +142,8 @@ static int group_setup(void **state)
 
     csr_ok_pem = make_csr_pem(NULL, "DNS:a.example.com", &csr_ok_pub);
     csr_evil_pem = make_csr_pem(NULL, "DNS:evil.com", NULL);
-    csr_ok_b64 = b64_str(csr_ok_pem);
-    csr_evil_b64 = b64_str(csr_evil_pem);
+    csr_ok_b64 = testpki_b64(csr_ok_pem);
+    csr_evil_b64 = testpki_b64(csr_evil_pem);
     return 0;
 }
 
@@ -461,7 +437,7 @@ static void test_cr_unknown_policy_403(void **state)
 static void test_cr_invalid_422(void **state)
 {
     (void)state;
-    char *notcsr = b64_str("definitely not a CSR");
+    char *notcsr = testpki_b64("definitely not a CSR");
     char *bad_csr = cr_body("ClusterIssuer", "ca", "web", notcsr, "");
     char *no_request = xasprintf(
         "{\"apiVersion\":\"cert-manager.io/v1\",\"kind\":\"CertificateRequest\",\"metadata\":"
@@ -515,7 +491,7 @@ static void test_cr_failed_422(void **state)
     /* approved by policy ca-ok, but the signing CA has pathlen:0: a permanent signer refusal
      * (a CA request names a subject: RFC 5280 wants one, csr_check_request refuses it else) */
     char *pem = make_csr_pem("a.example.com", "DNS:a.example.com", NULL);
-    char *b64 = b64_str(pem);
+    char *b64 = testpki_b64(pem);
     char *body = cr_body("ClusterIssuer", "ca", "ca-ok", b64, "\"isCA\":true,");
     free(pem);
     free(b64);

@@ -49,36 +49,9 @@ static char *make_csr_b64(const char *curve, const char *cn, const char *sans, c
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
     assert_non_null(k);
-    X509_REQ *r = X509_REQ_new();
-    X509_REQ_set_version(r, 0);
-    X509_NAME *n = X509_REQ_get_subject_name(r);
-    if (cn != NULL)
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_REQ_set_pubkey(r, k);
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    const struct {
-        int nid;
-        const char *v;
-    } want[] = {{NID_subject_alt_name, sans}, {NID_key_usage, ku}, {NID_basic_constraints, bc}};
-    for (size_t i = 0; i < 3; i++) {
-        if (want[i].v == NULL)
-            continue;
-        X509V3_CTX ctx;
-        X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, want[i].nid, want[i].v);
-        assert_non_null(e);
-        sk_X509_EXTENSION_push(exts, e);
-    }
-    if (sk_X509_EXTENSION_num(exts) > 0)
-        assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
-    char *pem = bio_take(b);
-    char *b64 = b64_encode(pem, strlen(pem));
+    char *pem = testpki_csr_pem(k, cn, sans, ku, bc);
+    char *b64 = testpki_b64(pem);
     free(pem);
-    X509_REQ_free(r);
     EVP_PKEY_free(k);
     return b64;
 }

@@ -99,31 +99,55 @@ static inline X509 *make_bare_cert(const char *cn, EVP_PKEY *key, X509 *issuer, 
     return x;
 }
 
-/* A CSR for key k with CN cn and the SANs (OpenSSL conf text, or NULL), as base64 of PEM. */
-static inline char *testpki_csr_b64(EVP_PKEY *k, const char *cn, const char *sans)
+/* A CSR (PEM) for key k with subject CN cn (none when NULL) and the extensions given as OpenSSL
+ * conf text: SANs, keyUsage and basicConstraints, each left out when NULL. */
+static inline char *testpki_csr_pem(EVP_PKEY *k, const char *cn, const char *sans, const char *ku,
+                                    const char *bc)
 {
     X509_REQ *r = X509_REQ_new();
     X509_REQ_set_version(r, 0);
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-                               (const unsigned char *)cn, -1, -1, 0);
+    if (cn != NULL)
+        assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN",
+                                                    MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                                    -1, 0),
+                         1);
     X509_REQ_set_pubkey(r, k);
-    if (sans != NULL) {
-        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    const struct {
+        int nid;
+        const char *v;
+    } want[] = {{NID_subject_alt_name, sans}, {NID_key_usage, ku}, {NID_basic_constraints, bc}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (want[i].v == NULL)
+            continue;
         X509V3_CTX ctx;
         X509V3_set_ctx(&ctx, NULL, NULL, r, NULL, 0);
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, sans);
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, want[i].nid, want[i].v);
         assert_non_null(e);
         sk_X509_EXTENSION_push(exts, e);
-        assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     }
+    if (sk_X509_EXTENSION_num(exts) > 0)
+        assert_int_equal(X509_REQ_add_extensions(r, exts), 1);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
     BIO *b = BIO_new(BIO_s_mem());
     assert_int_equal(PEM_write_bio_X509_REQ(b, r), 1);
-    char *pem = bio_take(b);
-    char *out = b64_encode(pem, strlen(pem));
-    free(pem);
     X509_REQ_free(r);
+    return bio_take(b);
+}
+
+/* s as base64 (a Secret's data, spec.request). */
+static inline char *testpki_b64(const char *s)
+{
+    return b64_encode(s, strlen(s));
+}
+
+/* A CSR for key k with CN cn and the SANs (OpenSSL conf text, or NULL), as base64 of PEM. */
+static inline char *testpki_csr_b64(EVP_PKEY *k, const char *cn, const char *sans)
+{
+    char *pem = testpki_csr_pem(k, cn, sans, NULL, NULL);
+    char *out = testpki_b64(pem);
+    free(pem);
     return out;
 }
 

@@ -59,23 +59,7 @@ dns_policy vault-auth $NS '[a-z0-9-]+\.'"$NS"'\.svc' "" 24h
 check "the IssuancePolicy vault-auth becomes Ready" wait_cond 30 issuancepolicies.ember.issuer.dev "" vault-auth Ready True
 
 # cert NAME KIND ISSUER: a Certificate NAME (DNS NAME.$NS.svc, policy vault-auth) for KIND/ISSUER.
-cert() {
-  kc apply -f - >/dev/null <<YAML
-apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata:
-  name: $1
-  namespace: $NS
-  annotations: {ember.issuer.dev/policy-name: vault-auth}
-spec:
-  secretName: $1-tls
-  dnsNames: [$1.$NS.svc]
-  duration: 1h
-  privateKey: {algorithm: ECDSA, size: 256}
-  usages: [digital signature, key encipherment, server auth]
-  issuerRef: {group: ember.issuer.dev, kind: $2, name: $3}
-YAML
-}
+cert() { policy_cert $NS "$1" vault-auth "$2" "$3" 1h; }
 # issued NAME WHAT: the Certificate NAME ends Ready and its tls.crt verifies to root.crt.
 issued() {
   check "$2: the Certificate $NS/$1 becomes Ready" wait_cond 90 certificates $NS "$1" Ready True || {

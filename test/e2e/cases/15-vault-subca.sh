@@ -75,23 +75,7 @@ imsg=$(cond $CI "" vault-subca Ready message)
 echo "# vault-subca: $(cond $CI "" vault-subca Ready reason): $imsg"
 
 # cert NAME ISSUER [DURATION]: a Certificate NAME (DNS NAME.$NS.svc, policy vault-subca).
-cert() {
-  kc apply -f - >/dev/null <<YAML
-apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata:
-  name: $1
-  namespace: $NS
-  annotations: {ember.issuer.dev/policy-name: vault-subca}
-spec:
-  secretName: $1-tls
-  dnsNames: [$1.$NS.svc]
-  duration: ${3:-48h}
-  privateKey: {algorithm: ECDSA, size: 256}
-  usages: [digital signature, key encipherment, server auth]
-  issuerRef: {group: ember.issuer.dev, kind: ClusterIssuer, name: $2}
-YAML
-}
+cert() { policy_cert $NS "$1" vault-subca ClusterIssuer "$2" "${3:-48h}"; }
 cert web vault-subca
 check "the Certificate $NS/web (ClusterIssuer vault-subca) becomes Ready" wait_cond 90 certificates $NS web Ready True
 secret_field $NS web-tls tls.crt "$CASE_DIR/web.crt"

@@ -103,3 +103,23 @@ YAML
 }
 EMBER_USER=system:serviceaccount:ember-issuer:ember-issuer
 CM_USER=system:serviceaccount:cert-manager:cert-manager
+# policy_cert NS NAME POLICY KIND ISSUER DURATION: a Certificate NS/NAME for DNS NAME.NS.svc
+# (Secret NAME-tls, an EC P-256 key, TLS server usages) under the IssuancePolicy POLICY
+# (annotation), for the ember.issuer.dev KIND/ISSUER.
+policy_cert() {
+  kc apply -f - >/dev/null <<YAML
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: $2
+  namespace: $1
+  annotations: {ember.issuer.dev/policy-name: $3}
+spec:
+  secretName: $2-tls
+  dnsNames: [$2.$1.svc]
+  duration: $6
+  privateKey: {algorithm: ECDSA, size: 256}
+  usages: [digital signature, key encipherment, server auth]
+  issuerRef: {group: ember.issuer.dev, kind: $4, name: $5}
+YAML
+}
