@@ -39,7 +39,7 @@ start_ember stop --manifests "$WORK/issuers.yaml" || exit 1
 # The renewal thread's first login is now waiting on the mute server (it connects at once).
 sleep 2
 check "the sub-CA issuer is not ready while Vault does not answer" \
-  test "$(metric 'ember_issuer_ready{kind="ClusterIssuer",namespace="",name="mute"}')" != 1
+  test "$(metric 'ember_issuer_ready{issuer="ClusterIssuer/mute"}')" = 0
 t0=$(date +%s)
 kill -TERM "$EMBER_PID"
 for _ in $(seq 1 150); do kill -0 "$EMBER_PID" 2>/dev/null || break; sleep 0.1; done
