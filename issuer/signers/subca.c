@@ -2,9 +2,7 @@
 #include "signers/subca.h"
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,10 +42,9 @@ int subca_heap_state(void)
 
 /* One sub-CA Vault signed: in use while current, or while signings that took it are in flight. */
 struct subca_gen {
-    struct localca *ca;  /* holds the key */
-    STACK_OF(X509) * nc; /* the chain's certificates with name constraints, or NULL */
-    time_t not_after;    /* the earliest notAfter of its chain */
-    char serial[128];    /* hex, colon-separated */
+    struct localca *ca; /* holds the key; checks leaves against the chain's name constraints */
+    time_t not_after;   /* the earliest notAfter of its chain */
+    char serial[128];   /* hex, colon-separated */
     char subject[160];
     int users;    /* signings in flight, under the signer's mu */
     bool retired; /* replaced: freed by the last user */
@@ -123,7 +120,6 @@ static void subca_gen_free(struct subca_gen *g)
     if (g == NULL)
         return;
     localca_free(g->ca); /* EVP_PKEY_free wipes the key */
-    sk_X509_pop_free(g->nc, X509_free);
     free(g);
 }
 
@@ -158,42 +154,6 @@ static void subca_http_error(const struct subca *s, long status, const char *bod
         err_set(err, ERR_ISSUER_NOT_READY,
                 "Vault refused to sign the sub-CA (HTTP %ld from POST /v1/%s): %s", status, path,
                 msg);
-}
-
-/* The certificates of chain that carry name constraints (up-referenced), or NULL when none. */
-static STACK_OF(X509) * subca_constrained(STACK_OF(X509) * chain)
-{
-    STACK_OF(X509) *nc = NULL;
-    for (int i = 0; i < sk_X509_num(chain); i++) {
-        X509 *x = sk_X509_value(chain, i);
-        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0)
-            continue;
-        if (nc == NULL && (nc = sk_X509_new_null()) == NULL)
-            abort(); /* out of memory: the allocators abort too */
-        if (X509_up_ref(x) != 1 || sk_X509_push(nc, x) <= 0)
-            abort();
-    }
-    return nc;
-}
-
-/* The leaf of out against the name constraints of g's chain (Vault's upstream issuers' too);
- * out is freed when refused. */
-static int subca_check_leaf(const struct subca_gen *g, struct sign_result *out, struct err *err)
-{
-    if (sk_X509_num(g->nc) <= 0)
-        return 0;
-    BIO *b = BIO_new_mem_buf(out->chain_pem, -1);
-    X509 *leaf = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    int rc = -1;
-    if (leaf == NULL)
-        err_set(err, ERR_INTERNAL, "cannot read back the certificate just signed");
-    else
-        rc = subcaspec_check_leaf(leaf, g->nc, err);
-    X509_free(leaf);
-    if (rc != 0)
-        sign_result_free(out);
-    return rc;
 }
 
 /* The trust anchors for an answer: caBundleSecretRef's certificates when set (never Vault's own
@@ -241,7 +201,6 @@ static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec
         return NULL;
     }
     /* chain: the sub-CA, the upstream intermediates, the anchor. */
-    STACK_OF(X509) *nc = subca_constrained(chain);
     X509 *anchor = sk_X509_pop(chain);
     X509_free(sk_X509_shift(chain));
     STACK_OF(X509) *roots = sk_X509_new_null();
@@ -259,13 +218,10 @@ static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec
     X509_free(anchor);
     sk_X509_pop_free(roots, X509_free);
     sk_X509_pop_free(chain, X509_free);
-    if (ca == NULL) {
-        sk_X509_pop_free(nc, X509_free);
+    if (ca == NULL)
         return NULL;
-    }
     struct subca_gen *g = xcalloc(1, sizeof(*g));
     g->ca = ca;
-    g->nc = nc;
     g->not_after = not_after;
     snprintf(g->subject, sizeof(g->subject), "%s", localca_subject(ca));
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(a->cert), NULL);
@@ -620,8 +576,6 @@ int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params 
             "a leaf is cut short to the sub-CA's notAfter (%llds): the sub-CA's renewal is late",
             q.duration_s);
     int rc = localca_sign(g->ca, csr, &q, out, err);
-    if (rc == 0)
-        rc = subca_check_leaf(g, out, err);
     subca_give(s, g);
     if (cut && rc == 0) {
         LOG(LOG_DEBUG, "subca", s->ref, NULL, "leaf lifetime cut from %llds to %llds",
