@@ -44,7 +44,7 @@ int subca_heap_state(void)
 struct subca_gen {
     struct localca *ca; /* holds the key; checks leaves against the chain's name constraints */
     time_t not_after;   /* the earliest notAfter of its chain */
-    char serial[128];   /* hex, colon-separated */
+    char serial[128];   /* hex (BN_bn2hex) */
     char subject[160];
     int users;    /* signings in flight, under the signer's mu */
     bool retired; /* replaced: freed by the last user */
@@ -65,13 +65,11 @@ struct subca {
     bool failing;               /* the last attempt failed */
     bool warned_short;          /* the sub-CA lives less than renewBefore: said once */
     char last_err[ERR_MSG_MAX]; /* why, or "" */
-    unsigned long generation;   /* sub-CAs made so far */
-    unsigned long renew_ok, renew_err, truncated;
-    unsigned long pub_ok, pub_err, pub_trunc; /* what publish_metrics reported */
-    pthread_t thread;
-    bool started;
-    char labels[METRICS_MAX_LABELS_LEN + 1]; /* as last published, under subca_live_mu */
-    struct subca *live_next;                 /* in subca_live, under subca_live_mu */
+    unsigned long renew_ok, renew_err, truncated; /* renew_ok: sub-CAs made so far */
+    unsigned long pub_ok, pub_err, pub_trunc;     /* what publish_metrics reported */
+    pthread_t thread;                             /* started by subca_new, which fails without it */
+    char labels[METRICS_MAX_LABELS_LEN + 1];      /* as last published, under subca_live_mu */
+    struct subca *live_next;                      /* in subca_live, under subca_live_mu */
 };
 
 /* Every sub-CA signer alive, for subca_retain_metrics. */
@@ -386,7 +384,7 @@ static struct subca_due subca_failed(struct subca *s, const struct err *e, long 
 /* One attempt, mu not held; then records it (mu held on return). */
 static struct subca_due subca_attempt(struct subca *s, long long *backoff)
 {
-    unsigned long n = s->generation + 1;
+    unsigned long n = s->renew_ok + 1; /* subca_install counts it */
     pthread_mutex_unlock(&s->mu);
     struct err e = {0};
     struct subca_gen *g = subca_fetch(s, n, &e);
@@ -402,7 +400,6 @@ static struct subca_due subca_attempt(struct subca *s, long long *backoff)
     pthread_mutex_lock(&s->mu);
     if (g == NULL)
         return subca_failed(s, &e, backoff, now);
-    s->generation = n;
     *backoff = subca_backoff_min(s);
     struct subca_due d = {subca_install(s, g, now), 0};
     return d;
@@ -490,8 +487,7 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     pthread_mutex_init(&s->mu, NULL);
     int crc = clock_cond_init(&s->cv);
     if (crc == 0 && subca_read_bundle(s, env, ns, err) == 0) {
-        s->started = pthread_create(&s->thread, NULL, subca_thread, s) == 0;
-        if (s->started) {
+        if (pthread_create(&s->thread, NULL, subca_thread, s) == 0) {
             subca_live_add(s);
             return s;
         }
@@ -628,14 +624,6 @@ time_t subca_expiry(struct subca *s)
     return t;
 }
 
-unsigned long subca_generation(struct subca *s)
-{
-    pthread_mutex_lock(&s->mu);
-    unsigned long n = s->generation;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
 void subca_declare_metrics(struct metrics *m)
 {
     metrics_declare(m, "ember_subca_ready", "gauge",
@@ -682,8 +670,7 @@ void subca_free(struct subca *s)
     /* A renewal may be inside a Vault request (a login and a POST of up to 30 s each): end it
      * now, so shutdown or replacing the issuer waits about a second, not the Vault timeout. */
     vault_cancel(s->client);
-    if (s->started)
-        pthread_join(s->thread, NULL);
+    pthread_join(s->thread, NULL);
     subca_gen_free(s->cur);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -72,9 +72,6 @@ void subca_publish_metrics(struct subca *s, struct metrics *m, const char *label
  * back in per-certificate mode): after a publishing pass. Thread-safe. */
 void subca_retain_metrics(struct metrics *m);
 
-/* How many sub-CAs Vault signed for s so far (tests). */
-unsigned long subca_generation(struct subca *s);
-
 /* Stops and joins the renewal thread, frees the keys (EVP_PKEY_free wipes them). NULL no-op.
  * No signing may be in flight. */
 void subca_free(struct subca *s);
