@@ -20,12 +20,12 @@
 #include "x509/chain.h"
 
 static int subca_heap = 0;          /* __atomic; what CRYPTO_secure_malloc_init said */
-static size_t subca_heap_bytes = 0; /* __atomic; its size */
+static size_t subca_heap_bytes = 0; /* __atomic; the size asked for */
 
 int subca_heap_init(size_t bytes)
 {
     int rc = CRYPTO_secure_malloc_init(bytes, SUBCA_HEAP_MIN);
-    __atomic_store_n(&subca_heap_bytes, rc != 0 ? bytes : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&subca_heap_bytes, bytes, __ATOMIC_RELEASE);
     __atomic_store_n(&subca_heap, rc, __ATOMIC_RELEASE);
     return rc;
 }
@@ -470,13 +470,15 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
                         struct err *err)
 {
     if (spec->require_locked && subca_heap_state() != 1) {
+        char need[64] = "twice --secure-heap-bytes";
+        if (subca_heap_size() > 0)
+            snprintf(need, sizeof(need), "%zu bytes", subca_heap_size() * 2);
         err_set(err, ERR_ISSUER_NOT_READY,
                 "spec.vault.subCA.requireLockedMemory: the memory for the sub-CA key could not be "
-                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %zu bytes "
-                "(ulimit -l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
+                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %s (ulimit "
+                "-l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
                 "requireLockedMemory: false",
-                subca_heap_state() == 2 ? "is not locked" : "is not set up",
-                subca_heap_size() > 0 ? subca_heap_size() * 2 : (size_t)SUBCA_HEAP_SIZE * 2);
+                subca_heap_state() == 2 ? "is not locked" : "is not set up", need);
         return NULL;
     }
     struct subca *s = xcalloc(1, sizeof(*s));
