@@ -446,9 +446,10 @@ static void main_secure_heap(long long bytes)
     int heap = subca_heap_init((size_t)bytes);
     struct rlimit rl = {0, 0};
     char limit[64] = "unknown";
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+    int got = getrlimit(RLIMIT_MEMLOCK, &rl);
+    if (got == 0 && rl.rlim_cur == RLIM_INFINITY)
         snprintf(limit, sizeof(limit), "unlimited");
-    else if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+    else if (got == 0)
         snprintf(limit, sizeof(limit), "%llu bytes", (unsigned long long)rl.rlim_cur);
     if (heap == 1)
         LOG(LOG_INFO, "main", NULL, NULL,

@@ -31,6 +31,7 @@ struct localca {
     X509_EXTENSION *ext_aki;        /* every leaf's authorityKeyIdentifier, encoded once */
     X509_EXTENSION *ext_bc[2];      /* basicConstraints (critical): [0] CA:FALSE, [1] CA:TRUE */
     long pathlen;                   /* -1: no limit */
+    STACK_OF(X509) * constrained;   /* the chain's CAs with nameConstraints, or NULL */
     char *tail_pem;                 /* what follows the leaf in every chain */
     size_t tail_len;
     char *anchor_pem; /* every result's ca_pem */
@@ -266,13 +267,27 @@ static X509 *localca_parent_of(const struct localca *ca, X509 *x)
     return NULL;
 }
 
-/* How many CAs may stand below the signing CA, as its whole chain allows (RFC 5280 6.1.4 (l),
- * (m)): a CA k steps above it with pathlen:P leaves P - k, and the smallest limit wins, so a
- * sub-CA it issues is never refused by path validation for a limit set higher up. */
-static void localca_chain_pathlen(struct localca *ca)
+/* A CA of the chain (up-referenced into ca->constrained) when it carries nameConstraints: every
+ * leaf is checked against them, as a client's path validation would. */
+static void localca_note_constraints(struct localca *ca, X509 *x)
+{
+    if (X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0)
+        return;
+    if (ca->constrained == NULL && (ca->constrained = sk_X509_new_null()) == NULL)
+        abort(); /* out of memory: the allocators abort too */
+    if (X509_up_ref(x) != 1 || sk_X509_push(ca->constrained, x) <= 0)
+        abort();
+}
+
+/* What the CA's whole chain imposes on what it signs, walked once at load. How many CAs may
+ * stand below the signing CA (RFC 5280 6.1.4 (l), (m)): a CA k steps above it with pathlen:P
+ * leaves P - k, and the smallest limit wins, so a sub-CA it issues is never refused by path
+ * validation for a limit set higher up. And the CAs whose name constraints a leaf must meet. */
+static void localca_chain_limits(struct localca *ca)
 {
     long eff = X509_get_pathlen(ca->cert);
     X509 *cur = ca->cert;
+    localca_note_constraints(ca, cur);
     long most = (long)sk_X509_num(ca->intermediates) + sk_X509_num(ca->roots); /* no loops */
     for (long k = 1; k <= most && !chain_issued_by(cur, cur); k++) {
         X509 *p = localca_parent_of(ca, cur);
@@ -283,6 +298,7 @@ static void localca_chain_pathlen(struct localca *ca)
             long left = pl - k > 0 ? pl - k : 0;
             eff = eff < 0 || left < eff ? left : eff;
         }
+        localca_note_constraints(ca, p);
         cur = p;
     }
     ca->pathlen = eff;
@@ -481,7 +497,7 @@ static int localca_finish(struct localca *ca, time_t now, struct err *err)
         return -1;
     if (localca_build_chain(ca, err) != 0)
         return -1;
-    localca_chain_pathlen(ca);
+    localca_chain_limits(ca);
     ca->subject = localca_name_text(X509_get_subject_name(ca->cert));
     return localca_check(ca, now, err);
 }
@@ -773,6 +789,10 @@ int localca_sign(const struct localca *ca, const struct csr *csr, const struct s
     X509 *leaf = localca_build_leaf(ca, csr, p, err);
     if (leaf == NULL)
         return -1;
+    if (ca->constrained != NULL && chain_check_names(leaf, ca->constrained, err) != 0) {
+        X509_free(leaf);
+        return -1;
+    }
     size_t leaf_len = 0;
     char *leaf_pem = localca_pem_of(leaf, &leaf_len);
     X509_free(leaf);
@@ -797,6 +817,7 @@ void localca_free(struct localca *ca)
     X509_free(ca->cert);
     sk_X509_pop_free(ca->intermediates, X509_free);
     sk_X509_pop_free(ca->roots, X509_free);
+    sk_X509_pop_free(ca->constrained, X509_free);
     ASN1_OCTET_STRING_free(ca->keyid);
     X509_EXTENSION_free(ca->ext_aki);
     X509_EXTENSION_free(ca->ext_bc[0]);

@@ -45,8 +45,10 @@ struct localca *localca_from_parts(X509 *cert, STACK_OF(X509) * intermediates, E
  * CSR's nameConstraints as requested, criticality included; no other CSR extension is copied
  * (csr_parse refuses the others). The result chain is normalised (leaf, intermediates; root in
  * ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now; ERR_PERMANENT when
- * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen;
- * ERR_INVALID for bad parameters or a CSR without a usable key. Thread-safe on one ca. */
+ * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen, or
+ * the certificate's names are outside the nameConstraints of a CA of its chain (no client
+ * would accept it: x509/chain.h chain_check_names); ERR_INVALID for bad parameters or a CSR without
+ * a usable key. Thread-safe on one ca. */
 int localca_sign(const struct localca *ca, const struct csr *csr, const struct sign_params *p,
                  struct sign_result *out, struct err *err) WUR;
 

@@ -2,9 +2,7 @@
 #include "signers/subca.h"
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,12 +20,12 @@
 #include "x509/chain.h"
 
 static int subca_heap = 0;          /* __atomic; what CRYPTO_secure_malloc_init said */
-static size_t subca_heap_bytes = 0; /* __atomic; its size */
+static size_t subca_heap_bytes = 0; /* __atomic; the size asked for */
 
 int subca_heap_init(size_t bytes)
 {
     int rc = CRYPTO_secure_malloc_init(bytes, SUBCA_HEAP_MIN);
-    __atomic_store_n(&subca_heap_bytes, rc != 0 ? bytes : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&subca_heap_bytes, bytes, __ATOMIC_RELEASE);
     __atomic_store_n(&subca_heap, rc, __ATOMIC_RELEASE);
     return rc;
 }
@@ -44,10 +42,9 @@ int subca_heap_state(void)
 
 /* One sub-CA Vault signed: in use while current, or while signings that took it are in flight. */
 struct subca_gen {
-    struct localca *ca;  /* holds the key */
-    STACK_OF(X509) * nc; /* the chain's certificates with name constraints, or NULL */
-    time_t not_after;    /* the earliest notAfter of its chain */
-    char serial[128];    /* hex, colon-separated */
+    struct localca *ca; /* holds the key; checks leaves against the chain's name constraints */
+    time_t not_after;   /* the earliest notAfter of its chain */
+    char serial[128];   /* hex (BN_bn2hex) */
     char subject[160];
     int users;    /* signings in flight, under the signer's mu */
     bool retired; /* replaced: freed by the last user */
@@ -68,13 +65,11 @@ struct subca {
     bool failing;               /* the last attempt failed */
     bool warned_short;          /* the sub-CA lives less than renewBefore: said once */
     char last_err[ERR_MSG_MAX]; /* why, or "" */
-    unsigned long generation;   /* sub-CAs made so far */
-    unsigned long renew_ok, renew_err, truncated;
-    unsigned long pub_ok, pub_err, pub_trunc; /* what publish_metrics reported */
-    pthread_t thread;
-    bool started;
-    char labels[METRICS_MAX_LABELS_LEN + 1]; /* as last published, under subca_live_mu */
-    struct subca *live_next;                 /* in subca_live, under subca_live_mu */
+    unsigned long renew_ok, renew_err, truncated; /* renew_ok: sub-CAs made so far */
+    unsigned long pub_ok, pub_err, pub_trunc;     /* what publish_metrics reported */
+    pthread_t thread;                             /* started by subca_new, which fails without it */
+    char labels[METRICS_MAX_LABELS_LEN + 1];      /* as last published, under subca_live_mu */
+    struct subca *live_next;                      /* in subca_live, under subca_live_mu */
 };
 
 /* Every sub-CA signer alive, for subca_retain_metrics. */
@@ -123,7 +118,6 @@ static void subca_gen_free(struct subca_gen *g)
     if (g == NULL)
         return;
     localca_free(g->ca); /* EVP_PKEY_free wipes the key */
-    sk_X509_pop_free(g->nc, X509_free);
     free(g);
 }
 
@@ -158,42 +152,6 @@ static void subca_http_error(const struct subca *s, long status, const char *bod
         err_set(err, ERR_ISSUER_NOT_READY,
                 "Vault refused to sign the sub-CA (HTTP %ld from POST /v1/%s): %s", status, path,
                 msg);
-}
-
-/* The certificates of chain that carry name constraints (up-referenced), or NULL when none. */
-static STACK_OF(X509) * subca_constrained(STACK_OF(X509) * chain)
-{
-    STACK_OF(X509) *nc = NULL;
-    for (int i = 0; i < sk_X509_num(chain); i++) {
-        X509 *x = sk_X509_value(chain, i);
-        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0)
-            continue;
-        if (nc == NULL && (nc = sk_X509_new_null()) == NULL)
-            abort(); /* out of memory: the allocators abort too */
-        if (X509_up_ref(x) != 1 || sk_X509_push(nc, x) <= 0)
-            abort();
-    }
-    return nc;
-}
-
-/* The leaf of out against the name constraints of g's chain (Vault's upstream issuers' too);
- * out is freed when refused. */
-static int subca_check_leaf(const struct subca_gen *g, struct sign_result *out, struct err *err)
-{
-    if (sk_X509_num(g->nc) <= 0)
-        return 0;
-    BIO *b = BIO_new_mem_buf(out->chain_pem, -1);
-    X509 *leaf = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    int rc = -1;
-    if (leaf == NULL)
-        err_set(err, ERR_INTERNAL, "cannot read back the certificate just signed");
-    else
-        rc = subcaspec_check_leaf(leaf, g->nc, err);
-    X509_free(leaf);
-    if (rc != 0)
-        sign_result_free(out);
-    return rc;
 }
 
 /* The trust anchors for an answer: caBundleSecretRef's certificates when set (never Vault's own
@@ -241,7 +199,6 @@ static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec
         return NULL;
     }
     /* chain: the sub-CA, the upstream intermediates, the anchor. */
-    STACK_OF(X509) *nc = subca_constrained(chain);
     X509 *anchor = sk_X509_pop(chain);
     X509_free(sk_X509_shift(chain));
     STACK_OF(X509) *roots = sk_X509_new_null();
@@ -259,13 +216,10 @@ static struct subca_gen *subca_gen_from_answer(struct subca *s, struct subcaspec
     X509_free(anchor);
     sk_X509_pop_free(roots, X509_free);
     sk_X509_pop_free(chain, X509_free);
-    if (ca == NULL) {
-        sk_X509_pop_free(nc, X509_free);
+    if (ca == NULL)
         return NULL;
-    }
     struct subca_gen *g = xcalloc(1, sizeof(*g));
     g->ca = ca;
-    g->nc = nc;
     g->not_after = not_after;
     snprintf(g->subject, sizeof(g->subject), "%s", localca_subject(ca));
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(a->cert), NULL);
@@ -430,7 +384,7 @@ static struct subca_due subca_failed(struct subca *s, const struct err *e, long 
 /* One attempt, mu not held; then records it (mu held on return). */
 static struct subca_due subca_attempt(struct subca *s, long long *backoff)
 {
-    unsigned long n = s->generation + 1;
+    unsigned long n = s->renew_ok + 1; /* subca_install counts it */
     pthread_mutex_unlock(&s->mu);
     struct err e = {0};
     struct subca_gen *g = subca_fetch(s, n, &e);
@@ -446,7 +400,6 @@ static struct subca_due subca_attempt(struct subca *s, long long *backoff)
     pthread_mutex_lock(&s->mu);
     if (g == NULL)
         return subca_failed(s, &e, backoff, now);
-    s->generation = n;
     *backoff = subca_backoff_min(s);
     struct subca_due d = {subca_install(s, g, now), 0};
     return d;
@@ -517,13 +470,15 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
                         struct err *err)
 {
     if (spec->require_locked && subca_heap_state() != 1) {
+        char need[64] = "twice --secure-heap-bytes";
+        if (subca_heap_size() > 0)
+            snprintf(need, sizeof(need), "%zu bytes", subca_heap_size() * 2);
         err_set(err, ERR_ISSUER_NOT_READY,
                 "spec.vault.subCA.requireLockedMemory: the memory for the sub-CA key could not be "
-                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %zu bytes "
-                "(ulimit -l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
+                "locked (OpenSSL's secure heap %s): raise RLIMIT_MEMLOCK to at least %s (ulimit "
+                "-l, the container runtime's LimitMEMLOCK) or grant CAP_IPC_LOCK, or set "
                 "requireLockedMemory: false",
-                subca_heap_state() == 2 ? "is not locked" : "is not set up",
-                subca_heap_size() > 0 ? subca_heap_size() * 2 : (size_t)SUBCA_HEAP_SIZE * 2);
+                subca_heap_state() == 2 ? "is not locked" : "is not set up", need);
         return NULL;
     }
     struct subca *s = xcalloc(1, sizeof(*s));
@@ -534,8 +489,7 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     pthread_mutex_init(&s->mu, NULL);
     int crc = clock_cond_init(&s->cv);
     if (crc == 0 && subca_read_bundle(s, env, ns, err) == 0) {
-        s->started = pthread_create(&s->thread, NULL, subca_thread, s) == 0;
-        if (s->started) {
+        if (pthread_create(&s->thread, NULL, subca_thread, s) == 0) {
             subca_live_add(s);
             return s;
         }
@@ -620,8 +574,6 @@ int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params 
             "a leaf is cut short to the sub-CA's notAfter (%llds): the sub-CA's renewal is late",
             q.duration_s);
     int rc = localca_sign(g->ca, csr, &q, out, err);
-    if (rc == 0)
-        rc = subca_check_leaf(g, out, err);
     subca_give(s, g);
     if (cut && rc == 0) {
         LOG(LOG_DEBUG, "subca", s->ref, NULL, "leaf lifetime cut from %llds to %llds",
@@ -674,14 +626,6 @@ time_t subca_expiry(struct subca *s)
     return t;
 }
 
-unsigned long subca_generation(struct subca *s)
-{
-    pthread_mutex_lock(&s->mu);
-    unsigned long n = s->generation;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
 void subca_declare_metrics(struct metrics *m)
 {
     metrics_declare(m, "ember_subca_ready", "gauge",
@@ -728,8 +672,7 @@ void subca_free(struct subca *s)
     /* A renewal may be inside a Vault request (a login and a POST of up to 30 s each): end it
      * now, so shutdown or replacing the issuer waits about a second, not the Vault timeout. */
     vault_cancel(s->client);
-    if (s->started)
-        pthread_join(s->thread, NULL);
+    pthread_join(s->thread, NULL);
     subca_gen_free(s->cur);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

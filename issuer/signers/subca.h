@@ -13,7 +13,6 @@
 #include "signers/subcaspec.h"
 #include "signers/vault.h"
 
-#define SUBCA_HEAP_SIZE 262144 /* OpenSSL's secure heap by default: ~100 RSA-4096 keys */
 #define SUBCA_HEAP_MIN 16
 #define SUBCA_HEAP_FULL_MARGIN 8192 /* less free than this when a key cannot be made: "full" */
 #define SUBCA_BACKOFF_MIN_S 5       /* first retry after a failed signing (renewBefore/4 if less) */
@@ -32,7 +31,8 @@ struct metrics;
 int subca_heap_init(size_t bytes);
 /* What subca_heap_init returned (0 before it ran). Thread-safe. */
 int subca_heap_state(void);
-/* The secure heap's size (0 before subca_heap_init). Thread-safe. */
+/* The secure heap's size as subca_heap_init was asked for (0 before it ran), whether or not
+ * OpenSSL could set it up. Thread-safe. */
 size_t subca_heap_size(void);
 
 /* A new sub-CA signer for spec (copied), requesting through client (borrowed: it must outlive
@@ -71,9 +71,6 @@ void subca_publish_metrics(struct subca *s, struct metrics *m, const char *label
 /* Removes the ember_subca_ready series of sub-CA signers that are gone (a deleted issuer, one
  * back in per-certificate mode): after a publishing pass. Thread-safe. */
 void subca_retain_metrics(struct metrics *m);
-
-/* How many sub-CAs Vault signed for s so far (tests). */
-unsigned long subca_generation(struct subca *s);
 
 /* Stops and joins the renewal thread, frees the keys (EVP_PKEY_free wipes them). NULL no-op.
  * No signing may be in flight. */

@@ -755,33 +755,6 @@ int subcaspec_check_constraints(X509 *cert, char *const *domains, size_t n, stru
     return -1;
 }
 
-int subcaspec_check_leaf(X509 *leaf, STACK_OF(X509) * chain, struct err *err)
-{
-    (void)X509_get_extension_flags(leaf); /* NAME_CONSTRAINTS_check reads the cached SAN */
-    for (int i = 0; i < sk_X509_num(chain); i++) {
-        X509 *ca = sk_X509_value(chain, i);
-        NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
-        if (nc == NULL)
-            continue;
-        int rc = NAME_CONSTRAINTS_check(leaf, nc);
-        if (rc == X509_V_OK)
-            rc = NAME_CONSTRAINTS_check_CN(leaf, nc);
-        NAME_CONSTRAINTS_free(nc);
-        if (rc == X509_V_OK)
-            continue;
-        char subject[256];
-        X509_NAME_oneline(X509_get_subject_name(ca), subject, sizeof(subject));
-        err_set(err, ERR_PERMANENT,
-                "the certificate's names are outside the name constraints of %s in the chain (%s): "
-                "no client would accept it; ask for names that CA permits",
-                subject, X509_verify_cert_error_string(rc));
-        ERR_clear_error();
-        return -1;
-    }
-    ERR_clear_error();
-    return 0;
-}
-
 long long subcaspec_leaf_duration(long long want_s, time_t now, long long max_leaf_s,
                                   time_t not_after, bool *cut)
 {

@@ -112,11 +112,6 @@ int subcaspec_verify(X509 *cert, STACK_OF(X509) * upstream, STACK_OF(X509) * anc
  * n == 0 nothing is checked. ERR_INVALID saying what differs. */
 int subcaspec_check_constraints(X509 *cert, char *const *domains, size_t n, struct err *err) WUR;
 
-/* Checks leaf against the name constraints of every certificate of chain (SAN names, and a
- * DNS-like CN without a DNS SAN, as OpenSSL's verification does). ERR_PERMANENT naming the
- * certificate whose constraints refuse it. */
-int subcaspec_check_leaf(X509 *leaf, STACK_OF(X509) * chain, struct err *err) WUR;
-
 /* Whether the DNS name is inside one of the n permitted domains as RFC 5280 name constraints
  * read them (case-insensitive): "example.com" permits itself and every name under it,
  * ".example.com" only the names under it. n == 0 permits everything. */

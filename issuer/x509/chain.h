@@ -41,4 +41,9 @@ int chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF(X509
  * parent's key. chain_issued_by(c, c) tells whether c is self-signed. */
 bool chain_issued_by(X509 *child, X509 *parent);
 
+/* Checks leaf against the name constraints of every certificate of cas (SAN names, and a
+ * DNS-like CN without a DNS SAN, as OpenSSL's verification does). ERR_PERMANENT naming the
+ * certificate whose constraints refuse it: no client would accept the leaf. Thread-safe. */
+int chain_check_names(X509 *leaf, STACK_OF(X509) * cas, struct err *err) WUR;
+
 #endif

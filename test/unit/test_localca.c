@@ -771,6 +771,53 @@ static void test_name_constraints_copied(void **state)
     }
 }
 
+/* A CA whose chain carries nameConstraints (here its root's) signs names inside them and
+ * refuses the others, naming the CA: no client would accept such a certificate. */
+static void test_chain_name_constraints(void **state)
+{
+    (void)state;
+    EVP_PKEY *kr = key_ec("P-256"), *ks = key_ec("P-256");
+    X509 *root = mkroot("NC Root", kr);
+    add_ext(root, root, NID_name_constraints, "critical,permitted;DNS:example.com");
+    assert_true(X509_sign(root, kr, EVP_sha256()) > 0);
+    X509 *sub = mksub("NC Sub", ks, root, kr, 365 * DAY);
+    char *crt = pem_cert(sub), *key = pem_key(ks), *anchor = pem_cert(root);
+    struct err err = {0};
+    struct localca *ca =
+        localca_load(crt, strlen(crt), key, strlen(key), anchor, strlen(anchor), NOW, &err);
+    if (ca == NULL)
+        fail_msg("localca_load: %s", err.msg);
+    struct sign_params p = params(DAY, false, 0);
+    struct sign_result out = {0};
+    struct csr *in = mkcsr(F.kleaf, "www.example.com", "DNS:www.example.com");
+    X509 *leaf = sign_ok(ca, in, &p, &out);
+    assert_int_equal(verify_chain(out.chain_pem, root, NOW), 1);
+    X509_free(leaf);
+    sign_result_free(&out);
+    const char *outside[][2] = {{"www.example.org", "DNS:www.example.org"},
+                                {"web", "DNS:api.example.net"},
+                                {"www.example.org", NULL}}; /* a DNS-like CN without SAN */
+    for (size_t i = 0; i < 3; i++) {
+        struct csr *c = mkcsr(F.kleaf, outside[i][0], outside[i][1]);
+        err_clear(&err);
+        assert_int_equal(localca_sign(ca, c, &p, &out, &err), -1);
+        assert_null(out.chain_pem);
+        assert_int_equal(err.kind, ERR_PERMANENT);
+        if (strstr(err.msg, "outside the name constraints of /CN=NC Root") == NULL)
+            fail_msg("case %zu: \"%s\"", i, err.msg);
+        freecsr(c);
+    }
+    freecsr(in);
+    localca_free(ca);
+    free(crt);
+    free(key);
+    free(anchor);
+    X509_free(sub);
+    X509_free(root);
+    EVP_PKEY_free(kr);
+    EVP_PKEY_free(ks);
+}
+
 /* A CA request's pathLenConstraint is kept; one the signing CA's own pathlen cannot give is
  * refused rather than issued as a CA that claims more than its chain allows. */
 static void test_path_len_copied_and_bounded(void **state)
@@ -1432,6 +1479,7 @@ int main(void)
         cmocka_unit_test(test_is_ca_leaf),
         cmocka_unit_test(test_other_csr_extensions_not_copied),
         cmocka_unit_test(test_name_constraints_copied),
+        cmocka_unit_test(test_chain_name_constraints),
         cmocka_unit_test(test_path_len_copied_and_bounded),
         cmocka_unit_test(test_subject_serial_number_kept),
         cmocka_unit_test(test_ca_key_types),
