@@ -9,7 +9,6 @@
 #include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/metrics.h"
-#include "signers/subca.h"
 
 static const char *const issuer_api_versions[] = {ISSUER_API_VERSION, NULL};
 static const char *const issuer_kinds[] = {"Issuer", "ClusterIssuer", NULL};
@@ -309,10 +308,29 @@ static bool issuer_metric_labels(const struct issuer *is, char *out, size_t outl
     return w > 0 && (size_t)w < outlen;
 }
 
+/* The index of row in the signer table. */
+static size_t issuer_row_index(const struct signer_ops *row)
+{
+    size_t i = 0;
+    while (signer_row(i) != NULL && signer_row(i) != row)
+        i++;
+    return i;
+}
+
+/* Sorts l and drops every series of gauge whose labels l does not hold. */
+static void issuer_labels_retain(struct metrics *m, const char *gauge, struct issuer_labels *l)
+{
+    qsort(l->v, l->n, sizeof(*l->v), issuer_labels_cmp);
+    metrics_gauge_retain(m, gauge, issuer_labels_keep, l);
+}
+
 void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_t n)
 {
     struct issuer_labels ready = {xcalloc(n + 1, sizeof(char *)), 0};
     struct issuer_labels expiry = {xcalloc(n + 1, sizeof(char *)), 0};
+    struct issuer_labels rows[SIGNER_MAX_ROWS]; /* per row: the issuers it published gauges for */
+    for (size_t r = 0; r < SIGNER_MAX_ROWS; r++)
+        rows[r] = (struct issuer_labels){xcalloc(n + 1, sizeof(char *)), 0};
     for (size_t i = 0; i < n; i++) {
         char labels[800];
         if (!issuer_metric_labels(list[i], labels, sizeof(labels)))
@@ -320,19 +338,24 @@ void issuer_publish_metrics(struct metrics *m, struct issuer *const *list, size_
         metrics_gauge_set(m, "ember_issuer_ready", labels, issuer_is_ready(list[i]) ? 1 : 0);
         ready.v[ready.n++] = xstrdup(labels);
         const struct signer *s = &list[i]->signer;
-        if (s->ops != NULL && s->ops->publish_metrics != NULL)
-            s->ops->publish_metrics(s->ctx, m, labels);
+        size_t r = s->ops != NULL ? issuer_row_index(s->ops) : SIGNER_MAX_ROWS;
+        if (r < SIGNER_MAX_ROWS && s->ops->publish_metrics != NULL &&
+            s->ops->publish_metrics(s->ctx, m, labels))
+            rows[r].v[rows[r].n++] = xstrdup(labels);
         time_t not_after = s->ops != NULL ? s->ops->expiry(s->ctx) : 0;
         if (not_after == 0)
             continue;
         metrics_gauge_set(m, "ember_ca_expiry_timestamp_seconds", labels, (double)not_after);
         expiry.v[expiry.n++] = xstrdup(labels);
     }
-    qsort(ready.v, ready.n, sizeof(*ready.v), issuer_labels_cmp);
-    qsort(expiry.v, expiry.n, sizeof(*expiry.v), issuer_labels_cmp);
-    metrics_gauge_retain(m, "ember_issuer_ready", issuer_labels_keep, &ready);
-    metrics_gauge_retain(m, "ember_ca_expiry_timestamp_seconds", issuer_labels_keep, &expiry);
-    subca_retain_metrics(m); /* the sub-CA signers' own gauge */
+    issuer_labels_retain(m, "ember_issuer_ready", &ready);
+    issuer_labels_retain(m, "ember_ca_expiry_timestamp_seconds", &expiry);
+    for (size_t r = 0; r < SIGNER_MAX_ROWS; r++) {
+        const struct signer_ops *row = signer_row(r);
+        for (size_t g = 0; row != NULL && row->gauges != NULL && row->gauges[g] != NULL; g++)
+            issuer_labels_retain(m, row->gauges[g], &rows[r]);
+        issuer_labels_free(&rows[r]);
+    }
     issuer_labels_free(&ready);
     issuer_labels_free(&expiry);
 }

@@ -107,9 +107,15 @@ struct signer_ops {
      * loaded signer that checked ok, into buf (len bytes). Thread-safe. */
     void (*ready_message)(void *ctx, char *buf, size_t len);
     /* Optional: declares the row's own metrics once (no ctx), and publishes a loaded signer's
-     * with labels (issuer="..."), each time the issuers' metrics are published. Thread-safe. */
+     * with labels (issuer="..."), each time the issuers' metrics are published; true when it
+     * set the per-issuer gauges named in gauges (a Vault signer in per-certificate mode has
+     * none). Thread-safe. */
     void (*declare_metrics)(struct metrics *m);
-    void (*publish_metrics)(void *ctx, struct metrics *m, const char *labels);
+    bool (*publish_metrics)(void *ctx, struct metrics *m, const char *labels);
+    /* The per-issuer gauges publish_metrics sets (NULL-terminated; NULL: none). After each pass
+     * the issuers' publishing drops their series of every issuer whose signer did not set them
+     * (deleted, or no longer in the mode that has them). */
+    const char *const *gauges;
 };
 
 /* A loaded signer: its row and what the row's load made. */

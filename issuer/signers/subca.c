@@ -68,50 +68,7 @@ struct subca {
     unsigned long renew_ok, renew_err, truncated; /* renew_ok: sub-CAs made so far */
     unsigned long pub_ok, pub_err, pub_trunc;     /* what publish_metrics reported */
     pthread_t thread;                             /* started by subca_new, which fails without it */
-    char labels[METRICS_MAX_LABELS_LEN + 1];      /* as last published, under subca_live_mu */
-    struct subca *live_next;                      /* in subca_live, under subca_live_mu */
 };
-
-/* Every sub-CA signer alive, for subca_retain_metrics. */
-static pthread_mutex_t subca_live_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct subca *subca_live;
-
-static void subca_live_add(struct subca *s)
-{
-    pthread_mutex_lock(&subca_live_mu);
-    s->live_next = subca_live;
-    subca_live = s;
-    pthread_mutex_unlock(&subca_live_mu);
-}
-
-static void subca_live_remove(struct subca *s)
-{
-    pthread_mutex_lock(&subca_live_mu);
-    for (struct subca **p = &subca_live; *p != NULL; p = &(*p)->live_next) {
-        if (*p == s) {
-            *p = s->live_next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&subca_live_mu);
-}
-
-/* metrics_gauge_retain's test: labels a live sub-CA signer published. */
-static bool subca_live_keep(void *ud, const char *labels)
-{
-    (void)ud;
-    bool keep = false;
-    pthread_mutex_lock(&subca_live_mu);
-    for (const struct subca *s = subca_live; s != NULL && !keep; s = s->live_next)
-        keep = strcmp(s->labels, labels) == 0;
-    pthread_mutex_unlock(&subca_live_mu);
-    return keep;
-}
-
-void subca_retain_metrics(struct metrics *m)
-{
-    metrics_gauge_retain(m, "ember_subca_ready", subca_live_keep, NULL);
-}
 
 static void subca_gen_free(struct subca_gen *g)
 {
@@ -489,10 +446,8 @@ struct subca *subca_new(const struct subca_spec *spec, struct vault *client,
     pthread_mutex_init(&s->mu, NULL);
     int crc = clock_cond_init(&s->cv);
     if (crc == 0 && subca_read_bundle(s, env, ns, err) == 0) {
-        if (pthread_create(&s->thread, NULL, subca_thread, s) == 0) {
-            subca_live_add(s);
+        if (pthread_create(&s->thread, NULL, subca_thread, s) == 0)
             return s;
-        }
         err_set(err, ERR_INTERNAL, "cannot start the sub-CA renewal thread");
     } else if (crc != 0) {
         err_set(err, ERR_INTERNAL, "cannot set up the sub-CA renewal thread's clock");
@@ -649,9 +604,6 @@ void subca_publish_metrics(struct subca *s, struct metrics *m, const char *label
     unsigned long dtrunc = trunc - s->pub_trunc;
     s->pub_trunc = trunc;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&subca_live_mu);
-    snprintf(s->labels, sizeof(s->labels), "%s", labels);
-    pthread_mutex_unlock(&subca_live_mu);
     metrics_gauge_set(m, "ember_subca_ready", labels, ready ? 1 : 0);
     snprintf(l, sizeof(l), "%s,result=\"ok\"", labels);
     metrics_counter_add(m, "ember_subca_renewals_total", l, (double)ok);
@@ -664,7 +616,6 @@ void subca_free(struct subca *s)
 {
     if (s == NULL)
         return;
-    subca_live_remove(s);
     pthread_mutex_lock(&s->mu);
     s->stop = true;
     pthread_cond_broadcast(&s->cv);

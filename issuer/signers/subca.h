@@ -65,12 +65,10 @@ time_t subca_expiry(struct subca *s);
 /* Declares the sub-CA metrics: ember_subca_ready, ember_subca_renewals_total,
  * ember_subca_leaf_truncations_total. */
 void subca_declare_metrics(struct metrics *m);
-/* Publishes this signer's metrics with labels (issuer="..."). Thread-safe. */
+#define SUBCA_GAUGES "ember_subca_ready"
+/* Publishes this signer's metrics with labels (issuer="..."); SUBCA_GAUGES names its gauges
+ * (signer_ops.gauges). Thread-safe. */
 void subca_publish_metrics(struct subca *s, struct metrics *m, const char *labels);
-
-/* Removes the ember_subca_ready series of sub-CA signers that are gone (a deleted issuer, one
- * back in per-certificate mode): after a publishing pass. Thread-safe. */
-void subca_retain_metrics(struct metrics *m);
 
 /* Stops and joins the renewal thread, frees the keys (EVP_PKEY_free wipes them). NULL no-op.
  * No signing may be in flight. */

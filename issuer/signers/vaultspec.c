@@ -292,12 +292,16 @@ static void vaultspec_ready_message(void *ctx, char *buf, size_t len)
         subca_ready_message(s->subca, buf, len);
 }
 
-static void vaultspec_publish_metrics(void *ctx, struct metrics *m, const char *labels)
+static bool vaultspec_publish_metrics(void *ctx, struct metrics *m, const char *labels)
 {
     struct vaultspec_signer *s = ctx;
-    if (s->subca != NULL)
-        subca_publish_metrics(s->subca, m, labels);
+    if (s->subca == NULL)
+        return false;
+    subca_publish_metrics(s->subca, m, labels);
+    return true;
 }
+
+static const char *const vaultspec_gauges[] = {SUBCA_GAUGES, NULL};
 
 const struct signer_ops vault_row = {
     .name = "vault",
@@ -313,4 +317,5 @@ const struct signer_ops vault_row = {
     .ready_message = vaultspec_ready_message,
     .declare_metrics = subca_declare_metrics,
     .publish_metrics = vaultspec_publish_metrics,
+    .gauges = vaultspec_gauges,
 };

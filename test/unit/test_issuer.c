@@ -798,12 +798,13 @@ static void fake_ready_message(void *ctx, char *buf, size_t len)
 {
     snprintf(buf, len, "Signing with sub-CA serial %d", *(int *)ctx);
 }
-static void fake_publish(void *ctx, struct metrics *m, const char *labels)
+static bool fake_publish(void *ctx, struct metrics *m, const char *labels)
 {
     (void)ctx;
     (void)m;
     assert_string_equal(labels, "issuer=\"ClusterIssuer/a\"");
     published++;
+    return false; /* no gauges of its own */
 }
 static const struct signer_ops fake_optional_ops = {.name = "fake",
                                                     .free = fake_free,
