@@ -28,6 +28,9 @@ struct pipeline_env {
     /* The signing API with authentication on: a policy without spec.selector.requesters is not
      * usable (policy_request.require_requesters). Off for the controller. */
     bool require_requesters;
+    /* The request's namespace is the caller's word (the signing API's CertificateRequest
+     * endpoint): policy_request.namespace_claimed. Off for the controller and Firefly. */
+    bool namespace_claimed;
 
     /* Returns a reference (issuer_unref it) or NULL when the issuer does not exist. */
     struct issuer *(*find_issuer)(void *ud, const char *kind, const char *ns, const char *name);
