@@ -1,7 +1,8 @@
 /* policy.h -- IssuancePolicy: load and validate from a CRD-shaped object, evaluate requests.
- * Validation is policy.c (its regexes policy_regex.c), evaluation policy_check.c. Pure: no
- * I/O, no logging, no globals. A loaded policy is immutable and may be evaluated from many
- * threads at once. */
+ * Validation is policy.c (its regexes policy_regex.c, their ${variables} policy_vars.c),
+ * evaluation policy_check.c. Pure: no I/O, no logging, no globals. A loaded policy is
+ * immutable (but for the compiled expansions its ${variable} patterns cache, behind a lock of
+ * their own) and may be evaluated from many threads at once. */
 #ifndef EMBER_POLICY_H
 #define EMBER_POLICY_H
 
