@@ -33,6 +33,23 @@ enum caller_identity caller_mtls_identity(const struct caller *c)
                                     : CALLER_ID_NONE;
 }
 
+bool caller_service_account(const struct caller *c, char *ns, size_t nslen, const char **name)
+{
+    static const char prefix[] = "system:serviceaccount:";
+    if ((c->method != CALLER_TOKEN && c->method != CALLER_CERT_MANAGER) || c->username == NULL ||
+        strncmp(c->username, prefix, sizeof(prefix) - 1) != 0)
+        return false;
+    const char *n = c->username + sizeof(prefix) - 1;
+    const char *colon = strchr(n, ':');
+    if (colon == NULL || colon == n || colon[1] == '\0' || strchr(colon + 1, ':') != NULL ||
+        (size_t)(colon - n) >= nslen)
+        return false;
+    memcpy(ns, n, (size_t)(colon - n));
+    ns[colon - n] = '\0';
+    *name = colon + 1;
+    return true;
+}
+
 void caller_from_peer(struct caller *c, const struct tls_peer *p)
 {
     memset(c, 0, sizeof(*c));

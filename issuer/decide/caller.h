@@ -54,6 +54,11 @@ enum caller_identity {
 const char *caller_method_name(enum caller_method m);
 /* Which name of an MTLS caller is its identity; CALLER_ID_NONE for other callers. */
 enum caller_identity caller_mtls_identity(const struct caller *c);
+/* For a TOKEN or CERT_MANAGER caller named system:serviceaccount:NS:NAME (NS and NAME not
+ * empty, no further ':'), true with NS copied into ns and *name borrowed from c->username; false
+ * for any other caller or name, or when NS does not fit nslen (a namespace has at most 63
+ * bytes). A certificate never names a service account, however it reads. */
+bool caller_service_account(const struct caller *c, char *ns, size_t nslen, const char **name);
 /* Fills c (zeroed first) from a verified peer: method MTLS, username as above. */
 void caller_from_peer(struct caller *c, const struct tls_peer *p);
 /* A deep copy of src into dst (zeroed first). */

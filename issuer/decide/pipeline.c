@@ -124,6 +124,9 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         snprintf(c->msg, sizeof(c->msg), "policy \"%.253s\": spec.request: %s", policy_name, e.msg);
         return;
     }
+    char sa_ns[64];
+    const char *sa = NULL;
+    bool is_sa = caller_service_account(&cr->requester, sa_ns, sizeof(sa_ns), &sa);
     struct policy_request r = {
         .csr = c->csr,
         .duration_s = cr->duration_s,
@@ -134,6 +137,9 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
         .issuer_name = cr->issuer_name,
         .requester = &cr->requester,
         .require_requesters = env->require_requesters,
+        .service_account = is_sa ? sa : NULL,
+        .service_account_namespace = is_sa ? sa_ns : NULL,
+        .namespace_claimed = env->namespace_claimed,
     };
     c->outcome = policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0
                      ? PIPELINE_CHECK_OK

@@ -28,6 +28,9 @@ struct pipeline_env {
     /* The signing API with authentication on: a policy without spec.selector.requesters is not
      * usable (policy_request.require_requesters). Off for the controller. */
     bool require_requesters;
+    /* The request's namespace is the caller's word (the signing API's CertificateRequest
+     * endpoint): policy_request.namespace_claimed. Off for the controller and Firefly. */
+    bool namespace_claimed;
 
     /* Returns a reference (issuer_unref it) or NULL when the issuer does not exist. */
     struct issuer *(*find_issuer)(void *ud, const char *kind, const char *ns, const char *name);
@@ -81,7 +84,9 @@ struct pipeline_result {
  * spec.selector.requesters denies (or, approved by someone else, fails) a requester it does
  * not admit, CALLER_NONE (no spec.username) included, with a message naming the requester
  * and the policy. A policy without requesters does not look at the requester. The signing
- * API puts the authenticated caller into cr->requester first.
+ * API puts the authenticated caller into cr->requester first. ${namespace} in a policy's
+ * patterns is cr->namespace; ${serviceAccount} and ${serviceAccountNamespace} come from a
+ * cr->requester named system:serviceaccount:NS:NAME (caller_service_account).
  * A request whose CSR came as PEM (cr->request_pem: the Firefly endpoint) is read as it is and
  * gets its chain as PEM in cr->chain_pem, status.certificate and status.ca left unset: no
  * base64 either way. Any other reads spec.request and gets status.certificate and status.ca.

@@ -97,9 +97,9 @@ static int policy_strings(const cJSON *obj, const char *path, const char *key, s
 
 static void policy_rule_free(struct policy_rule *r)
 {
-    for (size_t i = 0; i < r->n_re; i++)
-        regfree(&r->re[i]);
-    free(r->re);
+    for (size_t i = 0; i < r->n_pat; i++)
+        policy_pattern_free(&r->pat[i]);
+    free(r->pat);
     free(r->cidr);
     memset(r, 0, sizeof(*r));
 }
@@ -157,7 +157,7 @@ static int policy_parse_cidr(const char *s, const char *path, struct cidr *c, st
 
 /* A rule's allowed list: CIDRs for ipAddresses, regexes for every other field. */
 static int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, struct policy_rule *r,
-                                long long *budget, struct err *err)
+                                long long *budget, unsigned *vars, struct err *err)
 {
     const cJSON *aj;
     if (policy_strings(j, path, "allowed", POLICY_MAX_PATTERN,
@@ -175,7 +175,7 @@ static int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, st
     if (is_ip)
         r->cidr = xcalloc(n, sizeof(*r->cidr));
     else
-        r->re = xcalloc(n, sizeof(*r->re));
+        r->pat = xcalloc(n, sizeof(*r->pat));
     size_t i = 0;
     for (const cJSON *c = aj->child; c != NULL; c = c->next, i++) {
         char ip[JSONFIELD_PATH_MAX];
@@ -186,9 +186,9 @@ static int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, st
                 return -1;
             r->n_cidr++;
         } else {
-            if (policy_regex_compile(c->valuestring, ip, &r->re[i], budget, err) != 0)
+            if (policy_pattern_compile(c->valuestring, ip, &r->pat[i], budget, vars, err) != 0)
                 return -1;
-            r->n_re++;
+            r->n_pat++;
         }
     }
     return 0;
@@ -220,7 +220,8 @@ static int policy_parse_rule_group(const cJSON *spec, const char *group, enum po
         if (jsonfield_path(fp, sizeof(fp), path, policy_fields[f].name, err) != 0 ||
             jsonfield_check(fj, fp, policy_rule_fields, 0, err) != 0 ||
             policy_parse_bounds(fj, fp, &p->rules[f], err) != 0 ||
-            policy_parse_allowed(fj, fp, f == POLICY_F_IP, &p->rules[f], budget, err) != 0)
+            policy_parse_allowed(fj, fp, f == POLICY_F_IP, &p->rules[f], budget, &p->vars, err) !=
+                0)
             return -1;
     }
     return 0;
@@ -585,4 +586,9 @@ const char *policy_name(const struct policy *p)
 bool policy_has_requesters(const struct policy *p)
 {
     return p->has_requesters;
+}
+
+bool policy_uses_namespace(const struct policy *p)
+{
+    return (p->vars & POLICY_VAR_BIT(POLICY_VAR_NAMESPACE)) != 0;
 }

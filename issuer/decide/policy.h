@@ -1,7 +1,8 @@
 /* policy.h -- IssuancePolicy: load and validate from a CRD-shaped object, evaluate requests.
- * Validation is policy.c (its regexes policy_regex.c), evaluation policy_check.c. Pure: no
- * I/O, no logging, no globals. A loaded policy is immutable and may be evaluated from many
- * threads at once. */
+ * Validation is policy.c (its regexes policy_regex.c, their ${variables} policy_vars.c),
+ * evaluation policy_check.c. Pure: no I/O, no logging, no globals. A loaded policy is
+ * immutable (but for the compiled expansions its ${variable} patterns cache, behind a lock of
+ * their own) and may be evaluated from many threads at once. */
 #ifndef EMBER_POLICY_H
 #define EMBER_POLICY_H
 
@@ -53,13 +54,27 @@ const char *policy_name(const struct policy *p);
  * API refuses a policy without it (policy_request.require_requesters). Thread-safe. */
 bool policy_has_requesters(const struct policy *p);
 
+/* True when a pattern of the policy uses ${namespace}: the signing API then lets a caller
+ * authenticated as a service account request only in its own namespace
+ * (policy_request.namespace_claimed). Thread-safe. */
+bool policy_uses_namespace(const struct policy *p);
+
 /* What is asked, for evaluation. */
 struct policy_request {
     const struct csr *csr;
     long long duration_s; /* requested spec.duration in seconds; 0 = not given */
     bool is_ca;
-    usage_set usages;        /* 0 = not given (cert-manager's default applies) */
-    const char *namespace;   /* the request's namespace (selector.namespaces) */
+    usage_set usages;      /* 0 = not given (cert-manager's default applies) */
+    const char *namespace; /* the request's namespace (selector.namespaces, ${namespace}) */
+    /* ${serviceAccount} and ${serviceAccountNamespace} in `allowed` regexes: NAME and NS of a
+     * requester system:serviceaccount:NS:NAME; NULL when the requester is none. A regex whose
+     * variable has no value (NULL or "") matches nothing. Borrowed. */
+    const char *service_account;
+    const char *service_account_namespace;
+    /* The namespace is the requester's claim (the signing API's metadata.namespace), not where
+     * the API server put the request: under a policy that uses ${namespace}, a requester with a
+     * service_account_namespace other than namespace is a violation. */
+    bool namespace_claimed;
     const char *issuer_kind; /* "Issuer" or "ClusterIssuer" (selector.issuers) */
     const char *issuer_name;
     /* Who asks (selector.requesters); borrowed. NULL = not checked, unless require_requesters.
@@ -87,9 +102,11 @@ struct policy_request {
  * violations, msg receives ONE message naming the policy and every violation, in a fixed
  * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
- * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
- * organization, organizationalUnit, country, province, locality, serialNumber), other subject
- * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * Order: selector (requesters, namespaces, issuers), a claimed namespace not the service
+ * account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service account of
+ * namespace "team-a" may only request in namespace "team-a", not "team-b"`), keyAlgorithm, subject
+ * fields (commonName, organization, organizationalUnit, country, province, locality, serialNumber),
+ * other subject attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes

@@ -87,7 +87,8 @@ static void policy_check_finish(struct policy_check_msg *w)
 
 /* ---- evaluation ---- */
 
-static bool policy_check_value_allowed(const struct policy_rule *r, bool is_ip, const char *v)
+static bool policy_check_value_allowed(const struct policy_rule *r, const struct policy_request *rq,
+                                       bool is_ip, const char *v)
 {
     if (r->any)
         return true;
@@ -99,14 +100,15 @@ static bool policy_check_value_allowed(const struct policy_rule *r, bool is_ip, 
                 return true;
         return false;
     }
-    for (size_t i = 0; i < r->n_re; i++)
-        if (regexec(&r->re[i], v, 0, NULL, 0) == 0)
+    for (size_t i = 0; i < r->n_pat; i++)
+        if (policy_pattern_match(&r->pat[i], rq, v))
             return true;
     return false;
 }
 
 static void policy_check_field(struct policy_check_msg *w, const struct policy *p,
-                               enum policy_field f, const struct strv *vals)
+                               const struct policy_request *rq, enum policy_field f,
+                               const struct strv *vals)
 {
     const struct policy_rule *r = &p->rules[f];
     char label[48];
@@ -139,7 +141,7 @@ static void policy_check_field(struct policy_check_msg *w, const struct policy *
     }
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (policy_check_value_allowed(r, f == POLICY_F_IP, vals->v[i]))
+        if (policy_check_value_allowed(r, rq, f == POLICY_F_IP, vals->v[i]))
             continue;
         if (first) {
             policy_check_begin(w);
@@ -314,6 +316,26 @@ static void policy_check_requester(struct policy_check_msg *w, const struct poli
     policy_check_str(w, " is not admitted by spec.selector.requesters");
 }
 
+/* The signing API's metadata.namespace is the caller's word: under a policy that uses
+ * ${namespace}, a service account may only claim its own, or it could forge the variable. */
+static void policy_check_claimed_namespace(struct policy_check_msg *w, const struct policy *p,
+                                           const struct policy_request *r)
+{
+    const char *sa_ns = r->service_account_namespace;
+    if (!r->namespace_claimed || !policy_uses_namespace(p) || sa_ns == NULL || sa_ns[0] == '\0')
+        return;
+    const char *ns = r->namespace != NULL ? r->namespace : "";
+    if (strcmp(ns, sa_ns) == 0)
+        return;
+    policy_check_begin(w);
+    policy_check_str(w, "it uses ${namespace}: a service account of namespace ");
+    policy_check_quote(w, sa_ns);
+    policy_check_str(w, " may only request in namespace ");
+    policy_check_quote(w, sa_ns);
+    policy_check_str(w, ", not ");
+    policy_check_quote(w, ns);
+}
+
 static void policy_check_selector(struct policy_check_msg *w, const struct policy *p,
                                   const struct policy_request *r)
 {
@@ -423,6 +445,7 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
         msg[0] = '\0';
 
     policy_check_selector(&w, p, r);
+    policy_check_claimed_namespace(&w, p, r);
     const struct csr *csr = r->csr;
     if (csr == NULL) {
         policy_check_begin(&w);
@@ -430,7 +453,7 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
     } else {
         policy_check_key_alg(&w, p, csr);
         for (int f = POLICY_F_CN; f < POLICY_F_FIRST_SAN; f++)
-            policy_check_field(&w, p, (enum policy_field)f,
+            policy_check_field(&w, p, r, (enum policy_field)f,
                                (const struct strv *)((const char *)csr + policy_fields[f].off));
         if (csr->other_subject.n > 0) {
             policy_check_begin(&w);
@@ -444,7 +467,7 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
             policy_check_str(&w, " not allowed");
         }
         for (int f = POLICY_F_FIRST_SAN; f < POLICY_F_COUNT; f++)
-            policy_check_field(&w, p, (enum policy_field)f,
+            policy_check_field(&w, p, r, (enum policy_field)f,
                                (const struct strv *)((const char *)csr + policy_fields[f].off));
     }
     bool req_ca = r->is_ca || (csr != NULL && csr->has_basic_constraints && csr->bc_is_ca);

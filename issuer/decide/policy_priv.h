@@ -19,14 +19,28 @@
 
 enum policy_rule_kind { POLICY_RULE_FORBIDDEN, POLICY_RULE_OPTIONAL, POLICY_RULE_REQUIRED };
 
+/* The request's own values an `allowed` regex may name as ${...} (policy_vars.c). */
+enum policy_var { POLICY_VAR_NAMESPACE, POLICY_VAR_SA, POLICY_VAR_SA_NAMESPACE, POLICY_VAR_COUNT };
+#define POLICY_VAR_BIT(v) (1u << (v))
+
+struct policy_vars_template; /* policy_vars.c */
+
+/* One `allowed` regex, compiled: without variables the anchored regex itself, with variables a
+ * template whose expansions are compiled on first use and cached (policy_pattern_match). */
+struct policy_pattern {
+    bool has_re;
+    regex_t re;                       /* anchored "^(...)$" when has_re */
+    struct policy_vars_template *tpl; /* NULL: no variables */
+};
+
 /* One subject attribute's or SAN type's rule. */
 struct policy_rule {
     enum policy_rule_kind kind;
     long long min;
     long long max; /* < 0: no bound */
     bool any;      /* no `allowed` list: any value */
-    regex_t *re;   /* anchored "^(...)$" */
-    size_t n_re;
+    struct policy_pattern *pat;
+    size_t n_pat;
     struct cidr *cidr; /* ipAddresses only */
     size_t n_cidr;
 };
@@ -73,6 +87,7 @@ struct policy {
     struct policy_rule rules[POLICY_F_COUNT];
     usage_set usages;
     bool is_ca;
+    unsigned vars; /* POLICY_VAR_BIT()s of the variables its patterns use */
 };
 
 /* policy.c: true when name is a key algorithm Ember signs (RSA_2048..RSA_16384, EC_*). */
@@ -83,5 +98,30 @@ bool policy_key_alg_supported(const char *name);
  * Returns 0, or -1 with ERR_INVALID naming path. */
 int policy_regex_compile(const char *pat, const char *path, regex_t *out, long long *budget,
                          struct err *err) WUR;
+/* policy_regex.c: the end of the bracket expression that starts at p[i] ('['): the index of
+ * its ']', or of its last byte when it is not closed. */
+size_t policy_regex_bracket_end(const char *p, size_t i);
+/* The same for a regex costed and compiled as pat but named as shown in errors (a template's
+ * expansion, named by the template). */
+int policy_regex_compile_as(const char *pat, const char *shown, const char *path, regex_t *out,
+                            long long *budget, struct err *err) WUR;
+
+/* policy_vars.c: compiles one `allowed` regex into out. A regex with ${namespace},
+ * ${serviceAccount} or ${serviceAccountNamespace} is a template: checked at load with each
+ * variable at its longest value (cost against POLICY_MAX_REGEX_COST and *budget, syntax by a
+ * test compile), its variables ORed into *vars. Any other "${" (unknown name, not closed,
+ * inside a bracket expression) is ERR_INVALID naming path. A regex without variables is
+ * policy_regex_compile. Returns 0, or -1 (out then needs no policy_pattern_free). */
+int policy_pattern_compile(const char *pat, const char *path, struct policy_pattern *out,
+                           long long *budget, unsigned *vars, struct err *err) WUR;
+/* True when value matches pt for request r: a template is expanded with r's values
+ * (namespace, service_account, service_account_namespace), each quoted so that it matches
+ * itself; a variable without a value (NULL, empty, or longer than any Kubernetes name) makes
+ * the template match nothing. Expansions are compiled once and cached per template (a bounded
+ * cache). Thread-safe. */
+bool policy_pattern_match(const struct policy_pattern *pt, const struct policy_request *r,
+                          const char *value);
+/* Frees what pt holds (its cache included); safe on a zeroed pattern. */
+void policy_pattern_free(struct policy_pattern *pt);
 
 #endif

@@ -7,9 +7,7 @@
 
 #include <stdlib.h>
 
-/* The end of the bracket expression that starts at p[i] ('['): the index of its ']', or of
- * its last byte when it is not closed. */
-static size_t policy_regex_bracket_end(const char *p, size_t i)
+size_t policy_regex_bracket_end(const char *p, size_t i)
 {
     size_t j = i + 1;
     if (p[j] == '^')
@@ -145,8 +143,14 @@ static int policy_regex_build(const char *pat, const char *path, const char *q, 
 int policy_regex_compile(const char *pat, const char *path, regex_t *out, long long *budget,
                          struct err *err)
 {
+    return policy_regex_compile_as(pat, pat, path, out, budget, err);
+}
+
+int policy_regex_compile_as(const char *pat, const char *shown, const char *path, regex_t *out,
+                            long long *budget, struct err *err)
+{
     char q[UTF8_ESCAPE_SIZE(POLICY_MAX_VALUE_ECHO)];
-    utf8_escape(pat, POLICY_MAX_VALUE_ECHO, true, q, sizeof(q));
+    utf8_escape(shown, POLICY_MAX_VALUE_ECHO, true, q, sizeof(q));
     const char *unsupported = NULL;
     long long cost = policy_regex_cost(pat, &unsupported);
     if (unsupported != NULL) {

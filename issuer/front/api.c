@@ -118,6 +118,7 @@ struct api_ctx {
     const struct api_call *call;
     struct caller caller;
     bool audited;
+    bool namespace_claimed; /* the request's namespace is the body's (pipeline_env) */
 };
 
 /* Writes the request's one audit line (cr NULL when it was refused before being read; policy
@@ -220,9 +221,11 @@ static int api_authenticate(struct api_ctx *ctx, struct api_response *out)
 }
 
 /* Runs the pipeline for a request built or read by an endpoint, with approval on. */
-static void api_run(struct api *api, struct cr *cr, struct pipeline_result *res)
+static void api_run(const struct api_ctx *ctx, struct cr *cr, struct pipeline_result *res)
 {
+    struct api *api = ctx->api;
     struct pipeline_env env = api->env;
+    env.namespace_claimed = ctx->namespace_claimed;
     env.now = time(NULL);
     env.approve = true; /* the API is its own approver: a client cannot bring an approval */
     env.require_requesters = api->auth_required;
@@ -411,7 +414,7 @@ static int api_process(struct api_ctx *ctx, struct cr *cr, struct pipeline_resul
     timefmt_rfc3339(time(NULL), ts);
     cr_set_status_field(&cr->creation_timestamp, ts);
 
-    api_run(api, cr, res);
+    api_run(ctx, cr, res);
     out->status = api_outcome(api, res, out);
     if (res->state == PIPELINE_STATE_WAITING) {
         /* Nothing was written to the request (an invalid policy, say): say why in a Status. */
@@ -436,7 +439,9 @@ void api_handle_cr(struct api *api, const struct api_call *call, const char *con
                    const char *body, size_t len, struct api_response *out)
 {
     memset(out, 0, sizeof(*out));
-    struct api_ctx ctx = {.api = api, .call = call};
+    /* metadata.namespace is the body's: a service account may not claim another's namespace
+     * under a policy that uses ${namespace}. */
+    struct api_ctx ctx = {.api = api, .call = call, .namespace_claimed = true};
     if (api_authenticate(&ctx, out) != 0) {
         api_count(api, "unauthenticated");
         goto done;

@@ -103,6 +103,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                .usages = USAGE_DEFAULT | USAGE_BIT(USAGE_SERVER_AUTH)};
     eval_checked(p, &r, POLICY_MAX_MESSAGE + 64);
     eval_checked(p, &r, 17);
+    /* ${serviceAccount}... with values full of regex metacharacters, a claimed namespace; the
+     * second evaluation (from the patterns' cache) must agree with the first. */
+    r.service_account = "a.b+(c)*[d]{2}|^$\\";
+    r.service_account_namespace = "team-a";
+    r.namespace_claimed = true;
+    int first = policy_evaluate(p, &r, NULL, 0);
+    eval_checked(p, &r, 300);
+    check(policy_evaluate(p, &r, NULL, 0) == first, "a cached evaluation differs");
+    r.service_account = r.service_account_namespace = NULL;
+    r.namespace_claimed = false;
     r.is_ca = true;
     r.issuer_kind = "";
     r.namespace = NULL;

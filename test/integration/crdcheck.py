@@ -829,6 +829,13 @@ CASES = [
      "accept", None, "accept", None),
     ("policy requesters entry of 1024 bytes", requesters(users=["u" * 1024]),
      "accept", None, "accept", None),
+    ("policy allowed patterns relative to the request", policy({
+        "subject": {"commonName": {"rule": "Optional", "allowed": ["${serviceAccount}",
+                                                                   "a\\$\\{x\\}"]}},
+        "sans": {"uris": {"rule": "Required", "allowed": [
+            "spiffe://cluster\\.local/ns/${namespace}/sa/.+",
+            "spiffe://td/ns/${serviceAccountNamespace}/sa/${serviceAccount}"]}}}),
+     "accept", None, "accept", None),
     ("policy with status", dict(policy({}), status={"conditions": [{
         "type": "Ready", "status": "False", "reason": "Invalid", "message": "bad regex",
         "lastTransitionTime": "2025-01-02T03:04:05Z", "observedGeneration": 3}]}),
@@ -853,6 +860,10 @@ CASES = [
     ("policy regex that does not compile", dns(rule="Optional", allowed=["[unclosed"]),
      "accept", None, "refuse",
      "a schema cannot compile POSIX regexes; Ember reports it in the policy's Ready condition"),
+    ("policy allowed pattern with an unknown variable",
+     dns(rule="Optional", allowed=["[a-z]+\\.${nmespace}\\.svc"]),
+     "accept", None, "refuse",
+     "a schema cannot parse regexes; Ember names the unknown variable in the policy's Ready condition"),
     ("policy CIDR with a bad prefix",
      policy({"sans": {"ipAddresses": {"rule": "Optional", "allowed": ["10.0.0.0/33"]}}}),
      "accept", None, "refuse",

@@ -286,6 +286,14 @@ D="--issuer ClusterIssuer/dev-ca"
     --ns default $D --policy internal-services --usages "server auth" --dns api.payments.svc
   sign "internal-services: an IP outside 10.0.0.0/8" 403 '"192.168.1.1" not allowed' "$DEVROOT" \
     --ns apps $D --policy internal-services --usages "server auth" --dns api.apps.svc --ip 192.168.1.1
+  sign "multi-tenant-mesh: team-a's SPIFFE ID and Service name in team-a" 201 "URI:spiffe://cluster.local/ns/team-a/sa/web" "$DEVROOT" \
+    --ns team-a $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-a/sa/web --dns web.team-a.svc
+  sign "multi-tenant-mesh: the same policy gives team-b its own" 201 "URI:spiffe://cluster.local/ns/team-b/sa/web" "$DEVROOT" \
+    --ns team-b $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-b/sa/web
+  sign "multi-tenant-mesh: team-b's SPIFFE ID asked in team-a" 403 '"spiffe://cluster.local/ns/team-b/sa/web" not allowed' "$DEVROOT" \
+    --ns team-a $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-b/sa/web
+  sign "multi-tenant-mesh: team-b's Service name asked in team-a" 403 'sans.dnsNames "web.team-b.svc" not allowed' "$DEVROOT" \
+    --ns team-a $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-a/sa/web --dns web.team-b.svc
   sign "standalone mesh: an Istio workload (empty O=)" 201 "URI:spiffe://cluster.local/ns/istio-system/sa/x" "$DEVROOT" \
     --ns istio-system $D --policy mesh --usages "$ISTIO_USAGES" --org-empty --uri spiffe://cluster.local/ns/istio-system/sa/x
 }

@@ -5,7 +5,8 @@
 # spec.groups) is issued under a policy admitting "team-a/*"; one created by another user or
 # another namespace's service account is Denied naming the requester and the policy; one that
 # reached the API server without spec.username is Denied; a policy without requesters still
-# admits anybody on this front door.
+# admits anybody on this front door. `allowed` patterns with ${serviceAccount},
+# ${serviceAccountNamespace} (from spec.username) and ${namespace} match the request's own.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh
@@ -35,6 +36,8 @@ check "seed a ClusterIssuer" bash -c '[[ "$1" == 2?? ]]' _ "$(cluster_issuer tes
 TEAM_POLICY=$(python3 -c 'import json,sys; p=json.loads(sys.argv[1]); p["selector"]={"requesters":{"serviceAccounts":["team-a/*"]}}; print(json.dumps(p))' "$WEB_POLICY")
 policy team-a "$TEAM_POLICY"
 policy open "$WEB_POLICY"
+# Issue 14 section 3: patterns relative to the request (checked in 6. below).
+policy sa-vars '{"subject":{"commonName":{"rule":"Optional"}},"sans":{"dnsNames":{"rule":"Required","allowed":["${serviceAccount}\\.${serviceAccountNamespace}\\.svc","shared\\.${namespace}\\.svc"]}},"usages":["digital signature","key encipherment","server auth"]}'
 
 # cert-manager's webhook writes the creator into spec.username/spec.groups on create, whatever
 # the client put there: the fake does as well.
@@ -110,6 +113,29 @@ check "... saying the requester is unknown" test "$(denied_message nouser)" = \
 kcr_as tok-mallory open open open.example.com
 check "a policy without requesters issues another user's request" \
   wait_cond $CM CertificateRequest team-a open Ready reason Issued
+
+# 6. ${serviceAccount} and ${serviceAccountNamespace} are spec.username's
+# system:serviceaccount:NS:NAME, ${namespace} the request's namespace (all requests in team-a).
+kcr_as tok-builder sa-own sa-vars builder.team-a.svc
+check "sa-vars: team-a/builder asking for builder.team-a.svc is issued" \
+  wait_cond $CM CertificateRequest team-a sa-own Ready reason Issued
+kcr_as tok-builder sa-other sa-vars other.team-a.svc
+check "... asking for other.team-a.svc (another account's) is Denied" \
+  wait_cond $CM CertificateRequest team-a sa-other Denied status True
+check "... naming the value" test "$(denied_message sa-other)" = \
+  'policy "sa-vars": sans.dnsNames "other.team-a.svc" not allowed'
+kcr_as tok-teamb sa-teamb sa-vars builder.team-a.svc
+check "... team-b/builder asking for builder.team-a.svc in team-a is Denied (its account's namespace is team-b)" \
+  wait_cond $CM CertificateRequest team-a sa-teamb Denied status True
+kcr_as tok-teamb sa-teamb-own sa-vars builder.team-b.svc
+check "... and builder.team-b.svc is issued to it" \
+  wait_cond $CM CertificateRequest team-a sa-teamb-own Ready reason Issued
+kcr_as tok-mallory sa-user sa-vars builder.team-a.svc
+check "... a user that is no service account: \${serviceAccount} matches nothing (Denied)" \
+  wait_cond $CM CertificateRequest team-a sa-user Denied status True
+kcr_as tok-mallory sa-user-ns sa-vars shared.team-a.svc
+check "... while shared.\${namespace}.svc is issued to it in team-a" \
+  wait_cond $CM CertificateRequest team-a sa-user-ns Ready reason Issued
 
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/team-a/events" >"$WORK/events.json"

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 /* clang-format on */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1254,6 +1255,353 @@ static void test_message_bounded_with_ellipsis(void **state)
     policy_free(p);
 }
 
+/* ---- issue 14 section 3: ${namespace}, ${serviceAccount}, ${serviceAccountNamespace} ---- */
+
+/* One evaluation of a CSR with the given URI (or none) and CN (or none) for a requester in
+ * namespace ns with service account sa_ns/sa (either NULL: none). */
+static int eval_vars(const struct policy *p, const char *ns, const char *sa_ns, const char *sa,
+                     const char *uri, const char *cn, char *msg, size_t msglen)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    if (uri != NULL)
+        add(&c.uris, uri, NULL);
+    if (cn != NULL)
+        add(&c.common_name, cn, NULL);
+    struct policy_request r = req_for(&c);
+    r.namespace = ns;
+    r.service_account = sa;
+    r.service_account_namespace = sa_ns;
+    char local[512];
+    if (msg == NULL) {
+        msg = local;
+        msglen = sizeof(local);
+    }
+    int n = policy_evaluate(p, &r, msg, msglen);
+    csr_clear(&c);
+    return n;
+}
+
+static void want_vars(const struct policy *p, const char *ns, const char *sa_ns, const char *sa,
+                      const char *uri, const char *cn, int want)
+{
+    char msg[512];
+    int n = eval_vars(p, ns, sa_ns, sa, uri, cn, msg, sizeof(msg));
+    if (n != want)
+        fail_msg("ns=%s sa=%s/%s uri=%s cn=%s: %d violations, want %d (%s)", ns ? ns : "(null)",
+                 sa_ns ? sa_ns : "(null)", sa ? sa : "(null)", uri ? uri : "-", cn ? cn : "-", n,
+                 want, msg);
+}
+
+#define MESH_VARS                                                                                  \
+    "{'subject':{'commonName':{'rule':'Optional','allowed':['${serviceAccount}',"                  \
+    "'${serviceAccountNamespace}-admin']}},"                                                       \
+    "'sans':{'uris':{'rule':'Optional','allowed':"                                                 \
+    "['spiffe://cluster\\\\.local/ns/${namespace}/sa/.+']},"                                       \
+    "'dnsNames':{'rule':'Optional','allowed':['.*\\\\.${namespace}\\\\.svc']}}}"
+
+static void test_vars_expand_to_the_request(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_VARS);
+    assert_true(policy_uses_namespace(p));
+    want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-a/sa/web", NULL, 0);
+    want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-b/sa/web", NULL, 1);
+    want_vars(p, "team-b", NULL, NULL, "spiffe://cluster.local/ns/team-b/sa/web", NULL, 0);
+    /* The value is the whole path segment: neither a prefix nor a longer name. */
+    want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-aa/sa/web", NULL, 1);
+    want_vars(p, "team", NULL, NULL, "spiffe://cluster.local/ns/team-a/sa/web", NULL, 1);
+    /* The rest of the pattern stays a regex. */
+    want_vars(p, "team-a", NULL, NULL, "spiffe://clusterXlocal/ns/team-a/sa/web", NULL, 1);
+    want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-a/sa/", NULL, 1);
+
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.dns_names, "web.team-a.svc", "api.team-a.svc", NULL);
+    struct policy_request r = req_for(&c);
+    r.namespace = "team-a";
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
+    r.namespace = "team-b";
+    char msg[512];
+    assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 1);
+    assert_non_null(
+        strstr(msg, "sans.dnsNames \"web.team-a.svc\", \"api.team-a.svc\" not allowed"));
+    csr_clear(&c);
+
+    /* ${serviceAccount} is the NAME, ${serviceAccountNamespace} the NS. */
+    want_vars(p, "team-a", "team-a", "web", NULL, "web", 0);
+    want_vars(p, "team-a", "team-a", "web", NULL, "team-a-admin", 0);
+    want_vars(p, "team-a", "team-a", "web", NULL, "api", 1);
+    want_vars(p, "team-a", "team-b", "web", NULL, "team-a-admin", 1);
+    policy_free(p);
+
+    /* A policy whose patterns only name the service account does not use ${namespace}. */
+    p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':['${serviceAccount}']}}}");
+    assert_false(policy_uses_namespace(p));
+    policy_free(p);
+    p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':['a.*']}}}");
+    assert_false(policy_uses_namespace(p));
+    policy_free(p);
+}
+
+static void test_vars_values_are_quoted(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':"
+                               "['${serviceAccount}','id-${serviceAccount}+']}}}");
+    /* Username-derived values may hold any regex metacharacter: each matches only itself. */
+    static const struct {
+        const char *sa, *self, *other;
+    } cases[] = {
+        {"a.b", "a.b", "aXb"},
+        {"x+", "x+", "xx"},
+        {"s*", "s*", "sss"},
+        {"p(q", "p(q", "pq"},
+        {"[z]", "[z]", "z"},
+        {"a|b", "a|b", "a"},
+        {"c{2}", "c{2}", "cc"},
+        {"^$", "^$", ""},
+        {"back\\slash", "back\\slash", "backslash"},
+        {"q?", "q?", "q"},
+        {".*", ".*", "anything"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        want_vars(p, "team-a", "team-a", cases[i].sa, NULL, cases[i].self, 0);
+        want_vars(p, "team-a", "team-a", cases[i].sa, NULL, cases[i].other, 1);
+    }
+    /* A variable is one group: a repeat after it repeats the whole value. */
+    want_vars(p, "team-a", "team-a", "ab", NULL, "id-abab", 0);
+    want_vars(p, "team-a", "team-a", "ab", NULL, "id-abb", 1);
+    want_vars(p, "team-a", "team-a", "a.", NULL, "id-a.a.", 0);
+    want_vars(p, "team-a", "team-a", "a.", NULL, "id-a.ab", 1);
+    policy_free(p);
+}
+
+static void test_vars_parse_errors(void **state)
+{
+    (void)state;
+    bad_spec("{'sans':{'uris':{'rule':'Optional','allowed':['a','spiffe://x/${names}']}}}",
+             "spec.sans.uris.allowed[1]: unknown variable ${names} (known: ${namespace}, "
+             "${serviceAccount}, ${serviceAccountNamespace}; a literal \"${\" is written \\$\\{ "
+             "or [$][{])");
+    bad_spec("{'subject':{'commonName':{'rule':'Optional','allowed':['x${namespace']}}}",
+             "spec.subject.commonName.allowed[0]: regex \"x${namespace\" has a \"${\" that is not "
+             "closed by '}'");
+    bad_spec("{'subject':{'commonName':{'rule':'Optional','allowed':['${}']}}}",
+             "unknown variable ${}");
+    bad_spec("{'subject':{'commonName':{'rule':'Optional','allowed':['${Namespace}']}}}",
+             "unknown variable ${Namespace}");
+    /* A syntax error shows at load, named by the template. */
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['(${namespace}']}}}",
+             "spec.sans.dnsNames.allowed[0]: invalid regex \"(${namespace}\"");
+    bad_spec("{'sans':{'dnsNames':{'rule':'Optional','allowed':['${namespace}**']}}}",
+             "repeat operators in a row");
+    /* ipAddresses are CIDRs, never templates. */
+    bad_spec("{'sans':{'ipAddresses':{'rule':'Optional','allowed':['${namespace}']}}}",
+             "invalid CIDR");
+
+    /* A literal "${" escaped or in brackets is the regex's own, as before. */
+    struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':"
+                               "['a\\\\$\\\\{namespace\\\\}','b[$][{]namespace}','c[${]x']}}}");
+    assert_false(policy_uses_namespace(p));
+    want_vars(p, "team-a", NULL, NULL, NULL, "a${namespace}", 0);
+    want_vars(p, "team-a", NULL, NULL, NULL, "b${namespace}", 0);
+    want_vars(p, "team-a", NULL, NULL, NULL, "c{x", 0);
+    want_vars(p, "team-a", NULL, NULL, NULL, "ateam-a", 1);
+    policy_free(p);
+}
+
+static void test_vars_without_value_match_nothing(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':"
+                               "['.*${serviceAccount}.*','ns-${namespace}.*','x']}}}");
+    want_vars(p, "team-a", "team-a", "web", NULL, "a-web-b", 0);
+    want_vars(p, "team-a", NULL, NULL, NULL, "a-web-b", 1);
+    want_vars(p, "team-a", "team-a", "", NULL, "anything", 1);
+    want_vars(p, "team-a", NULL, NULL, NULL, "ns-team-a", 0);
+    want_vars(p, NULL, NULL, NULL, NULL, "ns-", 1);
+    want_vars(p, "", NULL, NULL, NULL, "ns-", 1);
+    want_vars(p, NULL, NULL, NULL, NULL, "x", 0); /* the other patterns still apply */
+    /* Longer than any namespace: no value (the cost checked at load stays a bound). */
+    char ns[80];
+    memset(ns, 'n', 64);
+    ns[64] = '\0';
+    char cn[90];
+    snprintf(cn, sizeof(cn), "ns-%s", ns);
+    want_vars(p, ns, NULL, NULL, NULL, cn, 1);
+    ns[63] = '\0';
+    snprintf(cn, sizeof(cn), "ns-%s", ns);
+    want_vars(p, ns, NULL, NULL, NULL, cn, 0);
+    policy_free(p);
+}
+
+static void test_vars_cost_at_longest_value(void **state)
+{
+    (void)state;
+    /* ${serviceAccount} counts 253 (+2 for its group): 20 copies exceed 5000. */
+    bad_spec("{'subject':{'commonName':{'rule':'Optional','allowed':['(${serviceAccount}){20}']}}}",
+             "spec.subject.commonName.allowed[0]: regex \"(${serviceAccount}){20}\" is too large "
+             "once its repeats are expanded (limit 5000)");
+    struct policy *p = load_ok(
+        "{'subject':{'commonName':{'rule':'Optional','allowed':['(${serviceAccount}){15}']}}}");
+    policy_free(p);
+    /* ${namespace} counts 63 (+2): 80 copies exceed 5000, 60 do not. */
+    bad_spec("{'subject':{'commonName':{'rule':'Optional','allowed':['(${namespace}){80}']}}}",
+             "too large");
+    p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':['(${namespace}){60}']}}}");
+    policy_free(p);
+    /* Summed over the policy: 12 patterns of ~4300 exceed 50000. */
+    char spec[2048] = "{'subject':{'commonName':{'rule':'Optional','allowed':[";
+    for (int i = 0; i < 12; i++) {
+        char one[64];
+        snprintf(one, sizeof(one), "%s'(${serviceAccount}){17}%d'", i ? "," : "", i);
+        strncat(spec, one, sizeof(spec) - strlen(spec) - 1);
+    }
+    strncat(spec, "]}}}", sizeof(spec) - strlen(spec) - 1);
+    bad_spec(spec, "the policy's regexes together are too large once expanded (limit 50000)");
+}
+
+static void test_vars_cache(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_VARS);
+    /* The same request many times: the same answer (compiled once, then cached). */
+    for (int i = 0; i < 1000; i++) {
+        want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-a/sa/web", NULL, 0);
+        want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-b/sa/web", NULL, 1);
+    }
+    /* Many more namespaces than the cache holds (256), each asked twice, interleaved: every
+     * answer still right after evictions. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 700; i++) {
+            char ns[32], own[96], other[96];
+            snprintf(ns, sizeof(ns), "ns-%d", i);
+            snprintf(own, sizeof(own), "spiffe://cluster.local/ns/ns-%d/sa/web", i);
+            snprintf(other, sizeof(other), "spiffe://cluster.local/ns/ns-%d/sa/web", i + 1);
+            want_vars(p, ns, NULL, NULL, own, NULL, 0);
+            want_vars(p, ns, NULL, NULL, other, NULL, 1);
+        }
+    }
+    policy_free(p);
+}
+
+struct vars_thread {
+    const struct policy *p;
+    int id;
+    int wrong;
+};
+
+static void *vars_thread_run(void *arg)
+{
+    struct vars_thread *t = arg;
+    for (int i = 0; i < 2000; i++) {
+        /* 300 namespaces shared by every thread: hits, misses and evictions race. */
+        int k = (i * 7 + t->id * 13) % 300;
+        char ns[32], own[96], other[96];
+        snprintf(ns, sizeof(ns), "team-%d", k);
+        snprintf(own, sizeof(own), "spiffe://cluster.local/ns/team-%d/sa/w%d", k, t->id);
+        snprintf(other, sizeof(other), "spiffe://cluster.local/ns/team-%d/sa/w", k + 1);
+        if (eval_vars(t->p, ns, NULL, NULL, own, NULL, NULL, 0) != 0)
+            t->wrong++;
+        if (eval_vars(t->p, ns, NULL, NULL, other, NULL, NULL, 0) != 1)
+            t->wrong++;
+    }
+    return NULL;
+}
+
+static void test_vars_concurrent_evaluations(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_VARS);
+    enum { N = 4 };
+    pthread_t th[N];
+    struct vars_thread t[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = (struct vars_thread){.p = p, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, vars_thread_run, &t[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(t[i].wrong, 0);
+    }
+    policy_free(p);
+}
+
+static void test_vars_claimed_namespace(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(MESH_VARS);
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.uris, "spiffe://cluster.local/ns/team-b/sa/web", NULL);
+    struct policy_request r = req_for(&c);
+    r.namespace = "team-b";
+    r.service_account_namespace = "team-a";
+    r.service_account = "ci";
+    /* In the cluster the namespace is where the API server put the request: no rule. */
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
+    /* On the signing API it is the caller's word. */
+    r.namespace_claimed = true;
+    char msg[512];
+    assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 1);
+    assert_string_equal(msg, "policy \"mesh\": it uses ${namespace}: a service account of "
+                             "namespace \"team-a\" may only request in namespace \"team-a\", "
+                             "not \"team-b\"");
+    r.namespace = "team-a";
+    assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 1); /* now only the URI */
+    assert_non_null(strstr(msg, "sans.uris \"spiffe://cluster.local/ns/team-b/sa/web\""));
+    /* A caller that is no service account claims freely (its requesters decide). */
+    r.namespace = "team-b";
+    r.service_account_namespace = NULL;
+    r.service_account = NULL;
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
+    policy_free(p);
+
+    /* A policy without ${namespace}: the namespace is only a selector matter. */
+    p = load_ok("{'sans':{'uris':{'rule':'Optional','allowed':['spiffe://.+']}}}");
+    r.service_account_namespace = "team-a";
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
+    policy_free(p);
+    csr_clear(&c);
+}
+
+static void test_caller_service_account(void **state)
+{
+    (void)state;
+    struct caller c = {.method = CALLER_TOKEN};
+    char ns[64];
+    const char *name = NULL;
+    static const struct {
+        const char *user;
+        bool ok;
+    } cases[] = {
+        {"system:serviceaccount:team-a:web", true},
+        {"system:serviceaccount:team-a:", false},
+        {"system:serviceaccount::web", false},
+        {"system:serviceaccount:team-a", false},
+        {"system:serviceaccount:a:b:c", false},
+        {"system:serviceaccounts:team-a:web", false},
+        {"alice", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c.username = (char *)cases[i].user;
+        if (caller_service_account(&c, ns, sizeof(ns), &name) != cases[i].ok)
+            fail_msg("%s: want %s", cases[i].user, cases[i].ok ? "a service account" : "none");
+    }
+    c.username = (char *)"system:serviceaccount:team-a:web";
+    assert_true(caller_service_account(&c, ns, sizeof(ns), &name));
+    assert_string_equal(ns, "team-a");
+    assert_string_equal(name, "web");
+    c.method = CALLER_CERT_MANAGER;
+    assert_true(caller_service_account(&c, ns, sizeof(ns), &name));
+    /* A certificate never names a service account, however it reads. */
+    c.method = CALLER_MTLS;
+    assert_false(caller_service_account(&c, ns, sizeof(ns), &name));
+    c.method = CALLER_TOKEN;
+    assert_false(caller_service_account(&c, ns, 4, &name)); /* NS does not fit */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1288,6 +1636,16 @@ int main(void)
         cmocka_unit_test(test_missing_csr_is_a_violation),
         cmocka_unit_test(test_values_quoted_escaped_and_cut),
         cmocka_unit_test(test_message_bounded_with_ellipsis),
+        /* issue 14 section 3 */
+        cmocka_unit_test(test_vars_expand_to_the_request),
+        cmocka_unit_test(test_vars_values_are_quoted),
+        cmocka_unit_test(test_vars_parse_errors),
+        cmocka_unit_test(test_vars_without_value_match_nothing),
+        cmocka_unit_test(test_vars_cost_at_longest_value),
+        cmocka_unit_test(test_vars_cache),
+        cmocka_unit_test(test_vars_concurrent_evaluations),
+        cmocka_unit_test(test_vars_claimed_namespace),
+        cmocka_unit_test(test_caller_service_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
