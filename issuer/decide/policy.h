@@ -53,6 +53,10 @@ const char *policy_name(const struct policy *p);
  * API refuses a policy without it (policy_request.require_requesters). Thread-safe. */
 bool policy_has_requesters(const struct policy *p);
 
+/* spec.ca.maxPathLen of a policy with isCA, into *out: the pathLenConstraint a CA request that
+ * asks for none is issued with. False when the policy has none. Thread-safe. */
+bool policy_ca_max_path_len(const struct policy *p, long *out);
+
 /* What is asked, for evaluation. */
 struct policy_request {
     const struct csr *csr;
@@ -89,7 +93,9 @@ struct policy_request {
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
  * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
  * organization, organizationalUnit, country, province, locality, serialNumber), other subject
- * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA, ca (of a CA
+ * request under a policy with isCA: maxPathLen, then nameConstraints: required, permitted
+ * dnsDomains, ipRanges, emailAddresses, uriDomains, excluded in the same order); each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
