@@ -236,6 +236,9 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
         .usages = cr->usages,
         .now = env->now,
     };
+    /* The one addition to a request: a CA that asks for no pathLen gets the policy's. */
+    if (p.is_ca && !c->csr->bc_has_path_len)
+        p.has_path_len = policy_ca_max_path_len(c->policy, &p.path_len);
     struct sign_result out = {0};
     struct err e = {0};
     if (is->signer.ops->sign(is->signer.ctx, c->csr, &p, &out, &e) == 0) {

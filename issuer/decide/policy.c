@@ -48,6 +48,7 @@ static const struct jsonfield policy_spec_fields[] = {
     {.name = "sans", .type = JSONFIELD_OBJECT},
     {.name = "usages", .type = JSONFIELD_STRINGS},
     {.name = "isCA", .type = JSONFIELD_BOOL},
+    {.name = "ca", .type = JSONFIELD_OBJECT, .want = "an object ({maxPathLen, nameConstraints})"},
     {0},
 };
 static const struct jsonfield policy_selector_fields[] = {
@@ -538,7 +539,9 @@ static int policy_parse_spec(const cJSON *obj, struct policy *p, struct err *err
                                 err) != 0 ||
         policy_parse_usages(spec, p, err) != 0)
         return -1;
-    return jsonfield_bool(spec, "spec", "isCA", &p->is_ca, err);
+    if (jsonfield_bool(spec, "spec", "isCA", &p->is_ca, err) != 0)
+        return -1;
+    return policy_ca_parse(spec, p->is_ca, &p->ca, err);
 }
 
 struct policy *policy_from_json(const cJSON *obj, struct err *err)
@@ -575,6 +578,7 @@ void policy_free(struct policy *p)
     strv_free(&p->key_algs);
     for (int f = 0; f < POLICY_F_COUNT; f++)
         policy_rule_free(&p->rules[f]);
+    policy_ca_free(&p->ca);
     free(p);
 }
 

@@ -59,6 +59,10 @@ bool policy_has_requesters(const struct policy *p);
  * (policy_request.namespace_claimed). Thread-safe. */
 bool policy_uses_namespace(const struct policy *p);
 
+/* spec.ca.maxPathLen of a policy with isCA, into *out: the pathLenConstraint a CA request that
+ * asks for none is issued with. False when the policy has none. Thread-safe. */
+bool policy_ca_max_path_len(const struct policy *p, long *out);
+
 /* What is asked, for evaluation. */
 struct policy_request {
     const struct csr *csr;
@@ -106,7 +110,9 @@ struct policy_request {
  * account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service account of
  * namespace "team-a" may only request in namespace "team-a", not "team-b"`), keyAlgorithm, subject
  * fields (commonName, organization, organizationalUnit, country, province, locality, serialNumber),
- * other subject attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * other subject attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA, ca
+ * (of a CA request under a policy with isCA: maxPathLen, then nameConstraints: required,
+ * permitted dnsDomains, ipRanges, emailAddresses, uriDomains, excluded in the same order); each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes

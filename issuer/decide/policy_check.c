@@ -476,6 +476,15 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
         policy_check_begin(&w);
         policy_check_str(&w, "isCA not allowed (spec.isCA is false)");
     }
+    if (req_ca && p->is_ca && csr != NULL) {
+        struct strv items = {0};
+        policy_ca_check(p, csr, &items);
+        for (size_t i = 0; i < items.n; i++) {
+            policy_check_begin(&w);
+            policy_check_str(&w, items.v[i]);
+        }
+        strv_free(&items);
+    }
     policy_check_finish(&w);
     return w.n;
 }

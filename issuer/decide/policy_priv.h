@@ -70,6 +70,30 @@ struct policy_field_info {
 };
 extern const struct policy_field_info policy_fields[POLICY_F_COUNT];
 
+/* The kinds of a spec.ca.nameConstraints list (cert-manager's names: policy_ca.c). */
+enum policy_nc_kind {
+    POLICY_NC_DNS,
+    POLICY_NC_IP,
+    POLICY_NC_EMAIL,
+    POLICY_NC_URI,
+    POLICY_NC_KINDS
+};
+
+/* spec.ca.nameConstraints.permitted or .excluded: each kind's entries as written (IP ranges as
+ * CIDR text); a kind without entries is absent. */
+struct policy_nc_list {
+    struct strv v[POLICY_NC_KINDS];
+};
+
+/* spec.ca (policy_ca.c): only with isCA. */
+struct policy_ca {
+    bool has_max_path_len;
+    long max_path_len; /* 0 .. CSR_MAX_PATH_LEN */
+    bool has_nc;       /* spec.ca.nameConstraints given */
+    bool nc_required;
+    struct policy_nc_list permitted, excluded;
+};
+
 struct policy {
     char *name;
     bool has_sel_ns, has_sel_issuers;
@@ -88,6 +112,7 @@ struct policy {
     usage_set usages;
     bool is_ca;
     unsigned vars; /* POLICY_VAR_BIT()s of the variables its patterns use */
+    struct policy_ca ca;
 };
 
 /* policy.c: true when name is a key algorithm Ember signs (RSA_2048..RSA_16384, EC_*). */
@@ -123,5 +148,19 @@ bool policy_pattern_match(const struct policy_pattern *pt, const struct policy_r
                           const char *value);
 /* Frees what pt holds (its cache included); safe on a zeroed pattern. */
 void policy_pattern_free(struct policy_pattern *pt);
+
+/* policy_ca.c: reads spec.ca of spec into out (is_ca: spec.isCA, which it requires). Returns
+ * 0, or -1 with ERR_INVALID naming the field. */
+int policy_ca_parse(const cJSON *spec, bool is_ca, struct policy_ca *out, struct err *err) WUR;
+void policy_ca_free(struct policy_ca *ca);
+/* True when l has no entry of any kind. */
+bool policy_ca_list_empty(const struct policy_nc_list *l);
+/* True when the requested name constraint r (of kind k) lies within the constraint p: every name
+ * r admits, p admits (RFC 5280 4.2.1.10, read as strictly as any verifier does). */
+bool policy_ca_within(enum policy_nc_kind k, const char *r, const char *p);
+/* The violations of spec.ca by a CA request's csr, one new string each (pushed onto items, in
+ * the order policy_evaluate reports them: maxPathLen, then nameConstraints: required, each
+ * kind's permitted, each kind's excluded). */
+void policy_ca_check(const struct policy *p, const struct csr *csr, struct strv *items);
 
 #endif

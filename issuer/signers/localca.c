@@ -666,7 +666,8 @@ static int localca_copy_ext(X509 *x, X509_REQ *req, int nid, int critical, struc
     return rc;
 }
 
-/* basicConstraints CA:TRUE with the pathLenConstraint the CSR asked for (critical). */
+/* basicConstraints CA:TRUE with the pathLenConstraint the CSR asked for, or the policy's for a
+ * CSR that asks for none (critical). */
 static int localca_add_path_len(X509 *x, long path_len)
 {
     BASIC_CONSTRAINTS bc = {.ca = 0xff, .pathlen = ASN1_INTEGER_new()};
@@ -716,8 +717,11 @@ static X509 *localca_build_leaf(const struct localca *ca, const struct csr *csr,
     if (X509_add_ext(x, ca->ext_aki, -1) != 1)
         goto fail;
     step = "basicConstraints";
-    if (p->is_ca && csr->bc_has_path_len ? localca_add_path_len(x, csr->bc_path_len) != 0
-                                         : X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
+    long path_len = -1;
+    if (p->is_ca)
+        path_len = csr->bc_has_path_len ? csr->bc_path_len : p->has_path_len ? p->path_len : -1;
+    if (path_len >= 0 ? localca_add_path_len(x, path_len) != 0
+                      : X509_add_ext(x, ca->ext_bc[p->is_ca ? 1 : 0], -1) != 1)
         goto fail;
     struct usage_x509 ux;
     usage_to_x509(p->usages ? p->usages : USAGE_DEFAULT, p->is_ca, &ux);
@@ -784,6 +788,16 @@ int localca_sign(const struct localca *ca, const struct csr *csr, const struct s
                 "it (the basicConstraints pathlen of it or of a CA above it), so a CA it signs "
                 "can have at most pathLen %ld; request a smaller pathLen",
                 csr->bc_path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
+        return -1;
+    }
+    if (p->is_ca && !csr->bc_has_path_len && p->has_path_len && ca->pathlen >= 0 &&
+        p->path_len >= ca->pathlen) {
+        err_set(err, ERR_PERMANENT,
+                "the policy gives this CA pathLen %ld (spec.ca.maxPathLen), but the CA (%s) "
+                "allows %ld CA(s) below it (the basicConstraints pathlen of it or of a CA above "
+                "it), so a CA it signs can have at most pathLen %ld; lower the policy's "
+                "ca.maxPathLen or request a smaller pathLen in the CSR",
+                p->path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
         return -1;
     }
     X509 *leaf = localca_build_leaf(ca, csr, p, err);

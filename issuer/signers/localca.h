@@ -40,15 +40,15 @@ struct localca *localca_from_parts(X509 *cert, STACK_OF(X509) * intermediates, E
 /* Issues a leaf (or sub-CA when p->is_ca) for csr, as design.md §3 says: subject, SANs and
  * public key from the CSR; random positive 128-bit serial; notBefore = now; notAfter = now +
  * duration clamped to the CA's notAfter; SKI, AKI; basicConstraints critical (with the CSR's
- * pathLenConstraint when p->is_ca); SAN critical exactly when the subject is empty; KU
- * (critical, omitted when the usages grant no KU bit) and EKU from usages; when p->is_ca the
- * CSR's nameConstraints as requested, criticality included; no other CSR extension is copied
- * (csr_parse refuses the others). The result chain is normalised (leaf, intermediates; root in
- * ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now; ERR_PERMANENT when
- * p->is_ca but the CA has pathlen:0, or the CSR's pathLen is not below the CA's pathlen, or
- * the certificate's names are outside the nameConstraints of a CA of its chain (no client
- * would accept it: x509/chain.h chain_check_names); ERR_INVALID for bad parameters or a CSR without
- * a usable key. Thread-safe on one ca. */
+ * pathLenConstraint when p->is_ca, else p->path_len when p->has_path_len); SAN critical exactly
+ * when the subject is empty; KU (critical, omitted when the usages grant no KU bit) and EKU from
+ * usages; when p->is_ca the CSR's nameConstraints as requested, criticality included; no other CSR
+ * extension is copied (csr_parse refuses the others). The result chain is normalised (leaf,
+ * intermediates; root in ca_pem). Errors: ERR_ISSUER_NOT_READY when the CA is not valid at p->now;
+ * ERR_PERMANENT when p->is_ca but the CA has pathlen:0, or the CSR's pathLen (or p->path_len) is
+ * not below the CA's pathlen, or the certificate's names are outside the nameConstraints of a CA of
+ * its chain (no client would accept it: x509/chain.h chain_check_names); ERR_INVALID for bad
+ * parameters or a CSR without a usable key. Thread-safe on one ca. */
 int localca_sign(const struct localca *ca, const struct csr *csr, const struct sign_params *p,
                  struct sign_result *out, struct err *err) WUR;
 

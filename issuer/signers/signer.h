@@ -24,6 +24,10 @@ struct sign_params {
     bool is_ca;
     usage_set usages; /* 0 = cert-manager's default */
     time_t now;
+    /* A CA whose CSR asks for no pathLenConstraint is issued with path_len (the policy's
+     * spec.ca.maxPathLen) when has_path_len; a signer that cannot add it refuses the request. */
+    bool has_path_len;
+    long path_len;
 };
 
 /* What was issued, normalised as chain_normalise() says. Both owned by the caller. */

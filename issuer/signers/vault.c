@@ -316,6 +316,14 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
                 csr->has_name_constraints ? "nameConstraints" : "a basicConstraints pathLen");
         return -1;
     }
+    if (p->is_ca && p->has_path_len) {
+        err_set(err, ERR_PERMANENT,
+                "the policy gives this CA request pathLen %ld (spec.ca.maxPathLen), which a Vault "
+                "issuer cannot add (Vault builds basicConstraints from its role, not from the "
+                "request); use an issuer with spec.ca, or a policy without ca.maxPathLen",
+                p->path_len);
+        return -1;
+    }
     char *body = NULL;
     if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
         return -1;

@@ -79,9 +79,10 @@ int vault_check(struct vault *v, struct err *err) WUR;
 /* POST /v1/<path> for csr with ttl = p->duration_s; the response's certificate, issuing_ca and
  * ca_chain are normalised as chain_normalise() does. Reuses the cached token; renews or logs in
  * again as needed; after a 403 logs in once more and retries once. Errors: ERR_PERMANENT (400:
- * Vault's message; a CSR with nameConstraints or a pathLen, which Vault would leave out, before
- * Vault is asked), ERR_TRANSIENT (412, 429, 5xx, sealed, network, timeouts, a 403 that
- * persists), ERR_ISSUER_NOT_READY (login refused). */
+ * Vault's message; a CSR with nameConstraints or a pathLen, or a CA request the policy gives a
+ * pathLen (p->has_path_len), which Vault would leave out, before Vault is asked), ERR_TRANSIENT
+ * (412, 429, 5xx, sealed, network, timeouts, a 403 that persists), ERR_ISSUER_NOT_READY (login
+ * refused). */
 int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params *p,
                struct sign_result *out, struct err *err) WUR;
 

@@ -875,6 +875,34 @@ static WUR int csr_check_subtree(const GENERAL_SUBTREE *st, struct err *err)
     }
 }
 
+/* Records one checked subtree (csr_check_subtree passed it) in out, by kind: IA5 text as it
+ * is, an IP range as CIDR text ("ADDR/PREFIX"; the mask is ones then zeros). */
+static void csr_record_subtree(struct csr_subtrees *out, const GENERAL_SUBTREE *st)
+{
+    const GENERAL_NAME *g = st->base;
+    struct strv *dst = g->type == GEN_DNS     ? &out->dns
+                       : g->type == GEN_EMAIL ? &out->email
+                                              : &out->uri;
+    if (g->type != GEN_IPADD) {
+        const ASN1_IA5STRING *s = g->d.ia5;
+        strv_push_take(
+            dst, xstrndup((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s)));
+        return;
+    }
+    const unsigned char *ip = ASN1_STRING_get0_data(g->d.iPAddress);
+    int half = ASN1_STRING_length(g->d.iPAddress) / 2;
+    int prefix = 0;
+    for (int i = 0; i < half; i++)
+        for (int bit = 7; bit >= 0; bit--)
+            prefix += (ip[half + i] >> bit) & 1;
+    char addr[INET6_ADDRSTRLEN];
+    if (inet_ntop(half == 4 ? AF_INET : AF_INET6, ip, addr, sizeof(addr)) == NULL)
+        addr[0] = '\0'; /* cannot happen with 4 or 16 bytes */
+    char cidr[INET6_ADDRSTRLEN + 8];
+    snprintf(cidr, sizeof(cidr), "%s/%d", addr, prefix);
+    strv_push(&out->ip, cidr);
+}
+
 /* OpenSSL declares no d2i_NAME_CONSTRAINTS; this is it, for CSR_D2I_ALL_OR_RETURN. */
 static NAME_CONSTRAINTS *csr_d2i_name_constraints(NAME_CONSTRAINTS **a, const unsigned char **p,
                                                   long len)
@@ -919,6 +947,10 @@ static WUR int csr_read_name_constraints(struct csr *c, const ASN1_OCTET_STRING 
         }
         OPENSSL_free(der);
     }
+    struct csr_subtrees *rec[2] = {&c->nc_permitted, &c->nc_excluded};
+    for (int t = 0; t < 2 && rc == 0; t++)
+        for (int i = 0; i < sk_GENERAL_SUBTREE_num(trees[t]); i++)
+            csr_record_subtree(rec[t], sk_GENERAL_SUBTREE_value(trees[t], i));
     NAME_CONSTRAINTS_free(nc);
     if (rc == 0)
         c->has_name_constraints = true;
@@ -1194,5 +1226,12 @@ void csr_free(struct csr *csr)
                           &csr->ip_addresses,  &csr->uris,          &csr->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
+    struct csr_subtrees *nc[2] = {&csr->nc_permitted, &csr->nc_excluded};
+    for (int t = 0; t < 2; t++) {
+        strv_free(&nc[t]->dns);
+        strv_free(&nc[t]->ip);
+        strv_free(&nc[t]->email);
+        strv_free(&nc[t]->uri);
+    }
     free(csr);
 }

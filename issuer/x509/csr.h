@@ -50,6 +50,13 @@ struct csr {
     /* nameConstraints requested (DNS, IP, email and URI subtrees only): the local CA copies the
      * extension as it is, criticality included; csr_check_request admits it only with isCA. */
     bool has_name_constraints, name_constraints_critical;
+    /* Its subtrees by kind, in CSR order, for a policy to check (spec.ca.nameConstraints): DNS
+     * names, email and URI constraints as written (IA5 text, e.g. "example.com",
+     * ".example.com", "user@example.com"); IP ranges as CIDR text ("10.0.0.0/8",
+     * "2001:db8::/32"). Empty unless has_name_constraints. */
+    struct csr_subtrees {
+        struct strv dns, ip, email, uri;
+    } nc_permitted, nc_excluded;
     bool has_key_usage;
     uint32_t key_usage; /* OpenSSL KU_* bits */
     bool has_ext_key_usage;

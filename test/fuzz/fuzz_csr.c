@@ -1,4 +1,5 @@
 /* fuzz_csr.c -- csr_parse on arbitrary bytes: a clear error or a csr within its limits. */
+#include "base/cidr.h"
 #include "x509/csr.h"
 
 #include <stdint.h>
@@ -28,6 +29,29 @@ static void fuzz_check_strv(const struct strv *sv)
             abort();
 }
 
+/* The recorded nameConstraints subtrees: none without the extension, within the limits, IP
+ * ranges in CIDR text that parses back. */
+static void fuzz_check_subtrees(const struct csr *c)
+{
+    const struct csr_subtrees *t[2] = {&c->nc_permitted, &c->nc_excluded};
+    size_t total = 0;
+    for (int i = 0; i < 2; i++) {
+        const struct strv *kinds[] = {&t[i]->dns, &t[i]->ip, &t[i]->email, &t[i]->uri};
+        for (size_t k = 0; k < 4; k++) {
+            fuzz_check_strv(kinds[k]);
+            total += kinds[k]->n;
+        }
+        for (size_t j = 0; j < t[i]->ip.n; j++) {
+            struct cidr r;
+            if (cidr_parse(t[i]->ip.v[j], &r) != 0)
+                abort();
+        }
+    }
+    if (total > CSR_MAX_SANS || (!c->has_name_constraints && total > 0) ||
+        (c->has_name_constraints && total == 0))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct err err = {0};
@@ -49,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 &c->ip_addresses,  &c->uris,          &c->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         fuzz_check_strv(all[i]);
+    fuzz_check_subtrees(c);
     struct err cerr = {0};
     if (csr_check_request(c, false, 0, &cerr) != 0 && (cerr.kind == ERR_NONE || !cerr.msg[0]))
         abort();

@@ -45,6 +45,22 @@ static void csr_build(struct csr *c)
     fill(&c->ip_addresses, ips, 3);
     fill(&c->uris, uris, 1);
     fill(&c->email_addresses, mails, 1);
+    /* A CA's requested pathLen and nameConstraints, for spec.ca. */
+    static const char *const nc_dns[] = {"team-a.example.com", ".example.org", "", "EVIL.com"};
+    static const char *const nc_ip[] = {"10.1.0.0/16", "2001:db8::/32", "0.0.0.0/0", "bad"};
+    static const char *const nc_mail[] = {"a@example.com", ".example.com", "example.com", "@"};
+    static const char *const nc_uri[] = {"example.com", ".example.io", "."};
+    c->has_basic_constraints = c->bc_is_ca = c->bc_has_path_len = true;
+    c->bc_path_len = 2;
+    c->has_name_constraints = true;
+    fill(&c->nc_permitted.dns, nc_dns, 4);
+    fill(&c->nc_permitted.ip, nc_ip, 4);
+    fill(&c->nc_permitted.email, nc_mail, 4);
+    fill(&c->nc_permitted.uri, nc_uri, 3);
+    fill(&c->nc_excluded.dns, nc_dns, 2);
+    fill(&c->nc_excluded.ip, nc_ip + 2, 2);
+    fill(&c->nc_excluded.email, nc_mail + 1, 3);
+    fill(&c->nc_excluded.uri, nc_uri + 1, 2);
 }
 
 static void csr_clear(struct csr *c)
@@ -55,6 +71,13 @@ static void csr_clear(struct csr *c)
                           &c->ip_addresses,  &c->uris,          &c->email_addresses};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
+    struct csr_subtrees *nc[2] = {&c->nc_permitted, &c->nc_excluded};
+    for (int i = 0; i < 2; i++) {
+        strv_free(&nc[i]->dns);
+        strv_free(&nc[i]->ip);
+        strv_free(&nc[i]->email);
+        strv_free(&nc[i]->uri);
+    }
 }
 
 static void eval_checked(const struct policy *p, const struct policy_request *r, size_t msglen)
@@ -118,6 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.namespace = NULL;
     r.usages = 0;
     eval_checked(p, &r, 200);
+    long mpl = -1;
+    if (policy_ca_max_path_len(p, &mpl))
+        check(mpl >= 0 && mpl <= CSR_MAX_PATH_LEN, "ca.maxPathLen out of range");
+    /* A CA asking for no pathLen and no nameConstraints. */
+    c.bc_has_path_len = false;
+    c.has_name_constraints = false;
+    eval_checked(p, &r, POLICY_MAX_MESSAGE + 64);
     r.csr = NULL;
     eval_checked(p, &r, 64);
     eval_checked(p, &r, 0);

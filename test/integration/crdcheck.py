@@ -187,6 +187,16 @@ CEL_RULES = {
     "duration('2160h'))":
         lambda o: "default" not in o or _dur(o["default"]) <= (
             _dur(o["max"]) if "max" in o else _dur("2160h")),
+    # spec.ca (CA requests' pathLen and nameConstraints)
+    "!has(self.ca) || (has(self.isCA) && self.isCA)":
+        lambda o: "ca" not in o or o.get("isCA") is True,
+    "has(self.maxPathLen) || has(self.nameConstraints)":
+        lambda o: "maxPathLen" in o or "nameConstraints" in o,
+    "has(self.permitted) || has(self.excluded) || (has(self.required) && self.required)":
+        lambda o: "permitted" in o or "excluded" in o or o.get("required") is True,
+    "has(self.dnsDomains) || has(self.ipRanges) || has(self.emailAddresses) || "
+    "has(self.uriDomains)":
+        lambda o: any(k in o for k in ("dnsDomains", "ipRanges", "emailAddresses", "uriDomains")),
     "has(self.users) || has(self.serviceAccounts) || has(self.groups) || has(self.certificates)":
         lambda o: any(k in o for k in ("users", "serviceAccounts", "groups", "certificates")),
     "duration(self) >= duration('1s')":
@@ -836,6 +846,40 @@ CASES = [
             "spiffe://cluster\\.local/ns/${namespace}/sa/.+",
             "spiffe://td/ns/${serviceAccountNamespace}/sa/${serviceAccount}"]}}}),
      "accept", None, "accept", None),
+    ("policy ca of every kind", policy({"isCA": True, "ca": {"maxPathLen": 64, "nameConstraints": {
+        "required": True,
+        "permitted": {"dnsDomains": ["team-a.example.com", ".example.org"],
+                      "ipRanges": ["10.1.0.0/16", "2001:db8::/32"],
+                      "emailAddresses": ["admin@example.com", "example.com", ".example.com"],
+                      "uriDomains": ["example.com", ".example.io"]},
+        "excluded": {"dnsDomains": ["secret.team-a.example.com"]}}}}),
+     "accept", None, "accept", None),
+    ("policy ca maxPathLen 0 alone", policy({"isCA": True, "ca": {"maxPathLen": 0}}),
+     "accept", None, "accept", None),
+    ("policy ca nameConstraints required alone",
+     policy({"isCA": True, "ca": {"nameConstraints": {"required": True}}}),
+     "accept", None, "accept", None),
+    ("policy ca without isCA", policy({"ca": {"maxPathLen": 1}}),
+     "refuse", "spec.ca", "refuse", None),
+    ("policy ca with isCA false", policy({"isCA": False, "ca": {"maxPathLen": 1}}),
+     "refuse", "spec.ca", "refuse", None),
+    ("policy ca empty", policy({"isCA": True, "ca": {}}), "refuse", "spec.ca", "refuse", None),
+    ("policy ca maxPathLen 65", policy({"isCA": True, "ca": {"maxPathLen": 65}}),
+     "refuse", "spec.ca.maxPathLen", "refuse", None),
+    ("policy ca unknown field", policy({"isCA": True, "ca": {"pathLen": 1}}),
+     "refuse", "spec.ca.pathLen", "refuse", None),
+    ("policy ca nameConstraints saying nothing",
+     policy({"isCA": True, "ca": {"nameConstraints": {"required": False}}}),
+     "refuse", "spec.ca.nameConstraints", "refuse", None),
+    ("policy ca nameConstraints permitted empty",
+     policy({"isCA": True, "ca": {"nameConstraints": {"permitted": {}}}}),
+     "refuse", "spec.ca.nameConstraints.permitted", "refuse", None),
+    ("policy ca nameConstraints empty list",
+     policy({"isCA": True, "ca": {"nameConstraints": {"excluded": {"uriDomains": []}}}}),
+     "refuse", "spec.ca.nameConstraints.excluded.uriDomains", "refuse", None),
+    ("policy ca nameConstraints DNS domain with an empty label",
+     policy({"isCA": True, "ca": {"nameConstraints": {"permitted": {"dnsDomains": ["a..com"]}}}}),
+     "refuse", "spec.ca.nameConstraints.permitted.dnsDomains[0]", "refuse", None),
     ("policy with status", dict(policy({}), status={"conditions": [{
         "type": "Ready", "status": "False", "reason": "Invalid", "message": "bad regex",
         "lastTransitionTime": "2025-01-02T03:04:05Z", "observedGeneration": 3}]}),
@@ -868,6 +912,14 @@ CASES = [
      policy({"sans": {"ipAddresses": {"rule": "Optional", "allowed": ["10.0.0.0/33"]}}}),
      "accept", None, "refuse",
      "the schema's CIDR pattern is loose; Ember reports it in the policy's Ready condition"),
+    ("policy ca nameConstraints CIDR with a bad prefix",
+     policy({"isCA": True, "ca": {"nameConstraints": {"permitted": {"ipRanges": ["10.0.0.0/33"]}}}}),
+     "accept", None, "refuse",
+     "the schema's CIDR pattern is loose; Ember reports it in the policy's Ready condition"),
+    ("policy ca nameConstraints email with two @",
+     policy({"isCA": True, "ca": {"nameConstraints": {"permitted": {"emailAddresses": ["a@@b.com"]}}}}),
+     "accept", None, "refuse",
+     "the schema does not parse mailboxes; Ember reports it in the policy's Ready condition"),
     ("policy default longer than max by under a second",
      policy({"validity": {"max": "1h", "default": "1h0.5s"}}),
      "refuse", "spec.validity", "accept",

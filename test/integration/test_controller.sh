@@ -108,6 +108,28 @@ reasons = {(e["involvedObject"]["name"], e["reason"]) for e in items}
 sys.exit(0 if ("ok", "Issued") in reasons and ("evil", "Denied") in reasons else 1)
 PY
 
+# spec.ca through the controller: a team's sub-CA inside its own domain is issued with the
+# policy's pathLen and exactly the requested constraints; one reaching outside is Denied.
+policy team-subca '{"isCA":true,"ca":{"maxPathLen":0,"nameConstraints":{"required":true,"permitted":{"dnsDomains":["team-a.example.com"]}}},"subject":{"commonName":{"rule":"Required","max":1}},"usages":["digital signature","cert sign","crl sign"]}'
+check "the policy team-subca is Ready" wait_cond $IV IssuancePolicy "" team-subca Ready status True
+for t in 'subca-in team-a.example.com' 'subca-out example.com'; do
+  n=${t%% *} d=${t#* }
+  make_csr "$WORK/$n" -subj "/CN=$n" -addext "basicConstraints=critical,CA:TRUE" -addext "nameConstraints=permitted;DNS:$d"
+  cr_json "$n" default "$WORK/$n.csr" ClusterIssuer test-ca team-subca 2160h '["digital signature","cert sign","crl sign"]' true >"$WORK/$n.json"
+  kapi POST /apis/cert-manager.io/v1/namespaces/default/certificaterequests "$WORK/$n.json"
+done
+check "a sub-CA within the policy's nameConstraints is issued" wait_cond $CM CertificateRequest default subca-in Ready reason Issued
+obj $CM CertificateRequest default subca-in
+cp "$WORK/obj.json" "$WORK/subca-in.out"
+chain_out "$WORK/subca-in.out" "$WORK/subca-in"
+check "... with the policy's pathLen (the CSR asked for none)" \
+  bash -c 'openssl x509 -in "$1" -noout -ext basicConstraints | grep -q "CA:TRUE, pathlen:0"' _ "$WORK/subca-in.leaf.pem"
+check "... and exactly the requested nameConstraints" \
+  test "$(openssl x509 -in "$WORK/subca-in.leaf.pem" -noout -ext nameConstraints | tail -n +2 | tr -d ' ' | paste -sd,)" = "Permitted:,DNS:team-a.example.com"
+check "a sub-CA reaching outside them is Denied" wait_cond $CM CertificateRequest default subca-out Denied status True
+check "... naming ca.nameConstraints and the value" \
+  bash -c 'grep -q "ca.nameConstraints.permitted.dnsDomains \\\\\"example.com\\\\\" not within" "$1"' _ "$WORK/obj.json"
+
 # Keep-alive: 40 requests at once keep the 4 workers busy together; Ember's calls share a few
 # connections (4 watches, the workers' writes), not one TLS handshake each.
 for i in $(seq 1 40); do

@@ -584,6 +584,47 @@ sed 's/^/#   /' "$STUB_MISSING"
 check "the READMEs' commands ran (the stubs saw kubectl, helm and oc)" bash -c \
   'grep -q "^kubectl apply -f" "$1" && grep -q "^helm install" "$1" && grep -q "^oc apply -f" "$1"' _ "$STUB_LOG"
 
+# ---- 5b. examples/policies/team-subca.yaml: a sub-CA for team-a's domain. The examples' CAs
+# have pathlen 0 (they issue no CA), so a throwaway CA (lib.sh make_ca) signs here. ----
+make_ca "$WORK/subca-ca"
+start_ember subca --manifests examples/policies/team-subca.yaml \
+  --manifests test/integration/manifests/issuers.yaml --manifests "$WORK/subca-ca/secret.yaml" || exit 1
+# subca_req NAME NAMECONSTRAINTS [NS]: a CA request as cert-manager makes it for a Certificate
+# with isCA and spec.nameConstraints (none when NAMECONSTRAINTS is empty).
+subca_req() {
+  local nc=()
+  [ -n "$2" ] && nc=(-addext "nameConstraints=$2")
+  make_csr "$WORK/$1" -subj "/CN=Team A CA" -addext "basicConstraints=critical,CA:TRUE" "${nc[@]}"
+  cr_json "$1" "${3:-team-a}" "$WORK/$1.csr" ClusterIssuer test-ca team-a-subca 8760h \
+    '["digital signature","key encipherment","cert sign"]' true >"$WORK/$1.json"
+  post /v1/certificaterequests "$WORK/$1.json"
+}
+TEAM_NC="permitted;DNS:team-a.example.com,permitted;IP:10.20.0.0/255.255.0.0,excluded;DNS:secret.team-a.example.com"
+subca_req subca-ok "$TEAM_NC"
+check "team-a-subca: a sub-CA for team-a.example.com and 10.20.0.0/16 is issued (201)" test "$CODE" = 201
+chain_out "$BODY" "$WORK/subca-ok"
+check "team-a-subca: ... with pathLen 0" \
+  bash -c 'openssl x509 -in "$1" -noout -ext basicConstraints | grep -q "CA:TRUE, pathlen:0"' _ "$WORK/subca-ok.leaf.pem"
+check "team-a-subca: ... and exactly the requested nameConstraints" test \
+  "$(openssl x509 -in "$WORK/subca-ok.leaf.pem" -noout -ext nameConstraints | sed 's/^ *//' | paste -sd'|')" \
+  = "X509v3 Name Constraints: |Permitted:|DNS:team-a.example.com|IP:10.20.0.0/255.255.0.0|Excluded:|DNS:secret.team-a.example.com"
+subca_req subca-narrow "permitted;DNS:api.team-a.example.com,permitted;IP:10.20.1.0/255.255.255.0,excluded;DNS:team-a.example.com"
+check "team-a-subca: a narrower sub-CA is issued too (201)" test "$CODE" = 201
+for t in 'subca-none||ca.nameConstraints: required, none requested' \
+  'subca-wide|permitted;DNS:example.com,permitted;IP:10.20.0.0/255.255.0.0,excluded;DNS:secret.team-a.example.com|ca.nameConstraints.permitted.dnsDomains "example.com" not within' \
+  'subca-other|permitted;DNS:team-b.example.com,permitted;IP:10.20.0.0/255.255.0.0,excluded;DNS:secret.team-a.example.com|"team-b.example.com" not within' \
+  'subca-noip|permitted;DNS:team-a.example.com,excluded;DNS:secret.team-a.example.com|ca.nameConstraints.permitted.ipRanges: none requested' \
+  'subca-secret|permitted;DNS:team-a.example.com,permitted;IP:10.20.0.0/255.255.0.0|must exclude "secret.team-a.example.com"'; do
+  IFS='|' read -r n nc want <<<"$t"
+  subca_req "$n" "$nc"
+  check "team-a-subca: $n is denied (403) saying $want" bash -c '[ "$1" = 403 ] && grep -qF -- "$2" <(python3 -c "
+import json,sys
+for c in json.load(open(sys.argv[1]))[\"status\"][\"conditions\"]: print(c.get(\"message\",\"\"))" "$3")' _ "$CODE" "$want" "$BODY"
+done
+subca_req subca-ns "$TEAM_NC" team-b
+check "team-a-subca: a request from the namespace team-b is denied (403)" test "$CODE" = 403
+kill -TERM "$EMBER_PID"; wait "$EMBER_PID"
+
 # ---- 6. every examples/... path the READMEs mention exists ----
 missing=""
 for doc in README.md examples/*/README.md; do

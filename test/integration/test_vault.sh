@@ -140,6 +140,14 @@ for ext in 'nameConstraints nameConstraints=permitted;DNS:.example.com' \
   check "a CA request with $n through Vault is refused (422)" test "$CODE" = 422
   check "... saying Vault cannot honour $n" has_message "$n" "$BODY"
 done
+# A CA request that asks for no pathLen under a policy with ca.maxPathLen would be issued with
+# it: Vault cannot add it, so it is refused rather than issued without it.
+make_csr "$WORK/maxpathlen" -subj "/CN=ca.example.com" -addext "basicConstraints=critical,CA:TRUE"
+cr_json maxpathlen default "$WORK/maxpathlen.csr" ClusterIssuer vault ca-max-path-len "" '[]' true >"$WORK/maxpathlen.json"
+post /v1/certificaterequests "$WORK/maxpathlen.json"
+check "a CA request given the policy's ca.maxPathLen through Vault is refused (422)" test "$CODE" = 422
+check "... naming spec.ca.maxPathLen" has_message "pathLen 1 (spec.ca.maxPathLen), which a Vault issuer cannot add" "$BODY"
+check "... and not issued" absent -F '"certificate"' "$BODY"
 
 req strict vault-strict www.example.com
 post /v1/certificaterequests "$WORK/strict.json"

@@ -960,6 +960,57 @@ static void test_name_constraints(void **state)
     free(der);
 }
 
+/* The requested subtrees reach struct csr by kind, for spec.ca.nameConstraints: IA5 text as it
+ * is, IP ranges as CIDR text (IPv4 and IPv6). */
+static void test_name_constraints_recorded(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "team-ca");
+    b_ext_conf(&b, NID_basic_constraints, "critical,CA:TRUE");
+    b_ext_conf(&b, NID_name_constraints,
+               "permitted;DNS:team-a.example.com,permitted;DNS:.team-b.example.com,"
+               "permitted;IP:10.1.0.0/255.255.0.0,permitted;IP:fd00::/ffff:ffff::,"
+               "permitted;email:.example.org,permitted;URI:api.example.net,"
+               "excluded;DNS:secret.team-a.example.com,excluded;IP:10.1.2.0/255.255.255.0,"
+               "excluded;email:root@example.org,excluded;URI:.internal.example.net");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_true(c->has_name_constraints);
+    assert_int_equal(c->nc_permitted.dns.n, 2);
+    assert_string_equal(c->nc_permitted.dns.v[0], "team-a.example.com");
+    assert_string_equal(c->nc_permitted.dns.v[1], ".team-b.example.com");
+    assert_int_equal(c->nc_permitted.ip.n, 2);
+    assert_string_equal(c->nc_permitted.ip.v[0], "10.1.0.0/16");
+    assert_string_equal(c->nc_permitted.ip.v[1], "fd00::/32");
+    assert_int_equal(c->nc_permitted.email.n, 1);
+    assert_string_equal(c->nc_permitted.email.v[0], ".example.org");
+    assert_int_equal(c->nc_permitted.uri.n, 1);
+    assert_string_equal(c->nc_permitted.uri.v[0], "api.example.net");
+    assert_int_equal(c->nc_excluded.dns.n, 1);
+    assert_string_equal(c->nc_excluded.dns.v[0], "secret.team-a.example.com");
+    assert_int_equal(c->nc_excluded.ip.n, 1);
+    assert_string_equal(c->nc_excluded.ip.v[0], "10.1.2.0/24");
+    assert_string_equal(c->nc_excluded.email.v[0], "root@example.org");
+    assert_string_equal(c->nc_excluded.uri.v[0], ".internal.example.net");
+    csr_free(c);
+    free(der);
+
+    /* Only excluded subtrees: nothing permitted is recorded. */
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "team-ca");
+    b_ext_conf(&b, NID_basic_constraints, "critical,CA:TRUE");
+    b_ext_conf(&b, NID_name_constraints, "excluded;IP:0.0.0.0/0.0.0.0");
+    der = b_der(&b, k_p256, &len);
+    c = expect_parse_der(der, len);
+    assert_int_equal(c->nc_permitted.dns.n + c->nc_permitted.ip.n, 0);
+    assert_string_equal(c->nc_excluded.ip.v[0], "0.0.0.0/0");
+    csr_free(c);
+    free(der);
+}
+
 /* nameConstraints belong in a CA certificate only (RFC 5280 4.2.1.10). */
 static void test_check_request_name_constraints_need_is_ca(void **state)
 {
@@ -1255,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_critical_extensions),
         cmocka_unit_test(test_unsupported_extensions_rejected),
         cmocka_unit_test(test_name_constraints),
+        cmocka_unit_test(test_name_constraints_recorded),
         cmocka_unit_test(test_check_request_name_constraints_need_is_ca),
         cmocka_unit_test(test_path_len),
         cmocka_unit_test(test_duplicate_extension_rejected),

@@ -860,6 +860,81 @@ static void test_path_len_copied_and_bounded(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A CA request that asks for no pathLen gets the policy's (sign_params.path_len); one the signing
+ * CA's own pathlen cannot give is refused, naming spec.ca.maxPathLen; the CSR's own pathLen wins
+ * over the policy's (the policy has already checked it). */
+static void test_policy_path_len_added(void **state)
+{
+    (void)state;
+    struct csr *csr =
+        parsed_csr(mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE"));
+    struct sign_params p = params(DAY, true, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(NULL, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), -1); /* no policy value: none */
+    X509_free(leaf);
+    sign_result_free(&out);
+    p.has_path_len = true;
+    p.path_len = 2;
+    leaf = sign_ok(NULL, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), 2);
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(leaf, NID_basic_constraints, NULL, NULL);
+    assert_non_null(bc);
+    assert_true(bc->ca);
+    BASIC_CONSTRAINTS_free(bc);
+    assert_int_equal(X509_get_extension_flags(leaf) & EXFLAG_CRITICAL, 0); /* no unknown ones */
+    X509_free(leaf);
+    sign_result_free(&out);
+
+    /* A leaf never gets one. */
+    struct csr *lcsr = parsed_csr(mkreq(F.kleaf, "leaf", "DNS:a.example.com", NID_undef, NULL));
+    struct sign_params lp = params(DAY, false, 0);
+    lp.has_path_len = true;
+    lp.path_len = 2;
+    leaf = sign_ok(NULL, lcsr, &lp, &out);
+    assert_int_equal(X509_get_pathlen(leaf), -1);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(lcsr);
+
+    /* Under a CA with pathlen:1, the policy's 1 cannot be given; 0 can. */
+    EVP_PKEY *k = key_ec("P-256");
+    struct spec s = {
+        "Pathlen1", k,       F.root, F.kroot, "critical,CA:TRUE,pathlen:1", "critical,keyCertSign",
+        -DAY,       30 * DAY};
+    X509 *x = mkcert(&s);
+    char *crt = pem_cert(x), *key = pem_key(k);
+    struct err err = {0};
+    struct localca *ca = localca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    assert_non_null(ca);
+    p.path_len = 1;
+    assert_int_equal(localca_sign(ca, csr, &p, &out, &err), -1);
+    assert_int_equal(err.kind, ERR_PERMANENT);
+    if (strstr(err.msg, "spec.ca.maxPathLen") == NULL || strstr(err.msg, "pathLen 1") == NULL)
+        fail_msg("unexpected message: %s", err.msg);
+    p.path_len = 0;
+    leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(csr);
+
+    /* The CSR's own pathLen is what is issued. */
+    csr = parsed_csr(
+        mkreq(F.kleaf, "Team CA", NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+    p.path_len = 5;
+    leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(X509_get_pathlen(leaf), 0);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(csr);
+    localca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 /* SPIRE's UpstreamAuthority asks for its CA as C=US, O=SPIFFE, serialNumber=<decimal>: the
  * subject, serialNumber included, is copied as requested, byte for byte. */
 static void test_subject_serial_number_kept(void **state)
@@ -1481,6 +1556,7 @@ int main(void)
         cmocka_unit_test(test_name_constraints_copied),
         cmocka_unit_test(test_chain_name_constraints),
         cmocka_unit_test(test_path_len_copied_and_bounded),
+        cmocka_unit_test(test_policy_path_len_added),
         cmocka_unit_test(test_subject_serial_number_kept),
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),

@@ -61,15 +61,16 @@ static char *make_csr_b64(const char *curve, const char *cn, const char *sans, c
 static struct fake_state {
     enum err_kind fail; /* ERR_NONE: sign "succeeds" with a fixed chain */
     int calls;
+    struct sign_params last; /* what the last sign call was given */
 } fake;
 
 static int fake_sign(void *ctx, const struct csr *csr, const struct sign_params *p,
                      struct sign_result *out, struct err *err)
 {
     (void)csr;
-    (void)p;
     struct fake_state *f = ctx;
     f->calls++;
+    f->last = *p;
     if (f->fail != ERR_NONE) {
         err_set(err, f->fail, "fake backend said %s", err_kind_name(f->fail));
         return -1;
@@ -193,6 +194,13 @@ static void add_policy(const char *name, const char *json)
     "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\",\"allowed\":[\"[a-z0-9.-]+\\\\.example\\\\."    \
     "com\"]}}}}"
 
+/* CA requests, with spec.ca.maxPathLen 2. */
+#define CA_POLICY_JSON                                                                             \
+    "{\"apiVersion\":\"ember.issuer.dev/v1alpha1\",\"kind\":\"IssuancePolicy\","                   \
+    "\"metadata\":{\"name\":\"ca-pl\"},\"spec\":{\"isCA\":true,\"ca\":{\"maxPathLen\":2},"         \
+    "\"subject\":{\"commonName\":{\"rule\":\"Optional\"}},"                                        \
+    "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\"}}}}"
+
 static char *csr_ok;    /* P-256, CN + DNS a.example.com, b.example.com */
 static char *csr_evil;  /* P-384 (not allowed by "web") with DNS evil.com */
 static char *csr_ku;    /* P-256 with a keyUsage that does not match the default usages */
@@ -234,6 +242,7 @@ static int group_setup(void **state)
     add_policy("web", POLICY_JSON("web", "[a-z0-9.-]+\\\\.example\\\\.com"));
     add_policy("other", POLICY_JSON("other", "[a-z0-9.-]+\\\\.example\\\\.org"));
     add_policy("team-a", TEAM_POLICY_JSON);
+    add_policy("ca-pl", CA_POLICY_JSON);
     policies[n_policies].name = "broken";
     policies[n_policies++].invalid = "spec.validity.max: invalid duration \"1x\"";
 
@@ -1052,6 +1061,40 @@ static void test_permanent_error_fails_with_failure_time(void **state)
     cr_free(&cr);
 }
 
+/* A CA request that asks for no pathLen is signed with the policy's ca.maxPathLen; one that asks
+ * for its own, and a leaf, are signed without it. */
+static void test_ca_max_path_len_given_to_the_signer(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    static const struct {
+        const char *bc;
+        bool is_ca, want;
+    } cases[] = {
+        {"critical,CA:TRUE", true, true},
+        {"critical,CA:TRUE,pathlen:1", true, false},
+        {NULL, false, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *csr = make_csr_b64("P-256", "team-ca", "DNS:ca.example.com", NULL, cases[i].bc);
+        cJSON *o = cr_obj(ISSUER_GROUP, "Issuer", "fake", "ca-pl", csr);
+        cJSON_AddBoolToObject(cJSON_GetObjectItem(o, "spec"), "isCA", cases[i].is_ca);
+        struct cr cr;
+        load(o, &cr);
+        memset(&fake.last, 0, sizeof(fake.last));
+        fake.last.path_len = -1;
+        struct pipeline_result res;
+        pipeline_run(&env, &cr, &res);
+        assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+        assert_int_equal(fake.last.is_ca, cases[i].is_ca);
+        assert_int_equal(fake.last.has_path_len, cases[i].want);
+        if (cases[i].want)
+            assert_int_equal(fake.last.path_len, 2);
+        cr_free(&cr);
+        free(csr);
+    }
+}
+
 static void test_issuer_not_ready_from_signer_waits(void **state)
 {
     (void)state;
@@ -1633,6 +1676,7 @@ int main(void)
         T(test_transient_error_is_pending_and_retried),
         T(test_transient_error_past_max_retry_fails),
         T(test_permanent_error_fails_with_failure_time),
+        T(test_ca_max_path_len_given_to_the_signer),
         T(test_issuer_not_ready_from_signer_waits),
         T(test_last_transition_time_rule),
         T(test_approved_condition_never_modified),

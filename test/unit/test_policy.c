@@ -1602,6 +1602,248 @@ static void test_caller_service_account(void **state)
     assert_false(caller_service_account(&c, ns, 4, &name)); /* NS does not fit */
 }
 
+/* ---- spec.ca: maxPathLen and nameConstraints of CA requests (issue 14, section 1) ---- */
+
+static void test_ca_parse_errors(void **state)
+{
+    (void)state;
+    bad_spec("{'ca':{'maxPathLen':1}}", "spec.ca: only meaningful with spec.isCA: true");
+    bad_spec("{'isCA':false,'ca':{'maxPathLen':1}}", "spec.ca: only meaningful with spec.isCA");
+    bad_spec("{'isCA':true,'ca':{}}", "spec.ca: names neither maxPathLen nor nameConstraints");
+    bad_spec("{'isCA':true,'ca':{'maxPathLen':65}}", "spec.ca.maxPathLen");
+    bad_spec("{'isCA':true,'ca':{'maxPathLen':-1}}", "spec.ca.maxPathLen");
+    bad_spec("{'isCA':true,'ca':{'maxPathLen':'1'}}", "spec.ca.maxPathLen");
+    bad_spec("{'isCA':true,'ca':{'pathLen':1}}", "spec.ca.pathLen: unknown field");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{}}}", "spec.ca.nameConstraints: says nothing");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'required':false}}}",
+             "spec.ca.nameConstraints: says nothing");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{}}}}",
+             "spec.ca.nameConstraints.permitted: names no dnsDomains");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'dnsDomains':[]}}}}",
+             "spec.ca.nameConstraints.permitted.dnsDomains: empty list");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'dns':['a.com']}}}}",
+             "spec.ca.nameConstraints.permitted.dns: unknown field");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'required':'yes'}}}",
+             "spec.ca.nameConstraints.required");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'dnsDomains':['a..com']}}}}",
+             "spec.ca.nameConstraints.permitted.dnsDomains[0]: \"a..com\" is not a DNS domain");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'dnsDomains':['']}}}}",
+             "permitted.dnsDomains[0]: \"\" is not a DNS domain");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'excluded':{'ipRanges':['10.0.0.0/33']}}}}",
+             "spec.ca.nameConstraints.excluded.ipRanges[0]: \"10.0.0.0/33\" is not a CIDR");
+    bad_spec("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'emailAddresses':['a@@b.com']}}}}",
+             "permitted.emailAddresses[0]: \"a@@b.com\" is not a mailbox, host or domain");
+    bad_spec(
+        "{'isCA':true,'ca':{'nameConstraints':{'permitted':{'uriDomains':['https://a.com']}}}}",
+        "permitted.uriDomains[0]: \"https://a.com\" is not a host or domain");
+    /* What loads. */
+    policy_free(load_ok("{'isCA':true,'ca':{'maxPathLen':0}}"));
+    policy_free(load_ok("{'isCA':true,'ca':{'nameConstraints':{'required':true}}}"));
+    policy_free(load_ok("{'isCA':true,'ca':{'maxPathLen':64,'nameConstraints':{'permitted':"
+                        "{'dnsDomains':['example.com','.example.org'],'ipRanges':['10.0.0.0/8',"
+                        "'2001:db8::/32'],'emailAddresses':['a@example.com','example.com',"
+                        "'.example.com'],'uriDomains':['example.com','.example.com']},"
+                        "'excluded':{'dnsDomains':['secret.example.com']}}}}"));
+}
+
+static void test_ca_max_path_len(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'isCA':true,'ca':{'maxPathLen':1}}");
+    long v = -1;
+    assert_true(policy_ca_max_path_len(p, &v));
+    assert_int_equal(v, 1);
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.is_ca = true;
+    c.has_basic_constraints = c.bc_is_ca = true;
+    expect_eval(p, &r, 0, ""); /* none asked: the pipeline gives it maxPathLen */
+    c.bc_has_path_len = true;
+    c.bc_path_len = 1;
+    expect_eval(p, &r, 0, "");
+    c.bc_path_len = 0;
+    expect_eval(p, &r, 0, "");
+    c.bc_path_len = 3;
+    expect_eval(p, &r, 1, "policy \"mesh\": ca.maxPathLen: pathLen 3 requested, at most 1 allowed");
+    /* A leaf is not a CA: the CA rules are not its business. */
+    r.is_ca = false;
+    c.has_basic_constraints = false;
+    c.bc_has_path_len = false;
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+    p = load_ok("{'isCA':true}");
+    assert_false(policy_ca_max_path_len(p, &v));
+    policy_free(p);
+}
+
+/* A CA request whose CSR asks for these nameConstraints (NULL-terminated lists). */
+static void nc_set(struct csr *c, const char *const *pdns, const char *const *pip,
+                   const char *const *xdns)
+{
+    c->has_name_constraints = true;
+    for (size_t i = 0; pdns != NULL && pdns[i] != NULL; i++)
+        strv_push(&c->nc_permitted.dns, pdns[i]);
+    for (size_t i = 0; pip != NULL && pip[i] != NULL; i++)
+        strv_push(&c->nc_permitted.ip, pip[i]);
+    for (size_t i = 0; xdns != NULL && xdns[i] != NULL; i++)
+        strv_push(&c->nc_excluded.dns, xdns[i]);
+}
+
+static void nc_clear(struct csr *c)
+{
+    struct strv *all[] = {&c->nc_permitted.dns,  &c->nc_permitted.ip, &c->nc_permitted.email,
+                          &c->nc_permitted.uri,  &c->nc_excluded.dns, &c->nc_excluded.ip,
+                          &c->nc_excluded.email, &c->nc_excluded.uri};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        strv_free(all[i]);
+    c->has_name_constraints = false;
+}
+
+/* Evaluates a CA request asking to permit one entry of kind (dns, ip, email, uri) under p. */
+static void eval_nc1(const struct policy *p, const char *kind, const char *v, int want)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    c.has_basic_constraints = c.bc_is_ca = true;
+    c.has_name_constraints = true;
+    struct strv *sv = strcmp(kind, "dns") == 0     ? &c.nc_permitted.dns
+                      : strcmp(kind, "ip") == 0    ? &c.nc_permitted.ip
+                      : strcmp(kind, "email") == 0 ? &c.nc_permitted.email
+                                                   : &c.nc_permitted.uri;
+    strv_push(sv, v);
+    struct policy_request r = req_for(&c);
+    r.is_ca = true;
+    char msg[POLICY_MAX_MESSAGE + 1];
+    int n = policy_evaluate(p, &r, msg, sizeof(msg));
+    if (n != want)
+        fail_msg("%s %s: %d violations, want %d (%s)", kind, v, n, want, msg);
+    nc_clear(&c);
+}
+
+static void test_ca_name_constraints_dns(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'isCA':true,'ca':{'nameConstraints':{'permitted':"
+                               "{'dnsDomains':['example.com','.sub.example.org']}}}}");
+    eval_nc1(p, "dns", "example.com", 0);
+    eval_nc1(p, "dns", "EXAMPLE.com", 0);
+    eval_nc1(p, "dns", ".example.com", 0);
+    eval_nc1(p, "dns", "team-a.example.com", 0);
+    eval_nc1(p, "dns", ".team-a.example.com", 0);
+    eval_nc1(p, "dns", "badexample.com", 1); /* a label boundary, not a suffix */
+    eval_nc1(p, "dns", ".badexample.com", 1);
+    eval_nc1(p, "dns", "com", 1);
+    eval_nc1(p, "dns", "", 1); /* every name */
+    eval_nc1(p, "dns", "evil.com", 1);
+    /* ".sub.example.org": its subdomains only, as Go and OpenSSL read the leading dot. */
+    eval_nc1(p, "dns", "sub.example.org", 1);
+    eval_nc1(p, "dns", ".sub.example.org", 0);
+    eval_nc1(p, "dns", "a.sub.example.org", 0);
+    eval_nc1(p, "dns", "example.org", 1);
+    policy_free(p);
+}
+
+static void test_ca_name_constraints_ip_email_uri(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'ipRanges':"
+                               "['10.1.0.0/16','2001:db8::/32']}}}}");
+    eval_nc1(p, "ip", "10.1.0.0/16", 0);
+    eval_nc1(p, "ip", "10.1.2.0/24", 0);
+    eval_nc1(p, "ip", "10.1.2.3/32", 0);
+    eval_nc1(p, "ip", "10.0.0.0/8", 1); /* wider */
+    eval_nc1(p, "ip", "10.2.0.0/16", 1);
+    eval_nc1(p, "ip", "2001:db8:1::/48", 0);
+    eval_nc1(p, "ip", "2001:db9::/32", 1);
+    eval_nc1(p, "ip", "::/0", 1);
+    eval_nc1(p, "ip", "::ffff:10.1.0.0/112", 1); /* another family */
+    policy_free(p);
+    p = load_ok("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'emailAddresses':"
+                "['admin@example.com','example.net','.example.org']}}}}");
+    /* email: a mailbox, a host, or ".domain" (RFC 5280 4.2.1.10). */
+    eval_nc1(p, "email", "admin@example.com", 0);
+    eval_nc1(p, "email", "admin@EXAMPLE.com", 0);
+    eval_nc1(p, "email", "Admin@example.com", 1); /* local parts compare exactly */
+    eval_nc1(p, "email", "root@example.com", 1);
+    eval_nc1(p, "email", "example.com", 1);
+    eval_nc1(p, "email", "example.net", 0);
+    eval_nc1(p, "email", "anyone@example.net", 0);
+    eval_nc1(p, "email", "mail.example.net", 1); /* a host stands for itself only */
+    eval_nc1(p, "email", ".example.net", 1);
+    eval_nc1(p, "email", ".example.org", 0);
+    eval_nc1(p, "email", ".team.example.org", 0);
+    eval_nc1(p, "email", "mail.example.org", 0);
+    eval_nc1(p, "email", "a@mail.example.org", 0);
+    eval_nc1(p, "email", "example.org", 1);
+    eval_nc1(p, "email", "a@example.org", 1);
+    eval_nc1(p, "email", "a@badexample.org", 1);
+    policy_free(p);
+    p = load_ok("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'uriDomains':"
+                "['example.com','.example.io']}}}}");
+    /* URI: a host, or ".domain". */
+    eval_nc1(p, "uri", "example.com", 0);
+    eval_nc1(p, "uri", "www.example.com", 1);
+    eval_nc1(p, "uri", ".example.com", 1);
+    eval_nc1(p, "uri", ".example.io", 0);
+    eval_nc1(p, "uri", "api.example.io", 0);
+    eval_nc1(p, "uri", ".team.example.io", 0);
+    eval_nc1(p, "uri", "example.io", 1);
+    policy_free(p);
+}
+
+static void test_ca_name_constraints_messages(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok(
+        "{'isCA':true,'ca':{'maxPathLen':1,'nameConstraints':{'required':true,"
+        "'permitted':{'dnsDomains':['team-a.example.com'],'ipRanges':['10.1.0.0/16']},"
+        "'excluded':{'dnsDomains':['secret.team-a.example.com','db.team-a.example.com']}}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    c.has_basic_constraints = c.bc_is_ca = true;
+    struct policy_request r = req_for(&c);
+    r.is_ca = true;
+    expect_eval(p, &r, 1, "policy \"mesh\": ca.nameConstraints: required, none requested");
+
+    /* Everything within, and the policy's exclusions covered (one by a wider exclusion). */
+    const char *in_dns[] = {"team-a.example.com", "api.team-a.example.com", NULL};
+    const char *in_ip[] = {"10.1.2.0/24", NULL};
+    const char *x_dns[] = {"secret.team-a.example.com", "team-a.example.com", NULL};
+    nc_set(&c, in_dns, in_ip, x_dns);
+    expect_eval(p, &r, 0, "");
+    nc_clear(&c);
+
+    const char *bad_dns[] = {"evil.com", "team-a.example.com", "badteam-a.example.com", NULL};
+    const char *x_some[] = {"secret.team-a.example.com", NULL};
+    c.bc_has_path_len = true;
+    c.bc_path_len = 2;
+    nc_set(&c, bad_dns, NULL, x_some);
+    expect_eval(p, &r, 4,
+                "policy \"mesh\": ca.maxPathLen: pathLen 2 requested, at most 1 allowed; "
+                "ca.nameConstraints.permitted.dnsDomains \"evil.com\", \"badteam-a.example.com\" "
+                "not within the policy's (allowed: \"team-a.example.com\"); "
+                "ca.nameConstraints.permitted.ipRanges: none requested (allowed: "
+                "\"10.1.0.0/16\"); ca.nameConstraints.excluded.dnsDomains: the request must "
+                "exclude \"db.team-a.example.com\" (the policy's excluded entries)");
+    nc_clear(&c);
+    csr_clear(&c);
+    policy_free(p);
+
+    /* Without required, a CA request without nameConstraints passes; without
+     * ca.nameConstraints, any requested constraints pass (they only narrow the CA). */
+    p = load_ok("{'isCA':true,'ca':{'nameConstraints':{'permitted':{'dnsDomains':['a.com']}}}}");
+    csr_init(&c, "EC_P256");
+    c.has_basic_constraints = c.bc_is_ca = true;
+    expect_eval(p, &r, 0, "");
+    policy_free(p);
+    p = load_ok("{'isCA':true,'ca':{'maxPathLen':0}}");
+    nc_set(&c, bad_dns, NULL, NULL);
+    expect_eval(p, &r, 0, "");
+    nc_clear(&c);
+    policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1646,6 +1888,12 @@ int main(void)
         cmocka_unit_test(test_vars_concurrent_evaluations),
         cmocka_unit_test(test_vars_claimed_namespace),
         cmocka_unit_test(test_caller_service_account),
+        /* issue 14 section 1 */
+        cmocka_unit_test(test_ca_parse_errors),
+        cmocka_unit_test(test_ca_max_path_len),
+        cmocka_unit_test(test_ca_name_constraints_dns),
+        cmocka_unit_test(test_ca_name_constraints_ip_email_uri),
+        cmocka_unit_test(test_ca_name_constraints_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
