@@ -88,8 +88,11 @@ struct policy_request {
  * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
  * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
- * organization, organizationalUnit, country, province, locality, serialNumber), other subject
- * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * organization, organizationalUnit, country, province, locality, streetAddress, postalCode,
+ * serialNumber), subject.otherAttributes (each listed OID in policy order, e.g. `subject
+ * 2.5.4.12 (title) "boss" not allowed`, then one item naming the attributes no entry lists),
+ * sans (dnsNames, ipAddresses, uris, emailAddresses, then otherNames, e.g. `sans.otherNames
+ * 1.3.6.1.4.1.311.20.2.3 "bob@evil.com" not allowed`), usages, isCA; each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
