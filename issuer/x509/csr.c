@@ -733,10 +733,11 @@ static WUR int csr_read_other_name(struct csr *c, const OTHERNAME *on, struct er
     }
     if (on->value->type != V_ASN1_UTF8STRING) {
         const char *t = ASN1_tag2str(on->value->type);
-        err_set(err, ERR_INVALID,
-                "CSR: subjectAltName otherName %s holds a %s; only UTF8String values are "
-                "supported (cert-manager's otherNames utf8Value)",
-                oid, t != NULL ? t : "value of unknown type");
+        err_set(
+            err, ERR_INVALID,
+            "CSR: subjectAltName otherName %s has a value of type %s; only UTF8String values are "
+            "supported (cert-manager's otherNames utf8Value)",
+            oid, t != NULL ? t : "value of unknown type");
         return -1;
     }
     snprintf(label, sizeof(label), "subjectAltName otherName %s", oid);
