@@ -1203,7 +1203,7 @@ int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struc
     if (csr->common_name.n == 0 && csr_san_count(csr) == 0) {
         err_set(err, ERR_INVALID,
                 "CSR has no identity: no subject commonName and no subjectAltName; request a "
-                "commonName or at least one DNS name, IP address, URI or email address");
+                "commonName or at least one DNS name, IP address, URI, email address or otherName");
         return -1;
     }
     /* RFC 5280 4.1.2.6: a CA's subject names the issuer of what it signs; a CRL's issuer too. */
