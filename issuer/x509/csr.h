@@ -74,8 +74,9 @@ struct csr {
  * URI subtrees without minimum/maximum; at most CSR_MAX_SANS of them) are accepted, critical
  * or not: any other one would be missing from the certificate, so it is refused. Also refused:
  * BER or other non-canonical DER, an extension requested twice, MD5/MD4/MD2 signatures, and
- * names with NUL or (in SANs) control or non-ASCII bytes. Limits on SANs and names are
- * ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
+ * names with NUL or (in IA5 SANs: DNS, URI, email) control or non-ASCII bytes, an empty
+ * otherName, and a subjectAltName extension that is not DER (it is copied as it is). Limits on
+ * SANs and names are ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
 /* Checks that the request can give a valid certificate, whatever a policy allows: it names an
