@@ -71,7 +71,7 @@ static const struct jsonfield policy_validity_fields[] = {
     {.name = "default", .type = JSONFIELD_STRING, .want = POLICY_DURATION_WANT},
     {0},
 };
-const struct jsonfield policy_rule_fields[] = {
+static const struct jsonfield policy_rule_fields[] = {
     {.name = "rule", .type = JSONFIELD_STRING, .required = true, .choices = policy_rule_names},
     {.name = "allowed", .type = JSONFIELD_STRINGS},
     {.name = "min", .type = JSONFIELD_INTEGER},

@@ -14,6 +14,14 @@
 /* Longest dotted OID a policy may name (CSRs' OIDs are read into 80 bytes). */
 #define POLICY_OID_MAX 64
 
+static const char *const policy_oid_rule_names[] = {"Required", "Optional", "Forbidden", NULL};
+static const struct jsonfield policy_oid_names_fields[] = {
+    {.name = "rule", .type = JSONFIELD_STRING, .required = true, .choices = policy_oid_rule_names},
+    {.name = "allowed", .type = JSONFIELD_ARRAY, .want = "a list of {oid, value}"},
+    {.name = "min", .type = JSONFIELD_INTEGER},
+    {.name = "max", .type = JSONFIELD_INTEGER},
+    {0},
+};
 static const struct jsonfield policy_oid_name_fields[] = {
     {.name = "oid", .type = JSONFIELD_STRING, .required = true},
     {.name = "value", .type = JSONFIELD_STRING, .required = true},
@@ -21,7 +29,7 @@ static const struct jsonfield policy_oid_name_fields[] = {
 };
 static const struct jsonfield policy_oid_attr_fields[] = {
     {.name = "oid", .type = JSONFIELD_STRING, .required = true},
-    {.name = "rule", .type = JSONFIELD_STRING, .required = true},
+    {.name = "rule", .type = JSONFIELD_STRING, .required = true, .choices = policy_oid_rule_names},
     {.name = "allowed", .type = JSONFIELD_STRINGS},
     {.name = "min", .type = JSONFIELD_INTEGER},
     {.name = "max", .type = JSONFIELD_INTEGER},
@@ -120,7 +128,7 @@ int policy_parse_other_names(const cJSON *j, struct policy *p, long long *budget
     static const char path[] = "spec.sans.otherNames";
     if (j == NULL)
         return 0; /* Forbidden */
-    if (jsonfield_check(j, path, policy_rule_fields, 0, err) != 0 ||
+    if (jsonfield_check(j, path, policy_oid_names_fields, 0, err) != 0 ||
         policy_parse_bounds(j, path, &p->other_names_rule, err) != 0)
         return -1;
     const cJSON *aj;

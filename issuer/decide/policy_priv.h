@@ -108,8 +108,6 @@ int policy_parse_bounds(const cJSON *j, const char *path, struct policy_rule *r,
 int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, struct policy_rule *r,
                          long long *budget, struct err *err) WUR;
 void policy_rule_free(struct policy_rule *r);
-/* The members of a rule object: rule, allowed, min, max. */
-extern const struct jsonfield policy_rule_fields[];
 
 /* policy_oid.c: spec.sans.otherNames (j: its object, or NULL) and spec.subject.otherAttributes
  * (j: its list, or NULL) into p; 0, or -1 with ERR_INVALID naming the field path. */

@@ -1209,6 +1209,10 @@ static void test_other_names_policy_invalid(void **state)
              "spec.sans.otherNames.max: not meaningful with rule Forbidden");
     bad_spec("{'sans':{'otherNames':{'allowed':[]}}}", "spec.sans.otherNames.rule: missing");
     bad_spec("{'sans':{'otherNames':[]}}", "spec.sans.otherNames: expected an object");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':'x'}}}",
+             "spec.sans.otherNames.allowed: expected a list of {oid, value}, got a string");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':['1.2.3']}}}",
+             "spec.sans.otherNames.allowed[0]: expected an object");
 }
 
 static void test_street_postal_policy(void **state)
