@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -211,9 +212,9 @@ static void audit_add_spki(cJSON *obj, const X509_PUBKEY *pk)
     OPENSSL_free(der);
 }
 
-/* The four SAN lists, AUDIT_MAX_SANS entries at most in all. */
+/* The SAN lists, AUDIT_MAX_SANS entries at most in all. */
 struct audit_sans {
-    cJSON *obj, *dns, *ip, *uri, *email;
+    cJSON *obj, *dns, *ip, *uri, *email, *other;
     size_t n;
     bool truncated;
 };
@@ -225,6 +226,7 @@ static void audit_sans_init(struct audit_sans *s)
     s->ip = cJSON_AddArrayToObject(s->obj, "ip");
     s->uri = cJSON_AddArrayToObject(s->obj, "uri");
     s->email = cJSON_AddArrayToObject(s->obj, "email");
+    s->other = cJSON_AddArrayToObject(s->obj, "other");
     s->n = 0;
     s->truncated = false;
 }
@@ -252,6 +254,17 @@ static void audit_sans_strv(struct audit_sans *s, cJSON *arr, const struct strv 
         audit_sans_add(s, arr, v->v[i], strlen(v->v[i]));
 }
 
+/* An otherName as "<oid>;UTF8:<value>" (Vault's other_sans form); value n bytes. */
+static void audit_sans_other(struct audit_sans *s, const char *oid, const char *v, size_t n)
+{
+    char buf[80 + 6 + CSR_MAX_NAME + 1];
+    int k = snprintf(buf, sizeof(buf), "%s;UTF8:", oid);
+    if (k < 0 || (size_t)k + n >= sizeof(buf))
+        return;
+    memcpy(buf + k, v, n);
+    audit_sans_add(s, s->other, buf, (size_t)k + n);
+}
+
 /* The bytes of a PEM given as it is (pem) or in base64 (b64), at most max, in *out (free()
  * it); false when there are none. */
 static bool audit_pem(const char *pem, const char *b64, size_t max, unsigned char **out,
@@ -264,6 +277,45 @@ static bool audit_pem(const char *pem, const char *b64, size_t max, unsigned cha
         return *out != NULL;
     }
     return b64 != NULL && b64[0] != '\0' && b64_decode(b64, strlen(b64), max, out, len, &e) == 0;
+}
+
+/* The leaf's SANs into obj's "sans". */
+static void audit_sans_of_leaf(cJSON *obj, X509 *leaf)
+{
+    struct audit_sans s;
+    audit_sans_init(&s);
+    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char oid[80];
+        if (g->type == GEN_OTHERNAME && g->d.otherName->value != NULL &&
+            g->d.otherName->value->type == V_ASN1_UTF8STRING &&
+            OBJ_obj2txt(oid, (int)sizeof(oid), g->d.otherName->type_id, 1) > 0) {
+            const ASN1_STRING *u = g->d.otherName->value->value.utf8string;
+            audit_sans_other(&s, oid, (const char *)ASN1_STRING_get0_data(u),
+                             (size_t)ASN1_STRING_length(u));
+            continue;
+        }
+        int type = 0;
+        const ASN1_STRING *v = GENERAL_NAME_get0_value(g, &type);
+        if (v == NULL)
+            continue;
+        const char *data = (const char *)ASN1_STRING_get0_data(v);
+        size_t len = (size_t)ASN1_STRING_length(v);
+        if (type == GEN_DNS) {
+            audit_sans_add(&s, s.dns, data, len);
+        } else if (type == GEN_URI) {
+            audit_sans_add(&s, s.uri, data, len);
+        } else if (type == GEN_EMAIL) {
+            audit_sans_add(&s, s.email, data, len);
+        } else if (type == GEN_IPADD && (len == 4 || len == 16)) {
+            char ip[INET6_ADDRSTRLEN];
+            if (inet_ntop(len == 4 ? AF_INET : AF_INET6, data, ip, sizeof(ip)) != NULL)
+                audit_sans_add(&s, s.ip, ip, strlen(ip));
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    audit_sans_finish(&s, obj);
 }
 
 /* The leaf's fields; false when r holds no certificate. */
@@ -299,31 +351,7 @@ static bool audit_from_certificate(struct audit *a, cJSON *obj, const struct aud
         cJSON_AddStringToObject(obj, "not_after", ts);
     }
 
-    struct audit_sans s;
-    audit_sans_init(&s);
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        int type = 0;
-        const ASN1_STRING *v = GENERAL_NAME_get0_value(g, &type);
-        if (v == NULL)
-            continue;
-        const char *data = (const char *)ASN1_STRING_get0_data(v);
-        size_t len = (size_t)ASN1_STRING_length(v);
-        if (type == GEN_DNS) {
-            audit_sans_add(&s, s.dns, data, len);
-        } else if (type == GEN_URI) {
-            audit_sans_add(&s, s.uri, data, len);
-        } else if (type == GEN_EMAIL) {
-            audit_sans_add(&s, s.email, data, len);
-        } else if (type == GEN_IPADD && (len == 4 || len == 16)) {
-            char ip[INET6_ADDRSTRLEN];
-            if (inet_ntop(len == 4 ? AF_INET : AF_INET6, data, ip, sizeof(ip)) != NULL)
-                audit_sans_add(&s, s.ip, ip, strlen(ip));
-        }
-    }
-    GENERAL_NAMES_free(gens);
-    audit_sans_finish(&s, obj);
+    audit_sans_of_leaf(obj, leaf);
 
     if (a->include_certificate) {
         BIO *b = BIO_new(BIO_s_mem());
@@ -361,6 +389,9 @@ static void audit_from_csr(cJSON *obj, const struct audit_record *r)
     audit_sans_strv(&s, s.ip, &csr->ip_addresses);
     audit_sans_strv(&s, s.uri, &csr->uris);
     audit_sans_strv(&s, s.email, &csr->email_addresses);
+    for (size_t i = 0; i < csr->other_name_oids.n; i++)
+        audit_sans_other(&s, csr->other_name_oids.v[i], csr->other_name_values.v[i],
+                         strlen(csr->other_name_values.v[i]));
     audit_sans_finish(&s, obj);
     csr_free(csr);
 }

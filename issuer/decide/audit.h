@@ -58,7 +58,7 @@ void audit_request(struct audit *a, const char *front_door, const struct caller 
  *   {"ts":"2025-01-02T03:04:05.123456Z","log":"audit","front_door","caller":{"method",
  *    "username","groups":[...],"uris":[...],"dns_names":[...],"common_name"},"policy","issuer",
  *    "namespace","name","public_key_sha256","serial","not_after","sans":{"dns":[],"ip":[],
- *    "uri":[],"email":[]},"outcome","reason","certificate"}
+ *    "uri":[],"email":[],"other":["<oid>;UTF8:<value>"]},"outcome","reason","certificate"}
  * uris/dns_names/common_name only for an mTLS caller. The key hash, serial, notAfter and SANs
  * come from the leaf of certificate_b64 when it parses, else (no serial, no notAfter) from
  * csr_b64 when that is a valid CSR; what cannot be computed is left out. The line is written

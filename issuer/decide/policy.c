@@ -23,6 +23,8 @@ const struct policy_field_info policy_fields[POLICY_F_COUNT] = {
     [POLICY_F_C] = {"subject", "country", offsetof(struct csr, country)},
     [POLICY_F_ST] = {"subject", "province", offsetof(struct csr, province)},
     [POLICY_F_L] = {"subject", "locality", offsetof(struct csr, locality)},
+    [POLICY_F_STREET] = {"subject", "streetAddress", offsetof(struct csr, street_address)},
+    [POLICY_F_POSTAL] = {"subject", "postalCode", offsetof(struct csr, postal_code)},
     [POLICY_F_SERIAL] = {"subject", "serialNumber", offsetof(struct csr, serial_number)},
     [POLICY_F_DNS] = {"sans", "dnsNames", offsetof(struct csr, dns_names)},
     [POLICY_F_IP] = {"sans", "ipAddresses", offsetof(struct csr, ip_addresses)},
@@ -96,7 +98,7 @@ static int policy_strings(const cJSON *obj, const char *path, const char *key, s
 
 /* ---- spec.subject and spec.sans: one rule per field ---- */
 
-static void policy_rule_free(struct policy_rule *r)
+void policy_rule_free(struct policy_rule *r)
 {
     for (size_t i = 0; i < r->n_pat; i++)
         policy_pattern_free(&r->pat[i]);
@@ -106,8 +108,7 @@ static void policy_rule_free(struct policy_rule *r)
 }
 
 /* A rule's kind, min and max, and whether they make sense together. */
-static int policy_parse_bounds(const cJSON *j, const char *path, struct policy_rule *r,
-                               struct err *err)
+int policy_parse_bounds(const cJSON *j, const char *path, struct policy_rule *r, struct err *err)
 {
     int k = 0;
     if (jsonfield_choice(j, path, "rule", policy_rule_names, &k, err) != 0)
@@ -157,8 +158,8 @@ static int policy_parse_cidr(const char *s, const char *path, struct cidr *c, st
 }
 
 /* A rule's allowed list: CIDRs for ipAddresses, regexes for every other field. */
-static int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, struct policy_rule *r,
-                                long long *budget, unsigned *vars, struct err *err)
+int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, struct policy_rule *r,
+                         long long *budget, unsigned *vars, struct err *err)
 {
     const cJSON *aj;
     if (policy_strings(j, path, "allowed", POLICY_MAX_PATTERN,
@@ -206,12 +207,24 @@ static int policy_parse_rule_group(const cJSON *spec, const char *group, enum po
         return -1;
     if (g == NULL)
         return 0; /* every field Forbidden */
-    struct jsonfield known[POLICY_F_COUNT + 1] = {{0}};
+    struct jsonfield known[POLICY_F_COUNT + 2] = {{0}};
     for (enum policy_field f = first; f < end; f++)
         known[f - first] = (struct jsonfield){.name = policy_fields[f].name,
                                               .type = JSONFIELD_OBJECT,
                                               .want = "an object ({rule, allowed, min, max})"};
+    /* By OID, beside the named fields (policy_oid.c). */
+    bool sans = first == POLICY_F_FIRST_SAN;
+    known[end - first] =
+        sans ? (struct jsonfield){.name = "otherNames",
+                                  .type = JSONFIELD_OBJECT,
+                                  .want = "an object ({rule, allowed, min, max})"}
+             : (struct jsonfield){.name = "otherAttributes",
+                                  .type = JSONFIELD_ARRAY,
+                                  .want = "a list of {oid, rule, allowed, min, max}"};
     if (jsonfield_check(g, path, known, 0, err) != 0)
+        return -1;
+    if (sans ? policy_parse_other_names(jsonfield_get(g, "otherNames"), p, budget, err) != 0
+             : policy_parse_other_attrs(jsonfield_get(g, "otherAttributes"), p, budget, err) != 0)
         return -1;
     for (enum policy_field f = first; f < end; f++) {
         const cJSON *fj = jsonfield_get(g, policy_fields[f].name);
@@ -549,6 +562,7 @@ struct policy *policy_from_json(const cJSON *obj, struct err *err)
     struct policy *p = xcalloc(1, sizeof(*p));
     for (int f = 0; f < POLICY_F_COUNT; f++)
         p->rules[f].kind = POLICY_RULE_FORBIDDEN;
+    p->other_names_rule.kind = POLICY_RULE_FORBIDDEN;
     p->max_s = POLICY_DEFAULT_MAX_SECONDS;
     p->usages = USAGE_DEFAULT;
     if (obj == NULL) {
@@ -579,6 +593,7 @@ void policy_free(struct policy *p)
     for (int f = 0; f < POLICY_F_COUNT; f++)
         policy_rule_free(&p->rules[f]);
     policy_ca_free(&p->ca);
+    policy_oid_free(p);
     free(p);
 }
 

@@ -109,10 +109,13 @@ struct policy_request {
  * Order: selector (requesters, namespaces, issuers), a claimed namespace not the service
  * account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service account of
  * namespace "team-a" may only request in namespace "team-a", not "team-b"`), keyAlgorithm, subject
- * fields (commonName, organization, organizationalUnit, country, province, locality, serialNumber),
- * other subject attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA, ca
- * (of a CA request under a policy with isCA: maxPathLen, then nameConstraints: required,
- * permitted dnsDomains, ipRanges, emailAddresses, uriDomains, excluded in the same order); each
+ * fields (commonName, organization, organizationalUnit, country, province, locality,
+ * streetAddress, postalCode, serialNumber), subject.otherAttributes (each listed OID in policy
+ * order, e.g. `subject 2.5.4.12 (title) "boss" not allowed`, then one item naming the attributes
+ * no entry lists), sans (dnsNames, ipAddresses, uris, emailAddresses, then otherNames, e.g.
+ * `sans.otherNames 1.3.6.1.4.1.311.20.2.3 "bob@evil.com" not allowed`), usages, isCA, ca (of a
+ * CA request under a policy with isCA: maxPathLen, then nameConstraints: required, permitted
+ * dnsDomains, ipRanges, emailAddresses, uriDomains, excluded in the same order); each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes

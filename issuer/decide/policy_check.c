@@ -106,26 +106,10 @@ static bool policy_check_value_allowed(const struct policy_rule *r, const struct
     return false;
 }
 
-static void policy_check_field(struct policy_check_msg *w, const struct policy *p,
-                               const struct policy_request *rq, enum policy_field f,
-                               const struct strv *vals)
+/* The count of a rule: "LABEL: required, none given", "at least", "at most". */
+static void policy_check_count(struct policy_check_msg *w, const struct policy_rule *r,
+                               const char *label, size_t n)
 {
-    const struct policy_rule *r = &p->rules[f];
-    char label[48];
-    snprintf(label, sizeof(label), "%s.%s", policy_fields[f].group, policy_fields[f].name);
-    size_t n = vals->n;
-    if (r->kind == POLICY_RULE_FORBIDDEN) {
-        if (n == 0)
-            return;
-        policy_check_begin(w);
-        policy_check_printf(w, "%s: forbidden, got ", label);
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                policy_check_str(w, ", ");
-            policy_check_quote(w, vals->v[i]);
-        }
-        return;
-    }
     if (r->kind == POLICY_RULE_REQUIRED && (long long)n < r->min) {
         policy_check_begin(w);
         if (n == 0)
@@ -139,9 +123,30 @@ static void policy_check_field(struct policy_check_msg *w, const struct policy *
         policy_check_printf(w, "%s: %zu value%s, at most %lld allowed", label, n, n == 1 ? "" : "s",
                             r->max);
     }
+}
+
+/* One rule against the values vals (a field's, or one OID's) named label in messages. */
+static void policy_check_values(struct policy_check_msg *w, const struct policy_request *rq,
+                                const struct policy_rule *r, const char *label, bool is_ip,
+                                const struct strv *vals)
+{
+    size_t n = vals->n;
+    if (r->kind == POLICY_RULE_FORBIDDEN) {
+        if (n == 0)
+            return;
+        policy_check_begin(w);
+        policy_check_printf(w, "%s: forbidden, got ", label);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                policy_check_str(w, ", ");
+            policy_check_quote(w, vals->v[i]);
+        }
+        return;
+    }
+    policy_check_count(w, r, label, n);
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (policy_check_value_allowed(r, rq, f == POLICY_F_IP, vals->v[i]))
+        if (policy_check_value_allowed(r, rq, is_ip, vals->v[i]))
             continue;
         if (first) {
             policy_check_begin(w);
@@ -150,6 +155,91 @@ static void policy_check_field(struct policy_check_msg *w, const struct policy *
         } else {
             policy_check_str(w, ", ");
         }
+        policy_check_quote(w, vals->v[i]);
+    }
+    if (!first)
+        policy_check_str(w, " not allowed");
+}
+
+static void policy_check_field(struct policy_check_msg *w, const struct policy *p,
+                               const struct policy_request *rq, enum policy_field f,
+                               const struct strv *vals)
+{
+    char label[48];
+    snprintf(label, sizeof(label), "%s.%s", policy_fields[f].group, policy_fields[f].name);
+    policy_check_values(w, rq, &p->rules[f], label, f == POLICY_F_IP, vals);
+}
+
+/* spec.subject.otherAttributes: each listed OID's rule against that OID's values, in policy
+ * order; then one item naming every attribute no rule lists. */
+static void policy_check_other_attrs(struct policy_check_msg *w, const struct policy *p,
+                                     const struct policy_request *rq, const struct csr *csr)
+{
+    const struct strv *oids = &csr->other_subject_oids;
+    for (size_t k = 0; k < p->n_other_attrs; k++) {
+        const struct policy_other_attr *a = &p->other_attrs[k];
+        struct strv vals = {0};
+        for (size_t i = 0; i < oids->n; i++)
+            if (strcmp(oids->v[i], a->oid) == 0)
+                strv_push(&vals, csr->other_subject_values.v[i]);
+        policy_check_values(w, rq, &a->rule, a->label, false, &vals);
+        strv_free(&vals);
+    }
+    bool first = true;
+    for (size_t i = 0; i < oids->n; i++) {
+        bool listed = false, seen = false;
+        for (size_t k = 0; k < p->n_other_attrs && !listed; k++)
+            listed = strcmp(p->other_attrs[k].oid, oids->v[i]) == 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(oids->v[j], oids->v[i]) == 0;
+        if (listed || seen)
+            continue;
+        char label[160];
+        policy_oid_label(oids->v[i], label, sizeof(label));
+        if (first) {
+            policy_check_begin(w);
+            policy_check_str(w, "subject ");
+            first = false;
+        } else {
+            policy_check_str(w, ", ");
+        }
+        policy_check_str(w, label + strlen("subject "));
+    }
+    if (!first)
+        policy_check_str(w, " not allowed (not in spec.subject.otherAttributes)");
+}
+
+/* spec.sans.otherNames: the rule's count, then every otherName no allowed entry matches. */
+static void policy_check_other_names(struct policy_check_msg *w, const struct policy *p,
+                                     const struct policy_request *rq, const struct csr *csr)
+{
+    const struct policy_rule *r = &p->other_names_rule;
+    const struct strv *oids = &csr->other_name_oids, *vals = &csr->other_name_values;
+    static const char label[] = "sans.otherNames";
+    if (r->kind == POLICY_RULE_FORBIDDEN && oids->n > 0) {
+        policy_check_begin(w);
+        policy_check_printf(w, "%s: forbidden, got ", label);
+        for (size_t i = 0; i < oids->n; i++) {
+            policy_check_printf(w, "%s%s ", i > 0 ? ", " : "", oids->v[i]);
+            policy_check_quote(w, vals->v[i]);
+        }
+        return;
+    }
+    if (r->kind == POLICY_RULE_FORBIDDEN)
+        return;
+    policy_check_count(w, r, label, oids->n);
+    bool first = true;
+    for (size_t i = 0; i < oids->n; i++) {
+        if (policy_other_name_allowed(p, rq, oids->v[i], vals->v[i]))
+            continue;
+        if (first) {
+            policy_check_begin(w);
+            policy_check_printf(w, "%s ", label);
+            first = false;
+        } else {
+            policy_check_str(w, ", ");
+        }
+        policy_check_printf(w, "%s ", oids->v[i]);
         policy_check_quote(w, vals->v[i]);
     }
     if (!first)
@@ -455,20 +545,11 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
         for (int f = POLICY_F_CN; f < POLICY_F_FIRST_SAN; f++)
             policy_check_field(&w, p, r, (enum policy_field)f,
                                (const struct strv *)((const char *)csr + policy_fields[f].off));
-        if (csr->other_subject.n > 0) {
-            policy_check_begin(&w);
-            policy_check_str(&w, csr->other_subject.n == 1 ? "subject attribute "
-                                                           : "subject attributes ");
-            for (size_t i = 0; i < csr->other_subject.n; i++) {
-                if (i > 0)
-                    policy_check_str(&w, ", ");
-                policy_check_quote(&w, csr->other_subject.v[i]);
-            }
-            policy_check_str(&w, " not allowed");
-        }
+        policy_check_other_attrs(&w, p, r, csr);
         for (int f = POLICY_F_FIRST_SAN; f < POLICY_F_COUNT; f++)
             policy_check_field(&w, p, r, (enum policy_field)f,
                                (const struct strv *)((const char *)csr + policy_fields[f].off));
+        policy_check_other_names(&w, p, r, csr);
     }
     bool req_ca = r->is_ca || (csr != NULL && csr->has_basic_constraints && csr->bc_is_ca);
     policy_check_usages(&w, p, r, req_ca);

@@ -6,6 +6,7 @@
 
 #include "base/cidr.h"
 #include "base/err.h"
+#include "base/jsonfield.h"
 #include "base/strv.h"
 #include "decide/policy.h"
 #include "x509/usage.h"
@@ -53,6 +54,8 @@ enum policy_field {
     POLICY_F_C,
     POLICY_F_ST,
     POLICY_F_L,
+    POLICY_F_STREET,
+    POLICY_F_POSTAL,
     POLICY_F_SERIAL,
     POLICY_F_DNS,
     POLICY_F_IP,
@@ -94,6 +97,19 @@ struct policy_ca {
     struct policy_nc_list permitted, excluded;
 };
 
+/* spec.sans.otherNames.allowed[i]: an otherName type OID and a pattern for its value. */
+struct policy_other_name {
+    char *oid; /* dotted */
+    struct policy_pattern pat;
+};
+
+/* spec.subject.otherAttributes[i]: the rule for one subject attribute, by OID. */
+struct policy_other_attr {
+    char *oid;   /* dotted, unique within the list */
+    char *label; /* "subject 2.5.4.12 (title)": what messages call it */
+    struct policy_rule rule;
+};
+
 struct policy {
     char *name;
     bool has_sel_ns, has_sel_issuers;
@@ -109,6 +125,13 @@ struct policy {
     bool has_key_algs;
     struct strv key_algs; /* canonical names, no duplicates */
     struct policy_rule rules[POLICY_F_COUNT];
+    /* spec.sans.otherNames: kind, min, max and `any` in other_names_rule (its re unused);
+     * its allowed entries in other_names. */
+    struct policy_rule other_names_rule;
+    struct policy_other_name *other_names;
+    size_t n_other_names;
+    struct policy_other_attr *other_attrs; /* spec.subject.otherAttributes, in policy order */
+    size_t n_other_attrs;
     usage_set usages;
     bool is_ca;
     unsigned vars; /* POLICY_VAR_BIT()s of the variables its patterns use */
@@ -117,6 +140,29 @@ struct policy {
 
 /* policy.c: true when name is a key algorithm Ember signs (RSA_2048..RSA_16384, EC_*). */
 bool policy_key_alg_supported(const char *name);
+
+/* policy.c: a rule's kind, min and max at j (path names it), checked together; and its
+ * `allowed` list (CIDRs when is_ip, else regexes within *budget). Shared with policy_oid.c. */
+int policy_parse_bounds(const cJSON *j, const char *path, struct policy_rule *r,
+                        struct err *err) WUR;
+int policy_parse_allowed(const cJSON *j, const char *path, bool is_ip, struct policy_rule *r,
+                         long long *budget, unsigned *vars, struct err *err) WUR;
+void policy_rule_free(struct policy_rule *r);
+
+/* policy_oid.c: spec.sans.otherNames (j: its object, or NULL) and spec.subject.otherAttributes
+ * (j: its list, or NULL) into p; 0, or -1 with ERR_INVALID naming the field path. */
+int policy_parse_other_names(const cJSON *j, struct policy *p, long long *budget,
+                             struct err *err) WUR;
+int policy_parse_other_attrs(const cJSON *j, struct policy *p, long long *budget,
+                             struct err *err) WUR;
+/* "subject OID (shortName)", or "subject OID" when OpenSSL has no name for it, into buf. */
+void policy_oid_label(const char *oid, char *buf, size_t len);
+/* Frees what the two above filled in p. */
+void policy_oid_free(struct policy *p);
+/* True when the otherName (oid, value) of request r matches one of spec.sans.otherNames.allowed
+ * (its ${namespace}-style variables expanded from r). */
+bool policy_other_name_allowed(const struct policy *p, const struct policy_request *r,
+                               const char *oid, const char *value);
 
 /* policy_regex.c: compiles one `allowed` regex anchored as "^(pat)$" into out, after checking
  * its cost against POLICY_MAX_REGEX_COST and what is left of *budget (which it lowers).

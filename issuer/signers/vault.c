@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "signers/vault_int.h"
 #include "signers/vaultmsg.h"
+#include "signers/vaultnames.h"
 #include "x509/chain.h"
 
 /* ---- configuration ---- */
@@ -163,7 +164,8 @@ int vault_check(struct vault *v, struct err *err)
 }
 
 /* Checks what Vault issued against the request: cert-manager refuses (and retries forever) a
- * certificate whose key is not the CSR's or that is already expired. */
+ * certificate whose key is not the CSR's or that is already expired; and one without an
+ * approved otherName or subject attribute would be less than was approved (vaultnames.h). */
 static int vault_check_leaf(const char *chain_pem, const struct csr *csr, time_t now,
                             struct err *err)
 {
@@ -189,6 +191,8 @@ static int vault_check_leaf(const char *chain_pem, const struct csr *csr, time_t
                 "expired? see leaf_not_after_behavior)");
         goto out;
     }
+    if (vaultnames_check_leaf(x, csr, err) != 0)
+        goto out;
     rc = 0;
 out:
     X509_free(x);
@@ -324,6 +328,8 @@ int vault_sign(struct vault *v, const struct csr *csr, const struct sign_params 
                 p->path_len);
         return -1;
     }
+    if (vaultnames_refuse(csr, err) != 0)
+        return -1;
     char *body = NULL;
     if (vaultmsg_sign_body(csr, p->duration_s, &body, err) != 0)
         return -1;

@@ -415,6 +415,26 @@ static char *vaultmsg_csr_pem(const struct csr *csr, struct err *err)
     return s;
 }
 
+/* other_sans: the CSR's otherNames as Vault writes them, "<oid>;UTF8:<value>", in a JSON list
+ * (a value may hold commas, which Vault's comma-separated string form would split). */
+static int vaultmsg_other_sans(cJSON *root, const struct csr *csr)
+{
+    cJSON *list = cJSON_AddArrayToObject(root, "other_sans");
+    if (list == NULL)
+        return -1;
+    for (size_t i = 0; i < csr->other_name_oids.n; i++) {
+        const char *oid = csr->other_name_oids.v[i], *v = csr->other_name_values.v[i];
+        size_t n = strlen(oid) + strlen(v) + sizeof(";UTF8:");
+        char *s = xmalloc(n);
+        snprintf(s, n, "%s;UTF8:%s", oid, v);
+        cJSON *item = cJSON_CreateString(s);
+        free(s);
+        if (item == NULL || !cJSON_AddItemToArray(list, item))
+            return -1;
+    }
+    return 0;
+}
+
 int vaultmsg_sign_body(const struct csr *csr, long long ttl_s, char **json, struct err *err)
 {
     *json = NULL;
@@ -444,6 +464,10 @@ int vaultmsg_sign_body(const struct csr *csr, long long ttl_s, char **json, stru
         cJSON_AddStringToObject(root, "uri_sans", uris) == NULL ||
         cJSON_AddStringToObject(root, "ttl", ttl) == NULL ||
         cJSON_AddStringToObject(root, "exclude_cn_from_sans", "true") == NULL) {
+        err_set(err, ERR_INTERNAL, "out of memory building the Vault sign request");
+        goto out;
+    }
+    if (csr->other_name_oids.n > 0 && vaultmsg_other_sans(root, csr) != 0) {
         err_set(err, ERR_INTERNAL, "out of memory building the Vault sign request");
         goto out;
     }

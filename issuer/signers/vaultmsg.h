@@ -79,7 +79,9 @@ int vaultmsg_parse_lookup(const char *body, size_t len, struct vaultmsg_lookup *
 
 /* Builds the PKI sign body as cert-manager does, every value a JSON string: csr (PEM of
  * csr->req), common_name (the CSR's first CN or ""), alt_names (DNS names comma-joined),
- * ip_sans, uri_sans, ttl (Go duration of ttl_s), exclude_cn_from_sans "true". *json is a new
+ * ip_sans, uri_sans, ttl (Go duration of ttl_s), exclude_cn_from_sans "true", and when the
+ * CSR has otherNames other_sans, a list of "<oid>;UTF8:<value>" (Vault reads them from the
+ * CSR when its role has use_csr_sans, from other_sans otherwise). *json is a new
  * string (free() it). ERR_INVALID when ttl_s <= 0 or a SAN contains a comma (Vault's lists
  * are comma-separated, so it would be split into other names). */
 int vaultmsg_sign_body(const struct csr *csr, long long ttl_s, char **json, struct err *err) WUR;

@@ -590,6 +590,41 @@ static WUR char *csr_string_utf8(const ASN1_STRING *s, const char *what, struct 
     return out;
 }
 
+/* The label of a subject attribute for messages: "subject CN", or "subject 2.5.4.12 (title)"
+ * for one without a field of its own. */
+static void csr_subject_label(const ASN1_OBJECT *obj, bool other, char *buf, size_t len)
+{
+    char sn[80], oid[80];
+    csr_obj_name(obj, sn, sizeof(sn));
+    if (!other) {
+        snprintf(buf, len, "subject %s", sn);
+        return;
+    }
+    if (OBJ_obj2txt(oid, (int)sizeof(oid), obj, 1) <= 0)
+        snprintf(oid, sizeof(oid), "unknown OID");
+    if (strcmp(sn, oid) == 0)
+        snprintf(buf, len, "subject %s", oid);
+    else
+        snprintf(buf, len, "subject %s (%s)", oid, sn);
+}
+
+/* Where a subject attribute's values go: its own field, or NULL for the other attributes. */
+static struct strv *csr_subject_field(struct csr *c, int nid)
+{
+    switch (nid) {
+    case NID_commonName: return &c->common_name;
+    case NID_organizationName: return &c->organization;
+    case NID_organizationalUnitName: return &c->organizational_unit;
+    case NID_countryName: return &c->country;
+    case NID_stateOrProvinceName: return &c->province;
+    case NID_localityName: return &c->locality;
+    case NID_streetAddress: return &c->street_address;
+    case NID_postalCode: return &c->postal_code;
+    case NID_serialNumber: return &c->serial_number;
+    default: return NULL;
+    }
+}
+
 static WUR int csr_read_subject(struct csr *c, struct err *err)
 {
     const X509_NAME *name = X509_REQ_get_subject_name(c->req);
@@ -598,21 +633,9 @@ static WUR int csr_read_subject(struct csr *c, struct err *err)
     for (int i = 0; i < count; i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
         const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
-        int nid = OBJ_obj2nid(obj);
-        struct strv *dst = NULL;
-        switch (nid) {
-        case NID_commonName: dst = &c->common_name; break;
-        case NID_organizationName: dst = &c->organization; break;
-        case NID_organizationalUnitName: dst = &c->organizational_unit; break;
-        case NID_countryName: dst = &c->country; break;
-        case NID_stateOrProvinceName: dst = &c->province; break;
-        case NID_localityName: dst = &c->locality; break;
-        case NID_serialNumber: dst = &c->serial_number; break;
-        default: break;
-        }
-        char sn[80], label[96];
-        csr_obj_name(obj, sn, sizeof(sn));
-        snprintf(label, sizeof(label), "subject %s", sn);
+        struct strv *dst = csr_subject_field(c, OBJ_obj2nid(obj));
+        char label[192];
+        csr_subject_label(obj, dst == NULL, label, sizeof(label));
         char *v = csr_string_utf8(X509_NAME_ENTRY_get_data(e), label, err);
         if (v == NULL)
             return -1;
@@ -620,9 +643,16 @@ static WUR int csr_read_subject(struct csr *c, struct err *err)
             strv_push_take(dst, v);
             continue;
         }
-        free(v);
-        if (!strv_contains(&c->other_subject, sn))
-            strv_push(&c->other_subject, sn);
+        char oid[80];
+        if (OBJ_obj2txt(oid, (int)sizeof(oid), obj, 1) <= 0 ||
+            (size_t)OBJ_obj2txt(NULL, 0, obj, 1) >= sizeof(oid)) {
+            free(v);
+            ERR_clear_error();
+            err_set(err, ERR_INVALID, "CSR: a subject attribute's OID is malformed or too long");
+            return -1;
+        }
+        strv_push(&c->other_subject_oids, oid);
+        strv_push_take(&c->other_subject_values, v);
     }
     return 0;
 }
@@ -674,6 +704,55 @@ static const char *csr_gen_type_name(int type)
     return "unknown";
 }
 
+/* 0 when the decoded val re-encodes to the bytes of value (DER), else -1. */
+static int csr_is_der(ASN1_VALUE *val, const ASN1_ITEM *it, const ASN1_OCTET_STRING *value)
+{
+    unsigned char *der = NULL;
+    int n = ASN1_item_i2d(val, &der, it);
+    int rc =
+        n == ASN1_STRING_length(value) && memcmp(der, ASN1_STRING_get0_data(value), (size_t)n) == 0
+            ? 0
+            : -1;
+    OPENSSL_free(der);
+    ERR_clear_error();
+    return rc;
+}
+
+/* An otherName SAN: its type OID and its value, which must be a UTF8String (what cert-manager's
+ * otherNames hold: [0] EXPLICIT UTF8String). */
+static WUR int csr_read_other_name(struct csr *c, const OTHERNAME *on, struct err *err)
+{
+    char oid[80], label[128];
+    if (on == NULL || on->type_id == NULL || on->value == NULL ||
+        OBJ_obj2txt(oid, (int)sizeof(oid), on->type_id, 1) <= 0 ||
+        (size_t)OBJ_obj2txt(NULL, 0, on->type_id, 1) >= sizeof(oid)) {
+        ERR_clear_error();
+        err_set(err, ERR_INVALID,
+                "CSR: a subjectAltName otherName has a malformed or too long OID");
+        return -1;
+    }
+    if (on->value->type != V_ASN1_UTF8STRING) {
+        const char *t = ASN1_tag2str(on->value->type);
+        err_set(
+            err, ERR_INVALID,
+            "CSR: subjectAltName otherName %s has a value of type %s; only UTF8String values are "
+            "supported (cert-manager's otherNames utf8Value)",
+            oid, t != NULL ? t : "value of unknown type");
+        return -1;
+    }
+    snprintf(label, sizeof(label), "subjectAltName otherName %s", oid);
+    if (ASN1_STRING_length(on->value->value.utf8string) <= 0) {
+        err_set(err, ERR_INVALID, "CSR: %s is empty", label);
+        return -1;
+    }
+    char *v = csr_string_utf8(on->value->value.utf8string, label, err);
+    if (v == NULL)
+        return -1;
+    strv_push(&c->other_name_oids, oid);
+    strv_push_take(&c->other_name_values, v);
+    return 0;
+}
+
 static WUR int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, struct err *err)
 {
     const unsigned char *p = ASN1_STRING_get0_data(value);
@@ -694,6 +773,12 @@ static WUR int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, stru
         rc = -1;
     } else if (n > CSR_MAX_SANS) {
         err_set(err, ERR_INVALID, "CSR: %d subjectAltNames; the limit is %d", n, CSR_MAX_SANS);
+        rc = -1;
+    } else if (csr_is_der((ASN1_VALUE *)gens, ASN1_ITEM_rptr(GENERAL_NAMES), value) != 0) {
+        /* The local CA copies the extension as it is: an otherName's value must be DER too. */
+        err_set(err, ERR_INVALID,
+                "CSR: the subjectAltName extension is not DER-encoded (BER or a non-minimal "
+                "length); encode it as DER");
         rc = -1;
     }
     for (int i = 0; rc == 0 && i < n; i++) {
@@ -720,10 +805,12 @@ static WUR int csr_read_sans(struct csr *c, const ASN1_OCTET_STRING *value, stru
             strv_push(&c->ip_addresses, text);
             break;
         }
+        case GEN_OTHERNAME: rc = csr_read_other_name(c, g->d.otherName, err); break;
         default:
             err_set(err, ERR_INVALID,
                     "CSR: subjectAltName of type %s is not supported: only DNS "
-                    "names, IP addresses, URIs and email addresses",
+                    "names, IP addresses, URIs, email addresses and otherNames with a "
+                    "UTF8String value",
                     csr_gen_type_name(g->type));
             rc = -1;
             break;
@@ -1064,7 +1151,8 @@ static WUR int csr_read_extensions(struct csr *c, struct err *err)
 
 static size_t csr_san_count(const struct csr *c)
 {
-    return c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+    return c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n +
+           c->other_name_oids.n;
 }
 
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err)
@@ -1147,7 +1235,7 @@ int csr_check_request(const struct csr *csr, bool is_ca, usage_set usages, struc
     if (csr->common_name.n == 0 && csr_san_count(csr) == 0) {
         err_set(err, ERR_INVALID,
                 "CSR has no identity: no subject commonName and no subjectAltName; request a "
-                "commonName or at least one DNS name, IP address, URI or email address");
+                "commonName or at least one DNS name, IP address, URI, email address or otherName");
         return -1;
     }
     /* RFC 5280 4.1.2.6: a CA's subject names the issuer of what it signs; a CRL's issuer too. */
@@ -1220,10 +1308,23 @@ void csr_free(struct csr *csr)
         return;
     X509_REQ_free(csr->req);
     EVP_PKEY_free(csr->pkey);
-    struct strv *all[] = {&csr->common_name,   &csr->organization,  &csr->organizational_unit,
-                          &csr->country,       &csr->province,      &csr->locality,
-                          &csr->serial_number, &csr->other_subject, &csr->dns_names,
-                          &csr->ip_addresses,  &csr->uris,          &csr->email_addresses};
+    struct strv *all[] = {&csr->common_name,
+                          &csr->organization,
+                          &csr->organizational_unit,
+                          &csr->country,
+                          &csr->province,
+                          &csr->locality,
+                          &csr->street_address,
+                          &csr->postal_code,
+                          &csr->serial_number,
+                          &csr->other_subject_oids,
+                          &csr->other_subject_values,
+                          &csr->dns_names,
+                          &csr->ip_addresses,
+                          &csr->uris,
+                          &csr->email_addresses,
+                          &csr->other_name_oids,
+                          &csr->other_name_values};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
     struct csr_subtrees *nc[2] = {&csr->nc_permitted, &csr->nc_excluded};

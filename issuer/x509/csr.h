@@ -34,14 +34,19 @@ struct csr {
 
     /* Subject, each attribute's values in CSR order (UTF-8). */
     struct strv common_name, organization, organizational_unit, country, province, locality;
+    struct strv street_address, postal_code;
     struct strv serial_number; /* serialNumber (2.5.4.5), not the certificate serial */
-    /* Short names (OpenSSL's, e.g. "street", "title") of any other subject attribute. */
-    struct strv other_subject;
+    /* Every other subject attribute, in CSR order: its dotted OID ("2.5.4.12") and its value
+     * as UTF-8, at the same index. */
+    struct strv other_subject_oids, other_subject_values;
     bool subject_empty;
 
     /* subjectAltName from the extensionRequest attribute. IPs in canonical text
      * (inet_ntop: "10.0.0.1", "2001:db8::1"). */
     struct strv dns_names, ip_addresses, uris, email_addresses;
+    /* otherName SANs (their value a UTF8String, as cert-manager's otherNames): dotted type OID
+     * and value (UTF-8, no NUL, within CSR_MAX_NAME) at the same index, in CSR order. */
+    struct strv other_name_oids, other_name_values;
 
     /* Requested extensions other than SAN (cert-manager's webhook compares them with the spec). */
     bool has_basic_constraints, bc_is_ca;
@@ -68,15 +73,17 @@ struct csr {
  * or DER. Checks, each with an ERR_INVALID message a user can act on: size (ERR_TOO_BIG past
  * CSR_MAX_BYTES), one request only, version, the proof-of-possession signature, the key
  * (RSA >= 2048 bits, EC P-256/P-384/P-521, Ed25519; nothing else), SAN types (DNS, IP, URI,
- * email only; at least one when the extension is present), CSR_MAX_SANS and CSR_MAX_NAME, and
+ * email, and otherName whose value is a UTF8String; at least one when the extension is
+ * present), subject values (strings, as UTF-8), CSR_MAX_SANS and CSR_MAX_NAME, and
  * the requested extensions: only
  * subjectAltName, basicConstraints (pathLenConstraint only with CA:TRUE, at most
  * CSR_MAX_PATH_LEN), keyUsage, extKeyUsage and nameConstraints (non-empty; DNS, IP, email and
  * URI subtrees without minimum/maximum; at most CSR_MAX_SANS of them) are accepted, critical
  * or not: any other one would be missing from the certificate, so it is refused. Also refused:
  * BER or other non-canonical DER, an extension requested twice, MD5/MD4/MD2 signatures, and
- * names with NUL or (in SANs) control or non-ASCII bytes. Limits on SANs and names are
- * ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
+ * names with NUL or (in IA5 SANs: DNS, URI, email) control or non-ASCII bytes, an empty
+ * otherName, and a subjectAltName extension that is not DER (it is copied as it is). Limits on
+ * SANs and names are ERR_INVALID. Returns a new csr (csr_free it) or NULL. Thread-safe. */
 struct csr *csr_parse(const unsigned char *data, size_t len, struct err *err) WUR;
 
 /* Checks that the request can give a valid certificate, whatever a policy allows: it names an

@@ -64,13 +64,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_alg(c);
     if (c->req == NULL || c->pkey == NULL)
         abort();
-    size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n;
+    size_t sans = c->dns_names.n + c->ip_addresses.n + c->uris.n + c->email_addresses.n +
+                  c->other_name_oids.n;
     if (sans > CSR_MAX_SANS || c->n_ext_key_usage > USAGE_COUNT)
         abort();
-    const struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
-                                &c->country,       &c->province,      &c->locality,
-                                &c->serial_number, &c->other_subject, &c->dns_names,
-                                &c->ip_addresses,  &c->uris,          &c->email_addresses};
+    /* OIDs and values of otherNames and other subject attributes go in pairs. */
+    if (c->other_name_oids.n != c->other_name_values.n ||
+        c->other_subject_oids.n != c->other_subject_values.n)
+        abort();
+    const struct strv *all[] = {&c->common_name,
+                                &c->organization,
+                                &c->organizational_unit,
+                                &c->country,
+                                &c->province,
+                                &c->locality,
+                                &c->street_address,
+                                &c->postal_code,
+                                &c->serial_number,
+                                &c->other_subject_oids,
+                                &c->other_subject_values,
+                                &c->dns_names,
+                                &c->ip_addresses,
+                                &c->uris,
+                                &c->email_addresses,
+                                &c->other_name_oids,
+                                &c->other_name_values};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         fuzz_check_strv(all[i]);
     fuzz_check_subtrees(c);

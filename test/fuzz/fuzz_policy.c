@@ -29,7 +29,11 @@ static void csr_build(struct csr *c)
     static const char *const cn[] = {"istiod.istio-system.svc"};
     static const char *const org[] = {"Acme", "caf\xc3\xa9"};
     static const char *const serial[] = {"283745098234750982347509823745"};
-    static const char *const other[] = {"street"};
+    static const char *const other_oids[] = {"2.5.4.12", "1.2.3.4", "2.5.4.12"};
+    static const char *const other_vals[] = {"boss", "x", "engineer"};
+    static const char *const street[] = {"Main St 1"};
+    static const char *const on_oids[] = {"1.3.6.1.4.1.311.20.2.3", "1.2.3"};
+    static const char *const on_vals[] = {"bob@example.com", "v\xc3\xa9"};
     static const char *const dns[] = {"istiod.istio-system.svc", "a.b.svc.cluster.local",
                                       "evil.com", ""};
     static const char *const ips[] = {"10.0.0.1", "2001:db8::1", "not-an-ip"};
@@ -40,7 +44,12 @@ static void csr_build(struct csr *c)
     fill(&c->common_name, cn, 1);
     fill(&c->organization, org, 2);
     fill(&c->serial_number, serial, 1);
-    fill(&c->other_subject, other, 1);
+    fill(&c->other_subject_oids, other_oids, 3);
+    fill(&c->other_subject_values, other_vals, 3);
+    fill(&c->street_address, street, 1);
+    fill(&c->postal_code, street, 1);
+    fill(&c->other_name_oids, on_oids, 2);
+    fill(&c->other_name_values, on_vals, 2);
     fill(&c->dns_names, dns, 4);
     fill(&c->ip_addresses, ips, 3);
     fill(&c->uris, uris, 1);
@@ -65,10 +74,23 @@ static void csr_build(struct csr *c)
 
 static void csr_clear(struct csr *c)
 {
-    struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
-                          &c->country,       &c->province,      &c->locality,
-                          &c->serial_number, &c->other_subject, &c->dns_names,
-                          &c->ip_addresses,  &c->uris,          &c->email_addresses};
+    struct strv *all[] = {&c->common_name,
+                          &c->organization,
+                          &c->organizational_unit,
+                          &c->country,
+                          &c->province,
+                          &c->locality,
+                          &c->street_address,
+                          &c->postal_code,
+                          &c->serial_number,
+                          &c->other_subject_oids,
+                          &c->other_subject_values,
+                          &c->dns_names,
+                          &c->ip_addresses,
+                          &c->uris,
+                          &c->email_addresses,
+                          &c->other_name_oids,
+                          &c->other_name_values};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
     struct csr_subtrees *nc[2] = {&c->nc_permitted, &c->nc_excluded};

@@ -14,8 +14,8 @@ It checks
      known-good edge cases are accepted;
   4. Ember's C loaders agree with the schemas on all of the above; the places where they
      cannot (a schema does not compile regexes) are marked in CASES and printed as notes;
-  5. sweeps (SWEEPS): hundreds of Go durations and every RSA_<n> up to 17000 get the same
-     verdict from the schema (pattern + CEL) as from the C loader.
+  5. sweeps (SWEEPS): hundreds of Go durations, every RSA_<n> up to 17000 and hundreds of
+     dotted OIDs get the same verdict from the schema (pattern + CEL) as from the C loader.
 
 The validator covers the OpenAPI v3 subset the CRDs use and evaluates their CEL rules
 (x-kubernetes-validations) by exact rule text: an unknown keyword or rule is an error, so
@@ -199,6 +199,11 @@ CEL_RULES = {
         lambda o: any(k in o for k in ("dnsDomains", "ipRanges", "emailAddresses", "uriDomains")),
     "has(self.users) || has(self.serviceAccounts) || has(self.groups) || has(self.certificates)":
         lambda o: any(k in o for k in ("users", "serviceAccounts", "groups", "certificates")),
+    # spec.subject.otherAttributes[]: an OID with its own field is named by that field
+    "!(self.oid in ['2.5.4.3', '2.5.4.10', '2.5.4.11', '2.5.4.6', '2.5.4.8', '2.5.4.7', "
+    "'2.5.4.9', '2.5.4.17', '2.5.4.5'])":
+        lambda o: o["oid"] not in ("2.5.4.3", "2.5.4.10", "2.5.4.11", "2.5.4.6", "2.5.4.8",
+                                   "2.5.4.7", "2.5.4.9", "2.5.4.17", "2.5.4.5"),
     "duration(self) >= duration('1s')":
         lambda s: _dur(s) >= _dur("1s"),
     "duration(self) < duration('876000h1s')":
@@ -816,7 +821,7 @@ CASES = [
     ("policy every subject and SAN rule", policy({
         "subject": {k: {"rule": "Optional"} for k in (
             "commonName", "organization", "organizationalUnit", "country", "province",
-            "locality", "serialNumber")},
+            "locality", "streetAddress", "postalCode", "serialNumber")},
         "sans": {"dnsNames": {"rule": "Required", "min": 1000, "max": 1000},
                  "ipAddresses": {"rule": "Optional", "allowed": ["10.0.0.0/8", "::1",
                                                                  "2001:db8::/32"]},
@@ -830,6 +835,67 @@ CASES = [
                                      "max": 1}},
         "sans": {"uris": {"rule": "Required", "allowed": ["spiffe://example\\.org"], "max": 1}},
         "usages": ["cert sign", "crl sign"], "isCA": True}), "accept", None, "accept", None),
+    # -- issue 14 section 2: otherNames, streetAddress, postalCode, otherAttributes --
+    ("policy otherNames for the Microsoft UPN, streetAddress, postalCode, otherAttributes",
+     policy({"subject": {"streetAddress": {"rule": "Optional", "allowed": ["[A-Za-z ]+ [0-9]+"],
+                                           "max": 1},
+                         "postalCode": {"rule": "Required", "max": 1},
+                         "otherAttributes": [
+                             {"oid": "2.5.4.12", "rule": "Optional", "allowed": ["engineer"]},
+                             {"oid": "1.3.6.1.4.1.99999.1", "rule": "Required", "min": 1,
+                              "max": 2},
+                             {"oid": "2.5.4.42", "rule": "Forbidden"}]},
+             "sans": {"otherNames": {"rule": "Optional", "max": 2, "allowed": [
+                 {"oid": "1.3.6.1.4.1.311.20.2.3", "value": "[a-z.]+@example\\.com"}]}}}),
+     "accept", None, "accept", None),
+    ("policy otherNames without rule", policy({"sans": {"otherNames": {"max": 1}}}),
+     "refuse", "spec.sans.otherNames.rule", "refuse", None),
+    ("policy otherNames allowed with rule Forbidden",
+     policy({"sans": {"otherNames": {"rule": "Forbidden", "allowed": [
+         {"oid": "1.2.3", "value": "x"}]}}}),
+     "refuse", "spec.sans.otherNames", "refuse", None),
+    ("policy otherNames entry without value",
+     policy({"sans": {"otherNames": {"rule": "Optional", "allowed": [{"oid": "1.2.3"}]}}}),
+     "refuse", "spec.sans.otherNames.allowed[0].value", "refuse", None),
+    ("policy otherNames entry with an empty value",
+     policy({"sans": {"otherNames": {"rule": "Optional", "allowed": [
+         {"oid": "1.2.3", "value": ""}]}}}),
+     "refuse", "spec.sans.otherNames.allowed[0].value", "refuse", None),
+    ("policy otherNames entry with a bad OID",
+     policy({"sans": {"otherNames": {"rule": "Optional", "allowed": [
+         {"oid": "1.40.3", "value": "x"}]}}}),
+     "refuse", "spec.sans.otherNames.allowed[0].oid", "refuse", None),
+    ("policy otherNames empty allowed",
+     policy({"sans": {"otherNames": {"rule": "Optional", "allowed": []}}}),
+     "refuse", "spec.sans.otherNames.allowed", "refuse", None),
+    ("policy otherNames unknown member",
+     policy({"sans": {"otherNames": {"rule": "Optional", "allowed": [
+         {"oid": "1.2.3", "value": "x", "type": "UTF8"}]}}}),
+     "refuse", "spec.sans.otherNames.allowed[0].type", "refuse", None),
+    ("policy streetAddress min with rule Optional",
+     policy({"subject": {"streetAddress": {"rule": "Optional", "min": 1}}}),
+     "refuse", "spec.subject.streetAddress", "refuse", None),
+    ("policy postalCode allowed with rule Forbidden",
+     policy({"subject": {"postalCode": {"rule": "Forbidden", "allowed": ["1"]}}}),
+     "refuse", "spec.subject.postalCode", "refuse", None),
+    ("policy otherAttributes OID listed twice",
+     policy({"subject": {"otherAttributes": [{"oid": "1.2.3", "rule": "Optional"},
+                                             {"oid": "1.2.3", "rule": "Forbidden"}]}}),
+     "refuse", "spec.subject.otherAttributes[1]", "refuse", None),
+    ("policy otherAttributes OID with a field of its own",
+     policy({"subject": {"otherAttributes": [{"oid": "2.5.4.3", "rule": "Optional"}]}}),
+     "refuse", "spec.subject.otherAttributes[0]", "refuse", None),
+    ("policy otherAttributes entry without oid",
+     policy({"subject": {"otherAttributes": [{"rule": "Optional"}]}}),
+     "refuse", "spec.subject.otherAttributes[0].oid", "refuse", None),
+    ("policy otherAttributes empty", policy({"subject": {"otherAttributes": []}}),
+     "refuse", "spec.subject.otherAttributes", "refuse", None),
+    ("policy otherAttributes not a list",
+     policy({"subject": {"otherAttributes": {"oid": "1.2.3", "rule": "Optional"}}}),
+     "refuse", "spec.subject.otherAttributes", "refuse", None),
+    ("policy otherAttributes max with rule Forbidden",
+     policy({"subject": {"otherAttributes": [{"oid": "1.2.3", "rule": "Forbidden", "max": 1}]}}),
+     "refuse", "spec.subject.otherAttributes[0]", "refuse", None),
     ("policy requesters of every kind", requesters(
         users=["alice", "system:serviceaccount:ci:*"], serviceAccounts=["team-a/*", "*/deployer"],
         groups=["system:serviceaccounts:team-b"],
@@ -973,7 +1039,26 @@ def key_algorithm_samples():
     return out
 
 
+def oid_samples():
+    """Dotted OIDs, good and bad: the CRD's pattern and Ember's loader must agree on each."""
+    out = ["0.0", "0.39", "0.40", "1.39", "1.40", "2.40", "2.999", "3.1", "1", "1.", ".1",
+           "1..2", "1.2.", "01.2", "1.02", "1.2.03", "1.2.0", "1.2.3", "2.5.4.12",
+           "1.3.6.1.4.1.311.20.2.3", "1.2.a", "1.2 .3", " 1.2", "1,2", "-1.2", "+1.2",
+           "1.2." + "9" * 18, "1.2." + "9" * 19, "1.2." + "1" * 18 + ".0", "1.2" + ".1" * 31,
+           "1.2" + ".1" * 32, "1.2" + ".12" * 20, ""]
+    rnd = random.Random(20261207)
+    parts = ["0", "1", "2", "3", "9", "10", "39", "40", "99", "311", "00", "01", "a", ""]
+    while len(out) < 400:
+        out.append(".".join(rnd.choice(parts) for _ in range(rnd.randint(1, 6))))
+    return out
+
+
 SWEEPS = [
+    ("spec.sans.otherNames.allowed[0].oid", oid_samples,
+     lambda v: policy({"sans": {"otherNames": {"rule": "Optional", "allowed": [
+         {"oid": v, "value": "x"}]}}})),
+    ("spec.subject.otherAttributes[0].oid", oid_samples,
+     lambda v: policy({"subject": {"otherAttributes": [{"oid": v, "rule": "Optional"}]}})),
     ("spec.validity.max", duration_samples,
      lambda v: policy({"validity": {"max": v}})),
     ("spec.keyAlgorithms[0]", key_algorithm_samples,

@@ -417,7 +417,12 @@ KEYS = {"ec256": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
         "rsa4096": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"]}
 
 
-def make_csr(key_kind, keyfile, org=None, cn=None, dns=(), uris=(), ips=()):
+UPN_OID = "1.3.6.1.4.1.311.20.2.3"  # Microsoft UPN otherName (cert-manager's otherNames)
+
+
+def make_csr(key_kind, keyfile, org=None, cn=None, dns=(), uris=(), ips=(), extra=None):
+    """extra: {"upn": [...], "email": [...], "street": str, "title": str} or None."""
+    extra = extra or {}
     subprocess.run(["openssl", "genpkey"] + KEYS[key_kind] + ["-out", keyfile],
                    check=True, capture_output=True)
     spki = subprocess.run(["openssl", "pkey", "-in", keyfile, "-pubout", "-outform", "DER"],
@@ -428,8 +433,15 @@ def make_csr(key_kind, keyfile, org=None, cn=None, dns=(), uris=(), ips=()):
         rdns.append(tlv(0x31, seq(oid("2.5.4.10"), tlv(0x13, org.encode()))))
     if cn:
         rdns.append(tlv(0x31, seq(oid("2.5.4.3"), tlv(0x0C, cn.encode()))))
+    for attr, key in (("2.5.4.9", "street"), ("2.5.4.12", "title")):
+        if extra.get(key):
+            rdns.append(tlv(0x31, seq(oid(attr), tlv(0x0C, extra[key].encode()))))
     names = ([tlv(0x82, d.encode()) for d in dns] + [tlv(0x86, u.encode()) for u in uris] +
-             [tlv(0x87, ip_bytes(i)) for i in ips])
+             [tlv(0x87, ip_bytes(i)) for i in ips] +
+             [tlv(0x81, e.encode()) for e in extra.get("email", [])] +
+             # otherName: [0] { type-id, [0] EXPLICIT UTF8String }, as cert-manager writes it
+             [tlv(0xA0, oid(UPN_OID) + tlv(0xA0, tlv(0x0C, u.encode())))
+              for u in extra.get("upn", [])])
     attrs = b""
     if names:
         crit = tlv(0x01, b"\xff") if not rdns else b""
@@ -464,7 +476,8 @@ def cr_object(name, ns, csr_pem, kind, issuer, annotations, usages, duration):
 def request(a):
     kind, _, issuer = a.issuer.partition("/")
     org = "" if a.org_empty else a.org
-    csr = make_csr(a.key, os.path.join(a.workdir, a.name + ".key"), org, a.cn, a.dns, a.uri, a.ip)
+    csr = make_csr(a.key, os.path.join(a.workdir, a.name + ".key"), org, a.cn, a.dns, a.uri, a.ip,
+                   {"upn": a.upn, "email": a.email, "street": a.street, "title": a.title})
     ann = {POLICY_ANNOTATION: a.policy} if a.policy else {}
     usages = [u for u in a.usages.split(",") if u] if a.usages else []
     with open(a.out, "w") as f:
@@ -527,6 +540,10 @@ def main():
     r.add_argument("--dns", action="append", default=[])
     r.add_argument("--uri", action="append", default=[])
     r.add_argument("--ip", action="append", default=[])
+    r.add_argument("--email", action="append", default=[])
+    r.add_argument("--upn", action="append", default=[], help="a Microsoft UPN otherName SAN")
+    r.add_argument("--street", help="subject streetAddress")
+    r.add_argument("--title", help="subject title (2.5.4.12)")
     r.add_argument("--workdir", required=True)
     c = sub.add_parser("from-certificate")
     c.add_argument("--yaml2json", required=True)

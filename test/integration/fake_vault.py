@@ -51,7 +51,10 @@ seconds or Go duration strings such as "90s", "72h", "30d"):
           "use_csr_sans": true, "require_cn": true, "ttl": 0, "max_ttl": "72h",
           "not_before_duration": "30s", "key_type": "rsa" | "ec" | "ed25519" | "any",
           "key_bits": 0, "key_usage": [...], "ext_key_usage": [], "server_flag": true,
-          "client_flag": true, "organization": [], "ou": [], "generate_lease": false}}}},
+          "client_flag": true, "organization": [], "ou": [], "generate_lease": false,
+          "street_address": [], "postal_code": [],
+          "allowed_other_sans": ["1.3.6.1.4.1.311.20.2.3;UTF8:*@example.com"] | ["*"],
+          "allowed_serial_numbers": ["SN-*"]}}}},
     "tokens": {"static-token": {"ttl": 0, "num_uses": 0, "renewable": false,
                                 "allowed_paths": ["*"]}},
     "cert": {                           # TLS certificate auth mounts: auth/<mount>/login {"name"}
@@ -65,6 +68,10 @@ seconds or Go duration strings such as "90s", "72h", "30d"):
   "audience" (when set), and that has not expired: the tokens fake_apiserver.py's TokenRequest
   makes.
   cert and kubernetes roles take AppRole's token_* fields, renewable and allowed_paths.
+  Sign takes otherName SANs from the CSR with use_csr_sans, else from other_sans
+  ("<oid>;UTF8:<value>", a list or comma-separated), checked against allowed_other_sans; the
+  subject's serialNumber is the body's serial_number, else the CSR's, checked against
+  allowed_serial_numbers (issue_common.go); street and postalCode come from the role only.
   Role defaults are Vault's.  check_signer_not_before (Vault always checks that the backdated
   notBefore is not before the CA's notBefore) is off by default because test CAs are made a
   second before use; turn it on to get "notBefore before signer's notBefore".
@@ -497,6 +504,42 @@ def jwt_binds(jwt, role):
             (claims.get("exp") or 0) > time.time())
 
 
+# The otherName types openssl prints by name (OpenSSL 3.0 GENERAL_NAME_print).
+OTHERNAME_OIDS = {"UPN": "1.3.6.1.4.1.311.20.2.3", "SmtpUTF8Mailbox": "1.3.6.1.5.5.7.8.9",
+                  "XmppAddr": "1.3.6.1.5.5.7.8.5", "SRVName": "1.3.6.1.5.5.7.8.7",
+                  "NAIRealm": "1.3.6.1.5.5.7.8.8"}
+
+
+def parse_other_sans(items):
+    """Vault's parseOtherSANs: "<oid>;UTF8:<value>" (type case-insensitive) into (oid, value)."""
+    out = []
+    for other in items:
+        oid, sep, rest = other.partition(";")
+        typ, sep2, v = rest.partition(":")
+        if not sep or not sep2 or not oid:
+            raise FieldError("invalid other SAN format: %s" % other)
+        if typ.lower() != "utf8":
+            raise FieldError("only UTF8 other SANs are supported; got %s" % typ)
+        out.append((oid, v))
+    return out
+
+
+def other_sans_refused(role, requested):
+    """Vault's validateOtherSANs against allowed_other_sans; returns its message or None."""
+    allowed = role["allowed_other_sans"]
+    if allowed == ["*"]:
+        return None
+    table = {}
+    for oid, v in parse_other_sans(allowed):
+        table.setdefault(oid, []).append(v)
+    for oid, v in requested:
+        if oid not in table:
+            return "other SAN  not allowed for OID %s by this role" % oid
+        if not any(glob_match(g, v) for g in table[oid]):
+            return "other SAN %s not allowed for OID %s by this role" % (v, oid)
+    return None
+
+
 def parse_csr(pem):
     """Parses a PEM CSR with openssl. Returns (info, error) where error is a Vault-style message."""
     rc, out, err = run_openssl(["req", "-noout", "-text", "-verify", "-nameopt", "RFC2253"], pem.encode())
@@ -505,12 +548,14 @@ def parse_csr(pem):
         detail = first[-1] if first else "malformed"
         return None, "certificate request could not be parsed: " + detail
     info = {"sig_ok": rc == 0, "cn": "", "dns": [], "emails": [], "ips": [], "uris": [],
-            "key_type": "", "key_bits": 0, "basic_constraints": False}
+            "key_type": "", "key_bits": 0, "basic_constraints": False, "other_sans": [],
+            "serial_number": ""}
     lines = out.splitlines()
     for i, line in enumerate(lines[:2000]):
         s = line.strip()
         if s.startswith("Subject:"):
             info["cn"] = rdn_value(s[len("Subject:"):].strip(), "CN")
+            info["serial_number"] = rdn_value(s[len("Subject:"):].strip(), "serialNumber")
         elif s.startswith("Public Key Algorithm:"):
             alg = s.split(":", 1)[1].strip()
             info["key_type"] = {"id-ecPublicKey": "ec", "rsaEncryption": "rsa", "ED25519": "ed25519"}.get(alg, alg)
@@ -532,6 +577,11 @@ def parse_csr(pem):
                         info["ips"].append(val)
                 elif kind == "URI":
                     info["uris"].append(val)
+                elif kind == "othername":
+                    # openssl prints "othername: UPN::v" (a name it knows) or "othername: OID::v".
+                    oid, sep, v = val.strip().partition("::")
+                    if sep:
+                        info["other_sans"].append((OTHERNAME_OIDS.get(oid, oid), v))
     return info, None
 
 
@@ -648,7 +698,7 @@ ROLE_DEFAULTS = {
     "server_flag": True, "client_flag": True, "code_signing_flag": False, "email_protection_flag": False,
     "organization": [], "ou": [], "country": [], "locality": [], "province": [],
     "street_address": [], "postal_code": [], "basic_constraints_valid_for_non_ca": False,
-    "generate_lease": False,
+    "generate_lease": False, "allowed_other_sans": [], "allowed_serial_numbers": [],
 }
 
 APPROLE_DEFAULTS = {
@@ -1958,6 +2008,20 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
                     return HTTPError(400, ["URI Subject Alternative Names were provided via the API which are not valid for this role"])
             uris = uri_sans
 
+        # Other SANs: from the CSR with use_csr_sans, else from other_sans; then the role.
+        if role["use_csr_sans"]:
+            others = list(csr["other_sans"])
+        else:
+            others = parse_other_sans(to_comma_slice(body.get("other_sans"), "other_sans"))
+        if others:
+            bad = other_sans_refused(role, others)
+            if bad:
+                return HTTPError(400, [bad])
+        # serialNumber: the API's, else the CSR's (issue_common.go), within allowed_serial_numbers.
+        rid_serial = to_str(body.get("serial_number", ""), "serial_number") or csr["serial_number"]
+        if rid_serial and not any(a and glob_match(a, rid_serial) for a in role["allowed_serial_numbers"]):
+            return HTTPError(400, ['serial_number "%s" not allowed by this role' % rid_serial])
+
         # Lifetime (GetCertificateNotAfter).
         st = self.server.state
         now = time.time()  # certificates use the real clock; /_fake/clock only ages tokens
@@ -2004,10 +2068,13 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
                 subject += "/%s=%s" % (attr, subj_escape(v))
         if cn:
             subject += "/CN=" + subj_escape(cn)
+        if rid_serial:
+            subject += "/serialNumber=" + subj_escape(rid_serial)
         if not subject:
             subject = "/"
         sans = (["DNS:" + d for d in sorted(set(dns))] + ["email:" + e for e in sorted(set(emails))] +
-                ["IP:" + i for i in ips] + ["URI:" + u for u in uris])
+                ["IP:" + i for i in ips] + ["URI:" + u for u in uris] +
+                ["otherName:%s;UTF8:%s" % (o, v) for o, v in others])
         for s in sans:
             if any(c in s for c in ",\n\r"):
                 return HTTPError(400, ['the provided Subject Alternative Name "%s" cannot be encoded' % s])

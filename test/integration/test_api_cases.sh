@@ -7,7 +7,8 @@
 # chain passes openssl verify -x509_strict against status.ca) |
 # ca | pubkey | subject TEXT (as "C=US, O=SPIFFE") | sans TEXT | eku TEXT | ku TEXT |
 # lifetime-hours N | ext NAME TEXT: `openssl x509 -ext NAME` of the leaf, lines trimmed and joined
-# with " | ", as "X509v3 Basic Constraints: critical | CA:TRUE, pathlen:0"; TEXT "none": absent).
+# with " | ", as "X509v3 Basic Constraints: critical | CA:TRUE, pathlen:0"; TEXT "none": absent |
+# same-subject: the leaf's subject DER is byte for byte the CSR's).
 # DEBUG_CASES=1 prints each case's HTTP code and messages as "#" lines.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -36,6 +37,30 @@ leaf_ext() {
   local out
   out=$(openssl x509 -in "$1" -noout -ext "$2" 2>/dev/null | sed 's/^ *//; s/ *$//' | paste -sd'|' | sed 's/|/ | /g')
   echo "${out:-none}"
+}
+
+# subject_der FILE: the subject Name of the PEM CSR or certificate in FILE, DER as hex.
+subject_der() {
+  local kind=x509
+  [[ $(head -1 "$1") == *REQUEST* ]] && kind=req
+  openssl "$kind" -in "$1" -outform DER | python3 -c '
+import sys
+b = sys.stdin.buffer.read()
+def tlv(i):  # (tag, start of contents, end) of the DER element at i
+    tag, n = b[i], b[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(b[i:i + k], "big")
+        i += k
+    return tag, i, i + n
+_, info, _ = tlv(0)             # CertificationRequest / Certificate
+_, i, _ = tlv(info)             # CertificationRequestInfo / TBSCertificate
+# Before the subject: version | [0] version (absent in v1), serial, signature, issuer, validity.
+skip = 1 if sys.argv[1] == "req" else (5 if b[i] == 0xa0 else 4)
+for _ in range(skip):
+    i = tlv(i)[2]
+print(b[i:tlv(i)[2]].hex())' "$kind"
 }
 
 for dir in test/integration/cases/*/; do
@@ -69,6 +94,9 @@ for dir in test/integration/cases/*/; do
         nb=$(date -d "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)
         na=$(date -d "$(openssl x509 -in "$WORK/$case.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
         check "$name" test $(((na - nb) / 3600)) = "$arg" ;;
+      same-subject)
+        check "$name" bash -c '[ -n "$1" ] && [ "$1" = "$2" ]' _ \
+          "$(subject_der "$WORK/$case.leaf.pem")" "$(subject_der "$WORK/$case.csr")" ;;
       pubkey)
         check "$name" cmp -s <(openssl x509 -in "$WORK/$case.leaf.pem" -noout -pubkey) <(openssl req -in "$WORK/$case.csr" -noout -pubkey) ;;
       *) not_ok "$name: unknown expectation" ;;

@@ -3,7 +3,8 @@
 # fake API server: CertificateRequests made as cert-manager makes them are approved by policy
 # and issued (chain checked with openssl), denied with every violation, left alone when they
 # are not ours; Issuers and IssuancePolicies get Ready conditions; an issuer created after
-# its request; an invalid policy never causes a denial; Events are recorded; the issuer gauges
+# its request; an invalid policy never causes a denial; otherNames and a literal multi-valued
+# subject issued byte for byte or denied naming them; Events are recorded; the issuer gauges
 # (Ready, CA expiry) are published and go with a deleted issuer; clean shutdown.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
@@ -25,6 +26,7 @@ ca_secret test-ca "$WORK/ca"
 check "seed a ClusterIssuer" bash -c '[[ "$1" == 2?? ]]' _ "$(cluster_issuer test-ca test-ca)"
 policy web "$WEB_POLICY"
 policy broken '{"sans":{"dnsNames":{"rule":"Optional","allowed":["[unclosed"]}}}'
+policy names '{"subject":{"commonName":{"rule":"Optional"},"organization":{"rule":"Optional"},"organizationalUnit":{"rule":"Optional"},"otherAttributes":[{"oid":"2.5.4.12","rule":"Optional","allowed":["engineer"]}]},"sans":{"dnsNames":{"rule":"Optional","allowed":["([a-z0-9-]+\\.)*example\\.com"]},"otherNames":{"rule":"Optional","allowed":[{"oid":"1.3.6.1.4.1.311.20.2.3","value":"[a-z]+@example\\.com"}]}},"usages":["digital signature","key encipherment","server auth"]}'
 
 start_ember controller --kubeconfig "$WORK/kubeconfig" --cluster-resource-namespace ember \
   --issuer-recheck-period 2s --watch-timeout 5s --log-level debug || exit 1
@@ -59,6 +61,30 @@ check "a violating request is Denied" wait_cond $CM CertificateRequest default e
 check "... the message names the violation" bash -c 'grep -q "evil.org" "$1" && grep -q "policy \\\\\"web\\\\\"" "$1"' _ "$WORK/obj.json"
 check "... Ready=False Denied" test "$(cond $CM CertificateRequest default evil Ready reason)" = Denied
 check "... with failureTime" bash -c 'grep -q "\"failureTime\"" "$1"' _ "$WORK/obj.json"
+
+# otherNames and a literal subject (cert-manager's otherNames and literalSubject, issue 14 §2).
+# ncr NAME SUBJ SAN: a CertificateRequest under policy names, as cert-manager creates it.
+ncr() {
+  make_csr "$WORK/$1" -subj "$2" -multivalue-rdn -addext "subjectAltName=$3"
+  cr_json "$1" default "$WORK/$1.csr" ClusterIssuer test-ca names 2160h '["digital signature","key encipherment","server auth"]' >"$WORK/$1.json"
+  kapi POST "/apis/cert-manager.io/v1/namespaces/default/certificaterequests" "$WORK/$1.json"
+}
+UPN=1.3.6.1.4.1.311.20.2.3
+ncr upn "/title=engineer/CN=u.example.com/O=a+OU=b" "DNS:u.example.com,otherName:$UPN;UTF8:bob@example.com"
+check "a request with an otherName and a literal multi-valued subject is issued" \
+  wait_cond $CM CertificateRequest default upn Ready reason Issued
+cp "$WORK/obj.json" "$WORK/upn.out"
+chain_out "$WORK/upn.out" "$WORK/upn"
+check "... the leaf carries the otherName" \
+  bash -c 'openssl x509 -in "$1" -noout -ext subjectAltName | grep -q "othername: UPN::bob@example.com"' _ "$WORK/upn.leaf.pem"
+check "... and the CSR's subject, byte for byte" cmp -s \
+  <(openssl x509 -in "$WORK/upn.leaf.pem" -noout -subject -nameopt sep_comma_plus_space,dump_all,dump_der,show_type,sname) \
+  <(openssl req -in "$WORK/upn.csr" -noout -subject -nameopt sep_comma_plus_space,dump_all,dump_der,show_type,sname)
+ncr eve "/CN=e.example.com/title=boss" "DNS:e.example.com,otherName:$UPN;UTF8:eve@evil.org"
+check "a request with an otherName and a title the policy does not allow is Denied" \
+  wait_cond $CM CertificateRequest default eve Denied status True
+check "... naming both" bash -c 'grep -qF "subject 2.5.4.12 (title) \\\"boss\\\" not allowed" "$1" &&
+  grep -qF "sans.otherNames $2 \\\"eve@evil.org\\\" not allowed" "$1"' _ "$WORK/obj.json" "$UPN"
 
 kcr nopol default ClusterIssuer test-ca nope x.example.com
 check "an unknown policy is Denied saying so" wait_cond $CM CertificateRequest default nopol Denied status True
@@ -96,8 +122,8 @@ admin delete-object "{\"apiVersion\":\"$IV\",\"kind\":\"ClusterIssuer\",\"namesp
 check "metrics: a deleted issuer's gauges go" wait_metric 'ember_issuer_ready{issuer="ClusterIssuer/late"}' ""
 check "metrics: ... its expiry too" wait_metric 'ember_ca_expiry_timestamp_seconds{issuer="ClusterIssuer/late"}' ""
 check "metrics: ... and the other issuer's stay" test "$(metric 'ember_issuer_ready{issuer="ClusterIssuer/test-ca"}')" = 1
-check "metrics: the controller's signings are timed, by signer (ok and late: 2)" \
-  test "$(metric 'ember_signing_duration_seconds_count{signer="local"}')" = 2
+check "metrics: the controller's signings are timed, by signer (ok, upn and late: 3)" \
+  test "$(metric 'ember_signing_duration_seconds_count{signer="local"}')" = 3
 
 curl -s --cacert "$WORK/ca/root.crt" -H "Authorization: Bearer tok-certmanager" \
   "$URL/api/v1/namespaces/default/events" >"$WORK/events.json"

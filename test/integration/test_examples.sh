@@ -294,6 +294,19 @@ D="--issuer ClusterIssuer/dev-ca"
     --ns team-a $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-b/sa/web
   sign "multi-tenant-mesh: team-b's Service name asked in team-a" 403 'sans.dnsNames "web.team-b.svc" not allowed' "$DEVROOT" \
     --ns team-a $D --policy multi-tenant-mesh --usages "$ISTIO_USAGES" --uri spiffe://cluster.local/ns/team-a/sa/web --dns web.team-b.svc
+  U=(--ns default --policy user-certificates --usages "digital signature,client auth")
+  sign "user-certificates: a UPN, an email, a street and a title" 201 "othername: UPN::alice@corp.example.com" "$DEVROOT" \
+    $D "${U[@]}" --cn "Alice" --upn alice@corp.example.com --email alice@corp.example.com --street "Main St 1" --title Engineer
+  check "user-certificates: ... the subject carries the street and the title" \
+    bash -c 'openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | grep -qF "title=Engineer,street=Main St 1,CN=Alice"' _ "$LEAF"
+  sign "user-certificates: a UPN in another domain" 403 'sans.otherNames 1.3.6.1.4.1.311.20.2.3 "eve@evil.com" not allowed' "$DEVROOT" \
+    $D "${U[@]}" --upn eve@evil.com
+  sign "user-certificates: no UPN" 403 'sans.otherNames: required, none given' "$DEVROOT" \
+    $D "${U[@]}" --cn Alice --email alice@corp.example.com
+  sign "user-certificates: a title not listed" 403 'subject 2.5.4.12 (title) "CEO" not allowed' "$DEVROOT" \
+    $D "${U[@]}" --upn alice@corp.example.com --title CEO
+  sign "user-certificates: a DNS name" 403 'sans.dnsNames: forbidden' "$DEVROOT" \
+    $D "${U[@]}" --upn alice@corp.example.com --dns alice.corp.example.com
   sign "standalone mesh: an Istio workload (empty O=)" 201 "URI:spiffe://cluster.local/ns/istio-system/sa/x" "$DEVROOT" \
     --ns istio-system $D --policy mesh --usages "$ISTIO_USAGES" --org-empty --uri spiffe://cluster.local/ns/istio-system/sa/x
 }

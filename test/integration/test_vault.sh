@@ -25,7 +25,10 @@ cat >"$WORK/vault.json" <<JSON
     "ca_cert": "ca/inter.crt", "ca_key": "ca/inter.key", "chain": ["ca/root.crt"],
     "roles": {
       "web":    {"allowed_domains": ["example.com"], "allow_subdomains": true, "max_ttl": "72h", "key_type": "any"},
-      "strict": {"allowed_domains": ["example.com"], "allow_bare_domains": true, "allow_subdomains": false, "key_type": "any"}
+      "strict": {"allowed_domains": ["example.com"], "allow_bare_domains": true, "allow_subdomains": false, "key_type": "any"},
+      "names":  {"allowed_domains": ["example.com"], "allow_subdomains": true, "key_type": "any",
+                 "allowed_other_sans": ["1.3.6.1.4.1.311.20.2.3;UTF8:*@example.com"],
+                 "allowed_serial_numbers": ["SN-*"], "street_address": ["Main St 1"]}
     }
   }}
 }
@@ -76,6 +79,7 @@ YAML
   issuer vault-standby "$standby_URL" pki_int/sign/web rid-ember sid-ember
   issuer vault-revoked "$active_URL" pki_int/sign/web rid-ember sid-revokable
   issuer vault-plain "$plain_URL" pki_int/sign/web rid-ember sid-ember
+  issuer vault-names "$active_URL" pki_int/sign/names rid-ember sid-ember
 } >"$WORK/issuers.yaml"
 start_ember vault --manifests test/integration/manifests/policies.yaml --manifests "$WORK/issuers.yaml" \
   --issuer-recheck-period 1s --log-level debug || exit 1
@@ -148,6 +152,41 @@ post /v1/certificaterequests "$WORK/maxpathlen.json"
 check "a CA request given the policy's ca.maxPathLen through Vault is refused (422)" test "$CODE" = 422
 check "... naming spec.ca.maxPathLen" has_message "pathLen 1 (spec.ca.maxPathLen), which a Vault issuer cannot add" "$BODY"
 check "... and not issued" absent -F '"certificate"' "$BODY"
+
+# otherNames and subject attributes (issue 14 §2) under policy names: what Vault can honour is
+# asked of it (other_sans; serialNumber and street come from the CSR and the role) and the leaf
+# must carry every one of them; what it cannot (an attribute by OID) is refused before it is
+# asked; never a certificate with less than was approved.
+# names_req NAME ISSUER SUBJ SAN: a CertificateRequest under policy names.
+names_req() {
+  make_csr "$WORK/$1" -subj "$3" -addext "subjectAltName=$4"
+  cr_json "$1" default "$WORK/$1.csr" ClusterIssuer "$2" names "" '["digital signature","key encipherment","server auth"]' >"$WORK/$1.json"
+  post /v1/certificaterequests "$WORK/$1.json"
+}
+UPN=1.3.6.1.4.1.311.20.2.3
+names_req upn vault-names "/CN=u.example.com/street=Main St 1/serialNumber=SN-7" \
+  "DNS:u.example.com,otherName:$UPN;UTF8:bob@example.com"
+check "an otherName, a streetAddress and a serialNumber through Vault: issued (201)" test "$CODE" = 201
+chain_out "$BODY" "$WORK/upn"
+check "... the sign call carried other_sans as Vault writes them" \
+  test "$(vault_stats "$active_URL" '[b.get("other_sans") for b in d["sign_requests"] if b["path"].endswith("/names")][-1]')" = "[\"$UPN;UTF8:bob@example.com\"]"
+check "... the leaf carries the otherName" \
+  bash -c 'openssl x509 -in "$1" -noout -ext subjectAltName | grep -q "othername: UPN::bob@example.com"' _ "$WORK/upn.leaf.pem"
+check "... and the street and serialNumber" \
+  bash -c 'openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | grep -q "serialNumber=SN-7,CN=u.example.com,street=Main St 1"' _ "$WORK/upn.leaf.pem"
+names_req street vault-names "/CN=s.example.com/street=Side Rd 2" "DNS:s.example.com"
+check "a streetAddress the Vault role does not set: Failed (422), not issued without it" test "$CODE" = 422
+check "... naming what the certificate lacks" \
+  has_message 'subject lacks the requested streetAddress "Side Rd 2"' "$BODY"
+names_req title vault-names "/CN=t.example.com/title=engineer" "DNS:t.example.com"
+check "a subject attribute by OID through Vault: refused before Vault is asked (422)" test "$CODE" = 422
+check "... naming it" has_message "subject holds 2.5.4.12 (title), which a Vault issuer cannot honour" "$BODY"
+names_req eve vault-names "/CN=e.example.com" "DNS:e.example.com,otherName:$UPN;UTF8:eve@example.org"
+check "an otherName the policy does not allow: Denied (403)" test "$CODE" = 403
+check "... naming it" has_message "sans.otherNames $UPN \"eve@example.org\" not allowed" "$BODY"
+names_req noupn vault "/CN=n.example.com" "DNS:n.example.com,otherName:$UPN;UTF8:bob@example.com"
+check "an otherName the Vault role does not allow: Failed (422) with Vault's message" \
+  bash -c '[ "$1" = 422 ] && grep -q "not allowed for OID" "$2"' _ "$CODE" "$BODY"
 
 req strict vault-strict www.example.com
 post /v1/certificaterequests "$WORK/strict.json"

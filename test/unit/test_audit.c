@@ -92,7 +92,8 @@ static int group_setup(void **state)
     leaf_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     csr_b64 = testpki_csr_b64(leaf_key, "app.example.com",
                               "DNS:app.example.com,DNS:www.example.com,IP:10.0.0.1,IP:2001:db8::1,"
-                              "URI:spiffe://cluster.local/ns/a/sa/b,email:ops@example.com");
+                              "URI:spiffe://cluster.local/ns/a/sa/b,email:ops@example.com,"
+                              "otherName:1.3.6.1.4.1.311.20.2.3;UTF8:ops@example.com");
     unsigned char *pem = NULL;
     size_t pem_len = 0;
     assert_int_equal(b64_decode(csr_b64, strlen(csr_b64), 1 << 20, &pem, &pem_len, &e), 0);
@@ -324,6 +325,7 @@ static void test_issued_from_leaf(void **state)
     assert_string_equal(list(s, "ip"), "10.0.0.1,2001:db8::1");
     assert_string_equal(list(s, "uri"), "spiffe://cluster.local/ns/a/sa/b");
     assert_string_equal(list(s, "email"), "ops@example.com");
+    assert_string_equal(list(s, "other"), "1.3.6.1.4.1.311.20.2.3;UTF8:ops@example.com");
     assert_null(obj_at(o, "sans_truncated"));
     assert_string_equal(str(o, "outcome"), "issued");
     assert_string_equal(str(o, "reason"), "Succeeded signing the CertificateRequest");
@@ -377,6 +379,7 @@ static void test_denied_from_csr(void **state)
     assert_string_equal(list(s, "ip"), "10.0.0.1,2001:db8::1");
     assert_string_equal(list(s, "uri"), "spiffe://cluster.local/ns/a/sa/b");
     assert_string_equal(list(s, "email"), "ops@example.com");
+    assert_string_equal(list(s, "other"), "1.3.6.1.4.1.311.20.2.3;UTF8:ops@example.com");
     assert_null(obj_at(o, "serial"));
     assert_null(obj_at(o, "not_after"));
     assert_null(obj_at(o, "namespace")); /* Firefly shape: no request name */

@@ -216,6 +216,8 @@ static unsigned char *full_der(size_t *len)
     b_subject(&b, "serialNumber", "42");
     b_subject(&b, "title", "Chief");
     b_subject(&b, "serialNumber", "0017");
+    b_subject(&b, "postalCode", "10997");
+    b_subject(&b, "1.2.3.4.5", "custom");
     b_ext_conf(&b, NID_subject_alt_name,
                "DNS:web.default.svc,DNS:web.default.svc.cluster.local,IP:10.0.0.1,"
                "IP:2001:0db8:0:0::1,URI:spiffe://cluster.local/ns/default/sa/web,"
@@ -254,10 +256,18 @@ static void test_full_request_fields(void **state)
     assert_int_equal(c->serial_number.n, 2);
     assert_string_equal(c->serial_number.v[0], "42");
     assert_string_equal(c->serial_number.v[1], "0017");
-    assert_int_equal(c->other_subject.n, 2);
-    assert_true(strv_contains(&c->other_subject, "street"));
-    assert_true(strv_contains(&c->other_subject, "title"));
-    assert_false(strv_contains(&c->other_subject, "serialNumber"));
+    assert_int_equal(c->street_address.n, 1);
+    assert_string_equal(c->street_address.v[0], "Main St 1");
+    assert_int_equal(c->postal_code.n, 1);
+    assert_string_equal(c->postal_code.v[0], "10997");
+    /* Any other attribute: its dotted OID and value, same index, CSR order. */
+    assert_int_equal(c->other_subject_oids.n, 2);
+    assert_int_equal(c->other_subject_values.n, 2);
+    assert_string_equal(c->other_subject_oids.v[0], "2.5.4.12");
+    assert_string_equal(c->other_subject_values.v[0], "Chief");
+    assert_string_equal(c->other_subject_oids.v[1], "1.2.3.4.5");
+    assert_string_equal(c->other_subject_values.v[1], "custom");
+    assert_int_equal(c->other_name_oids.n, 0);
     assert_int_equal(c->dns_names.n, 2);
     assert_string_equal(c->dns_names.v[1], "web.default.svc.cluster.local");
     assert_int_equal(c->ip_addresses.n, 2);
@@ -621,6 +631,140 @@ static void test_embedded_nul_rejected(void **state)
     free(der);
 }
 
+/* ---- issue 14: otherName SANs and the whole subject ---- */
+
+static void test_other_names_read(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_ext_conf(&b, NID_subject_alt_name,
+               "DNS:a.svc,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:bob@example.com,"
+               "otherName:1.2.3.4;UTF8:gr\xc3\xbc\xc3\x9f");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(c->other_name_oids.n, 2);
+    assert_int_equal(c->other_name_values.n, 2);
+    assert_string_equal(c->other_name_oids.v[0], "1.3.6.1.4.1.311.20.2.3");
+    assert_string_equal(c->other_name_values.v[0], "bob@example.com");
+    assert_string_equal(c->other_name_oids.v[1], "1.2.3.4");
+    assert_int_equal(c->dns_names.n, 1);
+    /* An otherName alone is an identity. */
+    struct err err = {0};
+    assert_int_equal(csr_check_request(c, false, 0, &err), 0);
+    csr_free(c);
+    free(der);
+}
+
+/* A UTF8String otherName holding a NUL, or empty, or over CSR_MAX_NAME, is refused. */
+static unsigned char *other_name_der(const char *v, size_t vlen, size_t *len)
+{
+    struct builder b;
+    b_init(&b, k_p256);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_TYPE *val = ASN1_TYPE_new();
+    ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+    assert_int_equal(ASN1_STRING_set(u, v, (int)vlen), 1);
+    ASN1_TYPE_set(val, V_ASN1_UTF8STRING, u);
+    assert_int_equal(GENERAL_NAME_set0_othername(g, OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1), val),
+                     1);
+    sk_GENERAL_NAME_push(gens, g);
+    b_san_names(&b, gens);
+    return b_der(&b, k_p256, len);
+}
+
+static void test_other_name_limits(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *der = other_name_der("a\0b", 3, &len);
+    expect_reject_der(der, len, ERR_INVALID, "otherName 1.3.6.1.4.1.311.20.2.3 contains a NUL");
+    free(der);
+    der = other_name_der("", 0, &len);
+    expect_reject_der(der, len, ERR_INVALID, "otherName 1.3.6.1.4.1.311.20.2.3 is empty");
+    free(der);
+    char big[CSR_MAX_NAME + 2];
+    memset(big, 'a', sizeof(big));
+    der = other_name_der(big, CSR_MAX_NAME + 1, &len);
+    expect_reject_der(der, len, ERR_INVALID, "is 1025 bytes long");
+    free(der);
+    der = other_name_der(big, CSR_MAX_NAME, &len);
+    struct csr *c = expect_parse_der(der, len);
+    csr_free(c);
+    free(der);
+}
+
+/* otherNames count within CSR_MAX_SANS with the other SANs. */
+static void test_other_names_count_as_sans(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    for (int i = 0; i <= CSR_MAX_SANS; i++) {
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_TYPE *val = ASN1_TYPE_new();
+        ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+        assert_int_equal(ASN1_STRING_set(u, "x", 1), 1);
+        ASN1_TYPE_set(val, V_ASN1_UTF8STRING, u);
+        assert_int_equal(GENERAL_NAME_set0_othername(g, OBJ_txt2obj("1.2.3", 1), val), 1);
+        sk_GENERAL_NAME_push(gens, g);
+    }
+    b_san_names(&b, gens);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    expect_reject_der(der, len, ERR_INVALID, "1001 subjectAltNames; the limit is 1000");
+    free(der);
+}
+
+/* Another attribute's value in any string type is read as UTF-8, by OID (a value that is not
+ * a string does not decode at all: OpenSSL reads names as strings). */
+static void test_subject_other_attribute_bmp(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    b_subject(&b, "CN", "x.svc");
+    X509_NAME *name = X509_REQ_get_subject_name(b.req);
+    assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_title, V_ASN1_BMPSTRING,
+                                                (const unsigned char *)"\0b\0o\0s\0s", 8, -1, 0),
+                     1);
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_int_equal(c->other_subject_oids.n, 1);
+    assert_string_equal(c->other_subject_oids.v[0], "2.5.4.12");
+    assert_string_equal(c->other_subject_values.v[0], "boss");
+    csr_free(c);
+    free(der);
+}
+
+/* A multi-valued RDN: every attribute read, in order. */
+static void test_subject_multi_valued_rdn(void **state)
+{
+    (void)state;
+    struct builder b;
+    size_t len;
+    b_init(&b, k_p256);
+    X509_NAME *name = X509_REQ_get_subject_name(b.req);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"a", -1, -1, 0),
+        1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
+                                                (const unsigned char *)"b", -1, -1, 1),
+                     1);
+    b_subject(&b, "CN", "x.svc");
+    unsigned char *der = b_der(&b, k_p256, &len);
+    struct csr *c = expect_parse_der(der, len);
+    assert_string_equal(c->organization.v[0], "a");
+    assert_string_equal(c->organizational_unit.v[0], "b");
+    assert_string_equal(c->common_name.v[0], "x.svc");
+    csr_free(c);
+    free(der);
+}
+
 static void test_unsupported_san_types_rejected(void **state)
 {
     (void)state;
@@ -628,10 +772,11 @@ static void test_unsupported_san_types_rejected(void **state)
     size_t len;
     unsigned char *der;
 
+    /* An otherName whose value is not a UTF8String: named with its OID and type. */
     b_init(&b, k_p256);
-    b_ext_conf(&b, NID_subject_alt_name, "DNS:a.svc,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:u@x");
+    b_ext_conf(&b, NID_subject_alt_name, "DNS:a.svc,otherName:1.2.3.4;IA5STRING:u@x");
     der = b_der(&b, k_p256, &len);
-    expect_reject_der(der, len, ERR_INVALID, "type otherName is not supported");
+    expect_reject_der(der, len, ERR_INVALID, "otherName 1.2.3.4 has a value of type IA5STRING");
     free(der);
 
     b_init(&b, k_p256);
@@ -1303,6 +1448,11 @@ int main(void)
         cmocka_unit_test(test_name_length_limit),
         cmocka_unit_test(test_embedded_nul_rejected),
         cmocka_unit_test(test_unsupported_san_types_rejected),
+        cmocka_unit_test(test_other_names_read),
+        cmocka_unit_test(test_other_name_limits),
+        cmocka_unit_test(test_other_names_count_as_sans),
+        cmocka_unit_test(test_subject_other_attribute_bmp),
+        cmocka_unit_test(test_subject_multi_valued_rdn),
         cmocka_unit_test(test_critical_extensions),
         cmocka_unit_test(test_unsupported_extensions_rejected),
         cmocka_unit_test(test_name_constraints),

@@ -989,6 +989,84 @@ static void test_subject_serial_number_kept(void **state)
     X509_REQ_free(csr.req);
 }
 
+/* ---- issue 14 section 2: literal subjects and otherName SANs ---- */
+
+/* Adds one attribute as the given ASN.1 string type (not re-encoded as UTF-8); set -1 joins the
+ * previous RDN (a multi-valued RDN). */
+static void add_attr(X509_NAME *n, const char *field, int type, const char *v, int set)
+{
+    assert_int_equal(X509_NAME_add_entry_by_txt(n, field, type, (const unsigned char *)v,
+                                                (int)strlen(v), -1, set),
+                     1);
+}
+
+/* cert-manager's literalSubject arrives as the CSR's subject DER: the certificate's subject is
+ * those bytes, whatever their order, string types and multi-valued RDNs. */
+static void test_literal_subject_byte_for_byte(void **state)
+{
+    (void)state;
+    X509_REQ *r = mkreq(F.kleaf, NULL,
+                        "DNS:app.example,otherName:1.3.6.1.4.1.311.20.2.3;"
+                        "UTF8:bob@example.com",
+                        NID_undef, NULL);
+    X509_NAME *name = X509_REQ_get_subject_name(r);
+    add_attr(name, "CN", V_ASN1_UTF8STRING, "app", 0); /* CN first: odd order */
+    add_attr(name, "O", V_ASN1_UTF8STRING, "a", 0);
+    add_attr(name, "OU", V_ASN1_PRINTABLESTRING, "b", -1); /* O=a+OU=b */
+    add_attr(name, "OU", V_ASN1_UTF8STRING, "b2", 0);      /* repeated */
+    add_attr(name, "C", V_ASN1_PRINTABLESTRING, "DE", 0);
+    add_attr(name, "street", V_ASN1_UTF8STRING, "Main St 1", 0);
+    add_attr(name, "postalCode", V_ASN1_PRINTABLESTRING, "10997", 0);
+    add_attr(name, "title", V_ASN1_UTF8STRING, "boss", 0);
+    add_attr(name, "C", V_ASN1_PRINTABLESTRING, "NL", 0);
+    assert_true(X509_REQ_sign(r, F.kleaf, md_for(F.kleaf)) > 0);
+    unsigned char *want = NULL;
+    int want_len = i2d_X509_NAME(name, &want);
+    assert_true(want_len > 0);
+    struct csr *c = parsed_csr(r);
+    struct sign_params p = params(DAY, false, 0);
+    struct sign_result out = {0};
+    X509 *leaf = sign_ok(NULL, c, &p, &out);
+    /* leaf was read from the PEM Ember wrote: i2d gives the bytes of the certificate. */
+    unsigned char *got = NULL;
+    int got_len = i2d_X509_NAME(X509_get_subject_name(leaf), &got);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, (size_t)want_len);
+    const X509_NAME *gn = X509_get_subject_name(leaf);
+    assert_int_equal(X509_NAME_entry_count(gn), 9);
+    /* O and OU share an RDN; the string types are the CSR's. */
+    assert_int_equal(X509_NAME_ENTRY_set(X509_NAME_get_entry(gn, 1)),
+                     X509_NAME_ENTRY_set(X509_NAME_get_entry(gn, 2)));
+    assert_int_not_equal(X509_NAME_ENTRY_set(X509_NAME_get_entry(gn, 2)),
+                         X509_NAME_ENTRY_set(X509_NAME_get_entry(gn, 3)));
+    assert_int_equal(ASN1_STRING_type(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(gn, 2))),
+                     V_ASN1_PRINTABLESTRING);
+    assert_int_equal(ASN1_STRING_type(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(gn, 3))),
+                     V_ASN1_UTF8STRING);
+    /* The otherName SAN is in the certificate as requested. */
+    int crit = -1;
+    const ASN1_OCTET_STRING *san = ext_data(leaf, NID_subject_alt_name, &crit);
+    assert_non_null(san);
+    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), 2);
+    const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, 1);
+    assert_int_equal(g->type, GEN_OTHERNAME);
+    char oid[64];
+    OBJ_obj2txt(oid, sizeof(oid), g->d.otherName->type_id, 1);
+    assert_string_equal(oid, "1.3.6.1.4.1.311.20.2.3");
+    assert_int_equal(g->d.otherName->value->type, V_ASN1_UTF8STRING);
+    const ASN1_STRING *u = g->d.otherName->value->value.utf8string;
+    assert_int_equal(ASN1_STRING_length(u), 15);
+    assert_memory_equal(ASN1_STRING_get0_data(u), "bob@example.com", 15);
+    GENERAL_NAMES_free(gens);
+    assert_int_equal(verify_chain(out.chain_pem, F.root, NOW), 1);
+    OPENSSL_free(want);
+    OPENSSL_free(got);
+    X509_free(leaf);
+    sign_result_free(&out);
+    csr_free(c);
+}
+
 /* Each supported CA key type signs with its digest and the leaf verifies. */
 static void test_ca_key_types(void **state)
 {
@@ -1558,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_path_len_copied_and_bounded),
         cmocka_unit_test(test_policy_path_len_added),
         cmocka_unit_test(test_subject_serial_number_kept),
+        cmocka_unit_test(test_literal_subject_byte_for_byte),
         cmocka_unit_test(test_ca_key_types),
         cmocka_unit_test(test_load_rejects_mismatched_key),
         cmocka_unit_test(test_load_rejects_non_ca),

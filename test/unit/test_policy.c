@@ -104,10 +104,23 @@ static void add(struct strv *sv, ...)
 
 static void csr_clear(struct csr *c)
 {
-    struct strv *all[] = {&c->common_name,   &c->organization,  &c->organizational_unit,
-                          &c->country,       &c->province,      &c->locality,
-                          &c->serial_number, &c->other_subject, &c->dns_names,
-                          &c->ip_addresses,  &c->uris,          &c->email_addresses};
+    struct strv *all[] = {&c->common_name,
+                          &c->organization,
+                          &c->organizational_unit,
+                          &c->country,
+                          &c->province,
+                          &c->locality,
+                          &c->street_address,
+                          &c->postal_code,
+                          &c->serial_number,
+                          &c->other_subject_oids,
+                          &c->other_subject_values,
+                          &c->dns_names,
+                          &c->ip_addresses,
+                          &c->uris,
+                          &c->email_addresses,
+                          &c->other_name_oids,
+                          &c->other_name_values};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         strv_free(all[i]);
 }
@@ -478,11 +491,19 @@ static void test_other_subject_attributes_denied(void **state)
     struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional'}}}");
     struct csr c;
     csr_init(&c, "EC_P256");
-    add(&c.other_subject, "street", NULL);
+    add(&c.other_subject_oids, "2.5.4.12", NULL);
+    add(&c.other_subject_values, "boss", NULL);
     struct policy_request r = req_for(&c);
-    expect_eval(p, &r, 1, "policy \"mesh\": subject attribute \"street\" not allowed");
-    add(&c.other_subject, "title", NULL);
-    expect_eval(p, &r, 1, "policy \"mesh\": subject attributes \"street\", \"title\" not allowed");
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": subject 2.5.4.12 (title) not allowed (not in "
+                "spec.subject.otherAttributes)");
+    /* One item for every unlisted attribute, each OID once; no short name when OpenSSL has
+     * none. */
+    add(&c.other_subject_oids, "1.2.3.4", "2.5.4.12", NULL);
+    add(&c.other_subject_values, "x", "chief", NULL);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": subject 2.5.4.12 (title), 1.2.3.4 not allowed (not in "
+                "spec.subject.otherAttributes)");
     csr_clear(&c);
     policy_free(p);
 }
@@ -1126,6 +1147,152 @@ static void test_is_ca(void **state)
     policy_free(p);
 }
 
+/* ---- issue 14 section 2: otherNames, streetAddress, postalCode, otherAttributes ---- */
+
+#define UPN "1.3.6.1.4.1.311.20.2.3"
+
+static void test_other_names_policy(void **state)
+{
+    (void)state;
+    struct policy *p = load_ok("{'sans':{'otherNames':{'rule':'Optional','max':1,'allowed':["
+                               "{'oid':'" UPN "','value':'[a-z]+@example\\\\.com'}]}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.other_name_oids, UPN, NULL);
+    add(&c.other_name_values, "bob@example.com", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 0, "");
+    /* The value must match the pattern of an entry with the same OID (anchored). */
+    csr_clear(&c);
+    add(&c.other_name_oids, UPN, "1.2.3.4", NULL);
+    add(&c.other_name_values, "bob@evil.com", "bob@example.com", NULL);
+    expect_eval(p, &r, 2,
+                "policy \"mesh\": sans.otherNames: 2 values, at most 1 allowed; "
+                "sans.otherNames " UPN " \"bob@evil.com\", 1.2.3.4 \"bob@example.com\" not "
+                "allowed");
+    csr_clear(&c);
+    add(&c.other_name_oids, UPN, NULL);
+    add(&c.other_name_values, "xbob@example.com.evil", NULL);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": sans.otherNames " UPN " \"xbob@example.com.evil\" not allowed");
+    csr_clear(&c);
+    policy_free(p);
+
+    /* Required with min; no allowed list: any otherName. */
+    p = load_ok("{'sans':{'otherNames':{'rule':'Required','min':2}}}");
+    add(&c.other_name_oids, "1.2.3", NULL);
+    add(&c.other_name_values, "x", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": sans.otherNames: 1 value, at least 2 required");
+    csr_clear(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": sans.otherNames: required, none given");
+    policy_free(p);
+}
+
+static void test_other_names_policy_invalid(void **state)
+{
+    (void)state;
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'1.2.x','value':'a'}]}}}",
+             "spec.sans.otherNames.allowed[0].oid: \"1.2.x\" is not a dotted OID");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'3.1','value':'a'}]}}}",
+             "is not a dotted OID");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'1.02','value':'a'}]}}}",
+             "is not a dotted OID");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'1.2.3'}]}}}",
+             "spec.sans.otherNames.allowed[0].value: missing");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'1.2.3','value':'['}]}}}",
+             "spec.sans.otherNames.allowed[0].value: invalid regex");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[{'oid':'1.2.3','value':'a',"
+             "'x':1}]}}}",
+             "spec.sans.otherNames.allowed[0].x: unknown field");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':[]}}}",
+             "spec.sans.otherNames.allowed: empty list");
+    bad_spec("{'sans':{'otherNames':{'rule':'Forbidden','max':1}}}",
+             "spec.sans.otherNames.max: not meaningful with rule Forbidden");
+    bad_spec("{'sans':{'otherNames':{'allowed':[]}}}", "spec.sans.otherNames.rule: missing");
+    bad_spec("{'sans':{'otherNames':[]}}", "spec.sans.otherNames: expected an object");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':'x'}}}",
+             "spec.sans.otherNames.allowed: expected a list of {oid, value}, got a string");
+    bad_spec("{'sans':{'otherNames':{'rule':'Optional','allowed':['1.2.3']}}}",
+             "spec.sans.otherNames.allowed[0]: expected an object");
+}
+
+static void test_street_postal_policy(void **state)
+{
+    (void)state;
+    struct policy *p =
+        load_ok("{'subject':{'commonName':{'rule':'Optional'},"
+                "'streetAddress':{'rule':'Optional','allowed':['[A-Za-z ]+ [0-9]+']},"
+                "'postalCode':{'rule':'Required','max':1}}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.street_address, "Main St 1", NULL);
+    add(&c.postal_code, "10997", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 0, "");
+    add(&c.street_address, "Main St 1; DROP", NULL);
+    add(&c.postal_code, "10999", NULL);
+    expect_eval(p, &r, 2,
+                "policy \"mesh\": subject.streetAddress \"Main St 1; DROP\" not allowed; "
+                "subject.postalCode: 2 values, at most 1 allowed");
+    csr_clear(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject.postalCode: required, none given");
+    policy_free(p);
+}
+
+static void test_other_attributes_policy(void **state)
+{
+    (void)state;
+    struct policy *p =
+        load_ok("{'subject':{'otherAttributes':["
+                "{'oid':'2.5.4.12','rule':'Optional','allowed':['engineer|manager']},"
+                "{'oid':'1.2.3.4','rule':'Required','max':1}]}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    add(&c.other_subject_oids, "2.5.4.12", "1.2.3.4", NULL);
+    add(&c.other_subject_values, "engineer", "anything", NULL);
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, 0, "");
+    add(&c.other_subject_oids, "2.5.4.12", "2.5.4.42", NULL);
+    add(&c.other_subject_values, "boss", "Bob", NULL);
+    expect_eval(p, &r, 2,
+                "policy \"mesh\": subject 2.5.4.12 (title) \"boss\" not allowed; "
+                "subject 2.5.4.42 (GN) not allowed (not in spec.subject.otherAttributes)");
+    csr_clear(&c);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject 1.2.3.4: required, none given");
+    policy_free(p);
+
+    /* Forbidden names what it got. */
+    p = load_ok("{'subject':{'otherAttributes':[{'oid':'2.5.4.12','rule':'Forbidden'}]}}");
+    add(&c.other_subject_oids, "2.5.4.12", NULL);
+    add(&c.other_subject_values, "boss", NULL);
+    expect_eval(p, &r, 1, "policy \"mesh\": subject 2.5.4.12 (title): forbidden, got \"boss\"");
+    csr_clear(&c);
+    policy_free(p);
+}
+
+static void test_other_attributes_invalid(void **state)
+{
+    (void)state;
+    bad_spec("{'subject':{'otherAttributes':[{'oid':'2.5.4.3','rule':'Optional'}]}}",
+             "spec.subject.otherAttributes[0].oid: 2.5.4.3 is spec.subject.commonName: set that "
+             "field instead");
+    bad_spec("{'subject':{'otherAttributes':[{'oid':'2.5.4.9','rule':'Optional'}]}}",
+             "is spec.subject.streetAddress");
+    bad_spec("{'subject':{'otherAttributes':[{'oid':'1.2.3','rule':'Optional'},"
+             "{'oid':'1.2.3','rule':'Forbidden'}]}}",
+             "spec.subject.otherAttributes[1].oid: 1.2.3 is listed twice");
+    bad_spec("{'subject':{'otherAttributes':[{'oid':'1.2.3','rule':'Sometimes'}]}}",
+             "spec.subject.otherAttributes[0].rule: \"Sometimes\" is not one of");
+    bad_spec("{'subject':{'otherAttributes':[{'rule':'Optional'}]}}",
+             "spec.subject.otherAttributes[0].oid: missing");
+    bad_spec("{'subject':{'otherAttributes':[{'oid':'1.2.3','rule':'Optional','allowed':['(']}]}}",
+             "spec.subject.otherAttributes[0].allowed[0]: invalid regex");
+    bad_spec("{'subject':{'otherAttributes':[]}}", "spec.subject.otherAttributes: empty list");
+    bad_spec("{'subject':{'otherAttributes':{}}}", "spec.subject.otherAttributes: expected a list");
+    bad_spec("{'subject':{'otherAttributes':['1.2.3']}}",
+             "spec.subject.otherAttributes[0]: expected an object");
+}
+
 static void test_every_violation_in_fixed_order(void **state)
 {
     (void)state;
@@ -1136,8 +1303,12 @@ static void test_every_violation_in_fixed_order(void **state)
     add(&c.organization, "Acme", NULL);
     add(&c.country, "NL", NULL);
     add(&c.serial_number, "42", NULL);
-    add(&c.other_subject, "street", NULL);
+    add(&c.street_address, "Main St 1", NULL);
+    add(&c.other_subject_oids, "2.5.4.12", NULL);
+    add(&c.other_subject_values, "boss", NULL);
     add(&c.dns_names, "ok.svc", "evil.com", "also.evil", NULL);
+    add(&c.other_name_oids, "1.3.6.1.4.1.311.20.2.3", NULL);
+    add(&c.other_name_values, "bob@evil.com", NULL);
     add(&c.ip_addresses, "10.0.0.1", NULL);
     add(&c.email_addresses, "a@b.c", NULL);
     struct policy_request r = {.csr = &c,
@@ -1154,20 +1325,22 @@ static void test_every_violation_in_fixed_order(void **state)
         "subject.commonName \"evil.com\" not allowed; "
         "subject.organization: forbidden, got \"Acme\"; "
         "subject.country: forbidden, got \"NL\"; "
+        "subject.streetAddress: forbidden, got \"Main St 1\"; "
         "subject.serialNumber: forbidden, got \"42\"; "
-        "subject attribute \"street\" not allowed; "
+        "subject 2.5.4.12 (title) not allowed (not in spec.subject.otherAttributes); "
         "sans.dnsNames \"evil.com\", \"also.evil\" not allowed; "
         "sans.ipAddresses: forbidden, got \"10.0.0.1\"; "
         "sans.uris: required, none given; "
         "sans.emailAddresses: forbidden, got \"a@b.c\"; "
+        "sans.otherNames: forbidden, got 1.3.6.1.4.1.311.20.2.3 \"bob@evil.com\"; "
         "usages \"code signing\" not allowed (allowed: digital signature, key encipherment, "
         "server auth, client auth); "
         "isCA not allowed (spec.isCA is false)";
-    expect_eval(p, &r, 14, want);
+    expect_eval(p, &r, 16, want);
     /* Deterministic: the same answer every time. */
-    expect_eval(p, &r, 14, want);
+    expect_eval(p, &r, 16, want);
     /* Counting without a buffer. */
-    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 14);
+    assert_int_equal(policy_evaluate(p, &r, NULL, 0), 16);
     csr_clear(&c);
     policy_free(p);
 }
@@ -1862,6 +2035,11 @@ int main(void)
         cmocka_unit_test(test_rule_option_combinations_validated),
         cmocka_unit_test(test_left_out_means_forbidden_and_allowed_left_out_means_any),
         cmocka_unit_test(test_other_subject_attributes_denied),
+        cmocka_unit_test(test_other_names_policy),
+        cmocka_unit_test(test_other_names_policy_invalid),
+        cmocka_unit_test(test_street_postal_policy),
+        cmocka_unit_test(test_other_attributes_policy),
+        cmocka_unit_test(test_other_attributes_invalid),
         cmocka_unit_test(test_serial_number_is_a_subject_field),
         cmocka_unit_test(test_key_algorithms),
         cmocka_unit_test(test_selector),

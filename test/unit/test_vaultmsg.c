@@ -520,6 +520,29 @@ static void test_sign_body_without_cn_or_sans(void **state)
     csr_free(c);
 }
 
+/* otherNames go as other_sans, a JSON list of "<oid>;UTF8:<value>" (a value may hold commas). */
+static void test_sign_body_other_sans(void **state)
+{
+    (void)state;
+    struct csr *c = mkcsr(k_leaf, "a.example.com",
+                          "DNS:a.example.com,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:bob@example.com,"
+                          "otherName:1.2.3.4;UTF8:x:y;z");
+    char *json = NULL;
+    struct err err = {0};
+    assert_int_equal(vaultmsg_sign_body(c, 3600, &json, &err), 0);
+    cJSON *root = cJSON_Parse(json);
+    const cJSON *os = cJSON_GetObjectItemCaseSensitive(root, "other_sans");
+    assert_true(cJSON_IsArray(os));
+    assert_int_equal(cJSON_GetArraySize(os), 2);
+    assert_string_equal(cJSON_GetArrayItem(os, 0)->valuestring,
+                        "1.3.6.1.4.1.311.20.2.3;UTF8:bob@example.com");
+    assert_string_equal(cJSON_GetArrayItem(os, 1)->valuestring, "1.2.3.4;UTF8:x:y;z");
+    assert_int_equal(cJSON_GetArraySize(root), 8);
+    cJSON_Delete(root);
+    free(json);
+    csr_free(c);
+}
+
 static void test_sign_body_rejects_bad_ttl_and_commas(void **state)
 {
     (void)state;
@@ -794,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_parse_lookup_rejects_bad_answers),
         cmocka_unit_test(test_sign_body_fields_as_cert_manager_sends),
         cmocka_unit_test(test_sign_body_without_cn_or_sans),
+        cmocka_unit_test(test_sign_body_other_sans),
         cmocka_unit_test(test_sign_body_rejects_bad_ttl_and_commas),
         cmocka_unit_test(test_parse_sign_bundle_normalises),
         cmocka_unit_test(test_parse_sign_optional_chain),

@@ -1,0 +1,113 @@
+/* vaultnames.c -- a Vault issuer and the names of a CSR it cannot honour or did not honour. */
+#include "signers/vaultnames.h"
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+int vaultnames_refuse(const struct csr *csr, struct err *err)
+{
+    if (csr->other_subject_oids.n == 0)
+        return 0;
+    const char *oid = csr->other_subject_oids.v[0];
+    int nid = OBJ_txt2nid(oid);
+    const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : NULL;
+    ERR_clear_error();
+    err_set(err, ERR_PERMANENT,
+            "the CSR's subject holds %s%s%s%s, which a Vault issuer cannot honour (Vault builds "
+            "the subject from its role, the common name and the serialNumber); use an issuer "
+            "with spec.ca, or remove it from the subject",
+            oid, sn != NULL ? " (" : "", sn != NULL ? sn : "", sn != NULL ? ")" : "");
+    return -1;
+}
+
+/* True when gens holds the otherName oid with the UTF8String value v. */
+static bool vaultnames_has_other_name(const GENERAL_NAMES *gens, const char *oid, const char *v)
+{
+    size_t vl = strlen(v);
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char got[80];
+        if (g->type != GEN_OTHERNAME || g->d.otherName->value == NULL ||
+            g->d.otherName->value->type != V_ASN1_UTF8STRING ||
+            OBJ_obj2txt(got, (int)sizeof(got), g->d.otherName->type_id, 1) <= 0 ||
+            strcmp(got, oid) != 0)
+            continue;
+        const ASN1_STRING *s = g->d.otherName->value->value.utf8string;
+        if ((size_t)ASN1_STRING_length(s) == vl && memcmp(ASN1_STRING_get0_data(s), v, vl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* True when name holds an attribute nid whose value, as UTF-8, is v. */
+static bool vaultnames_has_attr(const X509_NAME *name, int nid, const char *v)
+{
+    for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(name, nid, i)) {
+        unsigned char *u = NULL;
+        int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+        bool same = n >= 0 && (size_t)n == strlen(v) && memcmp(u, v, (size_t)n) == 0;
+        OPENSSL_free(u);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+/* -1 naming the first of the CSR's streetAddress, postalCode and serialNumber values missing
+ * from name, else 0. */
+static WUR int vaultnames_check_subject(const X509_NAME *name, const struct csr *csr,
+                                        struct err *err)
+{
+    const struct {
+        int nid;
+        const struct strv *vals;
+        const char *what, *where;
+    } want[] = {
+        {NID_streetAddress, &csr->street_address, "streetAddress", "its role's street_address"},
+        {NID_postalCode, &csr->postal_code, "postalCode", "its role's postal_code"},
+        {NID_serialNumber, &csr->serial_number, "serialNumber",
+         "the CSR, within its role's allowed_serial_numbers"},
+    };
+    for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+        for (size_t i = 0; i < want[k].vals->n; i++) {
+            if (vaultnames_has_attr(name, want[k].nid, want[k].vals->v[i]))
+                continue;
+            err_set(err, ERR_PERMANENT,
+                    "Vault issued a certificate whose subject lacks the requested %s \"%.200s\" "
+                    "(Vault takes it from %s); refusing it rather than issuing less than was "
+                    "approved",
+                    want[k].what, want[k].vals->v[i], want[k].where);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int vaultnames_check_leaf(X509 *leaf, const struct csr *csr, struct err *err)
+{
+    int rc = 0;
+    if (csr->other_name_oids.n > 0) {
+        GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+        for (size_t i = 0; i < csr->other_name_oids.n && rc == 0; i++) {
+            if (vaultnames_has_other_name(gens, csr->other_name_oids.v[i],
+                                          csr->other_name_values.v[i]))
+                continue;
+            err_set(err, ERR_PERMANENT,
+                    "Vault issued a certificate without the requested otherName SAN %s "
+                    "\"%.200s\" (Vault takes otherNames from the CSR or other_sans, within its "
+                    "role's allowed_other_sans); refusing it rather than issuing less than was "
+                    "approved",
+                    csr->other_name_oids.v[i], csr->other_name_values.v[i]);
+            rc = -1;
+        }
+        GENERAL_NAMES_free(gens);
+    }
+    if (rc == 0)
+        rc = vaultnames_check_subject(X509_get_subject_name(leaf), csr, err);
+    ERR_clear_error();
+    return rc;
+}

@@ -1,0 +1,23 @@
+/* vaultnames.h -- what a Vault issuer can honour of a CSR's names, and whether the certificate
+ * Vault issued carries every otherName and subject attribute the policy approved. Pure. */
+#ifndef EMBER_VAULTNAMES_H
+#define EMBER_VAULTNAMES_H
+
+#include <openssl/x509.h>
+
+#include "base/err.h"
+#include "x509/csr.h"
+
+/* ERR_PERMANENT, naming the first one, when the CSR's subject holds an attribute Vault's sign
+ * API has no way to take (anything but CN, O, OU, C, ST, L, street, postalCode and
+ * serialNumber: Vault builds the subject from its role, the CN and the serialNumber). */
+int vaultnames_refuse(const struct csr *csr, struct err *err) WUR;
+
+/* ERR_PERMANENT, naming what is missing, when leaf lacks one of the CSR's otherNames (same
+ * OID, same UTF8String value) or one of its streetAddress, postalCode or serialNumber values:
+ * Vault takes these from its role (street_address, postal_code), from the CSR or other_sans
+ * (allowed_other_sans) and from the CSR (allowed_serial_numbers); a certificate without them
+ * would be less than was approved. */
+int vaultnames_check_leaf(X509 *leaf, const struct csr *csr, struct err *err) WUR;
+
+#endif
