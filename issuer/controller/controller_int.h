@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "controller/controller.h"
 #include "decide/cr.h"
+#include "decide/nslabels.h"
 #include "kube/queue.h"
 #include "kube/reflector.h"
 
@@ -109,6 +110,10 @@ struct controller {
     pthread_t *workers;
     int n_workers;
     char *instance, *cluster_ns; /* owned copies of the config's strings */
+    /* Namespaces' labels (namespaces.c): its own watch, not in refl (see ctl_namespaces_ready) */
+    struct nslabels *ns;
+    struct reflector *ns_refl;
+    bool ns_synced, ns_forbidden; /* __atomic builtins */
 };
 
 /* What the worker does with a key once its reconciler returns. */
@@ -169,6 +174,14 @@ void ctl_enqueue(struct controller *c, const char *qkey);
 /* Queues every cached object that is not final; only CertificateRequests when crs_only (an
  * issuer or a policy changed). */
 void ctl_enqueue_all(struct controller *c, bool crs_only);
+
+/* ---- namespaces.c: the Namespace labels cache ---- */
+
+/* Starts the watch of Namespaces (after one probing GET that logs a 403 clearly). */
+int ctl_watch_namespaces(struct controller *c, struct err *err) WUR;
+/* True once Namespaces are listed, or when listing them fails (403 or errors): only until then
+ * does the controller wait for them. */
+bool ctl_namespaces_ready(struct controller *c);
 
 /* ---- events.c: the Event recorder (core/v1 Events, repeats aggregated by count) ---- */
 

@@ -6,6 +6,7 @@
 #define EMBER_POLICY_H
 
 #include "base/err.h"
+#include "base/strv.h"
 #include "decide/caller.h"
 #include "x509/csr.h"
 #include "x509/usage.h"
@@ -53,13 +54,22 @@ const char *policy_name(const struct policy *p);
  * API refuses a policy without it (policy_request.require_requesters). Thread-safe. */
 bool policy_has_requesters(const struct policy *p);
 
+/* True when the policy has spec.selector.namespaceSelector: evaluating it needs the labels of
+ * the request's Namespace (policy_request.namespace_labels). Thread-safe. */
+bool policy_has_namespace_selector(const struct policy *p);
+
 /* What is asked, for evaluation. */
 struct policy_request {
     const struct csr *csr;
     long long duration_s; /* requested spec.duration in seconds; 0 = not given */
     bool is_ca;
-    usage_set usages;        /* 0 = not given (cert-manager's default applies) */
-    const char *namespace;   /* the request's namespace (selector.namespaces) */
+    usage_set usages;      /* 0 = not given (cert-manager's default applies) */
+    const char *namespace; /* the request's namespace (selector.namespaces) */
+    /* The labels of that Namespace, "key=value" each (selector.namespaceSelector), borrowed;
+     * NULL = none. namespace_known false: no Namespace object of that name is known (none in
+     * the cache or the manifests), and a namespaceSelector matches nothing. */
+    const struct strv *namespace_labels;
+    bool namespace_known;
     const char *issuer_kind; /* "Issuer" or "ClusterIssuer" (selector.issuers) */
     const char *issuer_name;
     /* Who asks (selector.requesters); borrowed. NULL = not checked, unless require_requesters.
@@ -87,14 +97,22 @@ struct policy_request {
  * violations, msg receives ONE message naming the policy and every violation, in a fixed
  * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
- * Order: selector (requesters, namespaces, issuers), keyAlgorithm, subject fields (commonName,
- * organization, organizationalUnit, country, province, locality, serialNumber), other subject
- * attributes, sans (dnsNames, ipAddresses, uris, emailAddresses), usages, isCA; each
+ * Order: selector (requesters, namespaces, namespaceSelector, issuers), validity.min,
+ * keyAlgorithm, keySizes, subject fields (commonName, organization, organizationalUnit,
+ * country, province, locality, serialNumber), other subject attributes, sans (dnsNames,
+ * ipAddresses, uris, emailAddresses), usages, requiredUsages, isCA; each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
  * ending in "...". msg may be NULL (msglen 0) to only count. A NULL r->csr is itself a
- * violation. Validity never is (see policy_validity). A requester not admitted is one item
+ * violation. Validity is only when a requested duration (duration_s > 0) is shorter than
+ * spec.validity.min, e.g. `validity: 10m0s requested, at least 1h0m0s (spec.validity.min)`;
+ * longer ones are clamped (policy_validity). An RSA key outside spec.keySizes.rsa is `keySize
+ * RSA 2048 bits, at least 3072 (spec.keySizes.rsa.min)`; usages missing from spec.requiredUsages
+ * are one item naming them (the request's usages, or cert-manager's default when it names
+ * none). A namespace whose labels do not satisfy spec.selector.namespaceSelector is one item
+ * naming its labels, or, when namespace_known is false, saying that it is not known to Ember
+ * (no Namespace object). A requester not admitted is one item
  * naming it and its groups (or its certificate's names), e.g. `requester
  * "system:serviceaccount:team-b:ci" (groups "system:serviceaccounts",
  * "system:serviceaccounts:team-b") is not admitted by spec.selector.requesters`. Thread-safe;
