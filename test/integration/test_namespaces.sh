@@ -90,6 +90,17 @@ issued_after_label() {
 check "... then a new request in team-b is issued" issued_after_label
 check "... the old denial stays (Denied is final)" test "$(cond $CM CertificateRequest team-b b1 Denied status)" = True
 
+# The signing API beside the controller reads the same cache of Namespaces.
+make_csr "$WORK/api" -subj /CN=api.example.com -addext subjectAltName=DNS:api.example.com
+for ns in team-b team-c; do
+  cr_json "api-$ns" "$ns" "$WORK/api.csr" ClusterIssuer test-ca labelled 2h '["digital signature","key encipherment","server auth"]' >"$WORK/api-$ns.json"
+done
+post /v1/certificaterequests "$WORK/api-team-b.json"
+check "signing API in controller mode: team-b, labelled since, is issued (201)" test "$CODE" = 201
+post /v1/certificaterequests "$WORK/api-team-c.json"
+check "signing API in controller mode: team-c is denied (403), not known to Ember" \
+  bash -c '[ "$1" = 403 ] && grep -qF "namespace \\\"team-c\\\" is not known to Ember" "$2"' _ "$CODE" "$BODY"
+
 echo '{"metadata":{"labels":{"env":"prod"}}}' >"$WORK/prod.json"
 kapi PATCH /api/v1/namespaces/team-a "$WORK/prod.json" application/merge-patch+json
 denied_after_prod() {
