@@ -58,7 +58,7 @@ int ctl_request(struct controller *c, const char *method, const char *path, cons
 bool controller_synced(struct controller *c)
 {
     for (size_t k = 0; k < c->n_refl; k++)
-        if (!reflector_has_synced(c->refl[k]))
+        if (c->refl[k] != c->ns_refl && !reflector_has_synced(c->refl[k]))
             return false;
     return ctl_namespaces_ready(c);
 }
@@ -351,6 +351,5 @@ void controller_stop(struct controller *c)
         reflector_stop(c->refl[k]);
         free(c->refl_names[k]);
     }
-    reflector_stop(c->ns_refl);
     ctl_free(c);
 }

@@ -26,7 +26,8 @@
 #define CTL_NOT_SYNCED_RETRY_MS 500
 #define CTL_ISSUER_PENDING_RETRY_MS 200 /* a request whose issuer is listed, not checked yet */
 #define CTL_WAIT_RETRY_MS 1000          /* a request waiting (approval by policy, caches) */
-#define CTL_MAX_WATCHES 130 /* two per watched namespace (up to 64) plus the cluster-wide ones */
+/* Two per watched namespace (up to 64), the cluster-wide ones, and Namespaces (namespaces.c). */
+#define CTL_MAX_WATCHES 131
 
 enum ctl_kind { CTL_CR, CTL_ISSUER, CTL_CLUSTER_ISSUER, CTL_POLICY, CTL_KINDS };
 
@@ -110,7 +111,8 @@ struct controller {
     pthread_t *workers;
     int n_workers;
     char *instance, *cluster_ns; /* owned copies of the config's strings */
-    /* Namespaces' labels (namespaces.c): its own watch, not in refl (see ctl_namespaces_ready) */
+    /* Namespaces' labels (namespaces.c); ns_refl is also in refl (for the watch metrics and
+     * the stop), but controller_synced asks ctl_namespaces_ready about it */
     struct nslabels *ns;
     struct reflector *ns_refl;
     bool ns_synced, ns_forbidden; /* __atomic builtins */

@@ -1,11 +1,13 @@
 /* namespaces.c -- the controller's cache of Namespace labels (spec.selector.namespaceSelector):
  * list + watch /api/v1/namespaces into an nslabels table, labels only. Unlike the other
  * watches it does not hold the controller back: while it cannot list (403 without RBAC on
- * namespaces, or another error) a namespaceSelector matches nothing, and the log says why. */
+ * namespaces, or another error) a namespaceSelector matches nothing, and the log says why. Its
+ * reflector sits in the controller's list (watch metrics, stop), which controller_synced skips. */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "controller/controller_int.h"
 
 #define CTL_NS_PATH "/api/v1/namespaces"
@@ -65,8 +67,17 @@ int ctl_watch_namespaces(struct controller *c, struct err *err)
         .watch_max_s = c->cfg.watch_max_s,
         .name = CTL_NS_PATH,
     };
+    if (c->n_refl == CTL_MAX_WATCHES) {
+        err_set(err, ERR_TOO_BIG, "more than %d watches", CTL_MAX_WATCHES);
+        return -1;
+    }
     c->ns_refl = reflector_start(c->cfg.kube, CTL_NS_PATH, &ops, c, &o, err);
-    return c->ns_refl != NULL ? 0 : -1;
+    if (c->ns_refl == NULL)
+        return -1;
+    /* Beside the others for the watch metrics and the stop; controller_synced skips it. */
+    c->refl_names[c->n_refl] = xstrdup(CTL_NS_PATH);
+    c->refl[c->n_refl++] = c->ns_refl;
+    return 0;
 }
 
 bool ctl_namespaces_ready(struct controller *c)

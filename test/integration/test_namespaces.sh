@@ -57,6 +57,8 @@ ns_watched() {
   return 1
 }
 check "Ember lists then watches /api/v1/namespaces" ns_watched
+check "metrics: ember_watch_objects counts the 2 Namespaces" \
+  wait_metric 'ember_watch_objects{watch="/api/v1/namespaces"}' 2
 
 # denied_with NS NAME TEXT: the request is Denied and its Denied message holds TEXT.
 denied_with() {
