@@ -42,8 +42,11 @@ struct policy; /* opaque */
  * under Optional, min > max, regexes with back-references or stacked repeats ("a**") or that
  * expand past POLICY_MAX_REGEX_COST; under spec.selector.requesters: an object with no list
  * ("say who, or leave requesters out"), an empty entry, a serviceAccounts entry that is not
- * "<namespace glob>/<name glob>". JSON null counts as absent. The policy copies what it
- * needs: obj may be deleted afterwards. Returns a new policy (policy_free it) or NULL. */
+ * "<namespace glob>/<name glob>"; spec.validity.min longer than max or default;
+ * spec.keySizes.rsa without min and max, or min > max; a spec.requiredUsages entry spec.usages
+ * does not allow; a spec.selector.namespaceSelector that selects every namespace or that
+ * Kubernetes would refuse as a LabelSelector. JSON null counts as absent. The policy copies
+ * what it needs: obj may be deleted afterwards. Returns a new policy (policy_free it) or NULL. */
 struct policy *policy_from_json(const cJSON *obj, struct err *err) WUR;
 void policy_free(struct policy *p);
 
