@@ -564,6 +564,7 @@ static int main_start_standalone(struct main_run *r)
     r->api.env.synced = true;
     r->api.env.find_issuer = store_find_issuer;
     r->api.env.find_policy = store_find_policy;
+    r->api.env.namespace_labels = store_namespace_labels;
     r->api.env.ud = r->be.st;
     if (r->api.issuer_kind != NULL) {
         struct issuer *is = store_find_issuer(r->be.st, r->api.issuer_kind, r->api.issuer_namespace,
@@ -589,6 +590,7 @@ static int main_start_controller_mode(struct main_run *r)
     r->api.env.find_issuer = controller_find_issuer;
     r->api.env.find_policy = controller_find_policy;
     r->api.env.release_policy = controller_release_policy;
+    r->api.env.namespace_labels = controller_namespace_labels;
     r->api.env.ud = r->be.ctl;
     r->api.synced = main_controller_synced;
     return 0;

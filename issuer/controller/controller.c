@@ -58,9 +58,9 @@ int ctl_request(struct controller *c, const char *method, const char *path, cons
 bool controller_synced(struct controller *c)
 {
     for (size_t k = 0; k < c->n_refl; k++)
-        if (!reflector_has_synced(c->refl[k]))
+        if (c->refl[k] != c->ns_refl && !reflector_has_synced(c->refl[k]))
             return false;
-    return true;
+    return ctl_namespaces_ready(c);
 }
 
 void controller_set_leader(struct controller *c, bool leader)
@@ -280,6 +280,7 @@ struct controller *ctl_new(const struct controller_config *cfg)
         abort(); /* as xcalloc does when memory runs out: nothing to go on with */
     for (int k = 0; k < CTL_KINDS; k++)
         c->feeds[k] = (struct ctl_feed){.c = c, .kind = (enum ctl_kind)k};
+    c->ns = nslabels_new();
     return c;
 }
 
@@ -299,13 +300,14 @@ void ctl_free(struct controller *c)
     pthread_cond_destroy(&c->stop_cond);
     free(c->instance);
     free(c->cluster_ns);
+    nslabels_free(c->ns);
     free(c);
 }
 
 struct controller *controller_start(const struct controller_config *cfg, struct err *err)
 {
     struct controller *c = ctl_new(cfg);
-    if (ctl_watch_all(c, err) != 0) {
+    if (ctl_watch_all(c, err) != 0 || ctl_watch_namespaces(c, err) != 0) {
         controller_stop(c);
         return NULL;
     }

@@ -51,6 +51,9 @@ struct issuer *controller_find_issuer(void *ud, const char *kind, const char *ns
 int controller_find_policy(void *ud, const char *name, const struct policy **p,
                            const char **invalid_msg);
 void controller_release_policy(void *ud, const struct policy *p, const char *invalid_msg);
+/* pipeline_env.namespace_labels over the controller's cache of Namespaces (ud is the
+ * controller). */
+bool controller_namespace_labels(void *ud, const char *ns, struct strv *labels);
 /* Leader election: a leader reconciles everything it caches; a follower writes nothing
  * (keys it takes are dropped and queued again when it becomes leader). Thread-safe. */
 void controller_set_leader(struct controller *c, bool leader);

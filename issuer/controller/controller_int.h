@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "controller/controller.h"
 #include "decide/cr.h"
+#include "decide/nslabels.h"
 #include "kube/queue.h"
 #include "kube/reflector.h"
 
@@ -25,7 +26,8 @@
 #define CTL_NOT_SYNCED_RETRY_MS 500
 #define CTL_ISSUER_PENDING_RETRY_MS 200 /* a request whose issuer is listed, not checked yet */
 #define CTL_WAIT_RETRY_MS 1000          /* a request waiting (approval by policy, caches) */
-#define CTL_MAX_WATCHES 130 /* two per watched namespace (up to 64) plus the cluster-wide ones */
+/* Two per watched namespace (up to 64), the cluster-wide ones, and Namespaces (namespaces.c). */
+#define CTL_MAX_WATCHES 131
 
 enum ctl_kind { CTL_CR, CTL_ISSUER, CTL_CLUSTER_ISSUER, CTL_POLICY, CTL_KINDS };
 
@@ -109,6 +111,11 @@ struct controller {
     pthread_t *workers;
     int n_workers;
     char *instance, *cluster_ns; /* owned copies of the config's strings */
+    /* Namespaces' labels (namespaces.c); ns_refl is also in refl (for the watch metrics and
+     * the stop), but controller_synced asks ctl_namespaces_ready about it */
+    struct nslabels *ns;
+    struct reflector *ns_refl;
+    bool ns_synced, ns_forbidden; /* __atomic builtins */
 };
 
 /* What the worker does with a key once its reconciler returns. */
@@ -169,6 +176,14 @@ void ctl_enqueue(struct controller *c, const char *qkey);
 /* Queues every cached object that is not final; only CertificateRequests when crs_only (an
  * issuer or a policy changed). */
 void ctl_enqueue_all(struct controller *c, bool crs_only);
+
+/* ---- namespaces.c: the Namespace labels cache ---- */
+
+/* Starts the watch of Namespaces (after one probing GET that logs a 403 clearly). */
+int ctl_watch_namespaces(struct controller *c, struct err *err) WUR;
+/* True once Namespaces are listed, or when listing them fails (403 or errors): only until then
+ * does the controller wait for them. */
+bool ctl_namespaces_ready(struct controller *c);
 
 /* ---- events.c: the Event recorder (core/v1 Events, repeats aggregated by count) ---- */
 

@@ -66,6 +66,11 @@ static void reconcile_cr_release_policy(void *ud, const struct policy *p, const 
     controller_release_policy(((struct reconcile_cr_run *)ud)->c, p, invalid_msg);
 }
 
+static bool reconcile_cr_namespace_labels(void *ud, const char *ns, struct strv *labels)
+{
+    return controller_namespace_labels(((struct reconcile_cr_run *)ud)->c, ns, labels);
+}
+
 /* A status write the API server refused: count it, say what to do with the key. */
 static struct ctl_next reconcile_cr_write_failed(struct controller *c, const char *key, int rc,
                                                  const struct kube_response *r, const struct err *e)
@@ -209,6 +214,7 @@ static struct ctl_next reconcile_cr_step(struct reconcile_cr_run *run)
         .find_issuer = reconcile_cr_find_issuer,
         .find_policy = reconcile_cr_find_policy,
         .release_policy = reconcile_cr_release_policy,
+        .namespace_labels = reconcile_cr_namespace_labels,
         .ud = run,
     };
     const struct cr_condition *ready = cr_condition(&run->cr, "Ready");

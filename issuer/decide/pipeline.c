@@ -127,8 +127,14 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
     char sa_ns[64];
     const char *sa = NULL;
     bool is_sa = caller_service_account(&cr->requester, sa_ns, sizeof(sa_ns), &sa);
+    struct strv labels = {0};
+    bool ns_known =
+        policy_has_namespace_selector(c->policy) && env->namespace_labels != NULL &&
+        env->namespace_labels(env->ud, cr->namespace != NULL ? cr->namespace : "", &labels);
     struct policy_request r = {
         .csr = c->csr,
+        .namespace_labels = &labels,
+        .namespace_known = ns_known,
         .duration_s = cr->duration_s,
         .is_ca = cr->is_ca,
         .usages = cr->usages,
@@ -144,6 +150,7 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
     c->outcome = policy_evaluate(c->policy, &r, c->msg, sizeof(c->msg)) == 0
                      ? PIPELINE_CHECK_OK
                      : PIPELINE_CHECK_VIOLATION;
+    strv_free(&labels);
 }
 
 /* Sets Ready and says whether anything changed (so unchanged Pending states are not rewritten). */

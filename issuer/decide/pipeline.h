@@ -41,6 +41,12 @@ struct pipeline_env {
     /* Optional: called once the pipeline no longer uses what find_policy returned (for
      * lookups whose policies can be replaced meanwhile). NULL when they never change. */
     void (*release_policy)(void *ud, const struct policy *p, const char *invalid_msg);
+    /* Optional: the labels of the Namespace named ns into labels (empty when called), as
+     * "key=value" strings; returns true when such a Namespace is known (the controller's cache
+     * of Namespaces, the Namespace objects of --manifests). Asked only under a policy with
+     * spec.selector.namespaceSelector. NULL: no Namespace is known, so a namespaceSelector
+     * matches nothing. */
+    bool (*namespace_labels)(void *ud, const char *ns, struct strv *labels);
     void *ud;
 };
 

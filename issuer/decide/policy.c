@@ -44,19 +44,24 @@ static const enum policy_rule_kind policy_rule_kinds[] = {
 /* The members of each object of a policy's spec (spec.subject and spec.sans: policy_fields). */
 static const struct jsonfield policy_spec_fields[] = {
     {.name = "selector", .type = JSONFIELD_OBJECT},
-    {.name = "validity", .type = JSONFIELD_OBJECT, .want = "an object ({max, default})"},
+    {.name = "validity", .type = JSONFIELD_OBJECT, .want = "an object ({max, default, min})"},
     {.name = "keyAlgorithms", .type = JSONFIELD_STRINGS},
     {.name = "subject", .type = JSONFIELD_OBJECT},
     {.name = "sans", .type = JSONFIELD_OBJECT},
     {.name = "usages", .type = JSONFIELD_STRINGS},
     {.name = "isCA", .type = JSONFIELD_BOOL},
     {.name = "ca", .type = JSONFIELD_OBJECT, .want = "an object ({maxPathLen, nameConstraints})"},
+    {.name = "keySizes", .type = JSONFIELD_OBJECT, .want = "an object ({rsa: {min, max}})"},
+    {.name = "requiredUsages", .type = JSONFIELD_STRINGS},
     {0},
 };
 static const struct jsonfield policy_selector_fields[] = {
     {.name = "namespaces", .type = JSONFIELD_STRINGS},
     {.name = "issuers", .type = JSONFIELD_STRINGS},
     {.name = "requesters", .type = JSONFIELD_OBJECT},
+    {.name = "namespaceSelector",
+     .type = JSONFIELD_OBJECT,
+     .want = "an object ({matchLabels, matchExpressions})"},
     {0},
 };
 static const struct jsonfield policy_requester_fields[] = {
@@ -70,6 +75,7 @@ static const struct jsonfield policy_requester_fields[] = {
 static const struct jsonfield policy_validity_fields[] = {
     {.name = "max", .type = JSONFIELD_STRING, .want = POLICY_DURATION_WANT},
     {.name = "default", .type = JSONFIELD_STRING, .want = POLICY_DURATION_WANT},
+    {.name = "min", .type = JSONFIELD_STRING, .want = POLICY_DURATION_WANT},
     {0},
 };
 static const struct jsonfield policy_rule_fields[] = {
@@ -368,6 +374,10 @@ static int policy_parse_selector(const cJSON *spec, struct policy *p, struct err
     }
     if (policy_parse_issuers(s, p, err) != 0)
         return -1;
+    const cJSON *nsel;
+    if (jsonfield_object(s, "spec.selector", "namespaceSelector", &nsel, err) != 0 ||
+        (nsel != NULL && policy_labels_parse(nsel, &p->ns_sel, err) != 0))
+        return -1;
     return policy_parse_requesters(s, p, err);
 }
 
@@ -390,6 +400,34 @@ static int policy_parse_duration(const cJSON *v, const char *key, long long *out
     }
     if (*out <= 0) {
         err_set(err, ERR_INVALID, "%s: must be longer than 0s", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* spec.validity.min: at most max and at most default (a request naming no duration gets
+ * default, else max, and must not be below min). */
+static int policy_parse_validity_min(const cJSON *v, struct policy *p, bool has_max,
+                                     struct err *err)
+{
+    bool has_min;
+    if (policy_parse_duration(v, "min", &p->min_s, &has_min, err) != 0)
+        return -1;
+    if (!has_min)
+        return 0;
+    bool over_default = p->default_s > 0 && p->min_s > p->default_s;
+    if (p->min_s > p->max_s || over_default) {
+        char mn[32], o[32];
+        duration_format_go(p->min_s, mn, sizeof(mn));
+        duration_format_go(over_default ? p->default_s : p->max_s, o, sizeof(o));
+        err_set(err, ERR_INVALID,
+                "spec.validity.min (%s) is longer than %s (%s): a request naming no duration "
+                "gets that, so it could never be issued",
+                mn,
+                over_default ? "spec.validity.default"
+                : has_max    ? "spec.validity.max"
+                             : "the default maximum",
+                o);
         return -1;
     }
     return 0;
@@ -418,7 +456,7 @@ static int policy_parse_validity(const cJSON *spec, struct policy *p, struct err
                 has_max ? "spec.validity.max" : "the default maximum", m);
         return -1;
     }
-    return 0;
+    return policy_parse_validity_min(v, p, has_max, err);
 }
 
 /* Returns true when name is RSA_<n> with 2048 <= n <= 16384 written without leading zeros. */
@@ -501,6 +539,101 @@ static int policy_parse_usages(const cJSON *spec, struct policy *p, struct err *
     return 0;
 }
 
+/* ---- spec.keySizes, spec.requiredUsages ---- */
+
+static const struct jsonfield policy_key_sizes_fields[] = {
+    {.name = "rsa", .type = JSONFIELD_OBJECT, .want = "an object ({min, max})"},
+    {0},
+};
+static const struct jsonfield policy_key_size_fields[] = {
+    {.name = "min", .type = JSONFIELD_INTEGER},
+    {.name = "max", .type = JSONFIELD_INTEGER},
+    {0},
+};
+
+/* spec.keySizes.rsa: {min, max} in bits, each within what Ember signs, min <= max. */
+static int policy_parse_key_sizes(const cJSON *spec, struct policy *p, struct err *err)
+{
+    const cJSON *ks, *rsa;
+    if (jsonfield_object(spec, "spec", "keySizes", &ks, err) != 0)
+        return -1;
+    if (ks == NULL)
+        return 0;
+    if (jsonfield_check(ks, "spec.keySizes", policy_key_sizes_fields, 0, err) != 0 ||
+        jsonfield_object(ks, "spec.keySizes", "rsa", &rsa, err) != 0)
+        return -1;
+    if (rsa == NULL) {
+        err_set(err, ERR_INVALID, "spec.keySizes: names no key type (give rsa, or leave it out)");
+        return -1;
+    }
+    long long mn = 0, mx = 0;
+    bool has_min, has_max;
+    if (jsonfield_check(rsa, "spec.keySizes.rsa", policy_key_size_fields, 0, err) != 0 ||
+        jsonfield_int(rsa, "spec.keySizes.rsa", "min", POLICY_RSA_MIN_BITS, POLICY_RSA_MAX_BITS,
+                      &mn, &has_min, err) != 0 ||
+        jsonfield_int(rsa, "spec.keySizes.rsa", "max", POLICY_RSA_MIN_BITS, POLICY_RSA_MAX_BITS,
+                      &mx, &has_max, err) != 0)
+        return -1;
+    if (!has_min && !has_max) {
+        err_set(err, ERR_INVALID, "spec.keySizes.rsa: give min or max (bits), or leave it out");
+        return -1;
+    }
+    if (has_min && has_max && mn > mx) {
+        err_set(err, ERR_INVALID, "spec.keySizes.rsa: min (%lld) is more than max (%lld)", mn, mx);
+        return -1;
+    }
+    p->rsa_min_bits = (int)mn;
+    p->rsa_max_bits = (int)mx;
+    return 0;
+}
+
+/* Usages a usage stands for: cert-manager names two of them twice. */
+static usage_set policy_usage_aliases(usage_set s)
+{
+    if (s & (USAGE_BIT(USAGE_SIGNING) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE)))
+        s |= USAGE_BIT(USAGE_SIGNING) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE);
+    if (s & (USAGE_BIT(USAGE_SMIME) | USAGE_BIT(USAGE_EMAIL_PROTECTION)))
+        s |= USAGE_BIT(USAGE_SMIME) | USAGE_BIT(USAGE_EMAIL_PROTECTION);
+    return s;
+}
+
+/* spec.requiredUsages: usages every request must ask for; each must be allowed by spec.usages
+ * (read first). */
+static int policy_parse_required_usages(const cJSON *spec, struct policy *p, struct err *err)
+{
+    const cJSON *u;
+    if (policy_strings(spec, "spec", "requiredUsages", POLICY_KEY_ECHO,
+                       "requires no usage (leave it out)", &u, err) != 0)
+        return -1;
+    usage_set allowed = policy_usage_aliases(p->usages);
+    if (p->is_ca)
+        allowed |= USAGE_BIT(USAGE_CERT_SIGN);
+    int i = 0;
+    for (const cJSON *c = u != NULL ? u->child : NULL; c != NULL; c = c->next, i++) {
+        int b = usage_from_name(c->valuestring);
+        char q[UTF8_ESCAPE_SIZE(POLICY_KEY_ECHO)];
+        utf8_escape(c->valuestring, POLICY_KEY_ECHO, true, q, sizeof(q));
+        if (b < 0) {
+            err_set(err, ERR_INVALID,
+                    "spec.requiredUsages[%d]: unknown usage %s (cert-manager names, as in "
+                    "spec.usages)",
+                    i, q);
+            return -1;
+        }
+        if (!(allowed & USAGE_BIT(b))) {
+            char list[512];
+            usage_format(p->usages, list, sizeof(list));
+            err_set(err, ERR_INVALID,
+                    "spec.requiredUsages[%d]: %s is not allowed by spec.usages (allowed: %s); "
+                    "add it there too",
+                    i, q, list);
+            return -1;
+        }
+        p->required_usages |= USAGE_BIT(b);
+    }
+    return 0;
+}
+
 /* ---- the object ---- */
 
 static int policy_parse_header(const cJSON *obj, struct policy *p, struct err *err)
@@ -550,11 +683,13 @@ static int policy_parse_spec(const cJSON *obj, struct policy *p, struct err *err
                                 err) != 0 ||
         policy_parse_rule_group(spec, "sans", POLICY_F_FIRST_SAN, POLICY_F_COUNT, p, &budget,
                                 err) != 0 ||
-        policy_parse_usages(spec, p, err) != 0)
+        policy_parse_usages(spec, p, err) != 0 ||
+        jsonfield_bool(spec, "spec", "isCA", &p->is_ca, err) != 0 ||
+        policy_parse_key_sizes(spec, p, err) != 0)
         return -1;
-    if (jsonfield_bool(spec, "spec", "isCA", &p->is_ca, err) != 0)
+    if (policy_ca_parse(spec, p->is_ca, &p->ca, err) != 0)
         return -1;
-    return policy_ca_parse(spec, p->is_ca, &p->ca, err);
+    return policy_parse_required_usages(spec, p, err);
 }
 
 struct policy *policy_from_json(const cJSON *obj, struct err *err)
@@ -590,6 +725,7 @@ void policy_free(struct policy *p)
     strv_free(&p->req_groups);
     strv_free(&p->req_certs);
     strv_free(&p->key_algs);
+    policy_labels_free(p->ns_sel);
     for (int f = 0; f < POLICY_F_COUNT; f++)
         policy_rule_free(&p->rules[f]);
     policy_ca_free(&p->ca);
@@ -610,4 +746,9 @@ bool policy_has_requesters(const struct policy *p)
 bool policy_uses_namespace(const struct policy *p)
 {
     return (p->vars & POLICY_VAR_BIT(POLICY_VAR_NAMESPACE)) != 0;
+}
+
+bool policy_has_namespace_selector(const struct policy *p)
+{
+    return p->ns_sel != NULL;
 }

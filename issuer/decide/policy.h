@@ -7,6 +7,7 @@
 #define EMBER_POLICY_H
 
 #include "base/err.h"
+#include "base/strv.h"
 #include "decide/caller.h"
 #include "x509/csr.h"
 #include "x509/usage.h"
@@ -42,8 +43,11 @@ struct policy; /* opaque */
  * under Optional, min > max, regexes with back-references or stacked repeats ("a**") or that
  * expand past POLICY_MAX_REGEX_COST; under spec.selector.requesters: an object with no list
  * ("say who, or leave requesters out"), an empty entry, a serviceAccounts entry that is not
- * "<namespace glob>/<name glob>". JSON null counts as absent. The policy copies what it
- * needs: obj may be deleted afterwards. Returns a new policy (policy_free it) or NULL. */
+ * "<namespace glob>/<name glob>"; spec.validity.min longer than max or default;
+ * spec.keySizes.rsa without min and max, or min > max; a spec.requiredUsages entry spec.usages
+ * does not allow; a spec.selector.namespaceSelector that selects every namespace or that
+ * Kubernetes would refuse as a LabelSelector. JSON null counts as absent. The policy copies
+ * what it needs: obj may be deleted afterwards. Returns a new policy (policy_free it) or NULL. */
 struct policy *policy_from_json(const cJSON *obj, struct err *err) WUR;
 void policy_free(struct policy *p);
 
@@ -63,6 +67,10 @@ bool policy_uses_namespace(const struct policy *p);
  * asks for none is issued with. False when the policy has none. Thread-safe. */
 bool policy_ca_max_path_len(const struct policy *p, long *out);
 
+/* True when the policy has spec.selector.namespaceSelector: evaluating it needs the labels of
+ * the request's Namespace (policy_request.namespace_labels). Thread-safe. */
+bool policy_has_namespace_selector(const struct policy *p);
+
 /* What is asked, for evaluation. */
 struct policy_request {
     const struct csr *csr;
@@ -79,6 +87,11 @@ struct policy_request {
      * the API server put the request: under a policy that uses ${namespace}, a requester with a
      * service_account_namespace other than namespace is a violation. */
     bool namespace_claimed;
+    /* The labels of that Namespace, "key=value" each (selector.namespaceSelector), borrowed;
+     * NULL = none. namespace_known false: no Namespace object of that name is known (none in
+     * the cache or the manifests), and a namespaceSelector matches nothing. */
+    const struct strv *namespace_labels;
+    bool namespace_known;
     const char *issuer_kind; /* "Issuer" or "ClusterIssuer" (selector.issuers) */
     const char *issuer_name;
     /* Who asks (selector.requesters); borrowed. NULL = not checked, unless require_requesters.
@@ -106,21 +119,29 @@ struct policy_request {
  * violations, msg receives ONE message naming the policy and every violation, in a fixed
  * order, e.g. `policy "mesh": sans.dnsNames "evil.com" not allowed; keyAlgorithm RSA_2048
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
- * Order: selector (requesters, namespaces, issuers), a claimed namespace not the service
- * account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service account of
- * namespace "team-a" may only request in namespace "team-a", not "team-b"`), keyAlgorithm, subject
- * fields (commonName, organization, organizationalUnit, country, province, locality,
- * streetAddress, postalCode, serialNumber), subject.otherAttributes (each listed OID in policy
- * order, e.g. `subject 2.5.4.12 (title) "boss" not allowed`, then one item naming the attributes
- * no entry lists), sans (dnsNames, ipAddresses, uris, emailAddresses, then otherNames, e.g.
- * `sans.otherNames 1.3.6.1.4.1.311.20.2.3 "bob@evil.com" not allowed`), usages, isCA, ca (of a
+ * Order: selector (requesters, namespaces, namespaceSelector, issuers), a claimed namespace not
+ * the service account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service
+ * account of namespace "team-a" may only request in namespace "team-a", not "team-b"`),
+ * validity.min, keyAlgorithm, keySizes, subject fields (commonName, organization,
+ * organizationalUnit, country, province, locality, streetAddress, postalCode, serialNumber),
+ * subject.otherAttributes (each listed OID in policy order, e.g. `subject 2.5.4.12 (title)
+ * "boss" not allowed`, then one item naming the attributes no entry lists), sans (dnsNames,
+ * ipAddresses, uris, emailAddresses, then otherNames, e.g. `sans.otherNames
+ * 1.3.6.1.4.1.311.20.2.3 "bob@evil.com" not allowed`), usages, requiredUsages, isCA, ca (of a
  * CA request under a policy with isCA: maxPathLen, then nameConstraints: required, permitted
  * dnsDomains, ipRanges, emailAddresses, uriDomains, excluded in the same order); each
  * "; "-separated item counts one (the disallowed values of one field share an item). Values
  * are quoted, escaped (\xNN for control bytes and invalid UTF-8) and cut to
  * POLICY_MAX_VALUE_ECHO bytes; the message is cut to min(msglen - 1, POLICY_MAX_MESSAGE) bytes
  * ending in "...". msg may be NULL (msglen 0) to only count. A NULL r->csr is itself a
- * violation. Validity never is (see policy_validity). A requester not admitted is one item
+ * violation. Validity is only when a requested duration (duration_s > 0) is shorter than
+ * spec.validity.min, e.g. `validity: 10m0s requested, at least 1h0m0s (spec.validity.min)`;
+ * longer ones are clamped (policy_validity). An RSA key outside spec.keySizes.rsa is `keySize
+ * RSA 2048 bits, at least 3072 (spec.keySizes.rsa.min)`; usages missing from spec.requiredUsages
+ * are one item naming them (the request's usages, or cert-manager's default when it names
+ * none). A namespace whose labels do not satisfy spec.selector.namespaceSelector is one item
+ * naming its labels, or, when namespace_known is false, saying that it is not known to Ember
+ * (no Namespace object). A requester not admitted is one item
  * naming it and its groups (or its certificate's names), e.g. `requester
  * "system:serviceaccount:team-b:ci" (groups "system:serviceaccounts",
  * "system:serviceaccounts:team-b") is not admitted by spec.selector.requesters`. Thread-safe;

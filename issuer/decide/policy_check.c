@@ -2,6 +2,7 @@
  * names every violation. */
 #include "decide/policy_priv.h"
 
+#include "base/duration.h"
 #include "base/utf8.h"
 
 #include <fnmatch.h>
@@ -426,6 +427,32 @@ static void policy_check_claimed_namespace(struct policy_check_msg *w, const str
     policy_check_quote(w, ns);
 }
 
+/* spec.selector.namespaceSelector against the labels of the request's Namespace. */
+static void policy_check_ns_labels(struct policy_check_msg *w, const struct policy *p,
+                                   const struct policy_request *r)
+{
+    if (p->ns_sel == NULL)
+        return;
+    const char *ns = r->namespace != NULL ? r->namespace : "";
+    if (r->namespace_known && policy_labels_match(p->ns_sel, r->namespace_labels))
+        return;
+    policy_check_begin(w);
+    policy_check_str(w, "namespace ");
+    policy_check_quote(w, ns);
+    if (!r->namespace_known) {
+        policy_check_str(w, " is not known to Ember (no Namespace object), so "
+                            "spec.selector.namespaceSelector matches nothing");
+        return;
+    }
+    policy_check_str(w, " is not selected by spec.selector.namespaceSelector (");
+    if (r->namespace_labels == NULL || r->namespace_labels->n == 0)
+        policy_check_str(w, "it has no labels)");
+    else {
+        policy_check_list(w, "its labels", r->namespace_labels);
+        policy_check_str(w, ")");
+    }
+}
+
 static void policy_check_selector(struct policy_check_msg *w, const struct policy *p,
                                   const struct policy_request *r)
 {
@@ -439,6 +466,7 @@ static void policy_check_selector(struct policy_check_msg *w, const struct polic
             policy_check_str(w, " is not selected by spec.selector.namespaces");
         }
     }
+    policy_check_ns_labels(w, p, r);
     if (p->has_sel_issuers) {
         /* An empty kind means Issuer, as in cert-manager's issuerRef. */
         const char *kind =
@@ -487,6 +515,38 @@ static void policy_check_key_alg(struct policy_check_msg *w, const struct policy
     policy_check_str(w, ")");
 }
 
+/* spec.validity.min against a requested duration (none requested: default or max, never
+ * below min, as policy.c checks). */
+static void policy_check_validity(struct policy_check_msg *w, const struct policy *p,
+                                  const struct policy_request *r)
+{
+    if (p->min_s <= 0 || r->duration_s <= 0 || r->duration_s >= p->min_s)
+        return;
+    char got[32], mn[32];
+    duration_format_go(r->duration_s, got, sizeof(got));
+    duration_format_go(p->min_s, mn, sizeof(mn));
+    policy_check_begin(w);
+    policy_check_printf(w, "validity: %s requested, at least %s (spec.validity.min)", got, mn);
+}
+
+/* spec.keySizes.rsa against an RSA key's modulus (other keys are not RSA: unaffected). */
+static void policy_check_key_size(struct policy_check_msg *w, const struct policy *p,
+                                  const struct csr *csr)
+{
+    if (strncmp(csr->key_alg, "RSA_", 4) != 0)
+        return;
+    if (p->rsa_min_bits > 0 && csr->key_bits < p->rsa_min_bits) {
+        policy_check_begin(w);
+        policy_check_printf(w, "keySize RSA %d bits, at least %d (spec.keySizes.rsa.min)",
+                            csr->key_bits, p->rsa_min_bits);
+    }
+    if (p->rsa_max_bits > 0 && csr->key_bits > p->rsa_max_bits) {
+        policy_check_begin(w);
+        policy_check_printf(w, "keySize RSA %d bits, at most %d (spec.keySizes.rsa.max)",
+                            csr->key_bits, p->rsa_max_bits);
+    }
+}
+
 /* cert-manager names two usages twice; either spelling grants the same X.509 bits. */
 static usage_set policy_check_usage_aliases(usage_set s)
 {
@@ -524,6 +584,25 @@ static void policy_check_usages(struct policy_check_msg *w, const struct policy 
     policy_check_printf(w, " not allowed (allowed: %s)", list);
 }
 
+/* spec.requiredUsages: each must be among the request's usages (cert-manager's default when
+ * it names none), either spelling of an aliased usage counting. */
+static void policy_check_required_usages(struct policy_check_msg *w, const struct policy *p,
+                                         const struct policy_request *r)
+{
+    usage_set want = policy_check_usage_aliases(r->usages != 0 ? r->usages : USAGE_DEFAULT);
+    usage_set missing = p->required_usages & ~want;
+    if (missing == 0)
+        return;
+    char have[512], list[512];
+    usage_format(missing, list, sizeof(list));
+    usage_format(r->usages != 0 ? r->usages : USAGE_DEFAULT, have, sizeof(have));
+    policy_check_begin(w);
+    policy_check_printf(w,
+                        "usages %s required by spec.requiredUsages, not requested (requested: "
+                        "%s%s)",
+                        list, have, r->usages != 0 ? "" : ", the default");
+}
+
 int policy_evaluate(const struct policy *p, const struct policy_request *r, char *msg,
                     size_t msglen)
 {
@@ -536,12 +615,14 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
 
     policy_check_selector(&w, p, r);
     policy_check_claimed_namespace(&w, p, r);
+    policy_check_validity(&w, p, r);
     const struct csr *csr = r->csr;
     if (csr == NULL) {
         policy_check_begin(&w);
         policy_check_str(&w, "no CSR to evaluate");
     } else {
         policy_check_key_alg(&w, p, csr);
+        policy_check_key_size(&w, p, csr);
         for (int f = POLICY_F_CN; f < POLICY_F_FIRST_SAN; f++)
             policy_check_field(&w, p, r, (enum policy_field)f,
                                (const struct strv *)((const char *)csr + policy_fields[f].off));
@@ -553,6 +634,7 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
     }
     bool req_ca = r->is_ca || (csr != NULL && csr->has_basic_constraints && csr->bc_is_ca);
     policy_check_usages(&w, p, r, req_ca);
+    policy_check_required_usages(&w, p, r);
     if (req_ca && !p->is_ca) {
         policy_check_begin(&w);
         policy_check_str(&w, "isCA not allowed (spec.isCA is false)");

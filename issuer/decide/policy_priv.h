@@ -11,6 +11,7 @@
 #include "decide/policy.h"
 #include "x509/usage.h"
 
+#include <cjson/cJSON.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -110,6 +111,24 @@ struct policy_other_attr {
     struct policy_rule rule;
 };
 
+/* spec.selector.namespaceSelector (policy_labels.c): a Kubernetes LabelSelector. */
+enum policy_label_op {
+    POLICY_LABEL_IN,
+    POLICY_LABEL_NOT_IN,
+    POLICY_LABEL_EXISTS,
+    POLICY_LABEL_DOES_NOT_EXIST
+};
+struct policy_label_expr {
+    char *key;
+    enum policy_label_op op;
+    struct strv values;
+};
+struct policy_label_sel {
+    struct strv keys, values; /* matchLabels, same index */
+    struct policy_label_expr *exprs;
+    size_t n_exprs;
+};
+
 struct policy {
     char *name;
     bool has_sel_ns, has_sel_issuers;
@@ -136,6 +155,11 @@ struct policy {
     bool is_ca;
     unsigned vars; /* POLICY_VAR_BIT()s of the variables its patterns use */
     struct policy_ca ca;
+    /* issue 14 section 4: the smaller constraints */
+    long long min_s;                 /* spec.validity.min; 0: none */
+    int rsa_min_bits, rsa_max_bits;  /* spec.keySizes.rsa; 0: no bound */
+    usage_set required_usages;       /* spec.requiredUsages; 0: none */
+    struct policy_label_sel *ns_sel; /* spec.selector.namespaceSelector, or NULL */
 };
 
 /* policy.c: true when name is a key algorithm Ember signs (RSA_2048..RSA_16384, EC_*). */
@@ -208,5 +232,13 @@ bool policy_ca_within(enum policy_nc_kind k, const char *r, const char *p);
  * the order policy_evaluate reports them: maxPathLen, then nameConstraints: required, each
  * kind's permitted, each kind's excluded). */
 void policy_ca_check(const struct policy *p, const struct csr *csr, struct strv *items);
+
+/* policy_labels.c: spec.selector.namespaceSelector (sel, an object) into *out (free it with
+ * policy_labels_free), validated as Kubernetes validates a LabelSelector. Returns 0, or -1 with
+ * ERR_INVALID naming the field. */
+int policy_labels_parse(const cJSON *sel, struct policy_label_sel **out, struct err *err) WUR;
+/* Whether labels ("key=value" strings) satisfy s, with Kubernetes' semantics. */
+bool policy_labels_match(const struct policy_label_sel *s, const struct strv *labels);
+void policy_labels_free(struct policy_label_sel *s);
 
 #endif

@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/manifest.h"
 #include "base/mem.h"
+#include "decide/nslabels.h"
 #include "signers/secret.h"
 
 struct store_policy {
@@ -33,12 +34,14 @@ struct store {
     struct store_secret *secrets;
     size_t n_secrets;
     struct strv skipped; /* "file: Kind/name: why" */
+    struct nslabels *ns; /* Namespace objects' labels */
 };
 
 struct store *store_new(const char *cluster_ns)
 {
     struct store *st = xcalloc(1, sizeof(*st));
     st->cluster_ns = xstrdup(cluster_ns);
+    st->ns = nslabels_new();
     return st;
 }
 
@@ -62,6 +65,7 @@ void store_free(struct store *st)
     }
     free(st->secrets);
     strv_free(&st->skipped);
+    nslabels_free(st->ns);
     free(st->cluster_ns);
     free(st);
 }
@@ -142,6 +146,29 @@ static int store_add_secret(struct store *st, const cJSON *obj, const char *orig
     return 0;
 }
 
+/* A Namespace: its labels, for spec.selector.namespaceSelector. */
+static int store_add_namespace(struct store *st, const cJSON *obj, const char *origin,
+                               struct err *err)
+{
+    const char *name = store_str(obj, "metadata", "name");
+    if (name == NULL || name[0] == '\0') {
+        err_set(err, ERR_INVALID, "%s: Namespace without metadata.name", origin);
+        return -1;
+    }
+    struct strv tmp = {0};
+    bool dup = nslabels_get(st->ns, name, &tmp);
+    strv_free(&tmp);
+    if (dup) {
+        err_set(err, ERR_INVALID, "%s: Namespace/%s is defined twice", origin, name);
+        return -1;
+    }
+    if (nslabels_put(st->ns, obj, err) != 0) {
+        err_prefix(err, "%s", origin);
+        return -1;
+    }
+    return 0;
+}
+
 int store_add_object(struct store *st, const cJSON *obj, const char *origin, struct err *err)
 {
     const char *api = store_str(obj, "apiVersion", NULL);
@@ -157,6 +184,8 @@ int store_add_object(struct store *st, const cJSON *obj, const char *origin, str
         return store_add_policy(st, obj, origin, err);
     if (strcmp(api, "v1") == 0 && strcmp(kind, "Secret") == 0)
         return store_add_secret(st, obj, origin, err);
+    if (strcmp(api, "v1") == 0 && strcmp(kind, "Namespace") == 0)
+        return store_add_namespace(st, obj, origin, err);
     const char *name = store_str(obj, "metadata", "name");
     strv_push_take(&st->skipped, xasprintf("%s: %s %s/%s is not an Ember object, skipped", origin,
                                            api, kind, name ? name : "(no name)"));
@@ -356,6 +385,12 @@ int store_find_policy(void *ud, const char *name, const struct policy **p, const
         return 1;
     }
     return 0;
+}
+
+bool store_namespace_labels(void *ud, const char *ns, struct strv *labels)
+{
+    struct store *st = ud;
+    return nslabels_get(st->ns, ns, labels);
 }
 
 size_t store_count_issuers(const struct store *st)

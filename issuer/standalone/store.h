@@ -21,7 +21,8 @@ void store_free(struct store *st);
 
 /* Loads one manifest file, or every *.yaml, *.yml and *.json file of a directory (sorted by
  * name, not recursive). Fails on unreadable files, YAML/JSON errors and duplicate objects,
- * with the file name in the message. Objects of other kinds are skipped and reported. */
+ * with the file name in the message. Namespaces (v1) are kept for their labels
+ * (spec.selector.namespaceSelector). Objects of other kinds are skipped and reported. */
 int store_load_path(struct store *st, const char *path, struct err *err) WUR;
 /* Adds one object; origin names it in messages (a file name). */
 int store_add_object(struct store *st, const cJSON *obj, const char *origin, struct err *err) WUR;
@@ -39,6 +40,9 @@ void store_resolve(struct store *st, time_t now, store_report_fn report, void *u
 struct issuer *store_find_issuer(void *ud, const char *kind, const char *ns, const char *name);
 int store_find_policy(void *ud, const char *name, const struct policy **p,
                       const char **invalid_msg);
+
+/* pipeline_env.namespace_labels over the Namespace objects (apiVersion v1) of the manifests. */
+bool store_namespace_labels(void *ud, const char *ns, struct strv *labels);
 
 size_t store_count_issuers(const struct store *st);
 size_t store_count_policies(const struct store *st);

@@ -85,6 +85,8 @@ EXPECTED_CLUSTER = {
     ("cert-manager.io", "certificaterequests", "watch", ""),
     ("cert-manager.io", "certificaterequests/status", "patch", ""),
     ("", "secrets", "get", ""),
+    ("", "namespaces", "list", ""),   # spec.selector.namespaceSelector: Namespace labels
+    ("", "namespaces", "watch", ""),
     ("", "events", "create", ""),
     ("", "events", "patch", ""),
 }

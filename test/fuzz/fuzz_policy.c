@@ -140,7 +140,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct csr c;
     csr_build(&c);
+    struct strv labels = {0};
+    static const char *const lv[] = {"team=a", "env=dev", "ember.issuer.dev/certs=yes", "empty="};
+    fill(&labels, lv, 4);
     struct policy_request r = {.csr = &c,
+                               .namespace_labels = &labels,
+                               .namespace_known = true,
                                .duration_s = 3600,
                                .namespace = "istio-system",
                                .issuer_kind = "Issuer",
@@ -158,6 +163,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(policy_evaluate(p, &r, NULL, 0) == first, "a cached evaluation differs");
     r.service_account = r.service_account_namespace = NULL;
     r.namespace_claimed = false;
+    /* An RSA key (keySizes), an unknown namespace (namespaceSelector), a short duration
+     * (validity.min). */
+    snprintf(c.key_alg, sizeof(c.key_alg), "RSA_2048");
+    c.key_bits = 2048;
+    r.namespace_known = false;
+    r.duration_s = 60;
+    eval_checked(p, &r, POLICY_MAX_MESSAGE + 64);
+    r.namespace_labels = NULL;
+    r.namespace_known = true;
+    eval_checked(p, &r, 100);
     r.is_ca = true;
     r.issuer_kind = "";
     r.namespace = NULL;
@@ -174,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     eval_checked(p, &r, 64);
     eval_checked(p, &r, 0);
     csr_clear(&c);
+    strv_free(&labels);
     policy_free(p);
     return 0;
 }

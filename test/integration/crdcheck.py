@@ -208,6 +208,23 @@ CEL_RULES = {
         lambda s: _dur(s) >= _dur("1s"),
     "duration(self) < duration('876000h1s')":
         lambda s: _dur(s) < _dur("876000h1s"),
+    # issue 14 section 4: validity.min, keySizes, namespaceSelector
+    "!has(self.min) || duration(self.min) <= (has(self.max) ? duration(self.max) : "
+    "duration('2160h'))":
+        lambda o: "min" not in o or _dur(o["min"]) <= (
+            _dur(o["max"]) if "max" in o else _dur("2160h")),
+    "!has(self.min) || !has(self.default) || duration(self.min) <= duration(self.default)":
+        lambda o: "min" not in o or "default" not in o or _dur(o["min"]) <= _dur(o["default"]),
+    "has(self.min) || has(self.max)":
+        lambda o: "min" in o or "max" in o,
+    "!has(self.min) || !has(self.max) || self.min <= self.max":
+        lambda o: "min" not in o or "max" not in o or o["min"] <= o["max"],
+    "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && "
+    "size(self.matchExpressions) > 0)":
+        lambda o: bool(o.get("matchLabels")) or bool(o.get("matchExpressions")),
+    "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : "
+    "(!has(self.values) || size(self.values) == 0)":
+        lambda o: bool(o.get("values")) if o["operator"] in ("In", "NotIn") else not o.get("values"),
     # spec.vault.subCA (the Vault sub-CA mode)
     "has(self.path) || (has(self.subCA) && (!has(self.subCA.enabled) || self.subCA.enabled))":
         lambda o: "path" in o or ("subCA" in o and o["subCA"].get("enabled", True)),
@@ -744,7 +761,67 @@ CASES = [
      "refuse", "spec.sans.ipAddresses.allowed[0]", "refuse", None),
     ("policy allowed entry too long", dns(rule="Optional", allowed=["a" * 1025]),
      "refuse", "spec.sans.dnsNames.allowed[0]", "refuse", None),
+    # issue 14 section 4
+    ("policy validity.min longer than max", policy({"validity": {"min": "2h", "max": "1h"}}),
+     "refuse", "spec.validity", "refuse", None),
+    ("policy validity.min longer than default",
+     policy({"validity": {"min": "2h", "default": "1h", "max": "24h"}}),
+     "refuse", "spec.validity", "refuse", None),
+    ("policy validity.min longer than the 2160h default max", policy({"validity": {"min": "2161h"}}),
+     "refuse", "spec.validity", "refuse", None),
+    ("policy validity.min 0s", policy({"validity": {"min": "0s"}}),
+     "refuse", "spec.validity.min", "refuse", None),
+    ("policy keySizes.rsa min more than max", policy({"keySizes": {"rsa": {"min": 4096, "max": 3072}}}),
+     "refuse", "spec.keySizes.rsa", "refuse", None),
+    ("policy keySizes.rsa min under 2048", policy({"keySizes": {"rsa": {"min": 1024}}}),
+     "refuse", "spec.keySizes.rsa.min", "refuse", None),
+    ("policy keySizes.rsa max over 16384", policy({"keySizes": {"rsa": {"max": 16385}}}),
+     "refuse", "spec.keySizes.rsa.max", "refuse", None),
+    ("policy keySizes.rsa empty", policy({"keySizes": {"rsa": {}}}),
+     "refuse", "spec.keySizes.rsa", "refuse", None),
+    ("policy keySizes without rsa", policy({"keySizes": {}}),
+     "refuse", "spec.keySizes.rsa", "refuse", None),
+    ("policy requiredUsages unknown usage", policy({"requiredUsages": ["server-auth"]}),
+     "refuse", "spec.requiredUsages[0]", "refuse", None),
+    ("policy requiredUsages empty", policy({"requiredUsages": []}),
+     "refuse", "spec.requiredUsages", "refuse", None),
+    ("policy namespaceSelector empty", policy({"selector": {"namespaceSelector": {}}}),
+     "refuse", "spec.selector.namespaceSelector", "refuse", None),
+    ("policy namespaceSelector In without values",
+     policy({"selector": {"namespaceSelector": {"matchExpressions": [
+         {"key": "env", "operator": "In"}]}}}),
+     "refuse", "spec.selector.namespaceSelector.matchExpressions[0]", "refuse", None),
+    ("policy namespaceSelector Exists with values",
+     policy({"selector": {"namespaceSelector": {"matchExpressions": [
+         {"key": "env", "operator": "Exists", "values": ["a"]}]}}}),
+     "refuse", "spec.selector.namespaceSelector.matchExpressions[0]", "refuse", None),
+    ("policy namespaceSelector unknown operator",
+     policy({"selector": {"namespaceSelector": {"matchExpressions": [
+         {"key": "env", "operator": "Gt", "values": ["1"]}]}}}),
+     "refuse", "spec.selector.namespaceSelector.matchExpressions[0].operator", "refuse", None),
+    ("policy namespaceSelector bad key",
+     policy({"selector": {"namespaceSelector": {"matchExpressions": [
+         {"key": "-env", "operator": "Exists"}]}}}),
+     "refuse", "spec.selector.namespaceSelector.matchExpressions[0].key", "refuse", None),
+    ("policy namespaceSelector bad label value",
+     policy({"selector": {"namespaceSelector": {"matchLabels": {"team": "a b"}}}}),
+     "refuse", "spec.selector.namespaceSelector.matchLabels.team", "refuse", None),
+    ("policy namespaceSelector value too long",
+     policy({"selector": {"namespaceSelector": {"matchLabels": {"team": "a" * 64}}}}),
+     "refuse", "spec.selector.namespaceSelector.matchLabels.team", "refuse", None),
     # -- accepted by both --
+    ("policy issue 14 section 4 fields",
+     policy({"selector": {"namespaces": ["team-*"], "namespaceSelector": {
+         "matchLabels": {"example.com/team": "a", "tier": ""},
+         "matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]},
+                              {"key": "frozen", "operator": "DoesNotExist"}]}},
+             "validity": {"min": "1h", "default": "24h", "max": "720h"},
+             "keySizes": {"rsa": {"min": 3072, "max": 4096}},
+             "usages": ["signing", "key encipherment", "server auth"],
+             "requiredUsages": ["digital signature", "server auth"]}),
+     "accept", None, "accept", None),
+    ("policy validity.min alone", policy({"validity": {"min": "2160h"}}),
+     "accept", None, "accept", None),
     ("issuer ca minimal", issuer({"ca": {"secretName": "x"}}), "accept", None, "accept", None),
     ("vault subCA without spec.vault.path",
      issuer({"vault": vault(path=None, subCA={"path": "pki_int/root/sign-intermediate"})}),

@@ -16,6 +16,9 @@ Served resources (paths per contract §5.1, cluster-wide list of namespaced type
   ember.issuer.dev/v1alpha1 issuancepolicies     cluster     /status
   v1                        secrets, events      namespaced
   v1                        serviceaccounts      namespaced  /token (TokenRequest), see below
+  v1                        namespaces           cluster     status.phase Active on create (no
+                                                             finalizers: a delete is immediate);
+                                                             labels are what Ember reads
   coordination.k8s.io/v1    leases               namespaced
 Every type supports get, list, watch, create (generateName too), update (PUT), patch, delete.
   authentication.k8s.io/v1  tokenreviews         cluster     create only (POST), see below
@@ -265,6 +268,7 @@ RESOURCES = [
     Res("", "v1", "secrets", "Secret", True, False, False),
     Res("", "v1", "events", "Event", True, False, False),
     Res("", "v1", "serviceaccounts", "ServiceAccount", True, False, False),
+    Res("", "v1", "namespaces", "Namespace", False, False, False),
     Res("coordination.k8s.io", "v1", "leases", "Lease", True, False, False),
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
@@ -1912,6 +1916,8 @@ class Handler(BaseHTTPRequestHandler):
         if res.plural == "secrets":
             self.fold_string_data(obj)
             obj.setdefault("type", "Opaque")
+        if res.plural == "namespaces":
+            obj["status"] = {"phase": "Active"}
         if res.status_sub:
             obj.pop("status", None)  # customresource strategy PrepareForCreate drops status
         for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):

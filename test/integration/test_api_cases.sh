@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_api_cases.sh -- POST /v1/certificaterequests for every case in cases/: each folder holds
-# `csr` (openssl req options), `request` (key=value: namespace, issuer, policy, duration, usages,
+# `csr` (openssl req options), optionally `key` (the openssl -newkey argument, e.g. rsa:3072;
+# default EC P-256), `request` (key=value: namespace, issuer, policy, duration, usages,
 # isCA; body json (default) or yaml: how the request is written; content_type, by default
 # application/json or application/yaml as body says) and `expect` (one check a line: code N | message TEXT (in a condition's message, or a
 # Status error's) | contains TEXT (anywhere in the body) | not-contains TEXT | reason R | verify (the
@@ -65,8 +66,12 @@ print(b[i:tlv(i)[2]].hex())' "$kind"
 
 for dir in test/integration/cases/*/; do
   case=$(basename "$dir")
-  # shellcheck disable=SC2046
-  eval "make_csr \"$WORK/$case\" $(cat "$dir/csr")"
+  if [ -f "$dir/key" ]; then # another key than EC P-256: the openssl -newkey argument
+    eval "openssl req -new -newkey $(cat "$dir/key") -nodes -keyout \"$WORK/$case.key\" -out \"$WORK/$case.csr\" $(cat "$dir/csr")" 2>/dev/null
+  else
+    # shellcheck disable=SC2046
+    eval "make_csr \"$WORK/$case\" $(cat "$dir/csr")"
+  fi
   ns=default issuer=ClusterIssuer/test-ca policy='' duration='' usages='[]' isCA=false body=json content_type=''
   while IFS='=' read -r k v; do [ -n "$k" ] && printf -v "$k" '%s' "$v"; done <"$dir/request"
   cr_json "$case" "$ns" "$WORK/$case.csr" "${issuer%%/*}" "${issuer#*/}" "$policy" "$duration" "$usages" "$isCA" >"$WORK/$case.json"

@@ -307,6 +307,24 @@ D="--issuer ClusterIssuer/dev-ca"
     $D "${U[@]}" --upn alice@corp.example.com --title CEO
   sign "user-certificates: a DNS name" 403 'sans.dnsNames: forbidden' "$DEVROOT" \
     $D "${U[@]}" --upn alice@corp.example.com --dns alice.corp.example.com
+  LN="--policy labelled-namespaces --dns api.example.com"
+  sign "labelled-namespaces: a labelled namespace, server auth" 201 "DNS:api.example.com" "$DEVROOT" \
+    --ns shop $D $LN --usages "digital signature,key encipherment,server auth"
+  check "labelled-namespaces: no duration asked gives 7 days" test "$(hours "$LEAF")" = 168
+  sign "labelled-namespaces: an RSA 3072 key" 201 "DNS:api.example.com" "$DEVROOT" \
+    --ns shop $D $LN --usages "server auth,client auth" --key rsa3072 --duration 2h
+  sign "labelled-namespaces: a namespace without the label" 403 \
+    'namespace "blog" is not selected by spec.selector.namespaceSelector (it has no labels)' "$DEVROOT" \
+    --ns blog $D $LN --usages "server auth"
+  sign "labelled-namespaces: a namespace with no Namespace object" 403 \
+    'namespace "nowhere" is not known to Ember (no Namespace object)' "$DEVROOT" \
+    --ns nowhere $D $LN --usages "server auth"
+  sign "labelled-namespaces: 30 minutes" 403 'validity: 30m0s requested, at least 1h0m0s (spec.validity.min)' "$DEVROOT" \
+    --ns shop $D $LN --usages "server auth" --duration 30m
+  sign "labelled-namespaces: an RSA 2048 key" 403 'keySize RSA 2048 bits, at least 3072 (spec.keySizes.rsa.min)' "$DEVROOT" \
+    --ns shop $D $LN --usages "server auth" --key rsa2048
+  sign "labelled-namespaces: client auth only" 403 'usages server auth required by spec.requiredUsages' "$DEVROOT" \
+    --ns shop $D $LN --usages "digital signature,client auth"
   sign "standalone mesh: an Istio workload (empty O=)" 201 "URI:spiffe://cluster.local/ns/istio-system/sa/x" "$DEVROOT" \
     --ns istio-system $D --policy mesh --usages "$ISTIO_USAGES" --org-empty --uri spiffe://cluster.local/ns/istio-system/sa/x
 }

@@ -637,6 +637,37 @@ checked "stats: token_request_log records each TokenRequest's account, audiences
 absent -F "$SA_TOKEN" "$WORK/fake.log" && absent -F "${SA_TOKEN:0:40}" "$WORK/stats.json"
 checked "TokenRequest: the minted token is in neither the log nor the stats"
 
+# --- Namespaces (cluster-scoped, v1): what Ember's namespaceSelector cache lists and watches -------
+NSP=/api/v1/namespaces
+req GET "$NSP?limit=500"; LRV=$(j 'd["metadata"]["resourceVersion"]'); n0=$(j 'len(d["items"])')
+[ "$CODE" = 200 ] && [ "$(j 'd["kind"]')" = NamespaceList ]
+checked "namespaces: list -> 200 NamespaceList with a resourceVersion"
+curl -sN --cacert "$CA" -H "Authorization: Bearer $TOK" -o "$WORK/wns" \
+  "$URL$NSP?watch=1&resourceVersion=$LRV&timeoutSeconds=2" &
+NSW=$!
+sleep 0.3
+req POST "$NSP" '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"labelled","labels":{"team":"a"}}}' "${JSONCT[@]}"
+[ "$CODE" = 201 ] && [ "$(j 'd["status"]["phase"]')" = Active ]
+checked "namespaces: create -> 201, status.phase Active"
+req PATCH "$NSP/labelled" '{"metadata":{"labels":{"ember":"yes"}}}' -H 'Content-Type: application/merge-patch+json'
+[ "$CODE" = 200 ] && [ "$(j 'd["metadata"]["labels"]')" = '{"team": "a", "ember": "yes"}' ]
+checked "namespaces: a label added by merge patch"
+req GET "$NSP"
+[ "$(j 'len(d["items"])')" = $((n0 + 1)) ] && [ "$(j '"labelled" in [i["metadata"]["name"] for i in d["items"]]')" = True ]
+checked "namespaces: the list holds the new Namespace"
+wait "$NSW"
+check "namespaces: watch -> ADDED then MODIFIED with the new label" python3 - "$WORK/wns" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ev = [(e["type"], e["object"]["metadata"]["name"], e["object"]["metadata"].get("labels")) for e in ev if e["type"] != "BOOKMARK"]
+sys.exit(0 if ev == [("ADDED", "labelled", {"team": "a"}), ("MODIFIED", "labelled", {"team": "a", "ember": "yes"})] else 1)
+PY
+TOK=tok-secrets-get req GET "$NSP"
+[ "$CODE" = 403 ] && msg_has 'cannot list resource "namespaces" in API group "" at the cluster scope'
+checked "namespaces: a token without a rule for namespaces -> 403 with the RBAC wording"
+req DELETE "$NSP/labelled"
+check "namespaces: delete -> 200" [ "$CODE" = 200 ]
+
 # --- SIGTERM with a watch open ---------------------------------------------------------------------
 watch_to "$WORK/wterm" "timeoutSeconds=60"
 sleep 0.3

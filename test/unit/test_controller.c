@@ -965,6 +965,52 @@ static int test_teardown(void **state)
     return 0;
 }
 
+/* ---- issue 14 section 4: the labels of Namespaces (namespaces.c) ------------------------- */
+
+/* A request under a namespaceSelector policy, decided with what the Namespace cache holds:
+ * nothing (not known), then team-a labelled as the watch of Namespaces would put it. */
+static void run_labelled(bool labelled, const char *want)
+{
+    struct controller *c = ready_controller(true);
+    feed(c, CTL_POLICY,
+         parse("{\"apiVersion\":\"" IV "\",\"kind\":\"IssuancePolicy\",\"metadata\":{\"name\":"
+               "\"labelled\",\"uid\":\"uid-labelled\",\"generation\":1},\"spec\":{\"selector\":"
+               "{\"namespaceSelector\":{\"matchLabels\":{\"certs\":\"yes\"}}},\"subject\":{"
+               "\"commonName\":{\"rule\":\"Optional\"}},\"sans\":{\"dnsNames\":{\"rule\":"
+               "\"Optional\"}}}}"));
+    ctl_reconcile_policy(c, "labelled");
+    drain(c);
+    api_reset_calls();
+    if (labelled) {
+        cJSON *ns = parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
+                          "\"name\":\"" NS "\",\"labels\":{\"certs\":\"yes\"}}}");
+        struct err e = {0};
+        assert_int_equal(nslabels_put(c->ns, ns, &e), 0);
+        cJSON_Delete(ns);
+    }
+    assert_true(controller_synced(c)); /* no watch of Namespaces started: nothing to wait for */
+    struct strv l = {0};
+    assert_int_equal(controller_namespace_labels(c, NS, &l), labelled);
+    strv_free(&l);
+    feed_cr(c, cr_json("Issuer", "ca", "labelled", csr_ok, PRE_NONE, 10));
+    assert_int_equal(ctl_reconcile_cr(c, NS "/req").kind, CTL_NEXT_FORGET);
+    cJSON *patch = api_last_body("PATCH", "/certificaterequests/req/status");
+    assert_non_null(patch);
+    char *text = cJSON_PrintUnformatted(patch);
+    if (strstr(text, want) == NULL)
+        fail_msg("status write %s lacks %s", text, want);
+    free(text);
+    cJSON_Delete(patch);
+    ctl_free(c);
+}
+
+static void test_namespace_selector_uses_the_namespace_cache(void **state)
+{
+    (void)state;
+    run_labelled(false, "namespace \\\"" NS "\\\" is not known to Ember (no Namespace object)");
+    run_labelled(true, "\"reason\":\"Issued\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1024,7 @@ int main(void)
         cmocka_unit_test_teardown(test_issuer_not_ready_and_invalid, test_teardown),
         cmocka_unit_test_teardown(test_policy_ignores_its_own_echo, test_teardown),
         cmocka_unit_test_teardown(test_policy_invalid_and_deleted, test_teardown),
+        cmocka_unit_test_teardown(test_namespace_selector_uses_the_namespace_cache, test_teardown),
         cmocka_unit_test_teardown(test_events_aggregate, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -201,6 +201,13 @@ static void add_policy(const char *name, const char *json)
     "\"subject\":{\"commonName\":{\"rule\":\"Optional\"}},"                                        \
     "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\"}}}}"
 
+/* Issue 14 section 4: "labelled" selects namespaces labelled certs=yes. */
+#define LABELLED_POLICY_JSON                                                                       \
+    "{\"apiVersion\":\"ember.issuer.dev/v1alpha1\",\"kind\":\"IssuancePolicy\","                   \
+    "\"metadata\":{\"name\":\"labelled\"},\"spec\":{\"selector\":{\"namespaceSelector\":{"         \
+    "\"matchLabels\":{\"certs\":\"yes\"}}},\"subject\":{\"commonName\":{\"rule\":\"Optional\"}},"  \
+    "\"sans\":{\"dnsNames\":{\"rule\":\"Optional\"}}}}"
+
 static char *csr_ok;    /* P-256, CN + DNS a.example.com, b.example.com */
 static char *csr_evil;  /* P-384 (not allowed by "web") with DNS evil.com */
 static char *csr_ku;    /* P-256 with a keyUsage that does not match the default usages */
@@ -243,6 +250,7 @@ static int group_setup(void **state)
     add_policy("other", POLICY_JSON("other", "[a-z0-9.-]+\\\\.example\\\\.org"));
     add_policy("team-a", TEAM_POLICY_JSON);
     add_policy("ca-pl", CA_POLICY_JSON);
+    add_policy("labelled", LABELLED_POLICY_JSON);
     policies[n_policies].name = "broken";
     policies[n_policies++].invalid = "spec.validity.max: invalid duration \"1x\"";
 
@@ -1645,6 +1653,78 @@ static void test_pem_request_checked_as_spec_request(void **state)
     free(evil);
 }
 
+/* ---- issue 14 section 4: the namespace labels a front door provides ---- */
+
+static int ns_lookups;
+static char ns_asked[64];
+
+/* team-a is labelled certs=yes, team-b has no labels, every other namespace is unknown. */
+static bool t_namespace_labels(void *ud, const char *ns, struct strv *labels)
+{
+    (void)ud;
+    ns_lookups++;
+    snprintf(ns_asked, sizeof(ns_asked), "%s", ns);
+    if (strcmp(ns, "team-a") == 0) {
+        strv_push(labels, "certs=yes");
+        return true;
+    }
+    return strcmp(ns, "team-b") == 0;
+}
+
+static void test_namespace_labels_from_the_front_door(void **state)
+{
+    (void)state;
+    struct pipeline_env env = env_default();
+    env.namespace_labels = t_namespace_labels;
+    struct cr cr;
+    struct pipeline_result res;
+    ns_lookups = 0;
+    load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "labelled", csr_ok), &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    assert_true(ns_lookups >= 1);
+    assert_string_equal(ns_asked, NS);
+    cr_free(&cr);
+
+    /* A policy without namespaceSelector never asks. */
+    ns_lookups = 0;
+    load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "web", csr_ok), &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_ISSUED);
+    assert_int_equal(ns_lookups, 0);
+    cr_free(&cr);
+
+    /* A ClusterIssuer request in team-b (known, no labels) and in team-x (unknown). */
+    cJSON *o = cr_obj(ISSUER_GROUP, "ClusterIssuer", "cluster-ca", "labelled", csr_ok);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "metadata"), "namespace",
+                              cJSON_CreateString("team-b"));
+    load(o, &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"labelled\": namespace \"team-b\" is not selected by "
+                        "spec.selector.namespaceSelector (it has no labels)");
+    cr_free(&cr);
+    o = cr_obj(ISSUER_GROUP, "ClusterIssuer", "cluster-ca", "labelled", csr_ok);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "metadata"), "namespace",
+                              cJSON_CreateString("team-x"));
+    load(o, &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_string_equal(cond(&cr, "Denied")->message,
+                        "policy \"labelled\": namespace \"team-x\" is not known to Ember (no "
+                        "Namespace object), so spec.selector.namespaceSelector matches nothing");
+    cr_free(&cr);
+
+    /* A front door without the lookup knows no Namespace. */
+    env.namespace_labels = NULL;
+    load(cr_obj(ISSUER_GROUP, "Issuer", "fake", "labelled", csr_ok), &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_DENIED);
+    assert_contains(cond(&cr, "Denied")->message, "is not known to Ember");
+    cr_free(&cr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1684,6 +1764,7 @@ int main(void)
         T(test_bad_csr_approved_by_other_fails),
         T(test_spec_error_denied),
         T(test_requester_admitted_is_issued),
+        T(test_namespace_labels_from_the_front_door),
         T(test_requester_not_admitted_is_denied),
         T(test_requester_checked_again_at_signing),
         T(test_require_requesters_for_the_signing_api),

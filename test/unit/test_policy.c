@@ -2,6 +2,7 @@
 #include "base/err.h"
 #include "base/strv.h"
 #include "decide/caller.h"
+#include "decide/nslabels.h"
 #include "decide/policy.h"
 #include "x509/csr.h"
 #include "x509/usage.h"
@@ -229,7 +230,8 @@ static void test_unknown_fields_name_the_path(void **state)
     bad_spec("{'sans':{'dnsName':{'rule':'Optional'}}}", "spec.sans.dnsName: unknown field");
     bad_spec("{'subject':{'title':{'rule':'Optional'}}}", "spec.subject.title: unknown field");
     bad_spec("{'maxValidity':'1h'}", "spec.maxValidity: unknown field");
-    bad_spec("{'validity':{'min':'1h'}}", "spec.validity.min: unknown field");
+    bad_spec("{'validity':{'least':'1h'}}",
+             "spec.validity.least: unknown field (known: max, default, min)");
     bad_spec("{'selector':{'labels':{}}}", "spec.selector.labels: unknown field");
     bad_spec("{'sans':{'uris':{'rule':'Optional','regex':['x']}}}",
              "spec.sans.uris.regex: unknown field");
@@ -2017,6 +2019,292 @@ static void test_ca_name_constraints_messages(void **state)
     policy_free(p);
 }
 
+/* ---- issue 14 section 4: validity.min, keySizes, requiredUsages, namespaceSelector ---- */
+
+static void test_validity_min(void **state)
+{
+    (void)state;
+    bad_spec("{'validity':{'min':'2h','max':'1h'}}",
+             "spec.validity.min (2h0m0s) is longer than spec.validity.max (1h0m0s)");
+    bad_spec("{'validity':{'min':'2h','default':'1h'}}",
+             "spec.validity.min (2h0m0s) is longer than spec.validity.default (1h0m0s)");
+    bad_spec("{'validity':{'min':'2400h'}}", "is longer than the default maximum (2160h0m0s)");
+    bad_spec("{'validity':{'min':'1x'}}", "spec.validity.min: invalid duration");
+    bad_spec("{'validity':{'min':'0s'}}", "spec.validity.min: must be longer than 0s");
+    bad_spec("{'validity':{'min':5}}", "spec.validity.min: expected a Go duration string");
+
+    struct policy *p = load_ok("{'validity':{'min':'1h','max':'24h'}}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.duration_s = 600;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": validity: 10m0s requested, at least 1h0m0s (spec.validity.min)");
+    r.duration_s = 3600;
+    expect_eval(p, &r, 0, "");
+    /* None asked: max applies (24h), which is above min. */
+    r.duration_s = 0;
+    expect_eval(p, &r, 0, "");
+    assert_int_equal(policy_validity(p, 0), 24 * 3600);
+    /* Longer than max: clamped as before, not denied. */
+    r.duration_s = 100 * 3600;
+    expect_eval(p, &r, 0, "");
+    assert_int_equal(policy_validity(p, 100 * 3600), 24 * 3600);
+    policy_free(p);
+}
+
+static void expect_rsa(const struct policy *p, const char *alg, int bits, int want_n,
+                       const char *want_msg)
+{
+    struct csr c;
+    csr_init(&c, alg);
+    c.key_bits = bits;
+    struct policy_request r = req_for(&c);
+    expect_eval(p, &r, want_n, want_msg);
+}
+
+static void test_key_sizes(void **state)
+{
+    (void)state;
+    bad_spec("{'keySizes':{'rsa':{'min':4096,'max':3072}}}",
+             "spec.keySizes.rsa: min (4096) is more than max (3072)");
+    bad_spec("{'keySizes':{'rsa':{'min':1024}}}",
+             "spec.keySizes.rsa.min: must be a whole number from 2048 to 16384");
+    bad_spec("{'keySizes':{'rsa':{'max':32768}}}",
+             "spec.keySizes.rsa.max: must be a whole number from 2048 to 16384");
+    bad_spec("{'keySizes':{'rsa':{}}}", "spec.keySizes.rsa: give min or max");
+    bad_spec("{'keySizes':{}}", "spec.keySizes: names no key type");
+    bad_spec("{'keySizes':{'ec':{'min':256}}}", "spec.keySizes.ec: unknown field");
+    bad_spec("{'keySizes':{'rsa':{'min':'3072'}}}", "spec.keySizes.rsa.min: expected");
+
+    struct policy *p = load_ok("{'keySizes':{'rsa':{'min':3072,'max':4096}}}");
+    expect_rsa(p, "RSA_2048", 2048, 1,
+               "policy \"mesh\": keySize RSA 2048 bits, at least 3072 (spec.keySizes.rsa.min)");
+    expect_rsa(p, "RSA_8192", 8192, 1,
+               "policy \"mesh\": keySize RSA 8192 bits, at most 4096 (spec.keySizes.rsa.max)");
+    expect_rsa(p, "RSA_3072", 3072, 0, "");
+    expect_rsa(p, "RSA_4096", 4096, 0, "");
+    /* EC and Ed25519 keys are not RSA: unaffected. */
+    expect_rsa(p, "EC_P256", 256, 0, "");
+    expect_rsa(p, "EC_ED25519", 256, 0, "");
+    policy_free(p);
+
+    /* Beside keyAlgorithms: both apply, each named. */
+    p = load_ok("{'keyAlgorithms':['RSA_2048','EC_P256'],'keySizes':{'rsa':{'min':3072}}}");
+    expect_rsa(p, "RSA_2048", 2048, 1,
+               "policy \"mesh\": keySize RSA 2048 bits, at least 3072 (spec.keySizes.rsa.min)");
+    expect_rsa(p, "RSA_4096", 4096, 1,
+               "policy \"mesh\": keyAlgorithm RSA_4096 not allowed (allowed: RSA_2048, EC_P256)");
+    policy_free(p);
+}
+
+static void test_required_usages(void **state)
+{
+    (void)state;
+    bad_spec("{'requiredUsages':['client auth']}",
+             "spec.requiredUsages[0]: \"client auth\" is not allowed by spec.usages (allowed: "
+             "digital signature, key encipherment); add it there too");
+    bad_spec("{'usages':['server auth'],'requiredUsages':['server auth','nope']}",
+             "spec.requiredUsages[1]: unknown usage \"nope\"");
+    bad_spec("{'requiredUsages':[]}", "spec.requiredUsages: empty list");
+
+    struct policy *p =
+        load_ok("{'usages':['digital signature','key encipherment','server auth','client auth'],"
+                "'requiredUsages':['server auth','digital signature']}");
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.usages = USAGE_BIT(USAGE_SERVER_AUTH) | USAGE_BIT(USAGE_DIGITAL_SIGNATURE);
+    expect_eval(p, &r, 0, "");
+    /* "signing" is cert-manager's other name of digital signature. */
+    r.usages = USAGE_BIT(USAGE_SERVER_AUTH) | USAGE_BIT(USAGE_SIGNING);
+    expect_eval(p, &r, 0, "");
+    r.usages = USAGE_BIT(USAGE_CLIENT_AUTH);
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": usages digital signature, server auth required by "
+                "spec.requiredUsages, not requested (requested: client auth)");
+    /* None requested: cert-manager's default, which lacks server auth. */
+    r.usages = 0;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": usages server auth required by spec.requiredUsages, not "
+                "requested (requested: digital signature, key encipherment, the default)");
+    policy_free(p);
+
+    /* A CA policy may require cert sign. */
+    p = load_ok("{'isCA':true,'requiredUsages':['cert sign']}");
+    policy_free(p);
+}
+
+static void test_namespace_selector_load(void **state)
+{
+    (void)state;
+    bad_spec("{'selector':{'namespaceSelector':{}}}",
+             "spec.selector.namespaceSelector: selects every namespace");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{}}}}", "selects every namespace");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{'-bad':'x'}}}}",
+             "spec.selector.namespaceSelector.matchLabels: invalid label key \"-bad\"");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{'Ex.com/team':'a'}}}}",
+             "invalid label key \"Ex.com/team\"");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{'team':'a b'}}}}",
+             "spec.selector.namespaceSelector.matchLabels.team: invalid label value \"a b\"");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{'team':1}}}}",
+             "spec.selector.namespaceSelector.matchLabels.team: expected a string");
+    bad_spec("{'selector':{'namespaceSelector':{'matchExpressions':[{'key':'env',"
+             "'operator':'In'}]}}}",
+             "spec.selector.namespaceSelector.matchExpressions[0].values: required with "
+             "operator In");
+    bad_spec("{'selector':{'namespaceSelector':{'matchExpressions':[{'key':'env',"
+             "'operator':'Exists','values':['a']}]}}}",
+             "matchExpressions[0].values: must be empty with operator Exists");
+    bad_spec("{'selector':{'namespaceSelector':{'matchExpressions':[{'key':'env',"
+             "'operator':'Gt','values':['1']}]}}}",
+             "matchExpressions[0].operator: \"Gt\" is not one of In, NotIn, Exists, DoesNotExist");
+    bad_spec("{'selector':{'namespaceSelector':{'matchExpressions':[{'operator':'Exists'}]}}}",
+             "matchExpressions[0].key: missing");
+    bad_spec("{'selector':{'namespaceSelector':{'matchExpressions':[{'key':'env',"
+             "'operator':'NotIn','values':['ok','no/t']}]}}}",
+             "matchExpressions[0].values[1]: invalid label value \"no/t\"");
+    bad_spec("{'selector':{'namespaceSelector':{'matchLabels':{'a':'b'},'other':1}}}",
+             "spec.selector.namespaceSelector.other: unknown field");
+    struct policy *p = load_ok(
+        "{'selector':{'namespaceSelector':{'matchLabels':{'example.com/team':'a','tier':''},"
+        "'matchExpressions':[{'key':'env','operator':'NotIn','values':['prod']},"
+        "{'key':'frozen','operator':'DoesNotExist'}]}}}");
+    assert_true(policy_has_namespace_selector(p));
+    policy_free(p);
+    p = load_ok("{}");
+    assert_false(policy_has_namespace_selector(p));
+    policy_free(p);
+}
+
+static void expect_ns(const struct policy *p, const char *ns, bool known, const struct strv *labels,
+                      int want_n, const char *want_msg)
+{
+    struct csr c;
+    csr_init(&c, "EC_P256");
+    struct policy_request r = req_for(&c);
+    r.namespace = ns;
+    r.namespace_known = known;
+    r.namespace_labels = labels;
+    expect_eval(p, &r, want_n, want_msg);
+}
+
+static void test_namespace_selector_eval(void **state)
+{
+    (void)state;
+    struct policy *p =
+        load_ok("{'selector':{'namespaces':['team-*'],'namespaceSelector':{'matchLabels':"
+                "{'ember.issuer.dev/certs':'yes'},'matchExpressions':[{'key':'env','operator':"
+                "'In','values':['dev','test']},{'key':'frozen','operator':'DoesNotExist'}]}}}");
+    struct strv ok = {0}, wrong_env = {0}, frozen = {0}, none = {0};
+    add(&ok, "ember.issuer.dev/certs=yes", "env=dev", "other=x", NULL);
+    add(&wrong_env, "ember.issuer.dev/certs=yes", "env=prod", NULL);
+    add(&frozen, "ember.issuer.dev/certs=yes", "env=test", "frozen=", NULL);
+    expect_ns(p, "team-a", true, &ok, 0, "");
+    expect_ns(p, "team-a", true, &wrong_env, 1,
+              "policy \"mesh\": namespace \"team-a\" is not selected by "
+              "spec.selector.namespaceSelector (its labels \"ember.issuer.dev/certs=yes\", "
+              "\"env=prod\")");
+    expect_ns(p, "team-a", true, &frozen, 1,
+              "policy \"mesh\": namespace \"team-a\" is not selected by "
+              "spec.selector.namespaceSelector (its labels \"ember.issuer.dev/certs=yes\", "
+              "\"env=test\", \"frozen=\")");
+    expect_ns(p, "team-a", true, &none, 1,
+              "policy \"mesh\": namespace \"team-a\" is not selected by "
+              "spec.selector.namespaceSelector (it has no labels)");
+    expect_ns(p, "team-a", true, NULL, 1,
+              "policy \"mesh\": namespace \"team-a\" is not selected by "
+              "spec.selector.namespaceSelector (it has no labels)");
+    expect_ns(p, "team-x", false, NULL, 1,
+              "policy \"mesh\": namespace \"team-x\" is not known to Ember (no Namespace "
+              "object), so spec.selector.namespaceSelector matches nothing");
+    /* Beside selector.namespaces: both must match, each named. */
+    expect_ns(p, "other", true, &ok, 1,
+              "policy \"mesh\": namespace \"other\" is not selected by spec.selector.namespaces");
+    expect_ns(p, "other", false, NULL, 2,
+              "policy \"mesh\": namespace \"other\" is not selected by "
+              "spec.selector.namespaces; namespace \"other\" is not known to Ember (no "
+              "Namespace object), so spec.selector.namespaceSelector matches nothing");
+    policy_free(p);
+
+    /* NotIn and Exists; a key with a label name that is a prefix of another. */
+    p = load_ok("{'selector':{'namespaceSelector':{'matchExpressions':[{'key':'env','operator':"
+                "'NotIn','values':['prod']},{'key':'team','operator':'Exists'}]}}}");
+    struct strv a = {0}, b = {0}, c = {0};
+    add(&a, "team=a", NULL);
+    add(&b, "team=a", "env=prod", NULL);
+    add(&c, "teams=a", "env=dev", NULL);
+    expect_ns(p, "x", true, &a, 0, "");
+    assert_int_equal(policy_evaluate(p, &(struct policy_request){0}, NULL, 0), 2);
+    expect_ns(p, "x", true, &b, 1,
+              "policy \"mesh\": namespace \"x\" is not selected by "
+              "spec.selector.namespaceSelector (its labels \"team=a\", \"env=prod\")");
+    expect_ns(p, "x", true, &c, 1,
+              "policy \"mesh\": namespace \"x\" is not selected by "
+              "spec.selector.namespaceSelector (its labels \"teams=a\", \"env=dev\")");
+    policy_free(p);
+    struct strv *all[] = {&ok, &wrong_env, &frozen, &none, &a, &b, &c};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        strv_free(all[i]);
+}
+
+static void test_nslabels_cache(void **state)
+{
+    (void)state;
+    struct nslabels *t = nslabels_new();
+    struct err e = {0};
+    cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
+                            "\"name\":\"team-a\",\"labels\":{\"env\":\"dev\",\"team\":\"a\"}}}");
+    assert_int_equal(nslabels_put(t, ns, &e), 0);
+    struct strv out = {0};
+    assert_true(nslabels_get(t, "team-a", &out));
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.v[0], "env=dev");
+    assert_string_equal(out.v[1], "team=a");
+    strv_free(&out);
+    assert_false(nslabels_get(t, "team-b", &out));
+    assert_int_equal(out.n, 0);
+    /* A later version replaces the labels (a label added to the Namespace). */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(ns, "metadata"), "labels",
+                              cJSON_Parse("{\"ember\":\"yes\"}"));
+    assert_int_equal(nslabels_put(t, ns, &e), 0);
+    assert_true(nslabels_get(t, "team-a", &out));
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.v[0], "ember=yes");
+    strv_free(&out);
+    assert_int_equal(nslabels_count(t), 1);
+    /* Too many labels: not kept at all (a cut set could satisfy NotIn wrongly). */
+    cJSON *many = cJSON_CreateObject();
+    for (int i = 0; i <= NSLABELS_MAX_LABELS; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "l%d", i);
+        cJSON_AddStringToObject(many, k, "v");
+    }
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(ns, "metadata"), "labels", many);
+    assert_int_equal(nslabels_put(t, ns, &e), -1);
+    assert_int_equal(e.kind, ERR_TOO_BIG);
+    assert_false(nslabels_get(t, "team-a", &out));
+    /* A label value that is not a string, a Namespace without a name. */
+    cJSON *bad = cJSON_Parse("{\"metadata\":{\"name\":\"b\",\"labels\":{\"x\":1}}}");
+    assert_int_equal(nslabels_put(t, bad, &e), -1);
+    assert_non_null(strstr(e.msg, "not a string"));
+    cJSON_Delete(bad);
+    bad = cJSON_Parse("{\"metadata\":{\"labels\":{}}}");
+    assert_int_equal(nslabels_put(t, bad, &e), -1);
+    cJSON_Delete(bad);
+    /* Without labels: known, with none. */
+    bad = cJSON_Parse("{\"metadata\":{\"name\":\"plain\"}}");
+    assert_int_equal(nslabels_put(t, bad, &e), 0);
+    assert_true(nslabels_get(t, "plain", &out));
+    assert_int_equal(out.n, 0);
+    nslabels_remove(t, "plain");
+    assert_false(nslabels_get(t, "plain", &out));
+    assert_int_equal(nslabels_count(t), 0);
+    cJSON_Delete(bad);
+    cJSON_Delete(ns);
+    nslabels_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2072,6 +2360,12 @@ int main(void)
         cmocka_unit_test(test_ca_name_constraints_dns),
         cmocka_unit_test(test_ca_name_constraints_ip_email_uri),
         cmocka_unit_test(test_ca_name_constraints_messages),
+        cmocka_unit_test(test_validity_min),
+        cmocka_unit_test(test_key_sizes),
+        cmocka_unit_test(test_required_usages),
+        cmocka_unit_test(test_namespace_selector_load),
+        cmocka_unit_test(test_namespace_selector_eval),
+        cmocka_unit_test(test_nslabels_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -620,6 +620,41 @@ static void test_issuer_gauges(void **state)
     free(all);
 }
 
+/* Namespace objects (v1) are kept for their labels (spec.selector.namespaceSelector); one named
+ * twice is refused; other kinds are still skipped. */
+static void test_namespaces_kept_for_labels(void **state)
+{
+    (void)state;
+    write_file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n"
+                          "  labels:\n    env: dev\n    ember.issuer.dev/certs: \"yes\"\n---\n"
+                          "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n---\n"
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n");
+    struct store *st = store_new("ember-system");
+    struct err e = {0};
+    char *path = xasprintf("%s/ns.yaml", dir);
+    assert_int_equal(store_load_path(st, path, &e), 0);
+    struct strv l = {0};
+    assert_true(store_namespace_labels(st, "team-a", &l));
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0], "env=dev");
+    assert_string_equal(l.v[1], "ember.issuer.dev/certs=yes");
+    strv_free(&l);
+    assert_true(store_namespace_labels(st, "plain", &l));
+    assert_int_equal(l.n, 0);
+    assert_false(store_namespace_labels(st, "team-b", &l));
+    store_free(st);
+
+    write_file("ns2.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\n"
+                           "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n");
+    st = store_new("ember-system");
+    char *path2 = xasprintf("%s/ns2.yaml", dir);
+    assert_int_equal(store_load_path(st, path2, &e), -1);
+    assert_contains(e.msg, "Namespace/a is defined twice");
+    store_free(st);
+    free(path);
+    free(path2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +670,7 @@ int main(void)
         T(test_string_data_overrides_data),
         T(test_find_functions),
         T(test_issuer_gauges),
+        T(test_namespaces_kept_for_labels),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,165 @@
+/* nslabels.c -- the labels of known Namespaces, by name, under a mutex. */
+#include "decide/nslabels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+
+#define NSLABELS_BUCKETS 1024
+
+struct nslabels_node {
+    char *name;
+    struct strv labels; /* "key=value" */
+    struct nslabels_node *next;
+};
+
+struct nslabels {
+    pthread_mutex_t lock;
+    struct nslabels_node *b[NSLABELS_BUCKETS];
+    size_t n;
+};
+
+struct nslabels *nslabels_new(void)
+{
+    struct nslabels *t = xcalloc(1, sizeof(*t));
+    pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+static void nslabels_node_free(struct nslabels_node *n)
+{
+    free(n->name);
+    strv_free(&n->labels);
+    free(n);
+}
+
+void nslabels_free(struct nslabels *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < NSLABELS_BUCKETS; i++) {
+        struct nslabels_node *n = t->b[i];
+        while (n != NULL) {
+            struct nslabels_node *next = n->next;
+            nslabels_node_free(n);
+            n = next;
+        }
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/* The link to the node named name in its bucket, or the NULL link at its end. Lock held. */
+static struct nslabels_node **nslabels_find(struct nslabels *t, const char *name)
+{
+    unsigned long h = 5381;
+    for (const unsigned char *s = (const unsigned char *)name; *s != '\0'; s++)
+        h = h * 33 + *s;
+    struct nslabels_node **l = &t->b[h % NSLABELS_BUCKETS];
+    while (*l != NULL && strcmp((*l)->name, name) != 0)
+        l = &(*l)->next;
+    return l;
+}
+
+/* metadata.labels of obj into out, within the limits. */
+static int nslabels_read(const cJSON *labels, const char *name, struct strv *out, struct err *err)
+{
+    size_t bytes = 0;
+    for (const cJSON *c = labels != NULL ? labels->child : NULL; c != NULL; c = c->next) {
+        if (c->string == NULL || !cJSON_IsString(c) || c->valuestring == NULL) {
+            err_set(err, ERR_INVALID,
+                    "Namespace %.63s: metadata.labels holds a value that is "
+                    "not a string",
+                    name);
+            return -1;
+        }
+        bytes += strlen(c->string) + strlen(c->valuestring) + 2;
+        if (out->n == NSLABELS_MAX_LABELS || bytes > NSLABELS_MAX_BYTES) {
+            err_set(err, ERR_TOO_BIG,
+                    "Namespace %.63s: more than %d labels or %d bytes of labels; not kept, so "
+                    "spec.selector.namespaceSelector matches nothing there",
+                    name, NSLABELS_MAX_LABELS, NSLABELS_MAX_BYTES);
+            return -1;
+        }
+        strv_push_take(out, xasprintf("%s=%s", c->string, c->valuestring));
+    }
+    return 0;
+}
+
+int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(md, "name");
+    if (!cJSON_IsString(nm) || nm->valuestring == NULL || nm->valuestring[0] == '\0') {
+        err_set(err, ERR_INVALID, "a Namespace without metadata.name");
+        return -1;
+    }
+    const char *name = nm->valuestring;
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels");
+    if (labels != NULL && !cJSON_IsNull(labels) && !cJSON_IsObject(labels)) {
+        err_set(err, ERR_INVALID, "Namespace %.63s: metadata.labels is not an object", name);
+        nslabels_remove(t, name);
+        return -1;
+    }
+    struct strv sv = {0};
+    if (nslabels_read(cJSON_IsObject(labels) ? labels : NULL, name, &sv, err) != 0) {
+        strv_free(&sv);
+        nslabels_remove(t, name);
+        return -1;
+    }
+    pthread_mutex_lock(&t->lock);
+    struct nslabels_node **l = nslabels_find(t, name);
+    if (*l == NULL && t->n == NSLABELS_MAX_NAMESPACES) {
+        pthread_mutex_unlock(&t->lock);
+        strv_free(&sv);
+        err_set(err, ERR_TOO_BIG, "Namespace %.63s: more than %d Namespaces known; not kept", name,
+                NSLABELS_MAX_NAMESPACES);
+        return -1;
+    }
+    if (*l == NULL) {
+        *l = xcalloc(1, sizeof(**l));
+        (*l)->name = xstrdup(name);
+        t->n++;
+    }
+    strv_free(&(*l)->labels);
+    (*l)->labels = sv;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+void nslabels_remove(struct nslabels *t, const char *name)
+{
+    pthread_mutex_lock(&t->lock);
+    struct nslabels_node **l = nslabels_find(t, name);
+    struct nslabels_node *n = *l;
+    if (n != NULL) {
+        *l = n->next;
+        t->n--;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (n != NULL)
+        nslabels_node_free(n);
+}
+
+bool nslabels_get(struct nslabels *t, const char *name, struct strv *out)
+{
+    if (t == NULL || name == NULL)
+        return false;
+    pthread_mutex_lock(&t->lock);
+    struct nslabels_node *n = *nslabels_find(t, name);
+    if (n != NULL)
+        for (size_t i = 0; i < n->labels.n; i++)
+            strv_push(out, n->labels.v[i]);
+    pthread_mutex_unlock(&t->lock);
+    return n != NULL;
+}
+
+size_t nslabels_count(struct nslabels *t)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t n = t->n;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}

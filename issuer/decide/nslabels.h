@@ -1,0 +1,38 @@
+/* nslabels.h -- the labels of known Namespaces, for spec.selector.namespaceSelector: fed by the
+ * controller's watch of Namespaces or by the Namespace objects of --manifests, read by the
+ * pipeline's namespace_labels lookup. Bounded; thread-safe (a mutex). */
+#ifndef EMBER_NSLABELS_H
+#define EMBER_NSLABELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/err.h"
+#include "base/strv.h"
+
+#define NSLABELS_MAX_NAMESPACES 20000 /* Namespaces kept; more are refused (not known) */
+#define NSLABELS_MAX_LABELS                                                                        \
+    256                          /* labels of one Namespace kept; more: the Namespace is           \
+                                    refused, as a cut set could satisfy NotIn wrongly */
+#define NSLABELS_MAX_BYTES 65536 /* bytes of one Namespace's labels ("key=value" each) */
+
+struct nslabels;
+
+struct nslabels *nslabels_new(void);
+void nslabels_free(struct nslabels *t);
+
+/* Adds or replaces the Namespace obj (metadata.name, metadata.labels: string values). Returns
+ * 0, or -1 with ERR_INVALID (not a Namespace with a name, a label not a string) or ERR_TOO_BIG
+ * (past a limit above), the Namespace then not known (an older entry of it removed). */
+int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err) WUR;
+/* Forgets the Namespace named name (no-op when unknown). */
+void nslabels_remove(struct nslabels *t, const char *name);
+/* Copies the labels of Namespace name into out ("key=value" each, appended); true when it is
+ * known. */
+bool nslabels_get(struct nslabels *t, const char *name, struct strv *out);
+/* Namespaces known. */
+size_t nslabels_count(struct nslabels *t);
+
+#endif
