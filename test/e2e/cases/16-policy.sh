@@ -10,7 +10,8 @@
 A=team16-a
 B=team16-b
 ca_issuer $A ca16 || not_ok "Issuer $A/ca16"
-ca_issuer $B ca16 || not_ok "Issuer $B/ca16"
+mkdir -p "$CASE_DIR/b" # make-ca.sh never overwrites a CA: team16-b's goes to its own folder
+CASE_DIR="$CASE_DIR/b" ca_issuer $B ca16 || not_ok "Issuer $B/ca16"
 check "the Issuer $A/ca16 becomes Ready" wait_cond 30 issuers.ember.issuer.dev $A ca16 Ready True
 check "the Issuer $B/ca16 becomes Ready" wait_cond 30 issuers.ember.issuer.dev $B ca16 Ready True
 # make-ca.sh's intermediate has pathlen:0 (it signs no CA): the sub-CA part signs with the root.
