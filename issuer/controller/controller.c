@@ -281,6 +281,7 @@ struct controller *ctl_new(const struct controller_config *cfg)
     for (int k = 0; k < CTL_KINDS; k++)
         c->feeds[k] = (struct ctl_feed){.c = c, .kind = (enum ctl_kind)k};
     c->ns = nslabels_new();
+    pthread_mutex_init(&c->ns_get_lock, NULL);
     return c;
 }
 
@@ -301,6 +302,7 @@ void ctl_free(struct controller *c)
     free(c->instance);
     free(c->cluster_ns);
     nslabels_free(c->ns);
+    pthread_mutex_destroy(&c->ns_get_lock);
     free(c);
 }
 

@@ -9,6 +9,7 @@
 #include "base/err.h"
 #include "base/metrics.h"
 #include "decide/audit.h"
+#include "decide/pipeline.h"
 #include "decide/policy.h"
 #include "issuers/issuer.h"
 #include "kube/kube.h"
@@ -52,8 +53,12 @@ int controller_find_policy(void *ud, const char *name, const struct policy **p,
                            const char **invalid_msg);
 void controller_release_policy(void *ud, const struct policy *p, const char *invalid_msg);
 /* pipeline_env.namespace_labels over the controller's cache of Namespaces (ud is the
- * controller). */
-bool controller_namespace_labels(void *ud, const char *ns, struct strv *labels);
+ * controller): a Namespace the cache lacks (the watch may lag behind a Namespace created
+ * moments ago, or the list has not succeeded) is read with one GET, kept when the watch of
+ * Namespaces runs; only a 404 is "not found", a 403 or another failure is "unavailable"
+ * (repeated failures are not re-asked for CTL_NS_GET_QUIET_MS). Thread-safe. */
+enum pipeline_ns controller_namespace_labels(void *ud, const char *ns, struct strv *labels,
+                                             struct err *why);
 /* Leader election: a leader reconciles everything it caches; a follower writes nothing
  * (keys it takes are dropped and queued again when it becomes leader). Thread-safe. */
 void controller_set_leader(struct controller *c, bool leader);

@@ -26,6 +26,7 @@
 #define CTL_NOT_SYNCED_RETRY_MS 500
 #define CTL_ISSUER_PENDING_RETRY_MS 200 /* a request whose issuer is listed, not checked yet */
 #define CTL_WAIT_RETRY_MS 1000          /* a request waiting (approval by policy, caches) */
+#define CTL_NS_GET_QUIET_MS 2000 /* after a failed GET of a Namespace, no other for this long */
 /* Two per watched namespace (up to 64), the cluster-wide ones, and Namespaces (namespaces.c). */
 #define CTL_MAX_WATCHES 131
 
@@ -116,6 +117,11 @@ struct controller {
     struct nslabels *ns;
     struct reflector *ns_refl;
     bool ns_synced, ns_forbidden; /* __atomic builtins */
+    /* A GET of a Namespace that failed (not 404): until then, answer its reason without
+     * asking again (so that many waiting requests do not each GET every second). */
+    pthread_mutex_t ns_get_lock;
+    int64_t ns_get_quiet_until_ms; /* clock_mono_ms() */
+    char ns_get_why[ERR_MSG_MAX];
 };
 
 /* What the worker does with a key once its reconciler returns. */
@@ -182,7 +188,8 @@ void ctl_enqueue_all(struct controller *c, bool crs_only);
 /* Starts the watch of Namespaces (after one probing GET that logs a 403 clearly). */
 int ctl_watch_namespaces(struct controller *c, struct err *err) WUR;
 /* True once Namespaces are listed, or when listing them fails (403 or errors): only until then
- * does the controller wait for them. */
+ * does the controller wait for them. Not "the cache holds every Namespace": a lookup the cache
+ * cannot answer GETs the Namespace (controller_namespace_labels). */
 bool ctl_namespaces_ready(struct controller *c);
 
 /* ---- events.c: the Event recorder (core/v1 Events, repeats aggregated by count) ---- */

@@ -66,9 +66,10 @@ static void reconcile_cr_release_policy(void *ud, const struct policy *p, const 
     controller_release_policy(((struct reconcile_cr_run *)ud)->c, p, invalid_msg);
 }
 
-static bool reconcile_cr_namespace_labels(void *ud, const char *ns, struct strv *labels)
+static enum pipeline_ns reconcile_cr_namespace_labels(void *ud, const char *ns, struct strv *labels,
+                                                      struct err *why)
 {
-    return controller_namespace_labels(((struct reconcile_cr_run *)ud)->c, ns, labels);
+    return controller_namespace_labels(((struct reconcile_cr_run *)ud)->c, ns, labels, why);
 }
 
 /* A status write the API server refused: count it, say what to do with the key. */

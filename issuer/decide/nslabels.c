@@ -12,6 +12,7 @@
 struct nslabels_node {
     char *name;
     struct strv labels; /* "key=value" */
+    bool provisional;   /* from nslabels_offer, not (yet) confirmed by nslabels_put */
     struct nslabels_node *next;
 };
 
@@ -19,6 +20,7 @@ struct nslabels {
     pthread_mutex_t lock;
     struct nslabels_node *b[NSLABELS_BUCKETS];
     size_t n;
+    unsigned long seq; /* nslabels_put and nslabels_remove calls: nslabels_seq */
 };
 
 struct nslabels *nslabels_new(void)
@@ -88,25 +90,34 @@ static int nslabels_read(const cJSON *labels, const char *name, struct strv *out
     return 0;
 }
 
-int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err)
+/* The name and labels of the Namespace obj: 0, or -1 with err and *name NULL when obj has no
+ * name (sv may hold labels read so far: strv_free it either way). */
+static int nslabels_parse(const cJSON *obj, const char **name, struct strv *sv, struct err *err)
 {
+    *name = NULL;
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(md, "name");
     if (!cJSON_IsString(nm) || nm->valuestring == NULL || nm->valuestring[0] == '\0') {
         err_set(err, ERR_INVALID, "a Namespace without metadata.name");
         return -1;
     }
-    const char *name = nm->valuestring;
+    *name = nm->valuestring;
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels");
     if (labels != NULL && !cJSON_IsNull(labels) && !cJSON_IsObject(labels)) {
-        err_set(err, ERR_INVALID, "Namespace %.63s: metadata.labels is not an object", name);
-        nslabels_remove(t, name);
+        err_set(err, ERR_INVALID, "Namespace %.63s: metadata.labels is not an object", *name);
         return -1;
     }
+    return nslabels_read(cJSON_IsObject(labels) ? labels : NULL, *name, sv, err);
+}
+
+int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err)
+{
+    const char *name = NULL;
     struct strv sv = {0};
-    if (nslabels_read(cJSON_IsObject(labels) ? labels : NULL, name, &sv, err) != 0) {
+    if (nslabels_parse(obj, &name, &sv, err) != 0) {
         strv_free(&sv);
-        nslabels_remove(t, name);
+        if (name != NULL)
+            nslabels_remove(t, name);
         return -1;
     }
     pthread_mutex_lock(&t->lock);
@@ -125,6 +136,8 @@ int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err)
     }
     strv_free(&(*l)->labels);
     (*l)->labels = sv;
+    (*l)->provisional = false;
+    t->seq++;
     pthread_mutex_unlock(&t->lock);
     return 0;
 }
@@ -138,6 +151,7 @@ void nslabels_remove(struct nslabels *t, const char *name)
         *l = n->next;
         t->n--;
     }
+    t->seq++;
     pthread_mutex_unlock(&t->lock);
     if (n != NULL)
         nslabels_node_free(n);
@@ -162,4 +176,66 @@ size_t nslabels_count(struct nslabels *t)
     size_t n = t->n;
     pthread_mutex_unlock(&t->lock);
     return n;
+}
+
+unsigned long nslabels_seq(struct nslabels *t)
+{
+    pthread_mutex_lock(&t->lock);
+    unsigned long seq = t->seq;
+    pthread_mutex_unlock(&t->lock);
+    return seq;
+}
+
+int nslabels_offer(struct nslabels *t, const cJSON *obj, const char *name, bool keep,
+                   unsigned long seq, struct strv *out, struct err *err)
+{
+    const char *got = NULL;
+    struct strv sv = {0};
+    if (nslabels_parse(obj, &got, &sv, err) != 0) {
+        strv_free(&sv);
+        return -1;
+    }
+    if (strcmp(got, name) != 0) {
+        strv_free(&sv);
+        err_set(err, ERR_INVALID, "asked for Namespace %.63s, got %.63s", name, got);
+        return -1;
+    }
+    for (size_t i = 0; i < sv.n; i++)
+        strv_push(out, sv.v[i]);
+    pthread_mutex_lock(&t->lock);
+    struct nslabels_node **l = nslabels_find(t, name);
+    /* Only into a gap no put or remove touched since seq: the watch's word always wins. */
+    if (keep && *l == NULL && t->seq == seq && t->n < NSLABELS_MAX_NAMESPACES) {
+        *l = xcalloc(1, sizeof(**l));
+        (*l)->name = xstrdup(name);
+        (*l)->labels = sv;
+        (*l)->provisional = true;
+        sv = (struct strv){0};
+        t->n++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    strv_free(&sv);
+    return 0;
+}
+
+size_t nslabels_drop_provisional(struct nslabels *t)
+{
+    size_t dropped = 0;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < NSLABELS_BUCKETS; i++) {
+        struct nslabels_node **l = &t->b[i];
+        while (*l != NULL) {
+            struct nslabels_node *n = *l;
+            if (!n->provisional) {
+                l = &n->next;
+                continue;
+            }
+            *l = n->next;
+            t->n--;
+            dropped++;
+            nslabels_node_free(n);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return dropped;
 }

@@ -35,4 +35,21 @@ bool nslabels_get(struct nslabels *t, const char *name, struct strv *out);
 /* Namespaces known. */
 size_t nslabels_count(struct nslabels *t);
 
+/* Entries from a single GET (the controller, when the watch has not brought a Namespace yet).
+ * The watch is the truth: nslabels_put and nslabels_remove replace or drop such an entry, and
+ * an offer never overwrites anything. */
+
+/* Changes made by nslabels_put and nslabels_remove so far: read it before the GET. */
+unsigned long nslabels_seq(struct nslabels *t);
+/* Reads the Namespace obj, which must be named name, and appends its labels to out (as
+ * nslabels_get). When keep is set, it is also kept, marked provisional, if the table has no
+ * entry for name and no put or remove happened since seq (so a GET answered before a newer
+ * watch event, a deletion included, cannot bring back what the watch replaced). Returns 0, or
+ * -1 with ERR_INVALID or ERR_TOO_BIG as nslabels_put (a mismatched name too), out unchanged. */
+int nslabels_offer(struct nslabels *t, const cJSON *obj, const char *name, bool keep,
+                   unsigned long seq, struct strv *out, struct err *err) WUR;
+/* Forgets every provisional entry a complete list did not confirm (the Namespace is gone, or
+ * came after the list: a later GET or event brings it back). Returns how many. */
+size_t nslabels_drop_provisional(struct nslabels *t);
+
 #endif

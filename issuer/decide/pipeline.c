@@ -19,7 +19,8 @@ enum pipeline_check_outcome {
     PIPELINE_CHECK_VIOLATION,
     PIPELINE_CHECK_NO_POLICY,
     PIPELINE_CHECK_POLICY_INVALID,
-    PIPELINE_CHECK_BAD_REQUEST
+    PIPELINE_CHECK_BAD_REQUEST,
+    PIPELINE_CHECK_NS_UNAVAILABLE /* the labels of the request's Namespace cannot be read now */
 };
 
 /* What one request asks for, checked against one policy. */
@@ -91,6 +92,30 @@ static struct csr *pipeline_parse_csr(const struct cr *cr, struct err *err)
     return csr;
 }
 
+/* The labels of the request's Namespace when c->policy has a namespaceSelector, *known when
+ * it exists. False, with c's outcome and message set, when they cannot be read now. */
+static bool pipeline_namespace_labels(const struct pipeline_env *env, const struct cr *cr,
+                                      const char *policy_name, struct strv *labels, bool *known,
+                                      struct pipeline_check *c)
+{
+    *known = false;
+    if (!policy_has_namespace_selector(c->policy) || env->namespace_labels == NULL)
+        return true;
+    const char *ns = cr->namespace != NULL ? cr->namespace : "";
+    struct err why = {0};
+    switch (env->namespace_labels(env->ud, ns, labels, &why)) {
+    case PIPELINE_NS_KNOWN: *known = true; return true;
+    case PIPELINE_NS_NOT_FOUND: return true;
+    case PIPELINE_NS_UNAVAILABLE: break;
+    }
+    c->outcome = PIPELINE_CHECK_NS_UNAVAILABLE;
+    snprintf(c->msg, sizeof(c->msg),
+             "policy \"%.253s\": namespace \"%.63s\": its labels could not be read (%s); the "
+             "request waits",
+             policy_name, ns, why.msg[0] != '\0' ? why.msg : "no reason given");
+    return false;
+}
+
 /* Parses the request's CSR and evaluates it against the named policy. */
 static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
                            const char *policy_name, struct pipeline_check *c)
@@ -128,9 +153,11 @@ static void pipeline_check(const struct pipeline_env *env, const struct cr *cr,
     const char *sa = NULL;
     bool is_sa = caller_service_account(&cr->requester, sa_ns, sizeof(sa_ns), &sa);
     struct strv labels = {0};
-    bool ns_known =
-        policy_has_namespace_selector(c->policy) && env->namespace_labels != NULL &&
-        env->namespace_labels(env->ud, cr->namespace != NULL ? cr->namespace : "", &labels);
+    bool ns_known = false;
+    if (!pipeline_namespace_labels(env, cr, policy_name, &labels, &ns_known, c)) {
+        strv_free(&labels);
+        return;
+    }
     struct policy_request r = {
         .csr = c->csr,
         .namespace_labels = &labels,
@@ -360,6 +387,9 @@ static void pipeline_sign_step(const struct pipeline_env *env, struct cr *cr,
         snprintf(msg, sizeof(msg), "Waiting for a valid policy: %s", c->msg);
         pipeline_pending(env, cr, res, "Warning", "PolicyNotReady", msg);
         break;
+    case PIPELINE_CHECK_NS_UNAVAILABLE:
+        pipeline_pending(env, cr, res, "Warning", "NamespaceUnavailable", c->msg);
+        break;
     default:
         res->bad_request = c->outcome == PIPELINE_CHECK_BAD_REQUEST;
         pipeline_fail_permanent(env, cr, res, c->msg);
@@ -423,6 +453,9 @@ static void pipeline_approve_step(const struct pipeline_env *env, struct cr *cr,
         pipeline_wait(res);
         pipeline_event(res, "Warning", "PolicyNotReady", "%s; the request waits until it is fixed",
                        c.msg);
+    } else if (c.outcome == PIPELINE_CHECK_NS_UNAVAILABLE) {
+        pipeline_wait(res);
+        pipeline_event(res, "Warning", "NamespaceUnavailable", "%s", c.msg);
     } else if (c.outcome != PIPELINE_CHECK_OK) {
         res->bad_request = c.outcome == PIPELINE_CHECK_BAD_REQUEST;
         pipeline_deny(env, cr, res, c.msg);

@@ -17,6 +17,13 @@
 #define PIPELINE_POLICY_ANNOTATION "ember.issuer.dev/policy-name"
 #define PIPELINE_APPROVER "ember.issuer.dev" /* reason of our Approved/Denied conditions */
 
+/* What pipeline_env.namespace_labels found out about a Namespace. */
+enum pipeline_ns {
+    PIPELINE_NS_KNOWN,       /* it exists: its labels are given */
+    PIPELINE_NS_NOT_FOUND,   /* no such Namespace (404; not in the manifests) */
+    PIPELINE_NS_UNAVAILABLE, /* cannot tell now (403, API server unreachable): retry later */
+};
+
 struct pipeline_env {
     const char *group;                     /* ISSUER_GROUP */
     const char *const *policy_annotations; /* keys in precedence order */
@@ -42,11 +49,14 @@ struct pipeline_env {
      * lookups whose policies can be replaced meanwhile). NULL when they never change. */
     void (*release_policy)(void *ud, const struct policy *p, const char *invalid_msg);
     /* Optional: the labels of the Namespace named ns into labels (empty when called), as
-     * "key=value" strings; returns true when such a Namespace is known (the controller's cache
-     * of Namespaces, the Namespace objects of --manifests). Asked only under a policy with
+     * "key=value" strings (the controller's cache of Namespaces, with a GET when it does not
+     * know ns yet; the Namespace objects of --manifests). PIPELINE_NS_UNAVAILABLE sets why (a
+     * short reason, e.g. "403 Forbidden on GET namespaces/x"): the request then waits (503 on
+     * the signing API) instead of being denied. Asked only under a policy with
      * spec.selector.namespaceSelector. NULL: no Namespace is known, so a namespaceSelector
      * matches nothing. */
-    bool (*namespace_labels)(void *ud, const char *ns, struct strv *labels);
+    enum pipeline_ns (*namespace_labels)(void *ud, const char *ns, struct strv *labels,
+                                         struct err *why);
     void *ud;
 };
 

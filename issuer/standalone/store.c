@@ -387,10 +387,12 @@ int store_find_policy(void *ud, const char *name, const struct policy **p, const
     return 0;
 }
 
-bool store_namespace_labels(void *ud, const char *ns, struct strv *labels)
+enum pipeline_ns store_namespace_labels(void *ud, const char *ns, struct strv *labels,
+                                        struct err *why)
 {
+    (void)why; /* the manifests are the whole truth: what they lack does not exist */
     struct store *st = ud;
-    return nslabels_get(st->ns, ns, labels);
+    return nslabels_get(st->ns, ns, labels) ? PIPELINE_NS_KNOWN : PIPELINE_NS_NOT_FOUND;
 }
 
 size_t store_count_issuers(const struct store *st)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "decide/pipeline.h"
 #include "decide/policy.h"
 #include "issuers/issuer.h"
 
@@ -41,8 +42,10 @@ struct issuer *store_find_issuer(void *ud, const char *kind, const char *ns, con
 int store_find_policy(void *ud, const char *name, const struct policy **p,
                       const char **invalid_msg);
 
-/* pipeline_env.namespace_labels over the Namespace objects (apiVersion v1) of the manifests. */
-bool store_namespace_labels(void *ud, const char *ns, struct strv *labels);
+/* pipeline_env.namespace_labels over the Namespace objects (apiVersion v1) of the manifests:
+ * known or not found (the manifests are the truth), never unavailable. */
+enum pipeline_ns store_namespace_labels(void *ud, const char *ns, struct strv *labels,
+                                        struct err *why);
 
 size_t store_count_issuers(const struct store *st);
 size_t store_count_policies(const struct store *st);

@@ -56,6 +56,8 @@ static struct fake_api {
     size_t n_calls;
     long cr_write_code;    /* answer to a CertificateRequest status write */
     long event_patch_code; /* answer to an Event count update */
+    long ns_get_code;      /* answer to GET /api/v1/namespaces/NAME; 0 = 404 */
+    const char *ns_body;   /* its body when 200 */
     cJSON *cr;             /* the request the "server" holds: what a status write returns */
     int rv;                /* last resourceVersion handed out */
     char *secret;          /* the CA Secret team-a/ca-key-pair */
@@ -103,7 +105,15 @@ static int fake_request(struct kube *k, const char *method, const char *path,
     const char *answer = "{}";
     char *owned = NULL;
     out->code = 200;
-    if (strcmp(method, "GET") == 0) {
+    if (strcmp(method, "GET") == 0 && strncmp(path, "/api/v1/namespaces/", 19) == 0 &&
+        strchr(path + 19, '/') == NULL) {
+        out->code = api.ns_get_code != 0 ? api.ns_get_code : 404;
+        answer = out->code == 200   ? api.ns_body
+                 : out->code == 403 ? "{\"kind\":\"Status\",\"code\":403,\"reason\":"
+                                      "\"Forbidden\",\"message\":\"namespaces is forbidden\"}"
+                                    : "{\"kind\":\"Status\",\"code\":404,\"reason\":"
+                                      "\"NotFound\",\"message\":\"not found\"}";
+    } else if (strcmp(method, "GET") == 0) {
         bool ca = strcmp(path, "/api/v1/namespaces/" NS "/secrets/ca-key-pair") == 0;
         out->code = ca ? 200 : 404;
         answer = ca ? api.secret : "{\"kind\":\"Status\",\"code\":404,\"message\":\"not found\"}";
@@ -962,14 +972,19 @@ static int test_teardown(void **state)
     api_reset_calls();
     api.cr_write_code = 200;
     api.event_patch_code = 200;
+    api.ns_get_code = 0;
+    api.ns_body = NULL;
     return 0;
 }
 
 /* ---- issue 14 section 4: the labels of Namespaces (namespaces.c) ------------------------- */
 
-/* A request under a namespaceSelector policy, decided with what the Namespace cache holds:
- * nothing (not known), then team-a labelled as the watch of Namespaces would put it. */
-static void run_labelled(bool labelled, const char *want)
+#define NS_LABELLED                                                                                \
+    "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" NS "\","             \
+    "\"resourceVersion\":\"7\",\"labels\":{\"certs\":\"yes\"}}}"
+
+/* A controller with the policy labelled (namespaceSelector certs=yes) reconciled. */
+static struct controller *labelled_controller(void)
 {
     struct controller *c = ready_controller(true);
     feed(c, CTL_POLICY,
@@ -981,34 +996,168 @@ static void run_labelled(bool labelled, const char *want)
     ctl_reconcile_policy(c, "labelled");
     drain(c);
     api_reset_calls();
-    if (labelled) {
-        cJSON *ns = parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
-                          "\"name\":\"" NS "\",\"labels\":{\"certs\":\"yes\"}}}");
-        struct err e = {0};
-        assert_int_equal(nslabels_put(c->ns, ns, &e), 0);
-        cJSON_Delete(ns);
-    }
-    assert_true(controller_synced(c)); /* no watch of Namespaces started: nothing to wait for */
-    struct strv l = {0};
-    assert_int_equal(controller_namespace_labels(c, NS, &l), labelled);
-    strv_free(&l);
-    feed_cr(c, cr_json("Issuer", "ca", "labelled", csr_ok, PRE_NONE, 10));
-    assert_int_equal(ctl_reconcile_cr(c, NS "/req").kind, CTL_NEXT_FORGET);
-    cJSON *patch = api_last_body("PATCH", "/certificaterequests/req/status");
-    assert_non_null(patch);
-    char *text = cJSON_PrintUnformatted(patch);
-    if (strstr(text, want) == NULL)
-        fail_msg("status write %s lacks %s", text, want);
-    free(text);
-    cJSON_Delete(patch);
-    ctl_free(c);
+    return c;
 }
 
+/* The request team-a/req under labelled reconciled once: what comes next, and the status
+ * write's text (NULL when nothing was written; free it). */
+static char *run_labelled(struct controller *c, enum ctl_next_kind want_next)
+{
+    feed_cr(c, cr_json("Issuer", "ca", "labelled", csr_ok, PRE_NONE, 10));
+    assert_int_equal(ctl_reconcile_cr(c, NS "/req").kind, want_next);
+    cJSON *patch = api_last_body("PATCH", "/certificaterequests/req/status");
+    char *text = patch != NULL ? cJSON_PrintUnformatted(patch) : NULL;
+    cJSON_Delete(patch);
+    return text;
+}
+
+static void assert_has(const char *text, const char *want)
+{
+    if (text == NULL || strstr(text, want) == NULL)
+        fail_msg("%s lacks %s", text != NULL ? text : "(nothing)", want);
+}
+
+/* The cache answers, a GET answers what it lacks: 404 is the only "not known". */
 static void test_namespace_selector_uses_the_namespace_cache(void **state)
 {
     (void)state;
-    run_labelled(false, "namespace \\\"" NS "\\\" is not known to Ember (no Namespace object)");
-    run_labelled(true, "\"reason\":\"Issued\"");
+    struct controller *c = labelled_controller();
+    assert_true(controller_synced(c)); /* no watch of Namespaces started: nothing to wait for */
+    char *text = run_labelled(c, CTL_NEXT_FORGET);
+    assert_has(text, "namespace \\\"" NS "\\\" is not known to Ember (no Namespace object)");
+    free(text);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1); /* 404: not known */
+    ctl_free(c);
+
+    /* The watch has brought it: no GET. */
+    c = labelled_controller();
+    cJSON *ns = parse(NS_LABELLED);
+    struct err e = {0};
+    assert_int_equal(nslabels_put(c->ns, ns, &e), 0);
+    cJSON_Delete(ns);
+    text = run_labelled(c, CTL_NEXT_FORGET);
+    assert_has(text, "\"reason\":\"Issued\"");
+    free(text);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 0);
+    ctl_free(c);
+
+    /* The watch lags (a Namespace created with the request): the GET decides, issued. Before
+     * the watch of Namespaces has listed, the answer is not kept. */
+    c = labelled_controller();
+    api.ns_get_code = 200;
+    api.ns_body = NS_LABELLED;
+    text = run_labelled(c, CTL_NEXT_FORGET);
+    assert_has(text, "\"reason\":\"Issued\"");
+    free(text);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1);
+    assert_int_equal(nslabels_count(c->ns), 0);
+    /* Once it has, the answer is kept (its events keep it current): one GET for two asks. */
+    c->ns_synced = true;
+    api_reset_calls();
+    struct strv l = {0};
+    assert_int_equal(controller_namespace_labels(c, NS, &l, &e), PIPELINE_NS_KNOWN);
+    assert_int_equal(controller_namespace_labels(c, NS, &l, &e), PIPELINE_NS_KNOWN);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0], "certs=yes");
+    strv_free(&l);
+    /* A name no Namespace can have is not asked for (nor put into a path). */
+    assert_int_equal(controller_namespace_labels(c, "../secrets", &l, &e), PIPELINE_NS_NOT_FOUND);
+    assert_int_equal(api_count("GET", "secrets"), 0);
+    ctl_free(c);
+}
+
+/* GET forbidden and the cache lacking the Namespace: the request waits (no status write, a
+ * NamespaceUnavailable Event), is not asked about again at once, and is issued once the watch
+ * brings the Namespace. */
+static void test_namespace_unreadable_waits(void **state)
+{
+    (void)state;
+    struct controller *c = labelled_controller();
+    api.ns_get_code = 403;
+    char *text = run_labelled(c, CTL_NEXT_AFTER);
+    assert_null(text);
+    char reasons[256];
+    api_event_reasons(reasons, sizeof(reasons));
+    assert_string_equal(reasons, "NamespaceUnavailable");
+    cJSON *ev = api_last_body("POST", "/events");
+    assert_string_equal(cJSON_GetObjectItem(ev, "message")->valuestring,
+                        "policy \"labelled\": namespace \"" NS "\": its labels could not be read "
+                        "(403 Forbidden on GET namespaces/" NS "); the request waits");
+    cJSON_Delete(ev);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1);
+    /* Asked again at once: the failure is remembered, no second GET. */
+    struct strv l = {0};
+    struct err e = {0};
+    assert_int_equal(controller_namespace_labels(c, NS, &l, &e), PIPELINE_NS_UNAVAILABLE);
+    assert_string_equal(e.msg, "403 Forbidden on GET namespaces/" NS);
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1);
+    /* The watch brings it: issued. */
+    cJSON *ns = parse(NS_LABELLED);
+    assert_int_equal(nslabels_put(c->ns, ns, &e), 0);
+    cJSON_Delete(ns);
+    api_reset_calls();
+    assert_int_equal(ctl_reconcile_cr(c, NS "/req").kind, CTL_NEXT_FORGET);
+    cJSON *patch = api_last_body("PATCH", "/certificaterequests/req/status");
+    text = cJSON_PrintUnformatted(patch);
+    cJSON_Delete(patch);
+    assert_has(text, "\"reason\":\"Issued\"");
+    free(text);
+    ctl_free(c);
+}
+
+/* A GET's answer never overrides the watch: not kept after a put or remove since the GET
+ * began, never over an entry; and dropped by a list that does not confirm it. */
+static void test_namespace_get_lets_the_watch_win(void **state)
+{
+    (void)state;
+    struct nslabels *t = nslabels_new();
+    cJSON *got = parse(NS_LABELLED);
+    cJSON *newer = parse("{\"metadata\":{\"name\":\"" NS "\",\"labels\":{\"certs\":\"no\"}}}");
+    cJSON *other = parse("{\"metadata\":{\"name\":\"team-z\"}}");
+    struct err e = {0};
+    struct strv l = {0};
+    /* The watch deleted the Namespace while the GET was under way: not brought back. */
+    unsigned long seq = nslabels_seq(t);
+    nslabels_remove(t, NS);
+    assert_int_equal(nslabels_offer(t, got, NS, true, seq, &l, &e), 0);
+    assert_int_equal(l.n, 1); /* the caller still gets what the GET read */
+    strv_free(&l);
+    assert_false(nslabels_get(t, NS, &l));
+    /* The watch put a newer state meanwhile: kept, not the GET's. */
+    seq = nslabels_seq(t);
+    assert_int_equal(nslabels_put(t, newer, &e), 0);
+    assert_int_equal(nslabels_offer(t, got, NS, true, seq, &l, &e), 0);
+    strv_free(&l);
+    assert_true(nslabels_get(t, NS, &l));
+    assert_string_equal(l.v[0], "certs=no");
+    strv_free(&l);
+    /* An entry is never overwritten, even with no change since seq. */
+    seq = nslabels_seq(t);
+    assert_int_equal(nslabels_offer(t, got, NS, true, seq, &l, &e), 0);
+    strv_free(&l);
+    assert_true(nslabels_get(t, NS, &l));
+    assert_string_equal(l.v[0], "certs=no");
+    strv_free(&l);
+    /* A name that is not the one asked for is refused. */
+    assert_int_equal(nslabels_offer(t, other, NS, true, seq, &l, &e), -1);
+    assert_int_equal(l.n, 0);
+    /* Kept into a gap; a complete list drops it unless it confirmed it. */
+    nslabels_remove(t, NS);
+    seq = nslabels_seq(t);
+    assert_int_equal(nslabels_offer(t, got, NS, true, seq, &l, &e), 0);
+    strv_free(&l);
+    assert_int_equal(nslabels_offer(t, other, "team-z", true, seq, &l, &e), 0);
+    assert_int_equal(nslabels_count(t), 2);
+    assert_int_equal(nslabels_put(t, newer, &e), 0); /* the list confirms team-a */
+    assert_int_equal(nslabels_drop_provisional(t), 1);
+    assert_true(nslabels_get(t, NS, &l));
+    strv_free(&l);
+    assert_false(nslabels_get(t, "team-z", &l));
+    cJSON_Delete(got);
+    cJSON_Delete(newer);
+    cJSON_Delete(other);
+    nslabels_free(t);
 }
 
 int main(void)
@@ -1025,6 +1174,8 @@ int main(void)
         cmocka_unit_test_teardown(test_policy_ignores_its_own_echo, test_teardown),
         cmocka_unit_test_teardown(test_policy_invalid_and_deleted, test_teardown),
         cmocka_unit_test_teardown(test_namespace_selector_uses_the_namespace_cache, test_teardown),
+        cmocka_unit_test_teardown(test_namespace_unreadable_waits, test_teardown),
+        cmocka_unit_test_teardown(test_namespace_get_lets_the_watch_win, test_teardown),
         cmocka_unit_test_teardown(test_events_aggregate, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

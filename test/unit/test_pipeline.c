@@ -1658,17 +1658,23 @@ static void test_pem_request_checked_as_spec_request(void **state)
 static int ns_lookups;
 static char ns_asked[64];
 
-/* team-a is labelled certs=yes, team-b has no labels, every other namespace is unknown. */
-static bool t_namespace_labels(void *ud, const char *ns, struct strv *labels)
+/* team-a is labelled certs=yes, team-b has no labels, team-u cannot be read now (a 403, say),
+ * every other namespace does not exist. */
+static enum pipeline_ns t_namespace_labels(void *ud, const char *ns, struct strv *labels,
+                                           struct err *why)
 {
     (void)ud;
     ns_lookups++;
     snprintf(ns_asked, sizeof(ns_asked), "%s", ns);
     if (strcmp(ns, "team-a") == 0) {
         strv_push(labels, "certs=yes");
-        return true;
+        return PIPELINE_NS_KNOWN;
     }
-    return strcmp(ns, "team-b") == 0;
+    if (strcmp(ns, "team-u") == 0) {
+        err_set(why, ERR_TRANSIENT, "403 Forbidden on GET namespaces/team-u");
+        return PIPELINE_NS_UNAVAILABLE;
+    }
+    return strcmp(ns, "team-b") == 0 ? PIPELINE_NS_KNOWN : PIPELINE_NS_NOT_FOUND;
 }
 
 static void test_namespace_labels_from_the_front_door(void **state)
@@ -1714,6 +1720,33 @@ static void test_namespace_labels_from_the_front_door(void **state)
     assert_string_equal(cond(&cr, "Denied")->message,
                         "policy \"labelled\": namespace \"team-x\" is not known to Ember (no "
                         "Namespace object), so spec.selector.namespaceSelector matches nothing");
+    cr_free(&cr);
+
+    /* Labels that cannot be read now: the request waits (nothing written, an Event saying
+     * why), never Denied; once they can be read, it is decided. */
+    o = cr_obj(ISSUER_GROUP, "ClusterIssuer", "cluster-ca", "labelled", csr_ok);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "metadata"), "namespace",
+                              cJSON_CreateString("team-u"));
+    load(o, &cr);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.action, PIPELINE_WAIT);
+    assert_int_equal(res.state, PIPELINE_STATE_WAITING);
+    assert_true(res.requeue);
+    assert_null(cr_condition(&cr, "Denied"));
+    assert_null(cr_condition(&cr, "Approved"));
+    assert_int_equal(res.n_events, 1);
+    assert_string_equal(res.events[0].reason, "NamespaceUnavailable");
+    assert_string_equal(res.events[0].message,
+                        "policy \"labelled\": namespace \"team-u\": its labels could not be read "
+                        "(403 Forbidden on GET namespaces/team-u); the request waits");
+    /* Approved by someone else: at signing it is Pending (retried), not Failed. */
+    cr_set_condition(&cr, "Approved", "True", "someone", "ok", env.now);
+    pipeline_run(&env, &cr, &res);
+    assert_int_equal(res.state, PIPELINE_STATE_PENDING);
+    assert_true(res.requeue);
+    assert_string_equal(cond(&cr, "Ready")->reason, "Pending");
+    assert_contains(cond(&cr, "Ready")->message, "its labels could not be read");
+    assert_null(cr.chain_pem);
     cr_free(&cr);
 
     /* A front door without the lookup knows no Namespace. */
