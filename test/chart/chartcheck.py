@@ -87,6 +87,9 @@ EXPECTED_CLUSTER = {
     ("", "secrets", "get", ""),
     ("", "namespaces", "list", ""),   # spec.selector.namespaceSelector: Namespace labels
     ("", "namespaces", "watch", ""),
+    # ... and one GET of a Namespace the watch has not brought yet (created with its
+    # Certificate): without it such a request waits for the watch instead of being decided.
+    ("", "namespaces", "get", ""),
     ("", "events", "create", ""),
     ("", "events", "patch", ""),
 }
