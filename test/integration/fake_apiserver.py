@@ -168,6 +168,12 @@ without it).  POST bodies are JSON; answers 200 with JSON (or 204).
                               code 410, message "too old resource version: RV (FLOOR)"}} and
                               closes, while lists at that RV (paged = Exact, continue tokens)
                               are still served from the history -> {"watch_floor_rv", "dropped"}
+  POST /_fake/hold-watch     {"resources": ["namespaces"]}  watches of these resources (plural
+                              names) hold their live events (and send no BOOKMARK, whose RV
+                              would pass them) until a later call leaves the resource out
+                              ({"resources": []} releases all): a watch that lags behind the
+                              others, as a real one can.  Gets, lists and the synthetic ADDED
+                              events of a watch from RV "" are not held -> {"resources": [...]}
   POST /_fake/history        {"window": N}  shrinks/grows the retained event window
   POST /_fake/settings       {"bookmark_interval_seconds", "watch_max_timeout_seconds",
                               "max_watches", "too_large_wait_seconds", "history_window",
@@ -808,6 +814,7 @@ class State:
             "split_chunks": bool(cfg.get("split_chunks", False)),
         }
         self.watchers = set()
+        self.held = set()                 # plurals whose watch events are held (hold-watch)
         self.stopping = False
         self.faults = []
         self.random_faults = None
@@ -1115,7 +1122,8 @@ class Handler(BaseHTTPRequestHandler):
                            "watch_floor_rv": str(st.watch_floor_rv),
                            "history_len": len(st.history), "settings": dict(st.settings),
                            "faults": [dict(f) for f in st.faults], "random_faults": st.random_faults,
-                           "latency_ms": st.latency_ms, "objects": len(st.objects)}
+                           "latency_ms": st.latency_ms, "objects": len(st.objects),
+                           "held_watches": sorted(st.held)}
                     self.send_json(200, out)
                     return
                 if name in ("object", "objects"):
@@ -1178,6 +1186,13 @@ class Handler(BaseHTTPRequestHandler):
                     w.graceful = bool(body.get("graceful", False))
                 out = {"watch_floor_rv": str(st.watch_floor_rv), "dropped": len(st.watchers)}
                 st.cond.notify_all()
+            elif name == "hold-watch":
+                want = body.get("resources", [])
+                if not isinstance(want, list) or any(p not in {r.plural for r in RESOURCES} for p in want):
+                    raise err_bad_request("resources must be a list of served resources (plural names)")
+                st.held = set(want)
+                st.cond.notify_all()
+                out = {"resources": sorted(st.held)}
             elif name == "expire-history":
                 st.expire_history()
                 out = {"compacted_rv": str(st.compacted_rv)}
@@ -1808,15 +1823,16 @@ class Handler(BaseHTTPRequestHandler):
                         end = "overflow"
                     elif nowt >= deadline:
                         end = "graceful"
-                    if end or w.queue or (bookmarks and nowt >= next_bm):
+                    held = res.plural in st.held
+                    if end or (w.queue and not held) or (bookmarks and not held and nowt >= next_bm):
                         break
                     wake = deadline if not bookmarks else min(deadline, next_bm)
                     st.cond.wait(max(0.01, min(wake - nowt, 1.0)))
                 if end is None:
-                    while w.queue:
+                    while w.queue and not held:
                         ev = w.queue.popleft()
                         out.append({"type": ev.type, "object": copy.deepcopy(ev.obj)})
-                    if bookmarks and time.monotonic() >= next_bm:
+                    if bookmarks and not held and time.monotonic() >= next_bm:
                         bm_rv = str(st.rv)
                         next_bm = time.monotonic() + st.settings["bookmark_interval_seconds"]
             if end == "abrupt":

@@ -665,6 +665,39 @@ PY
 TOK=tok-secrets-get req GET "$NSP"
 [ "$CODE" = 403 ] && msg_has 'cannot list resource "namespaces" in API group "" at the cluster scope'
 checked "namespaces: a token without a rule for namespaces -> 403 with the RBAC wording"
+req GET "$NSP/labelled"
+[ "$CODE" = 200 ] && [ "$(j 'd["kind"]+" "+d["metadata"]["name"]+" "+json.dumps(d["metadata"]["labels"])')" = 'Namespace labelled {"team": "a", "ember": "yes"}' ]
+checked "namespaces: get of one Namespace -> 200 with its labels"
+req GET "$NSP/nowhere"
+[ "$CODE" = 404 ] && is_status 404 NotFound && msg_has 'namespaces "nowhere" not found'
+checked "namespaces: get of a Namespace that does not exist -> 404 NotFound"
+TOK=tok-secrets-get req GET "$NSP/labelled"
+[ "$CODE" = 403 ] && is_status 403 Forbidden && msg_has 'namespaces "labelled" is forbidden: User "bob" cannot get resource "namespaces" in API group "" at the cluster scope'
+checked "namespaces: get without the rule -> 403 Forbidden with the RBAC wording"
+
+# hold-watch: the watch of Namespaces holds its live events (no BOOKMARK passes them) while
+# gets and lists see the change; released, the events come in order.
+req GET "$NSP"; HRV=$(j 'd["metadata"]["resourceVersion"]')
+[ "$(admin hold-watch '{"resources": ["namespaces"]}')" = '{"resources":["namespaces"]}' ]
+checked "hold-watch: namespaces held"
+curl -sN --cacert "$CA" -H "Authorization: Bearer $TOK" -o "$WORK/whold" \
+  "$URL$NSP?watch=1&resourceVersion=$HRV&allowWatchBookmarks=true&timeoutSeconds=4" &
+NSW=$!
+sleep 0.3
+req POST "$NSP" '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"held","labels":{"x":"y"}}}' "${JSONCT[@]}"
+sleep 1.5
+req GET "$NSP/held"
+[ "$CODE" = 200 ] && [ ! -s "$WORK/whold" ]
+checked "hold-watch: the new Namespace is served by get while its watch event (and any BOOKMARK) is held"
+admin hold-watch '{"resources": []}' >/dev/null
+wait "$NSW"
+check "hold-watch: released, the held ADDED arrives (then bookmarks past it)" python3 - "$WORK/whold" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+names = [(e["type"], e["object"]["metadata"].get("name")) for e in ev]
+sys.exit(0 if names and names[0] == ("ADDED", "held") else 1)
+PY
+req DELETE "$NSP/held"
 req DELETE "$NSP/labelled"
 check "namespaces: delete -> 200" [ "$CODE" = 200 ]
 
