@@ -122,6 +122,7 @@ struct controller {
     pthread_mutex_t ns_get_lock;
     int64_t ns_get_quiet_until_ms; /* clock_mono_ms() */
     char ns_get_why[ERR_MSG_MAX];
+    char ns_get_ns[64]; /* the Namespace that GET was for */
 };
 
 /* What the worker does with a key once its reconciler returns. */

@@ -106,13 +106,17 @@ bool ctl_namespaces_ready(struct controller *c)
     return st.errors > 0;
 }
 
-/* A failed GET's reason, remembered for CTL_NS_GET_QUIET_MS; false when none is. */
-static bool namespaces_quiet(struct controller *c, struct err *why)
+/* A failed GET's reason, remembered for CTL_NS_GET_QUIET_MS, into why for Namespace ns; false
+ * when none is. */
+static bool namespaces_quiet(struct controller *c, const char *ns, struct err *why)
 {
     pthread_mutex_lock(&c->ns_get_lock);
     bool quiet = clock_mono_ms() < c->ns_get_quiet_until_ms;
-    if (quiet)
+    if (quiet && strcmp(ns, c->ns_get_ns) == 0)
         err_set(why, ERR_TRANSIENT, "%s", c->ns_get_why);
+    else if (quiet)
+        err_set(why, ERR_TRANSIENT, "%s, moments ago; not asked again for %d s", c->ns_get_why,
+                CTL_NS_GET_QUIET_MS / 1000);
     pthread_mutex_unlock(&c->ns_get_lock);
     return quiet;
 }
@@ -126,6 +130,7 @@ static enum pipeline_ns namespaces_unavailable(struct controller *c, const char 
     bool was_quiet = c->ns_get_quiet_until_ms != 0 && now < c->ns_get_quiet_until_ms + 60000;
     c->ns_get_quiet_until_ms = now + CTL_NS_GET_QUIET_MS;
     snprintf(c->ns_get_why, sizeof(c->ns_get_why), "%s", why->msg);
+    snprintf(c->ns_get_ns, sizeof(c->ns_get_ns), "%s", ns);
     pthread_mutex_unlock(&c->ns_get_lock);
     LOG(was_quiet ? LOG_DEBUG : LOG_WARN, "controller", CTL_NS_PATH, why->msg,
         "cannot read Namespace %s: requests under a namespaceSelector there wait%s", ns,
@@ -139,7 +144,7 @@ static enum pipeline_ns namespaces_unavailable(struct controller *c, const char 
 static enum pipeline_ns namespaces_get(struct controller *c, const char *ns, struct strv *labels,
                                        struct err *why)
 {
-    if (namespaces_quiet(c, why))
+    if (namespaces_quiet(c, ns, why))
         return PIPELINE_NS_UNAVAILABLE;
     unsigned long seq = nslabels_seq(c->ns);
     char path[CTL_PATH_MAX];

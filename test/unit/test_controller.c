@@ -1091,7 +1091,11 @@ static void test_namespace_unreadable_waits(void **state)
     struct err e = {0};
     assert_int_equal(controller_namespace_labels(c, NS, &l, &e), PIPELINE_NS_UNAVAILABLE);
     assert_string_equal(e.msg, "403 Forbidden on GET namespaces/" NS);
-    assert_int_equal(api_count("GET", "/api/v1/namespaces/" NS), 1);
+    /* Nor for another Namespace: the reason says which GET failed, and when. */
+    assert_int_equal(controller_namespace_labels(c, "team-q", &l, &e), PIPELINE_NS_UNAVAILABLE);
+    assert_string_equal(e.msg, "403 Forbidden on GET namespaces/" NS
+                               ", moments ago; not asked again for 2 s");
+    assert_int_equal(api_count("GET", "/api/v1/namespaces/"), 1);
     /* The watch brings it: issued. */
     cJSON *ns = parse(NS_LABELLED);
     assert_int_equal(nslabels_put(c->ns, ns, &e), 0);
