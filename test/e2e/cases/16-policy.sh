@@ -256,6 +256,9 @@ YAML
 good_spec unlabelled | cert16 $A unlabelled small16
 denied $A unlabelled "namespaceSelector: a namespace without the label" small16 namespaceSelector
 kc label namespace $A e2e.ember.issuer.dev/tier=web >/dev/null
+# A label added moments before a request may not have reached Ember's Namespace watch yet (README,
+# troubleshooting); give the watch event a moment before cert-manager creates the request.
+sleep 2
 good_spec labelled | cert16 $A labelled small16
 issued $A labelled "namespaceSelector: the same request once the namespace has the label"
 good_spec short 1h | cert16 $A short small16
