@@ -60,8 +60,8 @@ static bool vaultnames_has_attr(const X509_NAME *name, int nid, const char *v)
     return false;
 }
 
-/* -1 naming the first of the CSR's streetAddress, postalCode and serialNumber values missing
- * from name, else 0. */
+/* -1 naming the first of the CSR's subject values (CN, O, OU, C, ST, L, street, postalCode,
+ * serialNumber) missing from name, else 0. */
 static WUR int vaultnames_check_subject(const X509_NAME *name, const struct csr *csr,
                                         struct err *err)
 {
@@ -70,6 +70,14 @@ static WUR int vaultnames_check_subject(const X509_NAME *name, const struct csr 
         const struct strv *vals;
         const char *what, *where;
     } want[] = {
+        {NID_commonName, &csr->common_name, "commonName",
+         "the CSR when its role's use_csr_common_name is true"},
+        {NID_organizationName, &csr->organization, "organization", "its role's organization"},
+        {NID_organizationalUnitName, &csr->organizational_unit, "organizationalUnit",
+         "its role's ou"},
+        {NID_countryName, &csr->country, "country", "its role's country"},
+        {NID_stateOrProvinceName, &csr->province, "province", "its role's province"},
+        {NID_localityName, &csr->locality, "locality", "its role's locality"},
         {NID_streetAddress, &csr->street_address, "streetAddress", "its role's street_address"},
         {NID_postalCode, &csr->postal_code, "postalCode", "its role's postal_code"},
         {NID_serialNumber, &csr->serial_number, "serialNumber",

@@ -147,7 +147,7 @@ static void test_leaf_with_extra_subject_attribute(void **state)
         {"/street=Main St 1/CN=a.example.com", "subject street \"Main St 1\""},
         {"/postalCode=10997/CN=a.example.com", "(the role's postal_code)"},
         {"/CN=a.example.com/serialNumber=SN-9", "subject serialNumber \"SN-9\""},
-        {"/CN=b.example.com", "subject CN \"b.example.com\""},
+        {"/CN=a.example.com/CN=b.example.com", "subject CN \"b.example.com\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect_leaf("/CN=a.example.com", "DNS:a.example.com", cases[i].leaf, "DNS:a.example.com",
@@ -158,8 +158,9 @@ static void test_leaf_with_extra_subject_attribute(void **state)
     expect_leaf("/CN=a.example.com/O=Acme", "DNS:a.example.com", "/O=Acme/O=Evil/CN=a.example.com",
                 "DNS:a.example.com", "Vault added subject O \"Evil\"");
     /* The same value under another attribute is not it. */
-    expect_leaf("/CN=a.example.com/OU=Acme", "DNS:a.example.com", "/O=Acme/CN=a.example.com",
-                "DNS:a.example.com", "Vault added subject O \"Acme\"");
+    expect_leaf("/CN=a.example.com/OU=Acme", "DNS:a.example.com",
+                "/O=Acme/OU=Acme/CN=a.example.com", "DNS:a.example.com",
+                "Vault added subject O \"Acme\"");
     /* No CN requested: a CN Vault made up is extra. */
     expect_leaf("", "DNS:a.example.com", "/CN=a.example.com", "DNS:a.example.com",
                 "Vault added subject CN \"a.example.com\"");
@@ -192,6 +193,17 @@ static void test_leaf_missing_subject_attribute(void **state)
                 "lacks the requested postalCode \"10997\"");
     expect_leaf("/CN=a.example.com/serialNumber=SN-1", "DNS:a.example.com", "/CN=a.example.com",
                 "DNS:a.example.com", "lacks the requested serialNumber \"SN-1\"");
+    /* A requested O the role does not set: Vault leaves it out. */
+    expect_leaf("/CN=a.example.com/O=Acme", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com",
+                "lacks the requested organization \"Acme\" (Vault takes it from its role's "
+                "organization)");
+    expect_leaf("/CN=a.example.com/OU=Ops", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com", "lacks the requested organizationalUnit \"Ops\"");
+    expect_leaf("/CN=a.example.com/C=DE", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com", "lacks the requested country \"DE\"");
+    expect_leaf("/CN=a.example.com", "DNS:a.example.com", "", "DNS:a.example.com",
+                "lacks the requested commonName \"a.example.com\"");
 }
 
 static void test_refuse_other_attributes(void **state)
