@@ -2,6 +2,7 @@
 #include "signers/vaultnames.h"
 
 #include "base/mem.h"
+#include "base/utf8.h"
 
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
@@ -9,6 +10,8 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+
+#define VAULTNAMES_ECHO 200 /* bytes of a value Vault added, in a message */
 
 int vaultnames_refuse(const struct csr *csr, struct err *err)
 {
@@ -180,10 +183,12 @@ static WUR int vaultnames_check_extra(const X509_NAME *name, const struct csr *c
                 const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : oid;
                 const char *from = NULL, *fix = NULL;
                 vaultnames_source(nid, &from, &fix);
+                char q[UTF8_ESCAPE_SIZE(VAULTNAMES_ECHO)];
+                utf8_escape((const char *)v, VAULTNAMES_ECHO, true, q, sizeof(q));
                 err_set(err, ERR_PERMANENT,
-                        "Vault added subject %s \"%.200s\" that the request did not ask for "
-                        "(%s); the policy never approved it: %s or request it",
-                        sn, (const char *)v, from, fix);
+                        "Vault added subject %s %s that the request did not ask for (%s); the "
+                        "policy never approved it: %s or request it",
+                        sn, q, from, fix);
                 rc = -1;
             }
         }
