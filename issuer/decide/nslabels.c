@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/k8sname.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 #define NSLABELS_BUCKETS 1024
+#define NSLABELS_ECHO 80 /* bytes of a refused label key or value in a message */
 
 struct nslabels_node {
     char *name;
@@ -75,6 +78,17 @@ static int nslabels_read(const cJSON *labels, const char *name, struct strv *out
                     "Namespace %.63s: metadata.labels holds a value that is "
                     "not a string",
                     name);
+            return -1;
+        }
+        if (!k8sname_is_label_key(c->string) || !k8sname_is_label_value(c->valuestring)) {
+            bool key = !k8sname_is_label_key(c->string);
+            char q[UTF8_ESCAPE_SIZE(NSLABELS_ECHO)], v[UTF8_ESCAPE_SIZE(NSLABELS_ECHO)];
+            utf8_escape(c->string, NSLABELS_ECHO, true, q, sizeof(q));
+            utf8_escape(c->valuestring, NSLABELS_ECHO, true, v, sizeof(v));
+            err_set(err, ERR_INVALID,
+                    "Namespace %.63s: metadata.labels %s: invalid label %s%s (%s)", name, q,
+                    key ? "key" : "value ", key ? "" : v,
+                    key ? K8SNAME_LABEL_KEY_RULE : K8SNAME_LABEL_VALUE_RULE);
             return -1;
         }
         bytes += strlen(c->string) + strlen(c->valuestring) + 2;

@@ -24,7 +24,9 @@ struct nslabels *nslabels_new(void);
 void nslabels_free(struct nslabels *t);
 
 /* Adds or replaces the Namespace obj (metadata.name, metadata.labels: string values). Returns
- * 0, or -1 with ERR_INVALID (not a Namespace with a name, a label not a string) or ERR_TOO_BIG
+ * 0, or -1 with ERR_INVALID (not a Namespace with a name, a label not a string, a key or value
+ * Kubernetes would refuse: k8sname_is_label_key/_value, e.g. `Namespace team-a:
+ * metadata.labels "team=a": invalid label key (...)`) or ERR_TOO_BIG
  * (past a limit above), the Namespace then not known (an older entry of it removed). */
 int nslabels_put(struct nslabels *t, const cJSON *obj, struct err *err) WUR;
 /* Forgets the Namespace named name (no-op when unknown). */

@@ -266,6 +266,7 @@ static void pipeline_sign(const struct pipeline_env *env, struct cr *cr, struct 
 {
     struct sign_params p = {
         .duration_s = policy_validity(c->policy, cr->duration_s),
+        .min_duration_s = policy_min_validity(c->policy),
         .is_ca = cr->is_ca,
         .usages = cr->usages,
         .now = env->now,

@@ -733,6 +733,11 @@ void policy_free(struct policy *p)
     free(p);
 }
 
+long long policy_min_validity(const struct policy *p)
+{
+    return p->min_s;
+}
+
 const char *policy_name(const struct policy *p)
 {
     return p->name;
@@ -743,9 +748,10 @@ bool policy_has_requesters(const struct policy *p)
     return p->has_requesters;
 }
 
-bool policy_uses_namespace(const struct policy *p)
+bool policy_depends_on_namespace(const struct policy *p)
 {
-    return (p->vars & POLICY_VAR_BIT(POLICY_VAR_NAMESPACE)) != 0;
+    return (p->vars & POLICY_VAR_BIT(POLICY_VAR_NAMESPACE)) != 0 || p->has_sel_ns ||
+           p->ns_sel != NULL;
 }
 
 bool policy_has_namespace_selector(const struct policy *p)

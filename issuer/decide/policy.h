@@ -58,10 +58,11 @@ const char *policy_name(const struct policy *p);
  * API refuses a policy without it (policy_request.require_requesters). Thread-safe. */
 bool policy_has_requesters(const struct policy *p);
 
-/* True when a pattern of the policy uses ${namespace}: the signing API then lets a caller
- * authenticated as a service account request only in its own namespace
- * (policy_request.namespace_claimed). Thread-safe. */
-bool policy_uses_namespace(const struct policy *p);
+/* True when what the policy decides depends on the request's namespace: a pattern uses
+ * ${namespace}, or it has spec.selector.namespaces or spec.selector.namespaceSelector. The
+ * signing API then lets a caller authenticated as a service account request only in its own
+ * namespace (policy_request.namespace_claimed). Thread-safe. */
+bool policy_depends_on_namespace(const struct policy *p);
 
 /* spec.ca.maxPathLen of a policy with isCA, into *out: the pathLenConstraint a CA request that
  * asks for none is issued with. False when the policy has none. Thread-safe. */
@@ -84,8 +85,9 @@ struct policy_request {
     const char *service_account;
     const char *service_account_namespace;
     /* The namespace is the requester's claim (the signing API's metadata.namespace), not where
-     * the API server put the request: under a policy that uses ${namespace}, a requester with a
-     * service_account_namespace other than namespace is a violation. */
+     * the API server put the request: under a policy that depends on it
+     * (policy_depends_on_namespace), a requester with a service_account_namespace other than
+     * namespace is a violation. */
     bool namespace_claimed;
     /* The labels of that Namespace, "key=value" each (selector.namespaceSelector), borrowed;
      * NULL = none. namespace_known false: no Namespace object of that name is known (none in
@@ -121,7 +123,9 @@ struct policy_request {
  * not allowed`. msg is always NUL-terminated (bounded by msglen).
  * Order: selector (requesters, namespaces, namespaceSelector, issuers), a claimed namespace not
  * the service account's own (namespace_claimed: `policy "mesh": it uses ${namespace}: a service
- * account of namespace "team-a" may only request in namespace "team-a", not "team-b"`),
+ * account of namespace "team-a" may only request in namespace "team-a", not "team-b"`; `it
+ * selects by namespace: ...` for a policy with selector.namespaces or namespaceSelector but
+ * no ${namespace}),
  * validity.min, keyAlgorithm, keySizes, subject fields (commonName, organization,
  * organizationalUnit, country, province, locality, streetAddress, postalCode, serialNumber),
  * subject.otherAttributes (each listed OID in policy order, e.g. `subject 2.5.4.12 (title)
@@ -152,5 +156,9 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
 /* The lifetime to issue: requested_s clamped to validity.max; validity.default (or max when
  * no default) when requested_s is 0. */
 long long policy_validity(const struct policy *p, long long requested_s);
+
+/* spec.validity.min in seconds, 0 when none: the shortest lifetime a signer may issue
+ * (sign_params.min_duration_s), since a signer can cut a lifetime after approval. */
+long long policy_min_validity(const struct policy *p);
 
 #endif

@@ -407,19 +407,24 @@ static void policy_check_requester(struct policy_check_msg *w, const struct poli
     policy_check_str(w, " is not admitted by spec.selector.requesters");
 }
 
-/* The signing API's metadata.namespace is the caller's word: under a policy that uses
- * ${namespace}, a service account may only claim its own, or it could forge the variable. */
+/* The signing API's metadata.namespace is the caller's word: under a policy that depends on
+ * it (${namespace}, selector.namespaces, selector.namespaceSelector), a service account may
+ * only claim its own, or it could forge the variable or pick the namespace a selector sees. */
 static void policy_check_claimed_namespace(struct policy_check_msg *w, const struct policy *p,
                                            const struct policy_request *r)
 {
     const char *sa_ns = r->service_account_namespace;
-    if (!r->namespace_claimed || !policy_uses_namespace(p) || sa_ns == NULL || sa_ns[0] == '\0')
+    if (!r->namespace_claimed || !policy_depends_on_namespace(p) || sa_ns == NULL ||
+        sa_ns[0] == '\0')
         return;
     const char *ns = r->namespace != NULL ? r->namespace : "";
     if (strcmp(ns, sa_ns) == 0)
         return;
     policy_check_begin(w);
-    policy_check_str(w, "it uses ${namespace}: a service account of namespace ");
+    policy_check_str(w, (p->vars & POLICY_VAR_BIT(POLICY_VAR_NAMESPACE)) != 0
+                            ? "it uses ${namespace}"
+                            : "it selects by namespace");
+    policy_check_str(w, ": a service account of namespace ");
     policy_check_quote(w, sa_ns);
     policy_check_str(w, " may only request in namespace ");
     policy_check_quote(w, sa_ns);
@@ -585,11 +590,14 @@ static void policy_check_usages(struct policy_check_msg *w, const struct policy 
 }
 
 /* spec.requiredUsages: each must be among the request's usages (cert-manager's default when
- * it names none), either spelling of an aliased usage counting. */
+ * it names none), either spelling of an aliased usage counting, and "cert sign" for a CA. */
 static void policy_check_required_usages(struct policy_check_msg *w, const struct policy *p,
-                                         const struct policy_request *r)
+                                         const struct policy_request *r, bool req_ca)
 {
     usage_set want = policy_check_usage_aliases(r->usages != 0 ? r->usages : USAGE_DEFAULT);
+    /* cert-manager never lists "cert sign" for a CA request, yet the CA it gets has it. */
+    if (req_ca)
+        want |= USAGE_BIT(USAGE_CERT_SIGN);
     usage_set missing = p->required_usages & ~want;
     if (missing == 0)
         return;
@@ -634,7 +642,7 @@ int policy_evaluate(const struct policy *p, const struct policy_request *r, char
     }
     bool req_ca = r->is_ca || (csr != NULL && csr->has_basic_constraints && csr->bc_is_ca);
     policy_check_usages(&w, p, r, req_ca);
-    policy_check_required_usages(&w, p, r);
+    policy_check_required_usages(&w, p, r, req_ca);
     if (req_ca && !p->is_ca) {
         policy_check_begin(&w);
         policy_check_str(&w, "isCA not allowed (spec.isCA is false)");

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #define POLICY_LABELS_PATH "spec.selector.namespaceSelector"
-#define POLICY_LABEL_NAME_MAX 63 /* a label's name part and a label value */
 
 static const char *const policy_labels_ops[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
 
@@ -29,33 +28,6 @@ static const struct jsonfield policy_labels_expr_fields[] = {
     {0},
 };
 
-/* A label name or a non-empty label value: at most 63 of [A-Za-z0-9-_.], starting and ending
- * with a letter or digit. */
-static bool policy_labels_is_name(const char *s, size_t n)
-{
-    if (n == 0 || n > POLICY_LABEL_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (alnum)
-            continue;
-        if ((c != '-' && c != '_' && c != '.') || i == 0 || i == n - 1)
-            return false;
-    }
-    return true;
-}
-
-/* A label key: [prefix/]name, the prefix a DNS subdomain (Kubernetes' IsQualifiedName). */
-static bool policy_labels_is_key(const char *k)
-{
-    const char *slash = strchr(k, '/');
-    if (slash == NULL)
-        return policy_labels_is_name(k, strlen(k));
-    return k8sname_is_subdomain(k, (size_t)(slash - k)) &&
-           policy_labels_is_name(slash + 1, strlen(slash + 1));
-}
-
 static int policy_labels_bad(const char *path, const char *what, const char *v, const char *rule,
                              struct err *err)
 {
@@ -65,18 +37,11 @@ static int policy_labels_bad(const char *path, const char *what, const char *v, 
     return -1;
 }
 
-#define POLICY_LABELS_KEY_RULE                                                                     \
-    "a label key is an optional DNS subdomain prefix and '/', then at most 63 of a-z, A-Z, "       \
-    "0-9, '-', '_', '.', starting and ending with a letter or digit"
-#define POLICY_LABELS_VALUE_RULE                                                                   \
-    "a label value is empty or at most 63 of a-z, A-Z, 0-9, '-', '_', '.', starting and "          \
-    "ending with a letter or digit"
-
 static int policy_labels_check_value(const char *path, const char *v, struct err *err)
 {
-    if (v[0] == '\0' || policy_labels_is_name(v, strlen(v)))
+    if (k8sname_is_label_value(v))
         return 0;
-    return policy_labels_bad(path, "label value", v, POLICY_LABELS_VALUE_RULE, err);
+    return policy_labels_bad(path, "label value", v, K8SNAME_LABEL_VALUE_RULE, err);
 }
 
 static int policy_labels_parse_match(const cJSON *ml, struct policy_label_sel *s, struct err *err)
@@ -92,9 +57,9 @@ static int policy_labels_parse_match(const cJSON *ml, struct policy_label_sel *s
                     POLICY_MAX_LIST);
             return -1;
         }
-        if (c->string == NULL || !policy_labels_is_key(c->string))
+        if (c->string == NULL || !k8sname_is_label_key(c->string))
             return policy_labels_bad(POLICY_LABELS_PATH ".matchLabels", "label key",
-                                     c->string != NULL ? c->string : "", POLICY_LABELS_KEY_RULE,
+                                     c->string != NULL ? c->string : "", K8SNAME_LABEL_KEY_RULE,
                                      err);
         if (strv_contains(&s->keys, c->string)) {
             err_set(err, ERR_INVALID, "%s: duplicate field", p);
@@ -125,8 +90,8 @@ static int policy_labels_parse_expr(const cJSON *j, const char *path, struct pol
     char kp[JSONFIELD_PATH_MAX];
     if (jsonfield_path(kp, sizeof(kp), path, "key", err) != 0)
         return -1;
-    if (!policy_labels_is_key(key))
-        return policy_labels_bad(kp, "label key", key, POLICY_LABELS_KEY_RULE, err);
+    if (!k8sname_is_label_key(key))
+        return policy_labels_bad(kp, "label key", key, K8SNAME_LABEL_KEY_RULE, err);
     e->op = (enum policy_label_op)op;
     bool set_op = e->op == POLICY_LABEL_IN || e->op == POLICY_LABEL_NOT_IN;
     bool has_vals = vals != NULL && vals->child != NULL;

@@ -440,7 +440,8 @@ void api_handle_cr(struct api *api, const struct api_call *call, const char *con
 {
     memset(out, 0, sizeof(*out));
     /* metadata.namespace is the body's: a service account may not claim another's namespace
-     * under a policy that uses ${namespace}. */
+     * under a policy that depends on it (${namespace}, selector.namespaces or
+     * namespaceSelector: policy_depends_on_namespace). */
     struct api_ctx ctx = {.api = api, .call = call, .namespace_claimed = true};
     if (api_authenticate(&ctx, out) != 0) {
         api_count(api, "unauthenticated");

@@ -2,6 +2,7 @@
 #include "signers/localca.h"
 
 #include "base/buf.h"
+#include "base/duration.h"
 #include "base/jsonfield.h"
 #include "base/mem.h"
 #include "base/timefmt.h"
@@ -753,6 +754,35 @@ fail_set:
     return NULL;
 }
 
+/* The leaf's lifetime is duration_s cut to the CA's notAfter (localca_build_leaf): refuses
+ * one shorter than the policy's spec.validity.min. */
+static WUR int localca_check_min(const struct localca *ca, const struct sign_params *p,
+                                 struct err *err)
+{
+    long long life = (long long)(ca->not_after - p->now);
+    bool cut = p->duration_s > life;
+    if (!cut)
+        life = p->duration_s;
+    if (p->min_duration_s <= 0 || life >= p->min_duration_s)
+        return 0;
+    char got[32], want[32], when[TIMEFMT_LEN];
+    duration_format_go(life, got, sizeof(got));
+    duration_format_go(p->min_duration_s, want, sizeof(want));
+    timefmt_rfc3339(ca->not_after, when);
+    if (cut)
+        err_set(err, ERR_PERMANENT,
+                "the certificate would live only %s, less than the policy's spec.validity.min "
+                "%s: the CA (%s) expires at %s (its notAfter) and no certificate it signs can "
+                "outlive it; renew the CA or lower spec.validity.min",
+                got, want, ca->subject, when);
+    else
+        err_set(err, ERR_PERMANENT,
+                "the certificate would live only %s, less than the policy's spec.validity.min "
+                "%s; lower spec.validity.min or allow a longer lifetime",
+                got, want);
+    return -1;
+}
+
 int localca_sign(const struct localca *ca, const struct csr *csr, const struct sign_params *p,
                  struct sign_result *out, struct err *err)
 {
@@ -800,6 +830,8 @@ int localca_sign(const struct localca *ca, const struct csr *csr, const struct s
                 p->path_len, ca->subject, ca->pathlen, ca->pathlen - 1);
         return -1;
     }
+    if (localca_check_min(ca, p, err) != 0)
+        return -1;
     X509 *leaf = localca_build_leaf(ca, csr, p, err);
     if (leaf == NULL)
         return -1;

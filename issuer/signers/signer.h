@@ -21,6 +21,9 @@ struct metrics;
 /* What to issue. The subject, SANs and public key come from the CSR. */
 struct sign_params {
     long long duration_s; /* wanted lifetime, already clamped by policy */
+    /* The policy's spec.validity.min (0 = none): a signer that would issue a shorter lifetime
+     * (cut to its CA's notAfter, or to a Vault role's max_ttl) refuses, ERR_PERMANENT. */
+    long long min_duration_s;
     bool is_ca;
     usage_set usages; /* 0 = cert-manager's default */
     time_t now;

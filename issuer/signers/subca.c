@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/duration.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
@@ -494,6 +495,34 @@ static void subca_give(struct subca *s, struct subca_gen *g)
         subca_gen_free(g);
 }
 
+/* Refuses a leaf cut (to maxLeafDuration or the sub-CA's notAfter) below the policy's
+ * spec.validity.min; localca_sign would refuse it too, without naming why. */
+static WUR int subca_check_min(const struct subca *s, const struct sign_params *p,
+                               const struct sign_params *q, time_t ca_not_after, struct err *err)
+{
+    if (p->min_duration_s <= 0 || q->duration_s >= p->min_duration_s)
+        return 0;
+    char got[32], want[32], when[TIMEFMT_LEN];
+    duration_format_go(q->duration_s, got, sizeof(got));
+    duration_format_go(p->min_duration_s, want, sizeof(want));
+    timefmt_rfc3339(ca_not_after, when);
+    bool by_max =
+        s->spec->max_leaf_s < p->duration_s && q->now + (time_t)s->spec->max_leaf_s <= ca_not_after;
+    if (by_max)
+        err_set(err, ERR_PERMANENT,
+                "the certificate would live only %s (spec.vault.subCA.maxLeafDuration), less "
+                "than the policy's spec.validity.min %s; raise maxLeafDuration or lower "
+                "spec.validity.min",
+                got, want);
+    else
+        err_set(err, ERR_PERMANENT,
+                "the certificate would live only %s, less than the policy's spec.validity.min "
+                "%s: the sub-CA expires at %s (its notAfter) and no certificate it signs can "
+                "outlive it; the sub-CA's renewal is late (see spec.vault.subCA)",
+                got, want, when);
+    return -1;
+}
+
 int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params *p,
                struct sign_result *out, struct err *err)
 {
@@ -528,7 +557,9 @@ int subca_sign(struct subca *s, const struct csr *csr, const struct sign_params 
         LOG(LOG_WARN, "subca", s->ref, NULL,
             "a leaf is cut short to the sub-CA's notAfter (%llds): the sub-CA's renewal is late",
             q.duration_s);
-    int rc = localca_sign(g->ca, csr, &q, out, err);
+    int rc = subca_check_min(s, p, &q, g->not_after, err) != 0
+                 ? -1
+                 : localca_sign(g->ca, csr, &q, out, err);
     subca_give(s, g);
     if (cut && rc == 0) {
         LOG(LOG_DEBUG, "subca", s->ref, NULL, "leaf lifetime cut from %llds to %llds",

@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/duration.h"
 #include "base/httpc.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -163,11 +164,42 @@ int vault_check(struct vault *v, struct err *err)
     return rc;
 }
 
+/* Tolerated difference between Vault's clock and Ember's when a lifetime is checked against
+ * spec.validity.min (Vault starts the lifetime when it signs, a little after Ember's now). */
+#define VAULT_MIN_SKEW_S 120
+
+/* -1 when the leaf lives (from now) less than the policy's spec.validity.min: Vault caps the
+ * TTL at its role's max_ttl (and at its CA's notAfter with leaf_not_after_behavior truncate). */
+static WUR int vault_check_min(X509 *x, const struct sign_params *p, time_t now, struct err *err)
+{
+    time_t na = 0;
+    if (p->min_duration_s <= 0)
+        return 0;
+    if (signer_asn1_time(X509_get0_notAfter(x), &na) != 0) {
+        err_set(err, ERR_PERMANENT, "cannot read the notAfter of the certificate Vault issued");
+        return -1;
+    }
+    long long life = (long long)(na - now);
+    if (life + VAULT_MIN_SKEW_S >= p->min_duration_s)
+        return 0;
+    char got[32], want[32];
+    duration_format_go(life > 0 ? life : 0, got, sizeof(got));
+    duration_format_go(p->min_duration_s, want, sizeof(want));
+    err_set(err, ERR_PERMANENT,
+            "Vault issued a certificate that lives only %s, less than the policy's "
+            "spec.validity.min %s (Vault caps the TTL at its role's max_ttl, and at its CA's "
+            "notAfter with leaf_not_after_behavior truncate); raise the role's max_ttl or lower "
+            "spec.validity.min",
+            got, want);
+    return -1;
+}
+
 /* Checks what Vault issued against the request: cert-manager refuses (and retries forever) a
- * certificate whose key is not the CSR's or that is already expired; and one without an
- * approved otherName or subject attribute would be less than was approved (vaultnames.h). */
-static int vault_check_leaf(const char *chain_pem, const struct csr *csr, time_t now,
-                            struct err *err)
+ * certificate whose key is not the CSR's or that is already expired; one without an approved
+ * otherName or subject attribute, or with a subject attribute the CSR lacks, is not what was
+ * approved (vaultnames.h); nor is one shorter than spec.validity.min. */
+static int vault_check_leaf(const char *chain_pem, const struct csr *csr,
+                            const struct sign_params *p, time_t now, struct err *err)
 {
     BIO *b = BIO_new_mem_buf(chain_pem, -1);
     X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -191,7 +223,7 @@ static int vault_check_leaf(const char *chain_pem, const struct csr *csr, time_t
                 "expired? see leaf_not_after_behavior)");
         goto out;
     }
-    if (vaultnames_check_leaf(x, csr, err) != 0)
+    if (vaultnames_check_leaf(x, csr, err) != 0 || vault_check_min(x, p, now, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -299,7 +331,7 @@ static WUR int vault_sign_result(const struct vault_resp *r, const struct csr *c
         return -1;
     }
     free(pem);
-    if (vault_check_leaf(out->chain_pem, csr, p->now != 0 ? p->now : time(NULL), err) != 0) {
+    if (vault_check_leaf(out->chain_pem, csr, p, p->now != 0 ? p->now : time(NULL), err) != 0) {
         sign_result_free(out);
         return -1;
     }

@@ -14,10 +14,16 @@
 int vaultnames_refuse(const struct csr *csr, struct err *err) WUR;
 
 /* ERR_PERMANENT, naming what is missing, when leaf lacks one of the CSR's otherNames (same
- * OID, same UTF8String value) or one of its streetAddress, postalCode or serialNumber values:
- * Vault takes these from its role (street_address, postal_code), from the CSR or other_sans
- * (allowed_other_sans) and from the CSR (allowed_serial_numbers); a certificate without them
- * would be less than was approved. */
+ * OID, same UTF8String value) or one of its subject values (CN, O, OU, C, ST, L, street,
+ * postalCode, serialNumber): Vault takes these from its role (organization, ou, country,
+ * province, locality, street_address, postal_code), from the CSR or other_sans
+ * (allowed_other_sans) and from the CSR (CN with use_csr_common_name, serialNumber within
+ * allowed_serial_numbers); a certificate without them would be less than was approved. Also
+ * ERR_PERMANENT when leaf's subject holds an attribute value the CSR's does not (compared as a
+ * multiset of (OID, value); an empty CN is none): Vault adds O, OU, C, ST, L, street and postalCode
+ * from its role, which the policy never saw, e.g. `Vault added subject O "Acme" that the request
+ * did not ask for (the role's organization); the policy never approved it: clear the role's
+ * organization or request it`. */
 int vaultnames_check_leaf(X509 *leaf, const struct csr *csr, struct err *err) WUR;
 
 #endif

@@ -2061,10 +2061,17 @@ class Handler(SubCAMixin, BaseHTTPRequestHandler):
         if csr["basic_constraints"]:
             warnings.append("specified CSR contained a Basic Constraints extension that was ignored during issuance")
 
+        # As Vault: the subject's C, ST, L, street, postalCode, O and OU come from the role only
+        # (never the CSR), each list without empty entries or duplicates (compared trimmed,
+        # the first spelling kept); then the CN and the serialNumber.
         subject = ""
         for attr, key in (("C", "country"), ("ST", "province"), ("L", "locality"), ("street", "street_address"),
                           ("postalCode", "postal_code"), ("O", "organization"), ("OU", "ou")):
+            seen = set()
             for v in role[key]:
+                if v.strip() == "" or v.strip() in seen:
+                    continue
+                seen.add(v.strip())
                 subject += "/%s=%s" % (attr, subj_escape(v))
         if cn:
             subject += "/CN=" + subj_escape(cn)

@@ -4,9 +4,10 @@
 # callers authenticated by service account tokens (TokenReviews by the strict fake API server):
 # on /v1/certificaterequests a SPIFFE ID in the caller's own namespace is issued, another
 # namespace's is Denied (403), and a service account naming a namespace other than its own in
-# metadata.namespace is refused (403) under a policy that uses ${namespace}, not under one that
-# does not; ${serviceAccount} is the caller's; on the Firefly endpoint ${namespace} is the
-# --api-issuer's namespace. The controller door: test_requesters.sh.
+# metadata.namespace is refused (403) under a policy that uses ${namespace} or selects by
+# namespace (selector.namespaces, namespaceSelector), not under one that does neither;
+# ${serviceAccount} is the caller's; on the Firefly endpoint ${namespace} is the --api-issuer's
+# namespace. The controller door: test_requesters.sh.
 cd "$(dirname "$0")/../.." || exit 1
 . test/integration/lib.sh
 . test/integration/k8s.sh
@@ -71,6 +72,44 @@ spec:
     uris: {rule: Required, allowed: ['spiffe://cluster\.local/ns/${serviceAccountNamespace}/sa/${serviceAccount}'], max: 1}
     dnsNames: {rule: Optional}
   usages: [digital signature, key encipherment, server auth, client auth]
+---
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: team-a-only}
+spec:
+  selector:
+    requesters: {serviceAccounts: ['*/*']}
+    namespaces: [team-a]
+  validity: {max: 24h}
+  subject:
+    commonName: {rule: Optional}
+  sans:
+    uris: {rule: Optional}
+    dnsNames: {rule: Optional}
+  usages: [digital signature, key encipherment, server auth, client auth]
+---
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: tenants}
+spec:
+  selector:
+    requesters: {serviceAccounts: ['*/*']}
+    namespaceSelector: {matchLabels: {tenant: gold}}
+  validity: {max: 24h}
+  subject:
+    commonName: {rule: Optional}
+  sans:
+    uris: {rule: Optional}
+    dnsNames: {rule: Optional}
+  usages: [digital signature, key encipherment, server auth, client auth]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, labels: {tenant: gold}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-b}
 YAML
 } >"$WORK/manifests.yaml"
 
@@ -146,6 +185,18 @@ check "... naming the URI" has_message 'sans.uris "spiffe://cluster.local/ns/tea
 # A policy without ${namespace}: a foreign metadata.namespace is no violation of its own.
 cr $TA own-sa team-b own-sa own-sa-b
 check "own-sa (no \${namespace}) with metadata.namespace team-b: 201" test "$CODE" = 201
+
+# A policy that selects by namespace (selector.namespaces or namespaceSelector): a service
+# account may not pick the namespace the selector sees either.
+for pol in team-a-only tenants; do
+  cr $TA own-sa team-a "$pol" "own-$pol"
+  check "$pol: team-a's service account in its own namespace team-a: 201" test "$CODE" = 201
+  spiffe_csr "b-$pol" team-b api
+  cr $TB "b-$pol" team-a "$pol"
+  check "$pol: team-b's service account claiming metadata.namespace team-a: 403" test "$CODE" = 403
+  check "... saying it selects by namespace" has_message \
+    'policy "'"$pol"'": it selects by namespace: a service account of namespace "team-b" may only request in namespace "team-b", not "team-a"' "$BODY"
+done
 
 # 4. The Firefly endpoint: the namespace is the --api-issuer's (team-a), whoever calls.
 spiffe_csr ff-a team-a web

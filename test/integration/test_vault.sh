@@ -28,7 +28,9 @@ cat >"$WORK/vault.json" <<JSON
       "strict": {"allowed_domains": ["example.com"], "allow_bare_domains": true, "allow_subdomains": false, "key_type": "any"},
       "names":  {"allowed_domains": ["example.com"], "allow_subdomains": true, "key_type": "any",
                  "allowed_other_sans": ["1.3.6.1.4.1.311.20.2.3;UTF8:*@example.com"],
-                 "allowed_serial_numbers": ["SN-*"], "street_address": ["Main St 1"]}
+                 "allowed_serial_numbers": ["SN-*"], "street_address": ["Main St 1"]},
+      "org":    {"allowed_domains": ["example.com"], "allow_subdomains": true, "key_type": "any",
+                 "organization": ["Acme"]}
     }
   }}
 }
@@ -80,8 +82,23 @@ YAML
   issuer vault-revoked "$active_URL" pki_int/sign/web rid-ember sid-revokable
   issuer vault-plain "$plain_URL" pki_int/sign/web rid-ember sid-ember
   issuer vault-names "$active_URL" pki_int/sign/names rid-ember sid-ember
+  issuer vault-org "$active_URL" pki_int/sign/org rid-ember sid-ember
 } >"$WORK/issuers.yaml"
+# Policy web with a minimum lifetime above the web role's max_ttl (72h).
+cat >"$WORK/policies.yaml" <<'YAML'
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: web-min}
+spec:
+  validity: {min: 100h, max: 720h}
+  subject:
+    commonName: {rule: Optional, allowed: ['[a-z0-9.-]+\.example\.com'], max: 1}
+  sans:
+    dnsNames: {rule: Required, allowed: ['([a-z0-9-]+\.)*example\.com'], min: 1, max: 3}
+  usages: [digital signature, key encipherment, server auth, client auth]
+YAML
 start_ember vault --manifests test/integration/manifests/policies.yaml --manifests "$WORK/issuers.yaml" \
+  --manifests "$WORK/policies.yaml" \
   --issuer-recheck-period 1s --log-level debug || exit 1
 
 # req NAME ISSUER DNS [DURATION]: a CertificateRequest for DNS under policy web.
@@ -104,6 +121,18 @@ check "the leaf carries the CSR's key" \
 nb=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -startdate | cut -d= -f2)" +%s)
 na=$(date -d "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -enddate | cut -d= -f2)" +%s)
 check "Vault's role max_ttl (72h) truncates the policy's 720h" test $(((na - nb + 60) / 3600)) = 72
+check "a role without subject fields: the subject is the CSR's, nothing added" \
+  test "$(openssl x509 -in "$WORK/ok.leaf.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=www.example.com"
+
+# The role's max_ttl cuts the lifetime after the policy approved it: below the policy's
+# validity.min, the certificate is refused.
+make_csr "$WORK/short" -subj "/CN=short.example.com" -addext "subjectAltName=DNS:short.example.com"
+cr_json short default "$WORK/short.csr" ClusterIssuer vault web-min 200h '["digital signature","key encipherment","server auth"]' >"$WORK/short.json"
+post /v1/certificaterequests "$WORK/short.json"
+check "a lifetime cut by the role's max_ttl below validity.min: Failed (422)" test "$CODE" = 422
+check "... naming spec.validity.min and max_ttl" \
+  has_message "less than the policy's spec.validity.min 100h0m0s (Vault caps the TTL at its role's max_ttl" "$BODY"
+check "... and not issued" absent -F '"certificate"' "$BODY"
 check "the sign call carried the namespace header" \
   test "$(vault_stats "$active_URL" '[e["namespace"] for e in d["log"] if "/sign/" in e["path"]][-1]')" = "$NS"
 
@@ -178,6 +207,18 @@ names_req street vault-names "/CN=s.example.com/street=Side Rd 2" "DNS:s.example
 check "a streetAddress the Vault role does not set: Failed (422), not issued without it" test "$CODE" = 422
 check "... naming what the certificate lacks" \
   has_message 'subject lacks the requested streetAddress "Side Rd 2"' "$BODY"
+# A role with organization: Vault puts it in every subject, from the role, not the CSR; the
+# policy never saw it, so a certificate with it is refused unless the request asked for it.
+names_req org vault-org "/CN=o.example.com" "DNS:o.example.com"
+check "a role's organization the request did not ask for: Failed (422)" test "$CODE" = 422
+check "... naming the attribute, the value and the role field" \
+  has_message 'Vault added subject O "Acme" that the request did not ask for (the role'"'"'s organization); the policy never approved it: clear the role'"'"'s organization or request it' "$BODY"
+check "... and not issued" absent -F '"certificate"' "$BODY"
+names_req orgasked vault-org "/CN=o.example.com/O=Acme" "DNS:o.example.com"
+check "the same organization requested (and approved): issued (201)" test "$CODE" = 201
+chain_out "$BODY" "$WORK/orgasked"
+check "... with it in the subject" \
+  test "$(openssl x509 -in "$WORK/orgasked.leaf.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=o.example.com,O=Acme"
 names_req title vault-names "/CN=t.example.com/title=engineer" "DNS:t.example.com"
 check "a subject attribute by OID through Vault: refused before Vault is asked (422)" test "$CODE" = 422
 check "... naming it" has_message "subject holds 2.5.4.12 (title), which a Vault issuer cannot honour" "$BODY"

@@ -95,8 +95,21 @@ LONG='{path: pki_int/issuer/default/sign-intermediate, duration: 1h, maxLeafDura
   printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: root-ca, namespace: default}\ndata: {ca.crt: %s}\n' \
     "$(base64 -w0 "$WORK/ca/root.crt")"
 } >"$WORK/issuers.yaml"
+# A policy whose minimum lifetime (1h) is above the sub-CA's maxLeafDuration (10m).
+cat >"$WORK/policies.yaml" <<'YAML'
+apiVersion: ember.issuer.dev/v1alpha1
+kind: IssuancePolicy
+metadata: {name: web-min}
+spec:
+  validity: {min: 1h, max: 720h}
+  subject:
+    commonName: {rule: Optional, allowed: ['[a-z0-9.-]+\.example\.com'], max: 1}
+  sans:
+    dnsNames: {rule: Required, allowed: ['([a-z0-9-]+\.)*example\.com'], min: 1, max: 3}
+  usages: [digital signature, key encipherment, server auth, client auth]
+YAML
 HOSTNAME=ember-a start_ember a --manifests test/integration/manifests/policies.yaml \
-  --manifests "$WORK/issuers.yaml" --issuer-recheck-period 1s || exit 1
+  --manifests "$WORK/issuers.yaml" --manifests "$WORK/policies.yaml" --issuer-recheck-period 1s || exit 1
 
 ready() { metric "ember_issuer_ready{issuer=\"ClusterIssuer/$1\"}"; }
 check "the sub-CA issuer turns Ready once Vault signed its sub-CA" \
@@ -158,6 +171,14 @@ na=$(date -d "$(openssl x509 -in "$WORK/leaf.leaf.pem" -noout -enddate | cut -d=
 check "the leaf asked for 720h lives maxLeafDuration (10m): $((na - nb))s" test $((na - nb)) = 600
 check "metrics: the cut is counted (published within the 1 s re-check)" \
   wait_metric 'ember_subca_leaf_truncations_total{issuer="ClusterIssuer/subca"}' 1
+# maxLeafDuration cuts the lifetime after the policy approved it: below validity.min, refused.
+make_csr "$WORK/short" -subj "/CN=short.example.com" -addext "subjectAltName=DNS:short.example.com"
+cr_json short default "$WORK/short.csr" ClusterIssuer subca web-min 720h '["digital signature","key encipherment","server auth"]' >"$WORK/short.json"
+post /v1/certificaterequests "$WORK/short.json"
+check "a lifetime cut to maxLeafDuration below the policy's validity.min: Failed (422)" test "$CODE" = 422
+check "... naming maxLeafDuration and spec.validity.min" has_message \
+  "the certificate would live only 10m0s (spec.vault.subCA.maxLeafDuration), less than the policy's spec.validity.min 1h0m0s" "$BODY"
+check "... and not issued" absent -F '"certificate"' "$BODY"
 snb=$(date -d "$(openssl x509 -in "$WORK/leaf.sub.pem" -noout -startdate | cut -d= -f2)" +%s)
 check "Vault cut the 1h ttl to the mount's max_lease_ttl (50m, +30s backdating)" \
   test $(($(not_after "$WORK/leaf.sub.pem") - snb)) = 3030

@@ -65,11 +65,41 @@ static void test_subdomains(void **state)
     assert_false(k8sname_is_subdomain("a\0b", 3));
 }
 
+/* Label keys and values as Kubernetes validates them (IsQualifiedName, IsValidLabelValue). */
+static void test_label_keys_and_values(void **state)
+{
+    (void)state;
+    char n63[64], n64[65];
+    memset(n63, 'a', 63);
+    n63[63] = '\0';
+    memset(n64, 'a', 64);
+    n64[64] = '\0';
+    const char *const keys[] = {"a", "Team", "a_b.c-d", "ember.issuer.dev/certs", "x/Y", n63};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+        if (!k8sname_is_label_key(keys[i]))
+            fail_msg("\"%s\" refused as a label key", keys[i]);
+    const char *const bad_keys[] = {
+        "",     "team=a",           "-a", "a-", "a b", "/", "a/", "/a", "Ex.com/team", "a/b/c", n64,
+        "a\nb", "\xc3\xa9t\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(bad_keys) / sizeof(*bad_keys); i++)
+        if (k8sname_is_label_key(bad_keys[i]))
+            fail_msg("\"%s\" taken for a label key", bad_keys[i]);
+    const char *const values[] = {"", "a", "X_y.z-1", n63};
+    for (size_t i = 0; i < sizeof(values) / sizeof(*values); i++)
+        if (!k8sname_is_label_value(values[i]))
+            fail_msg("\"%s\" refused as a label value", values[i]);
+    const char *const bad_values[] = {"a=b", "a b", "-a", "a.", "a/b", n64, "a\tb"};
+    for (size_t i = 0; i < sizeof(bad_values) / sizeof(*bad_values); i++)
+        if (k8sname_is_label_value(bad_values[i]))
+            fail_msg("\"%s\" taken for a label value", bad_values[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_subdomains),
+        cmocka_unit_test(test_label_keys_and_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 // clang-format on
 
 #include "base/mem.h"
+#include "base/timefmt.h"
 #include "signers/localca.h"
 #include "signers/secret.h"
 #include "x509/csr.h"
@@ -587,6 +588,52 @@ static void test_validity_clamped_to_ca(void **state)
     p = params(3600, false, 0);
     leaf = sign_ok(ca, csr, &p, &out);
     assert_int_equal(asn1_to_time(X509_get0_notAfter(leaf)), NOW + 3600);
+    X509_free(leaf);
+    sign_result_free(&out);
+    freecsr(csr);
+    localca_free(ca);
+    free(crt);
+    free(key);
+    X509_free(shortca);
+    EVP_PKEY_free(k);
+}
+
+/* spec.validity.min holds after approval: a lifetime cut to the CA's notAfter below it is
+ * refused, naming the minimum and the CA's notAfter. */
+static void test_validity_min_not_undercut(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = key_ec("P-256");
+    X509 *shortca = mksub("Short-lived CA", k, F.root, F.kroot, 2 * DAY);
+    char *crt = pem_cert(shortca), *key = pem_key(k);
+    struct err err = {0};
+    struct localca *ca = localca_load(crt, strlen(crt), key, strlen(key), NULL, 0, NOW, &err);
+    assert_non_null(ca);
+    struct csr *csr = mkcsr(F.kleaf, "app", NULL);
+    struct sign_params p = params(90 * DAY, false, 0);
+    p.min_duration_s = 7 * DAY;
+    struct sign_result out = {0};
+    assert_int_equal(localca_sign(ca, csr, &p, &out, &err), -1);
+    assert_int_equal(err.kind, ERR_PERMANENT);
+    assert_null(out.chain_pem);
+    char when[TIMEFMT_LEN], want[256];
+    timefmt_rfc3339(NOW + 2 * DAY, when);
+    snprintf(want, sizeof(want),
+             "the certificate would live only 48h0m0s, less than the policy's "
+             "spec.validity.min 168h0m0s: the CA (CN=Short-lived CA) expires at %s",
+             when);
+    if (strstr(err.msg, want) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err.msg, want);
+    /* A minimum the CA can still give: issued, cut to the CA. */
+    p.min_duration_s = 2 * DAY;
+    X509 *leaf = sign_ok(ca, csr, &p, &out);
+    assert_int_equal(asn1_to_time(X509_get0_notAfter(leaf)), NOW + 2 * DAY);
+    X509_free(leaf);
+    sign_result_free(&out);
+    /* Not cut: the minimum is the policy's business, the lifetime as approved. */
+    p = params(3600, false, 0);
+    p.min_duration_s = 3600;
+    leaf = sign_ok(ca, csr, &p, &out);
     X509_free(leaf);
     sign_result_free(&out);
     freecsr(csr);
@@ -1627,6 +1674,7 @@ int main(void)
         cmocka_unit_test(test_san_copied_exactly),
         cmocka_unit_test(test_san_critical_when_subject_empty),
         cmocka_unit_test(test_validity_clamped_to_ca),
+        cmocka_unit_test(test_validity_min_not_undercut),
         cmocka_unit_test(test_validity_encoding),
         cmocka_unit_test(test_public_key_equals_csr),
         cmocka_unit_test(test_is_ca_leaf),

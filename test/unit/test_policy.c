@@ -1479,7 +1479,7 @@ static void test_vars_expand_to_the_request(void **state)
 {
     (void)state;
     struct policy *p = load_ok(MESH_VARS);
-    assert_true(policy_uses_namespace(p));
+    assert_true(policy_depends_on_namespace(p));
     want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-a/sa/web", NULL, 0);
     want_vars(p, "team-a", NULL, NULL, "spiffe://cluster.local/ns/team-b/sa/web", NULL, 1);
     want_vars(p, "team-b", NULL, NULL, "spiffe://cluster.local/ns/team-b/sa/web", NULL, 0);
@@ -1512,10 +1512,10 @@ static void test_vars_expand_to_the_request(void **state)
 
     /* A policy whose patterns only name the service account does not use ${namespace}. */
     p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':['${serviceAccount}']}}}");
-    assert_false(policy_uses_namespace(p));
+    assert_false(policy_depends_on_namespace(p));
     policy_free(p);
     p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':['a.*']}}}");
-    assert_false(policy_uses_namespace(p));
+    assert_false(policy_depends_on_namespace(p));
     policy_free(p);
 }
 
@@ -1578,7 +1578,7 @@ static void test_vars_parse_errors(void **state)
     /* A literal "${" escaped or in brackets is the regex's own, as before. */
     struct policy *p = load_ok("{'subject':{'commonName':{'rule':'Optional','allowed':"
                                "['a\\\\$\\\\{namespace\\\\}','b[$][{]namespace}','c[${]x']}}}");
-    assert_false(policy_uses_namespace(p));
+    assert_false(policy_depends_on_namespace(p));
     want_vars(p, "team-a", NULL, NULL, NULL, "a${namespace}", 0);
     want_vars(p, "team-a", NULL, NULL, NULL, "b${namespace}", 0);
     want_vars(p, "team-a", NULL, NULL, NULL, "c{x", 0);
@@ -1733,11 +1733,38 @@ static void test_vars_claimed_namespace(void **state)
     assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
     policy_free(p);
 
-    /* A policy without ${namespace}: the namespace is only a selector matter. */
+    /* A policy that does not depend on the namespace: any namespace may be claimed. */
     p = load_ok("{'sans':{'uris':{'rule':'Optional','allowed':['spiffe://.+']}}}");
+    assert_false(policy_depends_on_namespace(p));
     r.service_account_namespace = "team-a";
     assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
     policy_free(p);
+
+    /* Selecting by namespace depends on it too: the caller could pick what the selector sees. */
+    static const char *const selecting[] = {
+        "{'selector':{'namespaces':['team-*']},'sans':{'uris':{'rule':'Optional',"
+        "'allowed':['spiffe://.+']}}}",
+        "{'selector':{'namespaceSelector':{'matchLabels':{'team':'yes'}}},'sans':{'uris':"
+        "{'rule':'Optional','allowed':['spiffe://.+']}}}",
+    };
+    static const char *const team_labels[] = {"team=yes"};
+    struct strv labels = {.v = (char **)team_labels, .n = 1};
+    for (size_t i = 0; i < sizeof(selecting) / sizeof(selecting[0]); i++) {
+        p = load_ok(selecting[i]);
+        assert_true(policy_depends_on_namespace(p));
+        r.namespace = "team-a";
+        r.namespace_known = true;
+        r.namespace_labels = &labels;
+        r.service_account_namespace = "team-b";
+        r.service_account = "ci";
+        assert_int_equal(policy_evaluate(p, &r, msg, sizeof(msg)), 1);
+        assert_string_equal(msg, "policy \"mesh\": it selects by namespace: a service account "
+                                 "of namespace \"team-b\" may only request in namespace "
+                                 "\"team-b\", not \"team-a\"");
+        r.service_account_namespace = "team-a";
+        assert_int_equal(policy_evaluate(p, &r, NULL, 0), 0);
+        policy_free(p);
+    }
     csr_clear(&c);
 }
 
@@ -2130,9 +2157,21 @@ static void test_required_usages(void **state)
                 "requested (requested: digital signature, key encipherment, the default)");
     policy_free(p);
 
-    /* A CA policy may require cert sign. */
+    /* A CA policy may require cert sign: cert-manager never lists it in a CA request's
+     * usages, yet the CA it gets has it, so a CA request counts as asking for it. */
     p = load_ok("{'isCA':true,'requiredUsages':['cert sign']}");
+    r.is_ca = true;
+    r.usages = 0;
+    expect_eval(p, &r, 0, "");
+    r.usages = USAGE_BIT(USAGE_DIGITAL_SIGNATURE) | USAGE_BIT(USAGE_KEY_ENCIPHERMENT);
+    expect_eval(p, &r, 0, "");
+    /* A leaf request does not get it. */
+    r.is_ca = false;
+    expect_eval(p, &r, 1,
+                "policy \"mesh\": usages cert sign required by spec.requiredUsages, not "
+                "requested (requested: digital signature, key encipherment)");
     policy_free(p);
+    csr_clear(&c);
 }
 
 static void test_namespace_selector_load(void **state)
@@ -2291,6 +2330,39 @@ static void test_nslabels_cache(void **state)
     cJSON_Delete(bad);
     bad = cJSON_Parse("{\"metadata\":{\"labels\":{}}}");
     assert_int_equal(nslabels_put(t, bad, &e), -1);
+    cJSON_Delete(bad);
+    /* Labels Kubernetes would refuse: a key with '=' would read as another "key=value". */
+    static const struct {
+        const char *labels, *want;
+    } invalid[] = {
+        {"{\"team=a\":\"x\"}", "Namespace b: metadata.labels \"team=a\": invalid label key "
+                               "(a label key is an optional DNS subdomain prefix"},
+        {"{\"\":\"x\"}", "metadata.labels \"\": invalid label key"},
+        {"{\"-team\":\"x\"}", "metadata.labels \"-team\": invalid label key"},
+        {"{\"Ex.com/team\":\"x\"}", "metadata.labels \"Ex.com/team\": invalid label key"},
+        {"{\"team\":\"a=b\"}", "Namespace b: metadata.labels \"team\": invalid label value "
+                               "\"a=b\" (a label value is empty or at most 63"},
+        {"{\"team\":\"a b\"}", "invalid label value \"a b\""},
+        {"{\"team\":\"a\\nb\"}", "invalid label value \"a\\x0ab\""},
+    };
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        bad = cJSON_CreateObject();
+        cJSON *md = cJSON_AddObjectToObject(bad, "metadata");
+        cJSON_AddStringToObject(md, "name", "b");
+        cJSON_AddItemToObject(md, "labels", cJSON_Parse(invalid[i].labels));
+        e = (struct err){0};
+        assert_int_equal(nslabels_put(t, bad, &e), -1);
+        assert_int_equal(e.kind, ERR_INVALID);
+        if (strstr(e.msg, invalid[i].want) == NULL)
+            fail_msg("%s: \"%s\" lacks \"%s\"", invalid[i].labels, e.msg, invalid[i].want);
+        assert_false(nslabels_get(t, "b", &out));
+        cJSON_Delete(bad);
+    }
+    /* What Kubernetes accepts: a prefixed key, an empty value, '_', '.', '-' inside. */
+    bad = cJSON_Parse("{\"metadata\":{\"name\":\"b\",\"labels\":{\"ember.issuer.dev/certs\":"
+                      "\"\",\"a_b.c-d\":\"X_y.z-1\"}}}");
+    assert_int_equal(nslabels_put(t, bad, &e), 0);
+    nslabels_remove(t, "b");
     cJSON_Delete(bad);
     /* Without labels: known, with none. */
     bad = cJSON_Parse("{\"metadata\":{\"name\":\"plain\"}}");

@@ -653,6 +653,16 @@ static void test_namespaces_kept_for_labels(void **state)
     assert_int_equal(store_load_path(st, path2, &e), -1);
     assert_contains(e.msg, "Namespace/a is defined twice");
     store_free(st);
+    /* A label Kubernetes would refuse refuses the manifest, naming the Namespace and key. */
+    write_file("ns3.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-c\n"
+                           "  labels:\n    \"team=a\": \"yes\"\n");
+    st = store_new("ember-system");
+    char *path3 = xasprintf("%s/ns3.yaml", dir);
+    assert_int_equal(store_load_path(st, path3, &e), -1);
+    assert_contains(e.msg, "Namespace team-c: metadata.labels \"team=a\": invalid label key");
+    assert_contains(e.msg, "ns3.yaml");
+    store_free(st);
+    free(path3);
     free(path);
     free(path2);
 }

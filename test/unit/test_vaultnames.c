@@ -117,11 +117,53 @@ static void expect_leaf(const char *csr_subj, const char *csr_sans, const char *
 static void test_leaf_with_every_requested_name(void **state)
 {
     (void)state;
-    /* Order and extra role attributes (O from the role) do not matter. */
-    expect_leaf("/CN=a.example.com/street=Main St 1/postalCode=10997/serialNumber=SN-1",
+    /* Order does not matter. */
+    expect_leaf("/CN=a.example.com/O=Acme/street=Main St 1/postalCode=10997/serialNumber=SN-1",
                 "DNS:a.example.com," UPN "bob@example.com",
-                "/O=Role/street=Main St 1/postalCode=10997/CN=a.example.com/serialNumber=SN-1",
+                "/O=Acme/street=Main St 1/postalCode=10997/CN=a.example.com/serialNumber=SN-1",
                 UPN "bob@example.com,DNS:a.example.com", NULL);
+    /* A CSR without a CN: Vault (require_cn false) issues none. */
+    expect_leaf("", "DNS:a.example.com", "", "DNS:a.example.com", NULL);
+}
+
+static void test_leaf_with_extra_subject_attribute(void **state)
+{
+    (void)state;
+    /* Vault builds O, OU, C, ST, L, street and postalCode from its role, not from the CSR. */
+    expect_leaf("/CN=a.example.com", "DNS:a.example.com", "/O=Acme/CN=a.example.com",
+                "DNS:a.example.com",
+                "Vault added subject O \"Acme\" that the request did not ask for (the role's "
+                "organization); the policy never approved it: clear the role's organization or "
+                "request it");
+    static const struct {
+        const char *leaf, *want;
+    } cases[] = {
+        {"/OU=Ops/CN=a.example.com", "subject OU \"Ops\" that the request did not ask for (the "
+                                     "role's ou)"},
+        {"/C=DE/CN=a.example.com", "subject C \"DE\" that the request did not ask for (the "
+                                   "role's country)"},
+        {"/ST=Berlin/CN=a.example.com", "(the role's province)"},
+        {"/L=Berlin/CN=a.example.com", "(the role's locality)"},
+        {"/street=Main St 1/CN=a.example.com", "subject street \"Main St 1\""},
+        {"/postalCode=10997/CN=a.example.com", "(the role's postal_code)"},
+        {"/CN=a.example.com/serialNumber=SN-9", "subject serialNumber \"SN-9\""},
+        {"/CN=a.example.com/CN=b.example.com", "subject CN \"b.example.com\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_leaf("/CN=a.example.com", "DNS:a.example.com", cases[i].leaf, "DNS:a.example.com",
+                    cases[i].want);
+    /* A multiset: one requested O does not cover two issued, nor another value. */
+    expect_leaf("/CN=a.example.com/O=Acme", "DNS:a.example.com", "/O=Acme/O=Acme/CN=a.example.com",
+                "DNS:a.example.com", "Vault added subject O \"Acme\"");
+    expect_leaf("/CN=a.example.com/O=Acme", "DNS:a.example.com", "/O=Acme/O=Evil/CN=a.example.com",
+                "DNS:a.example.com", "Vault added subject O \"Evil\"");
+    /* The same value under another attribute is not it. */
+    expect_leaf("/CN=a.example.com/OU=Acme", "DNS:a.example.com",
+                "/O=Acme/OU=Acme/CN=a.example.com", "DNS:a.example.com",
+                "Vault added subject O \"Acme\"");
+    /* No CN requested: a CN Vault made up is extra. */
+    expect_leaf("", "DNS:a.example.com", "/CN=a.example.com", "DNS:a.example.com",
+                "Vault added subject CN \"a.example.com\"");
 }
 
 static void test_leaf_missing_other_name(void **state)
@@ -151,6 +193,17 @@ static void test_leaf_missing_subject_attribute(void **state)
                 "lacks the requested postalCode \"10997\"");
     expect_leaf("/CN=a.example.com/serialNumber=SN-1", "DNS:a.example.com", "/CN=a.example.com",
                 "DNS:a.example.com", "lacks the requested serialNumber \"SN-1\"");
+    /* A requested O the role does not set: Vault leaves it out. */
+    expect_leaf("/CN=a.example.com/O=Acme", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com",
+                "lacks the requested organization \"Acme\" (Vault takes it from its role's "
+                "organization)");
+    expect_leaf("/CN=a.example.com/OU=Ops", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com", "lacks the requested organizationalUnit \"Ops\"");
+    expect_leaf("/CN=a.example.com/C=DE", "DNS:a.example.com", "/CN=a.example.com",
+                "DNS:a.example.com", "lacks the requested country \"DE\"");
+    expect_leaf("/CN=a.example.com", "DNS:a.example.com", "", "DNS:a.example.com",
+                "lacks the requested commonName \"a.example.com\"");
 }
 
 static void test_refuse_other_attributes(void **state)
@@ -176,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_with_every_requested_name),
+        cmocka_unit_test(test_leaf_with_extra_subject_attribute),
         cmocka_unit_test(test_leaf_missing_other_name),
         cmocka_unit_test(test_leaf_missing_subject_attribute),
         cmocka_unit_test(test_refuse_other_attributes),
