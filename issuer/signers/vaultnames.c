@@ -64,7 +64,8 @@ static bool vaultnames_has_attr(const X509_NAME *name, int nid, const char *v)
 }
 
 /* -1 naming the first of the CSR's subject values (CN, O, OU, C, ST, L, street, postalCode,
- * serialNumber) missing from name, else 0. */
+ * serialNumber) missing from name, else 0. An empty value (Istio's "O=") is no value: Vault
+ * drops it, and nothing was asked. */
 static WUR int vaultnames_check_subject(const X509_NAME *name, const struct csr *csr,
                                         struct err *err)
 {
@@ -88,7 +89,8 @@ static WUR int vaultnames_check_subject(const X509_NAME *name, const struct csr 
     };
     for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
         for (size_t i = 0; i < want[k].vals->n; i++) {
-            if (vaultnames_has_attr(name, want[k].nid, want[k].vals->v[i]))
+            if (want[k].vals->v[i][0] == '\0' ||
+                vaultnames_has_attr(name, want[k].nid, want[k].vals->v[i]))
                 continue;
             err_set(err, ERR_PERMANENT,
                     "Vault issued a certificate whose subject lacks the requested %s \"%.200s\" "
