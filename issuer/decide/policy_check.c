@@ -126,6 +126,38 @@ static void policy_check_count(struct policy_check_msg *w, const struct policy_r
     }
 }
 
+/* "LABEL: forbidden, got " and every value, each after its OID when oids is set. */
+static void policy_check_forbidden(struct policy_check_msg *w, const char *label,
+                                   const struct strv *oids, const struct strv *vals)
+{
+    policy_check_begin(w);
+    policy_check_printf(w, "%s: forbidden, got ", label);
+    for (size_t i = 0; i < vals->n; i++) {
+        if (i > 0)
+            policy_check_str(w, ", ");
+        if (oids != NULL)
+            policy_check_printf(w, "%s ", oids->v[i]);
+        policy_check_quote(w, vals->v[i]);
+    }
+}
+
+/* One value of the item "LABEL v1, v2 not allowed": *first opens the item; oid (when set)
+ * comes before the value. The caller ends the item with " not allowed" once *first is false. */
+static void policy_check_denied(struct policy_check_msg *w, const char *label, bool *first,
+                                const char *oid, const char *v)
+{
+    if (*first) {
+        policy_check_begin(w);
+        policy_check_printf(w, "%s ", label);
+        *first = false;
+    } else {
+        policy_check_str(w, ", ");
+    }
+    if (oid != NULL)
+        policy_check_printf(w, "%s ", oid);
+    policy_check_quote(w, v);
+}
+
 /* One rule against the values vals (a field's, or one OID's) named label in messages. */
 static void policy_check_values(struct policy_check_msg *w, const struct policy_request *rq,
                                 const struct policy_rule *r, const char *label, bool is_ip,
@@ -133,31 +165,15 @@ static void policy_check_values(struct policy_check_msg *w, const struct policy_
 {
     size_t n = vals->n;
     if (r->kind == POLICY_RULE_FORBIDDEN) {
-        if (n == 0)
-            return;
-        policy_check_begin(w);
-        policy_check_printf(w, "%s: forbidden, got ", label);
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                policy_check_str(w, ", ");
-            policy_check_quote(w, vals->v[i]);
-        }
+        if (n > 0)
+            policy_check_forbidden(w, label, NULL, vals);
         return;
     }
     policy_check_count(w, r, label, n);
     bool first = true;
-    for (size_t i = 0; i < n; i++) {
-        if (policy_check_value_allowed(r, rq, is_ip, vals->v[i]))
-            continue;
-        if (first) {
-            policy_check_begin(w);
-            policy_check_printf(w, "%s ", label);
-            first = false;
-        } else {
-            policy_check_str(w, ", ");
-        }
-        policy_check_quote(w, vals->v[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!policy_check_value_allowed(r, rq, is_ip, vals->v[i]))
+            policy_check_denied(w, label, &first, NULL, vals->v[i]);
     if (!first)
         policy_check_str(w, " not allowed");
 }
@@ -217,32 +233,16 @@ static void policy_check_other_names(struct policy_check_msg *w, const struct po
     const struct policy_rule *r = &p->other_names_rule;
     const struct strv *oids = &csr->other_name_oids, *vals = &csr->other_name_values;
     static const char label[] = "sans.otherNames";
-    if (r->kind == POLICY_RULE_FORBIDDEN && oids->n > 0) {
-        policy_check_begin(w);
-        policy_check_printf(w, "%s: forbidden, got ", label);
-        for (size_t i = 0; i < oids->n; i++) {
-            policy_check_printf(w, "%s%s ", i > 0 ? ", " : "", oids->v[i]);
-            policy_check_quote(w, vals->v[i]);
-        }
+    if (r->kind == POLICY_RULE_FORBIDDEN) {
+        if (oids->n > 0)
+            policy_check_forbidden(w, label, oids, vals);
         return;
     }
-    if (r->kind == POLICY_RULE_FORBIDDEN)
-        return;
     policy_check_count(w, r, label, oids->n);
     bool first = true;
-    for (size_t i = 0; i < oids->n; i++) {
-        if (policy_other_name_allowed(p, rq, oids->v[i], vals->v[i]))
-            continue;
-        if (first) {
-            policy_check_begin(w);
-            policy_check_printf(w, "%s ", label);
-            first = false;
-        } else {
-            policy_check_str(w, ", ");
-        }
-        policy_check_printf(w, "%s ", oids->v[i]);
-        policy_check_quote(w, vals->v[i]);
-    }
+    for (size_t i = 0; i < oids->n; i++)
+        if (!policy_other_name_allowed(p, rq, oids->v[i], vals->v[i]))
+            policy_check_denied(w, label, &first, oids->v[i], vals->v[i]);
     if (!first)
         policy_check_str(w, " not allowed");
 }
