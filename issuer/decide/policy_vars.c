@@ -110,46 +110,38 @@ static int policy_vars_name(const char *pat, size_t at, const char *path, size_t
     return -1;
 }
 
-/* Splits pat at its variables into t. A "${" that is escaped or inside a bracket expression is
- * the regex's own, as it always was. */
+/* The index of the first "${" at or after i that is meant as a variable (neither escaped nor
+ * inside a bracket expression, where it is the regex's own, as it always was), or of pat's NUL. */
+static size_t policy_vars_next(const char *pat, size_t i)
+{
+    for (; pat[i] != '\0'; i++) {
+        if (pat[i] == '\\') {
+            if (pat[i + 1] != '\0')
+                i++;
+        } else if (pat[i] == '[') {
+            i = policy_regex_bracket_end(pat, i);
+        } else if (pat[i] == '$' && pat[i + 1] == '{') {
+            break;
+        }
+    }
+    return i;
+}
+
+/* Splits pat at its variables into t. */
 static int policy_vars_parse(const char *pat, const char *path, struct policy_vars_template *t,
                              struct err *err)
 {
     size_t from = 0;
-    for (size_t i = 0; pat[i] != '\0'; i++) {
-        if (pat[i] == '\\') {
-            if (pat[i + 1] != '\0')
-                i++;
-        } else if (pat[i] == '[') {
-            i = policy_regex_bracket_end(pat, i);
-        } else if (pat[i] == '$' && pat[i + 1] == '{') {
-            size_t end = 0;
-            int v = policy_vars_name(pat, i, path, &end, err);
-            if (v < 0)
-                return -1;
-            policy_vars_push(t, pat, from, i, v);
-            i = end;
-            from = end + 1;
-        }
+    for (size_t i = policy_vars_next(pat, 0); pat[i] != '\0'; i = policy_vars_next(pat, from)) {
+        size_t end = 0;
+        int v = policy_vars_name(pat, i, path, &end, err);
+        if (v < 0)
+            return -1;
+        policy_vars_push(t, pat, from, i, v);
+        from = end + 1;
     }
     policy_vars_push(t, pat, from, strlen(pat), -1);
     return 0;
-}
-
-/* pat has a "${" outside a bracket expression and not escaped: it is meant as a variable. */
-static bool policy_vars_has_var(const char *pat)
-{
-    for (size_t i = 0; pat[i] != '\0'; i++) {
-        if (pat[i] == '\\') {
-            if (pat[i + 1] != '\0')
-                i++;
-        } else if (pat[i] == '[') {
-            i = policy_regex_bracket_end(pat, i);
-        } else if (pat[i] == '$' && pat[i + 1] == '{') {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* The expansion of t with vals[v] for each variable: each value a group of its bytes with every
@@ -209,7 +201,7 @@ int policy_pattern_compile(const char *pat, const char *path, struct policy_patt
                            long long *budget, unsigned *vars, struct err *err)
 {
     memset(out, 0, sizeof(*out));
-    if (!policy_vars_has_var(pat)) {
+    if (pat[policy_vars_next(pat, 0)] == '\0') {
         if (policy_regex_compile(pat, path, &out->re, budget, err) != 0)
             return -1;
         out->has_re = true;
